@@ -1,0 +1,78 @@
+"""Command line: the only layer that prints. ``main(argv) -> int``; ``run()`` is the script.
+
+Exit codes: 0 success / no changes, 1 error, 2 changes present (``plan --detailed-exitcode``),
+3 blocked by a safety rule, 4 partial apply, 130 interrupted.
+
+Each command lives in its own module and keeps heavy imports inside its function body, so
+``provisioner --version`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Sequence
+
+import click
+
+from provisioner import __version__
+from provisioner.cli import apply_cmd, emulator_cmd, plan_cmd, sign_cmd, state_cmd, validate_cmd
+from provisioner.cli.output import echo_error
+from provisioner.errors import ProvisionerError
+
+EXIT_INTERRUPTED = 130
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="provisioner")
+@click.option("--debug", is_flag=True, help="Show tracebacks for unexpected errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Declarative GitOps for RongCloud IM chat bots.
+
+    Keep every bot of a RongCloud app as YAML under bots/<app>/, validate it against the API's
+    limits, review a plan, and apply exactly that plan.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+for _module in (validate_cmd, plan_cmd, apply_cmd, state_cmd, emulator_cmd, sign_cmd):
+    cli.add_command(_module.command)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code (never raises, except SystemExit from click)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        result = cli.main(args=args, prog_name="provisioner", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.Abort:
+        echo_error("aborted")
+        return 1
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except ProvisionerError as exc:
+        if debug:
+            traceback.print_exc()
+        echo_error(exc.message, hint=exc.hint)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        echo_error("interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        echo_error(
+            f"internal error ({type(exc).__name__})",
+            hint="this is a bug in provisioner; re-run with --debug for the traceback",
+        )
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+def run() -> None:
+    raise SystemExit(main())
