@@ -43,3 +43,44 @@ class BotPayload(_Wire):
     integrations: list[IntegrationPayload] | None = None
     createdAt: int | None = None
     updatedAt: int | None = None
+
+
+class GetBotsRequest(_Wire):
+    """Body of ``/v3/bot/get.json``: at most 20 ids a call."""
+
+    userIds: list[str]
+
+
+class DeleteBotRequest(_Wire):
+    """Body of ``/v3/bot/delete.json``."""
+
+    userId: str
+
+
+class QueryBotsRequest(_Wire):
+    """Body of ``/v3/bot/query.json``; pages start at 1."""
+
+    page: int
+    pageSize: int
+    includeIntegration: bool
+
+
+class Envelope(_Wire):
+    """What every answer carries: ``code`` (200 = success) and, on failure, ``errorMessage``."""
+
+    code: int
+    errorMessage: str | None = None
+
+
+class GetBotsResponse(Envelope):
+    """Answer of ``/v3/bot/get.json``; unknown ids are simply absent from ``bots``."""
+
+    bots: list[BotPayload] = Field(default_factory=list)
+
+
+class QueryBotsResponse(Envelope):
+    """Answer of ``/v3/bot/query.json``; ``hasNext`` says whether another page follows."""
+
+    bots: list[BotPayload] = Field(default_factory=list)
+    total: int | None = None
+    hasNext: bool = False
