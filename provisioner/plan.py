@@ -20,8 +20,19 @@ CONTRACT (shared by plan, render and apply; keep these names and shapes):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any, Literal
+
+from provisioner.canonical import canonical_live, canonical_spec, is_sensitive_value
+from provisioner.errors import PlanError, UnsafePlanError
+from provisioner.models import DesiredApp
+from provisioner.rongcloud.models import BotPayload
+from provisioner.state.model import RecordedApp, RecordedBot
 
 Action = Literal["delete", "create", "adopt", "update"]
 ACTION_ORDER: dict[str, int] = {"delete": 0, "create": 1, "adopt": 1, "update": 2}
@@ -55,3 +66,345 @@ class Drift:
     user_id: str
     kind: Literal["changed", "missing"]
     fields: tuple[FieldDiff, ...] = ()
+
+
+# --- Plan and make_plan ---------------------------------------------------------------------
+
+FORMAT_VERSION = 1
+"""Version of the plan JSON document (``Plan.data``/``Plan.document``)."""
+
+_COUNTED = ("create", "adopt", "update", "delete")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What an apply would do to one app, and why it might be blocked. A value."""
+
+    app: str
+    changes: tuple[Change, ...]
+    drift: tuple[Drift, ...]
+    unmanaged: tuple[str, ...]
+    blocked: tuple[str, ...]
+    lineage: str
+    serial: int
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{key}={value}" for key, value in self.counts.items() if value)
+        return f"<Plan {self.app} {counts or 'no changes'}{' BLOCKED' if self.blocked else ''}>"
+
+    @cached_property
+    def counts(self) -> dict[str, int]:
+        """Number of changes per action, plus ``drift`` and ``unmanaged``."""
+        counts = dict.fromkeys(_COUNTED, 0)
+        for change in self.changes:
+            counts[change.action] += 1
+        counts["drift"] = len(self.drift)
+        counts["unmanaged"] = len(self.unmanaged)
+        return counts
+
+    @property
+    def is_empty(self) -> bool:
+        """True when applying would make no call."""
+        return not self.changes
+
+    @property
+    def has_changes(self) -> bool:
+        """True when there are changes or drift (``--detailed-exitcode`` exits 2)."""
+        return bool(self.changes or self.drift)
+
+    @property
+    def is_blocked(self) -> bool:
+        """True when a safety rule blocks the plan (exit 3); reasons in ``blocked``."""
+        return bool(self.blocked)
+
+    @cached_property
+    def data(self) -> dict[str, Any]:
+        """The canonical JSON view (``format_version`` 1); holds fingerprints, never secrets."""
+        return {
+            "format_version": FORMAT_VERSION,
+            "app": self.app,
+            "state": {"lineage": self.lineage, "serial": self.serial},
+            "counts": self.counts,
+            "has_changes": self.has_changes,
+            "blocked": list(self.blocked),
+            "changes": [_change_data(change) for change in self.changes],
+            "drift": [_drift_data(drift) for drift in self.drift],
+            "unmanaged": list(self.unmanaged),
+        }
+
+    @cached_property
+    def id(self) -> str:
+        """SHA-256 (hex) of the canonical plan JSON plus the state lineage and serial.
+
+        Manifest file names (``source``) are left out, so the id does not depend on how the
+        app folder was named on the command line.
+        """
+        view = dict(self.data)
+        view["changes"] = [
+            {key: value for key, value in change.items() if key != "source"}
+            for change in self.data["changes"]
+        ]
+        text = json.dumps(view, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        payload = f"{text}\n{self.lineage}\n{self.serial}"
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+    @property
+    def document(self) -> dict[str, Any]:
+        """``data`` plus its ``id``: what ``plan --format json`` and ``--out`` write."""
+        return {"id": self.id, **self.data}
+
+    def raise_if_blocked(self) -> None:
+        """UnsafePlanError (exit 3) listing every reason when a safety rule blocks the plan."""
+        if self.blocked:
+            raise UnsafePlanError(
+                f"the plan for app {self.app} is blocked: " + "; ".join(self.blocked),
+                hint="see the plan output for the rule and how to lift it",
+            )
+
+
+def make_plan(
+    desired: DesiredApp,
+    recorded: RecordedApp,
+    env: Mapping[str, str],
+    live: Sequence[BotPayload] | None = None,
+    *,
+    allow_empty: bool = False,
+) -> Plan:
+    """Compare what git declares, what was recorded and (with a refresh) what the server has.
+
+    Pure. ``live`` is None without a refresh (no drift, no adopt, no unmanaged). A missing
+    environment variable raises ConfigError naming it. The plan is always made; safety rules
+    only mark it ``blocked``.
+    """
+    if desired.name != recorded.app:
+        raise PlanError(
+            f"the recorded state belongs to app {recorded.app}, not to app {desired.name}",
+            hint="give each app its own state.path in its app.yaml",
+        )
+    salt = recorded.salt
+    live_by_id = {bot.userId: bot for bot in live} if live is not None else None
+    changes: list[Change] = []
+    drift: list[Drift] = []
+    declared: set[str] = set()
+    for bot in desired.bots:
+        declared.add(bot.userId)
+        after = canonical_spec(bot, env, salt)
+        source = desired.sources.get(bot.userId)
+        rec = recorded.bots.get(bot.userId)
+        if rec is not None:
+            change, found = _planned_recorded(bot.userId, rec, after, bot.protect, live_by_id, salt)
+            if found is not None:
+                drift.append(found)
+            if change is not None:
+                changes.append(replace(change, source=source))
+        elif live_by_id is not None and bot.userId in live_by_id:
+            seen = canonical_live(live_by_id[bot.userId], salt, after)
+            fields = diff_specs(seen, after)
+            changes.append(
+                Change("adopt", bot.userId, source, None, after, fields, protect=bot.protect)
+            )
+        else:
+            changes.append(Change("create", bot.userId, source, None, after, protect=bot.protect))
+    for user_id, rec in recorded.bots.items():
+        if user_id in declared:
+            continue
+        if live_by_id is not None:
+            found = _drift_of(user_id, rec, live_by_id, salt)
+            if found is not None:
+                drift.append(found)
+        changes.append(Change("delete", user_id, None, rec.spec, None, protect=rec.protect))
+    unmanaged = (
+        sorted(set(live_by_id) - set(recorded.bots) - declared) if live_by_id is not None else []
+    )
+    return Plan(
+        app=desired.name,
+        changes=tuple(sorted(changes, key=lambda change: change.sort_key)),
+        drift=tuple(sorted(drift, key=lambda item: item.user_id)),
+        unmanaged=tuple(unmanaged),
+        blocked=tuple(_blocked_reasons(desired.name, recorded, changes, allow_empty)),
+        lineage=recorded.lineage,
+        serial=recorded.serial,
+    )
+
+
+def _planned_recorded(
+    user_id: str,
+    rec: RecordedBot,
+    after: dict[str, Any],
+    protect: bool,
+    live_by_id: Mapping[str, BotPayload] | None,
+    salt: str,
+) -> tuple[Change | None, Drift | None]:
+    """The change for a recorded, still declared bot, and its drift (with a refresh)."""
+    found = _drift_of(user_id, rec, live_by_id, salt) if live_by_id is not None else None
+    if found is not None and found.kind == "missing":
+        return Change("create", user_id, None, None, after, protect=protect), found
+    base = rec.spec
+    if found is not None and live_by_id is not None:
+        base = canonical_live(live_by_id[user_id], salt, rec.spec)
+    fields = diff_specs(base, after)
+    if rec.protect != protect:
+        fields = (*fields, FieldDiff("protect", rec.protect, protect))
+    if not fields:
+        return None, found
+    return Change("update", user_id, None, rec.spec, after, fields, protect=protect), found
+
+
+def _drift_of(
+    user_id: str, rec: RecordedBot, live_by_id: Mapping[str, BotPayload] | None, salt: str
+) -> Drift | None:
+    if live_by_id is None:
+        return None
+    bot = live_by_id.get(user_id)
+    if bot is None:
+        return Drift(user_id, "missing")
+    fields = diff_specs(rec.spec, canonical_live(bot, salt, rec.spec))
+    return Drift(user_id, "changed", fields) if fields else None
+
+
+def _blocked_reasons(
+    app: str, recorded: RecordedApp, changes: Sequence[Change], allow_empty: bool
+) -> list[str]:
+    deletes = [change for change in changes if change.action == "delete"]
+    reasons = [
+        f"{change.user_id} is protected (protect: true in state); set protect: false in a"
+        " separate apply before deleting it"
+        for change in sorted(deletes, key=lambda change: change.user_id)
+        if change.protect
+    ]
+    if recorded.bots and len(deletes) == len(recorded.bots) and not allow_empty:
+        reasons.append(
+            f"the plan deletes every managed bot of app {app} ({len(deletes)});"
+            " pass --allow-empty if that is intended"
+        )
+    return reasons
+
+
+# --- field-level diff ---------------------------------------------------------------------
+
+
+def diff_specs(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[FieldDiff, ...]:
+    """Field-level differences between two canonical specs, sorted by path.
+
+    DeepDiff finds the differences; each is converted at once into a FieldDiff with a readable
+    path (``name``, ``metadata.version``, ``integrations[dify_chat].stream``). Lists
+    (``objectNames``, ``events``) and sensitive markers count as one field each.
+    """
+    if old == new:
+        return ()
+    from deepdiff import DeepDiff
+
+    left, right = _keyed(old), _keyed(new)
+    found: dict[tuple[str | int, ...], FieldDiff] = {}
+    for levels in DeepDiff(left, right, view="tree").values():
+        for level in levels:
+            prefix = _field_prefix(tuple(level.path(output_format="list")), left, right)
+            for diff in _expand(prefix, left, right):
+                found.setdefault(tuple(diff[0]), diff[1])
+    return tuple(found[key] for key in sorted(found, key=_path_sort_key))
+
+
+_MISSING: Any = None
+
+
+def _keyed(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """``integrations`` as a mapping keyed by type, so paths name the integration."""
+    out = dict(spec)
+    integrations = out.get("integrations")
+    if isinstance(integrations, list):
+        out["integrations"] = {
+            str(item.get("type")): {key: value for key, value in item.items() if key != "type"}
+            for item in integrations
+            if isinstance(item, dict)
+        }
+    return out
+
+
+def _lookup(tree: Any, path: Sequence[str | int]) -> tuple[bool, Any]:
+    node = tree
+    for key in path:
+        in_dict = isinstance(node, dict) and key in node
+        in_list = isinstance(node, list) and isinstance(key, int) and key < len(node)
+        if not (in_dict or in_list):
+            return False, _MISSING
+        node = node[key]
+    return True, node
+
+
+def _field_prefix(path: tuple[Any, ...], left: Any, right: Any) -> tuple[str | int, ...]:
+    """Cut a DeepDiff path at the first list index or sensitive marker: one field."""
+    for end in range(len(path) + 1):
+        prefix = path[:end]
+        for tree in (left, right):
+            present, value = _lookup(tree, prefix)
+            if present and (isinstance(value, list) or is_sensitive_value(value)):
+                return prefix
+    return path
+
+
+def _expand(
+    path: tuple[str | int, ...], left: Any, right: Any
+) -> list[tuple[tuple[str | int, ...], FieldDiff]]:
+    """One FieldDiff per changed leaf under ``path`` (plain mappings are expanded)."""
+    has_old, old = _lookup(left, path)
+    has_new, new = _lookup(right, path)
+    plain = (
+        has_old
+        and has_new
+        and isinstance(old, dict)
+        and isinstance(new, dict)
+        and not is_sensitive_value(old)
+        and not is_sensitive_value(new)
+    )
+    if plain:
+        out: list[tuple[tuple[str | int, ...], FieldDiff]] = []
+        for key in sorted(set(old) | set(new)):
+            if old.get(key, _MISSING) != new.get(key, _MISSING) or (key in old) != (key in new):
+                out.extend(_expand((*path, key), left, right))
+        return out
+    sensitive = is_sensitive_value(old) or is_sensitive_value(new)
+    return [(path, FieldDiff(format_path(path), old, new, sensitive))]
+
+
+def format_path(path: Sequence[str | int]) -> str:
+    """``("integrations", "dify_chat", "stream")`` -> ``integrations[dify_chat].stream``."""
+    text = ""
+    for index, key in enumerate(path):
+        if isinstance(key, int) or (index == 1 and path[0] == "integrations"):
+            text += f"[{key}]"
+        elif _PLAIN_KEY.fullmatch(str(key)):
+            text += f".{key}" if text else str(key)
+        else:
+            text += f"[{json.dumps(str(key), ensure_ascii=False)}]"
+    return text
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+
+
+def _path_sort_key(path: tuple[str | int, ...]) -> tuple[str, ...]:
+    return tuple(str(key) for key in path)
+
+
+def _change_data(change: Change) -> dict[str, Any]:
+    return {
+        "action": change.action,
+        "user_id": change.user_id,
+        "source": change.source,
+        "protect": change.protect,
+        "before": change.before,
+        "after": change.after,
+        "fields": [_field_data(field) for field in change.fields],
+    }
+
+
+def _drift_data(drift: Drift) -> dict[str, Any]:
+    return {
+        "user_id": drift.user_id,
+        "kind": drift.kind,
+        "fields": [_field_data(field) for field in drift.fields],
+    }
+
+
+def _field_data(field: FieldDiff) -> dict[str, Any]:
+    return {"path": field.path, "old": field.old, "new": field.new, "sensitive": field.sensitive}

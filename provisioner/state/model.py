@@ -1,0 +1,182 @@
+"""Recorded state: what the tool last applied to one RongCloud app (pure values, no I/O).
+
+The JSON document (``version`` 1), one per app::
+
+    {
+      "app": "demo",
+      "bots": {
+        "assistant-bot": {
+          "protect": false,
+          "server": {"createdAt": 1700000000000, "updatedAt": 1700000000000},
+          "spec": {...canonical spec, secrets as {"sensitive": "hmac-sha256:..."}...}
+        }
+      },
+      "lineage": "0b6f...-uuid4",
+      "salt": "64 hex chars",
+      "serial": 3,
+      "version": 1
+    }
+
+``lineage`` identifies one history of the state (a new file gets a new one); ``serial`` grows by
+one with every write. ``salt`` keys the fingerprints of secrets. Nothing in here is ever a secret.
+"""
+
+from __future__ import annotations
+
+import secrets as _random
+import uuid
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from provisioner.errors import StateError
+
+STATE_VERSION = 1
+"""The newest state document version this release reads and writes."""
+
+
+@dataclass(frozen=True)
+class RecordedBot:
+    """One managed bot as last applied: its canonical spec (secrets fingerprinted), its
+    ``protect`` flag and what the server returned (``createdAt``/``updatedAt``...)."""
+
+    spec: dict[str, Any]
+    protect: bool = False
+    server: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """JSON view as stored in the state file."""
+        return {"protect": self.protect, "server": self.server, "spec": self.spec}
+
+
+@dataclass(frozen=True)
+class RecordedApp:
+    """The recorded state of one app. A value: every change returns a new one."""
+
+    app: str
+    lineage: str
+    serial: int
+    salt: str
+    bots: dict[str, RecordedBot]
+    version: int = STATE_VERSION
+
+    @classmethod
+    def fresh(cls, app: str) -> RecordedApp:
+        """Empty state for an app never applied: new lineage, new random salt, serial 0."""
+        return cls(
+            app=app,
+            lineage=str(uuid.uuid4()),
+            serial=0,
+            salt=_random.token_hex(32),
+            bots={},
+        )
+
+    def with_bot(self, user_id: str, bot: RecordedBot | None) -> RecordedApp:
+        """A new state with ``user_id`` recorded as ``bot`` (``None`` removes it), serial + 1."""
+        bots = dict(self.bots)
+        if bot is None:
+            bots.pop(user_id, None)
+        else:
+            bots[user_id] = bot
+        return replace(self, bots=bots, serial=self.serial + 1)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """JSON view as stored in the state file (serialise with sorted keys)."""
+        return {
+            "app": self.app,
+            "bots": {user_id: bot.data for user_id, bot in sorted(self.bots.items())},
+            "lineage": self.lineage,
+            "salt": self.salt,
+            "serial": self.serial,
+            "version": self.version,
+        }
+
+    @classmethod
+    def from_data(cls, data: object, *, where: str) -> RecordedApp:
+        """Parse a state document; StateError (naming ``where``) when its shape is wrong.
+
+        A ``version`` newer than :data:`STATE_VERSION` is refused: never guess at a newer format.
+        """
+        doc = _mapping(data, where, "the document")
+        version = doc.get("version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise _corrupt(where, "'version' must be a positive integer")
+        if version > STATE_VERSION:
+            raise StateError(
+                f"{where}: state version {version} is newer than this provisioner supports"
+                f" ({STATE_VERSION})",
+                hint="upgrade provisioner; the file was left untouched",
+            )
+        serial = doc.get("serial")
+        if not isinstance(serial, int) or isinstance(serial, bool) or serial < 0:
+            raise _corrupt(where, "'serial' must be a non-negative integer")
+        bots_doc = _mapping(doc.get("bots"), where, "'bots'")
+        return cls(
+            app=_string(doc.get("app"), where, "'app'"),
+            lineage=_string(doc.get("lineage"), where, "'lineage'"),
+            serial=serial,
+            salt=_string(doc.get("salt"), where, "'salt'"),
+            bots={
+                _string(user_id, where, "a bot id"): _bot_from_data(bot, where, user_id)
+                for user_id, bot in bots_doc.items()
+            },
+            version=version,
+        )
+
+
+def _bot_from_data(data: object, where: str, user_id: str) -> RecordedBot:
+    doc = _mapping(data, where, f"bots.{user_id}")
+    protect = doc.get("protect", False)
+    if not isinstance(protect, bool):
+        raise _corrupt(where, f"bots.{user_id}.protect must be true or false")
+    return RecordedBot(
+        spec=_mapping(doc.get("spec"), where, f"bots.{user_id}.spec"),
+        protect=protect,
+        server=_mapping(doc.get("server", {}), where, f"bots.{user_id}.server"),
+    )
+
+
+def _mapping(value: object, where: str, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _corrupt(where, f"{what} must be a JSON object")
+    return value
+
+
+def _string(value: object, where: str, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise _corrupt(where, f"{what} must be a non-empty string")
+    return value
+
+
+def _corrupt(where: str, detail: str) -> StateError:
+    return StateError(
+        f"{where}: state file is corrupt: {detail}",
+        hint="restore it from git or a backup; provisioner will not overwrite it",
+    )
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """Who holds a state lock (recorded in the lock's sidecar JSON)."""
+
+    host: str
+    pid: int
+    user: str
+    command: str
+    started: str
+    """ISO 8601 UTC time the lock was taken."""
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return {
+            "command": self.command,
+            "host": self.host,
+            "pid": self.pid,
+            "started": self.started,
+            "user": self.user,
+        }
+
+    def describe(self) -> str:
+        """One line for messages: ``user@host pid 42 (provisioner apply) since ...``."""
+        return f"{self.user}@{self.host} pid {self.pid} ({self.command}) since {self.started}"
