@@ -1,0 +1,310 @@
+"""The emulator's ASGI application: RongCloud's bot API plus the ``/_emulator/*`` admin API.
+
+Every bot API request goes through the same steps, in this order:
+
+1. injected latency, then an injected HTTP 500 (``error_rate``), then a pending 429 burst;
+2. signature check (401 / 1004);
+3. rate limit per (app key, endpoint) in a 1-second sliding window (429 / 1008, ``Retry-After: 1``);
+4. body checks and the operation itself (400 / 1002, 1010, 1502; 404 / 1404);
+5. for a successful write, maybe drop the connection after the commit (``drop_after_commit``).
+
+Every response, admin and errors included, carries ``X-Request-ID`` (the request's own, or a
+new UUID). Admin endpoints answer only loopback clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from provisioner.emulator import codes
+from provisioner.emulator.faults import FaultInjector
+from provisioner.emulator.ratelimit import SlidingWindowLimiter
+from provisioner.emulator.signature import SignatureVerifier
+from provisioner.emulator.store import BotStore, StoredBot
+from provisioner.emulator.validation import (
+    Rejection,
+    parameter_error,
+    parse_bot,
+    parse_query,
+    parse_user_id_body,
+    parse_user_ids,
+)
+from provisioner.errors import ConfigError
+
+BOT_QUOTA = 10
+MASKED_API_KEY = "******"
+TRANSPORT_STATE_KEY = "provisioner.emulator.transport"
+REQUEST_ID_HEADER = "x-request-id"
+
+Operation = Callable[[str, Any], dict[str, Any]]
+
+
+@dataclass
+class EmulatorState:
+    """Everything the application works with (shared with :class:`EmulatorServer`)."""
+
+    store: BotStore
+    verifier: SignatureVerifier
+    limiter: SlidingWindowLimiter
+    faults: FaultInjector
+    mask_api_keys: bool = False
+
+    def stats(self) -> dict[str, Any]:
+        return {**self.limiter.stats(), "faults": self.faults.snapshot_counters()}
+
+    def reset_stats(self) -> None:
+        self.limiter.reset()
+        self.faults.reset_counters()
+
+
+def envelope(status: int, code: int, message: str, **headers: str) -> JSONResponse:
+    """RongCloud's error body ``{"code": N, "errorMessage": "..."}``."""
+    return JSONResponse({"code": code, "errorMessage": message}, status, headers=headers or None)
+
+
+def rate_limited(message: str) -> JSONResponse:
+    return envelope(
+        codes.STATUS_TOO_MANY_REQUESTS, codes.CODE_RATE_LIMITED, message, **{"Retry-After": "1"}
+    )
+
+
+class BotApi:
+    """The five bot endpoints over an :class:`EmulatorState`."""
+
+    def __init__(self, state: EmulatorState) -> None:
+        self.state = state
+
+    def create(self, app_key: str, body: Any) -> dict[str, Any]:
+        bot = parse_bot(body)
+        refused = self.state.store.create(app_key, bot, quota=BOT_QUOTA)
+        if refused == "duplicate":
+            raise Rejection(
+                codes.STATUS_BAD_REQUEST,
+                codes.CODE_DUPLICATE_USER_ID,
+                f"userId: bot {bot['userId']} already exists",
+            )
+        if refused == "quota":
+            raise Rejection(
+                codes.STATUS_BAD_REQUEST,
+                codes.CODE_TOO_MANY,
+                f"bot quota reached: an app can have at most {BOT_QUOTA} bots",
+            )
+        return {}
+
+    def update(self, app_key: str, body: Any) -> dict[str, Any]:
+        bot = parse_bot(body)
+        if not self.state.store.replace(app_key, bot):
+            raise _unknown_bot(bot["userId"])
+        return {}
+
+    def delete(self, app_key: str, body: Any) -> dict[str, Any]:
+        user_id = parse_user_id_body(body)
+        if not self.state.store.delete(app_key, user_id):
+            raise _unknown_bot(user_id)
+        return {}
+
+    def get(self, app_key: str, body: Any) -> dict[str, Any]:
+        found = [self.state.store.get(app_key, user_id) for user_id in parse_user_ids(body)]
+        bots = [self._view(bot, integrations=True) for bot in found if bot is not None]
+        return {"bots": bots, "total": len(bots), "hasNext": False}
+
+    def query(self, app_key: str, body: Any) -> dict[str, Any]:
+        request = parse_query(body)
+        offset = (request.page - 1) * request.page_size
+        total, page = self.state.store.page(app_key, offset=offset, limit=request.page_size)
+        bots = [self._view(bot, integrations=request.include_integration) for bot in page]
+        return {"bots": bots, "total": total, "hasNext": offset + len(page) < total}
+
+    def _view(self, bot: StoredBot, *, integrations: bool) -> dict[str, Any]:
+        view = bot.as_dict()
+        if not integrations:
+            view.pop("integrations", None)
+        elif self.state.mask_api_keys:
+            view["integrations"] = [_masked(item) for item in view["integrations"]]
+        return view
+
+
+def _masked(integration: dict[str, Any]) -> dict[str, Any]:
+    if "auth" not in integration:
+        return integration
+    return {**integration, "auth": {"apiKey": MASKED_API_KEY}}
+
+
+def _unknown_bot(user_id: str) -> Rejection:
+    return Rejection(
+        codes.STATUS_NOT_FOUND, codes.CODE_NOT_FOUND, f"userId: bot {user_id} not found"
+    )
+
+
+def _endpoint(
+    state: EmulatorState, operation: Operation, *, writes: bool
+) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        faults = state.faults
+        delay = faults.latency_seconds()
+        if delay:
+            await asyncio.sleep(delay)
+        if faults.should_fail():
+            return envelope(
+                codes.STATUS_SERVER_ERROR,
+                codes.CODE_INTERNAL,
+                "internal error (injected by the emulator)",
+            )
+        if faults.take_burst():
+            return rate_limited("too many requests (injected 429 burst)")
+        app_key, failure = state.verifier.verify(request.headers)
+        if failure is not None:
+            return envelope(codes.STATUS_UNAUTHORIZED, codes.CODE_SIGNATURE, failure.message)
+        if not state.limiter.admit(app_key, request.url.path):
+            return rate_limited(
+                f"rate limit: at most {state.limiter.limit} calls per second "
+                f"per app key on {request.url.path}"
+            )
+        try:
+            result = operation(app_key, _decode(await request.body()))
+        except Rejection as rejection:
+            return envelope(rejection.status, rejection.code, rejection.message)
+        if writes and faults.should_drop() and await _drop_connection(request):
+            return Response(status_code=codes.STATUS_SERVER_ERROR)  # never sent: dropped
+        return JSONResponse({"code": codes.CODE_OK, **result})
+
+    return endpoint
+
+
+def _decode(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise parameter_error("body", "must be valid JSON") from None
+
+
+async def _drop_connection(request: Request) -> bool:
+    """Close the client connection without answering (the write is already committed).
+
+    The transport comes from :class:`~provisioner.emulator.server.DroppableH11Protocol`; once
+    uvicorn has seen the disconnect it discards whatever the endpoint returns, silently.
+    ``False`` when there is no transport to close (an ASGI server other than the emulator's).
+    """
+    transport = request.scope.get("state", {}).get(TRANSPORT_STATE_KEY)
+    if transport is None:
+        return False
+    transport.abort()
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(1.0):
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+    return True
+
+
+def _loopback_only(
+    handler: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    async def guarded(request: Request) -> Response:
+        if not _is_loopback(request.client.host if request.client else ""):
+            return envelope(
+                codes.STATUS_FORBIDDEN,
+                codes.STATUS_FORBIDDEN,
+                "admin endpoints answer only loopback clients",
+            )
+        return await handler(request)
+
+    return guarded
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _admin_routes(state: EmulatorState) -> list[Route]:
+    async def get_faults(request: Request) -> Response:
+        return JSONResponse({"code": codes.CODE_OK, "faults": state.faults.config.as_dict()})
+
+    async def set_faults(request: Request) -> Response:
+        try:
+            body = _decode(await request.body())
+            if not isinstance(body, dict):
+                raise parameter_error("body", "must be a JSON object")
+            config = state.faults.set(**body)
+        except Rejection as rejection:
+            return envelope(rejection.status, rejection.code, rejection.message)
+        except ConfigError as exc:
+            return envelope(codes.STATUS_BAD_REQUEST, codes.CODE_PARAMETER, exc.message)
+        return JSONResponse({"code": codes.CODE_OK, "faults": config.as_dict()})
+
+    async def get_stats(request: Request) -> Response:
+        return JSONResponse({"code": codes.CODE_OK, **state.stats()})
+
+    async def reset_stats(request: Request) -> Response:
+        state.reset_stats()
+        return JSONResponse({"code": codes.CODE_OK})
+
+    return [
+        Route("/_emulator/faults", _loopback_only(get_faults), methods=["GET"]),
+        Route("/_emulator/faults", _loopback_only(set_faults), methods=["POST"]),
+        Route("/_emulator/stats", _loopback_only(get_stats), methods=["GET"]),
+        Route("/_emulator/reset-stats", _loopback_only(reset_stats), methods=["POST"]),
+    ]
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else codes.STATUS_SERVER_ERROR
+    detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
+    return envelope(status, status, f"{request.method} {request.url.path}: {detail}")
+
+
+class RequestIdMiddleware:
+    """Echo ``X-Request-ID`` on every response (a new UUID when the request has none)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(REQUEST_ID_HEADER.encode("latin-1"))
+        request_id = given or str(uuid.uuid4()).encode("latin-1")
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    (name, value)
+                    for name, value in message.get("headers", [])
+                    if name.lower() != REQUEST_ID_HEADER.encode("latin-1")
+                ]
+                message = {**message, "headers": [*headers, (b"x-request-id", request_id)]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def build_app(state: EmulatorState) -> ASGIApp:
+    """The whole ASGI application for one emulator."""
+    api = BotApi(state)
+    routes = [
+        Route("/v3/bot/create.json", _endpoint(state, api.create, writes=True), methods=["POST"]),
+        Route("/v3/bot/update.json", _endpoint(state, api.update, writes=True), methods=["POST"]),
+        Route("/v3/bot/delete.json", _endpoint(state, api.delete, writes=True), methods=["POST"]),
+        Route("/v3/bot/get.json", _endpoint(state, api.get, writes=False), methods=["POST"]),
+        Route("/v3/bot/query.json", _endpoint(state, api.query, writes=False), methods=["POST"]),
+        *_admin_routes(state),
+    ]
+    starlette = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+    return RequestIdMiddleware(starlette)

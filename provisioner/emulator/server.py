@@ -1,0 +1,292 @@
+"""``EmulatorServer``: the emulator served by uvicorn in a background thread.
+
+Start-up binds the listening socket first (so a busy port is an :class:`EmulatorError` right
+away), then runs uvicorn on it in a daemon thread and waits until uvicorn reports
+``started``. Stop asks uvicorn to exit, joins the thread, closes the database and removes a
+temporary database. Nothing is logged below WARNING and uvicorn never touches the process's
+logging configuration or signal handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import os
+import re
+import secrets
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from provisioner.emulator.app import TRANSPORT_STATE_KEY, EmulatorState, build_app
+from provisioner.emulator.faults import FaultConfig, FaultInjector
+from provisioner.emulator.ratelimit import SlidingWindowLimiter
+from provisioner.emulator.signature import SignatureVerifier
+from provisioner.emulator.store import BotStore
+from provisioner.errors import ConfigError, EmulatorError
+
+DEFAULT_RATE_LIMIT = 100
+STARTUP_TIMEOUT_SECONDS = 10.0
+STOP_TIMEOUT_SECONDS = 10.0
+_APP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class DroppableH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol that hands each request its transport (in ``scope["state"]``).
+
+    The emulator needs it to drop a connection after committing a write, without answering.
+    """
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self.app_state = {**self.app_state, TRANSPORT_STATE_KEY: transport}
+        super().connection_made(transport)
+
+
+def generated_app() -> dict[str, str]:
+    """One new app key and secret."""
+    return {f"emu-{secrets.token_hex(4)}": secrets.token_hex(16)}
+
+
+class EmulatorServer:
+    """A local RongCloud bot API on loopback; use it as a context manager.
+
+    ``apps`` maps app key to secret; ``None`` reuses the apps stored in an existing ``db_path``
+    or generates one app. ``db_path=None`` keeps the bots in a temporary SQLite file that is
+    removed at stop. ``port=0`` picks a free port; :attr:`url` is valid once started.
+    """
+
+    def __init__(
+        self,
+        *,
+        apps: Mapping[str, str] | None = None,
+        db_path: Path | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        faults: FaultConfig | None = None,
+        mask_api_keys: bool = False,
+        rate_limit: int = DEFAULT_RATE_LIMIT,
+    ) -> None:
+        if isinstance(rate_limit, bool) or not isinstance(rate_limit, int) or rate_limit < 1:
+            raise ConfigError(
+                f"emulator rate limit must be a whole number of at least 1, got {rate_limit!r}",
+                hint="RongCloud's documented limit is 100 calls per second",
+            )
+        if apps is not None and not apps:
+            raise ConfigError("emulator needs at least one app", hint="pass app_key -> secret")
+        self.apps: dict[str, str] = dict(apps) if apps is not None else _apps_for(db_path)
+        self.db_path = db_path
+        self.host = host
+        self.port = port
+        self.mask_api_keys = mask_api_keys
+        self.url = ""
+        self._faults = FaultInjector(faults)
+        self._limiter = SlidingWindowLimiter(rate_limit)
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+        self._store: BotStore | None = None
+        self._temp_db: Path | None = None
+        self._failure: BaseException | None = None
+
+    @classmethod
+    def local(cls, app_name: str, base_dir: Path) -> EmulatorServer:
+        """The emulator of ``endpoint: local``: bots and secret kept under ``base_dir``.
+
+        Database ``base_dir/.provisioner/emulator/<app_name>.sqlite3``, app key
+        ``local-<app_name>``; the secret is generated once and stored in that database.
+        """
+        if not _APP_NAME.match(app_name):
+            raise ConfigError(
+                f"app name {app_name!r} cannot name a local emulator database",
+                hint="use letters, digits, '.', '_' and '-' (at most 64 characters)",
+            )
+        db_path = base_dir / ".provisioner" / "emulator" / f"{app_name}.sqlite3"
+        app_key = f"local-{app_name}"
+        store = BotStore.open(db_path)
+        try:
+            secret = store.stored_apps().get(app_key) or secrets.token_hex(16)
+            store.save_apps({app_key: secret})
+        finally:
+            store.close()
+        return cls(apps={app_key: secret}, db_path=db_path)
+
+    # lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> EmulatorServer:
+        """Serve in a background thread; returns once uvicorn is listening."""
+        if self._thread is not None:
+            raise EmulatorError("the emulator is already running", hint="stop it first")
+        try:
+            self._store = BotStore.open(self._database_path())
+            self._store.save_apps(self.apps)
+            self._socket = _listen(self.host, self.port)
+            self._serve_in_thread()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, join the thread, close the database (idempotent)."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(STOP_TIMEOUT_SECONDS)
+            if self._thread.is_alive() and self._server is not None:
+                self._server.force_exit = True
+                self._thread.join(STOP_TIMEOUT_SECONDS)
+        if self._socket is not None:
+            self._socket.close()
+        if self._store is not None:
+            self._store.close()
+        if self._temp_db is not None:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self._temp_db}{suffix}").unlink(missing_ok=True)
+        self._server = self._thread = self._socket = self._store = self._temp_db = None
+        self.url = ""
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # run-time controls --------------------------------------------------------------------
+
+    def set_faults(self, **fields: Any) -> None:
+        """Change fault settings (names as in :class:`FaultConfig`); ConfigError when invalid."""
+        self._faults.set(**fields)
+
+    @property
+    def faults(self) -> FaultConfig:
+        """The current fault settings."""
+        return self._faults.config
+
+    def stats(self) -> dict[str, Any]:
+        """Counts per ``"<app key> <path>"``: calls, max_per_second, rate_limited; faults."""
+        return {**self._limiter.stats(), "faults": self._faults.snapshot_counters()}
+
+    def reset_stats(self) -> None:
+        self._limiter.reset()
+        self._faults.reset_counters()
+
+    # internals ----------------------------------------------------------------------------
+
+    def _database_path(self) -> Path:
+        if self.db_path is not None:
+            return self.db_path
+        handle, name = tempfile.mkstemp(prefix="provisioner-emulator-", suffix=".sqlite3")
+        os.close(handle)
+        self._temp_db = Path(name)
+        return self._temp_db
+
+    def _serve_in_thread(self) -> None:
+        assert self._store is not None and self._socket is not None
+        state = EmulatorState(
+            store=self._store,
+            verifier=SignatureVerifier(self.apps),
+            limiter=self._limiter,
+            faults=self._faults,
+            mask_api_keys=self.mask_api_keys,
+        )
+        config = uvicorn.Config(
+            build_app(state),
+            http=DroppableH11Protocol,
+            ws="none",
+            lifespan="off",
+            loop="asyncio",
+            log_config=None,
+            log_level="warning",
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=2,
+        )
+        self._server = uvicorn.Server(config)
+        sock = self._socket
+        self._failure = None
+        self._thread = threading.Thread(
+            target=self._run, args=(self._server, sock), name="provisioner-emulator", daemon=True
+        )
+        self._thread.start()
+        self._wait_until_started()
+        bound_host, bound_port = sock.getsockname()[:2]
+        self.port = bound_port
+        self.url = f"http://{_url_host(bound_host)}:{bound_port}"
+
+    def _run(self, server: uvicorn.Server, sock: socket.socket) -> None:
+        try:
+            server.run(sockets=[sock])
+        except BaseException as exc:  # reported by start(); never an unhandled thread error
+            self._failure = exc
+
+    def _wait_until_started(self) -> None:
+        assert self._server is not None and self._thread is not None
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while not self._server.started:
+            if not self._thread.is_alive():
+                reason = f": {self._failure}" if self._failure else ""
+                raise EmulatorError(
+                    f"the emulator stopped while starting{reason}",
+                    hint="re-run with --debug, or check the host and port",
+                ) from self._failure
+            if time.monotonic() > deadline:
+                raise EmulatorError(
+                    f"the emulator did not start within {STARTUP_TIMEOUT_SECONDS:g} seconds",
+                    hint="the machine may be overloaded; try again",
+                )
+            time.sleep(0.005)
+
+
+def _apps_for(db_path: Path | None) -> dict[str, str]:
+    """Apps stored in an existing database, else one generated app."""
+    if db_path is not None and db_path.exists():
+        store = BotStore.open(db_path)
+        try:
+            stored = store.stored_apps()
+        finally:
+            store.close()
+        if stored:
+            return stored
+    return generated_app()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port``; EmulatorError when it cannot be bound."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise EmulatorError(f"cannot resolve emulator host {host!r}", hint="use 127.0.0.1") from exc
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise EmulatorError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+            hint="choose another port, or 0 for a free one",
+        ) from exc
+    sock.setblocking(False)
+    return sock
+
+
+def _url_host(host: str) -> str:
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(host).version == 6:
+            return f"[{host}]"
+    return host
