@@ -1,0 +1,114 @@
+"""`provisioner sign`: headers and curl formats, and clear errors when env is missing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from provisioner.cli import main
+from provisioner.rongcloud.signing import signature
+
+
+def parse_headers(text: str) -> dict[str, str]:
+    return dict(line.split(": ", 1) for line in text.splitlines())
+
+
+def test_sign_prints_headers_that_verify(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RONGCLOUD_APP_SECRET", "s3cret-value")
+    monkeypatch.setenv("RONGCLOUD_APP_KEY", "key-from-env")
+    assert main(["sign"]) == 0
+    out = capsys.readouterr().out
+    headers = parse_headers(out)
+    assert list(headers) == ["App-Key", "Nonce", "Timestamp", "Signature"]
+    assert headers["App-Key"] == "key-from-env"
+    assert headers["Signature"] == signature("s3cret-value", headers["Nonce"], headers["Timestamp"])
+    assert "s3cret-value" not in out
+
+
+def test_app_key_flag_wins_and_curl_format(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RONGCLOUD_APP_SECRET", "s3cret-value")
+    monkeypatch.setenv("RONGCLOUD_APP_KEY", "key-from-env")
+    assert main(["sign", "--app-key", "flag-key", "--format", "curl"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "-H 'App-Key: flag-key' \\"
+    assert [line.split(":")[0] for line in lines] == [
+        "-H 'App-Key",
+        "-H 'Nonce",
+        "-H 'Timestamp",
+        "-H 'Signature",
+    ]
+    assert lines[-1].endswith("'") and not lines[-1].endswith("\\")
+
+
+def test_two_runs_use_different_nonces(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RONGCLOUD_APP_SECRET", "s")
+    main(["sign", "--app-key", "k"])
+    main(["sign", "--app-key", "k"])
+    first, second = capsys.readouterr().out.split("App-Key: k\n")[1:]
+    assert parse_headers(first)["Nonce"] != parse_headers(second)["Nonce"]
+
+
+def test_missing_secret(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("RONGCLOUD_APP_SECRET", raising=False)
+    assert main(["sign", "--app-key", "k"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        "error: environment variable RONGCLOUD_APP_SECRET is not set\n"
+        "  hint: export RONGCLOUD_APP_SECRET=... (the App Secret from the RongCloud console); "
+        "it is read only from the environment\n"
+    )
+
+
+def test_missing_app_key(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RONGCLOUD_APP_SECRET", "s")
+    monkeypatch.delenv("RONGCLOUD_APP_KEY", raising=False)
+    assert main(["sign"]) == 1
+    assert capsys.readouterr().err == (
+        "error: no app key given\n"
+        "  hint: pass --app-key KEY or export RONGCLOUD_APP_KEY=... "
+        "(the App Key from the console)\n"
+    )
+
+
+def test_sign_in_a_subprocess() -> None:
+    env = {**os.environ, "RONGCLOUD_APP_SECRET": "sub-secret", "RONGCLOUD_APP_KEY": "sub-key"}
+    env.pop("NO_COLOR", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "provisioner", "sign"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    headers = parse_headers(result.stdout)
+    assert headers["Signature"] == signature("sub-secret", headers["Nonce"], headers["Timestamp"])
+    assert "sub-secret" not in result.stdout + result.stderr
+
+
+def test_sign_subprocess_without_secret_exits_1() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "RONGCLOUD_APP_SECRET"}
+    result = subprocess.run(
+        [sys.executable, "-m", "provisioner", "sign", "--app-key", "k"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: environment variable RONGCLOUD_APP_SECRET is not set\n")
+    assert "Traceback" not in result.stderr
