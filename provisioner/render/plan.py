@@ -1,0 +1,299 @@
+"""Plan renderers: text, json and markdown, all from ``Plan.document`` (rendered once).
+
+Pure: a list of plan documents in, a string out. Secrets never appear: canonical values hold
+``{"sensitive": fingerprint}`` markers, shown as ``(sensitive)`` / ``(sensitive, changed)``
+(the json format keeps the fingerprints, which are not secrets). Colour is a flag the CLI sets.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+MARKDOWN_LIMIT = 60_000
+"""Markdown is kept under this many characters (a GitHub comment holds 65,536)."""
+
+MARKDOWN_MARKER = "<!-- provisioner:plan -->"
+"""Hidden marker so a CI job can find and update its own pull-request comment."""
+
+MASK = "(sensitive)"
+MASK_CHANGED = "(sensitive, changed)"
+
+SYMBOLS = {"delete": "-", "create": "+", "adopt": "<=", "update": "~"}
+VERBS = {"delete": "delete", "create": "create", "adopt": "adopt", "update": "update"}
+_COLORS = {"-": "31", "+": "32", "~": "33", "<=": "36", "!": "35", "blocked": "1;31"}
+_SUMMARY_ORDER = (("delete", "to delete"), ("create", "to create"), ("adopt", "to adopt"))
+_SUMMARY_REST = (("update", "to update"),)
+
+
+# --- shared helpers ----------------------------------------------------------------------
+
+
+def is_marker(value: object) -> bool:
+    return isinstance(value, dict) and set(value) == {"sensitive"}
+
+
+def show(value: Any) -> str:
+    """A value for humans: JSON literal, with sensitive markers masked."""
+    return json.dumps(_masked(value), ensure_ascii=False, sort_keys=True)
+
+
+def _masked(value: Any) -> Any:
+    if is_marker(value):
+        return MASK
+    if isinstance(value, dict):
+        return {key: _masked(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_masked(item) for item in value]
+    return value
+
+
+def summary(doc: Mapping[str, Any]) -> str:
+    """``1 to delete, 2 to create, 1 to update; 1 drifted, 1 unmanaged`` or ``no changes``."""
+    counts = doc["counts"]
+    parts = [
+        f"{counts[key]} {label}"
+        for key, label in (*_SUMMARY_ORDER, *_SUMMARY_REST)
+        if counts.get(key)
+    ]
+    extra = [
+        f"{counts[key]} {label}"
+        for key, label in (("drift", "drifted"), ("unmanaged", "unmanaged"))
+        if counts.get(key)
+    ]
+    text = ", ".join(parts) if parts else "no changes"
+    return f"{text}; {', '.join(extra)}" if extra else text
+
+
+def field_lines(field: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """One field diff as ``(symbol, text)`` lines; added/removed mappings are expanded."""
+    path, old, new = field["path"], field["old"], field["new"]
+    if field.get("sensitive"):
+        if old is not None and new is not None:
+            return [("~", f"{path}: {MASK_CHANGED}")]
+        return [("+" if old is None else "-", f"{path}: {MASK}")]
+    if old is None and new is not None:
+        return [("+", f"{leaf}: {value}") for leaf, value in leaves(path, new)]
+    if new is None and old is not None:
+        return [("-", f"{leaf}: {value}") for leaf, value in leaves(path, old)]
+    return [("~", f"{path}: {show(old)} -> {show(new)}")]
+
+
+def leaves(prefix: str, value: Any) -> Iterator[tuple[str, str]]:
+    """``(path, shown value)`` for every leaf of ``value``; integrations keyed by type."""
+    if isinstance(value, dict) and not is_marker(value) and value:
+        for key in sorted(value):
+            yield from leaves(_join(prefix, key), value[key])
+    elif isinstance(value, list) and prefix.endswith("integrations"):
+        for item in sorted(value, key=lambda item: str(item.get("type"))):
+            rest = {key: val for key, val in item.items() if key != "type"}
+            yield from leaves(f"{prefix}[{item.get('type')}]", rest)
+    else:
+        yield prefix, show(value)
+
+
+def _join(prefix: str, key: str) -> str:
+    if not prefix:
+        return key
+    if key.replace("_", "a").replace("-", "a").isalnum() and not key[:1].isdigit():
+        return f"{prefix}.{key}"
+    return f"{prefix}[{json.dumps(key, ensure_ascii=False)}]"
+
+
+def change_lines(change: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The detail lines of one change: every field for a create, the diff otherwise."""
+    if change["action"] == "create":
+        return [("+", f"{path}: {value}") for path, value in leaves("", change["after"] or {})]
+    if change["action"] == "delete":
+        return []
+    return [line for field in change["fields"] for line in field_lines(field)]
+
+
+def change_title(change: Mapping[str, Any]) -> str:
+    source = f" ({change['source']})" if change.get("source") else ""
+    protect = " [protected]" if change.get("protect") and change["action"] == "delete" else ""
+    return f"{VERBS[change['action']]} {change['user_id']}{source}{protect}"
+
+
+# --- text --------------------------------------------------------------------------------
+
+
+def render_text(docs: Sequence[Mapping[str, Any]], *, color: bool = False) -> str:
+    """The human plan for a terminal, one block per app in the given order."""
+    return "\n".join(_text_plan(doc, color) for doc in docs)
+
+
+def _paint(text: str, key: str, color: bool) -> str:
+    return f"\x1b[{_COLORS[key]}m{text}\x1b[0m" if color else text
+
+
+def _text_plan(doc: Mapping[str, Any], color: bool) -> str:
+    state = doc["state"]
+    lines = [
+        f"Plan for app {doc['app']}: {summary(doc)}",
+        f"Plan id: {doc['id']} (state serial {state['serial']}, lineage {state['lineage']})",
+    ]
+    if doc["changes"]:
+        lines.append("")
+    for change in doc["changes"]:
+        symbol = SYMBOLS[change["action"]]
+        lines.append(f"  {_paint(symbol, symbol, color)} {change_title(change)}")
+        lines.extend(
+            f"      {_paint(sym, sym, color)} {text}" for sym, text in change_lines(change)
+        )
+    if doc["drift"]:
+        lines += ["", "Drift (changed on the server outside git; recorded -> live):"]
+        for drift in doc["drift"]:
+            mark = _paint("!", "!", color)
+            if drift["kind"] == "missing":
+                lines.append(f"  {mark} {drift['user_id']}: missing on the server")
+                continue
+            lines.append(f"  {mark} {drift['user_id']}: changed on the server")
+            for field in drift["fields"]:
+                lines.extend(
+                    f"      {_paint(sym, sym, color)} {text}" for sym, text in field_lines(field)
+                )
+    if doc["unmanaged"]:
+        lines += [
+            "",
+            "Unmanaged (on the server, never recorded, not declared; left alone): "
+            + ", ".join(doc["unmanaged"]),
+        ]
+    if doc["blocked"]:
+        lines += [
+            "",
+            _paint("Blocked by a safety rule (nothing will be applied):", "blocked", color),
+        ]
+        lines.extend(f"  - {reason}" for reason in doc["blocked"])
+    return "\n".join(lines) + "\n"
+
+
+# --- json --------------------------------------------------------------------------------
+
+
+def render_json(docs: Sequence[Mapping[str, Any]], *, format_version: int = 1) -> str:
+    """``{"format_version": 1, "plans": [...]}``, sorted keys, indent 2, trailing newline."""
+    document = {"format_version": format_version, "plans": list(docs)}
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+# --- markdown ----------------------------------------------------------------------------
+
+
+def render_markdown(docs: Sequence[Mapping[str, Any]], *, limit: int = MARKDOWN_LIMIT) -> str:
+    """A pull-request comment: summary with counts and plan ids, deletions first with a
+    warning, a table of changed fields per bot, details folded; under ``limit`` characters."""
+    full = _markdown(docs, details=True)
+    if len(full) <= limit:
+        return full
+    compact = _markdown(docs, details=False)
+    note = (
+        "\n> [!NOTE]\n> The plan was too long for one comment and is truncated here. Run"
+        " `provisioner plan --format json` or see the saved `plan --out` file for all of it.\n"
+    )
+    if len(compact) + len(note) <= limit:
+        return compact + note
+    budget = limit - len(note) - 1
+    kept: list[str] = []
+    used = 0
+    for line in compact.splitlines(keepends=True):
+        if used + len(line) > budget:
+            break
+        kept.append(line)
+        used += len(line)
+    return "".join(kept) + "\n" + note
+
+
+def _markdown(docs: Sequence[Mapping[str, Any]], *, details: bool) -> str:
+    parts = [MARKDOWN_MARKER]
+    for doc in docs:
+        parts.append(_markdown_plan(doc, details=details))
+    return "\n".join(parts)
+
+
+def _markdown_plan(doc: Mapping[str, Any], *, details: bool) -> str:
+    blocked = " — **BLOCKED**" if doc["blocked"] else ""
+    out = [
+        f"### Plan for `{doc['app']}`: {summary(doc)}{blocked}",
+        "",
+        f"Plan id: `{doc['id']}` (state serial {doc['state']['serial']})",
+        "",
+    ]
+    deletes = [change for change in doc["changes"] if change["action"] == "delete"]
+    if deletes:
+        names = ", ".join(_code(change["user_id"]) for change in deletes)
+        count = f"{len(deletes)} bot" + ("s" if len(deletes) != 1 else "")
+        out += ["> [!WARNING]", f"> **{count} will be deleted:** {names}", ""]
+    if doc["blocked"]:
+        out += ["> [!CAUTION]", "> **Blocked by a safety rule; nothing will be applied:**"]
+        out += [f"> - {_cell(reason)}" for reason in doc["blocked"]]
+        out.append("")
+    if doc["changes"]:
+        out += _markdown_table(doc["changes"])
+    if doc["drift"]:
+        out += ["", "**Drift** (changed on the server outside git; recorded → live):", ""]
+        for drift in doc["drift"]:
+            if drift["kind"] == "missing":
+                out.append(f"- {_code(drift['user_id'])}: missing on the server")
+                continue
+            shown = "; ".join(
+                _cell(text) for field in drift["fields"] for _, text in field_lines(field)
+            )
+            out.append(f"- {_code(drift['user_id'])}: {shown}")
+    if doc["unmanaged"]:
+        names = ", ".join(_code(name) for name in doc["unmanaged"])
+        out += ["", f"**Unmanaged** (on the server, never recorded; left alone): {names}"]
+    if details and doc["changes"]:
+        text = _text_plan(doc, color=False)
+        fence = "````" if "```" in text else "```"
+        out += ["", "<details><summary>Full plan</summary>", "", f"{fence}diff", text.rstrip()]
+        out += [fence, "", "</details>"]
+    return "\n".join(out) + "\n"
+
+
+def _markdown_table(changes: Sequence[Mapping[str, Any]]) -> list[str]:
+    rows = ["| Action | Bot | Field | Before | After |", "|---|---|---|---|---|"]
+    for change in changes:
+        action = f"{SYMBOLS[change['action']]} {change['action']}"
+        bot = _code(change["user_id"])
+        cells = _table_cells(change)
+        if not cells:
+            rows.append(f"| {_cell(action)} | {bot} | | | |")
+        for index, (field, before, after) in enumerate(cells):
+            first = index == 0
+            lead = f"| {_cell(action)} | {bot} |" if first else "| | |"
+            rows.append(f"{lead} {field} | {before} | {after} |")
+    return rows
+
+
+def _table_cells(change: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    if change["action"] == "create":
+        return [("*(new bot)*", "", "")]
+    if change["action"] == "delete":
+        return [("*(whole bot)*", "", "protected" if change.get("protect") else "")]
+    cells = []
+    for field in change["fields"]:
+        if field.get("sensitive"):
+            before = MASK if field["old"] is not None else ""
+            after = (
+                (MASK_CHANGED if field["old"] is not None else MASK)
+                if field["new"] is not None
+                else ""
+            )
+        else:
+            before = _code(show(field["old"])) if field["old"] is not None else ""
+            after = _code(show(field["new"])) if field["new"] is not None else ""
+        cells.append((_code(field["path"]), before, after))
+    return cells
+
+
+def _code(text: str, width: int = 200) -> str:
+    if len(text) > width:
+        text = text[: width - 1] + "…"
+    text = text.replace("|", "\\|").replace("\n", " ")
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
