@@ -1,46 +1,84 @@
 """Pydantic models of the manifests. They mirror ``schemas/*.schema.json``; a test proves both
-give the same verdict. Field names are RongCloud's own (camelCase).
+give the same verdict (tests/test_models.py). Field names are RongCloud's own (camelCase).
 
 String values may hold ``${NAME}`` references (see :mod:`provisioner.secrets`); models keep them
-unresolved. ``auth.apiKey`` and ``appSecret`` must be references.
+unresolved. ``auth.apiKey`` and ``appSecret`` must be references. Patterns accept any string
+holding a reference, because a reference's value is only known at apply time; they run on
+Python's ``re`` engine, exactly as the JSON Schema validator does.
+
+Not mirrored here (cross-file and semantic rules live in :mod:`provisioner.validate`): unique
+``userId`` per app, at most 10 bots per app, one integration per type, plain-http warnings.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 IntegrationType = Literal["webhook", "dify_chat", "dify_completion", "dify_chatflow"]
 DIFY_TYPES: frozenset[str] = frozenset({"dify_chat", "dify_completion", "dify_chatflow"})
+DIFY_OBJECT_NAME = "RC:TxtMsg"
+
+REFERENCE_PATTERN = r"\$\{[A-Za-z_][A-Za-z0-9_]*\}"
+URL_PATTERN = r"^https?://[^\s/?#]+(?:[/?#]\S*)?$|" + REFERENCE_PATTERN
+DIFY_URL_PATTERN = r"^https?://[^\s/?#]+(?:/\S*)?/v1$|" + REFERENCE_PATTERN
+SECRET_PATTERN = "^" + REFERENCE_PATTERN + "$"
+USER_ID_PATTERN = r"^[^\s\x00-\x1f\x7f-\x9f]+$"
+NO_SPACE_PATTERN = r"^\S+$"
+ENDPOINT_PATTERN = (
+    r"^(?:local|cn|sg|sg-b|na|sa)$|^https://[^\s/?#]+(?:/\S*)?$|"
+    r"^http://(?:localhost|127(?:\.[0-9]{1,3}){3}|\[::1\])(?::[0-9]{1,5})?(?:/\S*)?$|"
+    + REFERENCE_PATTERN
+)
+
+Text128 = Annotated[str, Field(min_length=1, max_length=128)]
+MetadataKey = Annotated[str, Field(min_length=1, max_length=32)]
+ObjectName = Annotated[str, Field(min_length=1, max_length=32, pattern=NO_SPACE_PATTERN)]
+EventName = Annotated[str, Field(min_length=1, pattern=NO_SPACE_PATTERN)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, regex_engine="python-re")
 
 
 class Auth(_Strict):
-    apiKey: str
+    apiKey: Annotated[str, Field(pattern=SECRET_PATTERN, repr=False)]
+    """The Dify app key, as a ``${NAME}`` reference."""
 
 
 class Integration(_Strict):
     type: IntegrationType
-    callbackUrl: str
+    callbackUrl: Annotated[str, Field(min_length=1, pattern=URL_PATTERN)]
     enabled: bool = True
-    objectNames: list[str] | None = None
-    events: list[str] | None = None
+    objectNames: list[ObjectName] | None = None
+    events: list[EventName] | None = None
     stream: bool = True
     handleResponse: bool = True
     auth: Auth | None = None
 
+    @model_validator(mode="after")
+    def _dify_rules(self) -> Integration:
+        """Dify types: ``auth`` required, URL is the API base ending in /v1, only RC:TxtMsg."""
+        if self.type not in DIFY_TYPES:
+            return self
+        if self.auth is None:
+            raise ValueError("Dify integrations need auth.apiKey")
+        if not re.search(DIFY_URL_PATTERN, self.callbackUrl):
+            raise ValueError("Dify callbackUrl must be the API base URL ending in /v1")
+        if any(name != DIFY_OBJECT_NAME for name in self.objectNames or ()):
+            raise ValueError(f"Dify integrations accept only {DIFY_OBJECT_NAME}")
+        return self
+
 
 class Bot(_Strict):
-    userId: Annotated[str, Field(min_length=1, max_length=64)]
-    name: Annotated[str, Field(min_length=1, max_length=128)]
-    type: Annotated[str, Field(min_length=1, max_length=128)]
-    profileUrl: Annotated[str, Field(min_length=1, max_length=256)]
-    metadata: dict[str, str] = Field(default_factory=dict)
+    userId: Annotated[str, Field(min_length=1, max_length=64, pattern=USER_ID_PATTERN)]
+    name: Text128
+    type: Text128
+    profileUrl: Annotated[str, Field(min_length=1, max_length=256, pattern=URL_PATTERN)]
+    metadata: Annotated[dict[MetadataKey, Text128], Field(default_factory=dict, max_length=16)]
     integrations: Annotated[list[Integration], Field(min_length=1)]
     protect: bool = False
     """Not sent to RongCloud: blocks the bot's deletion until unprotected in a separate apply."""
@@ -48,18 +86,27 @@ class Bot(_Strict):
 
 class StateSettings(_Strict):
     backend: Literal["file"] = "file"
-    path: str | None = None
+    path: Annotated[str, Field(min_length=1)] | None = None
     """Relative to the working directory; default ``.provisioner/state/<app>.json``."""
 
 
 class AppSettings(_Strict):
-    endpoint: str
+    endpoint: Annotated[str, Field(pattern=ENDPOINT_PATTERN)]
     """``local`` (embedded emulator), a data center (cn, sg, sg-b, na, sa), or a base URL."""
-    appKey: str | None = None
-    appSecret: str | None = None
-    rateLimit: float | None = None
+    appKey: Annotated[str, Field(min_length=1)] | None = None
+    appSecret: Annotated[str, Field(pattern=SECRET_PATTERN)] | None = Field(
+        default=None, repr=False
+    )
+    rateLimit: Annotated[float, Field(gt=0, le=100)] | None = None
     """Calls per second for this app key (default 50, at most 100)."""
     state: StateSettings = Field(default_factory=StateSettings)
+
+    @model_validator(mode="after")
+    def _credentials(self) -> AppSettings:
+        """``appKey`` and ``appSecret`` are required unless the endpoint is ``local``."""
+        if self.endpoint != "local" and (self.appKey is None or self.appSecret is None):
+            raise ValueError("appKey and appSecret are required unless endpoint is local")
+        return self
 
 
 class DesiredApp(BaseModel):

@@ -1,11 +1,85 @@
-"""`provisioner validate` (not implemented yet)."""
+"""`provisioner validate`: check manifests against RongCloud's limits before anything is sent."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import click
+
+from provisioner.cli.output import use_color
+
+_COLORS = {"error": "red", "warning": "yellow"}
 
 
 @click.command("validate")
-def command() -> int:
-    """Not implemented yet."""
-    raise click.UsageError("'validate' is not implemented yet")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    show_default=True,
+    help="text for people, json for tools, github for workflow annotations on the PR.",
+)
+@click.option("--strict", is_flag=True, help="Fail on warnings too (e.g. plain http:// URLs).")
+@click.option(
+    "--require-env",
+    is_flag=True,
+    help="Also check that every ${NAME} referenced is set (names it; never prints values).",
+)
+def command(paths: tuple[Path, ...], output_format: str, strict: bool, require_env: bool) -> int:
+    """Validate the bot manifests of every app under PATH... (default: bots).
+
+    A PATH is a folder of app folders (bots) or one app folder (bots/demo). Every problem of
+    every file is reported in one run with file:line:column, the field path and a hint: YAML
+    traps, RongCloud's limits (lengths, 10 bots per app, Dify rules), unknown keys, literal
+    secrets. No environment is needed unless --require-env is given.
+
+    Exit status: 0 when valid, 1 when any error (or, with --strict, any warning) is found.
+    """
+    from provisioner.render.diagnostics import render_github, render_json, render_text
+    from provisioner.validate import discover_apps, validate_app
+
+    env = dict(os.environ) if require_env else None
+    results = [validate_app(folder, env=env) for folder in discover_apps(paths or (Path("bots"),))]
+    diagnostics = sorted(d for result in results for d in result.diagnostics)
+    failed = any(result.errors or (strict and result.warnings) for result in results)
+    if output_format == "json":
+        click.echo(render_json(diagnostics))
+        return 1 if failed else 0
+    if output_format == "github":
+        if diagnostics:
+            click.echo(render_github(diagnostics))
+        return 1 if failed else 0
+    color = use_color()
+    if diagnostics:
+        click.echo(
+            render_text(diagnostics, style=lambda text, severity: _style(text, severity, color))
+        )
+    for result in results:
+        click.echo(
+            _summary(result.folder, len(result.files), result.errors, result.warnings, strict)
+        )
+    return 1 if failed else 0
+
+
+def _style(text: str, severity: str, color: bool) -> str:
+    return click.style(text, fg=_COLORS.get(severity), bold=True) if color else text
+
+
+def _summary(folder: Path, bots: int, errors: int, warnings: int, strict: bool) -> str:
+    """``bots/demo: 3 bots valid`` or ``bots/demo: 2 errors, 1 warning``."""
+    from provisioner.validate import display_path
+
+    def count(number: int, word: str) -> str:
+        return f"{number} {word}{'' if number == 1 else 's'}"
+
+    name = display_path(folder)
+    if errors or (strict and warnings):
+        parts = [count(errors, "error")] if errors else []
+        if warnings:
+            parts.append(count(warnings, "warning"))
+        return f"{name}: {', '.join(parts)} in {count(bots, 'bot')}"
+    suffix = f" ({count(warnings, 'warning')})" if warnings else ""
+    return f"{name}: {count(bots, 'bot')} valid{suffix}"

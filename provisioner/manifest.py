@@ -1,0 +1,405 @@
+"""YAML manifests -> JSON-shaped values that remember where every node came from.
+
+``load_document(path, display)`` reads one file and returns a :class:`Document`: the value
+(dicts, lists, str, int, float, bool, None), the 1-based ``(line, column)`` of every value
+and of every mapping key (keyed by JSON-path tuples such as ``("integrations", 1,
+"callbackUrl")``), and the problems found while loading, as :class:`Diagnostic` values.
+
+YAML traps become diagnostics instead of surprises: non-UTF-8 bytes, files over 1 MiB, an
+empty file, several documents, a root that is not a mapping, duplicate keys, keys that are not
+plain scalars, unsupported tags, aliases that expand past :data:`NODE_BUDGET` nodes ("billion
+laughs"), nesting deeper than :data:`MAX_DEPTH`, and every syntax error (tabs included) with the
+parser's position. Mapping keys are always read as text (``no:`` is the key ``"no"``); values
+follow YAML 1.1 as PyYAML's safe loader does, except that timestamps stay text.
+
+The only I/O here is reading the file; nothing touches the environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from provisioner.diagnostics import Diagnostic
+
+try:  # libyaml's C parser when available (much faster); the pure-Python one otherwise
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+MAX_FILE_BYTES = 1024 * 1024
+"""Files larger than this are rejected before parsing (1 MiB)."""
+
+NODE_BUDGET = 10_000
+"""At most this many nodes per file once aliases are expanded (a bot needs about 50)."""
+
+MAX_DEPTH = 64
+"""At most this many nested collections (also stops recursive aliases)."""
+
+JsonPath = tuple[str | int, ...]
+Position = tuple[int, int]
+
+_STR = "tag:yaml.org,2002:str"
+_MERGE = "tag:yaml.org,2002:merge"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_SCALAR_TAGS = frozenset(
+    {
+        _STR,
+        "tag:yaml.org,2002:int",
+        "tag:yaml.org,2002:float",
+        "tag:yaml.org,2002:bool",
+        "tag:yaml.org,2002:null",
+    }
+)
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_CONSTRUCTOR = SafeConstructor()
+
+
+@dataclass
+class Document:
+    """One loaded manifest file.
+
+    ``value`` is None when the file could not be loaded at all (then ``diagnostics`` says why).
+    ``positions`` maps a JSON path to the position of its value; ``key_positions`` maps the path
+    of a mapping entry to the position of its key. ``scalar_text`` keeps the source text of
+    every non-string scalar (``no``, ``1.10``) so a message can suggest quoting it.
+    """
+
+    file: str
+    value: Any
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    positions: dict[JsonPath, Position] = field(default_factory=dict)
+    key_positions: dict[JsonPath, Position] = field(default_factory=dict)
+    scalar_text: dict[JsonPath, str] = field(default_factory=dict)
+
+    @property
+    def loaded(self) -> bool:
+        """True when the file parsed into a mapping (it may still carry diagnostics)."""
+        return isinstance(self.value, dict)
+
+    def location(self, path: JsonPath) -> Position:
+        """Position of the value at ``path``, or of its nearest ancestor that has one."""
+        for end in range(len(path), -1, -1):
+            found = self.positions.get(path[:end])
+            if found is not None:
+                return found
+        return (1, 1)
+
+    def key_location(self, path: JsonPath) -> Position:
+        """Position of the key of the mapping entry ``path`` (falls back to :meth:`location`)."""
+        return self.key_positions.get(path) or self.location(path)
+
+
+class _LoadProblem(Exception):
+    """A problem that stops loading a file (internal; becomes a Diagnostic)."""
+
+    def __init__(
+        self, code: str, message: str, position: Position, hint: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.position = position
+        self.hint = hint
+
+
+def format_path(path: JsonPath) -> str:
+    """``("integrations", 1, "callbackUrl")`` -> ``integrations[1].callbackUrl``."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else part
+    return text
+
+
+def load_document(path: Path, display: str) -> Document:
+    """Read and parse ``path``; ``display`` is how messages name the file.
+
+    Never raises for bad content: every problem is a diagnostic on the returned Document.
+    """
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise _LoadProblem(
+                "yaml-too-large",
+                f"file is {size} bytes; manifests are limited to {MAX_FILE_BYTES} bytes (1 MiB)",
+                (1, 1),
+                "a bot manifest is a few dozen lines; check that this is the right file",
+            )
+        data = path.read_bytes()
+    except _LoadProblem as problem:
+        return _failed(display, problem)
+    except OSError as exc:
+        return _failed(
+            display,
+            _LoadProblem(
+                "file-unreadable",
+                f"cannot read file: {exc.strerror or type(exc).__name__}",
+                (1, 1),
+                "check that the file exists and is readable",
+            ),
+        )
+    return parse_document(data, display)
+
+
+def parse_document(data: bytes, display: str) -> Document:
+    """Parse manifest bytes (see :func:`load_document`); never raises for bad content."""
+    document = Document(file=display, value=None)
+    try:
+        text = _decode(data)
+        root = _compose(text)
+        if root is None:
+            raise _LoadProblem(
+                "yaml-empty",
+                "file is empty",
+                (1, 1),
+                "write the manifest's keys here, or delete the file",
+            )
+        if not isinstance(root, MappingNode):
+            raise _LoadProblem(
+                "yaml-not-mapping",
+                f"the document is a {_kind(root)}; a manifest must be a mapping of keys",
+                _mark(root),
+                "write `key: value` lines at the top level",
+            )
+        document.value = _Builder(document).build(root)
+    except _LoadProblem as problem:
+        document.value = None
+        document.diagnostics.append(_diagnostic(display, problem))
+    return document
+
+
+def _failed(display: str, problem: _LoadProblem) -> Document:
+    return Document(file=display, value=None, diagnostics=[_diagnostic(display, problem)])
+
+
+def _diagnostic(display: str, problem: _LoadProblem) -> Diagnostic:
+    line, column = problem.position
+    return Diagnostic(
+        file=display,
+        line=line,
+        column=column,
+        path="",
+        code=problem.code,
+        severity="error",
+        message=problem.message,
+        hint=problem.hint,
+    )
+
+
+def _decode(data: bytes) -> str:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        column = len(before) - (before.rfind(b"\n") + 1) + 1
+        raise _LoadProblem(
+            "yaml-encoding",
+            f"file is not valid UTF-8 (byte 0x{data[exc.start]:02x})",
+            (line, column),
+            "save the file as UTF-8",
+        ) from exc
+    return text.removeprefix("\ufeff")
+
+
+def _compose(text: str) -> Node | None:
+    loader = _Loader(text)
+    try:
+        return loader.get_single_node()
+    except yaml.composer.ComposerError as exc:
+        if "a single document" in f"{exc.problem} {exc.context}":
+            raise _LoadProblem(
+                "yaml-multiple-documents",
+                "file holds more than one YAML document",
+                _position(exc.problem_mark),
+                "keep one bot per file: remove the `---` separator and split the file",
+            ) from exc
+        raise _syntax_problem(exc, text) from exc
+    except yaml.MarkedYAMLError as exc:
+        raise _syntax_problem(exc, text) from exc
+    except yaml.YAMLError as exc:  # reader errors (e.g. control characters) without marks
+        raise _LoadProblem("yaml-syntax", f"invalid YAML: {exc}", (1, 1)) from exc
+    finally:
+        loader.dispose()
+
+
+def _syntax_problem(exc: yaml.MarkedYAMLError, text: str) -> _LoadProblem:
+    mark = exc.problem_mark or exc.context_mark
+    line, column = _position(mark)
+    problem = exc.problem or "invalid YAML"
+    message = f"invalid YAML: {problem}"
+    if exc.context:
+        message += f" ({exc.context})"
+    hint = "fix the YAML syntax at this position"
+    lines = text.split("\n")
+    at = lines[line - 1][column - 1 : column] if line <= len(lines) else ""
+    if at == "\t" or "\\t" in problem:
+        message = "invalid YAML: a tab character cannot start a token here"
+        hint = "YAML does not allow tabs for indentation; indent with spaces"
+    elif "found undefined alias" in problem:
+        hint = "define the anchor (&name) before using the alias (*name)"
+    return _LoadProblem("yaml-syntax", message, _position(mark), hint)
+
+
+def _position(mark: Any) -> Position:
+    if mark is None:
+        return (1, 1)
+    return (int(mark.line) + 1, int(mark.column) + 1)
+
+
+def _mark(node: Node) -> Position:
+    return _position(node.start_mark)
+
+
+def _kind(node: Node) -> str:
+    if isinstance(node, SequenceNode):
+        return "list"
+    if isinstance(node, ScalarNode):
+        return "plain value" if node.tag != _STR else "string"
+    return "mapping"
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org") else tag
+
+
+class _Builder:
+    """Turns a composed node tree into values, recording positions and load problems."""
+
+    def __init__(self, document: Document) -> None:
+        self.document = document
+        self.nodes = 0
+
+    def build(self, root: MappingNode) -> Any:
+        return self._node(root, (), 0)
+
+    def _problem(self, code: str, message: str, node: Node, hint: str | None = None) -> None:
+        line, column = _mark(node)
+        self.document.diagnostics.append(
+            Diagnostic(
+                file=self.document.file,
+                line=line,
+                column=column,
+                path="",
+                code=code,
+                severity="error",
+                message=message,
+                hint=hint,
+            )
+        )
+
+    def _count(self, node: Node, depth: int) -> None:
+        self.nodes += 1
+        if self.nodes > NODE_BUDGET:
+            raise _LoadProblem(
+                "yaml-alias-budget",
+                f"the document expands to more than {NODE_BUDGET} nodes",
+                _mark(node),
+                "anchors and aliases (&name / *name) multiply nodes; repeat fewer of them",
+            )
+        if depth > MAX_DEPTH:
+            raise _LoadProblem(
+                "yaml-too-deep",
+                f"values are nested more than {MAX_DEPTH} levels deep",
+                _mark(node),
+                "an alias may refer to its own anchor; manifests need only a few levels",
+            )
+
+    def _node(self, node: Node, path: JsonPath, depth: int) -> Any:
+        self._count(node, depth)
+        self.document.positions.setdefault(path, _mark(node))
+        if isinstance(node, MappingNode):
+            return self._mapping(node, path, depth)
+        if isinstance(node, SequenceNode):
+            if node.tag != _SEQ_TAG:
+                raise self._unsupported_tag(node)
+            return [
+                self._node(item, (*path, index), depth + 1) for index, item in enumerate(node.value)
+            ]
+        return self._scalar(node, path)
+
+    def _scalar(self, node: Node, path: JsonPath) -> Any:
+        tag = node.tag
+        if tag in (_STR, _TIMESTAMP):
+            return str(node.value)
+        if tag not in _SCALAR_TAGS:
+            raise self._unsupported_tag(node)
+        constructor: Callable[[SafeConstructor, Node], Any] = _CONSTRUCTOR.yaml_constructors[tag]
+        self.document.scalar_text[path] = str(node.value)
+        return constructor(_CONSTRUCTOR, node)
+
+    def _unsupported_tag(self, node: Node) -> _LoadProblem:
+        return _LoadProblem(
+            "yaml-unsupported-tag",
+            f"unsupported YAML tag {_short_tag(node.tag)}",
+            _mark(node),
+            "manifests hold plain mappings, lists, strings, numbers and booleans; remove the tag",
+        )
+
+    def _mapping(self, node: MappingNode, path: JsonPath, depth: int) -> dict[str, Any]:
+        if node.tag != _MAP_TAG:
+            raise self._unsupported_tag(node)
+        result: dict[str, Any] = {}
+        merges: list[Node] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                merges.append(value_node)
+                continue
+            if not isinstance(key_node, ScalarNode):
+                self._problem(
+                    "yaml-complex-key",
+                    f"a mapping key must be plain text, not a {_kind(key_node)}",
+                    key_node,
+                    "write keys as plain names such as `name:`",
+                )
+                continue
+            key = str(key_node.value)
+            entry = (*path, key)
+            if key in result:
+                first_line, first_column = self.document.key_positions[entry]
+                self._problem(
+                    "yaml-duplicate-key",
+                    f"duplicate key '{key}' (first defined at line {first_line}, "
+                    f"column {first_column})",
+                    key_node,
+                    "remove one of them; YAML would silently keep only the last",
+                )
+                continue
+            self.document.key_positions[entry] = _mark(key_node)
+            result[key] = self._node(value_node, entry, depth + 1)
+        for value_node in merges:
+            self._merge(value_node, path, depth, result)
+        return result
+
+    def _merge(self, value_node: Node, path: JsonPath, depth: int, result: dict[str, Any]) -> None:
+        """``<<: *defaults`` (or a list of them): copy the keys the mapping does not set."""
+        sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+        for source in sources:
+            if not isinstance(source, MappingNode):
+                raise _LoadProblem(
+                    "yaml-syntax",
+                    "invalid YAML: a merge key (<<) needs a mapping or a list of mappings",
+                    _mark(source),
+                    "write `<<: *anchor` where &anchor names a mapping",
+                )
+            self._count(source, depth + 1)
+            for key_node, sub_value in source.value:
+                if key_node.tag == _MERGE:
+                    self._merge(sub_value, path, depth + 1, result)
+                    continue
+                key = str(key_node.value)
+                if not isinstance(key_node, ScalarNode) or key in result:
+                    continue
+                entry = (*path, key)
+                self.document.key_positions[entry] = _mark(key_node)
+                result[key] = self._node(sub_value, entry, depth + 1)

@@ -1,0 +1,75 @@
+"""Diagnostics -> text | JSON | GitHub workflow annotations. Pure: returns strings.
+
+Text (one problem per line, then its hint)::
+
+    bots/demo/x.yaml:12:7: error: integrations[1].callbackUrl: must be the Dify API base ...
+      hint: use the API base without the endpoint path: https://api.dify.ai/v1
+
+JSON: a list of objects with exactly the keys file, line, column, path, code, severity,
+message, hint (the stable ``--format json`` contract).
+
+GitHub: ``::error file=F,line=L,col=C,title=CODE::MESSAGE`` with GitHub's escaping.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+
+from provisioner.diagnostics import Diagnostic
+
+Styler = Callable[[str, str], str]
+"""``style(text, severity)`` -> text (the CLI passes one that adds colour on a terminal)."""
+
+
+def _plain(text: str, severity: str) -> str:
+    return text
+
+
+def render_text(diagnostics: Iterable[Diagnostic], *, style: Styler = _plain) -> str:
+    """One line per diagnostic (``file:line:col: severity: path: message``) plus a hint line."""
+    lines: list[str] = []
+    for diagnostic in diagnostics:
+        where = f"{diagnostic.file}:{diagnostic.line}:{diagnostic.column}"
+        label = style(f"{diagnostic.severity}:", diagnostic.severity)
+        subject = f"{diagnostic.path}: " if diagnostic.path else ""
+        lines.append(f"{where}: {label} {subject}{diagnostic.message}")
+        if diagnostic.hint:
+            lines.append(f"  hint: {diagnostic.hint}")
+    return "\n".join(lines)
+
+
+def render_json(diagnostics: Iterable[Diagnostic]) -> str:
+    """The diagnostics as a JSON list (keys in a fixed order, UTF-8 kept readable)."""
+    return json.dumps([d.data for d in diagnostics], ensure_ascii=False, indent=2)
+
+
+def escape_data(text: str) -> str:
+    """GitHub workflow-command escaping for the message part."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    """GitHub workflow-command escaping for a property value (file, title, ...)."""
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def render_github(diagnostics: Iterable[Diagnostic]) -> str:
+    """One ``::error``/``::warning`` workflow command per diagnostic (hint on a second line)."""
+    lines: list[str] = []
+    for diagnostic in diagnostics:
+        properties = ",".join(
+            (
+                f"file={escape_property(diagnostic.file)}",
+                f"line={diagnostic.line}",
+                f"col={diagnostic.column}",
+                f"title={escape_property(diagnostic.code)}",
+            )
+        )
+        message = (
+            f"{diagnostic.path}: {diagnostic.message}" if diagnostic.path else diagnostic.message
+        )
+        if diagnostic.hint:
+            message += f"\nhint: {diagnostic.hint}"
+        lines.append(f"::{diagnostic.severity} {properties}::{escape_data(message)}")
+    return "\n".join(lines)

@@ -1,0 +1,402 @@
+"""Validate app folders: JSON Schema + semantic + cross-file rules -> Diagnostics + DesiredApp.
+
+    bots/<app>/app.yaml      app settings   (schemas/app.schema.json)
+    bots/<app>/*.yaml|*.yml  one bot each   (schemas/bot.schema.json)
+
+:func:`validate_app` reports every problem of every file of one app in one pass, each pointed
+at file, line and column, and builds the :class:`~provisioner.models.DesiredApp` when there is
+no error. The JSON Schemas are the contract (run with the ``jsonschema`` library, compiled
+once); the pydantic models in :mod:`provisioner.models` mirror them and build the typed app.
+Schema errors are translated into messages in :mod:`provisioner.schema_errors`.
+
+Nothing here reads ``os.environ``: the environment is passed in (``env``) and only used to
+check that referenced variables are set. No message ever contains a secret value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from provisioner.diagnostics import Diagnostic, Severity
+from provisioner.errors import ConfigError
+from provisioner.manifest import Document, JsonPath, format_path, load_document
+from provisioner.models import DesiredApp
+from provisioner.secrets import REFERENCE
+
+APP_FILE = "app.yaml"
+MANIFEST_SUFFIXES = (".yaml", ".yml")
+LOOPBACK_HOSTS = frozenset({"localhost", "[::1]"})
+_URL_FIELDS = frozenset({"profileUrl", "callbackUrl"})
+_HOST = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)")
+
+
+@dataclass(frozen=True)
+class AppValidation:
+    """The verdict on one app folder.
+
+    ``diagnostics`` are sorted (file, line, column); ``app`` is None when any diagnostic is an
+    error (warnings alone keep it). ``files`` lists the bot manifests as displayed.
+    """
+
+    name: str
+    folder: Path
+    diagnostics: list[Diagnostic]
+    app: DesiredApp | None
+    files: tuple[str, ...] = ()
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for d in self.diagnostics if d.severity == "error")
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for d in self.diagnostics if d.severity == "warning")
+
+
+def display_path(path: Path) -> str:
+    """How messages name ``path``: relative to the working directory when under it."""
+    absolute = path.absolute()
+    try:
+        return absolute.relative_to(Path.cwd().absolute()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def is_app_folder(folder: Path) -> bool:
+    """An app folder holds ``app.yaml`` or at least one ``*.yaml``/``*.yml`` manifest."""
+    return folder.is_dir() and any(
+        child.is_file() and child.suffix in MANIFEST_SUFFIXES for child in folder.iterdir()
+    )
+
+
+def discover_apps(paths: Sequence[Path]) -> list[Path]:
+    """The app folders named by ``paths``, in order, without duplicates.
+
+    A path may be an app folder or a folder of app folders (the bots root, ``bots``).
+    Raises ConfigError for a path that does not exist, is a file, or holds no app folder.
+    """
+    found: list[Path] = []
+    for path in paths:
+        for folder in _apps_under(path):
+            if folder not in found:
+                found.append(folder)
+    return found
+
+
+def _apps_under(path: Path) -> list[Path]:
+    shown = display_path(path)
+    if not path.exists():
+        raise ConfigError(
+            f"{shown} does not exist",
+            hint="pass the bots folder (default: bots) or an app folder such as bots/demo",
+        )
+    if not path.is_dir():
+        parent = display_path(path.parent)
+        raise ConfigError(
+            f"{shown} is a file; validate works on app folders",
+            hint=f"pass its app folder instead: provisioner validate {parent}",
+        )
+    if is_app_folder(path):
+        return [path]
+    apps = sorted(
+        child for child in path.iterdir() if not child.name.startswith(".") and is_app_folder(child)
+    )
+    if not apps:
+        raise ConfigError(
+            f"no app folders found in {shown}",
+            hint=f"create {shown}/<app>/app.yaml and one YAML file per bot",
+        )
+    return apps
+
+
+def bot_files(folder: Path) -> list[Path]:
+    """The bot manifests of an app folder, sorted: every ``*.yaml``/``*.yml`` but app.yaml."""
+    return sorted(
+        child
+        for child in folder.iterdir()
+        if child.suffix in MANIFEST_SUFFIXES
+        and child.name not in (APP_FILE, "app.yml")
+        and not child.name.startswith(".")
+        and child.is_file()
+    )
+
+
+def validate_app(folder: Path, *, env: Mapping[str, str] | None = None) -> AppValidation:
+    """Load and check every manifest of one app folder.
+
+    With ``env`` (``--require-env``), every ``${NAME}`` referenced must be set in it; the error
+    names the variable, never a value. Raises ConfigError only when ``folder`` is not a folder.
+    """
+    from provisioner import schema_errors
+
+    if not folder.is_dir():
+        raise ConfigError(
+            f"{display_path(folder)} is not a folder",
+            hint="pass an app folder such as bots/demo",
+        )
+    diagnostics: list[Diagnostic] = []
+    settings_doc = _load_settings(folder, diagnostics)
+    bot_docs = [load_document(path, display_path(path)) for path in bot_files(folder)]
+    for document in ([settings_doc] if settings_doc else []) + bot_docs:
+        diagnostics.extend(document.diagnostics)
+        if not document.loaded:
+            continue
+        is_bot = document is not settings_doc
+        diagnostics.extend(schema_errors.check(document, "bot" if is_bot else "app"))
+        diagnostics.extend(_reference_checks(document, env))
+        if is_bot:
+            diagnostics.extend(_bot_checks(document))
+    diagnostics.extend(_cross_file_checks(folder, settings_doc, bot_docs))
+    diagnostics.sort()
+    app = None
+    if settings_doc is not None and not any(d.severity == "error" for d in diagnostics):
+        app, problems = _build_app(folder, settings_doc, bot_docs)
+        diagnostics.extend(problems)
+    return AppValidation(
+        name=folder.absolute().name,
+        folder=folder,
+        diagnostics=diagnostics,
+        app=app,
+        files=tuple(document.file for document in bot_docs),
+    )
+
+
+def _load_settings(folder: Path, diagnostics: list[Diagnostic]) -> Document | None:
+    path = folder / APP_FILE
+    if path.is_file():
+        return load_document(path, display_path(path))
+    alternative = folder / "app.yml"
+    hint = (
+        f"rename {display_path(alternative)} to {APP_FILE}"
+        if alternative.is_file()
+        else "create it with `endpoint: local` to use the emulator, or a data center "
+        "(cn, sg, sg-b, na, sa) with appKey and appSecret"
+    )
+    diagnostics.append(
+        _diagnostic(
+            display_path(path), (1, 1), (), "app-missing", "app settings file is missing", hint
+        )
+    )
+    return None
+
+
+def _diagnostic(
+    file: str,
+    position: tuple[int, int],
+    path: JsonPath,
+    code: str,
+    message: str,
+    hint: str | None = None,
+    severity: Severity = "error",
+) -> Diagnostic:
+    return Diagnostic(
+        file=file,
+        line=position[0],
+        column=position[1],
+        path=format_path(path),
+        code=code,
+        severity=severity,
+        message=message,
+        hint=hint,
+    )
+
+
+def _strings(value: Any, path: JsonPath = ()) -> Iterator[tuple[JsonPath, str]]:
+    """Every string value in a JSON-shaped document with its path (keys are not values)."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, (*path, index))
+
+
+def _reference_checks(document: Document, env: Mapping[str, str] | None) -> list[Diagnostic]:
+    """Malformed ``${...}`` references; with ``env``, referenced variables that are not set."""
+    found: list[Diagnostic] = []
+    for path, text in _strings(document.value):
+        if "${" not in text:
+            continue
+        position = document.location(path)
+        starts = [match.start() for match in REFERENCE.finditer(text)]
+        if any(index not in starts for index in _all_indexes(text, "${")):
+            found.append(
+                _diagnostic(
+                    document.file,
+                    position,
+                    path,
+                    "reference-malformed",
+                    "`${` does not start a valid ${NAME} environment reference",
+                    "write ${NAME}: letters, digits and underscores, not starting with a digit",
+                )
+            )
+        if env is None:
+            continue
+        for name in dict.fromkeys(REFERENCE.findall(text)):
+            if name not in env:
+                found.append(
+                    _diagnostic(
+                        document.file,
+                        position,
+                        path,
+                        "env-missing",
+                        f"environment variable {name} is not set",
+                        f"export {name}=... before running, or pass it as a CI secret",
+                    )
+                )
+    return found
+
+
+def _all_indexes(text: str, needle: str) -> Iterator[int]:
+    index = text.find(needle)
+    while index != -1:
+        yield index
+        index = text.find(needle, index + 1)
+
+
+def _bot_checks(document: Document) -> list[Diagnostic]:
+    """One integration per type, and a warning for plain-http URLs off loopback."""
+    found: list[Diagnostic] = []
+    value = document.value
+    integrations = value.get("integrations")
+    seen: dict[str, int] = {}
+    for index, integration in enumerate(integrations if isinstance(integrations, list) else []):
+        kind = integration.get("type") if isinstance(integration, dict) else None
+        if not isinstance(kind, str):
+            continue
+        if kind in seen:
+            path: JsonPath = ("integrations", index, "type")
+            found.append(
+                _diagnostic(
+                    document.file,
+                    document.location(path),
+                    path,
+                    "duplicate-integration-type",
+                    f"a second {kind} integration (the first is integrations[{seen[kind]}])",
+                    "RongCloud keeps one integration per type and bot; merge them into one",
+                )
+            )
+        else:
+            seen[kind] = index
+    for path, text in _strings(value):
+        if path and path[-1] in _URL_FIELDS and _is_plain_http_off_loopback(text):
+            found.append(
+                _diagnostic(
+                    document.file,
+                    document.location(path),
+                    path,
+                    "insecure-url",
+                    "uses plain http:// to a non-loopback host",
+                    "use https:// so the data is encrypted in transit (fails with --strict)",
+                    severity="warning",
+                )
+            )
+    return found
+
+
+def _is_plain_http_off_loopback(url: str) -> bool:
+    if not url.lower().startswith("http://"):
+        return False
+    match = _HOST.match(url)
+    host = (match.group(1) if match else "").rpartition("@")[2].lower()
+    bracketed = host.startswith("[")
+    host = host[: host.find("]") + 1] if bracketed else host.partition(":")[0]
+    return not (host in LOOPBACK_HOSTS or host.startswith("127."))
+
+
+def _cross_file_checks(
+    folder: Path, settings_doc: Document | None, bot_docs: list[Document]
+) -> list[Diagnostic]:
+    """At most 10 bots per app (the assembled-app schema's limit) and unique userIds."""
+    from provisioner.schema_errors import max_bots_per_app
+
+    found: list[Diagnostic] = []
+    limit = max_bots_per_app()
+    if len(bot_docs) > limit:
+        names = ", ".join(Path(document.file).name for document in bot_docs)
+        found.append(
+            _diagnostic(
+                settings_doc.file if settings_doc else display_path(folder / APP_FILE),
+                (1, 1),
+                (),
+                "too-many-bots",
+                f"the app has {len(bot_docs)} bots; RongCloud allows at most {limit} per app "
+                f"({names})",
+                "move some bots to another app folder, or delete their files",
+            )
+        )
+    first_use: dict[str, tuple[str, tuple[int, int]]] = {}
+    for document in bot_docs:
+        user_id = document.value.get("userId") if document.loaded else None
+        if not isinstance(user_id, str):
+            continue
+        position = document.location(("userId",))
+        if user_id not in first_use:
+            first_use[user_id] = (document.file, position)
+            continue
+        other, (line, column) = first_use[user_id]
+        found.append(
+            _diagnostic(
+                document.file,
+                position,
+                ("userId",),
+                "duplicate-user-id",
+                f"'{user_id}' is also the userId of {other}:{line}:{column}",
+                "every bot of an app needs its own userId; change one of them",
+            )
+        )
+    return found
+
+
+def _build_app(
+    folder: Path, settings_doc: Document, bot_docs: list[Document]
+) -> tuple[DesiredApp | None, list[Diagnostic]]:
+    """The typed app from documents the schema accepted (a model disagreement is a diagnostic)."""
+    from pydantic import ValidationError
+
+    from provisioner.models import AppSettings, Bot
+
+    problems: list[Diagnostic] = []
+    try:
+        settings = AppSettings.model_validate(settings_doc.value)
+    except ValidationError as exc:
+        problems.extend(_model_problems(settings_doc, exc))
+    bots = []
+    for document in bot_docs:
+        try:
+            bots.append(Bot.model_validate(document.value))
+        except ValidationError as exc:
+            problems.extend(_model_problems(document, exc))
+    if problems:
+        return None, problems
+    app = DesiredApp(
+        name=folder.absolute().name,
+        folder=folder,
+        settings=settings,
+        bots=tuple(bots),
+        sources={bot.userId: document.file for bot, document in zip(bots, bot_docs, strict=True)},
+    )
+    return app, []
+
+
+def _model_problems(document: Document, exc: Any) -> list[Diagnostic]:
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        path: JsonPath = tuple(part for part in error["loc"] if isinstance(part, str | int))
+        problems.append(
+            _diagnostic(
+                document.file,
+                document.location(path),
+                path,
+                "model-invalid",
+                str(error["msg"]),
+                "the schema accepted this but the model did not; please report this bug",
+            )
+        )
+    return problems
