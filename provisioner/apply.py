@@ -1,0 +1,509 @@
+"""Apply: execute a Plan's changes through the API and record each success in state.
+
+Order: every delete runs (and completes) before anything else, because deletes free quota;
+then creates and adopts, then updates. Calls run on a shared, bounded thread pool
+(``concurrency`` calls in flight); the client's token bucket keeps them under the app's rate
+limit. After EACH successful call the recorder writes the state, so an interrupted or failed
+apply leaves a state that holds exactly what was applied.
+
+Ambiguity (the call may or may not have taken effect) is settled by reading the bot back,
+never by a blind repeat:
+
+- create, ambiguous or answered "duplicate userId" (1010): read back; present and equal to
+  the desired bot → applied; present but different → update; absent → create once more.
+- update/adopt, ambiguous: read back; equal → applied; different → update once more; absent →
+  failed (the bot was deleted outside git; re-plan).
+- delete, ambiguous: read back; absent → applied; present → delete once more. A delete
+  answered "unknown bot" (1404) is applied.
+
+A change that fails is reported and the others go on, except after a fatal error (the state
+cannot be written, the credentials are refused): then nothing new starts. Interruption
+(Ctrl-C in the calling thread, or ``stop`` set by another thread) lets in-flight calls finish
+and reports the rest as not attempted.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from provisioner.canonical import SERVER_FIELDS, api_payload, canonical_live
+from provisioner.errors import (
+    AmbiguousWriteError,
+    ApiError,
+    PlanError,
+    ProvisionerError,
+    StateError,
+    TransportError,
+)
+from provisioner.models import DesiredApp
+from provisioner.plan import Change, Plan
+from provisioner.rongcloud.models import BotPayload
+from provisioner.state import RecordedApp, RecordedBot
+
+Outcome = Literal["applied", "failed", "not_attempted"]
+OUTCOMES: tuple[Outcome, ...] = ("applied", "failed", "not_attempted")
+
+CODE_DUPLICATE_USER_ID = 1010
+CODE_UNKNOWN_BOT = 1404
+MAX_WRITES_PER_CHANGE = 2
+"""The first call, plus at most one more after reading the bot back."""
+DEFAULT_CONCURRENCY = 8
+_POLL_SECONDS = 0.05
+"""How often a waiting apply looks at the ``stop`` flag."""
+
+
+class BotApi(Protocol):
+    """The part of :class:`provisioner.rongcloud.RongCloudClient` that apply uses."""
+
+    def create_bot(self, payload: BotPayload) -> object: ...
+
+    def update_bot(self, payload: BotPayload) -> object: ...
+
+    def delete_bot(self, user_id: str) -> object: ...
+
+    def get_bots(self, user_ids: Sequence[str]) -> list[BotPayload]: ...
+
+
+class Recorder(Protocol):
+    """Records one successful change in state (and persists it) before returning.
+
+    Called from worker threads; implementations serialise themselves. Raises StateError when
+    the state cannot be written.
+    """
+
+    def record(self, change: Change, server: Mapping[str, Any]) -> None: ...
+
+
+class StateBackend(Protocol):
+    """Where recorded state is persisted (``provisioner.state.FileBackend``)."""
+
+    def write(self, state: RecordedApp) -> None: ...
+
+
+Matcher = Callable[[Change, BotPayload], bool]
+"""``matcher(change, live)``: True when the live bot already is ``change.after``."""
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    """What happened to one change."""
+
+    action: str
+    user_id: str
+    outcome: Outcome
+    error: ProvisionerError | None = None
+    note: str | None = None
+    """How it was settled when not by the plain call, e.g. "settled by reading back"."""
+
+    @property
+    def data(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "action": self.action,
+            "userId": self.user_id,
+            "outcome": self.outcome,
+        }
+        if self.note:
+            data["note"] = self.note
+        if self.error is not None:
+            data["error"] = error_data(self.error)
+        return data
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """The outcome of applying one app's plan: one ChangeResult per change, in plan order."""
+
+    app: str
+    plan_id: str
+    results: tuple[ChangeResult, ...]
+    interrupted: bool = False
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
+        for result in self.results:
+            counts[result.outcome] += 1
+        return counts
+
+    @property
+    def ok(self) -> bool:
+        """Every change applied."""
+        return all(result.outcome == "applied" for result in self.results)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return {
+            "app": self.app,
+            "planId": self.plan_id,
+            "interrupted": self.interrupted,
+            "counts": self.counts,
+            "changes": [result.data for result in self.results],
+        }
+
+
+def error_data(error: ProvisionerError) -> dict[str, Any]:
+    """The reportable facts of an error: never a request body, so never a secret."""
+    data: dict[str, Any] = {"type": type(error).__name__, "message": error.message}
+    if isinstance(error, ApiError):
+        data.update(
+            endpoint=error.endpoint,
+            httpStatus=error.http_status,
+            code=error.code,
+            errorMessage=error.error_message,
+            requestId=error.request_id,
+        )
+    elif isinstance(error, TransportError):
+        data["endpoint"] = error.endpoint
+    if error.hint:
+        data["hint"] = error.hint
+    return data
+
+
+# --- comparing a live bot with the desired one ------------------------------------------------
+
+
+def canonical_matcher(salt: str) -> Matcher:
+    """Compare canonical forms: the live bot, fingerprinted with the state's ``salt`` like the
+    desired spec, equals ``change.after``. A masked live apiKey counts as matching."""
+
+    def matches(change: Change, live: BotPayload) -> bool:
+        return change.after is not None and canonical_live(live, salt, change.after) == change.after
+
+    return matches
+
+
+def server_fields(answer: object) -> dict[str, Any]:
+    """What the server returned worth recording (timestamps), from a BotPayload answer."""
+    if not isinstance(answer, BotPayload):
+        return {}
+    return {name: getattr(answer, name) for name in SERVER_FIELDS if getattr(answer, name)}
+
+
+# --- one change -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Settled:
+    server: dict[str, Any] = field(default_factory=dict)
+    note: str | None = None
+
+
+class _ChangeRunner:
+    """Runs one change to a settled outcome (returns) or a failure (raises ProvisionerError)."""
+
+    def __init__(self, api: BotApi, matcher: Matcher) -> None:
+        self.api = api
+        self.matcher = matcher
+
+    def run(self, change: Change, payload: BotPayload | None) -> _Settled:
+        if change.action == "delete":
+            return self.delete(change.user_id)
+        if payload is None:
+            raise StateError(
+                f"no desired bot for {change.action} of {change.user_id}",
+                hint="this is a bug in provisioner; re-run with --debug",
+            )
+        if change.action == "adopt" and not change.fields:
+            return _Settled(note="already as declared; recorded without a call")
+        if change.action == "update" and all(diff.path == "protect" for diff in change.fields):
+            return _Settled(note="only protect changed; recorded without a call")
+        first = "create" if change.action == "create" else "update"
+        return self.write(first, change, payload)
+
+    def write(self, first: str, change: Change, payload: BotPayload) -> _Settled:
+        """Create or update, settling ambiguity by reading back before any second write."""
+        action = first
+        note: str | None = None
+        for _ in range(MAX_WRITES_PER_CHANGE):
+            try:
+                answer = self._call(action, payload)
+                return _Settled(server_fields(answer), note)
+            except AmbiguousWriteError as exc:
+                cause: ProvisionerError = exc
+                note = f"{action} outcome unknown; settled by reading back"
+            except ApiError as exc:
+                if first == "update" and exc.code == CODE_UNKNOWN_BOT:
+                    raise _missing_error(payload.userId, exc) from exc
+                if not (action == "create" and exc.code == CODE_DUPLICATE_USER_ID):
+                    raise
+                cause = exc
+                note = "already existed on the server; adopted"
+            live = self.read_back(payload.userId, action, cause)
+            if live is not None and self.matcher(change, live):
+                return _Settled(server_fields(live), note)
+            if live is None and first == "update":
+                raise _missing_error(payload.userId, cause)
+            action = "create" if live is None else "update"
+        raise cause
+
+    def delete(self, user_id: str) -> _Settled:
+        note: str | None = None
+        for _ in range(MAX_WRITES_PER_CHANGE):
+            try:
+                self.api.delete_bot(user_id)
+                return _Settled(note=note)
+            except ApiError as exc:
+                if exc.code != CODE_UNKNOWN_BOT:
+                    raise
+                return _Settled(note=note or "already absent on the server")
+            except AmbiguousWriteError as exc:
+                cause = exc
+                note = "delete outcome unknown; settled by reading back"
+            if self.read_back(user_id, "delete", cause) is None:
+                return _Settled(note=note)
+        raise cause
+
+    def read_back(self, user_id: str, action: str, cause: ProvisionerError) -> BotPayload | None:
+        try:
+            found = self.api.get_bots([user_id])
+        except ProvisionerError as exc:
+            raise AmbiguousWriteError(
+                f"{action} of {user_id} may or may not have been applied ({cause.message}), "
+                f"and reading it back failed: {exc.message}",
+                endpoint=getattr(cause, "endpoint", "/v3/bot/get.json"),
+                hint="re-run `provisioner apply`: it reads the bot back and converges",
+            ) from exc
+        return next((bot for bot in found if bot.userId == user_id), None)
+
+    def _call(self, action: str, payload: BotPayload) -> object:
+        if action == "create":
+            return self.api.create_bot(payload)
+        return self.api.update_bot(payload)
+
+
+def _missing_error(user_id: str, cause: ProvisionerError) -> ProvisionerError:
+    message = f"bot {user_id} is not on the server (deleted outside git?)"
+    hint = "run `provisioner plan` to see the drift, then apply the new plan"
+    if isinstance(cause, ApiError):
+        return ApiError(
+            message,
+            endpoint=cause.endpoint,
+            http_status=cause.http_status,
+            code=cause.code,
+            error_message=cause.error_message,
+            request_id=cause.request_id,
+            hint=hint,
+        )
+    return StateError(message, hint=hint)
+
+
+def is_fatal(error: ProvisionerError) -> bool:
+    """Errors after which no new call should start: state unwritable, credentials refused."""
+    if isinstance(error, StateError):
+        return True
+    return isinstance(error, ApiError) and error.http_status in (401, 403)
+
+
+# --- the whole plan ---------------------------------------------------------------------------
+
+
+def phases(changes: Iterable[Change]) -> list[list[Change]]:
+    """Deletes (run to completion first), then creates/adopts, then updates; plan order kept."""
+    ordered = sorted(changes, key=lambda change: change.sort_key)
+    deletes = [change for change in ordered if change.action == "delete"]
+    others = [change for change in ordered if change.action != "delete"]
+    return [group for group in (deletes, others) if group]
+
+
+class _Run:
+    """The bookkeeping of one apply: results by change position, and two reasons to stop.
+
+    ``interrupt`` comes from outside (Ctrl-C, shared by every app of a run); ``halt`` is set
+    by a fatal error of this app. Either one stops new calls: a change whose turn comes after
+    that is skipped (not attempted); the calls in flight (``active``) finish.
+    """
+
+    def __init__(self, interrupt: threading.Event) -> None:
+        self.interrupt = interrupt
+        self.halt = threading.Event()
+        self.results: dict[int, ChangeResult] = {}
+        self._cond = threading.Condition()
+        self._active = 0
+        self._finished = 0
+
+    def stopping(self) -> bool:
+        return self.interrupt.is_set() or self.halt.is_set()
+
+    def begin(self) -> bool:
+        """Called by a worker before its change: False when it must be skipped."""
+        with self._cond:
+            if self.stopping():
+                self._finished += 1
+                self._cond.notify_all()
+                return False
+            self._active += 1
+            return True
+
+    def end(self) -> None:
+        with self._cond:
+            self._active -= 1
+            self._finished += 1
+            self._cond.notify_all()
+
+    def wait_for(self, finished: int) -> None:
+        """Until ``finished`` changes are done or skipped, or a stop is asked for."""
+        with self._cond:
+            while self._finished < finished and not self.stopping():
+                self._cond.wait(_POLL_SECONDS)
+
+    def wait_idle(self) -> None:
+        """Until no call is in flight; a further Ctrl-C does not abandon them."""
+        while True:
+            try:
+                with self._cond:
+                    while self._active:
+                        self._cond.wait(_POLL_SECONDS)
+                return
+            except KeyboardInterrupt:
+                continue
+
+
+def apply_changes(
+    app: str,
+    plan_id: str,
+    changes: Sequence[Change],
+    payloads: Mapping[str, BotPayload],
+    api: BotApi,
+    recorder: Recorder,
+    pool: ThreadPoolExecutor,
+    *,
+    matcher: Matcher,
+    stop: threading.Event | None = None,
+    on_result: Callable[[str, ChangeResult], None] | None = None,
+) -> ApplyResult:
+    """Apply ``changes`` of ``app`` (``payloads``: userId → desired API body, secrets resolved).
+
+    Calls run on ``pool`` (its size bounds the calls in flight); each success is recorded by
+    ``recorder`` before the change counts as applied; ``matcher`` settles ambiguous writes
+    (:func:`canonical_matcher`). ``on_result(app, result)`` is called (from a worker thread)
+    as each change settles. Returns when every change is settled or, after a fatal error /
+    ``stop`` / KeyboardInterrupt in this thread, when in-flight calls are done; never raises
+    for a failed change.
+    """
+    run = _Run(stop if stop is not None else threading.Event())
+    runner = _ChangeRunner(api, matcher)
+
+    def execute(position: int, change: Change) -> None:
+        if not run.begin():
+            return
+        try:
+            settled = runner.run(change, payloads.get(change.user_id))
+            recorder.record(change, settled.server)
+            result = ChangeResult(change.action, change.user_id, "applied", note=settled.note)
+        except ProvisionerError as exc:
+            if is_fatal(exc):
+                run.halt.set()
+            result = ChangeResult(change.action, change.user_id, "failed", error=exc)
+        finally:
+            run.end()
+        run.results[position] = result
+        if on_result is not None:
+            on_result(app, result)
+
+    positions = {id(change): position for position, change in enumerate(changes)}
+    submitted = 0
+    for phase in phases(changes):
+        futures: list[Future[None]] = []
+        try:
+            if run.stopping():
+                break
+            for change in phase:
+                futures.append(pool.submit(execute, positions[id(change)], change))
+            submitted += len(phase)
+            run.wait_for(submitted)
+        except KeyboardInterrupt:
+            run.interrupt.set()
+        run.wait_idle()
+        for future in futures:
+            if future.done():
+                future.result()  # re-raises a bug in execute(); failed calls are results
+    results = tuple(
+        run.results.get(position) or ChangeResult(change.action, change.user_id, "not_attempted")
+        for position, change in enumerate(changes)
+    )
+    return ApplyResult(app, plan_id, results, interrupted=run.interrupt.is_set())
+
+
+def apply_plan(
+    plan: Plan,
+    desired: DesiredApp,
+    env: Mapping[str, str],
+    api: BotApi,
+    backend: StateBackend,
+    state: RecordedApp,
+    pool: ThreadPoolExecutor,
+    *,
+    stop: threading.Event | None = None,
+    on_result: Callable[[str, ChangeResult], None] | None = None,
+) -> ApplyResult:
+    """Apply ``plan`` (made against ``state``, which the caller holds locked) to ``desired``.
+
+    Resolves the API bodies from ``env``, records each success into ``state`` through
+    ``backend``, and settles ambiguous writes by comparing canonical forms. PlanError when the
+    plan was not made against ``state``; UnsafePlanError (exit 3) when it is blocked.
+    """
+    if (plan.lineage, plan.serial) != (state.lineage, state.serial):
+        raise PlanError(
+            f"the plan for app {plan.app} was made against state serial {plan.serial}, "
+            f"but the state is now at serial {state.serial}",
+            hint="re-run `provisioner plan` and review the new plan",
+        )
+    plan.raise_if_blocked()
+    bots = {bot.userId: bot for bot in desired.bots}
+    payloads = {
+        change.user_id: api_payload(bots[change.user_id], env)
+        for change in plan.changes
+        if change.action != "delete"
+    }
+    return apply_changes(
+        plan.app,
+        plan.id,
+        plan.changes,
+        payloads,
+        api,
+        StateRecorder(backend, state),
+        pool,
+        matcher=canonical_matcher(state.salt),
+        stop=stop,
+        on_result=on_result,
+    )
+
+
+def new_pool(concurrency: int) -> ThreadPoolExecutor:
+    """The bounded pool of API calls shared by every app of one run."""
+    return ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="apply")
+
+
+class StateRecorder:
+    """Records changes into a RecordedApp and writes it through the backend after each one.
+
+    Thread-safe: one write at a time, each from the state the previous write produced
+    (serial + 1 per change).
+    """
+
+    def __init__(self, backend: StateBackend, state: RecordedApp) -> None:
+        self._backend = backend
+        self._lock = threading.Lock()
+        self.state = state
+
+    def record(self, change: Change, server: Mapping[str, Any]) -> None:
+        bot = None
+        if change.action != "delete":
+            spec = dict(change.after or {})
+            bot = RecordedBot(spec=spec, protect=change.protect, server=dict(server))
+        with self._lock:
+            updated = self.state.with_bot(change.user_id, bot)
+            try:
+                self._backend.write(updated)
+            except OSError as exc:
+                raise StateError(
+                    f"could not write the state after {change.action} of {change.user_id}: "
+                    f"{exc.strerror or exc}",
+                    hint="the call was applied; fix the state location and re-run apply "
+                    "(it reads the bot back and records it)",
+                ) from exc
+            self.state = updated
