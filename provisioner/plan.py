@@ -123,7 +123,10 @@ class Plan:
         return {
             "format_version": FORMAT_VERSION,
             "app": self.app,
-            "state": {"lineage": self.lineage, "serial": self.serial},
+            "state": {
+                "lineage": None if self.is_new_state else self.lineage,
+                "serial": self.serial,
+            },
             "counts": self.counts,
             "has_changes": self.has_changes,
             "blocked": list(self.blocked),
@@ -132,20 +135,32 @@ class Plan:
             "unmanaged": list(self.unmanaged),
         }
 
+    @property
+    def is_new_state(self) -> bool:
+        """True when the plan was made against a state never written (serial 0): its lineage
+        and salt are not fixed yet, so a second read gives new ones."""
+        return self.serial == 0
+
     @cached_property
     def id(self) -> str:
         """SHA-256 (hex) of the canonical plan JSON plus the state lineage and serial.
 
-        Manifest file names (``source``) are left out, so the id does not depend on how the
-        app folder was named on the command line.
+        Left out, so the same inputs give the same id on every machine: manifest file names
+        (``source``), and for a never-written state (serial 0) its random lineage and the
+        fingerprints made with its random salt (sensitive fields then count as
+        ``{"sensitive": "new"}``; which fields are sensitive and changed still counts).
         """
         view = dict(self.data)
         view["changes"] = [
             {key: value for key, value in change.items() if key != "source"}
             for change in self.data["changes"]
         ]
+        lineage = self.lineage
+        if self.is_new_state:
+            view = _without_fingerprints(view)
+            lineage = ""
         text = json.dumps(view, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        payload = f"{text}\n{self.lineage}\n{self.serial}"
+        payload = f"{text}\n{lineage}\n{self.serial}"
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
     @property
@@ -384,6 +399,16 @@ _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 def _path_sort_key(path: tuple[str | int, ...]) -> tuple[str, ...]:
     return tuple(str(key) for key in path)
+
+
+def _without_fingerprints(value: Any) -> Any:
+    if is_sensitive_value(value):
+        return {"sensitive": "new"}
+    if isinstance(value, dict):
+        return {key: _without_fingerprints(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_fingerprints(item) for item in value]
+    return value
 
 
 def _change_data(change: Change) -> dict[str, Any]:

@@ -1,11 +1,150 @@
-"""`provisioner plan` (not implemented yet)."""
+"""`provisioner plan`: what an apply would change, for review (text, json or markdown)."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import click
+
+from provisioner.cli.output import echo_error, use_color
+
+if TYPE_CHECKING:
+    from provisioner.errors import ProvisionerError
+    from provisioner.models import DesiredApp
+    from provisioner.plan import Plan
+
+EXIT_CHANGES = 2
+EXIT_BLOCKED = 3
+MAX_WORKERS = 8
 
 
 @click.command("plan")
-def command() -> int:
-    """Not implemented yet."""
-    raise click.UsageError("'plan' is not implemented yet")
+@click.argument("apps", nargs=-1)
+@click.option(
+    "--bots-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("bots"),
+    show_default=True,
+    help="Folder of app folders.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also save the plan as JSON (with its plan id) for `apply --plan FILE`.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="text for people, json for tools, markdown for a pull-request comment.",
+)
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes or drift.")
+@click.option(
+    "--no-refresh",
+    is_flag=True,
+    help="Plan from the recorded state only; no API call (no drift, no adoption).",
+)
+@click.option(
+    "--allow-empty", is_flag=True, help="Allow a plan that deletes every managed bot of an app."
+)
+def command(
+    apps: tuple[str, ...],
+    bots_dir: Path,
+    out: Path | None,
+    output_format: str,
+    detailed_exitcode: bool,
+    no_refresh: bool,
+    allow_empty: bool,
+) -> int:
+    """Show what `apply` would change for each APP (default: every app under --bots-dir).
+
+    An APP is an app name under --bots-dir or the path to an app folder. The plan compares
+    the manifests with the recorded state and, unless --no-refresh, with the bots on the
+    server (drift, adoption, unmanaged bots). `endpoint: local` plans against the embedded
+    emulator. Every ${NAME} a bot references must be set: the plan fingerprints secrets.
+
+    Exit status: 0 no changes (or success without --detailed-exitcode), 1 error,
+    2 changes or drift (with --detailed-exitcode), 3 blocked by a safety rule.
+    """
+    from provisioner.render.plan import render_json, render_markdown, render_text
+    from provisioner.workspace import load_apps
+
+    env = dict(os.environ)
+    desired = load_apps(apps, bots_dir, env=env)
+    results = _plan_all(desired, env, refresh=not no_refresh, allow_empty=allow_empty)
+    plans = [result for result in results if not isinstance(result, Exception)]
+    docs = [plan.document for plan in plans]
+    if output_format == "json":
+        click.echo(render_json(docs), nl=False)
+    elif output_format == "markdown":
+        click.echo(render_markdown(docs), nl=False)
+    else:
+        click.echo(render_text(docs, color=use_color()), nl=False)
+    failures = [
+        (app, result)
+        for app, result in zip(desired, results, strict=True)
+        if isinstance(result, Exception)
+    ]
+    for app, error in failures:
+        echo_error(f"app {app.name}: {error.message}", hint=error.hint)
+    if out is not None and not failures:
+        _write_out(out, render_json(docs))
+    return _exit_code(plans, failed=bool(failures), detailed=detailed_exitcode)
+
+
+def _plan_all(
+    apps: Sequence[DesiredApp], env: Mapping[str, str], *, refresh: bool, allow_empty: bool
+) -> list[Plan | ProvisionerError]:
+    """Plan every app, in parallel; results in app order (an error is returned, not raised)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if len(apps) <= 1:
+        return [_plan_one(app, env, refresh=refresh, allow_empty=allow_empty) for app in apps]
+    with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(apps))) as pool:
+        futures = [
+            pool.submit(_plan_one, app, env, refresh=refresh, allow_empty=allow_empty)
+            for app in apps
+        ]
+        return [future.result() for future in futures]
+
+
+def _plan_one(
+    app: DesiredApp, env: Mapping[str, str], *, refresh: bool, allow_empty: bool
+) -> Plan | ProvisionerError:
+    from provisioner.errors import ProvisionerError
+    from provisioner.workspace import connect, plan_app
+
+    try:
+        if not refresh:
+            return plan_app(app, env, refresh=False, allow_empty=allow_empty, client=None)
+        with connect(app, env) as client:
+            return plan_app(app, env, refresh=True, allow_empty=allow_empty, client=client)
+    except ProvisionerError as exc:
+        return exc
+
+
+def _write_out(path: Path, text: str) -> None:
+    from provisioner.errors import ConfigError
+
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write the plan to {path}: {exc.strerror}",
+            hint="check that the folder exists and is writable",
+        ) from exc
+
+
+def _exit_code(plans: Sequence[Plan], *, failed: bool, detailed: bool) -> int:
+    if failed:
+        return 1
+    if any(plan.is_blocked for plan in plans):
+        return EXIT_BLOCKED
+    if detailed and any(plan.has_changes for plan in plans):
+        return EXIT_CHANGES
+    return 0

@@ -36,6 +36,8 @@ def is_marker(value: object) -> bool:
 
 def show(value: Any) -> str:
     """A value for humans: JSON literal, with sensitive markers masked."""
+    if is_marker(value):
+        return MASK
     return json.dumps(_masked(value), ensure_ascii=False, sort_keys=True)
 
 
@@ -128,11 +130,17 @@ def _paint(text: str, key: str, color: bool) -> str:
     return f"\x1b[{_COLORS[key]}m{text}\x1b[0m" if color else text
 
 
+def _state_note(state: Mapping[str, Any]) -> str:
+    if state.get("lineage") is None:
+        return "no recorded state yet"
+    return f"state serial {state['serial']}, lineage {state['lineage']}"
+
+
 def _text_plan(doc: Mapping[str, Any], color: bool) -> str:
     state = doc["state"]
     lines = [
         f"Plan for app {doc['app']}: {summary(doc)}",
-        f"Plan id: {doc['id']} (state serial {state['serial']}, lineage {state['lineage']})",
+        f"Plan id: {doc['id']} ({_state_note(state)})",
     ]
     if doc["changes"]:
         lines.append("")
@@ -217,7 +225,7 @@ def _markdown_plan(doc: Mapping[str, Any], *, details: bool) -> str:
     out = [
         f"### Plan for `{doc['app']}`: {summary(doc)}{blocked}",
         "",
-        f"Plan id: `{doc['id']}` (state serial {doc['state']['serial']})",
+        f"Plan id: `{doc['id']}` ({_state_note(doc['state'])})",
         "",
     ]
     deletes = [change for change in doc["changes"] if change["action"] == "delete"]
