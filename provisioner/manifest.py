@@ -239,7 +239,11 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, text: str) -> _LoadProblem:
     problem = exc.problem or "invalid YAML"
     message = f"invalid YAML: {problem}"
     if exc.context:
-        message += f" ({exc.context})"
+        context = exc.context
+        if exc.context_mark is not None and _position(exc.context_mark) != (line, column):
+            start_line, start_column = _position(exc.context_mark)
+            context += f" that starts at line {start_line}, column {start_column}"
+        message += f" ({context})"
     hint = "fix the YAML syntax at this position"
     lines = text.split("\n")
     at = lines[line - 1][column - 1 : column] if line <= len(lines) else ""

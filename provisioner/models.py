@@ -45,7 +45,7 @@ class _Strict(BaseModel):
 
 
 class Auth(_Strict):
-    apiKey: Annotated[str, Field(pattern=SECRET_PATTERN, repr=False)]
+    apiKey: Annotated[str, Field(min_length=1, pattern=SECRET_PATTERN, repr=False)]
     """The Dify app key, as a ``${NAME}`` reference."""
 
 

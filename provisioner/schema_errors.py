@@ -26,6 +26,7 @@ from provisioner.models import DIFY_URL_PATTERN, URL_PATTERN
 Kind = Literal["bot", "app"]
 SECRET_FIELDS = frozenset({"apiKey", "appSecret"})
 _SUGGESTED_VARIABLE = {"apiKey": "DIFY_API_KEY", "appSecret": "RONGCLOUD_APP_SECRET"}
+_SUGGESTION = re.compile(r"^did you mean '([^']+)'\?$")
 _DIFY_ENDPOINTS = ("/chat-messages", "/completion-messages", "/workflows/run")
 
 
@@ -61,7 +62,19 @@ def check(document: Document, kind: Kind) -> list[Diagnostic]:
                 diagnostic.message,
             )
             found.setdefault(key, diagnostic)
-    return list(found.values())
+    return _drop_explained_missing(list(found.values()))
+
+
+def _drop_explained_missing(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """Drop "required key is missing" for a key that an unknown-key hint already suggests
+    (``callbackURL`` -> did you mean 'callbackUrl'?): one mistake, one message."""
+    suggested = set()
+    for diagnostic in diagnostics:
+        match = _SUGGESTION.match(diagnostic.hint or "")
+        if diagnostic.code == "unknown-key" and match:
+            parent = diagnostic.path.rpartition(".")[0]
+            suggested.add(f"{parent}.{match.group(1)}" if parent else match.group(1))
+    return [d for d in diagnostics if not (d.code == "schema-required" and d.path in suggested)]
 
 
 def _make(
@@ -165,6 +178,7 @@ def _did_you_mean(word: str, choices: list[str]) -> str | None:
     return f"did you mean '{lowered[close[0]]}'?" if close else None
 
 
+_FALSE_WORDS = frozenset({"false", "no", "n", "off", "0"})
 _TYPE_NAMES = {
     "string": "a string",
     "boolean": "true or false",
@@ -206,6 +220,9 @@ def _type(document: Document, error: ValidationError, path: JsonPath) -> Iterato
     hint = None
     if value is None:
         hint = "write a value after the colon, or remove the key"
+    elif names == ["boolean"] and isinstance(value, str):
+        word = "false" if value.lower() in _FALSE_WORDS else "true"
+        hint = f"write {path[-1] if path else 'the value'}: {word} without quotes"
     elif "string" in names and isinstance(value, bool | int | float):
         text = document.scalar_text.get(path, json.dumps(value))
         if path and path[-1] in SECRET_FIELDS:
@@ -251,6 +268,8 @@ def _pattern(document: Document, error: ValidationError, path: JsonPath) -> Iter
     field = path[-1] if path else ""
     value = error.instance if isinstance(error.instance, str) else ""
     position = document.location(path)
+    if not value:  # an empty string is reported once, by minLength
+        return
     if field in SECRET_FIELDS:
         variable = _SUGGESTED_VARIABLE[str(field)]
         yield _make(
