@@ -61,6 +61,10 @@ class FileBackend:
         """Who holds the lock now (None when it is free or the holder is unknown)."""
         return self._lock.holder()
 
+    def is_locked(self) -> bool:
+        """True when a live run holds this app's state lock."""
+        return self._lock.is_held()
+
     def unlock(self) -> LockHolder | None:
         """Force-remove a stale lock; returns the holder it recorded (None if none)."""
         return self._lock.force_unlock()

@@ -81,6 +81,19 @@ class StateLock:
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
+    def is_held(self) -> bool:
+        """True when a live process holds the OS lock now (a leftover holder record of a
+        process that died does not count)."""
+        if not self.lock_path.exists():
+            return False
+        probe = FileLock(self.lock_path, timeout=0)
+        try:
+            probe.acquire()
+        except Timeout:
+            return True
+        probe.release()
+        return False
+
     def force_unlock(self) -> LockHolder | None:
         """Remove the lock and its holder record; returns the holder that was recorded."""
         holder = self.holder()
