@@ -375,3 +375,18 @@ def test_repr_names_key_and_hosts_only(make_client: MakeClient, fake: FakeBotApi
     assert repr(make_client()) == (
         f"RongCloudClient(app_key={fake.app_key!r}, hosts=[{PRIMARY!r}, {BACKUP!r}])"
     )
+
+
+def test_server_messages_are_redacted_but_not_shredded(make_client: MakeClient) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = request.content.decode()
+        return httpx.Response(400, json={"code": 1002, "errorMessage": f"bad secret s: {body}"})
+
+    tiny = make_client(app_secret="s", transport=httpx.MockTransport(handler))
+    with pytest.raises(ApiError) as caught:
+        tiny.delete_bot("userid-secret1")
+    assert caught.value.error_message == 'bad secret s: {"userId":"userid-secret1"}'
+    full = make_client(app_secret="secret1", transport=httpx.MockTransport(handler))
+    with pytest.raises(ApiError) as caught:
+        full.delete_bot("userid-secret1")
+    assert caught.value.error_message == 'bad secret s: {"userId":"userid-(sensitive)"}'

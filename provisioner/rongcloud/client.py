@@ -70,6 +70,8 @@ MAX_RETRY_AFTER = 60.0
 SUCCESS = 200
 RATE_LIMITED_CODE = 1008
 REDACTED = "(sensitive)"
+MIN_REDACTED_LENGTH = 6
+"""Shorter "secrets" (test values like ``s``) are not searched for: they would shred the text."""
 
 logger = logging.getLogger("provisioner.rongcloud")
 
@@ -420,8 +422,8 @@ def _json_object(response: httpx.Response) -> dict[str, Any]:
 
 
 def _redact(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        if secret:
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= MIN_REDACTED_LENGTH:
             text = text.replace(secret, REDACTED)
     return text
 
