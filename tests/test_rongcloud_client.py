@@ -3,6 +3,7 @@ batching, paging, retries, failover, and writes that are never blindly repeated.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -390,3 +391,17 @@ def test_server_messages_are_redacted_but_not_shredded(make_client: MakeClient) 
     with pytest.raises(ApiError) as caught:
         full.delete_bot("userid-secret1")
     assert caught.value.error_message == 'bad secret s: {"userId":"userid-(sensitive)"}'
+
+
+def test_debug_line_per_attempt(
+    fake: FakeBotApi, make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="provisioner.rongcloud")
+    fake.script(GET, Fault("refuse"))
+    make_client().get_bots(["b1"])
+    first, second = (seen.headers["x-request-id"] for seen in fake.requests)
+    lines = [r.getMessage() for r in caplog.records if r.name == "provisioner.rongcloud"]
+    assert lines == [
+        f"{GET} {PRIMARY} attempt 1: no answer (ConnectError), request id {first}",
+        f"{GET} {BACKUP} attempt 2: HTTP 200 code 200 request id {second}",
+    ]
