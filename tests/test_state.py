@@ -1,0 +1,281 @@
+"""Recorded state: the file backend (atomic, sorted, checked writes) and its lock."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from provisioner.errors import LockedError, StateError
+from provisioner.state import (
+    FileBackend,
+    RecordedApp,
+    RecordedBot,
+    backend_for,
+    default_state_path,
+    dumps_state,
+)
+from provisioner.state.lock import StateLock
+from provisioner.state.model import LockHolder
+
+SPEC = {
+    "userId": "zeta-bot",
+    "name": "Zeta",
+    "integrations": [{"type": "dify_chat", "auth": {"apiKey": {"sensitive": "hmac-sha256:ab"}}}],
+}
+
+
+@pytest.fixture
+def backend(tmp_path: Path) -> FileBackend:
+    return FileBackend(tmp_path / "state" / "demo.json", "demo")
+
+
+def recorded_with_bots(backend: FileBackend) -> RecordedApp:
+    state = backend.read()
+    state = state.with_bot("zeta-bot", RecordedBot(SPEC, protect=True, server={"createdAt": 1}))
+    return state.with_bot("alpha-bot", RecordedBot({"userId": "alpha-bot"}))
+
+
+def test_missing_file_reads_as_fresh_state_without_writing(backend: FileBackend) -> None:
+    state = backend.read()
+    assert (state.app, state.serial, state.bots, state.version) == ("demo", 0, {}, 1)
+    assert len(state.salt) == 64 and len(state.lineage) == 36
+    assert not backend.path.exists()
+    assert backend.read().lineage != state.lineage  # nothing was fixed by reading
+
+
+def test_with_bot_returns_a_new_value_with_serial_plus_one(backend: FileBackend) -> None:
+    state = backend.read()
+    added = state.with_bot("a", RecordedBot({"userId": "a"}))
+    removed = added.with_bot("a", None)
+    assert (state.serial, added.serial, removed.serial) == (0, 1, 2)
+    assert state.bots == {} and set(added.bots) == {"a"} and removed.bots == {}
+
+
+def test_write_then_read_round_trips(backend: FileBackend) -> None:
+    state = recorded_with_bots(backend)
+    backend.write(state)
+    assert backend.read() == state
+
+
+def test_written_json_is_sorted_stable_and_ends_with_newline(backend: FileBackend) -> None:
+    state = recorded_with_bots(backend)
+    backend.write(state)
+    text = backend.path.read_text(encoding="utf-8")
+    assert text == dumps_state(state)
+    assert text.endswith("}\n")
+    assert text == json.dumps(json.loads(text), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    assert text.index('"alpha-bot"') < text.index('"zeta-bot"')
+    assert list(json.loads(text)) == ["app", "bots", "lineage", "salt", "serial", "version"]
+
+
+def test_write_is_atomic_and_leaves_no_temp_file(
+    backend: FileBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = recorded_with_bots(backend)
+    backend.write(first)
+    calls: list[str] = []
+    real_fsync = os.fsync
+
+    def spy_fsync(fd: int) -> None:
+        calls.append("fsync")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy_fsync)
+    backend.write(first.with_bot("beta-bot", RecordedBot({"userId": "beta-bot"})))
+    assert calls == ["fsync", "fsync"]  # the temp file, then the directory
+    assert sorted(p.name for p in backend.path.parent.iterdir()) == ["demo.json"]
+
+
+def test_failed_replace_keeps_the_old_state(
+    backend: FileBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = recorded_with_bots(backend)
+    backend.write(first)
+    before = backend.path.read_bytes()
+
+    def broken_replace(src: str, dst: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(StateError) as caught:
+        backend.write(first.with_bot("x", None))
+    assert (
+        caught.value.message
+        == f"{backend.path}: cannot write the state file: No space left on device"
+    )
+    assert backend.path.read_bytes() == before
+    assert sorted(p.name for p in backend.path.parent.iterdir()) == ["demo.json"]
+
+
+def test_write_refuses_another_lineage(backend: FileBackend) -> None:
+    backend.write(recorded_with_bots(backend))
+    other = (
+        RecordedApp.fresh("demo")
+        .with_bot("a", RecordedBot({"userId": "a"}))
+        .with_bot("b", RecordedBot({"userId": "b"}))
+        .with_bot("c", RecordedBot({"userId": "c"}))
+    )
+    with pytest.raises(StateError) as caught:
+        backend.write(other)
+    assert "it was replaced by another history" in caught.value.message
+    assert caught.value.hint == "re-run plan against the current state; the file was left untouched"
+
+
+def test_write_refuses_a_serial_that_is_not_greater(backend: FileBackend) -> None:
+    state = recorded_with_bots(backend)
+    backend.write(state)
+    with pytest.raises(StateError) as caught:
+        backend.write(state)
+    assert caught.value.message == (
+        f"{backend.path}: the stored state has serial 2; refusing to write serial 2 over it"
+        " (another run wrote it meanwhile)"
+    )
+
+
+def test_write_refuses_another_apps_state(backend: FileBackend) -> None:
+    with pytest.raises(StateError, match="refusing to write the state of app other"):
+        backend.write(RecordedApp.fresh("other").with_bot("a", None))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            b"{not json",
+            "state file is not valid JSON"
+            " (Expecting property name enclosed in double quotes at line 1, column 2)",
+        ),
+        (b"\xff\xfe", "state file is not valid JSON (not UTF-8)"),
+        (b"[]", "state file is corrupt: the document must be a JSON object"),
+        (
+            b'{"version": 1, "serial": -1}',
+            "state file is corrupt: 'serial' must be a non-negative integer",
+        ),
+        (
+            b'{"version": 1, "serial": 1, "bots": {}, "app": "demo", "lineage": "l", "salt": ""}',
+            "state file is corrupt: 'salt' must be a non-empty string",
+        ),
+        (
+            b'{"version": 1, "serial": 1, "bots": {"a": {"spec": []}}, "app": "demo",'
+            b' "lineage": "l", "salt": "s"}',
+            "state file is corrupt: bots.a.spec must be a JSON object",
+        ),
+    ],
+)
+def test_corrupt_state_is_a_state_error_and_never_overwritten(
+    backend: FileBackend, content: bytes, message: str
+) -> None:
+    backend.path.parent.mkdir(parents=True)
+    backend.path.write_bytes(content)
+    with pytest.raises(StateError) as caught:
+        backend.read()
+    assert caught.value.message == f"{backend.path}: {message}"
+    assert caught.value.hint == "restore it from git or a backup; provisioner will not overwrite it"
+    with pytest.raises(StateError):
+        backend.write(RecordedApp.fresh("demo").with_bot("a", None))
+    assert backend.path.read_bytes() == content
+
+
+def test_newer_version_is_refused(backend: FileBackend) -> None:
+    backend.path.parent.mkdir(parents=True)
+    document = {"version": 2, "serial": 1, "bots": {}, "app": "demo", "lineage": "l", "salt": "s"}
+    backend.path.write_text(json.dumps(document))
+    with pytest.raises(StateError) as caught:
+        backend.read()
+    assert caught.value.message == (
+        f"{backend.path}: state version 2 is newer than this provisioner supports (1)"
+    )
+    assert caught.value.hint == "upgrade provisioner; the file was left untouched"
+
+
+def test_state_of_another_app_is_refused(tmp_path: Path) -> None:
+    FileBackend(tmp_path / "s.json", "staging").write(
+        RecordedApp.fresh("staging").with_bot("a", None)
+    )
+    with pytest.raises(StateError) as caught:
+        FileBackend(tmp_path / "s.json", "production").read()
+    assert caught.value.message == (
+        f"{tmp_path / 's.json'}: this is the state of app staging, not of app production"
+    )
+    assert caught.value.hint == "give each app its own state.path in its app.yaml"
+
+
+def test_backend_for_uses_state_path_or_the_default(tmp_path: Path) -> None:
+    from provisioner.models import AppSettings, StateSettings
+
+    assert backend_for("demo", base_dir=tmp_path).path == tmp_path / ".provisioner/state/demo.json"
+    settings = AppSettings(endpoint="local", state=StateSettings(path="var/demo.json"))
+    assert backend_for("demo", settings, base_dir=tmp_path).path == tmp_path / "var/demo.json"
+    assert default_state_path("x") == Path(".provisioner/state/x.json")
+
+
+# --- lock --------------------------------------------------------------------------------
+
+
+def test_lock_records_its_holder_and_cleans_up(backend: FileBackend) -> None:
+    with backend.lock("provisioner apply"):
+        holder = backend.lock_holder()
+        assert holder is not None
+        assert holder.command == "provisioner apply"
+        assert holder.pid == os.getpid()
+        assert backend.is_locked()
+    assert backend.lock_holder() is None
+    assert not backend.is_locked()
+
+
+def test_second_holder_fails_fast_naming_the_first(tmp_path: Path) -> None:
+    path = tmp_path / "demo.json"
+    first = StateLock(path, "demo", clock=lambda: "2026-01-02T03:04:05Z")
+    second = FileBackend(path, "demo")
+    with (
+        first.hold("provisioner apply"),
+        pytest.raises(LockedError) as caught,
+        second.lock("provisioner apply"),
+    ):
+        pass  # pragma: no cover - never entered
+    error = caught.value
+    assert error.message.startswith("the state of app demo is locked by ")
+    assert (
+        f"@{socket.gethostname()} pid {os.getpid()} (provisioner apply) since 2026-01-02T03:04:05Z"
+        in (error.message)
+    )
+    assert error.hint == (
+        "wait for that run to finish; if it is gone, run `provisioner state unlock demo`"
+    )
+
+
+def test_lock_without_holder_record_still_fails_fast(tmp_path: Path) -> None:
+    lock = StateLock(tmp_path / "demo.json", "demo")
+    with lock.hold("x"):
+        lock.info_path.unlink()
+        with pytest.raises(LockedError) as caught, lock.hold("y"):
+            pass  # pragma: no cover - never entered
+    assert caught.value.message == (
+        "the state of app demo is locked by another run (holder not recorded)"
+    )
+
+
+def test_stale_holder_record_of_a_dead_run_does_not_block(backend: FileBackend) -> None:
+    backend.path.parent.mkdir(parents=True)
+    stale = {"host": "ci-7", "pid": 1, "user": "ci", "command": "apply", "started": "x"}
+    backend.path.with_name("demo.json.lock.json").write_text(json.dumps(stale))
+    assert not backend.is_locked()
+    with backend.lock("provisioner apply"):
+        holder = backend.lock_holder()
+        assert holder is not None and holder.host != "ci-7"
+
+
+def test_unlock_removes_a_stale_lock_and_returns_its_holder(backend: FileBackend) -> None:
+    backend.path.parent.mkdir(parents=True)
+    stale = {"host": "ci-7", "pid": 99, "user": "ci", "command": "apply", "started": "t"}
+    backend.path.with_name("demo.json.lock.json").write_text(json.dumps(stale))
+    backend.path.with_name("demo.json.lock").write_text("")
+    holder = backend.unlock()
+    assert holder == LockHolder(host="ci-7", pid=99, user="ci", command="apply", started="t")
+    assert holder.describe() == "ci@ci-7 pid 99 (apply) since t"
+    assert list(backend.path.parent.iterdir()) == []
+    assert backend.unlock() is None
