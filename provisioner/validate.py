@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from provisioner.diagnostics import Diagnostic, Severity
 from provisioner.errors import ConfigError
@@ -121,7 +121,7 @@ def bot_files(folder: Path) -> list[Path]:
         if child.suffix in MANIFEST_SUFFIXES
         and child.name not in (APP_FILE, "app.yml")
         and not child.name.startswith(".")
-        and child.is_file()
+        and (child.is_file() or child.is_symlink())  # a broken link is reported, not skipped
     )
 
 
@@ -131,8 +131,6 @@ def validate_app(folder: Path, *, env: Mapping[str, str] | None = None) -> AppVa
     With ``env`` (``--require-env``), every ``${NAME}`` referenced must be set in it; the error
     names the variable, never a value. Raises ConfigError only when ``folder`` is not a folder.
     """
-    from provisioner import schema_errors
-
     if not folder.is_dir():
         raise ConfigError(
             f"{display_path(folder)} is not a folder",
@@ -141,15 +139,10 @@ def validate_app(folder: Path, *, env: Mapping[str, str] | None = None) -> AppVa
     diagnostics: list[Diagnostic] = []
     settings_doc = _load_settings(folder, diagnostics)
     bot_docs = [load_document(path, display_path(path)) for path in bot_files(folder)]
-    for document in ([settings_doc] if settings_doc else []) + bot_docs:
-        diagnostics.extend(document.diagnostics)
-        if not document.loaded:
-            continue
-        is_bot = document is not settings_doc
-        diagnostics.extend(schema_errors.check(document, "bot" if is_bot else "app"))
-        diagnostics.extend(_reference_checks(document, env))
-        if is_bot:
-            diagnostics.extend(_bot_checks(document))
+    if settings_doc is not None:
+        diagnostics.extend(check_document(settings_doc, "app", env=env))
+    for document in bot_docs:
+        diagnostics.extend(check_document(document, "bot", env=env))
     diagnostics.extend(_cross_file_checks(folder, settings_doc, bot_docs))
     diagnostics.sort()
     app = None
@@ -163,6 +156,23 @@ def validate_app(folder: Path, *, env: Mapping[str, str] | None = None) -> AppVa
         app=app,
         files=tuple(document.file for document in bot_docs),
     )
+
+
+def check_document(
+    document: Document, kind: Literal["bot", "app"], *, env: Mapping[str, str] | None = None
+) -> list[Diagnostic]:
+    """Every single-file problem of one document: load problems, schema, references, and for
+    a bot one integration per type and plain-http warnings (unsorted)."""
+    from provisioner import schema_errors
+
+    found = list(document.diagnostics)
+    if not document.loaded:
+        return found
+    found.extend(schema_errors.check(document, kind))
+    found.extend(_reference_checks(document, env))
+    if kind == "bot":
+        found.extend(_bot_checks(document))
+    return found
 
 
 def _load_settings(folder: Path, diagnostics: list[Diagnostic]) -> Document | None:
