@@ -1,11 +1,498 @@
-"""`provisioner apply` (not implemented yet)."""
+"""`provisioner apply`: re-plan, show, confirm, then apply each app's plan (see docs/apply.md).
+
+Each app runs in its own thread for its whole life: take the state lock, plan (refreshing from
+the API unless --no-refresh), hand the plan to the main thread, wait for the go, apply, release
+the lock. The main thread shows every plan, checks the reviewed plan ids, the safety rules and
+the confirmation, then lets every app go at once; the API calls of all apps share one bounded
+pool (--concurrency). Ctrl-C in the main thread stops new calls; in-flight calls finish and are
+recorded; exit 130.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import click
+
+from provisioner.cli.output import echo_error, use_color
+
+if TYPE_CHECKING:
+    from provisioner.apply import ApplyResult, ChangeResult
+    from provisioner.models import DesiredApp
+    from provisioner.plan import Plan
+
+EXIT_INTERRUPTED = 130
+DEFAULT_CONCURRENCY = 8
+SYMBOLS = {"delete": "-", "create": "+", "adopt": "<=", "update": "~"}
+PAST = {"delete": "deleted", "create": "created", "adopt": "adopted", "update": "updated"}
 
 
 @click.command("apply")
-def command() -> int:
-    """Not implemented yet."""
-    raise click.UsageError("'apply' is not implemented yet")
+@click.argument("apps", nargs=-1)
+@click.option(
+    "--bots-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("bots"),
+    show_default=True,
+    help="Folder of app folders.",
+)
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Apply only if the fresh plan has the ids saved by `plan --out FILE` (implies approval).",
+)
+@click.option(
+    "--plan-id",
+    "plan_ids",
+    multiple=True,
+    metavar="[APP=]ID",
+    help="Apply only if the fresh plan has this reviewed id (implies approval); repeatable.",
+)
+@click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
+@click.option(
+    "--allow-empty", is_flag=True, help="Allow a plan that deletes every managed bot of an app."
+)
+@click.option(
+    "--no-refresh", is_flag=True, help="Plan from the recorded state only (no live read)."
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 256),
+    default=DEFAULT_CONCURRENCY,
+    show_default=True,
+    help="Most API calls in flight at once (all apps together).",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+)
+def command(
+    apps: tuple[str, ...],
+    bots_dir: Path,
+    plan_file: Path | None,
+    plan_ids: tuple[str, ...],
+    auto_approve: bool,
+    allow_empty: bool,
+    no_refresh: bool,
+    concurrency: int,
+    output_format: str,
+) -> int:
+    """Apply the manifests of each APP (default: every app under --bots-dir; with --plan,
+    the apps in the plan file).
+
+    Re-plans, shows the plan, asks for confirmation on a terminal, then makes the API calls
+    (deletes first) and records each success in the state. A saved plan (--plan FILE or
+    --plan-id) counts as approved, and is refused if the fresh plan differs from it.
+
+    Exit status: 0 applied or no changes, 1 error or refused, 3 blocked by a safety rule,
+    4 partial apply (re-run to converge), 130 interrupted.
+    """
+    from provisioner.workspace import load_apps
+
+    if plan_file is not None and plan_ids:
+        raise click.UsageError("give either --plan FILE or --plan-id, not both")
+    reviewed_file = _read_reviewed_file(plan_file)
+    names = list(apps) or (sorted(reviewed_file) if reviewed_file is not None else [])
+    env = dict(os.environ)
+    desired = load_apps(names, bots_dir, env=env)
+    reviewed = reviewed_file if reviewed_file is not None else _parse_plan_ids(plan_ids, desired)
+    report = _Report(output_format)
+    with _Session(
+        desired, env, refresh=not no_refresh, allow_empty=allow_empty, concurrency=concurrency
+    ) as session:
+        plans = session.plans()
+        report.plans(plans)
+        try:
+            go = _approve(
+                plans, reviewed, auto_approve=auto_approve, source=plan_file, report=report
+            )
+        except BaseException:
+            report.finish([])
+            raise
+        if not go:
+            report.finish([])
+            return 0 if all(plan.is_empty for plan in plans) else 1
+        results = session.apply(report.on_result)
+    report.finish(results)
+    return _exit_status(results)
+
+
+# --- reviewed plan ids ------------------------------------------------------------------------
+
+
+def _read_reviewed_file(plan_file: Path | None) -> dict[str, str] | None:
+    if plan_file is None:
+        return None
+    from provisioner.workspace import read_plan_file
+
+    return read_plan_file(plan_file)
+
+
+def _parse_plan_ids(values: Sequence[str], apps: Sequence[DesiredApp]) -> dict[str, str] | None:
+    """``--plan-id ID`` (one app) or ``--plan-id APP=ID`` (any number) → app name → id."""
+    if not values:
+        return None
+    from provisioner.errors import ConfigError
+
+    ids: dict[str, str] = {}
+    for value in values:
+        app, sep, plan_id = value.rpartition("=")
+        if not sep:
+            if len(apps) != 1 or len(values) != 1:
+                raise ConfigError(
+                    f"--plan-id {value} does not say which app it is for",
+                    hint="with several apps, give --plan-id APP=ID once per app",
+                )
+            app = apps[0].name
+        ids[app] = plan_id.strip()
+    return ids
+
+
+def _approve(
+    plans: Sequence[Plan],
+    reviewed: Mapping[str, str] | None,
+    *,
+    auto_approve: bool,
+    source: Path | None,
+    report: _Report,
+) -> bool:
+    """Whether to apply: raises for a blocked plan (exit 3), a plan that is not the reviewed
+    one, or no way to confirm; False for nothing to do or a declined confirmation."""
+    from provisioner.errors import ConfigError
+
+    for plan in plans:
+        plan.raise_if_blocked()
+    if reviewed is not None:
+        _check_reviewed(plans, reviewed, source)
+    if all(plan.is_empty for plan in plans):
+        report.line("No changes.")
+        return False
+    if auto_approve or reviewed is not None:
+        return True
+    if not sys.stdin.isatty():
+        raise ConfigError(
+            "refusing to apply without confirmation: standard input is not a terminal",
+            hint="review the plan, then re-run with --auto-approve, or apply a reviewed plan"
+            " with --plan FILE or --plan-id ID",
+        )
+    total = sum(len(plan.changes) for plan in plans)
+    apps = sum(1 for plan in plans if not plan.is_empty)
+    if click.confirm(
+        f"Apply {total} change(s) to {apps} app(s)?", default=False, err=report.is_json
+    ):
+        return True
+    report.line("Apply cancelled; nothing was changed.")
+    return False
+
+
+def _check_reviewed(
+    plans: Sequence[Plan], reviewed: Mapping[str, str], source: Path | None
+) -> None:
+    from provisioner.errors import PlanError
+
+    where = f" in {source}" if source is not None else ""
+    for plan in plans:
+        expected = reviewed.get(plan.app)
+        if expected is None:
+            raise PlanError(
+                f"no reviewed plan id for app {plan.app}{where}",
+                hint="run `provisioner plan` for this app, review it, and pass its plan id",
+            )
+        if expected != plan.id:
+            raise PlanError(
+                f"the plan for app {plan.app} is not the reviewed one: reviewed plan id"
+                f" {expected}, current plan id {plan.id}",
+                hint="the manifests, the state or the live bots changed since the plan was made;"
+                " re-run `provisioner plan`, review it, and apply the new plan",
+            )
+
+
+def _exit_status(results: Sequence[ApplyResult]) -> int:
+    from provisioner.errors import ApplyError
+
+    counts = {
+        key: sum(result.counts[key] for result in results) for key in ("failed", "not_attempted")
+    }
+    if any(result.interrupted for result in results):
+        echo_error(
+            f"interrupted: calls in flight finished and were recorded;"
+            f" {counts['not_attempted']} change(s) not attempted",
+            hint="re-run `provisioner apply` to finish",
+        )
+        return EXIT_INTERRUPTED
+    if counts["failed"] or counts["not_attempted"]:
+        raise ApplyError(
+            f"apply incomplete: {counts['failed']} failed, {counts['not_attempted']} not attempted",
+            hint="the state holds exactly what was applied; fix the errors above and re-run"
+            " `provisioner apply` to converge",
+        )
+    return 0
+
+
+# --- one thread per app -----------------------------------------------------------------------
+
+
+class _AppRun:
+    """One app, in its own thread: lock, plan, wait for the decision, apply, unlock."""
+
+    def __init__(self, app: DesiredApp, session: _Session) -> None:
+        self.app = app
+        self.session = session
+        self.planned: Future[Plan] = Future()
+        self._decided = threading.Event()
+        self._go = False
+
+    def decide(self, go: bool) -> None:
+        self._go = go
+        self._decided.set()
+
+    def __call__(self) -> ApplyResult | None:
+        try:
+            return self._run()
+        except BaseException as exc:
+            if not self.planned.done():
+                self.planned.set_exception(exc)
+                return None
+            raise
+
+    def _run(self) -> ApplyResult | None:
+        from provisioner.apply import apply_plan
+        from provisioner.plan import make_plan
+        from provisioner.state import backend_for
+        from provisioner.workspace import connect
+
+        session, app = self.session, self.app
+        backend = backend_for(app)
+        with ExitStack() as stack:
+            stack.enter_context(backend.lock("provisioner apply"))
+            state = backend.read()
+            with session.plan_slots:
+                client = stack.enter_context(connect(app, session.env)) if session.refresh else None
+                live = client.query_bots() if client is not None else None
+            plan = make_plan(app, state, session.env, live, allow_empty=session.allow_empty)
+            self.planned.set_result(plan)
+            self._decided.wait()
+            if not self._go or plan.is_empty:
+                return None
+            if client is None:
+                client = stack.enter_context(connect(app, session.env))
+            return apply_plan(
+                plan,
+                app,
+                session.env,
+                client,
+                backend,
+                state,
+                session.pool,
+                stop=session.interrupt,
+                on_result=session.on_result,
+            )
+
+
+class _Session:
+    """Every app of one `apply` run, with the shared call pool and interrupt flag."""
+
+    def __init__(
+        self,
+        apps: Sequence[DesiredApp],
+        env: Mapping[str, str],
+        *,
+        refresh: bool,
+        allow_empty: bool,
+        concurrency: int,
+    ) -> None:
+        from provisioner.apply import new_pool
+
+        self.env = env
+        self.refresh = refresh
+        self.allow_empty = allow_empty
+        self.interrupt = threading.Event()
+        self.plan_slots = threading.BoundedSemaphore(concurrency)
+        self.pool = new_pool(concurrency)
+        self.on_result: Callable[[str, ChangeResult], None] | None = None
+        self.runs = [_AppRun(app, self) for app in apps]
+        self._threads = ThreadPoolExecutor(
+            max_workers=max(1, len(self.runs)), thread_name_prefix="app"
+        )
+        self._futures: list[Future[ApplyResult | None]] = []
+
+    def __enter__(self) -> _Session:
+        self._futures = [self._threads.submit(run) for run in self.runs]
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for run in self.runs:
+            run.decide(False)
+        self.interrupt.set()
+        self._threads.shutdown(wait=True)
+        self.pool.shutdown(wait=True)
+
+    def plans(self) -> list[Plan]:
+        """Every app's plan, in app order; the planning errors of all apps are reported and
+        the first one raised."""
+        from provisioner.errors import ProvisionerError
+
+        plans: list[Plan] = []
+        errors: list[tuple[str, ProvisionerError]] = []
+        for run in self.runs:
+            try:
+                plans.append(run.planned.result())
+            except ProvisionerError as exc:
+                errors.append((run.app.name, exc))
+        if len(errors) > 1:
+            for name, error in errors[:-1]:
+                echo_error(f"app {name}: {error.message}", hint=error.hint)
+        if errors:
+            raise errors[-1][1]
+        return plans
+
+    def apply(self, on_result: Callable[[str, ChangeResult], None]) -> list[ApplyResult]:
+        """Let every app go; wait (through Ctrl-C, which stops new calls) for the results."""
+        self.on_result = on_result
+        for run in self.runs:
+            run.decide(True)
+        from provisioner.errors import ProvisionerError
+
+        results: list[ApplyResult] = []
+        for run, future in zip(self.runs, self._futures, strict=True):
+            while True:
+                try:
+                    result = future.result()
+                    break
+                except KeyboardInterrupt:
+                    self.interrupt.set()
+                except ProvisionerError as exc:
+                    result = _unapplied(run.planned.result(), exc)
+                    break
+            if result is not None:
+                results.append(result)
+        return results
+
+
+def _unapplied(plan: Plan, error: Exception) -> ApplyResult:
+    """The result of an app that failed before its first call (e.g. it could not connect)."""
+    from provisioner.apply import ApplyResult, ChangeResult
+    from provisioner.errors import ProvisionerError
+
+    failure = error if isinstance(error, ProvisionerError) else None
+    first, *rest = plan.changes
+    return ApplyResult(
+        plan.app,
+        plan.id,
+        (
+            ChangeResult(first.action, first.user_id, "failed", error=failure),
+            *(ChangeResult(change.action, change.user_id, "not_attempted") for change in rest),
+        ),
+    )
+
+
+# --- output -----------------------------------------------------------------------------------
+
+
+class _Report:
+    """Prints plans, progress and the summary: text as it happens, json once at the end."""
+
+    def __init__(self, output_format: str) -> None:
+        self.is_json = output_format == "json"
+        self._docs: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def line(self, text: str) -> None:
+        if not self.is_json:
+            click.echo(text)
+
+    def plans(self, plans: Sequence[Plan]) -> None:
+        from provisioner.render.plan import render_text
+
+        self._docs = [plan.document for plan in plans]
+        if not self.is_json:
+            click.echo(render_text(self._docs, color=use_color()), nl=False)
+
+    def on_result(self, app: str, result: ChangeResult) -> None:
+        if self.is_json:
+            return
+        with self._lock:
+            click.echo(f"{app}: {_progress(result)}")
+
+    def finish(self, results: Sequence[ApplyResult]) -> None:
+        if self.is_json:
+            import json
+
+            document = {
+                "format_version": 1,
+                "plans": self._docs,
+                "applies": [result.data for result in results],
+            }
+            click.echo(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False))
+            return
+        for result in results:
+            click.echo(render_summary(result), nl=False)
+
+
+def _progress(result: ChangeResult) -> str:
+    symbol = SYMBOLS.get(result.action, "?")
+    head = f"{symbol} {result.user_id}"
+    if result.outcome == "applied":
+        note = f" ({result.note})" if result.note else ""
+        return f"{head}: {PAST.get(result.action, result.action)}{note}"
+    if result.outcome == "failed" and result.error is not None:
+        return f"{head}: {result.action} failed: {result.error.message}"
+    return f"{head}: not attempted"
+
+
+def render_summary(result: ApplyResult) -> str:
+    """The end-of-apply summary of one app: counts, then each failure with its API facts."""
+    counts = result.counts
+    state = "interrupted" if result.interrupted else "complete" if result.ok else "incomplete"
+    lines = [
+        "",
+        f"Apply {state} for app {result.app}: {counts['applied']} applied,"
+        f" {counts['failed']} failed, {counts['not_attempted']} not attempted.",
+    ]
+    failed = [item for item in result.results if item.outcome == "failed"]
+    skipped = [item for item in result.results if item.outcome == "not_attempted"]
+    if failed:
+        lines.append("  Failed:")
+        for item in failed:
+            lines.extend(_failure_lines(item))
+    if skipped:
+        lines.append("  Not attempted:")
+        lines.extend(f"    {SYMBOLS.get(i.action, '?')} {i.user_id} ({i.action})" for i in skipped)
+    return "\n".join(lines) + "\n"
+
+
+def _failure_lines(item: ChangeResult) -> list[str]:
+    from provisioner.apply import error_data
+
+    lines = [f"    {SYMBOLS.get(item.action, '?')} {item.user_id} ({item.action})"]
+    if item.error is None:
+        return lines
+    data = error_data(item.error)
+    lines.append(f"        {data['message']}")
+    facts = [
+        f"{label} {data[key]}" if key != "errorMessage" else f'errorMessage "{data[key]}"'
+        for key, label in (
+            ("endpoint", "endpoint"),
+            ("httpStatus", "HTTP"),
+            ("code", "code"),
+            ("errorMessage", "errorMessage"),
+            ("requestId", "X-Request-ID"),
+        )
+        if data.get(key) is not None
+    ]
+    if facts:
+        lines.append("        " + ", ".join(facts))
+    if data.get("hint"):
+        lines.append(f"        hint: {data['hint']}")
+    return lines
