@@ -405,3 +405,11 @@ def test_debug_line_per_attempt(
         f"{GET} {PRIMARY} attempt 1: no answer (ConnectError), request id {first}",
         f"{GET} {BACKUP} attempt 2: HTTP 200 code 200 request id {second}",
     ]
+
+
+def test_undecodable_answer_to_a_write_is_ambiguous(make_client: MakeClient) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"Content-Encoding": "gzip"}, content=b"not gzip")
+
+    with pytest.raises(AmbiguousWriteError, match=r"got no answer \(DecodingError"):
+        make_client(transport=httpx.MockTransport(handler)).create_bot(bot("b1"))

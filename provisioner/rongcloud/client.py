@@ -286,12 +286,12 @@ class RongCloudClient:
             response = self._http.post(
                 host + call.path, json=call.body, headers={REQUEST_ID_HEADER: request_id}
             )
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:  # transport failures, undecodable bodies, redirects
             raise self._transport_failure(call, host, request_id, exc) from exc
         return self._answer(call, host, request_id, response)
 
     def _transport_failure(
-        self, call: _Call, host: str, request_id: str, exc: httpx.TransportError
+        self, call: _Call, host: str, request_id: str, exc: httpx.RequestError
     ) -> Exception:
         """The error (retryable or final) for an attempt that got no answer."""
         what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
