@@ -1,0 +1,425 @@
+"""The pure plan: every change kind, drift, adopt, unmanaged, safety rules, order, plan id,
+and Hypothesis properties (a recorded app plans to nothing; applying a plan converges)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from provisioner.canonical import api_payload, canonical_spec
+from provisioner.errors import PlanError, UnsafePlanError
+from provisioner.models import AppSettings, Bot, DesiredApp
+from provisioner.plan import Change, FieldDiff, Plan, diff_specs, format_path, make_plan
+from provisioner.rongcloud.models import BotPayload
+from provisioner.secrets import fingerprint
+from provisioner.state import RecordedApp, RecordedBot
+
+ENV = {"DIFY_KEY": "app-secret-1", "OTHER_KEY": "app-secret-2"}
+
+
+def make_bot(user_id: str, **overrides: Any) -> Bot:
+    data: dict[str, Any] = {
+        "userId": user_id,
+        "name": f"Bot {user_id}",
+        "type": "Message AI",
+        "profileUrl": "https://example.com/robot.png",
+        "metadata": {"version": "1"},
+        "integrations": [
+            {"type": "webhook", "callbackUrl": "https://hooks.example.com/rc"},
+            {
+                "type": "dify_chat",
+                "callbackUrl": "https://api.dify.ai/v1",
+                "auth": {"apiKey": "${DIFY_KEY}"},
+            },
+        ],
+    }
+    data.update(overrides)
+    return Bot.model_validate(data)
+
+
+def make_app(*bots: Bot, name: str = "demo") -> DesiredApp:
+    return DesiredApp(
+        name=name,
+        folder=Path("bots") / name,
+        settings=AppSettings(endpoint="local"),
+        bots=tuple(bots),
+        sources={bot.userId: f"bots/{name}/{bot.userId}.yaml" for bot in bots},
+    )
+
+
+def record(
+    app: DesiredApp, env: dict[str, str] = ENV, state: RecordedApp | None = None
+) -> RecordedApp:
+    """The state an apply of ``app`` leaves behind."""
+    state = state or RecordedApp.fresh(app.name)
+    for bot in app.bots:
+        spec = canonical_spec(bot, env, state.salt)
+        state = state.with_bot(bot.userId, RecordedBot(spec, protect=bot.protect))
+    return state
+
+
+def live_of(app: DesiredApp, env: dict[str, str] = ENV) -> list[BotPayload]:
+    """What the server returns after an apply of ``app``."""
+    return [api_payload(bot, env).model_copy(update={"createdAt": 1}) for bot in app.bots]
+
+
+def apply_plan(state: RecordedApp, plan: Plan) -> RecordedApp:
+    """Record every change's ``after`` spec, as apply does after each successful call."""
+    for change in plan.changes:
+        bot = None if change.after is None else RecordedBot(change.after, protect=change.protect)
+        state = state.with_bot(change.user_id, bot)
+    return state
+
+
+# --- change kinds ------------------------------------------------------------------------
+
+
+def test_new_app_creates_every_bot_in_user_id_order() -> None:
+    app = make_app(make_bot("b"), make_bot("a"))
+    state = RecordedApp.fresh("demo")
+    plan = make_plan(app, state, ENV)
+    assert [(c.action, c.user_id, c.source) for c in plan.changes] == [
+        ("create", "a", "bots/demo/a.yaml"),
+        ("create", "b", "bots/demo/b.yaml"),
+    ]
+    assert plan.changes[0].before is None
+    assert plan.changes[0].after == canonical_spec(make_bot("a"), ENV, state.salt)
+    assert plan.counts == {
+        "create": 2,
+        "adopt": 0,
+        "update": 0,
+        "delete": 0,
+        "drift": 0,
+        "unmanaged": 0,
+    }
+
+
+def test_recorded_app_plans_to_nothing_offline_and_with_refresh() -> None:
+    app = make_app(make_bot("a"), make_bot("b"))
+    state = record(app)
+    assert make_plan(app, state, ENV).is_empty
+    refreshed = make_plan(app, state, ENV, live_of(app))
+    assert refreshed.is_empty and not refreshed.has_changes and refreshed.drift == ()
+
+
+def test_update_has_readable_field_paths() -> None:
+    state = record(make_app(make_bot("a")))
+    changed = make_bot(
+        "a",
+        name="Renamed",
+        metadata={"version": "2", "owner": "team"},
+        integrations=[
+            {"type": "webhook", "callbackUrl": "https://hooks.example.com/rc"},
+            {
+                "type": "dify_chat",
+                "callbackUrl": "https://api.dify.ai/v1",
+                "stream": False,
+                "auth": {"apiKey": "${DIFY_KEY}"},
+            },
+        ],
+    )
+    plan = make_plan(make_app(changed), state, ENV)
+    (change,) = plan.changes
+    assert change.action == "update"
+    assert change.before == state.bots["a"].spec
+    assert change.fields == (
+        FieldDiff("integrations[dify_chat].stream", True, False),
+        FieldDiff("metadata.owner", None, "team"),
+        FieldDiff("metadata.version", "1", "2"),
+        FieldDiff("name", "Bot a", "Renamed"),
+    )
+
+
+def test_rotated_secret_is_a_sensitive_field_holding_fingerprints_only() -> None:
+    state = record(make_app(make_bot("a")))
+    plan = make_plan(make_app(make_bot("a")), state, {**ENV, "DIFY_KEY": "rotated"})
+    (change,) = plan.changes
+    assert change.fields == (
+        FieldDiff(
+            "integrations[dify_chat].auth.apiKey",
+            {"sensitive": fingerprint("app-secret-1", state.salt)},
+            {"sensitive": fingerprint("rotated", state.salt)},
+            sensitive=True,
+        ),
+    )
+    assert "rotated" not in repr(plan.data) and "app-secret-1" not in repr(plan.data)
+
+
+def test_integration_added_and_list_changed_count_as_one_field_each() -> None:
+    state = record(make_app(make_bot("a")))
+    changed = make_bot(
+        "a",
+        integrations=[
+            {
+                "type": "webhook",
+                "callbackUrl": "https://hooks.example.com/rc",
+                "events": ["message:private"],
+            },
+            {
+                "type": "dify_chat",
+                "callbackUrl": "https://api.dify.ai/v1",
+                "auth": {"apiKey": "${DIFY_KEY}"},
+            },
+            {
+                "type": "dify_completion",
+                "callbackUrl": "https://api.dify.ai/v1",
+                "auth": {"apiKey": "${OTHER_KEY}"},
+            },
+        ],
+    )
+    (change,) = make_plan(make_app(changed), state, ENV).changes
+    assert [field.path for field in change.fields] == [
+        "integrations[dify_completion]",
+        "integrations[webhook].events",
+    ]
+    added, events = change.fields
+    assert added.old is None and added.new["auth"]["apiKey"]["sensitive"].startswith("hmac-")
+    assert (events.old, events.new) == ([], ["message:private"])
+
+
+def test_delete_of_a_bot_no_longer_declared() -> None:
+    state = record(make_app(make_bot("a"), make_bot("gone")))
+    plan = make_plan(make_app(make_bot("a")), state, ENV)
+    assert plan.changes == (Change("delete", "gone", None, state.bots["gone"].spec, None),)
+    assert not plan.is_blocked
+
+
+def test_adopt_a_declared_bot_found_on_the_server_instead_of_creating_it() -> None:
+    app = make_app(make_bot("a"))
+    plan = make_plan(app, RecordedApp.fresh("demo"), ENV, live_of(app))
+    (change,) = plan.changes
+    assert (change.action, change.fields, change.before) == ("adopt", (), None)
+
+
+def test_adopt_carries_the_diff_between_live_and_desired() -> None:
+    live = live_of(make_app(make_bot("a", name="Hand made")))
+    plan = make_plan(make_app(make_bot("a")), RecordedApp.fresh("demo"), ENV, live)
+    (change,) = plan.changes
+    assert change.action == "adopt"
+    assert change.fields == (FieldDiff("name", "Hand made", "Bot a"),)
+
+
+def test_unmanaged_bots_are_reported_never_deleted() -> None:
+    app = make_app(make_bot("a"))
+    live = [*live_of(app), BotPayload(userId="manual-2"), BotPayload(userId="manual-1")]
+    plan = make_plan(app, record(app), ENV, live)
+    assert plan.changes == ()
+    assert plan.unmanaged == ("manual-1", "manual-2")
+    assert plan.counts["unmanaged"] == 2 and not plan.has_changes
+
+
+def test_drift_changed_on_the_server_is_reported_and_corrected() -> None:
+    app = make_app(make_bot("a"))
+    state = record(app)
+    live = live_of(make_app(make_bot("a", name="Edited in console")))
+    plan = make_plan(app, state, ENV, live)
+    (drift,) = plan.drift
+    assert (drift.user_id, drift.kind) == ("a", "changed")
+    assert drift.fields == (FieldDiff("name", "Bot a", "Edited in console"),)
+    (change,) = plan.changes
+    assert change.action == "update"
+    assert change.fields == (FieldDiff("name", "Edited in console", "Bot a"),)
+    assert plan.has_changes
+
+
+def test_drift_missing_on_the_server_is_recreated() -> None:
+    app = make_app(make_bot("a"))
+    plan = make_plan(app, record(app), ENV, live=[])
+    assert [(d.user_id, d.kind) for d in plan.drift] == [("a", "missing")]
+    assert [(c.action, c.user_id) for c in plan.changes] == [("create", "a")]
+
+
+def test_masked_api_key_on_the_server_is_not_drift() -> None:
+    app = make_app(make_bot("a"))
+    live = api_payload(make_bot("a"), ENV).model_dump(mode="json")
+    live["integrations"][1]["auth"]["apiKey"] = "******"
+    plan = make_plan(app, record(app), ENV, [BotPayload.model_validate(live)])
+    assert plan.drift == () and plan.changes == ()
+
+
+def test_drift_of_an_undeclared_bot_is_reported_with_its_delete() -> None:
+    state = record(make_app(make_bot("a"), make_bot("old")))
+    live = live_of(make_app(make_bot("a"), make_bot("old", name="x")))
+    plan = make_plan(make_app(make_bot("a")), state, ENV, live)
+    assert [(d.user_id, d.kind) for d in plan.drift] == [("old", "changed")]
+    assert [(c.action, c.user_id) for c in plan.changes] == [("delete", "old")]
+
+
+def test_changes_are_ordered_deletes_creates_updates() -> None:
+    state = record(make_app(make_bot("u2"), make_bot("u1"), make_bot("d2"), make_bot("d1")))
+    app = make_app(
+        make_bot("u2", name="x"), make_bot("c2"), make_bot("u1", name="y"), make_bot("c1")
+    )
+    live = [
+        *live_of(make_app(make_bot("u2"), make_bot("u1"), make_bot("d2"), make_bot("d1"))),
+        *live_of(make_app(make_bot("c1"))),
+    ]
+    plan = make_plan(app, state, ENV, live)
+    assert [(c.action, c.user_id) for c in plan.changes] == [
+        ("delete", "d1"),
+        ("delete", "d2"),
+        ("adopt", "c1"),
+        ("create", "c2"),
+        ("update", "u1"),
+        ("update", "u2"),
+    ]
+
+
+def test_plan_for_another_apps_state_is_refused() -> None:
+    with pytest.raises(PlanError, match="belongs to app staging, not to app demo"):
+        make_plan(make_app(make_bot("a")), RecordedApp.fresh("staging"), ENV)
+
+
+# --- safety rules ------------------------------------------------------------------------
+
+
+def test_deleting_every_managed_bot_is_blocked_without_allow_empty() -> None:
+    state = record(make_app(make_bot("a"), make_bot("b")))
+    plan = make_plan(make_app(), state, ENV)
+    assert [c.action for c in plan.changes] == ["delete", "delete"]
+    assert plan.blocked == (
+        "the plan deletes every managed bot of app demo (2); pass --allow-empty if that is"
+        " intended",
+    )
+    with pytest.raises(UnsafePlanError) as caught:
+        plan.raise_if_blocked()
+    assert caught.value.exit_code == 3
+    assert not make_plan(make_app(), state, ENV, allow_empty=True).is_blocked
+
+
+def test_empty_recorded_and_empty_desired_is_not_blocked() -> None:
+    plan = make_plan(make_app(), RecordedApp.fresh("demo"), ENV)
+    assert plan.is_empty and not plan.is_blocked
+
+
+def test_protected_bot_blocks_its_deletion_even_with_allow_empty() -> None:
+    state = record(make_app(make_bot("a"), make_bot("keep", protect=True)))
+    plan = make_plan(make_app(make_bot("a")), state, ENV, allow_empty=True)
+    (change,) = plan.changes
+    assert (change.action, change.protect) == ("delete", True)
+    assert plan.blocked == (
+        "keep is protected (protect: true in state); set protect: false in a separate apply"
+        " before deleting it",
+    )
+
+
+def test_unprotecting_is_an_update_recorded_by_its_own_apply() -> None:
+    state = record(make_app(make_bot("keep", protect=True)))
+    plan = make_plan(make_app(make_bot("keep", protect=False)), state, ENV)
+    (change,) = plan.changes
+    assert change.action == "update" and change.protect is False
+    assert change.fields == (FieldDiff("protect", True, False),)
+    unprotected = apply_plan(state, plan)
+    assert not make_plan(make_app(), unprotected, ENV, allow_empty=True).is_blocked
+
+
+# --- plan id -----------------------------------------------------------------------------
+
+
+def test_plan_id_is_stable_and_hex() -> None:
+    app = make_app(make_bot("a", name="x"))
+    state = record(make_app(make_bot("a")))
+    first, second = make_plan(app, state, ENV), make_plan(app, state, dict(ENV))
+    assert first.id == second.id
+    assert len(first.id) == 64 and int(first.id, 16) >= 0
+    assert first.document["id"] == first.id and first.data["format_version"] == 1
+
+
+def test_plan_id_depends_on_lineage_serial_and_content() -> None:
+    app = make_app(make_bot("a", name="x"))
+    state = record(make_app(make_bot("a")))
+    base = make_plan(app, state, ENV).id
+    assert make_plan(app, replace(state, serial=state.serial + 1), ENV).id != base
+    assert make_plan(app, replace(state, lineage="another"), ENV).id != base
+    assert make_plan(make_app(make_bot("a", name="y")), state, ENV).id != base
+    assert make_plan(app, state, {**ENV, "DIFY_KEY": "rotated"}).id != base
+
+
+def test_plan_id_ignores_manifest_file_names() -> None:
+    app = make_app(make_bot("a"))
+    moved = app.model_copy(update={"sources": {"a": "/elsewhere/a.yaml"}})
+    state = RecordedApp.fresh("demo")
+    assert make_plan(app, state, ENV).id == make_plan(moved, state, ENV).id
+
+
+def test_plan_id_of_a_never_written_state_is_reproducible() -> None:
+    app = make_app(make_bot("a"))
+    first = make_plan(app, RecordedApp.fresh("demo"), ENV)
+    second = make_plan(app, RecordedApp.fresh("demo"), ENV)
+    assert first.lineage != second.lineage
+    assert first.id == second.id
+    assert first.data["state"] == {"lineage": None, "serial": 0}
+
+
+def test_diff_specs_of_equal_specs_is_empty_and_paths_are_formatted() -> None:
+    assert diff_specs({"a": 1}, {"a": 1}) == ()
+    assert format_path(("integrations", "dify_chat", "auth", "apiKey")) == (
+        "integrations[dify_chat].auth.apiKey"
+    )
+    assert format_path(("metadata", "a.b")) == 'metadata["a.b"]'
+
+
+# --- properties --------------------------------------------------------------------------
+
+_TYPES = ("webhook", "dify_chat", "dify_completion", "dify_chatflow")
+_words = st.text(alphabet="abcxyz-", min_size=1, max_size=6)
+
+
+@st.composite
+def bots(draw: st.DrawFn, user_id: str) -> Bot:
+    types = draw(st.lists(st.sampled_from(_TYPES), min_size=1, max_size=3, unique=True))
+    integrations = []
+    for kind in types:
+        item: dict[str, Any] = {
+            "type": kind,
+            "enabled": draw(st.booleans()),
+            "stream": draw(st.booleans()),
+        }
+        if kind == "webhook":
+            item["callbackUrl"] = f"https://hooks.example.com/{draw(_words)}"
+            item["events"] = draw(
+                st.lists(
+                    st.sampled_from(["message:private", "message:group"]), max_size=2, unique=True
+                )
+            )
+        else:
+            item["callbackUrl"] = "https://api.dify.ai/v1"
+            item["auth"] = {"apiKey": draw(st.sampled_from(["${DIFY_KEY}", "${OTHER_KEY}"]))}
+        integrations.append(item)
+    return make_bot(
+        user_id,
+        name=draw(_words),
+        metadata=draw(st.dictionaries(_words, _words, max_size=3)),
+        integrations=draw(st.permutations(integrations)),
+        protect=draw(st.booleans()),
+    )
+
+
+@st.composite
+def apps(draw: st.DrawFn) -> DesiredApp:
+    ids = draw(st.lists(st.sampled_from(["a", "b", "c", "d", "e"]), max_size=4, unique=True))
+    return make_app(*(draw(bots(user_id)) for user_id in ids))
+
+
+@settings(max_examples=60, deadline=None)
+@given(apps())
+def test_property_a_recorded_app_plans_to_nothing(app: DesiredApp) -> None:
+    state = record(app)
+    assert make_plan(app, state, ENV).is_empty
+    refreshed = make_plan(app, state, ENV, live_of(app))
+    assert refreshed.is_empty and refreshed.drift == () and refreshed.unmanaged == ()
+
+
+@settings(max_examples=60, deadline=None)
+@given(apps(), apps())
+def test_property_applying_a_plan_converges(before: DesiredApp, after: DesiredApp) -> None:
+    state = record(before)
+    plan = make_plan(after, state, ENV, live_of(before), allow_empty=True)
+    applied = apply_plan(state, plan)
+    assert make_plan(after, applied, ENV, allow_empty=True).is_empty
+    assert make_plan(after, applied, ENV, live_of(after), allow_empty=True).is_empty
