@@ -255,7 +255,7 @@ def _markdown_plan(doc: Mapping[str, Any], *, details: bool) -> str:
     if details and doc["changes"]:
         text = _text_plan(doc, color=False)
         fence = "````" if "```" in text else "```"
-        out += ["", "<details><summary>Full plan</summary>", "", f"{fence}diff", text.rstrip()]
+        out += ["", "<details><summary>Full plan</summary>", "", f"{fence}text", text.rstrip()]
         out += [fence, "", "</details>"]
     return "\n".join(out) + "\n"
 

@@ -1,0 +1,188 @@
+"""Plan renderers: exact text and markdown snapshots, json shape, truncation, no secrets.
+
+The snapshots live in ``tests/fixtures/render_plan/``. After an intended change of the
+output, regenerate them with ``UPDATE_SNAPSHOTS=1 pytest tests/test_render_plan.py`` and
+review the diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from provisioner.canonical import api_payload
+from provisioner.plan import Plan, make_plan
+from provisioner.render.plan import (
+    MARKDOWN_MARKER,
+    render_json,
+    render_markdown,
+    render_text,
+)
+from provisioner.state import RecordedApp
+from tests.test_plan import make_app, make_bot, record
+
+SNAPSHOTS = Path(__file__).parent / "fixtures" / "render_plan"
+SECRETS = {"DIFY_KEY": "app-SECRET-one", "OTHER_KEY": "app-SECRET-two"}
+ROTATED = {"DIFY_KEY": "app-SECRET-rotated", "OTHER_KEY": "app-SECRET-two"}
+
+
+def representative_plan() -> Plan:
+    """One of everything: delete (one protected), create, adopt, update with a rotated
+    secret, drift (changed and missing), an unmanaged bot; blocked by the protect rule."""
+    fixed = RecordedApp(
+        app="demo",
+        lineage="0f0f0f0f-0000-4000-8000-000000000001",
+        serial=0,
+        salt="fixed-salt",
+        bots={},
+    )
+    recorded_app = make_app(
+        make_bot("assistant"), make_bot("legacy", protect=True), make_bot("zz-old")
+    )
+    state = record(recorded_app, SECRETS, fixed)
+    desired = make_app(
+        make_bot(
+            "assistant",
+            name="消息助手",
+            metadata={"version": "2", "owner": "team"},
+            integrations=[
+                {"type": "webhook", "callbackUrl": "https://hooks.example.com/rc"},
+                {
+                    "type": "dify_chat",
+                    "callbackUrl": "https://api.dify.ai/v1",
+                    "stream": False,
+                    "auth": {"apiKey": "${DIFY_KEY}"},
+                },
+            ],
+        ),
+        make_bot(
+            "helper",
+            metadata={},
+            integrations=[
+                {
+                    "type": "dify_chatflow",
+                    "callbackUrl": "https://api.dify.ai/v1",
+                    "auth": {"apiKey": "${OTHER_KEY}"},
+                }
+            ],
+        ),
+        make_bot("found"),
+    )
+    live = [
+        api_payload(make_bot("assistant", type="Edited"), SECRETS),
+        api_payload(make_bot("legacy"), SECRETS),
+        api_payload(make_bot("found", name="Found by hand"), ROTATED),
+        api_payload(make_bot("manual"), SECRETS),
+    ]
+    return make_plan(desired, state, ROTATED, live)
+
+
+def assert_snapshot(name: str, actual: str) -> None:
+    path = SNAPSHOTS / name
+    if os.environ.get("UPDATE_SNAPSHOTS"):
+        path.write_text(actual, encoding="utf-8")
+    assert actual == path.read_text(encoding="utf-8")
+
+
+def test_text_snapshot() -> None:
+    assert_snapshot("representative.txt", render_text([representative_plan().document]))
+
+
+def test_markdown_snapshot() -> None:
+    assert_snapshot("representative.md", render_markdown([representative_plan().document]))
+
+
+def test_text_in_colour_wraps_symbols_only() -> None:
+    text = render_text([representative_plan().document], color=True)
+    assert "  \x1b[31m-\x1b[0m delete zz-old" in text
+    assert "  \x1b[32m+\x1b[0m create helper (bots/demo/helper.yaml)" in text
+    plain = text.replace("\x1b[31m", "").replace("\x1b[32m", "").replace("\x1b[33m", "")
+    for code in ("\x1b[36m", "\x1b[35m", "\x1b[1;31m", "\x1b[0m"):
+        plain = plain.replace(code, "")
+    assert plain == render_text([representative_plan().document])
+
+
+def test_no_changes_text() -> None:
+    app = make_app(make_bot("a"))
+    fixed = RecordedApp(app="demo", lineage="l-1", serial=0, salt="s", bots={})
+    plan = make_plan(app, record(app, SECRETS, fixed), SECRETS)
+    assert render_text([plan.document]) == (
+        f"Plan for app demo: no changes\nPlan id: {plan.id} (state serial 1, lineage l-1)\n"
+    )
+
+
+def test_json_is_the_documented_plans_document() -> None:
+    plan = representative_plan()
+    document = json.loads(render_json([plan.document]))
+    assert document["format_version"] == 1
+    (entry,) = document["plans"]
+    assert entry["id"] == plan.id
+    assert set(entry) == {
+        "id",
+        "format_version",
+        "app",
+        "state",
+        "counts",
+        "has_changes",
+        "blocked",
+        "changes",
+        "drift",
+        "unmanaged",
+    }
+    assert [change["action"] for change in entry["changes"]] == [
+        "delete",
+        "delete",
+        "adopt",
+        "create",
+        "update",
+    ]
+    update = entry["changes"][-1]
+    assert set(update) == {"action", "user_id", "source", "protect", "before", "after", "fields"}
+    assert update["fields"][0] == {
+        "path": "integrations[dify_chat].auth.apiKey",
+        "old": plan.changes[-1].fields[0].old,
+        "new": plan.changes[-1].fields[0].new,
+        "sensitive": True,
+    }
+
+
+@pytest.mark.parametrize("renderer", ["text", "json", "markdown"])
+def test_no_secret_in_any_renderer(renderer: str) -> None:
+    document = representative_plan().document
+    output = {
+        "text": lambda: render_text([document], color=True),
+        "json": lambda: render_json([document]),
+        "markdown": lambda: render_markdown([document]),
+    }[renderer]()
+    for value in (*SECRETS.values(), *ROTATED.values()):
+        assert value not in output
+    assert "SECRET" not in output
+
+
+def test_markdown_is_truncated_under_the_limit_with_a_note() -> None:
+    bots = [make_bot(f"bot-{index:02d}", name="n" * 120) for index in range(10)]
+    plans = []
+    for number in range(40):
+        app = make_app(*bots, name=f"app-{number:02d}")
+        plans.append(make_plan(app, RecordedApp.fresh(app.name), SECRETS).document)
+    full = render_markdown(plans, limit=10**9)
+    assert len(full) > 60_000
+    short = render_markdown(plans)
+    assert len(short) <= 60_000
+    assert short.startswith(MARKDOWN_MARKER)
+    assert short.rstrip().endswith(
+        "> The plan was too long for one comment and is truncated here. Run"
+        " `provisioner plan --format json` or see the saved `plan --out` file for all of it."
+    )
+    assert "<details>" not in short  # details go first, and no block is left open
+
+
+def test_markdown_drops_details_first_when_that_is_enough() -> None:
+    document = representative_plan().document
+    full = render_markdown([document])
+    compact = render_markdown([document], limit=len(full) - 1)
+    assert "<details>" not in compact and "| ~ update | `assistant` |" in compact
+    assert "truncated" in compact
