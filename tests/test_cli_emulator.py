@@ -1,0 +1,221 @@
+"""`provisioner emulator serve`, in-process through main() and as a real subprocess."""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from provisioner.cli import emulator_cmd, main
+from provisioner.emulator import EmulatorServer
+from tests.test_emulator import Api, bot
+
+URL_LINE = re.compile(r"^RongCloud bot API emulator listening on (http://127\.0\.0\.1:\d+)$")
+
+
+def run_serve(
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    while_serving: Callable[[EmulatorServer], Any],
+) -> tuple[int, list[Any]]:
+    """Run ``emulator serve`` in-process; ``while_serving`` replaces the wait for Ctrl-C."""
+    results: list[Any] = []
+    monkeypatch.setattr(
+        emulator_cmd, "_wait_for_shutdown", lambda server: results.append(while_serving(server))
+    )
+    return main(["emulator", "serve", *args]), results
+
+
+def test_serve_prints_url_and_credentials_and_answers_signed_calls(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def call(server: EmulatorServer) -> dict[str, Any]:
+        printed = capsys.readouterr().out.splitlines()
+        match = URL_LINE.match(printed[0])
+        assert match is not None, printed
+        assert match.group(1) == server.url
+        [(key, secret)] = server.apps.items()
+        assert printed[1:] == [
+            f"  app key:    {key}",
+            f"  app secret: {secret}",
+            "  database:   temporary (removed at exit)",
+            f"  admin:      {server.url}/_emulator/stats, {server.url}/_emulator/faults",
+            "Press Ctrl-C to stop.",
+        ]
+        with httpx.Client(base_url=match.group(1)) as client:
+            return Api(client, key, secret).ok("query", {})
+
+    code, results = run_serve(monkeypatch, ["--port", "0"], call)
+    assert code == 0
+    assert results == [{"code": 200, "bots": [], "total": 0, "hasNext": False}]
+    assert capsys.readouterr().out == "emulator stopped\n"
+
+
+def test_given_secret_is_not_printed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def call(server: EmulatorServer) -> int:
+        with httpx.Client(base_url=server.url) as client:
+            return Api(client, "cli-key", "cli-secret-value").post("query", {}).status_code
+
+    code, results = run_serve(
+        monkeypatch, ["--app-key", "cli-key", "--app-secret", "cli-secret-value"], call
+    )
+    out = capsys.readouterr().out
+    assert (code, results) == (0, [200])
+    assert "  app key:    cli-key\n  app secret: (as given)\n" in out
+    assert "cli-secret-value" not in out
+
+
+def test_secret_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PROVISIONER_EMULATOR_APP_SECRET", "env-secret")
+    code, results = run_serve(monkeypatch, ["--app-key", "k"], lambda server: server.apps)
+    assert (code, results) == (0, [{"k": "env-secret"}])
+    assert "env-secret" not in capsys.readouterr().out
+
+
+def test_fault_flags_and_mask_reach_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    def call(server: EmulatorServer) -> list[Any]:
+        [(key, secret)] = server.apps.items()
+        with httpx.Client(base_url=server.url) as client:
+            api = Api(client, key, secret)
+            first = api.post("create", bot()).status_code
+            api.ok("create", bot())
+            [stored] = api.get("bot-1")
+        return [first, stored["integrations"][1]["auth"]["apiKey"], server.faults, server.stats()]
+
+    args = ["--burst-429", "1", "--mask-api-keys", "--latency-ms", "0.5", "--seed", "5"]
+    args += ["--rate-limit", "50"]
+    code, [[first, api_key, faults, stats]] = run_serve(monkeypatch, args, call)
+    assert code == 0
+    assert (first, api_key) == (429, "******")
+    assert (faults.seed, faults.latency_ms, faults.burst_429) == (5, 0.5, 0)
+    assert stats["limit"] == 50
+    assert stats["faults"]["delayed"] == 3
+
+
+def test_db_keeps_the_app_and_bots_between_runs(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    db = tmp_path / "emulator.sqlite3"
+
+    def create(server: EmulatorServer) -> dict[str, str]:
+        [(key, secret)] = server.apps.items()
+        with httpx.Client(base_url=server.url) as client:
+            Api(client, key, secret).ok("create", bot())
+        return server.apps
+
+    def read(server: EmulatorServer) -> list[str]:
+        [(key, secret)] = server.apps.items()
+        with httpx.Client(base_url=server.url) as client:
+            return [b["userId"] for b in Api(client, key, secret).get("bot-1")]
+
+    assert run_serve(monkeypatch, ["--db", str(db)], create)[0] == 0
+    first_out = capsys.readouterr().out
+    code, [found] = run_serve(monkeypatch, ["--db", str(db)], read)
+    assert (code, found) == (0, ["bot-1"])
+    second_out = capsys.readouterr().out
+    assert f"  database:   {db}\n" in second_out
+    assert first_out.splitlines()[1] == second_out.splitlines()[1]  # same app key
+
+
+@pytest.mark.parametrize(
+    ("args", "message", "hint"),
+    [
+        (
+            ["--host", "0.0.0.0"],
+            "error: --host 0.0.0.0 is not a loopback address; the emulator serves this "
+            "machine only",
+            "  hint: use --host 127.0.0.1, or add --allow-remote if you really mean to expose it",
+        ),
+        (
+            ["--host", "example.com"],
+            "error: --host example.com is not a loopback address; the emulator serves this "
+            "machine only",
+            "  hint: use --host 127.0.0.1, or add --allow-remote if you really mean to expose it",
+        ),
+        (
+            ["--app-key", "k"],
+            "error: --app-key and --app-secret go together",
+            "  hint: give both, or neither to reuse the app of --db (or get a new one)",
+        ),
+    ],
+)
+def test_serve_refuses_bad_options(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    message: str,
+    hint: str,
+) -> None:
+    monkeypatch.delenv("PROVISIONER_EMULATOR_APP_SECRET", raising=False)
+    assert main(["emulator", "serve", *args]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [message, hint]
+    assert captured.out == ""
+
+
+def test_serve_refuses_a_rate_above_one(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["emulator", "serve", "--error-rate", "2"]) == 2
+    assert "Invalid value for '--error-rate'" in capsys.readouterr().err
+
+
+def test_serve_reports_a_busy_port(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        assert main(["emulator", "serve", "--port", str(port)]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use",
+        "  hint: choose another port, or 0 for a free one",
+    ]
+
+
+def _start_subprocess(tmp_path: Path) -> tuple[subprocess.Popen[str], str]:
+    command = [sys.executable, "-m", "provisioner", "emulator", "serve", "--port", "0"]
+    process = subprocess.Popen(
+        [*command, "--app-key", "sub-key", "--app-secret", "sub-secret"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert process.stdout is not None
+    first = process.stdout.readline().strip()
+    match = URL_LINE.match(first)
+    assert match is not None, (first, process.stderr.read() if process.stderr else "")
+    while process.stdout.readline().strip() != "Press Ctrl-C to stop.":
+        pass
+    return process, match.group(1)
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_serve_as_a_subprocess_until_interrupted(
+    tmp_path: Path, stop_signal: signal.Signals
+) -> None:
+    process, url = _start_subprocess(tmp_path)
+    try:
+        with httpx.Client(base_url=url) as client:
+            api = Api(client, "sub-key", "sub-secret")
+            api.ok("create", bot())
+            assert [b["userId"] for b in api.get("bot-1")] == ["bot-1"]
+        process.send_signal(stop_signal)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0
+    assert out == "emulator stopped\n"
+    assert err == ""
