@@ -21,7 +21,6 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -54,6 +53,12 @@ from provisioner.rongcloud.models import (
     QueryBotsResponse,
 )
 from provisioner.rongcloud.ratelimit import DEFAULT_RATE, RATE_LIMITERS
+from provisioner.rongcloud.responses import (
+    SUCCESS,
+    api_error,
+    read_answer,
+    retry_after_seconds,
+)
 from provisioner.rongcloud.signing import REQUEST_ID_HEADER, RongCloudAuth, new_request_id
 
 CREATE = "/v3/bot/create.json"
@@ -65,30 +70,11 @@ QUERY = "/v3/bot/query.json"
 GET_BATCH = 20
 """``/v3/bot/get.json`` takes at most 20 ids a call."""
 MAX_PAGES = 1000
-MAX_RETRY_AFTER = 60.0
-"""Longest ``Retry-After`` honoured, in seconds; a longer one is cut to this."""
-SUCCESS = 200
-RATE_LIMITED_CODE = 1008
-REDACTED = "(sensitive)"
-MIN_REDACTED_LENGTH = 6
-"""Shorter "secrets" (test values like ``s``) are not searched for: they would shred the text."""
 
 logger = logging.getLogger("provisioner.rongcloud")
 
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 """Failures that prove the request never left: safe to repeat, even for a write."""
-
-_HINTS = {
-    1001: "check RONGCLOUD_APP_KEY and RONGCLOUD_APP_SECRET: the secret does not match the key",
-    1004: "check the app key and secret, and that this machine's clock is in sync (NTP)",
-    1008: "lower the rate limit (rateLimit in app.yaml) or try again later",
-    1009: "enable the bot service for this app in the RongCloud console",
-}
-_STATUS_HINTS = {
-    401: _HINTS[1004],
-    403: "the app key may not be allowed to call this API; check the RongCloud console",
-    429: _HINTS[1008],
-}
 
 _Model = TypeVar("_Model", bound=BaseModel)
 
@@ -110,9 +96,9 @@ class _Call:
     """What one logical call (all its attempts) needs to know."""
 
     path: str
-    body: dict[str, Any]
+    body: dict[str, Any] = field(repr=False)
     mutating: bool
-    secrets: list[str]
+    secrets: list[str] = field(repr=False)
     tried_hosts: set[str] = field(default_factory=set)
     attempt: int = 0
 
@@ -330,60 +316,34 @@ class RongCloudClient:
         self, call: _Call, host: str, request_id: str, response: httpx.Response
     ) -> dict[str, Any]:
         """The success body of ``response``, or the (retryable or final) error it means."""
-        status = response.status_code
-        answered_id = response.headers.get(REQUEST_ID_HEADER) or request_id
-        data = _json_object(response)
-        code = data.get("code") if isinstance(data.get("code"), int) else None
+        answer = read_answer(response, request_id, call.secrets)
         logger.debug(
             "%s %s attempt %d: HTTP %d code %s request id %s",
             call.path,
             host,
             call.attempt,
-            status,
-            code,
-            answered_id,
+            answer.status,
+            answer.code,
+            answer.request_id,
         )
-        if status == SUCCESS and code == SUCCESS:
-            return data
-        raw_message = data.get("errorMessage")
-        error_message = _redact(raw_message, call.secrets) if isinstance(raw_message, str) else None
-        if status == 429 or code == RATE_LIMITED_CODE:
-            error: ApiError = RateLimitedError(
-                _describe(call.path, status, code, error_message, answered_id),
-                endpoint=call.path,
-                http_status=status,
-                code=code,
-                error_message=error_message,
-                request_id=answered_id,
-                hint=_HINTS[RATE_LIMITED_CODE],
+        if answer.ok:
+            return answer.data
+        if answer.rate_limited:
+            wait = retry_after_seconds(response.headers.get("Retry-After"), self._clock())
+            raise _RetryableFailure(
+                api_error(call.path, answer, RateLimitedError), retry_after=wait
             )
-            raise _RetryableFailure(error, retry_after=self._retry_after(response))
-        if status >= 500:
+        if answer.status >= 500:
             fresh = self._ring.fail_over(host) not in call.tried_hosts
             if call.mutating:
                 raise AmbiguousWriteError(
-                    f"{call.path} to {host} answered HTTP {status} (request id {answered_id}); "
-                    "it may or may not have taken effect",
+                    f"{call.path} to {host} answered HTTP {answer.status} "
+                    f"(request id {answer.request_id}); it may or may not have taken effect",
                     endpoint=call.path,
                     hint="read the bot back to find out, then run apply again",
                 )
-            error = _api_error(call.path, status, code, error_message, answered_id)
-            raise _RetryableFailure(error, immediate=fresh)
-        raise _api_error(call.path, status, code, error_message, answered_id)
-
-    def _retry_after(self, response: httpx.Response) -> float | None:
-        """Seconds from ``Retry-After`` (delta-seconds or HTTP date), capped; None if absent."""
-        value = response.headers.get("Retry-After")
-        if not value:
-            return None
-        try:
-            seconds = float(value)
-        except ValueError:
-            try:
-                seconds = parsedate_to_datetime(value).timestamp() - self._clock()
-            except (TypeError, ValueError, IndexError):
-                return None
-        return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+            raise _RetryableFailure(api_error(call.path, answer), immediate=fresh)
+        raise api_error(call.path, answer)
 
     def _parse(self, path: str, data: dict[str, Any], model: type[_Model]) -> _Model:
         try:
@@ -411,43 +371,3 @@ def _write_body(bot: BotPayload) -> dict[str, Any]:
 
 def _api_keys(bot: BotPayload) -> list[str]:
     return [i.auth.apiKey for i in bot.integrations or () if i.auth is not None and i.auth.apiKey]
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _redact(text: str, secrets: Sequence[str]) -> str:
-    for secret in sorted(secrets, key=len, reverse=True):
-        if len(secret) >= MIN_REDACTED_LENGTH:
-            text = text.replace(secret, REDACTED)
-    return text
-
-
-def _describe(
-    path: str, status: int, code: int | None, error_message: str | None, request_id: str
-) -> str:
-    parts = [f"HTTP {status}"]
-    if code is not None:
-        parts.append(f"code {code}")
-    detail = f": {error_message}" if error_message else ""
-    return f"RongCloud rejected {path} ({', '.join(parts)}){detail} (request id {request_id})"
-
-
-def _api_error(
-    path: str, status: int, code: int | None, error_message: str | None, request_id: str
-) -> ApiError:
-    hint = _HINTS.get(code or 0) or _STATUS_HINTS.get(status)
-    return ApiError(
-        _describe(path, status, code, error_message, request_id),
-        endpoint=path,
-        http_status=status,
-        code=code,
-        error_message=error_message,
-        request_id=request_id,
-        hint=hint,
-    )

@@ -1,0 +1,62 @@
+"""Reading answers: Retry-After forms, redaction, the envelope."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from provisioner.rongcloud.responses import read_answer, redact, retry_after_seconds
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, None),
+        ("", None),
+        ("2", 2.0),
+        ("0.5", 0.5),
+        ("-3", 0.0),
+        ("nan", None),
+        ("9999", 60.0),
+        ("Thu, 01 Jan 2026 12:00:05 GMT", 5.0),
+        ("Thu, 01 Jan 2026 11:00:00 GMT", 0.0),
+        ("soon", None),
+    ],
+)
+def test_retry_after(value: str | None, expected: float | None) -> None:
+    noon = 1767268800.0  # 2026-01-01T12:00:00Z
+    assert retry_after_seconds(value, noon) == expected
+
+
+def test_redact_longest_first() -> None:
+    assert redact("key=abcdef123, part=abcdef", ["abcdef", "abcdef123"]) == (
+        "key=(sensitive), part=(sensitive)"
+    )
+
+
+def test_read_answer_envelope() -> None:
+    response = httpx.Response(
+        400, json={"code": 1002, "errorMessage": "name: bad"}, headers={"X-Request-ID": "r-1"}
+    )
+    answer = read_answer(response, "mine", [])
+    assert (answer.status, answer.code, answer.error_message, answer.request_id) == (
+        400,
+        1002,
+        "name: bad",
+        "r-1",
+    )
+    assert not answer.ok and not answer.rate_limited
+
+
+def test_read_answer_without_a_body_or_request_id() -> None:
+    answer = read_answer(httpx.Response(502, text="Bad Gateway"), "mine", [])
+    assert (answer.code, answer.error_message, answer.request_id, answer.data) == (
+        None,
+        None,
+        "mine",
+        {},
+    )
+
+
+def test_boolean_code_is_not_a_code() -> None:
+    assert read_answer(httpx.Response(200, json={"code": True}), "r", []).code is None
