@@ -78,8 +78,12 @@ def load_apps(
         result = validate_app(folder, env=environ)
         problems = [d for d in result.diagnostics if _fails_load(d)]
         errors.extend(problems)
-        if result.app is not None and not problems:
-            apps.append(result.app)
+        app = result.app
+        if app is None and not problems:
+            # only unset credentials failed: build the app without the environment check
+            app = validate_app(folder, env=None).app
+        if app is not None and not problems:
+            apps.append(app)
     if errors:
         raise _manifest_error(errors)
     return apps
