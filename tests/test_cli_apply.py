@@ -1,0 +1,398 @@
+"""`provisioner apply` end to end: main([...]) in-process against the emulator over loopback.
+
+Each test gets a fresh emulator (``EmulatorServer`` on 127.0.0.1, ephemeral port) and a
+workspace whose app.yaml points at it, with appKey/appSecret/Dify keys as ${VARS}.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from provisioner.cli import main
+from provisioner.emulator import EmulatorServer
+from provisioner.rongcloud import BotPayload
+from tests.apply_support import (
+    APP_KEY,
+    ENV,
+    Workspace,
+    calls,
+    client_for,
+    emulator,
+    live_bots,
+    write_calls,
+)
+
+
+@pytest.fixture
+def server() -> Iterator[EmulatorServer]:
+    with emulator() as running:
+        yield running
+
+
+@pytest.fixture
+def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: EmulatorServer) -> Workspace:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NO_COLOR", "1")
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    workspace = Workspace(tmp_path, server.url)
+    workspace.app()
+    workspace.bot("assistant-bot", name="Assistant")
+    workspace.bot("helper-bot", name="Helper")
+    return workspace
+
+
+def apply(*args: str) -> int:
+    return main(["apply", *args])
+
+
+def plan_exit(capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(["plan", "--detailed-exitcode"])
+    return code, capsys.readouterr().out
+
+
+HAND_MADE = BotPayload.model_validate(
+    {
+        "userId": "helper-bot",
+        "name": "Made by hand",
+        "type": "x",
+        "profileUrl": "https://example.com/hand.png",
+        "integrations": [{"type": "webhook", "callbackUrl": "https://hooks.example.com/hand"}],
+    }
+)
+
+
+class TtyInput(io.StringIO):
+    """Standard input that claims to be a terminal, with the user's answers in it."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+# --- the happy paths ------------------------------------------------------------------------
+
+
+def test_first_apply_creates_every_bot_and_the_next_plan_is_empty(
+    ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert apply("--auto-approve") == 0
+    out = capsys.readouterr().out
+    assert "Plan for app demo: 2 to create" in out
+    assert "demo: + assistant-bot: created" in out
+    assert "demo: + helper-bot: created" in out
+    assert "Apply complete for app demo: 2 applied, 0 failed, 0 not attempted." in out
+
+    live = live_bots(server)
+    assert sorted(live) == ["assistant-bot", "helper-bot"]
+    assert live["assistant-bot"].name == "Assistant"
+    assert live["assistant-bot"].integrations is not None
+    dify = next(i for i in live["assistant-bot"].integrations if i.type == "dify_chatflow")
+    assert dify.auth is not None and dify.auth.apiKey == ENV["DIFY_KEY"]
+    state = ws.state()
+    assert sorted(state.bots) == ["assistant-bot", "helper-bot"]
+    assert state.serial == 2  # one write per successful call
+
+    assert plan_exit(capsys)[0] == 0
+    assert apply("--auto-approve") == 0
+    assert capsys.readouterr().out.endswith("No changes.\n")
+    assert write_calls(server) == 2
+
+
+def test_update_changes_the_bot_in_place(
+    ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert apply("--auto-approve") == 0
+    ws.bot("helper-bot", name="Helper v2")
+    assert apply("--auto-approve") == 0
+    out = capsys.readouterr().out
+    assert "demo: ~ helper-bot: updated" in out
+    assert live_bots(server)["helper-bot"].name == "Helper v2"
+    assert (calls(server, "create"), calls(server, "update")) == (2, 1)
+    assert plan_exit(capsys)[0] == 0
+
+
+def test_removing_a_manifest_deletes_the_bot(
+    ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert apply("--auto-approve") == 0
+    ws.remove_bot("helper-bot")
+    assert apply("--auto-approve") == 0
+    assert "demo: - helper-bot: deleted" in capsys.readouterr().out
+    assert sorted(live_bots(server)) == ["assistant-bot"]
+    assert sorted(ws.state().bots) == ["assistant-bot"]
+    assert plan_exit(capsys)[0] == 0
+
+
+def test_a_bot_made_by_hand_is_adopted_never_created_again(
+    ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with client_for(server) as client:
+        client.create_bot(HAND_MADE)
+    assert apply("--auto-approve") == 0
+    out = capsys.readouterr().out
+    assert "<= adopt helper-bot" in out
+    assert "demo: <= helper-bot: adopted" in out
+    assert calls(server, "create") == 2  # the hand-made one and assistant-bot
+    assert calls(server, "update") == 1
+    assert live_bots(server)["helper-bot"].name == "Helper"
+    assert plan_exit(capsys)[0] == 0
+
+
+def test_a_bot_already_as_declared_is_adopted_without_a_call(
+    ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert apply("--auto-approve") == 0
+    ws.state_path().unlink()  # forget everything: both bots are now "on the server, unrecorded"
+    assert apply("--auto-approve") == 0
+    out = capsys.readouterr().out
+    assert "demo: <= assistant-bot: adopted (already as declared; recorded without a call)" in out
+    assert write_calls(server) == 2
+    assert sorted(ws.state().bots) == ["assistant-bot", "helper-bot"]
+
+
+def test_drift_made_outside_git_shows_in_the_next_plan_and_apply_repairs_it(
+    ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert apply("--auto-approve") == 0
+    capsys.readouterr()
+    hand_edit = live_bots(server)["helper-bot"].model_copy(update={"name": "Edited in console"})
+    with client_for(server) as client:
+        client.update_bot(hand_edit)
+
+    code, out = plan_exit(capsys)
+    assert code == 2
+    assert "helper-bot: changed on the server" in out
+    assert '"Edited in console"' in out
+    assert apply("--auto-approve") == 0
+    assert live_bots(server)["helper-bot"].name == "Helper"
+    assert plan_exit(capsys)[0] == 0
+
+
+def test_several_apps_are_applied_in_one_run(
+    ws: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with EmulatorServer(apps={"second-key": "second-secret"}) as other:
+        second = Workspace(tmp_path, other.url)
+        second.app("second", key_var="RC_KEY2", secret_var="RC_SECRET2")
+        second.bot("solo-bot", app="second")
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("RC_KEY2", "second-key")
+            patch.setenv("RC_SECRET2", "second-secret")
+            assert apply("--auto-approve", "--concurrency", "3") == 0
+            out = capsys.readouterr().out
+            assert "Apply complete for app demo: 2 applied" in out
+            assert "Apply complete for app second: 1 applied" in out
+            assert sorted(live_bots(other, "second-key")) == ["solo-bot"]
+            assert main(["plan", "--detailed-exitcode"]) == 0
+
+
+def test_json_output_is_one_document(ws: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
+    assert apply("--auto-approve", "--format", "json") == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [plan["app"] for plan in doc["plans"]] == ["demo"]
+    (result,) = doc["applies"]
+    assert result["counts"] == {"applied": 2, "failed": 0, "not_attempted": 0}
+    assert result["planId"] == doc["plans"][0]["id"]
+    assert [c["outcome"] for c in result["changes"]] == ["applied", "applied"]
+    assert result["interrupted"] is False
+
+
+# --- confirmation -----------------------------------------------------------------------------
+
+
+def test_without_a_terminal_apply_refuses_unless_approved(
+    ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert apply() == 1
+    captured = capsys.readouterr()
+    assert "Plan for app demo: 2 to create" in captured.out
+    assert captured.err == (
+        "error: refusing to apply without confirmation: standard input is not a terminal\n"
+        "  hint: review the plan, then re-run with --auto-approve, or apply a reviewed plan"
+        " with --plan FILE or --plan-id ID\n"
+    )
+    assert write_calls(server) == 0
+
+
+def test_a_terminal_is_asked_and_no_means_nothing_changes(
+    ws: Workspace,
+    server: EmulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr("sys.stdin", TtyInput("n\n"))
+    assert apply() == 1
+    out = capsys.readouterr().out
+    assert "Apply 2 change(s) to 1 app(s)? [y/N]: " in out
+    assert "Apply cancelled; nothing was changed." in out
+    assert write_calls(server) == 0
+
+    monkeypatch.setattr("sys.stdin", TtyInput("y\n"))
+    assert apply() == 0
+    assert sorted(live_bots(server)) == ["assistant-bot", "helper-bot"]
+
+
+# --- reviewed plans ---------------------------------------------------------------------------
+
+
+def test_a_saved_plan_applies_without_a_prompt(
+    ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plan", "--out", "plan.json"]) == 0
+    assert apply("--plan", "plan.json") == 0
+    assert "Apply complete for app demo: 2 applied" in capsys.readouterr().out
+    assert sorted(live_bots(server)) == ["assistant-bot", "helper-bot"]
+
+
+def test_a_stale_saved_plan_is_refused(
+    ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plan", "--out", "plan.json"]) == 0
+    reviewed = json.loads(Path("plan.json").read_text())["plans"][0]["id"]
+    ws.bot("helper-bot", name="Changed after review")
+    capsys.readouterr()
+
+    assert apply("--plan", "plan.json") == 1
+    err = capsys.readouterr().err
+    current = _current_plan_id(capsys)
+    assert err == (
+        f"error: the plan for app demo is not the reviewed one: reviewed plan id {reviewed},"
+        f" current plan id {current}\n"
+        "  hint: the manifests, the state or the live bots changed since the plan was made;"
+        " re-run `provisioner plan`, review it, and apply the new plan\n"
+    )
+    assert write_calls(server) == 0
+
+
+def test_a_plan_made_before_another_apply_is_refused(
+    ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plan", "--out", "plan.json"]) == 0
+    assert apply("--auto-approve") == 0  # the state moves on
+    assert apply("--plan", "plan.json") == 1
+    assert "is not the reviewed one" in capsys.readouterr().err
+    assert write_calls(server) == 2
+
+
+def test_plan_id_must_match(
+    ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert apply("--plan-id", "0" * 64) == 1
+    assert "reviewed plan id 0000" in capsys.readouterr().err
+    assert write_calls(server) == 0
+    plan_id = _current_plan_id(capsys)
+    assert apply("--plan-id", f"demo={plan_id}") == 0
+    assert sorted(live_bots(server)) == ["assistant-bot", "helper-bot"]
+
+
+def test_plan_and_plan_id_together_is_a_usage_error(
+    ws: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert apply("--plan", "p.json", "--plan-id", "x") == 2
+    assert "give either --plan FILE or --plan-id, not both" in capsys.readouterr().err
+
+
+def _current_plan_id(capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(["plan", "--format", "json"]) == 0
+    plan_id: str = json.loads(capsys.readouterr().out)["plans"][0]["id"]
+    return plan_id
+
+
+# --- safety rules and failures -----------------------------------------------------------------
+
+
+def test_deleting_every_bot_is_blocked_without_allow_empty(
+    ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert apply("--auto-approve") == 0
+    ws.remove_bot("assistant-bot")
+    ws.remove_bot("helper-bot")
+    capsys.readouterr()
+    assert apply("--auto-approve") == 3
+    captured = capsys.readouterr()
+    assert "Blocked by a safety rule" in captured.out
+    assert captured.err.startswith("error: the plan for app demo is blocked: the plan deletes")
+    assert calls(server, "delete") == 0
+
+    assert apply("--auto-approve", "--allow-empty") == 0
+    assert live_bots(server) == {}
+
+
+def test_a_protected_bot_is_never_deleted(
+    ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws.bot("helper-bot", protect=True)
+    assert apply("--auto-approve") == 0
+    ws.remove_bot("helper-bot")
+    assert apply("--auto-approve") == 3
+    assert "helper-bot is protected" in capsys.readouterr().err
+    assert calls(server, "delete") == 0
+    assert "helper-bot" in live_bots(server)
+
+
+def test_refused_credentials_end_with_a_summary_and_exit_4(
+    ws: Workspace,
+    server: EmulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("RC_SECRET", "not-the-secret")
+    assert apply("--auto-approve", "--no-refresh", "--concurrency", "1") == 4
+    captured = capsys.readouterr()
+    assert "Apply incomplete for app demo: 0 applied, 1 failed, 1 not attempted." in captured.out
+    assert "endpoint /v3/bot/create.json, HTTP 401, code 1004, errorMessage" in captured.out
+    assert "X-Request-ID " in captured.out
+    assert "Not attempted:\n    + helper-bot (create)" in captured.out
+    assert "not-the-secret" not in captured.out + captured.err
+    assert captured.err.startswith("error: apply incomplete: 1 failed, 1 not attempted\n")
+    assert not ws.state_path().exists() or ws.state().bots == {}
+
+
+def test_an_app_with_nothing_to_do_does_not_need_credentials(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert apply("--auto-approve") == 0
+    monkeypatch.delenv("RC_SECRET")
+    assert apply("--auto-approve", "--no-refresh") == 0
+    assert capsys.readouterr().out.endswith("No changes.\n")
+
+
+def test_a_held_lock_fails_fast_naming_the_holder(
+    ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from provisioner.state import FileBackend
+
+    backend = FileBackend(ws.state_path(), "demo")
+    with backend.lock("provisioner apply (ci run 42)"):
+        assert apply("--auto-approve") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: the state of app demo is locked by ")
+    assert "(provisioner apply (ci run 42)) since " in err
+    assert "hint: wait for that run to finish; if it is gone, run" in err
+    assert write_calls(server) == 0
+
+
+def test_python_dash_m_apply_runs_end_to_end(ws: Workspace, server: EmulatorServer) -> None:
+    import subprocess
+    import sys
+
+    from tests.apply_support import subprocess_env
+
+    result = subprocess.run(
+        [sys.executable, "-m", "provisioner", "apply", "--auto-approve"],
+        cwd=ws.root,
+        env=subprocess_env(ws.root),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Apply complete for app demo: 2 applied, 0 failed, 0 not attempted." in result.stdout
+    assert sorted(live_bots(server)) == ["assistant-bot", "helper-bot"]
+    assert APP_KEY not in result.stdout
