@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -42,6 +42,16 @@ EventName = Annotated[str, Field(min_length=1, pattern=NO_SPACE_PATTERN)]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, regex_engine="python-re")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        """No field accepts null (as in the schema): an optional key is left out, not empty."""
+        if isinstance(data, dict):
+            empty = [key for key, value in data.items() if value is None]
+            if empty:
+                raise ValueError(f"{', '.join(map(str, empty))} must not be null")
+        return data
 
 
 class Auth(_Strict):

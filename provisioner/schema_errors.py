@@ -11,12 +11,13 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import math
 import re
 from collections.abc import Iterator
 from importlib import resources
 from typing import Any, Literal
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
 from provisioner.diagnostics import Diagnostic
@@ -37,10 +38,26 @@ def load_schema(name: str) -> dict[str, Any]:
     return schema
 
 
+def _is_json_number(checker: Any, instance: Any) -> bool:
+    """JSON has no NaN: YAML's ``.nan`` is not a number here (pydantic agrees)."""
+    return bool(
+        isinstance(instance, int | float)
+        and not isinstance(instance, bool)
+        and not (isinstance(instance, float) and math.isnan(instance))
+    )
+
+
+_Validator = validators.extend(  # type: ignore[no-untyped-call]  # untyped in jsonschema
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("number", _is_json_number),
+)
+
+
 @functools.cache
 def validator(kind: Kind) -> Draft202012Validator:
     """The compiled validator for a bot manifest or for app settings."""
-    return Draft202012Validator(load_schema(kind))
+    compiled: Draft202012Validator = _Validator(load_schema(kind))
+    return compiled
 
 
 @functools.cache
