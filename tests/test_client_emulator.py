@@ -184,6 +184,20 @@ def test_limits_are_typed_api_errors(make_client: MakeClient) -> None:
             "name: must be 1-128 characters, got 129",
         ),
         (
+            lambda: client.update_bot(
+                bot("bot-1").model_copy(update={"metadata": {f"k{n}": "v" for n in range(17)}})
+            ),
+            400,
+            1002,
+            "metadata: at most 16 pairs, got 17",
+        ),
+        (
+            lambda: client.query_bots(page_size=101),
+            400,
+            1002,
+            "pageSize: must be between 1 and 100, got 101",
+        ),
+        (
             lambda: client._call(GET, {"userIds": [f"b{n}" for n in range(21)]}),
             400,
             1502,
