@@ -6,6 +6,7 @@ Requests are signed here with a tiny helper (independent of provisioner.rongclou
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 import re
 import secrets
@@ -680,8 +681,9 @@ def test_burst_429_answers_the_next_n_requests(api: Api, emulator: EmulatorServe
 
 @pytest.mark.parametrize("operation", ["create", "update", "delete"])
 def test_drop_after_commit_keeps_the_write_and_drops_the_connection(
-    api: Api, emulator: EmulatorServer, operation: str
+    api: Api, emulator: EmulatorServer, operation: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     if operation != "create":
         api.ok("create", bot())
     body = {"userId": "bot-1"} if operation == "delete" else bot(name="after the drop")
@@ -696,6 +698,10 @@ def test_drop_after_commit_keeps_the_write_and_drops_the_connection(
     else:
         assert stored[0]["name"] == "after the drop"
     assert emulator.stats()["faults"]["drops"] == 1
+    noisy = [
+        r for r in caplog.records if r.name.startswith("uvicorn") and r.levelno >= logging.INFO
+    ]
+    assert noisy == []
 
 
 def test_failed_write_is_never_dropped(api: Api, emulator: EmulatorServer) -> None:
