@@ -208,11 +208,12 @@ def connect(app: DesiredApp, env: Mapping[str, str]) -> Iterator[RongCloudClient
 
 
 def _credentials_error(app: DesiredApp, missing: Sequence[str]) -> ConfigError:
+    """The message leaves the app name to the caller (the CLI prefixes ``app NAME:``)."""
     names = ", ".join(missing)
     exports = " ".join(f"{name}=..." for name in missing if " " not in name)
     how = f"export {exports}" if exports else "set appKey/appSecret in app.yaml"
     return ConfigError(
-        f"app {app.name}: no credentials to refresh from the API: {names}",
+        f"no credentials to refresh from the API: {names}",
         hint=f"{how}, or pass --no-refresh to plan from the recorded state only",
     )
 

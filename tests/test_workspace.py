@@ -107,9 +107,7 @@ def test_unset_credentials_do_not_fail_loading(workdir: Path) -> None:
     assert missing_credentials(app, {**ENV, "RC_KEY": "k", "RC_SECRET": "s"}) == []
     with pytest.raises(ConfigError) as caught, connect(app, ENV):
         pass  # pragma: no cover - never entered
-    assert caught.value.message == (
-        "app demo: no credentials to refresh from the API: RC_KEY, RC_SECRET"
-    )
+    assert caught.value.message == ("no credentials to refresh from the API: RC_KEY, RC_SECRET")
     assert caught.value.hint == (
         "export RC_KEY=... RC_SECRET=..., or pass --no-refresh to plan from the recorded state only"
     )
