@@ -418,6 +418,8 @@ def test_query_pages_and_omits_integrations_by_default(api: Api) -> None:
     assert len(second["bots"][0]["integrations"]) == 2
     beyond = api.ok("query", {"page": 5, "pageSize": 2})
     assert (beyond["bots"], beyond["total"], beyond["hasNext"]) == ([], 3, False)
+    last = api.ok("query", {"page": 2**31 - 1, "pageSize": 100})
+    assert (last["bots"], last["total"], last["hasNext"]) == ([], 3, False)
 
 
 def test_query_default_page_size_is_10(api: Api) -> None:
@@ -434,7 +436,8 @@ def test_query_default_page_size_is_10(api: Api) -> None:
     [
         ({"pageSize": 101}, "pageSize: must be between 1 and 100, got 101"),
         ({"pageSize": 0}, "pageSize: must be between 1 and 100, got 0"),
-        ({"page": 0}, "page: must be at least 1, got 0"),
+        ({"page": 0}, "page: must be between 1 and 2147483647, got 0"),
+        ({"page": 10**30}, f"page: must be between 1 and 2147483647, got {10**30}"),
         ({"page": "1"}, "page: must be an integer"),
         ({"page": True}, "page: must be an integer"),
         ({"includeIntegration": "yes"}, "includeIntegration: must be a boolean"),

@@ -23,6 +23,7 @@ INTEGRATION_TYPES = ("webhook", "dify_chat", "dify_completion", "dify_chatflow")
 MAX_IDS_PER_GET = 20
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 100
+MAX_PAGE = 2**31 - 1  # keeps the row offset inside SQLite's 64-bit integers
 _BOOLEAN_DEFAULTS = {"enabled": True, "stream": True, "handleResponse": True}
 
 
@@ -88,7 +89,7 @@ def parse_user_ids(body: object) -> list[str]:
 def parse_query(body: object) -> QueryRequest:
     """A query body with its defaults filled in."""
     data = _object(body, "body")
-    page = _integer(data.get("page", 1), "page", 1, None)
+    page = _integer(data.get("page", 1), "page", 1, MAX_PAGE)
     page_size = _integer(data.get("pageSize", DEFAULT_PAGE_SIZE), "pageSize", 1, MAX_PAGE_SIZE)
     include = data.get("includeIntegration", False)
     if not isinstance(include, bool):
@@ -119,12 +120,11 @@ def _text(value: object, field: str, limit: int, *, minimum: int = 1) -> str:
     return value
 
 
-def _integer(value: object, field: str, minimum: int, maximum: int | None) -> int:
+def _integer(value: object, field: str, minimum: int, maximum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise parameter_error(field, "must be an integer")
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f"at least {minimum}" if maximum is None else f"between {minimum} and {maximum}"
-        raise parameter_error(field, f"must be {bound}, got {value}")
+    if not minimum <= value <= maximum:
+        raise parameter_error(field, f"must be between {minimum} and {maximum}, got {value}")
     return value
 
 
