@@ -1,0 +1,191 @@
+"""`provisioner state show|unlock` end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from provisioner.cli import main
+from provisioner.state import FileBackend, RecordedApp, RecordedBot
+
+SPEC = {
+    "userId": "assistant-bot",
+    "name": "消息助手",
+    "integrations": [
+        {"type": "webhook", "callbackUrl": "https://hooks.example.com/rc"},
+        {"type": "dify_chat", "auth": {"apiKey": {"sensitive": "hmac-sha256:00ff"}}},
+    ],
+}
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bots" / "demo").mkdir(parents=True)
+    (tmp_path / "bots" / "demo" / "app.yaml").write_text("endpoint: local\n", encoding="utf-8")
+    return tmp_path
+
+
+def write_state(workdir: Path) -> FileBackend:
+    backend = FileBackend(workdir / ".provisioner" / "state" / "demo.json", "demo")
+    state = RecordedApp(app="demo", lineage="lin-1", serial=0, salt="salt", bots={})
+    state = state.with_bot("assistant-bot", RecordedBot(SPEC, server={"updatedAt": 1700000000}))
+    state = state.with_bot("b", RecordedBot({"userId": "b", "name": "Beta"}, protect=True))
+    backend.write(state)
+    return backend
+
+
+def test_show_text_table(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_state(workdir)
+    assert main(["state", "show", "demo"]) == 0
+    assert capsys.readouterr().out == (
+        "App demo: 2 bot(s) recorded in .provisioner/state/demo.json (serial 2, lineage lin-1)\n"
+        "\n"
+        "USER ID        NAME      PROTECT  INTEGRATIONS        UPDATED AT\n"
+        "assistant-bot  消息助手  no       webhook, dify_chat  1700000000\n"
+        "b              Beta      yes      -                   -\n"
+    )
+
+
+def test_show_json_has_no_salt(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_state(workdir)
+    assert main(["state", "show", "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    (app,) = document["apps"]
+    assert document["format_version"] == 1
+    assert (app["app"], app["recorded"], app["lock"]) == ("demo", True, None)
+    assert app["path"] == ".provisioner/state/demo.json"
+    assert "salt" not in app["state"]
+    assert app["state"]["bots"]["b"] == {
+        "protect": True,
+        "server": {},
+        "spec": {"userId": "b", "name": "Beta"},
+    }
+
+
+def test_show_without_state(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["state", "show"]) == 0
+    assert capsys.readouterr().out == (
+        "App demo: no recorded state (.provisioner/state/demo.json does not exist)\n"
+    )
+
+
+def test_show_names_the_lock_holder(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    backend = write_state(workdir)
+    with backend.lock("provisioner apply"):
+        assert main(["state", "show", "demo"]) == 0
+    out = capsys.readouterr().out
+    assert f"pid {os.getpid()} (provisioner apply) since " in out.splitlines()[1]
+    assert out.splitlines()[1].startswith("Locked by ")
+
+
+def test_show_corrupt_state_is_an_error(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = workdir / ".provisioner" / "state" / "demo.json"
+    path.parent.mkdir(parents=True)
+    path.write_text('{"version": 7}', encoding="utf-8")
+    assert main(["state", "show", "demo"]) == 1
+    assert capsys.readouterr().err == (
+        f"error: {path}: state version 7 is newer than this provisioner supports (1)\n"
+        "  hint: upgrade provisioner; the file was left untouched\n"
+    )
+
+
+def test_show_with_nothing_to_show(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["state", "show"]) == 1
+    assert capsys.readouterr().err == (
+        "error: no apps under bots and no state files in .provisioner/state\n"
+        "  hint: run from the repository root, or pass --bots-dir or an app name\n"
+    )
+
+
+def test_unlock_removes_a_stale_lock(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    backend = write_state(workdir)
+    stale = {
+        "host": "ci-7",
+        "pid": 4242,
+        "user": "runner",
+        "command": "provisioner apply",
+        "started": "2026-01-01T00:00:00Z",
+    }
+    backend.path.with_name("demo.json.lock.json").write_text(json.dumps(stale))
+    backend.path.with_name("demo.json.lock").write_text("")
+    assert main(["state", "unlock", "demo"]) == 0
+    assert capsys.readouterr().out == (
+        "app demo: removed the lock held by runner@ci-7 pid 4242 (provisioner apply)"
+        " since 2026-01-01T00:00:00Z\n"
+    )
+    assert sorted(p.name for p in backend.path.parent.iterdir()) == ["demo.json"]
+
+
+def test_unlock_refuses_a_live_holder_without_force(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    backend = write_state(workdir)
+    with backend.lock("provisioner apply"):
+        assert main(["state", "unlock", "demo"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("error: the state lock of app demo is held by a live run: ")
+        assert err.endswith(
+            "  hint: wait for it or stop it; pass --force only if you are sure it is gone\n"
+        )
+        assert main(["state", "unlock", "demo", "--force"]) == 0
+        assert "removed the lock held by " in capsys.readouterr().out
+
+
+def test_unlock_when_not_locked(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_state(workdir)
+    assert main(["state", "unlock", "demo"]) == 0
+    assert capsys.readouterr().out == "app demo: no lock holder recorded; lock files removed\n"
+
+
+def test_a_second_run_fails_fast_naming_the_holder(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    backend = write_state(workdir)
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from provisioner.state import FileBackend\n"
+        "b = FileBackend(Path(sys.argv[1]), 'demo')\n"
+        "with b.lock('provisioner apply'):\n"
+        "    print('locked', flush=True)\n"
+        "    sys.stdin.readline()\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", script, str(backend.path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        from provisioner.errors import LockedError
+
+        with pytest.raises(LockedError) as caught, backend.lock("provisioner apply"):
+            pass  # pragma: no cover - never entered
+        assert f"pid {holder.pid} (provisioner apply)" in caught.value.message
+        result = subprocess.run(
+            [sys.executable, "-m", "provisioner", "state", "unlock", "demo"],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=workdir,
+        )
+        assert result.returncode == 1
+        assert f"pid {holder.pid} (provisioner apply)" in result.stderr
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.close()
+        holder.wait(timeout=30)
+        assert holder.stdout is not None
+        holder.stdout.close()
+    assert not backend.is_locked()
