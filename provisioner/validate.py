@@ -30,7 +30,6 @@ from provisioner.secrets import REFERENCE
 APP_FILE = "app.yaml"
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 LOOPBACK_HOSTS = frozenset({"localhost", "[::1]"})
-_URL_FIELDS = frozenset({"profileUrl", "callbackUrl"})
 _HOST = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)")
 
 
@@ -215,24 +214,26 @@ def _diagnostic(
     )
 
 
-def _strings(value: Any, path: JsonPath = ()) -> Iterator[tuple[JsonPath, str]]:
-    """Every string value in a JSON-shaped document with its path (keys are not values)."""
+def _strings_with(needle: str, value: Any, path: JsonPath = ()) -> list[tuple[JsonPath, str]]:
+    """Every string value holding ``needle``, with its path (keys are not values)."""
+    found: list[tuple[JsonPath, str]] = []
     if isinstance(value, str):
-        yield path, value
+        if needle in value:
+            found.append((path, value))
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _strings(item, (*path, key))
+            if not isinstance(item, bool | int | float) and item is not None:
+                found.extend(_strings_with(needle, item, (*path, key)))
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _strings(item, (*path, index))
+            found.extend(_strings_with(needle, item, (*path, index)))
+    return found
 
 
 def _reference_checks(document: Document, env: Mapping[str, str] | None) -> list[Diagnostic]:
     """Malformed ``${...}`` references; with ``env``, referenced variables that are not set."""
     found: list[Diagnostic] = []
-    for path, text in _strings(document.value):
-        if "${" not in text:
-            continue
+    for path, text in _strings_with("${", document.value):
         position = document.location(path)
         starts = [match.start() for match in REFERENCE.finditer(text)]
         if any(index not in starts for index in _all_indexes(text, "${")):
@@ -275,9 +276,13 @@ def _bot_checks(document: Document) -> list[Diagnostic]:
     found: list[Diagnostic] = []
     value = document.value
     integrations = value.get("integrations")
+    urls: list[JsonPath] = [("profileUrl",)]
     seen: dict[str, int] = {}
     for index, integration in enumerate(integrations if isinstance(integrations, list) else []):
-        kind = integration.get("type") if isinstance(integration, dict) else None
+        if not isinstance(integration, dict):
+            continue
+        urls.append(("integrations", index, "callbackUrl"))
+        kind = integration.get("type")
         if not isinstance(kind, str):
             continue
         if kind in seen:
@@ -294,8 +299,10 @@ def _bot_checks(document: Document) -> list[Diagnostic]:
             )
         else:
             seen[kind] = index
-    for path, text in _strings(value):
-        if path and path[-1] in _URL_FIELDS and _is_plain_http_off_loopback(text):
+    for path in urls:
+        parent = value if len(path) == 1 else integrations[path[1]]
+        url = parent.get(path[-1])
+        if isinstance(url, str) and _is_plain_http_off_loopback(url):
             found.append(
                 _diagnostic(
                     document.file,

@@ -64,7 +64,7 @@ def test_every_property_has_a_description(name: str) -> None:
 
 def test_schema_patterns_are_the_models_patterns() -> None:
     bot, app = load("bot"), load("app")
-    integration = bot["$defs"]["integration"]
+    integration = bot["properties"]["integrations"]["items"]
     assert bot["properties"]["userId"]["pattern"] == models.USER_ID_PATTERN
     assert bot["properties"]["profileUrl"]["pattern"] == models.URL_PATTERN
     assert integration["properties"]["callbackUrl"]["pattern"] == models.URL_PATTERN
