@@ -179,8 +179,10 @@ def test_timestamp_four_minutes_old_in_seconds_is_accepted(shared: httpx.Client)
     assert shared.post("/v3/bot/query.json", json={}, headers=headers).status_code == 200
 
 
-def test_non_numeric_timestamp_is_rejected(shared: httpx.Client) -> None:
-    response = shared.post("/v3/bot/query.json", json={}, headers=signed_headers(timestamp="soon"))
+@pytest.mark.parametrize("timestamp", ["soon", "9" * 400, "-1700000000"])
+def test_non_numeric_timestamp_is_rejected(shared: httpx.Client, timestamp: str) -> None:
+    headers = signed_headers(timestamp=timestamp)
+    response = shared.post("/v3/bot/query.json", json={}, headers=headers)
     assert_error(response, 401, 1004, "Timestamp: must be seconds or milliseconds since the epoch")
 
 
@@ -538,7 +540,12 @@ def test_bot_body_parameter_errors_name_the_field(
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [(b"{not json", "body: must be valid JSON"), (b"[1, 2]", "body: must be a JSON object")],
+    [
+        (b"{not json", "body: must be valid JSON"),
+        (b"\xff\xfe", "body: must be valid JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "body: must be valid JSON"),
+        (b"[1, 2]", "body: must be a JSON object"),
+    ],
 )
 def test_body_that_is_not_a_json_object_is_rejected(
     shared: httpx.Client, content: bytes, message: str

@@ -184,7 +184,15 @@ def test_signature_is_lowercase_hex_sha1_of_secret_nonce_timestamp() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "seconds"),
-    [("1700000000", 1700000000.0), ("1700000000123", 1700000000.123), ("-5", None), ("", None)],
+    [
+        ("1700000000", 1700000000.0),
+        ("1700000000123", 1700000000.123),
+        ("-5", None),
+        ("", None),
+        ("٣", None),
+        ("9" * 17, None),
+        ("9" * 400, None),
+    ],
 )
 def test_timestamp_units(raw: str, seconds: float | None) -> None:
     assert timestamp_seconds(raw) == seconds

@@ -188,7 +188,7 @@ def _endpoint(
 def _decode(raw: bytes) -> Any:
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise parameter_error("body", "must be valid JSON") from None
 
 

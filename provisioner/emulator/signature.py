@@ -21,6 +21,7 @@ from dataclasses import dataclass
 MAX_NONCE_LENGTH = 18
 MAX_SKEW_SECONDS = 300.0
 MILLISECONDS_THRESHOLD = 10**11
+MAX_TIMESTAMP_DIGITS = 16
 HEADER_NAMES = ("App-Key", "Nonce", "Timestamp", "Signature")
 
 
@@ -46,7 +47,7 @@ def read_signed_headers(headers: Mapping[str, str]) -> dict[str, str | None]:
 
 def timestamp_seconds(raw: str) -> float | None:
     """A ``Timestamp`` header as seconds since the epoch; ``None`` when it is not a number."""
-    if not raw.isascii() or not raw.isdigit():
+    if not raw.isascii() or not raw.isdigit() or len(raw) > MAX_TIMESTAMP_DIGITS:
         return None
     value = int(raw)
     return value / 1000.0 if value > MILLISECONDS_THRESHOLD else float(value)
