@@ -309,7 +309,7 @@ def diff_specs(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[FieldDif
         return ()
     from deepdiff import DeepDiff
 
-    left, right = _keyed(old), _keyed(new)
+    left, right = _pruned(_keyed(old), _keyed(new), depth=3)
     found: dict[tuple[str | int, ...], FieldDiff] = {}
     for levels in DeepDiff(left, right, view="tree").values():
         for level in levels:
@@ -333,6 +333,25 @@ def _keyed(spec: Mapping[str, Any]) -> dict[str, Any]:
             if isinstance(item, dict)
         }
     return out
+
+
+def _pruned(left: Any, right: Any, *, depth: int) -> tuple[Any, Any]:
+    """Both mappings cut down to the keys whose values differ (``depth`` levels down), so
+    DeepDiff only walks what changed; paths stay the same."""
+    if depth == 0 or not (isinstance(left, dict) and isinstance(right, dict)):
+        return left, right
+    out_left: dict[str, Any] = {}
+    out_right: dict[str, Any] = {}
+    for key in left.keys() | right.keys():
+        if key in left and key in right:
+            if left[key] == right[key]:
+                continue
+            out_left[key], out_right[key] = _pruned(left[key], right[key], depth=depth - 1)
+        elif key in left:
+            out_left[key] = left[key]
+        else:
+            out_right[key] = right[key]
+    return out_left, out_right
 
 
 def _lookup(tree: Any, path: Sequence[str | int]) -> tuple[bool, Any]:
