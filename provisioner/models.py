@@ -29,8 +29,8 @@ SECRET_PATTERN = "^" + REFERENCE_PATTERN + "$"
 USER_ID_PATTERN = r"^[^\s\x00-\x1f\x7f-\x9f]+$"
 NO_SPACE_PATTERN = r"^\S+$"
 ENDPOINT_PATTERN = (
-    r"^(?:local|cn|sg|sg-b|na|sa)$|^https://[^\s/?#]+(?:/\S*)?$|"
-    r"^http://(?:localhost|127(?:\.[0-9]{1,3}){3}|\[::1\])(?::[0-9]{1,5})?(?:/\S*)?$|"
+    r"^(?:local|cn|sg|sg-b|na|sa)$|^https://[^\s/?#@]+(?:/[^\s?#]*)?$|"
+    r"^http://(?:localhost|127(?:\.[0-9]{1,3}){3}|\[::1\])(?::[0-9]{1,5})?(?:/[^\s?#]*)?$|"
     + REFERENCE_PATTERN
 )
 

@@ -34,11 +34,11 @@ EXPECTED: dict[str, list[str]] = {
         "  hint: set appKey and appSecret: ${RONGCLOUD_APP_SECRET} for a RongCloud endpoint, or use endpoint: local",
     ],
     "app-endpoint-http": [
-        "app-endpoint-http/app.yaml:1:11: error: endpoint: must be local, a data center (cn, sg, sg-b, na, sa) or an https:// base URL",
+        "app-endpoint-http/app.yaml:1:11: error: endpoint: must be local, a data center (cn, sg, sg-b, na, sa) or an https:// base URL without credentials, query or fragment",
         "  hint: http:// is allowed only for loopback hosts (localhost, 127.x.x.x, [::1]); use https://",
     ],
     "app-endpoint-unknown": [
-        "app-endpoint-unknown/app.yaml:1:11: error: endpoint: must be local, a data center (cn, sg, sg-b, na, sa) or an https:// base URL",
+        "app-endpoint-unknown/app.yaml:1:11: error: endpoint: must be local, a data center (cn, sg, sg-b, na, sa) or an https:// base URL without credentials, query or fragment",
         "  hint: e.g. endpoint: cn, or endpoint: local for the embedded emulator",
     ],
     "app-missing": [
