@@ -64,11 +64,21 @@ class EmulatorState:
     mask_api_keys: bool = False
 
     def stats(self) -> dict[str, Any]:
-        return {**self.limiter.stats(), "faults": self.faults.snapshot_counters()}
+        return collect_stats(self.limiter, self.faults)
 
     def reset_stats(self) -> None:
-        self.limiter.reset()
-        self.faults.reset_counters()
+        reset_stats(self.limiter, self.faults)
+
+
+def collect_stats(limiter: SlidingWindowLimiter, faults: FaultInjector) -> dict[str, Any]:
+    """The body of ``GET /_emulator/stats`` (without ``code``)."""
+    return {**limiter.stats(), "faults": faults.snapshot_counters()}
+
+
+def reset_stats(limiter: SlidingWindowLimiter, faults: FaultInjector) -> None:
+    """Zero every counter and rate window."""
+    limiter.reset()
+    faults.reset_counters()
 
 
 def envelope(status: int, code: int, message: str, **headers: str) -> JSONResponse:
@@ -154,35 +164,51 @@ def _endpoint(
     state: EmulatorState, operation: Operation, *, writes: bool
 ) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
-        faults = state.faults
-        delay = faults.latency_seconds()
-        if delay:
-            await asyncio.sleep(delay)
-        if faults.should_fail():
-            return envelope(
-                codes.STATUS_SERVER_ERROR,
-                codes.CODE_INTERNAL,
-                "internal error (injected by the emulator)",
-            )
-        if faults.take_burst():
-            return rate_limited("too many requests (injected 429 burst)")
-        app_key, failure = state.verifier.verify(request.headers)
-        if failure is not None:
-            return envelope(codes.STATUS_UNAUTHORIZED, codes.CODE_SIGNATURE, failure.message)
-        if not state.limiter.admit(app_key, request.url.path):
-            return rate_limited(
-                f"rate limit: at most {state.limiter.limit} calls per second "
-                f"per app key on {request.url.path}"
-            )
+        refusal = await _injected_fault(state.faults)
+        if refusal is not None:
+            return refusal
+        app_key, refusal = _admit(state, request)
+        if refusal is not None:
+            return refusal
         try:
             result = operation(app_key, _decode(await request.body()))
         except Rejection as rejection:
             return envelope(rejection.status, rejection.code, rejection.message)
-        if writes and faults.should_drop() and await _drop_connection(request):
+        if writes and state.faults.should_drop() and await _drop_connection(request):
             return Response(status_code=codes.STATUS_SERVER_ERROR)  # never sent: dropped
         return JSONResponse({"code": codes.CODE_OK, **result})
 
     return endpoint
+
+
+async def _injected_fault(faults: FaultInjector) -> Response | None:
+    """Latency, then an injected 500 or 429 answer (``None``: carry on)."""
+    delay = faults.latency_seconds()
+    if delay:
+        await asyncio.sleep(delay)
+    if faults.should_fail():
+        return envelope(
+            codes.STATUS_SERVER_ERROR,
+            codes.CODE_INTERNAL,
+            "internal error (injected by the emulator)",
+        )
+    if faults.take_burst():
+        return rate_limited("too many requests (injected 429 burst)")
+    return None
+
+
+def _admit(state: EmulatorState, request: Request) -> tuple[str, Response | None]:
+    """Signature check, then the rate limit: ``(app_key, None)`` or the refusal to send."""
+    app_key, failure = state.verifier.verify(request.headers)
+    if failure is not None:
+        return app_key, envelope(codes.STATUS_UNAUTHORIZED, codes.CODE_SIGNATURE, failure.message)
+    path = request.url.path
+    if not state.limiter.admit(app_key, path):
+        limit = state.limiter.limit
+        return app_key, rate_limited(
+            f"rate limit: at most {limit} calls per second per app key on {path}"
+        )
+    return app_key, None
 
 
 def _decode(raw: bytes) -> Any:

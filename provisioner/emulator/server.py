@@ -27,7 +27,13 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from provisioner.emulator.app import TRANSPORT_STATE_KEY, EmulatorState, build_app
+from provisioner.emulator.app import (
+    TRANSPORT_STATE_KEY,
+    EmulatorState,
+    build_app,
+    collect_stats,
+    reset_stats,
+)
 from provisioner.emulator.faults import FaultConfig, FaultInjector
 from provisioner.emulator.ratelimit import SlidingWindowLimiter
 from provisioner.emulator.signature import SignatureVerifier
@@ -178,11 +184,11 @@ class EmulatorServer:
 
     def stats(self) -> dict[str, Any]:
         """Counts per ``"<app key> <path>"``: calls, max_per_second, rate_limited; faults."""
-        return {**self._limiter.stats(), "faults": self._faults.snapshot_counters()}
+        return collect_stats(self._limiter, self._faults)
 
     def reset_stats(self) -> None:
-        self._limiter.reset()
-        self._faults.reset_counters()
+        """Zero every counter (and the rate windows)."""
+        reset_stats(self._limiter, self._faults)
 
     # internals ----------------------------------------------------------------------------
 
