@@ -26,6 +26,7 @@ from provisioner.models import DIFY_URL_PATTERN, URL_PATTERN
 
 Kind = Literal["bot", "app"]
 SECRET_FIELDS = frozenset({"apiKey", "appSecret"})
+_SECRET_PARTS = SECRET_FIELDS | {"auth"}
 _SUGGESTED_VARIABLE = {"apiKey": "DIFY_API_KEY", "appSecret": "RONGCLOUD_APP_SECRET"}
 _SUGGESTION = re.compile(r"^did you mean '([^']+)'\?$")
 _DIFY_ENDPOINTS = ("/chat-messages", "/completion-messages", "/workflows/run")
@@ -207,6 +208,11 @@ _TYPE_NAMES = {
 }
 
 
+def _is_secret_path(path: JsonPath) -> bool:
+    """Values at or under ``auth``, ``apiKey`` or ``appSecret`` are never printed."""
+    return any(part in _SECRET_PARTS for part in path)
+
+
 def _described(document: Document, path: JsonPath, value: Any) -> str:
     """``the boolean false (written `no`)``; never the value of a secret field."""
     if isinstance(value, dict):
@@ -215,7 +221,7 @@ def _described(document: Document, path: JsonPath, value: Any) -> str:
         return "a list"
     if value is None:
         return "no value"
-    secret = bool(path) and path[-1] in SECRET_FIELDS
+    secret = _is_secret_path(path)
     kind = "boolean" if isinstance(value, bool) else "number" if not isinstance(value, str) else ""
     if secret:
         return f"a {kind}" if kind else "a string"
@@ -237,12 +243,14 @@ def _type(document: Document, error: ValidationError, path: JsonPath) -> Iterato
     hint = None
     if value is None:
         hint = "write a value after the colon, or remove the key"
+    elif path and path[-1] == "auth":
+        hint = "write auth: {apiKey: ${DIFY_API_KEY}} and keep the key in the environment"
     elif names == ["boolean"] and isinstance(value, str):
         word = "false" if value.lower() in _FALSE_WORDS else "true"
         hint = f"write {path[-1] if path else 'the value'}: {word} without quotes"
     elif "string" in names and isinstance(value, bool | int | float):
         text = document.scalar_text.get(path, json.dumps(value))
-        if path and path[-1] in SECRET_FIELDS:
+        if _is_secret_path(path):
             hint = "quote the value to keep it as text"
         elif path and isinstance(path[-1], str):
             hint = f'quote it to keep it as text: {path[-1]}: "{text}"'
@@ -408,8 +416,7 @@ def _range(document: Document, error: ValidationError, path: JsonPath) -> Iterat
 
 
 def _generic(document: Document, error: ValidationError, path: JsonPath) -> Iterator[Diagnostic]:
-    secret = any(part in SECRET_FIELDS for part in path)
-    message = "is not valid here" if secret else error.message
+    message = "is not valid here" if _is_secret_path(path) else error.message
     yield _make(document, document.location(path), path, f"schema-{error.validator}", message)
 
 

@@ -56,6 +56,12 @@ class AppValidation:
         return sum(1 for d in self.diagnostics if d.severity == "warning")
 
 
+def diagnostic_order(diagnostic: Diagnostic) -> tuple[str, int, int, str, str, str]:
+    """Sort key: file, line, column, then path, code and message (never compares hints)."""
+    d = diagnostic
+    return (d.file, d.line, d.column, d.path, d.code, d.message)
+
+
 def display_path(path: Path) -> str:
     """How messages name ``path``: relative to the working directory when under it."""
     absolute = path.absolute()
@@ -143,7 +149,7 @@ def validate_app(folder: Path, *, env: Mapping[str, str] | None = None) -> AppVa
     for document in bot_docs:
         diagnostics.extend(check_document(document, "bot", env=env))
     diagnostics.extend(_cross_file_checks(folder, settings_doc, bot_docs))
-    diagnostics.sort()
+    diagnostics.sort(key=diagnostic_order)
     app = None
     if settings_doc is not None and not any(d.severity == "error" for d in diagnostics):
         app, problems = _build_app(folder, settings_doc, bot_docs)

@@ -70,6 +70,10 @@ EXPECTED: dict[str, list[str]] = {
         "app-yml-instead/app.yaml:1:1: error: app settings file is missing",
         "  hint: rename app-yml-instead/app.yml to app.yaml",
     ],
+    "auth-literal-string": [
+        "auth-literal-string/bot.yaml:8:11: error: integrations[0].auth: expected a mapping, got a string",
+        "  hint: write auth: {apiKey: ${DIFY_API_KEY}} and keep the key in the environment",
+    ],
     "auth-unknown-key": [
         "auth-unknown-key/bot.yaml:9:7: error: integrations[0].auth.apikey: unknown key",
         "  hint: did you mean 'apiKey'?",
@@ -428,9 +432,10 @@ def test_plain_http_is_a_warning_that_keeps_the_app(in_fixtures: Path) -> None:
 
 
 def test_literal_secrets_are_never_echoed(in_fixtures: Path) -> None:
-    for case in ("secret-literal-api-key", "app-secret-literal", "secret-number-api-key"):
+    cases = ("secret-literal-api-key", "app-secret-literal", "secret-number-api-key")
+    for case in (*cases, "auth-literal-string"):
         text = render_text(validate_app(Path(case)).diagnostics)
-        for secret in ("app-AbCdEf0123456789", "s3cr3t-value", "1234567890"):
+        for secret in ("app-AbCdEf0123456789", "s3cr3t-value", "1234567890", "LiteralKey0042"):
             assert secret not in text
 
 
