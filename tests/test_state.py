@@ -279,3 +279,11 @@ def test_unlock_removes_a_stale_lock_and_returns_its_holder(backend: FileBackend
     assert holder.describe() == "ci@ci-7 pid 99 (apply) since t"
     assert list(backend.path.parent.iterdir()) == []
     assert backend.unlock() is None
+
+
+def test_lock_in_an_unwritable_place_is_a_state_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(StateError) as caught, FileBackend(blocker / "demo.json", "demo").lock("x"):
+        pass  # pragma: no cover - never entered
+    assert caught.value.message.startswith(f"cannot create the state directory {blocker}: ")

@@ -111,7 +111,13 @@ class StateLock:
             started=self._clock(),
         )
         text = json.dumps(holder.data, indent=2, sort_keys=True) + "\n"
-        self.info_path.write_text(text, encoding="utf-8")
+        try:
+            self.info_path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise StateError(
+                f"cannot record the lock holder in {self.info_path}: {exc.strerror}",
+                hint="check that the state directory is writable",
+            ) from exc
 
     def _locked_error(self) -> LockedError:
         holder = self.holder()
