@@ -7,7 +7,8 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,17 @@ import pytest
 
 from provisioner.cli import emulator_cmd, main
 from provisioner.emulator import EmulatorServer
+from provisioner.errors import ConfigError
 from tests.test_emulator import Api, bot
 
 URL_LINE = re.compile(r"^RongCloud bot API emulator listening on (http://127\.0\.0\.1:\d+)$")
+
+
+@pytest.fixture(autouse=True)
+def no_emulator_thread_left() -> Iterator[None]:
+    """Every test here must stop what it started."""
+    yield
+    assert [t for t in threading.enumerate() if t.name == "provisioner-emulator"] == []
 
 
 def run_serve(
@@ -219,3 +228,17 @@ def test_serve_as_a_subprocess_until_interrupted(
     assert process.returncode == 0
     assert out == "emulator stopped\n"
     assert err == ""
+
+
+def test_allow_remote_lifts_the_loopback_check() -> None:
+    emulator_cmd._check_host("0.0.0.0", allow_remote=True)
+    emulator_cmd._check_host("localhost", allow_remote=False)
+    emulator_cmd._check_host("::1", allow_remote=False)
+    with pytest.raises(ConfigError):
+        emulator_cmd._check_host("192.0.2.1", allow_remote=False)
+
+
+def test_emulator_help_lists_serve(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["emulator", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "serve  Serve the emulator, print its URL and credentials, and run until" in out

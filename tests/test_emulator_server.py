@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import socket
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,13 @@ from tests.test_emulator import APP_KEY, APP_SECRET, Api, bot, signed_headers
 
 def emulator_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "provisioner-emulator"]
+
+
+@pytest.fixture(autouse=True)
+def no_emulator_thread_left() -> Iterator[None]:
+    """Every test here must stop what it started."""
+    yield
+    assert [t for t in threading.enumerate() if t.name == "provisioner-emulator"] == []
 
 
 # lifecycle ----------------------------------------------------------------------------------
@@ -47,6 +56,19 @@ def test_start_and_stop_leave_no_thread_and_no_temp_database() -> None:
     assert not temp_db.exists()
     assert server.url == ""
     server.stop()  # idempotent
+
+
+def test_ipv6_loopback_url_has_brackets() -> None:
+    try:
+        server = EmulatorServer(host="::1").start()
+    except EmulatorError:  # pragma: no cover - machines without IPv6 loopback
+        pytest.skip("no IPv6 loopback here")
+    try:
+        assert re.fullmatch(r"http://\[::1\]:\d+", server.url)
+        with httpx.Client() as client:
+            assert client.get(f"{server.url}/_emulator/stats").status_code == 200
+    finally:
+        server.stop()
 
 
 def test_generated_app_is_usable() -> None:

@@ -73,6 +73,7 @@ class BotStore:
             ) from exc
         try:
             connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")  # WAL: durable enough for a stand-in
             connection.executescript(_SCHEMA)
             connection.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
