@@ -1,19 +1,32 @@
 """Local stand-in for RongCloud's bot API (Starlette + uvicorn + SQLite) with fault injection.
 
-Use :class:`EmulatorServer` (a context manager) and :class:`FaultConfig`. Behaviour the real
-service does not document is chosen by the emulator and listed in ``docs/emulator.md``
-("Assumptions to check"):
+Use :class:`EmulatorServer` (a context manager) and :class:`FaultConfig`; ``docs/emulator.md``
+describes running it, the admin endpoints and the fault switches.
 
-- error codes: 400/1002 parameter error naming the field; 401/1004 every signature failure
-  (also an unknown app key); 429/1008 rate limit with ``Retry-After: 1``; 400/1502 more than
-  20 ids on get and the 10-bot quota; 400/1010 duplicate ``userId`` on create; 404/1404 unknown
-  bot on update/delete; injected errors are HTTP 500 / code 1000;
-- defaults stored and returned: ``enabled``, ``stream``, ``handleResponse`` true; ``metadata``,
-  ``objectNames``, ``events`` and ``auth`` returned only when they were sent;
-- update is a full replace; get omits unknown ids; query pages oldest first, pageSize 1..100;
-- ``auth.apiKey`` comes back in plain text, or as ``******`` with ``mask_api_keys``;
-- timestamps in seconds or milliseconds (above 10**11), ±5 minutes; a nonce is single use
-  per app key; the signature hex is compared case-insensitively.
+Assumptions to check against the real service (RongCloud does not document these; the same
+list is in ``docs/emulator.md``):
+
+1. Codes: duplicate ``userId`` 400/1010; 10-bot quota and >20 ids on get 400/1502; unknown
+   bot on update/delete 404/1404; injected errors 500/1000; unknown path 404/404, wrong
+   method 405/405. (Documented: 1002 parameter, 1004 signature, 1008 rate limit.)
+2. An unknown app key is 401/1004 like every other signature failure.
+3. Timestamps in seconds or milliseconds (above 10**11), within ±5 minutes; a nonce is
+   single-use per app key for 10 minutes; the signature hex is compared case-insensitively;
+   a plain header wins over its ``RC-`` twin.
+4. The rate limit counts accepted calls per app key and endpoint in a sliding 1-second
+   window; a 429 carries code 1008 and ``Retry-After: 1``.
+5. ``enabled``, ``stream``, ``handleResponse`` default to true and are always returned;
+   ``metadata``, ``objectNames``, ``events`` and ``auth`` only when they were sent.
+6. ``auth.apiKey`` is returned in plain text, or as ``******`` with ``mask_api_keys``;
+   ``auth`` is not required for Dify integrations.
+7. update is a full replace; ``createdAt`` stays, ``updatedAt`` moves.
+8. get omits unknown ids, drops duplicates, keeps the request order; ``total`` = found,
+   ``hasNext`` false; an empty ``userIds`` is 400/1002.
+9. query lists oldest first; ``pageSize`` 1..100 and ``page`` 1..2**31-1, else 400/1002.
+10. Undocumented lengths: ``callbackUrl`` <= 1024 and an absolute http(s) URL; ``apiKey``
+    <= 512; ``objectNames``/``events`` entries 1..128; ``profileUrl`` is only length-checked.
+11. Unknown body fields are ignored and not stored; ``Content-Type`` is not checked.
+12. delete of an unknown bot is an error, not an idempotent success.
 """
 
 from __future__ import annotations
