@@ -212,7 +212,39 @@ def _decode(data: bytes) -> str:
     return text.removeprefix("\ufeff")
 
 
+_DEPTH_PRECHECK_BRACKETS = 1000
+"""Texts with more flow brackets than this get a depth check before composition (libyaml's
+composer recurses in C and would overflow the stack on ~100k nested ``[``)."""
+
+
+def _check_flow_depth(text: str) -> None:
+    """Stop pathological nesting before composing, from the (iterative) event stream."""
+    if text.count("[") + text.count("{") <= _DEPTH_PRECHECK_BRACKETS:
+        return
+    loader = _Loader(text)
+    depth = 0
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH + 1:  # the root mapping is level 0 for the builder
+                    raise _LoadProblem(
+                        "yaml-too-deep",
+                        f"values are nested more than {MAX_DEPTH} levels deep",
+                        _position(event.start_mark),
+                        "manifests need only a few levels of nesting",
+                    )
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        return  # composition reports the syntax error with its position
+    finally:
+        loader.dispose()
+
+
 def _compose(text: str) -> Node | None:
+    _check_flow_depth(text)
     loader = _Loader(text)
     try:
         return loader.get_single_node()

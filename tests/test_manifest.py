@@ -101,6 +101,19 @@ def test_alias_budget_and_depth_limits() -> None:
     assert parse(fine).value == {"a": [1, 2], "b": [[1, 2], [1, 2]]}
 
 
+def test_pathological_nesting_is_stopped_before_libyaml_recurses() -> None:
+    # 200k nested brackets used to overflow the C stack inside libyaml's composer.
+    for depth in (MAX_DEPTH + 10, 1001, 200_000):
+        document = parse("a: " + "[" * depth + "]" * depth + "\n")
+        assert codes(document) == [(1, 4 + MAX_DEPTH, "yaml-too-deep")]
+    mappings = parse("a: " + "{x: " * 100_000 + "1" + "}" * 100_000 + "\n")
+    assert [d.code for d in mappings.diagnostics] == ["yaml-too-deep"]
+    quoted = parse('a: "' + "[" * 5000 + '"\n')
+    assert quoted.value == {"a": "[" * 5000}
+    block = parse("".join(" " * i + "k:\n" for i in range(1400)))
+    assert [d.code for d in block.diagnostics] == ["yaml-too-deep"]
+
+
 def test_document_start_and_end_markers_are_one_document() -> None:
     assert parse("---\na: 1\n...\n").value == {"a": 1}
 
