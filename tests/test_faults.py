@@ -1,0 +1,295 @@
+"""Apply under faults: killed mid-run, dropped connections, 5xx and 429 storms, two runs at
+once, Ctrl-C. The emulator runs in the test process; `python -m provisioner apply` runs as a
+subprocess where the test needs to kill or interrupt it.
+
+How "kill after the k-th call" is made robust without any hook in the product: the emulator
+adds latency before it counts and handles each request, and the apply runs with
+--concurrency 1, so write calls are strictly one after another. The test polls the emulator's
+call counter; as soon as the run's first write has been admitted (and so is being committed)
+it waits a varying few milliseconds and sends SIGKILL. Depending on that delay the kill lands
+after the commit but before the client saw the answer, after the answer but around the state
+write, or while the next call waits in the emulator's latency. Each re-run kills the next call,
+so a 10-bot apply is killed after each of its calls in turn.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from provisioner.cli import main
+from provisioner.emulator import EmulatorServer
+from tests.apply_support import (
+    ENV,
+    Workspace,
+    calls,
+    emulator,
+    live_bots,
+    subprocess_env,
+    write_calls,
+)
+
+BOTS = [f"bot-{number:02d}" for number in range(10)]
+KILL_DELAYS = [0.0, 0.005, 0.02, 0.05, 0.08]
+"""Seconds between "the k-th write was admitted" and SIGKILL (latency is 100 ms)."""
+
+
+@pytest.fixture
+def server() -> Iterator[EmulatorServer]:
+    with emulator() as running:
+        yield running
+
+
+@pytest.fixture
+def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: EmulatorServer) -> Workspace:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NO_COLOR", "1")
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    workspace = Workspace(tmp_path, server.url)
+    workspace.app()
+    for user_id in BOTS:
+        workspace.bot(user_id)
+    return workspace
+
+
+def start_apply(ws: Workspace, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "provisioner", "apply", "--auto-approve", *args],
+        cwd=ws.root,
+        env=subprocess_env(ws.root),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_until(condition: Callable[[], bool], *, timeout: float = 30.0) -> bool:
+    """Poll ``condition`` every 2 ms; False if it never held (or the timeout passed)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.002)
+    return False
+
+
+def assert_state_matches_server(ws: Workspace, server: EmulatorServer) -> None:
+    """The state parses, and every bot it records exists on the server."""
+    if not ws.state_path().exists():
+        return
+    recorded = ws.state().bots
+    assert set(recorded) <= set(live_bots(server))
+
+
+# --- SIGKILL after each call --------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_killed_after_each_call_in_turn_converges_without_duplicates(
+    ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.set_faults(latency_ms=100)
+    kills = 0
+    outputs: list[str] = []
+    for run in range(len(BOTS)):
+        before = write_calls(server)
+        proc = start_apply(ws, "--concurrency", "1")
+        assert wait_until(lambda: write_calls(server) > before or proc.poll() is not None)  # noqa: B023
+        if proc.poll() is None:
+            time.sleep(KILL_DELAYS[run % len(KILL_DELAYS)])
+            proc.kill()
+            kills += 1
+        out, _err = proc.communicate(timeout=30)
+        outputs.append(out)
+        # A request the killed client had already sent may still complete on the server; let
+        # it land before the next run refreshes, as a re-run by an operator would.
+        time.sleep(0.25)
+        assert_state_matches_server(ws, server)
+    assert kills >= len(BOTS) - 1
+
+    server.set_faults(latency_ms=0)
+    assert main(["apply", "--auto-approve"]) == 0
+    outputs.append(capsys.readouterr().out)
+    assert sorted(live_bots(server)) == BOTS
+    assert sorted(ws.state().bots) == BOTS
+    assert main(["plan", "--detailed-exitcode"]) == 0
+    # No create was ever sent for a bot that already existed: a bot committed by a killed run
+    # was seen by the next refresh and adopted without a call, never created a second time
+    # (the emulator would have answered 1010, which apply reports as "already existed").
+    log = "".join(outputs)
+    assert "already existed on the server" not in log
+    created = {line.split()[2].rstrip(":") for line in log.splitlines() if ": created" in line}
+    adopted = {line.split()[2].rstrip(":") for line in log.splitlines() if ": adopted" in line}
+    assert created | adopted == set(BOTS)
+    assert not created & adopted
+
+
+# --- a create whose answer is lost --------------------------------------------------------
+
+
+def test_commit_then_drop_on_create_is_settled_by_reading_back(
+    ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for user_id in BOTS[2:]:
+        ws.remove_bot(user_id)
+    server.set_faults(drop_after_commit=1.0, seed=1)
+    assert main(["apply", "--auto-approve"]) == 0
+    out = capsys.readouterr().out
+    assert "demo: + bot-00: created (create outcome unknown; settled by reading back)" in out
+    assert "demo: + bot-01: created (create outcome unknown; settled by reading back)" in out
+    assert server.stats()["faults"]["drops"] == 2
+    assert calls(server, "create") == 2
+    assert calls(server, "get") == 2
+
+    server.set_faults(drop_after_commit=0.0)
+    assert main(["plan", "--detailed-exitcode"]) == 0
+
+
+def test_commit_then_drop_on_update_and_delete_is_settled(
+    ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for user_id in BOTS[3:]:
+        ws.remove_bot(user_id)
+    assert main(["apply", "--auto-approve"]) == 0
+    ws.bot("bot-00", name="Renamed")
+    ws.remove_bot("bot-01")
+    server.set_faults(drop_after_commit=1.0)
+    assert main(["apply", "--auto-approve"]) == 0
+    out = capsys.readouterr().out
+    assert "demo: - bot-01: deleted (delete outcome unknown; settled by reading back)" in out
+    assert "demo: ~ bot-00: updated (update outcome unknown; settled by reading back)" in out
+    assert (calls(server, "update"), calls(server, "delete")) == (1, 1)
+    server.set_faults(drop_after_commit=0.0)
+    assert main(["plan", "--detailed-exitcode"]) == 0
+
+
+# --- 5xx and 429 storms -------------------------------------------------------------------
+
+
+@contextmanager
+def burst_429_once_writing(server: EmulatorServer, count: int) -> Iterator[None]:
+    """Answer the next ``count`` requests 429 once the run has started writing.
+
+    The burst hits the apply's calls rather than the refresh, whose failure would end the run
+    before any call (exit 1, nothing attempted), which is not what this test is about.
+    """
+    done = threading.Event()
+    before = write_calls(server)
+
+    def arm() -> None:
+        started = wait_until(lambda: write_calls(server) > before or done.is_set(), timeout=60)
+        if started and not done.is_set():
+            server.set_faults(burst_429=count)
+
+    watcher = threading.Thread(target=arm, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
+        server.set_faults(burst_429=0)
+
+
+@pytest.mark.slow
+def test_errors_and_429_bursts_converge_over_runs_with_correct_summaries(
+    ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws.app(extra="rateLimit: 100\n")
+    server.set_faults(error_rate=0.3, seed=7)
+    codes = []
+    for _ in range(8):
+        with burst_429_once_writing(server, 2):
+            code = main(["apply", "--auto-approve", "--concurrency", "1", "--format", "json"])
+        captured = capsys.readouterr()
+        assert code in (0, 4), captured.err
+        codes.append(code)
+        doc = json.loads(captured.out)
+        for plan, result in zip(doc["plans"], doc["applies"], strict=True):
+            counts = result["counts"]
+            assert sum(counts.values()) == len(plan["changes"])
+            assert counts["failed"] == sum(c["outcome"] == "failed" for c in result["changes"])
+            for change in result["changes"]:
+                if change["outcome"] == "failed":
+                    assert change["error"]["endpoint"].startswith("/v3/bot/")
+        if code == 4:
+            assert "error: apply incomplete: " in captured.err
+        server.set_faults(error_rate=0.0)
+        assert_state_matches_server(ws, server)
+        server.set_faults(error_rate=0.3)
+        if code == 0:
+            break
+    assert codes[-1] == 0
+    assert server.stats()["faults"]["errors"] > 0
+    assert server.stats()["faults"]["bursts"] > 0
+    server.set_faults(error_rate=0.0)
+    assert sorted(live_bots(server)) == BOTS
+    assert main(["plan", "--detailed-exitcode"]) == 0
+
+
+# --- two applies at once, Ctrl-C ----------------------------------------------------------
+
+
+def test_a_second_concurrent_apply_fails_fast_naming_the_holder(
+    ws: Workspace, server: EmulatorServer
+) -> None:
+    server.set_faults(latency_ms=150)
+    first = start_apply(ws, "--concurrency", "1")
+    try:
+        assert wait_until(lambda: write_calls(server) > 0 or first.poll() is not None)
+        started = time.monotonic()
+        second = subprocess.run(
+            [sys.executable, "-m", "provisioner", "apply", "--auto-approve"],
+            cwd=ws.root,
+            env=subprocess_env(ws.root),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        waited = time.monotonic() - started
+        assert second.returncode == 1
+        assert second.stderr.startswith("error: the state of app demo is locked by ")
+        assert f" pid {first.pid} (provisioner apply) since " in second.stderr
+        assert "provisioner state unlock demo" in second.stderr
+        assert waited < 10  # fails fast instead of waiting for the lock (generous for CI)
+    finally:
+        server.set_faults(latency_ms=0)
+        _out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err
+    assert sorted(live_bots(server)) == BOTS
+
+
+def test_ctrl_c_finishes_the_call_in_flight_records_it_and_exits_130(
+    ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.set_faults(latency_ms=200)
+    proc = start_apply(ws, "--concurrency", "1")
+    assert wait_until(lambda: write_calls(server) > 0 or proc.poll() is not None)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+
+    assert proc.returncode == 130, err
+    assert "Apply interrupted for app demo: " in out
+    assert err.startswith("error: interrupted: calls in flight finished and were recorded;")
+    assert "hint: re-run `provisioner apply` to finish" in err
+    recorded = sorted(ws.state().bots)
+    assert recorded == sorted(live_bots(server))  # in-flight call finished and was recorded
+    assert 1 <= len(recorded) < len(BOTS)
+    assert f"{len(recorded)} applied, 0 failed, {len(BOTS) - len(recorded)} not attempted" in out
+
+    server.set_faults(latency_ms=0)
+    assert main(["apply", "--auto-approve"]) == 0
+    assert sorted(live_bots(server)) == BOTS
+    assert calls(server, "create") == len(BOTS)
+    capsys.readouterr()
