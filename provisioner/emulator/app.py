@@ -63,12 +63,6 @@ class EmulatorState:
     faults: FaultInjector
     mask_api_keys: bool = False
 
-    def stats(self) -> dict[str, Any]:
-        return collect_stats(self.limiter, self.faults)
-
-    def reset_stats(self) -> None:
-        reset_stats(self.limiter, self.faults)
-
 
 def collect_stats(limiter: SlidingWindowLimiter, faults: FaultInjector) -> dict[str, Any]:
     """The body of ``GET /_emulator/stats`` (without ``code``)."""
@@ -275,17 +269,17 @@ def _admin_routes(state: EmulatorState) -> list[Route]:
         return JSONResponse({"code": codes.CODE_OK, "faults": config.as_dict()})
 
     async def get_stats(request: Request) -> Response:
-        return JSONResponse({"code": codes.CODE_OK, **state.stats()})
+        return JSONResponse({"code": codes.CODE_OK, **collect_stats(state.limiter, state.faults)})
 
-    async def reset_stats(request: Request) -> Response:
-        state.reset_stats()
+    async def reset(request: Request) -> Response:
+        reset_stats(state.limiter, state.faults)
         return JSONResponse({"code": codes.CODE_OK})
 
     return [
         Route("/_emulator/faults", _loopback_only(get_faults), methods=["GET"]),
         Route("/_emulator/faults", _loopback_only(set_faults), methods=["POST"]),
         Route("/_emulator/stats", _loopback_only(get_stats), methods=["GET"]),
-        Route("/_emulator/reset-stats", _loopback_only(reset_stats), methods=["POST"]),
+        Route("/_emulator/reset-stats", _loopback_only(reset), methods=["POST"]),
     ]
 
 
