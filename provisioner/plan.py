@@ -250,14 +250,21 @@ def _planned_recorded(
     live_by_id: Mapping[str, BotPayload] | None,
     salt: str,
 ) -> tuple[Change | None, Drift | None]:
-    """The change for a recorded, still declared bot, and its drift (with a refresh)."""
+    """The change for a recorded, still declared bot, and its drift (with a refresh).
+
+    The update's fields are what the call changes on the server (live -> desired when the
+    server drifted, else recorded -> desired). When the server already matches the manifest
+    but the record does not (changed by hand, or a state write was lost), the update shows
+    recorded -> desired, so applying it brings the record up to date.
+    """
     found = _drift_of(user_id, rec, live_by_id, salt) if live_by_id is not None else None
     if found is not None and found.kind == "missing":
         return Change("create", user_id, None, None, after, protect=protect), found
-    base = rec.spec
+    fields: tuple[FieldDiff, ...] = ()
     if found is not None and live_by_id is not None:
-        base = canonical_live(live_by_id[user_id], salt, rec.spec)
-    fields = diff_specs(base, after)
+        fields = diff_specs(canonical_live(live_by_id[user_id], salt, rec.spec), after)
+    if not fields:
+        fields = diff_specs(rec.spec, after)
     if rec.protect != protect:
         fields = (*fields, FieldDiff("protect", rec.protect, protect))
     if not fields:

@@ -423,3 +423,25 @@ def test_property_applying_a_plan_converges(before: DesiredApp, after: DesiredAp
     applied = apply_plan(state, plan)
     assert make_plan(after, applied, ENV, allow_empty=True).is_empty
     assert make_plan(after, applied, ENV, live_of(after), allow_empty=True).is_empty
+
+
+def test_server_matching_the_manifest_but_not_the_record_is_recorded_by_an_update() -> None:
+    state = record(make_app(make_bot("a")))
+    desired = make_app(make_bot("a", name="New"))
+    plan = make_plan(desired, state, ENV, live_of(desired))
+    assert [(d.user_id, d.kind) for d in plan.drift] == [("a", "changed")]
+    (change,) = plan.changes
+    assert (change.action, change.fields) == ("update", (FieldDiff("name", "Bot a", "New"),))
+    assert make_plan(desired, apply_plan(state, plan), ENV, live_of(desired)).has_changes is False
+
+
+@settings(max_examples=60, deadline=None)
+@given(apps(), apps(), apps())
+def test_property_applying_a_plan_over_drift_converges(
+    before: DesiredApp, server: DesiredApp, after: DesiredApp
+) -> None:
+    state = record(before)
+    plan = make_plan(after, state, ENV, live_of(server), allow_empty=True)
+    applied = apply_plan(state, plan)
+    final = make_plan(after, applied, ENV, live_of(after), allow_empty=True)
+    assert final.is_empty and final.drift == ()
