@@ -266,3 +266,35 @@ def test_python_dash_m_plan(workdir: Path) -> None:
     assert result.returncode == 2, result.stderr
     assert result.stdout.startswith("Plan for app demo: 1 to create\n")
     assert SECRET not in result.stdout + result.stderr
+
+
+def test_colour_on_a_terminal_only(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from provisioner.cli import plan_cmd
+
+    write_app(workdir)
+    monkeypatch.setattr(plan_cmd, "use_color", lambda: True)
+    _, out, _ = run(capsys, "--no-refresh")
+    assert "  \x1b[32m+\x1b[0m create assistant-bot" in out
+
+
+def test_app_given_as_a_path_with_another_bots_dir(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_app(workdir)
+    (workdir / "bots").rename(workdir / "manifests")
+    code, out, _ = run(capsys, "--no-refresh", "--bots-dir", "manifests")
+    assert code == 0 and out.startswith("Plan for app demo: 1 to create\n")
+    code, out, _ = run(capsys, "--no-refresh", "manifests/demo")
+    assert code == 0 and "(manifests/demo/assistant-bot.yaml)" in out
+
+
+def test_out_file_that_cannot_be_written(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_app(workdir)
+    code, _, err = run(capsys, "--no-refresh", "--out", "missing-dir/plan.json")
+    assert code == 1
+    assert err == (
+        "error: cannot write the plan to missing-dir/plan.json: No such file or directory\n"
+        "  hint: check that the folder exists and is writable\n"
+    )

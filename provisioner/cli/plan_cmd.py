@@ -84,7 +84,8 @@ def command(
     elif output_format == "markdown":
         click.echo(render_markdown(docs), nl=False)
     else:
-        click.echo(render_text(docs, color=use_color()), nl=False)
+        color = use_color()
+        click.echo(render_text(docs, color=color), nl=False, color=color)
     failures = [
         (app, result)
         for app, result in zip(desired, results, strict=True)
