@@ -69,7 +69,7 @@ def test_schema_patterns_are_the_models_patterns() -> None:
     assert bot["properties"]["profileUrl"]["pattern"] == models.URL_PATTERN
     assert integration["properties"]["callbackUrl"]["pattern"] == models.URL_PATTERN
     assert (
-        integration["allOf"][0]["then"]["properties"]["callbackUrl"]["pattern"]
+        integration["then"]["properties"]["callbackUrl"]["pattern"]
         == models.DIFY_URL_PATTERN
     )
     assert integration["properties"]["auth"]["properties"]["apiKey"]["pattern"] == (
