@@ -29,9 +29,30 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from provisioner.diagnostics import Diagnostic
 
 try:  # libyaml's C parser when available (much faster); the pure-Python one otherwise
-    from yaml import CSafeLoader as _Loader
+    from yaml import CSafeLoader as _BaseLoader
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
+
+_base_resolve: Callable[..., str] = _BaseLoader.resolve
+_RESOLVED: dict[tuple[str, tuple[bool, bool]], str] = {}
+_RESOLVED_LIMIT = 4096
+
+
+class _Loader(_BaseLoader):
+    """The safe loader with a memo of plain-scalar tag resolution (keys repeat in every file;
+    the resolver's regular expressions are the composer's main Python cost)."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        if kind is not ScalarNode:
+            return _base_resolve(self, kind, value, implicit)
+        key = (value, implicit)
+        tag = _RESOLVED.get(key)
+        if tag is None:
+            tag = _base_resolve(self, kind, value, implicit)
+            if len(_RESOLVED) < _RESOLVED_LIMIT:
+                _RESOLVED[key] = tag
+        return tag
+
 
 MAX_FILE_BYTES = 1024 * 1024
 """Files larger than this are rejected before parsing (1 MiB)."""
@@ -78,6 +99,9 @@ class Document:
     positions: dict[JsonPath, Position] = field(default_factory=dict)
     key_positions: dict[JsonPath, Position] = field(default_factory=dict)
     scalar_text: dict[JsonPath, str] = field(default_factory=dict)
+    dollar_strings: list[JsonPath] | None = None
+    """Paths of the string values holding ``${`` (recorded while loading; None when the
+    Document was built from a value, then checks walk the value instead)."""
 
     @property
     def loaded(self) -> bool:
@@ -315,9 +339,12 @@ class _Builder:
     def __init__(self, document: Document) -> None:
         self.document = document
         self.nodes = 0
+        self.dollars: list[JsonPath] = []
 
     def build(self, root: MappingNode) -> Any:
-        return self._node(root, (), 0)
+        value = self._node(root, (), 0)
+        self.document.dollar_strings = self.dollars
+        return value
 
     def _problem(self, code: str, message: str, node: Node, hint: str | None = None) -> None:
         line, column = _mark(node)
@@ -352,22 +379,31 @@ class _Builder:
             )
 
     def _node(self, node: Node, path: JsonPath, depth: int) -> Any:
-        self._count(node, depth)
-        self.document.positions.setdefault(path, _mark(node))
-        if isinstance(node, MappingNode):
-            return self._mapping(node, path, depth)
-        if isinstance(node, SequenceNode):
-            if node.tag != _SEQ_TAG:
-                raise self._unsupported_tag(node)
-            return [
-                self._node(item, (*path, index), depth + 1) for index, item in enumerate(node.value)
-            ]
-        return self._scalar(node, path)
+        self.nodes += 1
+        if self.nodes > NODE_BUDGET or depth > MAX_DEPTH:
+            self._count(node, depth)
+        positions = self.document.positions
+        if path not in positions:
+            mark = node.start_mark
+            positions[path] = (mark.line + 1, mark.column + 1)
+        kind = type(node)
+        if kind is ScalarNode:
+            return self._scalar(node, path)
+        if kind is MappingNode:
+            return self._mapping(node, path, depth)  # type: ignore[arg-type]
+        if node.tag != _SEQ_TAG:
+            raise self._unsupported_tag(node)
+        return [
+            self._node(item, (*path, index), depth + 1) for index, item in enumerate(node.value)
+        ]
 
     def _scalar(self, node: Node, path: JsonPath) -> Any:
         tag = node.tag
         if tag in (_STR, _TIMESTAMP):
-            return str(node.value)
+            text = str(node.value)
+            if "${" in text:
+                self.dollars.append(path)
+            return text
         if tag not in _SCALAR_TAGS:
             raise self._unsupported_tag(node)
         constructor: Callable[[SafeConstructor, Node], Any] = _CONSTRUCTOR.yaml_constructors[tag]

@@ -62,6 +62,11 @@ def diagnostic_order(diagnostic: Diagnostic) -> tuple[str, int, int, str, str, s
     return (d.file, d.line, d.column, d.path, d.code, d.message)
 
 
+def _child(folder_shown: str, name: str) -> str:
+    """``display_path(folder / name)`` from the folder's display path (no cwd lookup)."""
+    return name if folder_shown == "." else f"{folder_shown}/{name}"
+
+
 def display_path(path: Path) -> str:
     """How messages name ``path``: relative to the working directory when under it."""
     absolute = path.absolute()
@@ -143,7 +148,8 @@ def validate_app(folder: Path, *, env: Mapping[str, str] | None = None) -> AppVa
         )
     diagnostics: list[Diagnostic] = []
     settings_doc = _load_settings(folder, diagnostics)
-    bot_docs = [load_document(path, display_path(path)) for path in bot_files(folder)]
+    shown = display_path(folder)
+    bot_docs = [load_document(path, _child(shown, path.name)) for path in bot_files(folder)]
     if settings_doc is not None:
         diagnostics.extend(check_document(settings_doc, "app", env=env))
     for document in bot_docs:
@@ -220,6 +226,12 @@ def _diagnostic(
     )
 
 
+def _value_at(value: Any, path: JsonPath) -> Any:
+    for part in path:
+        value = value[part]
+    return value
+
+
 def _strings_with(needle: str, value: Any, path: JsonPath = ()) -> list[tuple[JsonPath, str]]:
     """Every string value holding ``needle``, with its path (keys are not values)."""
     found: list[tuple[JsonPath, str]] = []
@@ -239,7 +251,11 @@ def _strings_with(needle: str, value: Any, path: JsonPath = ()) -> list[tuple[Js
 def _reference_checks(document: Document, env: Mapping[str, str] | None) -> list[Diagnostic]:
     """Malformed ``${...}`` references; with ``env``, referenced variables that are not set."""
     found: list[Diagnostic] = []
-    for path, text in _strings_with("${", document.value):
+    if document.dollar_strings is None:
+        candidates = _strings_with("${", document.value)
+    else:
+        candidates = [(path, _value_at(document.value, path)) for path in document.dollar_strings]
+    for path, text in candidates:
         position = document.location(path)
         starts = [match.start() for match in REFERENCE.finditer(text)]
         if any(index not in starts for index in _all_indexes(text, "${")):
