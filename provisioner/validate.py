@@ -135,6 +135,41 @@ def bot_files(folder: Path) -> list[Path]:
     )
 
 
+PARALLEL_MIN_APPS = 64
+"""Below this many apps a run stays in one process (a pool costs more than it saves)."""
+
+
+def validate_apps(
+    folders: Sequence[Path], *, env: Mapping[str, str] | None = None, workers: int | None = None
+) -> list[AppValidation]:
+    """:func:`validate_app` for each folder, in order.
+
+    Large runs (at least :data:`PARALLEL_MIN_APPS` apps) are spread over ``workers`` forked
+    processes (default: the CPU count, at most 4): validation is CPU-bound and the apps are
+    independent. Where ``fork`` is unavailable, or for small runs, it runs in this process.
+    """
+    import multiprocessing
+    import os
+
+    count = min(os.cpu_count() or 1, 4) if workers is None else workers
+    methods = multiprocessing.get_all_start_methods()
+    if count <= 1 or len(folders) < PARALLEL_MIN_APPS or "fork" not in methods:
+        return [validate_app(folder, env=env) for folder in folders]
+    from concurrent.futures import ProcessPoolExecutor
+    from functools import partial
+
+    from provisioner.schema_errors import max_bots_per_app, validator
+
+    validator("bot")  # compile the schemas once, before the fork
+    validator("app")
+    max_bots_per_app()
+    context = multiprocessing.get_context("fork")
+    chunk = max(1, len(folders) // (count * 8))
+    plain_env = None if env is None else dict(env)
+    with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
+        return list(pool.map(partial(validate_app, env=plain_env), folders, chunksize=chunk))
+
+
 def validate_app(folder: Path, *, env: Mapping[str, str] | None = None) -> AppValidation:
     """Load and check every manifest of one app folder.
 

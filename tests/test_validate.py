@@ -20,6 +20,7 @@ from provisioner.validate import (
     discover_apps,
     display_path,
     validate_app,
+    validate_apps,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -533,6 +534,21 @@ def test_discover_apps_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         assert (caught.value.message, caught.value.hint) == (message, hint)
     with pytest.raises(ConfigError, match="is not a folder"):
         validate_app(tmp_path / "file.yaml")
+
+
+def test_validate_apps_in_parallel_matches_one_process(in_fixtures: Path) -> None:
+    folders = discover_apps([Path(".")])
+    assert len(folders) >= 64  # large enough to use the process pool
+    sequential = validate_apps(folders, workers=1)
+    assert validate_apps(folders, workers=2) == sequential
+    assert [result.name for result in sequential] == sorted(set(EXPECTED) | VALID_AND_WARNING)
+    env = {"BOT_ID": "x"}
+    assert validate_apps(folders[:3], env=env, workers=2) == validate_apps(folders[:3], env=env)
+
+
+VALID_AND_WARNING = {
+    p.name for p in FIXTURES.iterdir() if p.name.startswith(("valid-", "warning-"))
+}
 
 
 def test_display_path_outside_cwd_is_kept_as_given(

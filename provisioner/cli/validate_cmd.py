@@ -39,10 +39,10 @@ def command(paths: tuple[Path, ...], output_format: str, strict: bool, require_e
     Exit status: 0 when valid, 1 when any error (or, with --strict, any warning) is found.
     """
     from provisioner.render.diagnostics import render_github, render_json, render_text
-    from provisioner.validate import diagnostic_order, discover_apps, validate_app
+    from provisioner.validate import diagnostic_order, discover_apps, validate_apps
 
     env = dict(os.environ) if require_env else None
-    results = [validate_app(folder, env=env) for folder in discover_apps(paths or (Path("bots"),))]
+    results = validate_apps(discover_apps(paths or (Path("bots"),)), env=env)
     diagnostics = sorted(
         (d for result in results for d in result.diagnostics), key=diagnostic_order
     )

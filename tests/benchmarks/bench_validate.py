@@ -49,11 +49,11 @@ def generate(root: Path, apps: int) -> None:
             )
 
 
-def in_process(root: Path) -> tuple[float, int]:
-    from provisioner.validate import discover_apps, validate_app
+def in_process(root: Path, workers: int) -> tuple[float, int]:
+    from provisioner.validate import discover_apps, validate_apps
 
     start = time.perf_counter()
-    results = [validate_app(folder) for folder in discover_apps([root])]
+    results = validate_apps(discover_apps([root]), workers=workers)
     elapsed = time.perf_counter() - start
     assert all(result.app is not None for result in results), "generated apps must be valid"
     return elapsed, sum(len(result.files) for result in results)
@@ -78,11 +78,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as temp:
         root = Path(temp) / "bots"
         generate(root, options.apps)
-        elapsed, bots = in_process(root)
-        print(
-            f"in-process: {options.apps} apps, {bots} bots in {elapsed:.2f} s "
-            f"({elapsed / bots * 1e6:.0f} us per bot)"
-        )
+        for workers in (1, os.cpu_count() or 1):
+            elapsed, bots = in_process(root, workers)
+            print(
+                f"in-process, {workers} worker(s): {options.apps} apps, {bots} bots in "
+                f"{elapsed:.2f} s ({elapsed / bots * 1e6:.0f} us per bot)"
+            )
         total = command(["validate", str(root)], Path(temp))
         print(
             f"`provisioner validate` (new process, incl. startup): {total:.2f} s "
