@@ -15,6 +15,7 @@ check that referenced variables are set. No message ever contains a secret value
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -90,9 +91,11 @@ def discover_apps(paths: Sequence[Path]) -> list[Path]:
     Raises ConfigError for a path that does not exist, is a file, or holds no app folder.
     """
     found: list[Path] = []
+    seen: set[Path] = set()
     for path in paths:
         for folder in _apps_under(path):
-            if folder not in found:
+            if folder.absolute() not in seen:
+                seen.add(folder.absolute())
                 found.append(folder)
     return found
 
@@ -190,11 +193,11 @@ def validate_app(folder: Path, *, env: Mapping[str, str] | None = None) -> AppVa
     for document in bot_docs:
         diagnostics.extend(check_document(document, "bot", env=env))
     diagnostics.extend(_cross_file_checks(folder, settings_doc, bot_docs))
-    diagnostics.sort(key=diagnostic_order)
     app = None
     if settings_doc is not None and not any(d.severity == "error" for d in diagnostics):
         app, problems = _build_app(folder, settings_doc, bot_docs)
         diagnostics.extend(problems)
+    diagnostics.sort(key=diagnostic_order)
     return AppValidation(
         name=folder.absolute().name,
         folder=folder,
@@ -381,7 +384,12 @@ def _is_plain_http_off_loopback(url: str) -> bool:
     host = (match.group(1) if match else "").rpartition("@")[2].lower()
     bracketed = host.startswith("[")
     host = host[: host.find("]") + 1] if bracketed else host.partition(":")[0]
-    return not (host in LOOPBACK_HOSTS or host.startswith("127."))
+    if host in LOOPBACK_HOSTS:
+        return False
+    try:
+        return not ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name
+        return True
 
 
 def _cross_file_checks(

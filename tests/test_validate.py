@@ -679,3 +679,22 @@ def test_random_json_documents_never_crash(value: dict[str, object]) -> None:
     for kind in ("bot", "app"):
         check_document(document, kind, env={"X": "1"})
         check_document(Document(file="raw.yaml", value=value), kind)
+
+
+@pytest.mark.parametrize(
+    ("url", "warned"),
+    [
+        ("http://127.0.0.1:8080/hook", False),
+        ("http://127.8.9.10/hook", False),
+        ("http://localhost/hook", False),
+        ("http://[::1]:5001/v1", False),
+        ("http://127.evil.example.com/hook", True),
+        ("http://user@example.com/hook", True),
+        ("http://[::2]/hook", True),
+        ("https://example.com/hook", False),
+    ],
+)
+def test_plain_http_warning_spares_only_loopback(url: str, warned: bool) -> None:
+    value = {"userId": "b", "name": "B", "type": "T", "profileUrl": url, "integrations": []}
+    diagnostics = check_document(Document(file="x.yaml", value=value), "bot")
+    assert any(d.code == "insecure-url" for d in diagnostics) is warned
