@@ -110,7 +110,7 @@ def test_missing_path_is_a_clear_error(in_repo: Path, capsys: pytest.CaptureFixt
 def test_help_explains_the_command(in_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", "--help"]) == 0
     out = capsys.readouterr().out
-    assert "Usage: provisioner validate [OPTIONS] [PATHS]..." in out
+    assert "Usage: provisioner validate [OPTIONS] [PATH]..." in out
     for text in ("--format [text|json|github]", "--strict", "--require-env", "Exit status"):
         assert text in out
 

@@ -13,7 +13,7 @@ _COLORS = {"error": "red", "warning": "yellow"}
 
 
 @click.command("validate")
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, metavar="[PATH]...", type=click.Path(path_type=Path))
 @click.option(
     "--format",
     "output_format",
@@ -37,6 +37,13 @@ def command(paths: tuple[Path, ...], output_format: str, strict: bool, require_e
     secrets. No environment is needed unless --require-env is given.
 
     Exit status: 0 when valid, 1 when any error (or, with --strict, any warning) is found.
+
+    \b
+    Examples:
+      provisioner validate                       # every app under bots/
+      provisioner validate bots/staging --strict
+      provisioner validate --format github       # annotations in GitHub Actions
+      provisioner validate --require-env         # in CI, with the secrets exported
     """
     from provisioner.render.diagnostics import render_github, render_json, render_text
     from provisioner.validate import diagnostic_order, discover_apps, validate_apps
