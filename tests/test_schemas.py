@@ -68,10 +68,7 @@ def test_schema_patterns_are_the_models_patterns() -> None:
     assert bot["properties"]["userId"]["pattern"] == models.USER_ID_PATTERN
     assert bot["properties"]["profileUrl"]["pattern"] == models.URL_PATTERN
     assert integration["properties"]["callbackUrl"]["pattern"] == models.URL_PATTERN
-    assert (
-        integration["then"]["properties"]["callbackUrl"]["pattern"]
-        == models.DIFY_URL_PATTERN
-    )
+    assert integration["then"]["properties"]["callbackUrl"]["pattern"] == models.DIFY_URL_PATTERN
     assert integration["properties"]["auth"]["properties"]["apiKey"]["pattern"] == (
         models.SECRET_PATTERN
     )
