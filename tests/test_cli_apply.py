@@ -396,3 +396,17 @@ def test_python_dash_m_apply_runs_end_to_end(ws: Workspace, server: EmulatorServ
     assert "Apply complete for app demo: 2 applied, 0 failed, 0 not attempted." in result.stdout
     assert sorted(live_bots(server)) == ["assistant-bot", "helper-bot"]
     assert APP_KEY not in result.stdout
+
+
+def test_without_refresh_an_existing_bot_is_adopted_after_a_1010(
+    ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert apply("--auto-approve") == 0
+    ws.state_path().unlink()
+    capsys.readouterr()
+    assert apply("--auto-approve", "--no-refresh") == 0
+    out = capsys.readouterr().out
+    assert "demo: + helper-bot: created (already existed on the server; adopted)" in out
+    assert calls(server, "update") == 0
+    assert sorted(ws.state().bots) == ["assistant-bot", "helper-bot"]
+    assert plan_exit(capsys)[0] == 0
