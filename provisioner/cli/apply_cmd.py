@@ -417,7 +417,8 @@ class _Report:
 
         self._docs = [plan.document for plan in plans]
         if not self.is_json:
-            click.echo(render_text(self._docs, color=use_color()), nl=False)
+            color = use_color()
+            click.echo(render_text(self._docs, color=color), nl=False, color=color)
 
     def on_result(self, app: str, result: ChangeResult) -> None:
         if self.is_json:
