@@ -7,14 +7,7 @@ limit. After EACH successful call the recorder writes the state, so an interrupt
 apply leaves a state that holds exactly what was applied.
 
 Ambiguity (the call may or may not have taken effect) is settled by reading the bot back,
-never by a blind repeat:
-
-- create, ambiguous or answered "duplicate userId" (1010): read back; present and equal to
-  the desired bot → applied; present but different → update; absent → create once more.
-- update/adopt, ambiguous: read back; equal → applied; different → update once more; absent →
-  failed (the bot was deleted outside git; re-plan).
-- delete, ambiguous: read back; absent → applied; present → delete once more. A delete
-  answered "unknown bot" (1404) is applied.
+never by a blind repeat: see :mod:`provisioner.settle`.
 
 A change that fails is reported and the others go on, except after a fatal error (the state
 cannot be written, the credentials are refused): then nothing new starts. Interruption
@@ -27,45 +20,39 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from provisioner.canonical import SERVER_FIELDS, api_payload, canonical_live
-from provisioner.errors import (
-    AmbiguousWriteError,
-    ApiError,
-    PlanError,
-    ProvisionerError,
-    StateError,
-    TransportError,
-)
+from provisioner.canonical import api_payload
+from provisioner.errors import ApiError, PlanError, ProvisionerError, StateError, TransportError
 from provisioner.models import DesiredApp
 from provisioner.plan import Change, Plan
 from provisioner.rongcloud.models import BotPayload
+from provisioner.settle import BotApi, ChangeRunner, Matcher, canonical_matcher
 from provisioner.state import RecordedApp, RecordedBot
+
+__all__ = [
+    "ApplyResult",
+    "BotApi",
+    "ChangeResult",
+    "Matcher",
+    "Recorder",
+    "StateRecorder",
+    "apply_changes",
+    "apply_plan",
+    "canonical_matcher",
+    "error_data",
+    "is_fatal",
+    "new_pool",
+    "phases",
+]
 
 Outcome = Literal["applied", "failed", "not_attempted"]
 OUTCOMES: tuple[Outcome, ...] = ("applied", "failed", "not_attempted")
 
-CODE_DUPLICATE_USER_ID = 1010
-CODE_UNKNOWN_BOT = 1404
-MAX_WRITES_PER_CHANGE = 2
-"""The first call, plus at most one more after reading the bot back."""
 DEFAULT_CONCURRENCY = 8
 _POLL_SECONDS = 0.05
 """How often a waiting apply looks at the ``stop`` flag."""
-
-
-class BotApi(Protocol):
-    """The part of :class:`provisioner.rongcloud.RongCloudClient` that apply uses."""
-
-    def create_bot(self, payload: BotPayload) -> object: ...
-
-    def update_bot(self, payload: BotPayload) -> object: ...
-
-    def delete_bot(self, user_id: str) -> object: ...
-
-    def get_bots(self, user_ids: Sequence[str]) -> list[BotPayload]: ...
 
 
 class Recorder(Protocol):
@@ -82,10 +69,6 @@ class StateBackend(Protocol):
     """Where recorded state is persisted (``provisioner.state.FileBackend``)."""
 
     def write(self, state: RecordedApp) -> None: ...
-
-
-Matcher = Callable[[Change, BotPayload], bool]
-"""``matcher(change, live)``: True when the live bot already is ``change.after``."""
 
 
 @dataclass(frozen=True)
@@ -161,134 +144,6 @@ def error_data(error: ProvisionerError) -> dict[str, Any]:
     if error.hint:
         data["hint"] = error.hint
     return data
-
-
-# --- comparing a live bot with the desired one ------------------------------------------------
-
-
-def canonical_matcher(salt: str) -> Matcher:
-    """Compare canonical forms: the live bot, fingerprinted with the state's ``salt`` like the
-    desired spec, equals ``change.after``. A masked live apiKey counts as matching."""
-
-    def matches(change: Change, live: BotPayload) -> bool:
-        return change.after is not None and canonical_live(live, salt, change.after) == change.after
-
-    return matches
-
-
-def server_fields(answer: object) -> dict[str, Any]:
-    """What the server returned worth recording (timestamps), from a BotPayload answer."""
-    if not isinstance(answer, BotPayload):
-        return {}
-    return {name: getattr(answer, name) for name in SERVER_FIELDS if getattr(answer, name)}
-
-
-# --- one change -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Settled:
-    server: dict[str, Any] = field(default_factory=dict)
-    note: str | None = None
-
-
-class _ChangeRunner:
-    """Runs one change to a settled outcome (returns) or a failure (raises ProvisionerError)."""
-
-    def __init__(self, api: BotApi, matcher: Matcher) -> None:
-        self.api = api
-        self.matcher = matcher
-
-    def run(self, change: Change, payload: BotPayload | None) -> _Settled:
-        if change.action == "delete":
-            return self.delete(change.user_id)
-        if payload is None:
-            raise StateError(
-                f"no desired bot for {change.action} of {change.user_id}",
-                hint="this is a bug in provisioner; re-run with --debug",
-            )
-        if change.action == "adopt" and not change.fields:
-            return _Settled(note="already as declared; recorded without a call")
-        if change.action == "update" and all(diff.path == "protect" for diff in change.fields):
-            return _Settled(note="only protect changed; recorded without a call")
-        first = "create" if change.action == "create" else "update"
-        return self.write(first, change, payload)
-
-    def write(self, first: str, change: Change, payload: BotPayload) -> _Settled:
-        """Create or update, settling ambiguity by reading back before any second write."""
-        action = first
-        note: str | None = None
-        for _ in range(MAX_WRITES_PER_CHANGE):
-            try:
-                answer = self._call(action, payload)
-                return _Settled(server_fields(answer), note)
-            except AmbiguousWriteError as exc:
-                cause: ProvisionerError = exc
-                note = f"{action} outcome unknown; settled by reading back"
-            except ApiError as exc:
-                if first == "update" and exc.code == CODE_UNKNOWN_BOT:
-                    raise _missing_error(payload.userId, exc) from exc
-                if not (action == "create" and exc.code == CODE_DUPLICATE_USER_ID):
-                    raise
-                cause = exc
-                note = "already existed on the server; adopted"
-            live = self.read_back(payload.userId, action, cause)
-            if live is not None and self.matcher(change, live):
-                return _Settled(server_fields(live), note)
-            if live is None and first == "update":
-                raise _missing_error(payload.userId, cause)
-            action = "create" if live is None else "update"
-        raise cause
-
-    def delete(self, user_id: str) -> _Settled:
-        note: str | None = None
-        for _ in range(MAX_WRITES_PER_CHANGE):
-            try:
-                self.api.delete_bot(user_id)
-                return _Settled(note=note)
-            except ApiError as exc:
-                if exc.code != CODE_UNKNOWN_BOT:
-                    raise
-                return _Settled(note=note or "already absent on the server")
-            except AmbiguousWriteError as exc:
-                cause = exc
-                note = "delete outcome unknown; settled by reading back"
-            if self.read_back(user_id, "delete", cause) is None:
-                return _Settled(note=note)
-        raise cause
-
-    def read_back(self, user_id: str, action: str, cause: ProvisionerError) -> BotPayload | None:
-        try:
-            found = self.api.get_bots([user_id])
-        except ProvisionerError as exc:
-            raise AmbiguousWriteError(
-                f"{action} of {user_id} may or may not have been applied ({cause.message}), "
-                f"and reading it back failed: {exc.message}",
-                endpoint=getattr(cause, "endpoint", "/v3/bot/get.json"),
-                hint="re-run `provisioner apply`: it reads the bot back and converges",
-            ) from exc
-        return next((bot for bot in found if bot.userId == user_id), None)
-
-    def _call(self, action: str, payload: BotPayload) -> object:
-        if action == "create":
-            return self.api.create_bot(payload)
-        return self.api.update_bot(payload)
-
-
-def _missing_error(user_id: str, cause: ProvisionerError) -> ProvisionerError:
-    message = f"bot {user_id} is not on the server (deleted outside git?)"
-    hint = "run `provisioner plan` to see the drift, then apply the new plan"
-    if isinstance(cause, ApiError):
-        return ApiError(
-            message,
-            endpoint=cause.endpoint,
-            http_status=cause.http_status,
-            code=cause.code,
-            error_message=cause.error_message,
-            request_id=cause.request_id,
-            hint=hint,
-        )
-    return StateError(message, hint=hint)
 
 
 def is_fatal(error: ProvisionerError) -> bool:
@@ -385,7 +240,7 @@ def apply_changes(
     for a failed change.
     """
     run = _Run(stop if stop is not None else threading.Event())
-    runner = _ChangeRunner(api, matcher)
+    runner = ChangeRunner(api, matcher)
 
     def execute(position: int, change: Change) -> None:
         if not run.begin():

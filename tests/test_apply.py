@@ -596,3 +596,36 @@ def test_canonical_matcher_compares_canonical_forms() -> None:
     assert not matches(created, payload("a", key="rotated-key"))
     assert matches(created, payload("a", key="******"))
     assert not matches(change("delete", "a"), live)
+
+
+def test_summary_text_lists_failures_with_their_api_facts() -> None:
+    from provisioner.render.apply import progress_line, render_summary
+
+    failed = ChangeResult("create", "b", "failed", error=api_error(1502))
+    result = ApplyResult(
+        "demo",
+        "abc",
+        (
+            ChangeResult("delete", "a", "applied", note="already absent on the server"),
+            failed,
+            ChangeResult("update", "c", "not_attempted"),
+        ),
+    )
+    assert render_summary(result) == (
+        "\n"
+        "Apply incomplete for app demo: 1 applied, 1 failed, 1 not attempted.\n"
+        "  Failed:\n"
+        "    + b (create)\n"
+        "        RongCloud refused the call (1502)\n"
+        '        endpoint /v3/bot/create.json, HTTP 400, code 1502, errorMessage "error 1502",'
+        " X-Request-ID req-1502\n"
+        "  Not attempted:\n"
+        "    ~ c (update)\n"
+    )
+    assert progress_line("demo", result.results[0]) == (
+        "demo: - a: deleted (already absent on the server)"
+    )
+    assert progress_line("demo", failed) == (
+        "demo: + b: create failed: RongCloud refused the call (1502)"
+    )
+    assert progress_line("demo", result.results[2]) == "demo: ~ c: not attempted"

@@ -30,8 +30,6 @@ if TYPE_CHECKING:
 
 EXIT_INTERRUPTED = 130
 DEFAULT_CONCURRENCY = 8
-SYMBOLS = {"delete": "-", "create": "+", "adopt": "<=", "update": "~"}
-PAST = {"delete": "deleted", "create": "created", "adopt": "adopted", "update": "updated"}
 
 
 @click.command("apply")
@@ -423,8 +421,10 @@ class _Report:
     def on_result(self, app: str, result: ChangeResult) -> None:
         if self.is_json:
             return
+        from provisioner.render.apply import progress_line
+
         with self._lock:
-            click.echo(f"{app}: {_progress(result)}")
+            click.echo(progress_line(app, result))
 
     def finish(self, results: Sequence[ApplyResult]) -> None:
         if self.is_json:
@@ -437,63 +437,7 @@ class _Report:
             }
             click.echo(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False))
             return
+        from provisioner.render.apply import render_summary
+
         for result in results:
             click.echo(render_summary(result), nl=False)
-
-
-def _progress(result: ChangeResult) -> str:
-    symbol = SYMBOLS.get(result.action, "?")
-    head = f"{symbol} {result.user_id}"
-    if result.outcome == "applied":
-        note = f" ({result.note})" if result.note else ""
-        return f"{head}: {PAST.get(result.action, result.action)}{note}"
-    if result.outcome == "failed" and result.error is not None:
-        return f"{head}: {result.action} failed: {result.error.message}"
-    return f"{head}: not attempted"
-
-
-def render_summary(result: ApplyResult) -> str:
-    """The end-of-apply summary of one app: counts, then each failure with its API facts."""
-    counts = result.counts
-    state = "interrupted" if result.interrupted else "complete" if result.ok else "incomplete"
-    lines = [
-        "",
-        f"Apply {state} for app {result.app}: {counts['applied']} applied,"
-        f" {counts['failed']} failed, {counts['not_attempted']} not attempted.",
-    ]
-    failed = [item for item in result.results if item.outcome == "failed"]
-    skipped = [item for item in result.results if item.outcome == "not_attempted"]
-    if failed:
-        lines.append("  Failed:")
-        for item in failed:
-            lines.extend(_failure_lines(item))
-    if skipped:
-        lines.append("  Not attempted:")
-        lines.extend(f"    {SYMBOLS.get(i.action, '?')} {i.user_id} ({i.action})" for i in skipped)
-    return "\n".join(lines) + "\n"
-
-
-def _failure_lines(item: ChangeResult) -> list[str]:
-    from provisioner.apply import error_data
-
-    lines = [f"    {SYMBOLS.get(item.action, '?')} {item.user_id} ({item.action})"]
-    if item.error is None:
-        return lines
-    data = error_data(item.error)
-    lines.append(f"        {data['message']}")
-    facts = [
-        f"{label} {data[key]}" if key != "errorMessage" else f'errorMessage "{data[key]}"'
-        for key, label in (
-            ("endpoint", "endpoint"),
-            ("httpStatus", "HTTP"),
-            ("code", "code"),
-            ("errorMessage", "errorMessage"),
-            ("requestId", "X-Request-ID"),
-        )
-        if data.get(key) is not None
-    ]
-    if facts:
-        lines.append("        " + ", ".join(facts))
-    if data.get("hint"):
-        lines.append(f"        hint: {data['hint']}")
-    return lines
