@@ -410,3 +410,13 @@ def test_without_refresh_an_existing_bot_is_adopted_after_a_1010(
     assert calls(server, "update") == 0
     assert sorted(ws.state().bots) == ["assistant-bot", "helper-bot"]
     assert plan_exit(capsys)[0] == 0
+
+
+def test_a_plan_id_for_an_app_not_in_the_run_is_an_error(
+    ws: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert apply("--plan-id", "prod=abc") == 1
+    assert capsys.readouterr().err == (
+        "error: --plan-id prod=abc: app prod is not part of this run\n"
+        "  hint: name the app on the command line, or fix the app name before '='\n"
+    )

@@ -153,6 +153,11 @@ def _parse_plan_ids(values: Sequence[str], apps: Sequence[DesiredApp]) -> dict[s
                     hint="with several apps, give --plan-id APP=ID once per app",
                 )
             app = apps[0].name
+        if app not in {desired.name for desired in apps}:
+            raise ConfigError(
+                f"--plan-id {value}: app {app} is not part of this run",
+                hint="name the app on the command line, or fix the app name before '='",
+            )
         ids[app] = plan_id.strip()
     return ids
 
