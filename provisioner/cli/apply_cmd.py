@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from provisioner.cli.options import allow_empty_option, bots_dir_option, no_refresh_option
 from provisioner.cli.output import echo_error, use_color
 
 if TYPE_CHECKING:
@@ -34,13 +35,7 @@ DEFAULT_CONCURRENCY = 8
 
 @click.command("apply")
 @click.argument("apps", nargs=-1)
-@click.option(
-    "--bots-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("bots"),
-    show_default=True,
-    help="Folder of app folders.",
-)
+@bots_dir_option
 @click.option(
     "--plan",
     "plan_file",
@@ -55,12 +50,8 @@ DEFAULT_CONCURRENCY = 8
     help="Apply only if the fresh plan has this reviewed id (implies approval); repeatable.",
 )
 @click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
-@click.option(
-    "--allow-empty", is_flag=True, help="Allow a plan that deletes every managed bot of an app."
-)
-@click.option(
-    "--no-refresh", is_flag=True, help="Plan from the recorded state only (no live read)."
-)
+@allow_empty_option
+@no_refresh_option
 @click.option(
     "--concurrency",
     type=click.IntRange(1, 256),

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from provisioner.cli.options import allow_empty_option, bots_dir_option, no_refresh_option
 from provisioner.cli.output import echo_error, use_color
 
 if TYPE_CHECKING:
@@ -23,13 +24,7 @@ MAX_WORKERS = 8
 
 @click.command("plan")
 @click.argument("apps", nargs=-1)
-@click.option(
-    "--bots-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("bots"),
-    show_default=True,
-    help="Folder of app folders.",
-)
+@bots_dir_option
 @click.option(
     "--out",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -44,14 +39,8 @@ MAX_WORKERS = 8
     help="text for people, json for tools, markdown for a pull-request comment.",
 )
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes or drift.")
-@click.option(
-    "--no-refresh",
-    is_flag=True,
-    help="Plan from the recorded state only; no API call (no drift, no adoption).",
-)
-@click.option(
-    "--allow-empty", is_flag=True, help="Allow a plan that deletes every managed bot of an app."
-)
+@no_refresh_option
+@allow_empty_option
 def command(
     apps: tuple[str, ...],
     bots_dir: Path,
