@@ -101,7 +101,10 @@ def _fails_load(diagnostic: Diagnostic) -> bool:
 
 
 def _manifest_error(errors: Sequence[Diagnostic]) -> ManifestError:
-    lines = "\n".join(f"  {format_diagnostic(d)}" for d in sorted(errors))
+    from provisioner.validate import diagnostic_order
+
+    ordered = sorted(errors, key=diagnostic_order)
+    lines = "\n".join(f"  {format_diagnostic(d)}" for d in ordered)
     count = f"{len(errors)} error" + ("s" if len(errors) != 1 else "")
     unset = [
         name for d in errors if d.code == "env-missing" for name in references_in_message(d.message)

@@ -194,3 +194,20 @@ def test_state_backend_for_reads_state_path_even_from_a_broken_app(workdir: Path
     )
     assert state_backend_for("bots/demo", Path("bots")).app == "demo"
     assert state_backend_for("ghost", Path("bots")).app == "ghost"
+
+
+def test_manifest_error_sorts_diagnostics_that_differ_only_in_their_hint() -> None:
+    """Sorting compares file, line, column, path, code, message: never a hint (None vs str)."""
+    from provisioner.diagnostics import Diagnostic
+    from provisioner.workspace import _manifest_error
+
+    def diagnostic(line: int, hint: str | None) -> Diagnostic:
+        return Diagnostic("bots/a/x.yaml", line, 1, "name", "type", "error", "bad name", hint)
+
+    error = _manifest_error([diagnostic(3, None), diagnostic(2, "fix it"), diagnostic(2, None)])
+    assert error.message == (
+        "the manifests have 3 errors:\n"
+        "  bots/a/x.yaml:2:1: name: bad name\n"
+        "  bots/a/x.yaml:2:1: name: bad name\n"
+        "  bots/a/x.yaml:3:1: name: bad name"
+    )
