@@ -6,13 +6,15 @@ Requests are signed here with a tiny helper (independent of provisioner.rongclou
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import random
 import re
 import secrets
+import socket
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -730,6 +732,54 @@ def test_faults_given_at_start() -> None:
         assert api.post("query", {}).status_code == 429
         assert api.post("query", {}).status_code == 200
         assert server.stats()["faults"] == {"delayed": 2, "errors": 0, "bursts": 1, "drops": 0}
+
+
+def wait_for(condition: Callable[[], bool], *, timeout: float = 30.0) -> bool:
+    """Poll ``condition`` every 5 ms until it holds (False when ``timeout`` passed first)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+def send_and_hang_up(url: str, path: str, body: bytes) -> None:
+    """Send one whole signed request over a raw socket and close it without reading."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    headers = "".join(f"{name}: {value}\r\n" for name, value in signed_headers().items())
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\n{headers}"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+
+
+def test_client_gone_before_the_body_is_read_is_quiet_and_commits_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    create = f"{APP_KEY} /v3/bot/create.json"
+    with (
+        EmulatorServer(apps={APP_KEY: APP_SECRET}) as server,
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        api = Api(client)
+        api.ok("create", bot("bot-1"))
+        server.set_faults(latency_ms=200)  # the body is read after the client hung up
+        send_and_hang_up(server.url, "/v3/bot/create.json", json.dumps(bot("bot-2")).encode())
+        assert wait_for(lambda: server.stats()["disconnected"].get(create) == 1)
+        server.set_faults(latency_ms=0)
+        duplicate = api.post("create", bot("bot-1"))
+        assert_error(duplicate, 400, 1010, "userId: bot bot-1 already exists")
+        assert [found["userId"] for found in api.get("bot-1", "bot-2")] == ["bot-1"]
+        stats = server.stats()
+    assert stats["calls"][create] == 3  # counted when admitted: all three
+    assert stats["committed"] == {create: 1}  # the rejected duplicate and reads are not
+    assert stats["disconnected"] == {create: 1}
+    logged = [r for r in caplog.records if r.name.startswith("uvicorn")]
+    assert [r.getMessage() for r in logged if r.levelno >= logging.INFO] == []
 
 
 # admin endpoints ----------------------------------------------------------------------------

@@ -5,8 +5,11 @@ Every bot API request goes through the same steps, in this order:
 1. injected latency, then an injected HTTP 500 (``error_rate``), then a pending 429 burst;
 2. signature check (401 / 1004);
 3. rate limit per (app key, endpoint) in a 1-second sliding window (429 / 1008, ``Retry-After: 1``);
-4. body checks and the operation itself (400 / 1002, 1010, 1502; 404 / 1404);
-5. for a successful write, maybe drop the connection after the commit (``drop_after_commit``).
+4. the body: a client gone before it was read is quietly dropped (nothing is done; counted
+   as ``disconnected``);
+5. body checks and the operation itself (400 / 1002, 1010, 1502; 404 / 1404); a successful
+   write is counted as ``committed``;
+6. for a successful write, maybe drop the connection after the commit (``drop_after_commit``).
 
 Every response, admin and errors included, carries ``X-Request-ID`` (the request's own, or a
 new UUID). Admin endpoints answer only loopback clients.
@@ -25,7 +28,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -164,12 +167,18 @@ def _endpoint(
         app_key, refusal = _admit(state, request)
         if refusal is not None:
             return refusal
+        raw = await _body(request)
+        if raw is None:
+            state.limiter.record(app_key, request.url.path, "disconnected")
+            return _unsent()
         try:
-            result = operation(app_key, _decode(await request.body()))
+            result = operation(app_key, _decode(raw))
         except Rejection as rejection:
             return envelope(rejection.status, rejection.code, rejection.message)
+        if writes:
+            state.limiter.record(app_key, request.url.path, "committed")
         if writes and state.faults.should_drop() and await _drop_connection(request):
-            return Response(status_code=codes.STATUS_SERVER_ERROR)  # never sent: dropped
+            return _unsent()
         return JSONResponse({"code": codes.CODE_OK, **result})
 
     return endpoint
@@ -203,6 +212,19 @@ def _admit(state: EmulatorState, request: Request) -> tuple[str, Response | None
             f"rate limit: at most {limit} calls per second per app key on {path}"
         )
     return app_key, None
+
+
+def _unsent() -> Response:
+    """What an endpoint returns to a client that is gone: uvicorn discards it without a word."""
+    return Response(status_code=codes.STATUS_SERVER_ERROR)
+
+
+async def _body(request: Request) -> bytes | None:
+    """The request body, or ``None`` when the client disconnected before it could be read."""
+    try:
+        return await request.body()
+    except ClientDisconnect:
+        return None
 
 
 def _decode(raw: bytes) -> Any:
@@ -257,8 +279,11 @@ def _admin_routes(state: EmulatorState) -> list[Route]:
         return JSONResponse({"code": codes.CODE_OK, "faults": state.faults.config.as_dict()})
 
     async def set_faults(request: Request) -> Response:
+        raw = await _body(request)
+        if raw is None:
+            return _unsent()
         try:
-            body = _decode(await request.body())
+            body = _decode(raw)
             if not isinstance(body, dict):
                 raise parameter_error("body", "must be a JSON object")
             config = state.faults.set(**body)

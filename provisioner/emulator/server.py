@@ -183,7 +183,9 @@ class EmulatorServer:
         return self._faults.config
 
     def stats(self) -> dict[str, Any]:
-        """Counts per ``"<app key> <path>"``: calls, max_per_second, rate_limited; faults."""
+        """Counts per ``"<app key> <path>"``: calls (accepted), max_per_second, rate_limited,
+        committed (writes in the database), disconnected (client gone before its body was
+        read: nothing done); and the fault counters. ``docs/emulator.md`` defines each."""
         return collect_stats(self._limiter, self._faults)
 
     def reset_stats(self) -> None:
