@@ -8,6 +8,7 @@ the same way.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -30,6 +31,10 @@ DEFAULT_RATE_LIMIT = 50.0
 """Calls per second when an app's settings give no ``rateLimit``."""
 
 LOCAL_ENDPOINT = "local"
+RETRY_BACKOFF_ENV = "PROVISIONER_RETRY_BACKOFF"
+"""Seconds: the base of the API client's retry backoff (RongCloudClient's ``backoff_base``)."""
+DEFAULT_RETRY_BACKOFF = 0.5
+MAX_RETRY_BACKOFF = 60.0
 CREDENTIAL_FIELDS = frozenset({"appKey", "appSecret"})
 
 
@@ -186,13 +191,18 @@ def connect(app: DesiredApp, env: Mapping[str, str]) -> Iterator[RongCloudClient
 
     settings = app.settings
     rate_limit = settings.rateLimit or DEFAULT_RATE_LIMIT
+    backoff = retry_backoff(env)
     if settings.endpoint == LOCAL_ENDPOINT:
         from provisioner.emulator import EmulatorServer
 
         with EmulatorServer.local(app.name, Path.cwd()) as server:
             app_key, app_secret = next(iter(server.apps.items()))
             with RongCloudClient(
-                app_key=app_key, app_secret=app_secret, hosts=[server.url], rate_limit=rate_limit
+                app_key=app_key,
+                app_secret=app_secret,
+                hosts=[server.url],
+                rate_limit=rate_limit,
+                backoff_base=backoff,
             ) as client:
                 yield client
         return
@@ -206,8 +216,28 @@ def connect(app: DesiredApp, env: Mapping[str, str]) -> Iterator[RongCloudClient
         app_secret=resolve(settings.appSecret, env),
         hosts=hosts_for_endpoint(settings.endpoint),
         rate_limit=rate_limit,
+        backoff_base=backoff,
     ) as client:
         yield client
+
+
+def retry_backoff(env: Mapping[str, str]) -> float:
+    """The client's backoff base in seconds: ``PROVISIONER_RETRY_BACKOFF`` (a number from 0
+    to 60) when set, else 0.5. A ``Retry-After`` from the server is honoured regardless."""
+    raw = env.get(RETRY_BACKOFF_ENV)
+    if raw is None or not raw.strip():
+        return DEFAULT_RETRY_BACKOFF
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= MAX_RETRY_BACKOFF:
+        raise ConfigError(
+            f"environment variable {RETRY_BACKOFF_ENV} must be a number of seconds from 0 to"
+            f" {MAX_RETRY_BACKOFF:g}, got {raw!r}",
+            hint=f"unset it to use the default {DEFAULT_RETRY_BACKOFF:g} s, or give e.g. 0.05",
+        )
+    return value
 
 
 def _credentials_error(app: DesiredApp, missing: Sequence[str]) -> ConfigError:

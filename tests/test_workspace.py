@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,7 @@ from provisioner.workspace import (
     plans_document,
     read_plan_file,
     resolve_app_folders,
+    retry_backoff,
     state_backend_for,
 )
 
@@ -211,3 +213,64 @@ def test_manifest_error_sorts_diagnostics_that_differ_only_in_their_hint() -> No
         "  bots/a/x.yaml:2:1: name: bad name\n"
         "  bots/a/x.yaml:3:1: name: bad name"
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(None, 0.5), ("", 0.5), ("0", 0.0), ("0.01", 0.01), (" 2 ", 2.0)]
+)
+def test_retry_backoff_comes_from_the_environment(value: str | None, expected: float) -> None:
+    env = {} if value is None else {"PROVISIONER_RETRY_BACKOFF": value}
+    assert retry_backoff(env) == expected
+
+
+@pytest.mark.parametrize("value", ["fast", "-1", "61", "nan", "inf"])
+def test_retry_backoff_that_is_not_a_number_of_seconds_is_a_config_error(value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        retry_backoff({"PROVISIONER_RETRY_BACKOFF": value})
+    assert caught.value.message == (
+        "environment variable PROVISIONER_RETRY_BACKOFF must be a number of seconds from 0 to"
+        f" 60, got {value!r}"
+    )
+    assert caught.value.hint == "unset it to use the default 0.5 s, or give e.g. 0.05"
+
+
+def test_connect_gives_the_client_the_retry_backoff(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import provisioner.rongcloud
+
+    given: list[float] = []
+    real = provisioner.rongcloud.RongCloudClient
+
+    def recording(**kwargs: Any) -> Any:
+        given.append(kwargs["backoff_base"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(provisioner.rongcloud, "RongCloudClient", recording)
+    write_app(workdir)
+    (app,) = load_apps(["demo"], Path("bots"), env=ENV)
+    with connect(app, {**ENV, "PROVISIONER_RETRY_BACKOFF": "0.02"}) as client:
+        assert client.query_bots() == []
+    with connect(app, ENV):
+        pass
+    assert given == [0.02, 0.5]
+    with pytest.raises(ConfigError), connect(app, {"PROVISIONER_RETRY_BACKOFF": "x"}):
+        pass
+
+
+def test_cli_reports_a_bad_retry_backoff_before_calling_the_api(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from provisioner.cli import main
+
+    write_app(workdir)
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PROVISIONER_RETRY_BACKOFF", "fast")
+    assert main(["plan"]) == 1
+    assert capsys.readouterr().err == (
+        "error: app demo: environment variable PROVISIONER_RETRY_BACKOFF must be a number of"
+        " seconds from 0 to 60, got 'fast'\n"
+        "  hint: unset it to use the default 0.5 s, or give e.g. 0.05\n"
+    )
+    assert not (workdir / ".provisioner" / "emulator").exists()  # no emulator was started
