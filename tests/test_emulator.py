@@ -12,6 +12,7 @@ import random
 import re
 import secrets
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -103,6 +104,16 @@ def bot(user_id: str = "bot-1", **fields: Any) -> dict[str, Any]:
 def assert_error(response: httpx.Response, status: int, code: int, message: str) -> None:
     assert response.status_code == status, response.text
     assert response.json() == {"code": code, "errorMessage": message}
+
+
+def wait_for(condition: Callable[[], bool], *, timeout: float = 30.0) -> bool:
+    """Poll ``condition`` every 5 ms until it holds (False when ``timeout`` passed first)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
 
 
 @pytest.fixture(scope="module")
@@ -655,6 +666,26 @@ def test_latency_is_applied_and_counted(api: Api, emulator: EmulatorServer) -> N
     assert emulator.stats()["faults"]["delayed"] == 2
 
 
+def test_a_waiting_request_follows_a_change_of_latency(emulator: EmulatorServer) -> None:
+    """Raising latency_ms holds a request already waiting; lowering it releases it."""
+    answers: list[int] = []
+
+    def call() -> None:
+        with httpx.Client(base_url=emulator.url, timeout=30) as http:
+            answers.append(Api(http).post("query", {}).status_code)
+
+    emulator.set_faults(latency_ms=60_000)
+    caller = threading.Thread(target=call)
+    caller.start()
+    assert wait_for(lambda: emulator.stats()["faults"]["delayed"] == 1)
+    emulator.set_faults(latency_ms=120_000)  # still held
+    caller.join(0.2)
+    assert caller.is_alive() and answers == []
+    emulator.set_faults(latency_ms=0)  # released long before the 30 s client timeout
+    caller.join(30)
+    assert answers == [200]
+
+
 def _statuses(api: Api, count: int) -> list[int]:
     return [api.post("query", {}).status_code for _ in range(count)]
 
@@ -732,16 +763,6 @@ def test_faults_given_at_start() -> None:
         assert api.post("query", {}).status_code == 429
         assert api.post("query", {}).status_code == 200
         assert server.stats()["faults"] == {"delayed": 2, "errors": 0, "bursts": 1, "drops": 0}
-
-
-def wait_for(condition: Callable[[], bool], *, timeout: float = 30.0) -> bool:
-    """Poll ``condition`` every 5 ms until it holds (False when ``timeout`` passed first)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
 
 
 def send_and_hang_up(url: str, path: str, body: bytes) -> None:

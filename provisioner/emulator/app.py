@@ -2,7 +2,8 @@
 
 Every bot API request goes through the same steps, in this order:
 
-1. injected latency, then an injected HTTP 500 (``error_rate``), then a pending 429 burst;
+1. injected latency (a waiting request follows a change of ``latency_ms``), then an injected
+   HTTP 500 (``error_rate``), then a pending 429 burst;
 2. signature check (401 / 1004);
 3. rate limit per (app key, endpoint) in a 1-second sliding window (429 / 1008, ``Retry-After: 1``);
 4. the body: a client gone before it was read is quietly dropped (nothing is done; counted
@@ -52,6 +53,7 @@ BOT_QUOTA = 10
 MASKED_API_KEY = "******"
 TRANSPORT_STATE_KEY = "provisioner.emulator.transport"
 REQUEST_ID_HEADER = "x-request-id"
+LATENCY_RECHECK_SECONDS = 0.05
 
 Operation = Callable[[str, Any], dict[str, Any]]
 
@@ -186,9 +188,7 @@ def _endpoint(
 
 async def _injected_fault(faults: FaultInjector) -> Response | None:
     """Latency, then an injected 500 or 429 answer (``None``: carry on)."""
-    delay = faults.latency_seconds()
-    if delay:
-        await asyncio.sleep(delay)
+    await _wait_latency(faults)
     if faults.should_fail():
         return envelope(
             codes.STATUS_SERVER_ERROR,
@@ -198,6 +198,18 @@ async def _injected_fault(faults: FaultInjector) -> Response | None:
     if faults.take_burst():
         return rate_limited("too many requests (injected 429 burst)")
     return None
+
+
+async def _wait_latency(faults: FaultInjector) -> None:
+    """Wait until ``latency_ms`` has passed since the request arrived, re-reading the setting
+    at least every :data:`LATENCY_RECHECK_SECONDS`: a test can hold waiting requests by
+    raising it and release them by lowering it. No wait when it was 0 on arrival."""
+    if not faults.latency_seconds():
+        return
+    loop = asyncio.get_running_loop()
+    arrived = loop.time()
+    while (left := arrived + faults.current_latency_seconds() - loop.time()) > 0:
+        await asyncio.sleep(min(left, LATENCY_RECHECK_SECONDS))
 
 
 def _admit(state: EmulatorState, request: Request) -> tuple[str, Response | None]:

@@ -26,7 +26,8 @@ FAULT_FIELDS = ("latency_ms", "error_rate", "burst_429", "drop_after_commit", "s
 class FaultConfig:
     """What the emulator does wrong on purpose.
 
-    latency_ms: delay before every bot API request is handled.
+    latency_ms: delay before every bot API request is handled. A request already waiting follows
+        a change: raising it holds the request longer, lowering it (to 0) releases it.
     error_rate: fraction (0..1) of bot API requests answered HTTP 500 before doing anything.
     burst_429: the next N bot API requests get HTTP 429 / code 1008 (counts down).
     drop_after_commit: fraction (0..1) of successful writes (create/update/delete) whose change
@@ -120,6 +121,11 @@ class FaultInjector:
                 return 0.0
             self.counters["delayed"] += 1
             return self._config.latency_ms / 1000.0
+
+    def current_latency_seconds(self) -> float:
+        """The latency setting now, without counting (a waiting request re-reads it)."""
+        with self._lock:
+            return max(self._config.latency_ms, 0) / 1000.0
 
     def should_fail(self) -> bool:
         """Draw whether this request gets an injected HTTP 500."""
