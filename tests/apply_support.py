@@ -18,6 +18,8 @@ APP_KEY = "e2e-app-key"
 APP_SECRET = "e2e-app-secret-0000"
 DIFY_KEY = "dify-e2e-key-1111"
 ENV = {"RC_KEY": APP_KEY, "RC_SECRET": APP_SECRET, "DIFY_KEY": DIFY_KEY}
+FAST_RETRIES = {"PROVISIONER_RETRY_BACKOFF": "0.01"}
+"""Environment that makes the CLI's client retry after ~10 ms instead of ~0.5 s."""
 
 
 class Workspace:
@@ -96,14 +98,16 @@ def live_bots(server: EmulatorServer, app_key: str = APP_KEY) -> dict[str, BotPa
         return {bot.userId: bot for bot in client.query_bots()}
 
 
-def calls(server: EmulatorServer, path: str, app_key: str = APP_KEY) -> int:
-    """Accepted calls to ``/v3/bot/<path>.json`` for ``app_key`` so far."""
-    counts: Mapping[str, int] = server.stats()["calls"]
+def calls(server: EmulatorServer, path: str, app_key: str = APP_KEY, *, kind: str = "calls") -> int:
+    """Calls to ``/v3/bot/<path>.json`` for ``app_key`` so far: ``kind`` is a counter of the
+    emulator's stats (``calls`` accepted, ``committed`` writes, ``disconnected``...)."""
+    counts: Mapping[str, int] = server.stats()[kind]
     return counts.get(f"{app_key} /v3/bot/{path}.json", 0)
 
 
-def write_calls(server: EmulatorServer, app_key: str = APP_KEY) -> int:
-    return sum(calls(server, path, app_key) for path in ("create", "update", "delete"))
+def write_calls(server: EmulatorServer, app_key: str = APP_KEY, *, kind: str = "calls") -> int:
+    """Create, update and delete calls of ``kind`` (see :func:`calls`)."""
+    return sum(calls(server, path, app_key, kind=kind) for path in ("create", "update", "delete"))
 
 
 @contextmanager

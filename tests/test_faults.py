@@ -3,13 +3,19 @@ once, Ctrl-C. The emulator runs in the test process; `python -m provisioner appl
 subprocess where the test needs to kill or interrupt it.
 
 How "kill after the k-th call" is made robust without any hook in the product: the emulator
-adds latency before it counts and handles each request, and the apply runs with
---concurrency 1, so write calls are strictly one after another. The test polls the emulator's
-call counter; as soon as the run's first write has been admitted (and so is being committed)
-it waits a varying few milliseconds and sends SIGKILL. Depending on that delay the kill lands
-after the commit but before the client saw the answer, after the answer but around the state
-write, or while the next call waits in the emulator's latency. Each re-run kills the next call,
-so a 10-bot apply is killed after each of its calls in turn.
+adds latency before it handles each request, and the apply runs with --concurrency 1, so
+write calls are strictly one after another. The test polls the emulator's count of committed
+writes; as soon as the run's first write is committed it raises the latency so far that the
+run's next call waits in the emulator (a waiting request follows a change of latency), waits
+a varying few milliseconds and sends SIGKILL. Depending on that delay the kill lands after the
+commit but before the client saw the answer, after the answer but around the state write, or
+while the next call waits in the emulator's latency. That held call then finds its client
+gone and does nothing, so each run commits exactly one write, however slow the machine: each
+re-run kills the next call, and a 10-bot apply is killed after each of its calls in turn.
+
+Nothing here sleeps for a fixed time to let something happen: tests wait for a condition
+(the emulator's counters, a process's exit) with generous bounds. The CLI's retries use a
+10 ms backoff (``PROVISIONER_RETRY_BACKOFF``), so a 5xx storm costs no real backoff time.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from provisioner.cli import main
 from provisioner.emulator import EmulatorServer
 from tests.apply_support import (
     ENV,
+    FAST_RETRIES,
     Workspace,
     calls,
     emulator,
@@ -40,7 +47,9 @@ from tests.apply_support import (
 
 BOTS = [f"bot-{number:02d}" for number in range(10)]
 KILL_DELAYS = [0.0, 0.005, 0.02, 0.05, 0.08]
-"""Seconds between "the k-th write was admitted" and SIGKILL (latency is 100 ms)."""
+"""Seconds between "the k-th write was committed" and SIGKILL."""
+HOLD_MS = 120_000
+"""Latency that keeps a run's next call waiting in the emulator until the test lowers it."""
 
 
 @pytest.fixture
@@ -53,7 +62,7 @@ def server() -> Iterator[EmulatorServer]:
 def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: EmulatorServer) -> Workspace:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("NO_COLOR", "1")
-    for name, value in ENV.items():
+    for name, value in {**ENV, **FAST_RETRIES}.items():
         monkeypatch.setenv(name, value)
     workspace = Workspace(tmp_path, server.url)
     workspace.app()
@@ -66,14 +75,14 @@ def start_apply(ws: Workspace, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "provisioner", "apply", "--auto-approve", *args],
         cwd=ws.root,
-        env=subprocess_env(ws.root),
+        env=subprocess_env(ws.root, FAST_RETRIES),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
 
 
-def wait_until(condition: Callable[[], bool], *, timeout: float = 30.0) -> bool:
+def wait_until(condition: Callable[[], bool], *, timeout: float = 60.0) -> bool:
     """Poll ``condition`` every 2 ms; False if it never held (or the timeout passed)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -91,6 +100,11 @@ def assert_state_matches_server(ws: Workspace, server: EmulatorServer) -> None:
     assert set(recorded) <= set(live_bots(server))
 
 
+def committed_writes(server: EmulatorServer) -> int:
+    """Creates, updates and deletes whose change is in the emulator's database."""
+    return write_calls(server, kind="committed")
+
+
 # --- SIGKILL after each call --------------------------------------------------------------
 
 
@@ -98,22 +112,24 @@ def assert_state_matches_server(ws: Workspace, server: EmulatorServer) -> None:
 def test_killed_after_each_call_in_turn_converges_without_duplicates(
     ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    server.set_faults(latency_ms=100)
+    latency_ms = 200
+    server.set_faults(latency_ms=latency_ms)
     kills = 0
     outputs: list[str] = []
     for run in range(len(BOTS)):
-        before = write_calls(server)
+        before = committed_writes(server)
         proc = start_apply(ws, "--concurrency", "1")
-        assert wait_until(lambda: write_calls(server) > before or proc.poll() is not None)  # noqa: B023
+        assert wait_until(lambda: committed_writes(server) > before or proc.poll() is not None)  # noqa: B023
         if proc.poll() is None:
+            server.set_faults(latency_ms=HOLD_MS)  # the run's next call waits for the kill
             time.sleep(KILL_DELAYS[run % len(KILL_DELAYS)])
             proc.kill()
             kills += 1
-        out, _err = proc.communicate(timeout=30)
+        out, _err = proc.communicate(timeout=60)
         outputs.append(out)
-        # A request the killed client had already sent may still complete on the server; let
-        # it land before the next run refreshes, as a re-run by an operator would.
-        time.sleep(0.25)
+        # Release the killed run's held call: its client is gone, so nothing is committed.
+        server.set_faults(latency_ms=latency_ms)
+        assert committed_writes(server) == before + 1
         assert_state_matches_server(ws, server)
     assert kills >= len(BOTS) - 1
 
@@ -132,6 +148,11 @@ def test_killed_after_each_call_in_turn_converges_without_duplicates(
     adopted = {line.split()[2].rstrip(":") for line in log.splitlines() if ": adopted" in line}
     assert created | adopted == set(BOTS)
     assert not created & adopted
+    # On the server's side: each bot was created exactly once, and every create it received
+    # was either committed or never read (its client killed first): none was refused.
+    assert calls(server, "create", kind="committed") == len(BOTS)
+    received = calls(server, "create")
+    assert received == len(BOTS) + calls(server, "create", kind="disconnected")
 
 
 # --- a create whose answer is lost --------------------------------------------------------
@@ -181,7 +202,8 @@ def burst_429_once_writing(server: EmulatorServer, count: int) -> Iterator[None]
     """Answer the next ``count`` requests 429 once the run has started writing.
 
     The burst hits the apply's calls rather than the refresh, whose failure would end the run
-    before any call (exit 1, nothing attempted), which is not what this test is about.
+    before any call (exit 1, nothing attempted), which is not what this test is about. The
+    caller slows each request down a little so that the run is still writing when it lands.
     """
     done = threading.Event()
     before = write_calls(server)
@@ -206,7 +228,7 @@ def test_errors_and_429_bursts_converge_over_runs_with_correct_summaries(
     ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ws.app(extra="rateLimit: 100\n")
-    server.set_faults(error_rate=0.3, seed=7)
+    server.set_faults(error_rate=0.3, seed=7, latency_ms=20)
     codes = []
     for _ in range(8):
         with burst_429_once_writing(server, 2):
@@ -246,19 +268,21 @@ def test_a_second_concurrent_apply_fails_fast_naming_the_holder(
     server.set_faults(latency_ms=150)
     first = start_apply(ws, "--concurrency", "1")
     try:
-        assert wait_until(lambda: write_calls(server) > 0 or first.poll() is not None)
+        assert wait_until(lambda: committed_writes(server) > 0 or first.poll() is not None)
+        server.set_faults(latency_ms=HOLD_MS)  # the first run waits in a call, holding the lock
         started = time.monotonic()
         second = subprocess.run(
             [sys.executable, "-m", "provisioner", "apply", "--auto-approve"],
             cwd=ws.root,
-            env=subprocess_env(ws.root),
+            env=subprocess_env(ws.root, FAST_RETRIES),
             capture_output=True,
             text=True,
             timeout=60,
             check=False,
         )
         waited = time.monotonic() - started
-        assert second.returncode == 1
+        assert first.poll() is None  # it held the lock while the second ran start to end
+        assert second.returncode == 1, second.stderr
         assert second.stderr.startswith("error: the state of app demo is locked by ")
         assert f" pid {first.pid} (provisioner apply) since " in second.stderr
         assert "provisioner state unlock demo" in second.stderr
@@ -275,7 +299,7 @@ def test_ctrl_c_finishes_the_call_in_flight_records_it_and_exits_130(
 ) -> None:
     server.set_faults(latency_ms=200)
     proc = start_apply(ws, "--concurrency", "1")
-    assert wait_until(lambda: write_calls(server) > 0 or proc.poll() is not None)
+    assert wait_until(lambda: committed_writes(server) > 0 or proc.poll() is not None)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
 
