@@ -16,7 +16,7 @@ import pytest
 
 from provisioner.cli import main
 from provisioner.emulator import EmulatorServer
-from tests.apply_support import APP_KEY, Workspace, live_bots, subprocess_env
+from tests.apply_support import APP_KEY, FAST_RETRIES, Workspace, live_bots, subprocess_env
 
 SECRET_CANARY = "CANARY-app-secret-7f3a9c41"
 DIFY_CANARY = "CANARY-dify-key-2b8e6d05"
@@ -60,7 +60,7 @@ class Outputs:
         result = subprocess.run(
             [sys.executable, "-m", "provisioner", *args],
             cwd=self.root,
-            env=subprocess_env(self.root, {**CANARY_ENV, **(env or {})}),
+            env=subprocess_env(self.root, {**CANARY_ENV, **FAST_RETRIES, **(env or {})}),
             capture_output=True,
             text=True,
             timeout=60,
@@ -98,7 +98,7 @@ def test_no_canary_in_any_output_stream_file_or_log(
     wrong = {"RC_SECRET": WRONG_SECRET_CANARY}
     assert out.run("--debug", "apply", "--auto-approve", "--no-refresh", env=wrong) == 4
     assert out.run("--debug", "apply", "--auto-approve", env=wrong) == 1
-    server.set_faults(error_rate=1.0)  # every read back retries with backoff: one run only
+    server.set_faults(error_rate=1.0)  # every read back retries (10 ms backoff): one run only
     assert out.run("--debug", "apply", "--auto-approve", "--no-refresh") == 4
     server.set_faults(error_rate=0.0, drop_after_commit=1.0)
     assert out.run("--debug", "apply", "--auto-approve") == 0
