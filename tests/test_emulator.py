@@ -741,6 +741,7 @@ def test_drop_after_commit_keeps_the_write_and_drops_the_connection(
     else:
         assert stored[0]["name"] == "after the drop"
     assert emulator.stats()["faults"]["drops"] == 1
+    assert emulator.stats()["committed"][f"{APP_KEY} /v3/bot/{operation}.json"] == 1
     noisy = [
         r for r in caplog.records if r.name.startswith("uvicorn") and r.levelno >= logging.INFO
     ]
