@@ -266,8 +266,7 @@ def apply_changes(
         try:
             if run.stopping():
                 break
-            for change in phase:
-                futures.append(pool.submit(execute, positions[id(change)], change))
+            _Feeder(pool, execute, positions, phase, run, futures).feed()
             submitted += len(phase)
             run.wait_for(submitted)
         except KeyboardInterrupt:
@@ -281,6 +280,49 @@ def apply_changes(
         for position, change in enumerate(changes)
     )
     return ApplyResult(app, plan_id, results, interrupted=run.interrupt.is_set())
+
+
+class _Feeder:
+    """Hands one phase's changes to the shared pool one at a time, in plan order.
+
+    Only one change of this app waits in the pool's queue at any moment: the next one is
+    queued when the previous one starts. The pool serves its queue first come, first served,
+    so the apps of a run take turns instead of one app's whole phase filling every worker
+    (where its later calls would sit on the app key's rate limiter, holding workers that
+    other apps' calls could use). The order of one app's calls is unchanged.
+    """
+
+    def __init__(
+        self,
+        pool: ThreadPoolExecutor,
+        execute: Callable[[int, Change], None],
+        positions: Mapping[int, int],
+        phase: Sequence[Change],
+        run: _Run,
+        futures: list[Future[None]],
+    ) -> None:
+        self._pool = pool
+        self._execute = execute
+        self._positions = positions
+        self._pending = iter(phase)
+        self._run = run
+        self._futures = futures
+        self._lock = threading.Lock()
+
+    def feed(self) -> None:
+        """Queue the next change of the phase (if any, and unless the run is stopping)."""
+        with self._lock:
+            if self._run.stopping():
+                return
+            change = next(self._pending, None)
+            if change is not None:
+                self._futures.append(
+                    self._pool.submit(self._start, self._positions[id(change)], change)
+                )
+
+    def _start(self, position: int, change: Change) -> None:
+        self.feed()
+        self._execute(position, change)
 
 
 def apply_plan(
