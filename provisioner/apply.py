@@ -52,7 +52,13 @@ OUTCOMES: tuple[Outcome, ...] = ("applied", "failed", "not_attempted")
 
 DEFAULT_CONCURRENCY = 8
 _POLL_SECONDS = 0.05
-"""How often a waiting apply looks at the ``stop`` flag."""
+"""How often an apply waiting in the main thread wakes up, so that a Ctrl-C (which Python
+delivers only between bytecodes of the main thread) is seen while calls are in flight."""
+_THREAD_POLL_SECONDS = 0.5
+"""The same for an apply waiting in any other thread (the CLI runs one per app), where no
+Ctrl-C arrives: it is woken at once whenever one of its changes settles or is skipped, which
+is where a ``stop`` takes effect, so this only bounds the wait when nothing moves. A short
+poll there costs real CPU: one waiting thread per app wakes 20 times a second."""
 
 
 class Recorder(Protocol):
@@ -177,6 +183,11 @@ class _Run:
         self.halt = threading.Event()
         self.results: dict[int, ChangeResult] = {}
         self._cond = threading.Condition()
+        self._poll = (
+            _POLL_SECONDS
+            if threading.current_thread() is threading.main_thread()
+            else _THREAD_POLL_SECONDS
+        )
         self._active = 0
         self._finished = 0
 
@@ -203,7 +214,7 @@ class _Run:
         """Until ``finished`` changes are done or skipped, or a stop is asked for."""
         with self._cond:
             while self._finished < finished and not self.stopping():
-                self._cond.wait(_POLL_SECONDS)
+                self._cond.wait(self._poll)
 
     def wait_idle(self) -> None:
         """Until no call is in flight; a further Ctrl-C does not abandon them."""
@@ -211,7 +222,7 @@ class _Run:
             try:
                 with self._cond:
                     while self._active:
-                        self._cond.wait(_POLL_SECONDS)
+                        self._cond.wait(self._poll)
                 return
             except KeyboardInterrupt:
                 continue
