@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -10,12 +11,59 @@ from pathlib import Path
 
 from provisioner.errors import StateError
 from provisioner.state.lock import StateLock
-from provisioner.state.model import LockHolder, RecordedApp
+from provisioner.state.model import LockHolder, RecordedApp, RecordedBot
+
+_BOTS_PLACEHOLDER = "\x00bots\x00"
+_BOTS_LINE = '\n  "bots": "\\u0000bots\\u0000"'
+"""How the placeholder's line is encoded: a raw newline never occurs inside a JSON string, so
+this can only be the document's own ``bots`` key."""
+_BOT_INDENT = "\n    "
+
+Fragments = dict[str, tuple[RecordedBot, str]]
+"""userId → (the RecordedBot, its JSON as it appears in the document) for reuse."""
 
 
 def dumps_state(state: RecordedApp) -> str:
-    """Sorted, stable JSON (indent 2, trailing newline): reads well in a git diff."""
-    return json.dumps(state.data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    """Sorted, stable JSON (indent 2, trailing newline): reads well in a git diff.
+
+    Exactly ``json.dumps(state.data, indent=2, sort_keys=True, ensure_ascii=False) + "\\n"``.
+    """
+    return _render(state, {})
+
+
+def _render(state: RecordedApp, fragments: Fragments) -> str:
+    """:func:`dumps_state`, reusing the encoded form of every bot found in ``fragments`` as
+    the very same RecordedBot object (recorded state is never mutated in place), and leaving
+    in ``fragments`` exactly the bots of ``state``.
+
+    The JSON encoder is pure Python once it indents; encoding only the bot that changed makes
+    the write after each call cost the same whatever the number of bots.
+    """
+    data = state.data
+    data["bots"] = _BOTS_PLACEHOLDER
+    head = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False)
+    encoded: Fragments = {}
+    for user_id, bot in state.bots.items():
+        known = fragments.get(user_id)
+        if known is not None and known[0] is bot:
+            encoded[user_id] = known
+        else:
+            text = json.dumps(bot.data, indent=2, sort_keys=True, ensure_ascii=False)
+            encoded[user_id] = (bot, text.replace("\n", _BOT_INDENT))
+    fragments.clear()
+    fragments.update(encoded)
+    if encoded:
+        entries = ",\n".join(
+            f"    {json.dumps(user_id, ensure_ascii=False)}: {encoded[user_id][1]}"
+            for user_id in sorted(encoded)
+        )
+        bots = "{\n" + entries + "\n  }"
+    else:
+        bots = "{}"
+    before, found, after = head.partition(_BOTS_LINE)
+    if not found:  # pragma: no cover - the state document always has its bots key
+        raise AssertionError("state document without its bots placeholder")
+    return f'{before}\n  "bots": {bots}{after}\n'
 
 
 class FileBackend:
@@ -29,6 +77,9 @@ class FileBackend:
         self.path = path
         self.app = app
         self._lock = StateLock(path, app)
+        self._fragments: Fragments = {}
+        self._written: tuple[_FileIdentity, RecordedApp] | None = None
+        """The file as this backend last wrote it, and what it holds."""
 
     def __repr__(self) -> str:
         return f"FileBackend({str(self.path)!r}, app={self.app!r})"
@@ -48,10 +99,14 @@ class FileBackend:
                 f" app {self.app}",
                 hint="this is a bug in provisioner",
             )
-        stored = self._read_stored()
+        stored = self._stored_before_write()
         if stored is not None:
             self._check_succession(stored, state)
-        self._replace(dumps_state(state))
+        self._replace(_render(state, self._fragments))
+        self._written = None
+        identity = _identity(self.path)
+        if identity is not None:
+            self._written = (identity, state)
 
     def lock(self, command: str) -> AbstractContextManager[None]:
         """Hold this app's state lock; LockedError naming the holder if it is taken."""
@@ -68,6 +123,14 @@ class FileBackend:
     def unlock(self) -> LockHolder | None:
         """Force-remove a stale lock; returns the holder it recorded (None if none)."""
         return self._lock.force_unlock()
+
+    def _stored_before_write(self) -> RecordedApp | None:
+        """The stored state, without reading the file when it is still the very file this
+        backend wrote last (same inode, size, modification and change times)."""
+        written = self._written
+        if written is not None and _identity(self.path) == written[0]:
+            return written[1]
+        return self._read_stored()
 
     def _read_stored(self) -> RecordedApp | None:
         try:
@@ -111,25 +174,53 @@ class FileBackend:
     def _replace(self, text: str) -> None:
         directory = self.path.parent
         try:
-            directory.mkdir(parents=True, exist_ok=True)
-            fd, temp_name = tempfile.mkstemp(
-                dir=directory, prefix=f".{self.path.name}.", suffix=".tmp"
-            )
+            fd, temp_name = self._temp_file(directory)
+            replaced = False
             try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(text.encode("utf-8"))
-                    handle.flush()
-                    os.fsync(handle.fileno())
+                try:
+                    _write_all(fd, text.encode("utf-8"))
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
                 os.replace(temp_name, self.path)
+                replaced = True
             finally:
-                if os.path.exists(temp_name):
-                    os.unlink(temp_name)
+                if not replaced:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(temp_name)
             _fsync_directory(directory)
         except OSError as exc:
             raise StateError(
                 f"{self.path}: cannot write the state file: {exc.strerror}",
                 hint="check the directory exists and is writable; the old state is unchanged",
             ) from exc
+
+    def _temp_file(self, directory: Path) -> tuple[int, str]:
+        """A new temp file next to the state file (creating the directory when missing)."""
+        prefix = f".{self.path.name}."
+        try:
+            return tempfile.mkstemp(dir=directory, prefix=prefix, suffix=".tmp")
+        except (FileNotFoundError, NotADirectoryError):
+            directory.mkdir(parents=True, exist_ok=True)  # raises what is wrong, if anything
+            return tempfile.mkstemp(dir=directory, prefix=prefix, suffix=".tmp")
+
+
+_FileIdentity = tuple[int, int, int, int, int]
+
+
+def _identity(path: Path) -> _FileIdentity | None:
+    """What tells one version of a file from another without reading it."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _fsync_directory(directory: Path) -> None:
