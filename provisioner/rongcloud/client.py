@@ -18,6 +18,9 @@ Success is HTTP 200 **and** body ``code == 200``.
 from __future__ import annotations
 
 import logging
+import os
+import ssl
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -152,6 +155,7 @@ class RongCloudClient:
             headers={"User-Agent": f"provisioner/{__version__}"},
             follow_redirects=False,
             transport=transport,
+            verify=shared_ssl_context() if transport is None else True,
         )
 
     # -- the API ---------------------------------------------------------------------------
@@ -359,6 +363,23 @@ class RongCloudClient:
                 request_id=None,
                 hint="the API may have changed; report this with --debug output",
             ) from None
+
+
+_SSL_CONTEXTS: dict[tuple[str | None, str | None], ssl.SSLContext] = {}
+_SSL_LOCK = threading.Lock()
+
+
+def shared_ssl_context() -> ssl.SSLContext:
+    """The certificate-verifying SSL context httpx would make for a client (``verify=True``:
+    ``SSL_CERT_FILE``/``SSL_CERT_DIR`` when set, else certifi's bundle), made once per
+    process and shared: loading the CA bundle costs ~20 ms of CPU, once per client otherwise
+    (100 apps, 100 clients)."""
+    key = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    with _SSL_LOCK:
+        context = _SSL_CONTEXTS.get(key)
+        if context is None:
+            context = _SSL_CONTEXTS[key] = httpx.create_ssl_context()
+        return context
 
 
 def _write_body(bot: BotPayload) -> dict[str, Any]:
