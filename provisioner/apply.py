@@ -321,19 +321,29 @@ class _Feeder:
         self._lock = threading.Lock()
 
     def feed(self) -> None:
-        """Queue the next change of the phase (if any, and unless the run is stopping)."""
+        """Queue the next change of the phase (if any, and unless the run is stopping).
+
+        Should the pool refuse it (shut down), the app stops, so that nobody waits for
+        changes that will never run, and the error is raised.
+        """
         with self._lock:
             if self._run.stopping():
                 return
             change = next(self._pending, None)
-            if change is not None:
-                self._futures.append(
-                    self._pool.submit(self._start, self._positions[id(change)], change)
-                )
+            if change is None:
+                return
+            try:
+                future = self._pool.submit(self._start, self._positions[id(change)], change)
+            except BaseException:
+                self._run.halt.set()
+                raise
+            self._futures.append(future)
 
     def _start(self, position: int, change: Change) -> None:
-        self.feed()
-        self._execute(position, change)
+        try:
+            self.feed()
+        finally:
+            self._execute(position, change)
 
 
 def apply_plan(
