@@ -420,3 +420,24 @@ def test_a_plan_id_for_an_app_not_in_the_run_is_an_error(
         "error: --plan-id prod=abc: app prod is not part of this run\n"
         "  hint: name the app on the command line, or fix the app name before '='\n"
     )
+
+
+def test_every_app_that_cannot_plan_is_reported_and_nothing_is_applied(
+    ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws.app("second", key_var="RC_KEY2", secret_var="RC_SECRET2")
+    ws.bot("solo-bot", app="second")
+    ws.app("third", key_var="RC_KEY3", secret_var="RC_SECRET3")
+    ws.bot("solo-bot", app="third")
+    assert apply("--auto-approve") == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        "error: app second: no credentials to refresh from the API: RC_KEY2, RC_SECRET2\n"
+        "  hint: export RC_KEY2=... RC_SECRET2=..., or pass --no-refresh to plan from the"
+        " recorded state only\n"
+        "error: no credentials to refresh from the API: RC_KEY3, RC_SECRET3\n"
+        "  hint: export RC_KEY3=... RC_SECRET3=..., or pass --no-refresh to plan from the"
+        " recorded state only\n"
+    )
+    assert write_calls(server) == 0
