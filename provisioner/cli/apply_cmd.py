@@ -1,11 +1,10 @@
 """`provisioner apply`: re-plan, show, confirm, then apply each app's plan (see docs/apply.md).
 
-Each app runs in its own thread for its whole life: take the state lock, plan (refreshing from
-the API unless --no-refresh), hand the plan to the main thread, wait for the go, apply, release
-the lock. The main thread shows every plan, checks the reviewed plan ids, the safety rules and
-the confirmation, then lets every app go at once; the API calls of all apps share one bounded
-pool (--concurrency). Ctrl-C in the main thread stops new calls; in-flight calls finish and are
-recorded; exit 130.
+The plans and applies run in `provisioner.apply_session` (one thread per app, all API calls in
+one pool of --concurrency workers). This module shows every plan, checks the safety rules, the
+reviewed plan ids and the confirmation, then lets every app go at once; it prints the planning
+errors, the progress and the summary, and turns the results into the exit status. Ctrl-C stops
+new calls; in-flight calls finish and are recorded; exit 130.
 """
 
 from __future__ import annotations
@@ -13,9 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +23,7 @@ from provisioner.cli.output import echo_error, use_color
 
 if TYPE_CHECKING:
     from provisioner.apply import ApplyResult, ChangeResult
+    from provisioner.apply_session import AppError
     from provisioner.models import DesiredApp
     from provisioner.plan import Plan
 
@@ -87,6 +85,7 @@ def command(
     Exit status: 0 applied or no changes, 1 error or refused, 3 blocked by a safety rule,
     4 partial apply (re-run to converge), 130 interrupted.
     """
+    from provisioner.apply_session import ApplySession
     from provisioner.workspace import load_apps
 
     if plan_file is not None and plan_ids:
@@ -97,10 +96,11 @@ def command(
     desired = load_apps(names, bots_dir, env=env)
     reviewed = reviewed_file if reviewed_file is not None else _parse_plan_ids(plan_ids, desired)
     report = _Report(output_format)
-    with _Session(
+    with ApplySession(
         desired, env, refresh=not no_refresh, allow_empty=allow_empty, concurrency=concurrency
     ) as session:
-        plans = session.plans()
+        plans, errors = session.plans()
+        _raise_planning_errors(errors)
         report.plans(plans)
         try:
             go = _approve(
@@ -163,12 +163,13 @@ def _approve(
 ) -> bool:
     """Whether to apply: raises for a blocked plan (exit 3), a plan that is not the reviewed
     one, or no way to confirm; False for nothing to do or a declined confirmation."""
+    from provisioner.apply_session import check_reviewed
     from provisioner.errors import ConfigError
 
     for plan in plans:
         plan.raise_if_blocked()
     if reviewed is not None:
-        _check_reviewed(plans, reviewed, source)
+        check_reviewed(plans, reviewed, source)
     if all(plan.is_empty for plan in plans):
         report.line("No changes.")
         return False
@@ -190,26 +191,12 @@ def _approve(
     return False
 
 
-def _check_reviewed(
-    plans: Sequence[Plan], reviewed: Mapping[str, str], source: Path | None
-) -> None:
-    from provisioner.errors import PlanError
-
-    where = f" in {source}" if source is not None else ""
-    for plan in plans:
-        expected = reviewed.get(plan.app)
-        if expected is None:
-            raise PlanError(
-                f"no reviewed plan id for app {plan.app}{where}",
-                hint="run `provisioner plan` for this app, review it, and pass its plan id",
-            )
-        if expected != plan.id:
-            raise PlanError(
-                f"the plan for app {plan.app} is not the reviewed one: reviewed plan id"
-                f" {expected}, current plan id {plan.id}",
-                hint="the manifests, the state or the live bots changed since the plan was made;"
-                " re-run `provisioner plan`, review it, and apply the new plan",
-            )
+def _raise_planning_errors(errors: Sequence[AppError]) -> None:
+    """Print every app's planning error but the last, then raise the last (main prints it)."""
+    for name, error in errors[:-1]:
+        echo_error(f"app {name}: {error.message}", hint=error.hint)
+    if errors:
+        raise errors[-1][1]
 
 
 def _exit_status(results: Sequence[ApplyResult]) -> int:
@@ -232,163 +219,6 @@ def _exit_status(results: Sequence[ApplyResult]) -> int:
             " `provisioner apply` to converge",
         )
     return 0
-
-
-# --- one thread per app -----------------------------------------------------------------------
-
-
-class _AppRun:
-    """One app, in its own thread: lock, plan, wait for the decision, apply, unlock."""
-
-    def __init__(self, app: DesiredApp, session: _Session) -> None:
-        self.app = app
-        self.session = session
-        self.planned: Future[Plan] = Future()
-        self._decided = threading.Event()
-        self._go = False
-
-    def decide(self, go: bool) -> None:
-        self._go = go
-        self._decided.set()
-
-    def __call__(self) -> ApplyResult | None:
-        try:
-            return self._run()
-        except BaseException as exc:
-            if not self.planned.done():
-                self.planned.set_exception(exc)
-                return None
-            raise
-
-    def _run(self) -> ApplyResult | None:
-        from provisioner.apply import apply_plan
-        from provisioner.plan import make_plan
-        from provisioner.state import backend_for
-        from provisioner.workspace import connect
-
-        session, app = self.session, self.app
-        backend = backend_for(app)
-        with ExitStack() as stack:
-            stack.enter_context(backend.lock("provisioner apply"))
-            state = backend.read()
-            with session.plan_slots:
-                client = stack.enter_context(connect(app, session.env)) if session.refresh else None
-                live = client.query_bots() if client is not None else None
-            plan = make_plan(app, state, session.env, live, allow_empty=session.allow_empty)
-            self.planned.set_result(plan)
-            self._decided.wait()
-            if not self._go or plan.is_empty:
-                return None
-            if client is None:
-                client = stack.enter_context(connect(app, session.env))
-            return apply_plan(
-                plan,
-                app,
-                session.env,
-                client,
-                backend,
-                state,
-                session.pool,
-                stop=session.interrupt,
-                on_result=session.on_result,
-            )
-
-
-class _Session:
-    """Every app of one `apply` run, with the shared call pool and interrupt flag."""
-
-    def __init__(
-        self,
-        apps: Sequence[DesiredApp],
-        env: Mapping[str, str],
-        *,
-        refresh: bool,
-        allow_empty: bool,
-        concurrency: int,
-    ) -> None:
-        from provisioner.apply import new_pool
-
-        self.env = env
-        self.refresh = refresh
-        self.allow_empty = allow_empty
-        self.interrupt = threading.Event()
-        self.plan_slots = threading.BoundedSemaphore(concurrency)
-        self.pool = new_pool(concurrency)
-        self.on_result: Callable[[str, ChangeResult], None] | None = None
-        self.runs = [_AppRun(app, self) for app in apps]
-        self._threads = ThreadPoolExecutor(
-            max_workers=max(1, len(self.runs)), thread_name_prefix="app"
-        )
-        self._futures: list[Future[ApplyResult | None]] = []
-
-    def __enter__(self) -> _Session:
-        self._futures = [self._threads.submit(run) for run in self.runs]
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        for run in self.runs:
-            run.decide(False)
-        self.interrupt.set()
-        self._threads.shutdown(wait=True)
-        self.pool.shutdown(wait=True)
-
-    def plans(self) -> list[Plan]:
-        """Every app's plan, in app order; the planning errors of all apps are reported and
-        the first one raised."""
-        from provisioner.errors import ProvisionerError
-
-        plans: list[Plan] = []
-        errors: list[tuple[str, ProvisionerError]] = []
-        for run in self.runs:
-            try:
-                plans.append(run.planned.result())
-            except ProvisionerError as exc:
-                errors.append((run.app.name, exc))
-        if len(errors) > 1:
-            for name, error in errors[:-1]:
-                echo_error(f"app {name}: {error.message}", hint=error.hint)
-        if errors:
-            raise errors[-1][1]
-        return plans
-
-    def apply(self, on_result: Callable[[str, ChangeResult], None]) -> list[ApplyResult]:
-        """Let every app go; wait (through Ctrl-C, which stops new calls) for the results."""
-        self.on_result = on_result
-        for run in self.runs:
-            run.decide(True)
-        from provisioner.errors import ProvisionerError
-
-        results: list[ApplyResult] = []
-        for run, future in zip(self.runs, self._futures, strict=True):
-            while True:
-                try:
-                    result = future.result()
-                    break
-                except KeyboardInterrupt:
-                    self.interrupt.set()
-                except ProvisionerError as exc:
-                    result = _unapplied(run.planned.result(), exc)
-                    break
-            if result is not None:
-                results.append(result)
-        return results
-
-
-def _unapplied(plan: Plan, error: Exception) -> ApplyResult:
-    """The result of an app that failed before its first call (e.g. it could not connect)."""
-    from provisioner.apply import ApplyResult, ChangeResult
-    from provisioner.errors import ProvisionerError
-
-    failure = error if isinstance(error, ProvisionerError) else None
-    first, *rest = plan.changes
-    return ApplyResult(
-        plan.app,
-        plan.id,
-        (
-            ChangeResult(first.action, first.user_id, "failed", error=failure),
-            *(ChangeResult(change.action, change.user_id, "not_attempted") for change in rest),
-        ),
-    )
 
 
 # --- output -----------------------------------------------------------------------------------
