@@ -436,7 +436,7 @@ def test_every_app_that_cannot_plan_is_reported_and_nothing_is_applied(
         "error: app second: no credentials to refresh from the API: RC_KEY2, RC_SECRET2\n"
         "  hint: export RC_KEY2=... RC_SECRET2=..., or pass --no-refresh to plan from the"
         " recorded state only\n"
-        "error: no credentials to refresh from the API: RC_KEY3, RC_SECRET3\n"
+        "error: app third: no credentials to refresh from the API: RC_KEY3, RC_SECRET3\n"
         "  hint: export RC_KEY3=... RC_SECRET3=..., or pass --no-refresh to plan from the"
         " recorded state only\n"
     )

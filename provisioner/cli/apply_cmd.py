@@ -100,7 +100,7 @@ def command(
         desired, env, refresh=not no_refresh, allow_empty=allow_empty, concurrency=concurrency
     ) as session:
         plans, errors = session.plans()
-        _raise_planning_errors(errors)
+        _raise_planning_errors(errors, several_apps=len(desired) > 1)
         report.plans(plans)
         try:
             go = _approve(
@@ -191,12 +191,17 @@ def _approve(
     return False
 
 
-def _raise_planning_errors(errors: Sequence[AppError]) -> None:
-    """Print every app's planning error but the last, then raise the last (main prints it)."""
-    for name, error in errors[:-1]:
+def _raise_planning_errors(errors: Sequence[AppError], *, several_apps: bool) -> None:
+    """Stop when any app could not be planned. With one app its error is raised as it is
+    (main prints it); with several, each error is printed naming its app, and the run exits
+    with the last one's code."""
+    if not errors:
+        return
+    if not several_apps:
+        raise errors[0][1]
+    for name, error in errors:
         echo_error(f"app {name}: {error.message}", hint=error.hint)
-    if errors:
-        raise errors[-1][1]
+    raise click.exceptions.Exit(errors[-1][1].exit_code)
 
 
 def _exit_status(results: Sequence[ApplyResult]) -> int:
