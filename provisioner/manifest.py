@@ -26,7 +26,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from provisioner.diagnostics import Diagnostic
+from provisioner.diagnostics import Diagnostic, Severity
 
 try:  # libyaml's C parser when available (much faster); the pure-Python one otherwise
     from yaml import CSafeLoader as _BaseLoader
@@ -145,6 +145,28 @@ def format_path(path: JsonPath) -> str:
     return text
 
 
+def diagnostic_at(
+    file: str,
+    position: tuple[int, int],
+    path: JsonPath,
+    code: str,
+    message: str,
+    hint: str | None = None,
+    severity: Severity = "error",
+) -> Diagnostic:
+    """A Diagnostic for ``file`` at ``position`` (1-based line, column) and field ``path``."""
+    return Diagnostic(
+        file=file,
+        line=position[0],
+        column=position[1],
+        path=format_path(path),
+        code=code,
+        severity=severity,
+        message=message,
+        hint=hint,
+    )
+
+
 def load_document(path: Path, display: str) -> Document:
     """Read and parse ``path``; ``display`` is how messages name the file.
 
@@ -207,17 +229,7 @@ def _failed(display: str, problem: _LoadProblem) -> Document:
 
 
 def _diagnostic(display: str, problem: _LoadProblem) -> Diagnostic:
-    line, column = problem.position
-    return Diagnostic(
-        file=display,
-        line=line,
-        column=column,
-        path="",
-        code=problem.code,
-        severity="error",
-        message=problem.message,
-        hint=problem.hint,
-    )
+    return diagnostic_at(display, problem.position, (), problem.code, problem.message, problem.hint)
 
 
 def _decode(data: bytes) -> str:
@@ -347,18 +359,8 @@ class _Builder:
         return value
 
     def _problem(self, code: str, message: str, node: Node, hint: str | None = None) -> None:
-        line, column = _mark(node)
         self.document.diagnostics.append(
-            Diagnostic(
-                file=self.document.file,
-                line=line,
-                column=column,
-                path="",
-                code=code,
-                severity="error",
-                message=message,
-                hint=hint,
-            )
+            diagnostic_at(self.document.file, _mark(node), (), code, message, hint)
         )
 
     def _count(self, node: Node, depth: int) -> None:

@@ -21,7 +21,7 @@ from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
 from provisioner.diagnostics import Diagnostic
-from provisioner.manifest import Document, JsonPath, format_path
+from provisioner.manifest import Document, JsonPath, diagnostic_at
 from provisioner.models import DIFY_URL_PATTERN, URL_PATTERN
 
 Kind = Literal["bot", "app"]
@@ -95,26 +95,6 @@ def _drop_explained_missing(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
     return [d for d in diagnostics if not (d.code == "schema-required" and d.path in suggested)]
 
 
-def _make(
-    document: Document,
-    position: tuple[int, int],
-    path: JsonPath,
-    code: str,
-    message: str,
-    hint: str | None = None,
-) -> Diagnostic:
-    return Diagnostic(
-        file=document.file,
-        line=position[0],
-        column=position[1],
-        path=format_path(path),
-        code=code,
-        severity="error",
-        message=message,
-        hint=hint,
-    )
-
-
 def _translate(document: Document, error: ValidationError) -> Iterator[Diagnostic]:
     path: JsonPath = tuple(error.absolute_path)
     keyword = str(error.validator)
@@ -131,8 +111,8 @@ def _required(document: Document, error: ValidationError, path: JsonPath) -> Ite
     for name in _keyword_value(error):
         if name in instance:
             continue
-        yield _make(
-            document,
+        yield diagnostic_at(
+            document.file,
             document.location(path),
             (*path, name),
             "schema-required",
@@ -176,8 +156,8 @@ def _unknown_keys(
     for key in instance:
         if key in known:
             continue
-        yield _make(
-            document,
+        yield diagnostic_at(
+            document.file,
             document.key_location((*path, key)),
             (*path, key),
             "unknown-key",
@@ -256,19 +236,19 @@ def _type(document: Document, error: ValidationError, path: JsonPath) -> Iterato
             hint = f'quote it to keep it as text: {path[-1]}: "{text}"'
         else:
             hint = f'quote it to keep it as text: - "{text}"'
-    yield _make(document, document.location(path), path, "schema-type", message, hint)
+    yield diagnostic_at(document.file, document.location(path), path, "schema-type", message, hint)
 
 
 def _min_length(document: Document, error: ValidationError, path: JsonPath) -> Iterator[Diagnostic]:
     limit = int(_keyword_value(error))
     message = "must not be empty" if limit == 1 else f"must be at least {limit} characters long"
-    yield _make(document, document.location(path), path, "schema-min-length", message)
+    yield diagnostic_at(document.file, document.location(path), path, "schema-min-length", message)
 
 
 def _max_length(document: Document, error: ValidationError, path: JsonPath) -> Iterator[Diagnostic]:
     length = len(error.instance) if isinstance(error.instance, str) else 0
-    yield _make(
-        document,
+    yield diagnostic_at(
+        document.file,
         document.location(path),
         path,
         "schema-max-length",
@@ -286,7 +266,7 @@ def _property_name(document: Document, error: ValidationError, path: JsonPath) -
         limit = _keyword_value(error)
         message = f"key '{key}' is {len(key)} characters long; at most {limit} allowed"
     position = document.key_location((*path, key))
-    return _make(document, position, path, "schema-key-length", message)
+    return diagnostic_at(document.file, position, path, "schema-key-length", message)
 
 
 def _pattern(document: Document, error: ValidationError, path: JsonPath) -> Iterator[Diagnostic]:
@@ -297,8 +277,8 @@ def _pattern(document: Document, error: ValidationError, path: JsonPath) -> Iter
         return
     if field in SECRET_FIELDS:
         variable = _SUGGESTED_VARIABLE[str(field)]
-        yield _make(
-            document,
+        yield diagnostic_at(
+            document.file,
             position,
             path,
             "secret-literal",
@@ -309,8 +289,8 @@ def _pattern(document: Document, error: ValidationError, path: JsonPath) -> Iter
         return
     if _keyword_value(error) == DIFY_URL_PATTERN:
         if re.search(URL_PATTERN, value):  # a plain URL error is reported on its own
-            yield _make(
-                document,
+            yield diagnostic_at(
+                document.file,
                 position,
                 path,
                 "dify-callback-url",
@@ -320,8 +300,8 @@ def _pattern(document: Document, error: ValidationError, path: JsonPath) -> Iter
         return
     message = str(_schema(error).get("patternErrorMessage", "has an invalid format"))
     if field in ("profileUrl", "callbackUrl"):
-        yield _make(
-            document,
+        yield diagnostic_at(
+            document.file,
             position,
             path,
             "url-invalid",
@@ -334,9 +314,9 @@ def _pattern(document: Document, error: ValidationError, path: JsonPath) -> Iter
             if value.lower().startswith("http://")
             else "e.g. endpoint: cn, or endpoint: local for the embedded emulator"
         )
-        yield _make(document, position, path, "endpoint-invalid", message, hint)
+        yield diagnostic_at(document.file, position, path, "endpoint-invalid", message, hint)
     else:
-        yield _make(document, position, path, "schema-pattern", message)
+        yield diagnostic_at(document.file, position, path, "schema-pattern", message)
 
 
 def _dify_url_hint(value: str) -> str:
@@ -359,14 +339,14 @@ def _enum(document: Document, error: ValidationError, path: JsonPath) -> Iterato
     else:
         message = f"expected one of {listed}, got {_described(document, path, value)}"
         hint = None
-    yield _make(document, document.location(path), path, "schema-enum", message, hint)
+    yield diagnostic_at(document.file, document.location(path), path, "schema-enum", message, hint)
 
 
 def _const(document: Document, error: ValidationError, path: JsonPath) -> Iterator[Diagnostic]:
     expected = _keyword_value(error)
     if "objectNames" in path:
-        yield _make(
-            document,
+        yield diagnostic_at(
+            document.file,
             document.location(path),
             path,
             "dify-object-names",
@@ -381,8 +361,8 @@ def _max_properties(
     document: Document, error: ValidationError, path: JsonPath
 ) -> Iterator[Diagnostic]:
     count = len(error.instance) if isinstance(error.instance, dict) else 0
-    yield _make(
-        document,
+    yield diagnostic_at(
+        document.file,
         document.location(path),
         path,
         "schema-max-properties",
@@ -399,7 +379,9 @@ def _min_items(document: Document, error: ValidationError, path: JsonPath) -> It
         else f"must list at least {_keyword_value(error)} item(s)"
     )
     hint = "add a webhook or a Dify integration" if field == "integrations" else None
-    yield _make(document, document.location(path), path, "schema-min-items", message, hint)
+    yield diagnostic_at(
+        document.file, document.location(path), path, "schema-min-items", message, hint
+    )
 
 
 def _range(document: Document, error: ValidationError, path: JsonPath) -> Iterator[Diagnostic]:
@@ -412,12 +394,14 @@ def _range(document: Document, error: ValidationError, path: JsonPath) -> Iterat
     }
     message = f"{words[str(error.validator)]}, got {json.dumps(error.instance)}"
     hint = "RongCloud allows at most 100 calls per second" if "rateLimit" in path else None
-    yield _make(document, document.location(path), path, "schema-range", message, hint)
+    yield diagnostic_at(document.file, document.location(path), path, "schema-range", message, hint)
 
 
 def _generic(document: Document, error: ValidationError, path: JsonPath) -> Iterator[Diagnostic]:
     message = "is not valid here" if _is_secret_path(path) else error.message
-    yield _make(document, document.location(path), path, f"schema-{error.validator}", message)
+    yield diagnostic_at(
+        document.file, document.location(path), path, f"schema-{error.validator}", message
+    )
 
 
 _HANDLERS = {

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from provisioner.diagnostics import Diagnostic, Severity
+from provisioner.diagnostics import Diagnostic
 from provisioner.errors import ConfigError
-from provisioner.manifest import Document, JsonPath, format_path, load_document
+from provisioner.manifest import Document, JsonPath, diagnostic_at, load_document
 from provisioner.models import DesiredApp
 from provisioner.secrets import REFERENCE
 
@@ -236,32 +236,11 @@ def _load_settings(folder: Path, diagnostics: list[Diagnostic]) -> Document | No
         "(cn, sg, sg-b, na, sa) with appKey and appSecret"
     )
     diagnostics.append(
-        _diagnostic(
+        diagnostic_at(
             display_path(path), (1, 1), (), "app-missing", "app settings file is missing", hint
         )
     )
     return None
-
-
-def _diagnostic(
-    file: str,
-    position: tuple[int, int],
-    path: JsonPath,
-    code: str,
-    message: str,
-    hint: str | None = None,
-    severity: Severity = "error",
-) -> Diagnostic:
-    return Diagnostic(
-        file=file,
-        line=position[0],
-        column=position[1],
-        path=format_path(path),
-        code=code,
-        severity=severity,
-        message=message,
-        hint=hint,
-    )
 
 
 def _value_at(value: Any, path: JsonPath) -> Any:
@@ -298,7 +277,7 @@ def _reference_checks(document: Document, env: Mapping[str, str] | None) -> list
         starts = [match.start() for match in REFERENCE.finditer(text)]
         if any(index not in starts for index in _all_indexes(text, "${")):
             found.append(
-                _diagnostic(
+                diagnostic_at(
                     document.file,
                     position,
                     path,
@@ -312,7 +291,7 @@ def _reference_checks(document: Document, env: Mapping[str, str] | None) -> list
         for name in dict.fromkeys(REFERENCE.findall(text)):
             if name not in env:
                 found.append(
-                    _diagnostic(
+                    diagnostic_at(
                         document.file,
                         position,
                         path,
@@ -348,7 +327,7 @@ def _bot_checks(document: Document) -> list[Diagnostic]:
         if kind in seen:
             path: JsonPath = ("integrations", index, "type")
             found.append(
-                _diagnostic(
+                diagnostic_at(
                     document.file,
                     document.location(path),
                     path,
@@ -364,7 +343,7 @@ def _bot_checks(document: Document) -> list[Diagnostic]:
         url = parent.get(path[-1])
         if isinstance(url, str) and _is_plain_http_off_loopback(url):
             found.append(
-                _diagnostic(
+                diagnostic_at(
                     document.file,
                     document.location(path),
                     path,
@@ -403,7 +382,7 @@ def _cross_file_checks(
     if len(bot_docs) > limit:
         names = ", ".join(Path(document.file).name for document in bot_docs)
         found.append(
-            _diagnostic(
+            diagnostic_at(
                 settings_doc.file if settings_doc else display_path(folder / APP_FILE),
                 (1, 1),
                 (),
@@ -424,7 +403,7 @@ def _cross_file_checks(
             continue
         other, (line, column) = first_use[user_id]
         found.append(
-            _diagnostic(
+            diagnostic_at(
                 document.file,
                 position,
                 ("userId",),
@@ -472,7 +451,7 @@ def _model_problems(document: Document, exc: Any) -> list[Diagnostic]:
     for error in exc.errors(include_input=False, include_url=False):
         path: JsonPath = tuple(part for part in error["loc"] if isinstance(part, str | int))
         problems.append(
-            _diagnostic(
+            diagnostic_at(
                 document.file,
                 document.location(path),
                 path,
