@@ -199,13 +199,9 @@ class RongCloudClient:
             if not answer.bots:
                 logger.warning("%s page %d is empty but hasNext is true; stopping", QUERY, page)
                 return bots
-        raise ApiError(
+        raise _odd_success(
+            QUERY,
             f"{QUERY} still reported more pages after {MAX_PAGES}",
-            endpoint=QUERY,
-            http_status=SUCCESS,
-            code=SUCCESS,
-            error_message=None,
-            request_id=None,
             hint="the server keeps answering hasNext=true; report this to RongCloud",
         )
 
@@ -354,15 +350,24 @@ class RongCloudClient:
             return model.model_validate(data)
         except ValidationError:
             # from None: pydantic's text quotes input values, which may hold an apiKey.
-            raise ApiError(
+            raise _odd_success(
+                path,
                 f"{path} answered success with a body of unexpected shape",
-                endpoint=path,
-                http_status=SUCCESS,
-                code=SUCCESS,
-                error_message=None,
-                request_id=None,
                 hint="the API may have changed; report this with --debug output",
             ) from None
+
+
+def _odd_success(path: str, message: str, *, hint: str) -> ApiError:
+    """An answer that says success (HTTP 200, code 200) but cannot be used."""
+    return ApiError(
+        message,
+        endpoint=path,
+        http_status=SUCCESS,
+        code=SUCCESS,
+        error_message=None,
+        request_id=None,
+        hint=hint,
+    )
 
 
 _SSL_CONTEXTS: dict[tuple[str | None, str | None], ssl.SSLContext] = {}
