@@ -27,3 +27,12 @@ def test_python_dash_m_runs_the_cli() -> None:
 def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["frobnicate"]) == 2
     assert "No such command 'frobnicate'" in capsys.readouterr().err
+
+
+def test_error_exit_codes_agree_with_the_documented_ones() -> None:
+    from provisioner.cli.exit_codes import EXIT_BLOCKED, EXIT_PARTIAL
+    from provisioner.errors import ApplyError, ProvisionerError, UnsafePlanError
+
+    assert ProvisionerError.exit_code == 1
+    assert UnsafePlanError.exit_code == EXIT_BLOCKED
+    assert ApplyError.exit_code == EXIT_PARTIAL

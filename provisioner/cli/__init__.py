@@ -17,10 +17,9 @@ import click
 
 from provisioner import __version__
 from provisioner.cli import apply_cmd, emulator_cmd, plan_cmd, sign_cmd, state_cmd, validate_cmd
+from provisioner.cli.exit_codes import EXIT_INTERRUPTED
 from provisioner.cli.output import echo_error
 from provisioner.errors import ProvisionerError
-
-EXIT_INTERRUPTED = 130
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

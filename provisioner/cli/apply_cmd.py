@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from provisioner.cli.exit_codes import EXIT_INTERRUPTED
 from provisioner.cli.options import allow_empty_option, bots_dir_option, no_refresh_option
 from provisioner.cli.output import echo_error, use_color
 
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
     from provisioner.models import DesiredApp
     from provisioner.plan import Plan
 
-EXIT_INTERRUPTED = 130
 DEFAULT_CONCURRENCY = 8
 
 

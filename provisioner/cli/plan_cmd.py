@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from provisioner.cli.exit_codes import EXIT_BLOCKED, EXIT_CHANGES
 from provisioner.cli.options import allow_empty_option, bots_dir_option, no_refresh_option
 from provisioner.cli.output import echo_error, use_color
 
@@ -17,8 +18,6 @@ if TYPE_CHECKING:
     from provisioner.models import DesiredApp
     from provisioner.plan import Plan
 
-EXIT_CHANGES = 2
-EXIT_BLOCKED = 3
 MAX_WORKERS = 8
 
 
