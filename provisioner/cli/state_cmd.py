@@ -8,16 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from provisioner.cli.options import bots_dir_option
+
 if TYPE_CHECKING:
     from provisioner.state import FileBackend
-
-_BOTS_DIR = click.option(
-    "--bots-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("bots"),
-    show_default=True,
-    help="Folder of app folders (to find each app's state.path).",
-)
 
 
 @click.group("state")
@@ -27,7 +21,7 @@ def command() -> None:
 
 @command.command("show")
 @click.argument("apps", nargs=-1)
-@_BOTS_DIR
+@bots_dir_option
 @click.option(
     "--format",
     "output_format",
@@ -53,7 +47,7 @@ def show(apps: tuple[str, ...], bots_dir: Path, output_format: str) -> int:
 
 @command.command("unlock")
 @click.argument("app")
-@_BOTS_DIR
+@bots_dir_option
 @click.option("--force", is_flag=True, help="Remove the lock even if a live run holds it.")
 def unlock(app: str, bots_dir: Path, force: bool) -> int:
     """Remove the state lock of APP left behind by a run that is gone."""
