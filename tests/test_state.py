@@ -72,7 +72,7 @@ def test_written_json_is_sorted_stable_and_ends_with_newline(backend: FileBacken
     assert list(json.loads(text)) == ["app", "bots", "lineage", "salt", "serial", "version"]
 
 
-def test_write_is_atomic_and_leaves_no_temp_file(
+def test_write_fsyncs_the_new_state_and_swaps_it_in(
     backend: FileBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = recorded_with_bots(backend)
@@ -85,22 +85,60 @@ def test_write_is_atomic_and_leaves_no_temp_file(
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", spy_fsync)
-    backend.write(first.with_bot("beta-bot", RecordedBot({"userId": "beta-bot"})))
-    assert calls == ["fsync", "fsync"]  # the temp file, then the directory
+    second = first.with_bot("beta-bot", RecordedBot({"userId": "beta-bot"}))
+    backend.write(second)
+    assert calls == ["fsync", "fsync"]  # the new state, then the directory
+    assert backend.path.read_text(encoding="utf-8") == dumps_state(second)
+    assert backend.scratch_path.read_text(encoding="utf-8") == dumps_state(first)
+
+
+def test_writes_reuse_two_files_instead_of_creating_one_each(backend: FileBackend) -> None:
+    state = recorded_with_bots(backend)
+    backend.write(state)
+    backend.write(state := state.with_bot("b", RecordedBot({"userId": "b"})))
+    inodes = {backend.path.stat().st_ino, backend.scratch_path.stat().st_ino}
+    for name in ("c", "d", "e"):
+        backend.write(state := state.with_bot(name, RecordedBot({"userId": name})))
+        assert {backend.path.stat().st_ino, backend.scratch_path.stat().st_ino} == inodes
+    assert backend.read() == state
+
+
+def test_releasing_the_lock_removes_the_scratch_file(backend: FileBackend) -> None:
+    with backend.lock("provisioner apply"):
+        state = recorded_with_bots(backend)
+        backend.write(state)
+        backend.write(state.with_bot("b", RecordedBot({"userId": "b"})))
+        assert backend.scratch_path.exists()
+    assert not backend.scratch_path.exists()
+    assert backend.read() == state.with_bot("b", RecordedBot({"userId": "b"}))
+
+
+def test_without_swapping_the_scratch_file_is_renamed_over_the_state(
+    backend: FileBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("provisioner.state.file.exchange", lambda first, second: False)
+    state = recorded_with_bots(backend)
+    backend.write(state)
+    backend.write(state := state.with_bot("b", RecordedBot({"userId": "b"})))
+    assert backend.read() == state
     assert sorted(p.name for p in backend.path.parent.iterdir()) == ["demo.json"]
 
 
-def test_failed_replace_keeps_the_old_state(
-    backend: FileBackend, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("failing", ["fsync", "exchange"])
+def test_failed_write_keeps_the_old_state(
+    backend: FileBackend, monkeypatch: pytest.MonkeyPatch, failing: str
 ) -> None:
     first = recorded_with_bots(backend)
     backend.write(first)
     before = backend.path.read_bytes()
 
-    def broken_replace(src: str, dst: object) -> None:
+    def broken(*args: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(os, "replace", broken_replace)
+    if failing == "fsync":
+        monkeypatch.setattr(os, "fsync", broken)
+    else:
+        monkeypatch.setattr("provisioner.state.file.exchange", broken)
     with pytest.raises(StateError) as caught:
         backend.write(first.with_bot("x", None))
     assert (
@@ -108,7 +146,7 @@ def test_failed_replace_keeps_the_old_state(
         == f"{backend.path}: cannot write the state file: No space left on device"
     )
     assert backend.path.read_bytes() == before
-    assert sorted(p.name for p in backend.path.parent.iterdir()) == ["demo.json"]
+    assert backend.read() == first
 
 
 def test_write_refuses_another_lineage(backend: FileBackend) -> None:

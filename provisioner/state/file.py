@@ -1,15 +1,22 @@
-"""The file backend: one JSON document per app, written atomically, under a lock."""
+"""The file backend: one JSON document per app, written atomically, under a lock.
+
+Each write goes to a scratch file next to the state file (``.<name>.swap``), is fsync'd, and
+is swapped with the state file in one atomic step (:mod:`provisioner.state.exchange`; a plain
+rename where swapping is not possible); then the directory is fsync'd. A reader sees the old
+state or the new one, never a mix, whenever the writer stops. The scratch file, which then
+holds the previous state, is reused by the next write and removed when the lock is released.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-import tempfile
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
 from pathlib import Path
 
 from provisioner.errors import StateError
+from provisioner.state.exchange import exchange
 from provisioner.state.lock import StateLock
 from provisioner.state.model import LockHolder, RecordedApp, RecordedBot
 
@@ -77,6 +84,7 @@ class FileBackend:
         self.path = path
         self.app = app
         self._lock = StateLock(path, app)
+        self.scratch_path = path.with_name(f".{path.name}.swap")
         self._fragments: Fragments = {}
         self._written: tuple[_FileIdentity, RecordedApp] | None = None
         """The file as this backend last wrote it, and what it holds."""
@@ -108,9 +116,17 @@ class FileBackend:
         if identity is not None:
             self._written = (identity, state)
 
-    def lock(self, command: str) -> AbstractContextManager[None]:
-        """Hold this app's state lock; LockedError naming the holder if it is taken."""
-        return self._lock.hold(command)
+    @contextlib.contextmanager
+    def lock(self, command: str) -> Iterator[None]:
+        """Hold this app's state lock; LockedError naming the holder if it is taken.
+
+        Releasing it removes the scratch file the writes made."""
+        with self._lock.hold(command):
+            try:
+                yield
+            finally:
+                with contextlib.suppress(OSError):
+                    os.unlink(self.scratch_path)
 
     def lock_holder(self) -> LockHolder | None:
         """Who holds the lock now (None when it is free or the holder is unknown)."""
@@ -172,37 +188,31 @@ class FileBackend:
             )
 
     def _replace(self, text: str) -> None:
-        directory = self.path.parent
+        """Write ``text`` to the scratch file, fsync it, swap it in, fsync the directory."""
         try:
-            fd, temp_name = self._temp_file(directory)
-            replaced = False
+            fd = self._open_scratch()
             try:
-                try:
-                    _write_all(fd, text.encode("utf-8"))
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                os.replace(temp_name, self.path)
-                replaced = True
+                _write_all(fd, text.encode("utf-8"))
+                os.fsync(fd)
             finally:
-                if not replaced:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(temp_name)
-            _fsync_directory(directory)
+                os.close(fd)
+            if not exchange(self.scratch_path, self.path):
+                os.replace(self.scratch_path, self.path)
+            _fsync_directory(self.path.parent)
         except OSError as exc:
             raise StateError(
                 f"{self.path}: cannot write the state file: {exc.strerror}",
                 hint="check the directory exists and is writable; the old state is unchanged",
             ) from exc
 
-    def _temp_file(self, directory: Path) -> tuple[int, str]:
-        """A new temp file next to the state file (creating the directory when missing)."""
-        prefix = f".{self.path.name}."
+    def _open_scratch(self) -> int:
+        """The scratch file, emptied (created, with its directory, when missing)."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
         try:
-            return tempfile.mkstemp(dir=directory, prefix=prefix, suffix=".tmp")
+            return os.open(self.scratch_path, flags, 0o600)
         except (FileNotFoundError, NotADirectoryError):
-            directory.mkdir(parents=True, exist_ok=True)  # raises what is wrong, if anything
-            return tempfile.mkstemp(dir=directory, prefix=prefix, suffix=".tmp")
+            self.path.parent.mkdir(parents=True, exist_ok=True)  # raises what is wrong, if anything
+            return os.open(self.scratch_path, flags, 0o600)
 
 
 _FileIdentity = tuple[int, int, int, int, int]
