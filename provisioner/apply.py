@@ -4,7 +4,9 @@ Order: every delete runs (and completes) before anything else, because deletes f
 then creates and adopts, then updates. Calls run on a shared, bounded thread pool
 (``concurrency`` calls in flight); the client's token bucket keeps them under the app's rate
 limit. After EACH successful call the recorder writes the state, so an interrupted or failed
-apply leaves a state that holds exactly what was applied.
+apply leaves a state that holds exactly what was applied. The write runs on a recording
+thread, so the call's worker can start the next call meanwhile; the change counts as applied
+(and is reported) only once its write is done.
 
 Ambiguity (the call may or may not have taken effect) is settled by reading the bot back,
 never by a blind repeat: see :mod:`provisioner.settle`.
@@ -17,6 +19,7 @@ and reports the rest as not attempted.
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,12 +31,13 @@ from provisioner.errors import ApiError, PlanError, ProvisionerError, StateError
 from provisioner.models import DesiredApp
 from provisioner.plan import Change, Plan
 from provisioner.rongcloud.models import BotPayload
-from provisioner.settle import BotApi, ChangeRunner, Matcher, canonical_matcher
+from provisioner.settle import BotApi, ChangeRunner, Matcher, Settled, canonical_matcher
 from provisioner.state import RecordedApp, RecordedBot
 
 __all__ = [
     "ApplyResult",
     "BotApi",
+    "CallPool",
     "ChangeResult",
     "Matcher",
     "Recorder",
@@ -228,6 +232,39 @@ class _Run:
                 continue
 
 
+class _FrozenHeap:
+    """While any apply runs, the objects that existed when the first one started are kept
+    out of the cyclic garbage collector's way (``gc.freeze``); the last one to end puts them
+    back (``gc.unfreeze``). Leaves the collector alone if someone else froze objects first.
+
+    Everything loaded and planned before the calls (manifests, models, plans) lives until the
+    run ends, yet every full collection walked all of it again, holding the GIL for tens of
+    milliseconds while the answers that arrived waited for it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._froze = False
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._users == 0 and gc.get_freeze_count() == 0:
+                gc.freeze()
+                self._froze = True
+            self._users += 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users == 0 and self._froze:
+                gc.unfreeze()
+                self._froze = False
+
+
+_FROZEN_HEAP = _FrozenHeap()
+
+
 def apply_changes(
     app: str,
     plan_id: str,
@@ -235,7 +272,7 @@ def apply_changes(
     payloads: Mapping[str, BotPayload],
     api: BotApi,
     recorder: Recorder,
-    pool: ThreadPoolExecutor,
+    pool: CallPool,
     *,
     matcher: Matcher,
     stop: threading.Event | None = None,
@@ -243,49 +280,76 @@ def apply_changes(
 ) -> ApplyResult:
     """Apply ``changes`` of ``app`` (``payloads``: userId → desired API body, secrets resolved).
 
-    Calls run on ``pool`` (its size bounds the calls in flight); each success is recorded by
-    ``recorder`` before the change counts as applied; ``matcher`` settles ambiguous writes
-    (:func:`canonical_matcher`). ``on_result(app, result)`` is called (from a worker thread)
-    as each change settles. Returns when every change is settled or, after a fatal error /
-    ``stop`` / KeyboardInterrupt in this thread, when in-flight calls are done; never raises
-    for a failed change.
+    Calls run on ``pool.calls`` (its size bounds the calls in flight); each success is
+    recorded by ``recorder``, on ``pool.records``, before the change counts as applied;
+    ``matcher`` settles ambiguous writes (:func:`canonical_matcher`).
+    ``on_result(app, result)`` is called (from a worker thread) as each change settles.
+    Returns when every change is settled or, after a fatal error / ``stop`` /
+    KeyboardInterrupt in this thread, when in-flight calls and their writes are done; never
+    raises for a failed change.
     """
     run = _Run(stop if stop is not None else threading.Event())
     runner = ChangeRunner(api, matcher)
+    futures: list[Future[None]] = []
 
     def execute(position: int, change: Change) -> None:
+        """On a call worker: the API call; then the state write is handed on."""
         if not run.begin():
             return
         try:
             settled = runner.run(change, payloads.get(change.user_id))
-            recorder.record(change, settled.server)
-            result = ChangeResult(change.action, change.user_id, "applied", note=settled.note)
         except ProvisionerError as exc:
             if is_fatal(exc):
                 run.halt.set()
-            result = ChangeResult(change.action, change.user_id, "failed", error=exc)
+            finish(position, ChangeResult(change.action, change.user_id, "failed", error=exc))
+            return
+        except BaseException:
+            run.end()
+            raise
+        try:
+            futures.append(pool.records.submit(record, position, change, settled))
+        except RuntimeError:  # the recording workers are shut down: record on this one
+            record(position, change, settled)
+
+    def record(position: int, change: Change, settled: Settled) -> None:
+        """On a recording worker: the state write that makes the change count as applied."""
+        try:
+            recorder.record(change, settled.server)
+        except ProvisionerError as exc:
+            if is_fatal(exc):
+                run.halt.set()
+            finish(position, ChangeResult(change.action, change.user_id, "failed", error=exc))
+        except BaseException:
+            run.end()
+            raise
+        else:
+            applied = ChangeResult(change.action, change.user_id, "applied", note=settled.note)
+            finish(position, applied)
+
+    def finish(position: int, result: ChangeResult) -> None:
+        try:
+            run.results[position] = result
+            if on_result is not None:
+                on_result(app, result)
         finally:
             run.end()
-        run.results[position] = result
-        if on_result is not None:
-            on_result(app, result)
 
     positions = {id(change): position for position, change in enumerate(changes)}
     submitted = 0
-    for phase in phases(changes):
-        futures: list[Future[None]] = []
-        try:
-            if run.stopping():
-                break
-            _Feeder(pool, execute, positions, phase, run, futures).feed()
-            submitted += len(phase)
-            run.wait_for(submitted)
-        except KeyboardInterrupt:
-            run.interrupt.set()
-        run.wait_idle()
-        for future in futures:
-            if future.done():
-                future.result()  # re-raises a bug in execute(); failed calls are results
+    with _FROZEN_HEAP:
+        for phase in phases(changes):
+            try:
+                if run.stopping():
+                    break
+                _Feeder(pool.calls, execute, positions, phase, run, futures).feed()
+                submitted += len(phase)
+                run.wait_for(submitted)
+            except KeyboardInterrupt:
+                run.interrupt.set()
+            run.wait_idle()
+            for future in futures:
+                if future.done():
+                    future.result()  # re-raises a bug in execute(); failed calls are results
     results = tuple(
         run.results.get(position) or ChangeResult(change.action, change.user_id, "not_attempted")
         for position, change in enumerate(changes)
@@ -353,7 +417,7 @@ def apply_plan(
     api: BotApi,
     backend: StateBackend,
     state: RecordedApp,
-    pool: ThreadPoolExecutor,
+    pool: CallPool,
     *,
     stop: threading.Event | None = None,
     on_result: Callable[[str, ChangeResult], None] | None = None,
@@ -391,9 +455,36 @@ def apply_plan(
     )
 
 
-def new_pool(concurrency: int) -> ThreadPoolExecutor:
-    """The bounded pool of API calls shared by every app of one run."""
-    return ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="apply")
+class CallPool:
+    """The workers shared by every app of one run: ``concurrency`` of them make the API calls
+    (so at most that many calls are in flight), as many more write the state after each.
+
+    A call's worker is free for the next call as soon as the answer is in; the state write
+    that follows (a temp file, fsync, rename and fsync of the directory: milliseconds on a
+    real disk) runs on a recording worker. A change still counts as applied, and its app's
+    next phase still waits, until that write is done.
+    """
+
+    def __init__(self, concurrency: int) -> None:
+        size = max(1, concurrency)
+        self.calls = ThreadPoolExecutor(max_workers=size, thread_name_prefix="apply")
+        self.records = ThreadPoolExecutor(max_workers=size, thread_name_prefix="record")
+
+    def shutdown(self) -> None:
+        """Wait for every call, then for every state write they handed on."""
+        self.calls.shutdown(wait=True)
+        self.records.shutdown(wait=True)
+
+    def __enter__(self) -> CallPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.shutdown()
+
+
+def new_pool(concurrency: int) -> CallPool:
+    """The bounded pool of API calls (and their state writes) shared by every app of a run."""
+    return CallPool(concurrency)
 
 
 class StateRecorder:

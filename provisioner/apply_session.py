@@ -135,7 +135,7 @@ class ApplySession:
             run.decide(False)
         self.interrupt.set()
         self._threads.shutdown(wait=True)
-        self.pool.shutdown(wait=True)
+        self.pool.shutdown()
 
     def plans(self) -> tuple[list[Plan], list[AppError]]:
         """Wait for every app's plan: the plans of the apps that planned, and the planning

@@ -11,13 +11,13 @@ import _thread
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
 from provisioner.apply import (
     ApplyResult,
+    CallPool,
     ChangeResult,
     apply_changes,
     canonical_matcher,
@@ -202,14 +202,14 @@ NAME_DIFF = (FieldDiff("name", "Old", "Bot"),)
 
 @pytest.fixture
 def pool() -> Any:
-    with ThreadPoolExecutor(max_workers=4) as executor:
+    with CallPool(4) as executor:
         yield executor
 
 
 def run(
     api: FakeApi,
     changes: Sequence[Change],
-    pool: ThreadPoolExecutor,
+    pool: CallPool,
     recorder: FakeRecorder | None = None,
     **kwargs: Any,
 ) -> ApplyResult:
@@ -234,7 +234,7 @@ def outcomes(result: ApplyResult) -> dict[str, str]:
 # --- the plain path -------------------------------------------------------------------------
 
 
-def test_each_action_is_called_and_recorded(pool: ThreadPoolExecutor) -> None:
+def test_each_action_is_called_and_recorded(pool: CallPool) -> None:
     api = FakeApi(payload("old"), payload("changed", name="Old"), payload("found", name="Old"))
     recorder = FakeRecorder()
     changes = [
@@ -263,7 +263,7 @@ def test_each_action_is_called_and_recorded(pool: ThreadPoolExecutor) -> None:
     assert ("create", "new", {"createdAt": 1700000000000}) in recorder.recorded
 
 
-def test_deletes_complete_before_any_other_call_starts(pool: ThreadPoolExecutor) -> None:
+def test_deletes_complete_before_any_other_call_starts(pool: CallPool) -> None:
     api = FakeApi(payload("a"), payload("b"), latency=0.02)
     changes = [change("delete", "a"), change("delete", "b")]
     changes += [change("create", f"c{i}") for i in range(3)]
@@ -282,13 +282,37 @@ def test_deletes_complete_before_any_other_call_starts(pool: ThreadPoolExecutor)
 
 def test_calls_in_flight_never_exceed_the_pool_size() -> None:
     api = FakeApi(latency=0.02)
-    with ThreadPoolExecutor(max_workers=3) as small_pool:
+    with CallPool(3) as small_pool:
         result = run(api, [change("create", f"b{i}") for i in range(10)], small_pool)
     assert result.ok
     assert 2 <= api.max_in_flight <= 3
 
 
-def test_adopt_without_differences_is_recorded_without_a_call(pool: ThreadPoolExecutor) -> None:
+def test_a_call_slot_is_free_while_the_last_answer_is_recorded() -> None:
+    api = FakeApi()
+    second_call = threading.Event()
+    api.fail("create", "b", second_call.set)
+
+    class SlowRecorder(FakeRecorder):
+        def record(self, change: Change, server: Mapping[str, Any]) -> None:
+            if change.user_id == "a":
+                assert second_call.wait(10), "the call of b waited for the state write of a"
+            super().record(change, server)
+
+    recorder = SlowRecorder()
+    reported: list[tuple[str, list[str]]] = []
+
+    def on_result(app: str, result: ChangeResult) -> None:
+        reported.append((result.user_id, [user_id for _, user_id, _ in recorder.recorded]))
+
+    with CallPool(1) as one:
+        result = run(api, [change("create", n) for n in "ab"], one, recorder, on_result=on_result)
+    assert result.ok
+    # each change counts as applied only once its state write is done
+    assert reported == [("a", ["a"]), ("b", ["a", "b"])]
+
+
+def test_adopt_without_differences_is_recorded_without_a_call(pool: CallPool) -> None:
     api = FakeApi(payload("found"))
     recorder = FakeRecorder()
     result = run(api, [change("adopt", "found")], pool, recorder)
@@ -297,7 +321,7 @@ def test_adopt_without_differences_is_recorded_without_a_call(pool: ThreadPoolEx
     assert result.results[0].note == "already as declared; recorded without a call"
 
 
-def test_an_empty_plan_does_nothing(pool: ThreadPoolExecutor) -> None:
+def test_an_empty_plan_does_nothing(pool: CallPool) -> None:
     result = run(FakeApi(), [], pool)
     assert result.ok and result.results == () and result.counts["applied"] == 0
 
@@ -306,7 +330,7 @@ def test_an_empty_plan_does_nothing(pool: ThreadPoolExecutor) -> None:
 
 
 def test_create_dropped_after_commit_is_settled_without_a_second_create(
-    pool: ThreadPoolExecutor,
+    pool: CallPool,
 ) -> None:
     api = FakeApi()
     api.fail("create", "a", "drop_after_commit")
@@ -319,7 +343,7 @@ def test_create_dropped_after_commit_is_settled_without_a_second_create(
     assert recorder.recorded == [("create", "a", {"createdAt": 1700000000000})]
 
 
-def test_create_dropped_before_commit_is_created_once_more(pool: ThreadPoolExecutor) -> None:
+def test_create_dropped_before_commit_is_created_once_more(pool: CallPool) -> None:
     api = FakeApi()
     api.fail("create", "a", "drop_before_commit")
     result = run(api, [change("create", "a")], pool)
@@ -327,7 +351,7 @@ def test_create_dropped_before_commit_is_created_once_more(pool: ThreadPoolExecu
     assert api.calls == [("create", "a"), ("get", "a"), ("create", "a")]
 
 
-def test_create_that_left_a_different_bot_is_updated(pool: ThreadPoolExecutor) -> None:
+def test_create_that_left_a_different_bot_is_updated(pool: CallPool) -> None:
     api = FakeApi()
     api.fail("create", "a", "commit_other")
     result = run(api, [change("create", "a")], pool)
@@ -336,7 +360,7 @@ def test_create_that_left_a_different_bot_is_updated(pool: ThreadPoolExecutor) -
     assert api.bots["a"].name == "Bot"
 
 
-def test_a_second_ambiguous_create_is_never_followed_by_a_third(pool: ThreadPoolExecutor) -> None:
+def test_a_second_ambiguous_create_is_never_followed_by_a_third(pool: CallPool) -> None:
     api = FakeApi()
     api.fail("create", "a", "drop_before_commit", "drop_before_commit")
     result = run(api, [change("create", "a")], pool)
@@ -345,7 +369,7 @@ def test_a_second_ambiguous_create_is_never_followed_by_a_third(pool: ThreadPool
     assert isinstance(result.results[0].error, AmbiguousWriteError)
 
 
-def test_a_second_ambiguous_create_that_committed_is_applied(pool: ThreadPoolExecutor) -> None:
+def test_a_second_ambiguous_create_that_committed_is_applied(pool: CallPool) -> None:
     api = FakeApi()
     api.fail("create", "a", "drop_before_commit", "drop_after_commit")
     result = run(api, [change("create", "a")], pool)
@@ -353,7 +377,7 @@ def test_a_second_ambiguous_create_that_committed_is_applied(pool: ThreadPoolExe
     assert api.count("create", "a") == 2 and "a" in api.bots
 
 
-def test_create_of_an_existing_equal_bot_adopts_it(pool: ThreadPoolExecutor) -> None:
+def test_create_of_an_existing_equal_bot_adopts_it(pool: CallPool) -> None:
     api = FakeApi(payload("a"))
     result = run(api, [change("create", "a")], pool)
     assert result.ok
@@ -361,7 +385,7 @@ def test_create_of_an_existing_equal_bot_adopts_it(pool: ThreadPoolExecutor) -> 
     assert result.results[0].note == "already existed on the server; adopted"
 
 
-def test_create_of_an_existing_different_bot_updates_it(pool: ThreadPoolExecutor) -> None:
+def test_create_of_an_existing_different_bot_updates_it(pool: CallPool) -> None:
     api = FakeApi(payload("a", name="Hand made"))
     result = run(api, [change("create", "a")], pool)
     assert result.ok
@@ -369,7 +393,7 @@ def test_create_of_an_existing_different_bot_updates_it(pool: ThreadPoolExecutor
     assert api.bots["a"].name == "Bot"
 
 
-def test_a_masked_api_key_counts_as_matching(pool: ThreadPoolExecutor) -> None:
+def test_a_masked_api_key_counts_as_matching(pool: CallPool) -> None:
     api = FakeApi(mask_keys=True)
     api.fail("create", "a", "drop_after_commit")
     result = run(api, [change("create", "a")], pool)
@@ -377,7 +401,7 @@ def test_a_masked_api_key_counts_as_matching(pool: ThreadPoolExecutor) -> None:
     assert api.calls == [("create", "a"), ("get", "a")]
 
 
-def test_update_dropped_after_commit_is_settled(pool: ThreadPoolExecutor) -> None:
+def test_update_dropped_after_commit_is_settled(pool: CallPool) -> None:
     api = FakeApi(payload("a", name="Old"))
     api.fail("update", "a", "drop_after_commit")
     result = run(api, [change("update", "a", fields=NAME_DIFF)], pool)
@@ -385,7 +409,7 @@ def test_update_dropped_after_commit_is_settled(pool: ThreadPoolExecutor) -> Non
     assert api.calls == [("update", "a"), ("get", "a")]
 
 
-def test_update_dropped_before_commit_is_sent_once_more(pool: ThreadPoolExecutor) -> None:
+def test_update_dropped_before_commit_is_sent_once_more(pool: CallPool) -> None:
     api = FakeApi(payload("a", name="Old"))
     api.fail("update", "a", "drop_before_commit")
     result = run(api, [change("update", "a", fields=NAME_DIFF)], pool)
@@ -393,7 +417,7 @@ def test_update_dropped_before_commit_is_sent_once_more(pool: ThreadPoolExecutor
     assert api.calls == [("update", "a"), ("get", "a"), ("update", "a")]
 
 
-def test_update_of_a_bot_deleted_outside_git_fails_with_a_hint(pool: ThreadPoolExecutor) -> None:
+def test_update_of_a_bot_deleted_outside_git_fails_with_a_hint(pool: CallPool) -> None:
     api = FakeApi()
     result = run(api, [change("update", "a", fields=NAME_DIFF)], pool)
     error = result.results[0].error
@@ -405,7 +429,7 @@ def test_update_of_a_bot_deleted_outside_git_fails_with_a_hint(pool: ThreadPoolE
 
 
 def test_ambiguous_update_of_a_vanished_bot_fails_without_creating(
-    pool: ThreadPoolExecutor,
+    pool: CallPool,
 ) -> None:
     api = FakeApi()
     api.fail("update", "a", "drop_before_commit")
@@ -415,7 +439,7 @@ def test_ambiguous_update_of_a_vanished_bot_fails_without_creating(
     assert api.calls == [("update", "a"), ("get", "a")]
 
 
-def test_delete_of_an_absent_bot_counts_as_applied(pool: ThreadPoolExecutor) -> None:
+def test_delete_of_an_absent_bot_counts_as_applied(pool: CallPool) -> None:
     recorder = FakeRecorder()
     result = run(FakeApi(), [change("delete", "gone")], pool, recorder)
     assert result.ok
@@ -423,14 +447,14 @@ def test_delete_of_an_absent_bot_counts_as_applied(pool: ThreadPoolExecutor) -> 
     assert recorder.recorded == [("delete", "gone", {})]
 
 
-def test_ambiguous_delete_is_settled_by_reading_back(pool: ThreadPoolExecutor) -> None:
+def test_ambiguous_delete_is_settled_by_reading_back(pool: CallPool) -> None:
     api = FakeApi(payload("a"))
     api.fail("delete", "a", "drop_after_commit")
     result = run(api, [change("delete", "a")], pool)
     assert result.ok and api.calls == [("delete", "a"), ("get", "a")]
 
 
-def test_ambiguous_delete_not_committed_is_sent_once_more(pool: ThreadPoolExecutor) -> None:
+def test_ambiguous_delete_not_committed_is_sent_once_more(pool: CallPool) -> None:
     api = FakeApi(payload("a"))
     api.fail("delete", "a", "drop_before_commit")
     result = run(api, [change("delete", "a")], pool)
@@ -438,7 +462,7 @@ def test_ambiguous_delete_not_committed_is_sent_once_more(pool: ThreadPoolExecut
     assert api.bots == {}
 
 
-def test_a_failed_read_back_leaves_the_outcome_unknown(pool: ThreadPoolExecutor) -> None:
+def test_a_failed_read_back_leaves_the_outcome_unknown(pool: CallPool) -> None:
     api = FakeApi()
     api.fail("create", "a", "drop_after_commit")
     api.fail("get", "a", TransportError("timed out", endpoint="/v3/bot/get.json"))
@@ -456,7 +480,7 @@ def test_a_failed_read_back_leaves_the_outcome_unknown(pool: ThreadPoolExecutor)
 # --- failures, halts and interruption -------------------------------------------------------
 
 
-def test_a_failed_call_does_not_stop_the_others(pool: ThreadPoolExecutor) -> None:
+def test_a_failed_call_does_not_stop_the_others(pool: CallPool) -> None:
     api = FakeApi()
     api.fail("create", "b", api_error(1502))
     recorder = FakeRecorder()
@@ -485,7 +509,7 @@ def test_a_failed_call_does_not_stop_the_others(pool: ThreadPoolExecutor) -> Non
 def test_a_state_write_failure_stops_new_calls() -> None:
     api = FakeApi(payload("x"))
     changes = [change("delete", "x")] + [change("create", n) for n in "abc"]
-    with ThreadPoolExecutor(max_workers=1) as one:
+    with CallPool(1) as one:
         result = run(api, changes, one, FakeRecorder(fail_on="x"))
     assert outcomes(result) == {
         "x": "failed",
@@ -500,12 +524,12 @@ def test_a_state_write_failure_stops_new_calls() -> None:
 def test_refused_credentials_stop_new_calls() -> None:
     api = FakeApi()
     api.fail("create", "a", api_error(1004, 401))
-    with ThreadPoolExecutor(max_workers=1) as one:
+    with CallPool(1) as one:
         result = run(api, [change("create", n) for n in "abc"], one)
     assert outcomes(result) == {"a": "failed", "b": "not_attempted", "c": "not_attempted"}
 
 
-def test_a_set_stop_flag_leaves_everything_not_attempted(pool: ThreadPoolExecutor) -> None:
+def test_a_set_stop_flag_leaves_everything_not_attempted(pool: CallPool) -> None:
     stop = threading.Event()
     stop.set()
     api = FakeApi()
@@ -523,7 +547,7 @@ def test_ctrl_c_lets_the_call_in_flight_finish_and_records_it() -> None:
         time.sleep(0.2)  # still in flight when the main thread sees the interrupt
 
     api.fail("create", "a", interrupt_then_finish)
-    with ThreadPoolExecutor(max_workers=1) as one:
+    with CallPool(1) as one:
         result = run(api, [change("create", n) for n in "abc"], one, recorder)
 
     assert result.interrupted
@@ -532,7 +556,7 @@ def test_ctrl_c_lets_the_call_in_flight_finish_and_records_it() -> None:
     assert api.calls == [("create", "a")]
 
 
-def test_on_result_reports_each_change(pool: ThreadPoolExecutor) -> None:
+def test_on_result_reports_each_change(pool: CallPool) -> None:
     seen: list[tuple[str, ChangeResult]] = []
     lock = threading.Lock()
 
