@@ -28,6 +28,7 @@ from typing import Any, Literal, Protocol
 
 from provisioner.canonical import api_payload
 from provisioner.errors import ApiError, PlanError, ProvisionerError, StateError, TransportError
+from provisioner.interrupts import MAIN_THREAD_POLL_SECONDS
 from provisioner.models import DesiredApp
 from provisioner.plan import Change, Plan
 from provisioner.rongcloud.models import BotPayload
@@ -55,14 +56,12 @@ Outcome = Literal["applied", "failed", "not_attempted"]
 OUTCOMES: tuple[Outcome, ...] = ("applied", "failed", "not_attempted")
 
 DEFAULT_CONCURRENCY = 8
-_POLL_SECONDS = 0.05
-"""How often an apply waiting in the main thread wakes up, so that a Ctrl-C (which Python
-delivers only between bytecodes of the main thread) is seen while calls are in flight."""
 _THREAD_POLL_SECONDS = 0.5
-"""The same for an apply waiting in any other thread (the CLI runs one per app), where no
-Ctrl-C arrives: it is woken at once whenever one of its changes settles or is skipped, which
-is where a ``stop`` takes effect, so this only bounds the wait when nothing moves. A short
-poll there costs real CPU: one waiting thread per app wakes 20 times a second."""
+"""How often an apply waiting in a thread other than the main one wakes up (the CLI runs one
+per app; in the main thread it is :data:`~provisioner.interrupts.MAIN_THREAD_POLL_SECONDS`,
+to let a Ctrl-C through). No Ctrl-C arrives there: it is woken at once when the changes it
+waits for have settled or the run is stopping, so this only bounds the wait when nothing
+moves. A short poll there costs real CPU: one waiting thread per app."""
 
 
 class Recorder(Protocol):
@@ -188,12 +187,15 @@ class _Run:
         self.results: dict[int, ChangeResult] = {}
         self._cond = threading.Condition()
         self._poll = (
-            _POLL_SECONDS
+            MAIN_THREAD_POLL_SECONDS
             if threading.current_thread() is threading.main_thread()
             else _THREAD_POLL_SECONDS
         )
         self._active = 0
         self._finished = 0
+        self._awaited = 0
+        """The count ``wait_for`` waits for: the waiter is woken only once it is reached (or
+        the run is stopping), not at every change (one app thread per app waits)."""
 
     def stopping(self) -> bool:
         return self.interrupt.is_set() or self.halt.is_set()
@@ -202,8 +204,7 @@ class _Run:
         """Called by a worker before its change: False when it must be skipped."""
         with self._cond:
             if self.stopping():
-                self._finished += 1
-                self._cond.notify_all()
+                self._finish_one()
                 return False
             self._active += 1
             return True
@@ -211,12 +212,17 @@ class _Run:
     def end(self) -> None:
         with self._cond:
             self._active -= 1
-            self._finished += 1
+            self._finish_one()
+
+    def _finish_one(self) -> None:
+        self._finished += 1
+        if self._finished >= self._awaited or self.stopping():
             self._cond.notify_all()
 
     def wait_for(self, finished: int) -> None:
         """Until ``finished`` changes are done or skipped, or a stop is asked for."""
         with self._cond:
+            self._awaited = finished
             while self._finished < finished and not self.stopping():
                 self._cond.wait(self._poll)
 

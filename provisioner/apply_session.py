@@ -34,6 +34,7 @@ from pathlib import Path
 
 from provisioner.apply import ApplyResult, ChangeResult, apply_plan, new_pool
 from provisioner.errors import PlanError, ProvisionerError
+from provisioner.interrupts import result_of
 from provisioner.models import DesiredApp
 from provisioner.plan import Plan, make_plan
 from provisioner.state import backend_for
@@ -144,7 +145,7 @@ class ApplySession:
         errors: list[AppError] = []
         for run in self.runs:
             try:
-                plans.append(run.planned.result())
+                plans.append(result_of(run.planned))
             except ProvisionerError as exc:
                 errors.append((run.app.name, exc))
         return plans, errors
@@ -160,7 +161,7 @@ class ApplySession:
         for run, future in zip(self.runs, self._futures, strict=True):
             while True:
                 try:
-                    result = future.result()
+                    result = result_of(future)
                     break
                 except KeyboardInterrupt:
                     self.interrupt.set()

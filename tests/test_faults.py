@@ -313,7 +313,7 @@ def test_ctrl_c_finishes_the_call_in_flight_records_it_and_exits_130(
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
 
-    assert proc.returncode == 130, err
+    assert proc.returncode == 130, out + err
     assert "Apply interrupted for app demo: " in out
     assert err.startswith("error: interrupted: calls in flight finished and were recorded;")
     assert "hint: re-run `provisioner apply` to finish" in err

@@ -92,6 +92,8 @@ def _plan_all(
     """Plan every app, in parallel; results in app order (an error is returned, not raised)."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from provisioner.interrupts import result_of
+
     if len(apps) <= 1:
         return [_plan_one(app, env, refresh=refresh, allow_empty=allow_empty) for app in apps]
     with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(apps))) as pool:
@@ -99,7 +101,7 @@ def _plan_all(
             pool.submit(_plan_one, app, env, refresh=refresh, allow_empty=allow_empty)
             for app in apps
         ]
-        return [future.result() for future in futures]
+        return [result_of(future) for future in futures]
 
 
 def _plan_one(
