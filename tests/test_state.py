@@ -92,6 +92,29 @@ def test_write_fsyncs_the_new_state_and_swaps_it_in(
     assert backend.scratch_path.read_text(encoding="utf-8") == dumps_state(first)
 
 
+def test_under_the_lock_the_folder_is_fsynced_without_reopening_it(
+    backend: FileBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    real_fsync, real_open = os.fsync, os.open
+
+    def spy_fsync(fd: int) -> None:
+        calls.append("fsync")
+        real_fsync(fd)
+
+    def spy_open(path: object, *args: object, **kwargs: object) -> int:
+        calls.append(f"open {Path(str(path)).name}")
+        return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    with backend.lock("provisioner apply"):
+        first = recorded_with_bots(backend)
+        backend.write(first)
+        monkeypatch.setattr(os, "fsync", spy_fsync)
+        monkeypatch.setattr(os, "open", spy_open)
+        backend.write(first.with_bot("b", RecordedBot({"userId": "b"})))
+    assert calls == ["open .demo.json.swap", "fsync", "fsync"]
+
+
 def test_writes_reuse_two_files_instead_of_creating_one_each(backend: FileBackend) -> None:
     state = recorded_with_bots(backend)
     backend.write(state)

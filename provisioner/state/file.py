@@ -85,6 +85,8 @@ class FileBackend:
         self.app = app
         self._lock = StateLock(path, app)
         self.scratch_path = path.with_name(f".{path.name}.swap")
+        self._directory_fd: int | None = None
+        """The state folder, open while the lock is held (one fsync per write, no reopen)."""
         self._fragments: Fragments = {}
         self._written: tuple[_FileIdentity, RecordedApp] | None = None
         """The file as this backend last wrote it, and what it holds."""
@@ -122,11 +124,15 @@ class FileBackend:
 
         Releasing it removes the scratch file the writes made."""
         with self._lock.hold(command):
+            self._directory_fd = _open_directory(self.path.parent)
             try:
                 yield
             finally:
                 with contextlib.suppress(OSError):
                     os.unlink(self.scratch_path)
+                if self._directory_fd is not None:
+                    os.close(self._directory_fd)
+                    self._directory_fd = None
 
     def lock_holder(self) -> LockHolder | None:
         """Who holds the lock now (None when it is free or the holder is unknown)."""
@@ -198,12 +204,24 @@ class FileBackend:
                 os.close(fd)
             if not exchange(self.scratch_path, self.path):
                 os.replace(self.scratch_path, self.path)
-            _fsync_directory(self.path.parent)
+            self._fsync_directory()
         except OSError as exc:
             raise StateError(
                 f"{self.path}: cannot write the state file: {exc.strerror}",
                 hint="check the directory exists and is writable; the old state is unchanged",
             ) from exc
+
+    def _fsync_directory(self) -> None:
+        """Make the swap (or rename) durable: fsync the folder that holds the state."""
+        if self._directory_fd is not None:
+            os.fsync(self._directory_fd)
+            return
+        fd = _open_directory(self.path.parent)
+        if fd is not None:
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def _open_scratch(self) -> int:
         """The scratch file, emptied (created, with its directory, when missing)."""
@@ -233,15 +251,13 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _fsync_directory(directory: Path) -> None:
+def _open_directory(directory: Path) -> int | None:
+    """A read-only handle on ``directory`` (to fsync it); None where folders cannot be
+    opened (Windows) or it does not exist yet."""
     try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory handles
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        return os.open(directory, os.O_RDONLY)
+    except OSError:
+        return None
 
 
 def _json_problem(exc: Exception) -> str:

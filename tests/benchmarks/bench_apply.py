@@ -183,14 +183,14 @@ def median(values: list[float]) -> float:
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
-def measure_once(measure: Any, args: argparse.Namespace) -> tuple[float, str]:
-    """``measure(root, env, concurrency)`` on a fresh workspace and a fresh emulator."""
-    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
-        root = Path(tmp)
-        with emulator_process(credentials(args.apps), args.latency_ms) as url:
-            env = write_workspace(root, url, args.apps, args.bots, args.rate)
-            result: tuple[float, str] = measure(root, env, args.concurrency)
-            return result
+def measure_once(measure: Any, args: argparse.Namespace, scratch: Path) -> tuple[float, str]:
+    """``measure(root, env, concurrency)`` on a fresh workspace (a new folder under
+    ``scratch``) and a fresh emulator."""
+    root = Path(tempfile.mkdtemp(dir=scratch))
+    with emulator_process(credentials(args.apps), args.latency_ms) as url:
+        env = write_workspace(root, url, args.apps, args.bots, args.rate)
+        result: tuple[float, str] = measure(root, env, args.concurrency)
+        return result
 
 
 def verdict(ok: bool) -> str:
@@ -224,9 +224,18 @@ def main() -> None:
     print(f"app floor   token bucket wait + latency:  {app_floor:7.2f} s")
     print(f"bound       max of the two:               {bound:7.2f} s")
 
+    # Every run's workspace is kept until the end: deleting one run's 1,000-odd files makes
+    # the next run's file creations slower on some file systems (ext4 without a journal skips
+    # inodes freed in the last minute, one lookup each), which would measure the benchmark's
+    # own clean-up rather than apply.
+    with tempfile.TemporaryDirectory(dir=args.workdir) as scratch:
+        run_all(args, Path(scratch), sequential, bound)
+
+
+def run_all(args: argparse.Namespace, scratch: Path, sequential: float, bound: float) -> None:
     times = []
     for run in range(1, args.runs + 1):
-        elapsed, outcome = measure_once(time_apply_phase, args)
+        elapsed, outcome = measure_once(time_apply_phase, args, scratch)
         times.append(elapsed)
         print(
             f"apply phase run {run}: {elapsed:6.2f} s  ({sequential / elapsed:5.1f}× faster than"
@@ -240,7 +249,7 @@ def main() -> None:
         f"(target ≤ 1.3×: {verdict(ratio <= 1.3)})"
     )
     if not args.no_whole_command:
-        elapsed, outcome = measure_once(time_whole_command, args)
+        elapsed, outcome = measure_once(time_whole_command, args, scratch)
         print(
             f"whole command {elapsed:6.2f} s  ({sequential / elapsed:5.1f}× faster than sequential,"
             f" {elapsed / bound:4.2f}× the bound; {outcome}; includes loading and planning)"
