@@ -461,20 +461,29 @@ def apply_plan(
     )
 
 
+RECORDING_WORKERS = 2
+"""Threads that write the state after the calls of a run. Two let one write's fsync overlap
+the next one's encoding; more only compete with the call threads for the GIL (measured with
+tests/benchmarks/bench_apply.py: 24 recording threads cost ~0.3 ms of CPU more per call and
+made the run ~8% slower than 2)."""
+
+
 class CallPool:
     """The workers shared by every app of one run: ``concurrency`` of them make the API calls
-    (so at most that many calls are in flight), as many more write the state after each.
+    (so at most that many calls are in flight), :data:`RECORDING_WORKERS` write the state
+    after each.
 
     A call's worker is free for the next call as soon as the answer is in; the state write
-    that follows (a temp file, fsync, rename and fsync of the directory: milliseconds on a
-    real disk) runs on a recording worker. A change still counts as applied, and its app's
+    that follows (two fsyncs: milliseconds on a real disk) runs on a recording worker. A change still counts as applied, and its app's
     next phase still waits, until that write is done.
     """
 
     def __init__(self, concurrency: int) -> None:
         size = max(1, concurrency)
         self.calls = ThreadPoolExecutor(max_workers=size, thread_name_prefix="apply")
-        self.records = ThreadPoolExecutor(max_workers=size, thread_name_prefix="record")
+        self.records = ThreadPoolExecutor(
+            max_workers=min(size, RECORDING_WORKERS), thread_name_prefix="record"
+        )
 
     def shutdown(self) -> None:
         """Wait for every call, then for every state write they handed on."""

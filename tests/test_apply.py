@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from provisioner.apply import (
+    RECORDING_WORKERS,
     ApplyResult,
     CallPool,
     ChangeResult,
@@ -310,6 +311,29 @@ def test_a_call_slot_is_free_while_the_last_answer_is_recorded() -> None:
     assert result.ok
     # each change counts as applied only once its state write is done
     assert reported == [("a", ["a"]), ("b", ["a", "b"])]
+
+
+def test_state_writes_run_on_at_most_two_recording_threads() -> None:
+    class CountingRecorder(FakeRecorder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.writing = 0
+            self.most_writing = 0
+
+        def record(self, change: Change, server: Mapping[str, Any]) -> None:
+            with self.lock:
+                self.writing += 1
+                self.most_writing = max(self.most_writing, self.writing)
+            time.sleep(0.02)
+            with self.lock:
+                self.writing -= 1
+            super().record(change, server)
+
+    recorder = CountingRecorder()
+    with CallPool(8) as pool:
+        result = run(FakeApi(), [change("create", f"b{i}") for i in range(16)], pool, recorder)
+    assert result.ok
+    assert recorder.most_writing == RECORDING_WORKERS == 2
 
 
 def test_adopt_without_differences_is_recorded_without_a_call(pool: CallPool) -> None:
