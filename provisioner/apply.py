@@ -474,8 +474,9 @@ class CallPool:
     after each.
 
     A call's worker is free for the next call as soon as the answer is in; the state write
-    that follows (two fsyncs: milliseconds on a real disk) runs on a recording worker. A change still counts as applied, and its app's
-    next phase still waits, until that write is done.
+    that follows (two fsyncs: milliseconds on a real disk) runs on a recording worker. A
+    change still counts as applied, and its app's next phase still waits, until that write
+    is done.
     """
 
     def __init__(self, concurrency: int) -> None:

@@ -79,6 +79,30 @@ def bot(user_id: str, name: str = "Bot") -> BotPayload:
 # -- the happy paths ---------------------------------------------------------------------------
 
 
+def test_each_request_carries_the_client_headers_and_its_own_signature(
+    make_client: MakeClient, fake: FakeBotApi
+) -> None:
+    seen: list[httpx.Request] = []
+    inner = fake.transport()
+
+    def spy(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return inner.handle_request(request)
+
+    client = make_client(transport=httpx.MockTransport(spy), timeout=7.0)
+    client.create_bot(bot("a"))
+    client.create_bot(bot("b"))
+    first, second = seen
+    assert str(first.url) == f"{PRIMARY}{CREATE}"
+    assert first.headers["User-Agent"].startswith("provisioner/")
+    assert first.headers["Content-Type"] == "application/json"
+    assert first.extensions["timeout"] == httpx.Timeout(7.0).as_dict()
+    for name in ("App-Key", "Nonce", "Timestamp", "Signature", "X-Request-ID"):
+        assert name in first.headers and name in second.headers
+    assert first.headers["Nonce"] != second.headers["Nonce"]
+    assert first.headers["X-Request-ID"] != second.headers["X-Request-ID"]
+
+
 def test_create_get_update_delete_round_trip(fake: FakeBotApi, make_client: MakeClient) -> None:
     client = make_client()
     client.create_bot(bot("b1"))
