@@ -216,7 +216,7 @@ class EmulatorServer:
             http=DroppableH11Protocol,
             ws="none",
             lifespan="off",
-            loop="asyncio",
+            loop="auto",
             log_config=None,
             log_level="warning",
             access_log=False,
