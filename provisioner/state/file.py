@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 from collections.abc import Iterator
+from json.encoder import encode_basestring  # what json.dumps(str, ensure_ascii=False) does
 from pathlib import Path
 
 from provisioner.errors import StateError
@@ -61,7 +62,7 @@ def _render(state: RecordedApp, fragments: Fragments) -> str:
     fragments.update(encoded)
     if encoded:
         entries = ",\n".join(
-            f"    {json.dumps(user_id, ensure_ascii=False)}: {encoded[user_id][1]}"
+            f"    {encode_basestring(user_id)}: {encoded[user_id][1]}"
             for user_id in sorted(encoded)
         )
         bots = "{\n" + entries + "\n  }"
