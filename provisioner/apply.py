@@ -305,9 +305,7 @@ def apply_changes(
         try:
             settled = runner.run(change, payloads.get(change.user_id))
         except ProvisionerError as exc:
-            if is_fatal(exc):
-                run.halt.set()
-            finish(position, ChangeResult(change.action, change.user_id, "failed", error=exc))
+            fail(position, change, exc)
             return
         except BaseException:
             run.end()
@@ -322,15 +320,18 @@ def apply_changes(
         try:
             recorder.record(change, settled.server)
         except ProvisionerError as exc:
-            if is_fatal(exc):
-                run.halt.set()
-            finish(position, ChangeResult(change.action, change.user_id, "failed", error=exc))
+            fail(position, change, exc)
         except BaseException:
             run.end()
             raise
         else:
             applied = ChangeResult(change.action, change.user_id, "applied", note=settled.note)
             finish(position, applied)
+
+    def fail(position: int, change: Change, error: ProvisionerError) -> None:
+        if is_fatal(error):
+            run.halt.set()
+        finish(position, ChangeResult(change.action, change.user_id, "failed", error=error))
 
     def finish(position: int, result: ChangeResult) -> None:
         try:
