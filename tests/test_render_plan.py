@@ -186,3 +186,28 @@ def test_markdown_drops_details_first_when_that_is_enough() -> None:
     compact = render_markdown([document], limit=len(full) - 1)
     assert "<details>" not in compact and "| ~ update | `assistant` |" in compact
     assert "truncated" in compact
+
+
+def test_markdown_for_several_apps_opens_with_their_totals() -> None:
+    billing = make_app(make_bot("invoice-bot"), make_bot("refund-bot"), name="billing")
+    quiet = make_app(make_bot("faq-bot"), name="quiet")
+    docs = [
+        representative_plan().document,
+        make_plan(billing, RecordedApp.fresh("billing"), SECRETS).document,
+        make_plan(quiet, record(quiet, SECRETS), SECRETS).document,
+    ]
+    lines = render_markdown(docs).splitlines()
+    assert lines[:5] == [
+        MARKDOWN_MARKER,
+        "## Plan for 3 apps: 2 to delete, 3 to create, 1 to adopt, 1 to update;"
+        " 2 drifted, 1 unmanaged — **BLOCKED**: `demo`",
+        "",
+        "No changes: `quiet`",
+        "",
+    ]
+    assert lines[5].startswith("### Plan for `demo`: ")
+
+
+def test_markdown_for_one_app_has_no_totals_line() -> None:
+    markdown = render_markdown([representative_plan().document])
+    assert "\n## Plan for" not in markdown

@@ -215,9 +215,29 @@ def render_markdown(docs: Sequence[Mapping[str, Any]], *, limit: int = MARKDOWN_
 
 def _markdown(docs: Sequence[Mapping[str, Any]], *, details: bool) -> str:
     parts = [MARKDOWN_MARKER]
+    if len(docs) > 1:
+        parts.append(_markdown_overview(docs))
     for doc in docs:
         parts.append(_markdown_plan(doc, details=details))
     return "\n".join(parts)
+
+
+def _markdown_overview(docs: Sequence[Mapping[str, Any]]) -> str:
+    """The line above the apps' sections when a comment covers several: total counts, which
+    apps are blocked, which have nothing to do."""
+    totals: dict[str, int] = {}
+    for doc in docs:
+        for key, count in doc["counts"].items():
+            totals[key] = totals.get(key, 0) + count
+    line = f"## Plan for {len(docs)} apps: {summary({'counts': totals})}"
+    blocked = [_code(doc["app"]) for doc in docs if doc["blocked"]]
+    if blocked:
+        line += f" — **BLOCKED**: {', '.join(blocked)}"
+    out = [line, ""]
+    unchanged = [_code(doc["app"]) for doc in docs if not doc["changes"]]
+    if unchanged:
+        out += [f"No changes: {', '.join(unchanged)}", ""]
+    return "\n".join(out)
 
 
 def _markdown_plan(doc: Mapping[str, Any], *, details: bool) -> str:
