@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from provisioner.emulator import EmulatorServer
 from provisioner.rongcloud import BotPayload, RongCloudClient
 from provisioner.state import RecordedApp
@@ -84,6 +86,19 @@ class Workspace:
         """The recorded state; it must always parse."""
         path = self.state_path(app)
         return RecordedApp.from_data(json.loads(path.read_text("utf-8")), where=str(path))
+
+
+def enter_workspace(
+    root: Path, url: str, monkeypatch: pytest.MonkeyPatch, env: Mapping[str, str]
+) -> Workspace:
+    """A workspace in ``root`` with its ``bots/demo/app.yaml`` for ``url``, made the working
+    directory, with ``env`` set for the test."""
+    monkeypatch.chdir(root)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    workspace = Workspace(root, url)
+    workspace.app()
+    return workspace
 
 
 def client_for(server: EmulatorServer, app_key: str = APP_KEY) -> RongCloudClient:

@@ -6,7 +6,6 @@ The CLI's output built from these is pinned in test_cli_apply.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,20 +17,12 @@ from provisioner.errors import ConfigError
 from provisioner.models import DesiredApp
 from provisioner.state import FileBackend
 from provisioner.workspace import load_apps
-from tests.apply_support import ENV, Workspace, emulator, live_bots, write_calls
-
-
-@pytest.fixture
-def server() -> Iterator[EmulatorServer]:
-    with emulator() as running:
-        yield running
+from tests.apply_support import ENV, Workspace, enter_workspace, live_bots, write_calls
 
 
 @pytest.fixture
 def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: EmulatorServer) -> Workspace:
-    monkeypatch.chdir(tmp_path)
-    workspace = Workspace(tmp_path, server.url)
-    workspace.app()
+    workspace = enter_workspace(tmp_path, server.url, monkeypatch, {})
     workspace.bot("assistant-bot", name="Assistant")
     workspace.bot("helper-bot", name="Helper")
     return workspace

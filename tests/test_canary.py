@@ -16,7 +16,14 @@ import pytest
 
 from provisioner.cli import main
 from provisioner.emulator import EmulatorServer
-from tests.apply_support import APP_KEY, FAST_RETRIES, Workspace, live_bots, subprocess_env
+from tests.apply_support import (
+    APP_KEY,
+    FAST_RETRIES,
+    Workspace,
+    enter_workspace,
+    live_bots,
+    subprocess_env,
+)
 
 SECRET_CANARY = "CANARY-app-secret-7f3a9c41"
 DIFY_CANARY = "CANARY-dify-key-2b8e6d05"
@@ -39,11 +46,7 @@ def server() -> Iterator[EmulatorServer]:
 
 @pytest.fixture
 def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: EmulatorServer) -> Workspace:
-    monkeypatch.chdir(tmp_path)
-    for name, value in CANARY_ENV.items():
-        monkeypatch.setenv(name, value)
-    workspace = Workspace(tmp_path, server.url)
-    workspace.app()
+    workspace = enter_workspace(tmp_path, server.url, monkeypatch, CANARY_ENV)
     workspace.bot("assistant-bot")
     workspace.bot("helper-bot", dify_var="DIFY_OTHER")
     return workspace

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,26 +21,15 @@ from tests.apply_support import (
     Workspace,
     calls,
     client_for,
-    emulator,
+    enter_workspace,
     live_bots,
     write_calls,
 )
 
 
 @pytest.fixture
-def server() -> Iterator[EmulatorServer]:
-    with emulator() as running:
-        yield running
-
-
-@pytest.fixture
 def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: EmulatorServer) -> Workspace:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("NO_COLOR", "1")
-    for name, value in ENV.items():
-        monkeypatch.setenv(name, value)
-    workspace = Workspace(tmp_path, server.url)
-    workspace.app()
+    workspace = enter_workspace(tmp_path, server.url, monkeypatch, {"NO_COLOR": "1", **ENV})
     workspace.bot("assistant-bot", name="Assistant")
     workspace.bot("helper-bot", name="Helper")
     return workspace

@@ -39,7 +39,7 @@ from tests.apply_support import (
     FAST_RETRIES,
     Workspace,
     calls,
-    emulator,
+    enter_workspace,
     live_bots,
     subprocess_env,
     write_calls,
@@ -53,19 +53,9 @@ HOLD_MS = 120_000
 
 
 @pytest.fixture
-def server() -> Iterator[EmulatorServer]:
-    with emulator() as running:
-        yield running
-
-
-@pytest.fixture
 def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: EmulatorServer) -> Workspace:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("NO_COLOR", "1")
-    for name, value in {**ENV, **FAST_RETRIES}.items():
-        monkeypatch.setenv(name, value)
-    workspace = Workspace(tmp_path, server.url)
-    workspace.app()
+    env = {"NO_COLOR": "1", **ENV, **FAST_RETRIES}
+    workspace = enter_workspace(tmp_path, server.url, monkeypatch, env)
     for user_id in BOTS:
         workspace.bot(user_id)
     return workspace
