@@ -248,16 +248,35 @@ def _decode(data: bytes) -> str:
     return text.removeprefix("\ufeff")
 
 
-_DEPTH_PRECHECK_BRACKETS = 1000
-"""Texts with more flow brackets than this get a depth check before composition (libyaml's
-composer recurses in C and would overflow the stack on ~100k nested ``[``)."""
+_DEPTH_PRECHECK_OPENERS = 1000
+"""Texts with more nesting openers than this (flow brackets, compact ``- ``/``? `` entries)
+get a depth check before composition: only those can nest deep enough, within 1 MiB, to
+overflow the C stack of older libyaml composers (~100k levels), which recurse."""
+
+_LIBYAML_DEPTH_PROBLEM = "exceeded maximum nesting depth"
+"""How libyaml (PyYAML 6.0.4 and later) refuses nesting past its own limit of 1000 levels.
+Its scanner looks up to 1024 characters ahead, so it can refuse a text before the event at
+this project's limit has been read; the pure-Python parser then finds that event."""
 
 
-def _check_flow_depth(text: str) -> None:
+def _nesting_openers(text: str) -> int:
+    return text.count("[") + text.count("{") + text.count("- ") + text.count("? ")
+
+
+def _check_depth(text: str) -> None:
     """Stop pathological nesting before composing, from the (iterative) event stream."""
-    if text.count("[") + text.count("{") <= _DEPTH_PRECHECK_BRACKETS:
-        return
-    loader = _Loader(text)
+    if _nesting_openers(text) > _DEPTH_PRECHECK_OPENERS:
+        _raise_if_too_deep(text, _Loader)
+
+
+def _raise_if_too_deep(text: str, loader_class: type[Any]) -> None:
+    """Raise ``yaml-too-deep`` at the first collection nested past :data:`MAX_DEPTH`.
+
+    Returns quietly when the text is not that deep, or is invalid YAML before that point
+    (composition then reports the syntax error with its position). With libyaml's own depth
+    refusal, the pure-Python parser (no such limit, no recursion) takes over.
+    """
+    loader = loader_class(text)
     depth = 0
     try:
         while loader.check_event():
@@ -273,14 +292,20 @@ def _check_flow_depth(text: str) -> None:
                     )
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
-    except yaml.YAMLError:
-        return  # composition reports the syntax error with its position
+    except yaml.YAMLError as exc:
+        if _is_libyaml_depth_refusal(exc) and loader_class is not yaml.SafeLoader:
+            _raise_if_too_deep(text, yaml.SafeLoader)
+        return
     finally:
         loader.dispose()
 
 
+def _is_libyaml_depth_refusal(exc: yaml.YAMLError) -> bool:
+    return isinstance(exc, yaml.MarkedYAMLError) and _LIBYAML_DEPTH_PROBLEM in str(exc.problem)
+
+
 def _compose(text: str) -> Node | None:
-    _check_flow_depth(text)
+    _check_depth(text)
     loader = _Loader(text)
     try:
         return loader.get_single_node()
@@ -294,6 +319,8 @@ def _compose(text: str) -> Node | None:
             ) from exc
         raise _syntax_problem(exc, text) from exc
     except yaml.MarkedYAMLError as exc:
+        if _is_libyaml_depth_refusal(exc):
+            _raise_if_too_deep(text, yaml.SafeLoader)
         raise _syntax_problem(exc, text) from exc
     except yaml.YAMLError as exc:  # reader errors (e.g. control characters) without marks
         raise _LoadProblem("yaml-syntax", f"invalid YAML: {exc}", (1, 1)) from exc

@@ -111,7 +111,17 @@ def test_pathological_nesting_is_stopped_before_libyaml_recurses() -> None:
     quoted = parse('a: "' + "[" * 5000 + '"\n')
     assert quoted.value == {"a": "[" * 5000}
     block = parse("".join(" " * i + "k:\n" for i in range(1400)))
-    assert [d.code for d in block.diagnostics] == ["yaml-too-deep"]
+    assert codes(block) == [(MAX_DEPTH + 2, MAX_DEPTH + 2, "yaml-too-deep")]
+
+
+def test_compact_block_nesting_is_stopped_at_the_projects_limit() -> None:
+    # PyYAML 6.0.4's libyaml refuses nesting past 1000 levels as a syntax error, and its
+    # scanner reads ahead; the project's own limit and position must win on every version.
+    for depth in (MAX_DEPTH + 10, 1001, 300_000):
+        document = parse("a:\n" + "- " * depth + "x\n")
+        assert codes(document) == [(2, 1 + 2 * MAX_DEPTH, "yaml-too-deep")]
+    keys = parse("a:\n" + "? " * 2000 + "x\n")
+    assert [d.code for d in keys.diagnostics] == ["yaml-too-deep"]
 
 
 def test_document_start_and_end_markers_are_one_document() -> None:
