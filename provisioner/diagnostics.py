@@ -1,4 +1,4 @@
-"""Diagnostic: one problem found in a manifest, pointed at file:line:column."""
+"""Diagnostic: one problem found in a manifest, pointed at file:line:column, and its field path."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 Severity = Literal["error", "warning"]
+JsonPath = tuple[str | int, ...]
+"""A path into a manifest value: ``("integrations", 1, "callbackUrl")``."""
+Position = tuple[int, int]
+"""1-based ``(line, column)``."""
 
 
 @dataclass(frozen=True, order=True)
@@ -31,3 +35,36 @@ class Diagnostic:
 def has_errors(diagnostics: list[Diagnostic], *, strict: bool = False) -> bool:
     """True when any diagnostic fails the run (warnings count only with ``strict``)."""
     return any(d.severity == "error" or strict for d in diagnostics)
+
+
+def format_path(path: JsonPath) -> str:
+    """``("integrations", 1, "callbackUrl")`` -> ``integrations[1].callbackUrl``."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else part
+    return text
+
+
+def diagnostic_at(
+    file: str,
+    position: tuple[int, int],
+    path: JsonPath,
+    code: str,
+    message: str,
+    hint: str | None = None,
+    severity: Severity = "error",
+) -> Diagnostic:
+    """A Diagnostic for ``file`` at ``position`` (1-based line, column) and field ``path``."""
+    return Diagnostic(
+        file=file,
+        line=position[0],
+        column=position[1],
+        path=format_path(path),
+        code=code,
+        severity=severity,
+        message=message,
+        hint=hint,
+    )

@@ -11,6 +11,7 @@
     │   └── RateLimitedError         HTTP 429 or code 1008 after all retries
     ├── TransportError               no usable answer: connect error, timeout, dropped connection
     │   └── AmbiguousWriteError      a mutating call may or may not have been applied
+    ├── ConflictError                the server holds a bot the plan did not expect (one change)
     ├── ApplyError                   an apply stopped part way (exit 4); carries the summary
     └── EmulatorError                the local emulator could not start
 
@@ -98,6 +99,16 @@ class AmbiguousWriteError(TransportError):
 
     The apply layer settles it by reading the bot back; the client never repeats it blindly.
     """
+
+
+class ConflictError(ProvisionerError):
+    """The server holds something the plan did not expect for one bot: a bot it was to create
+    exists with another spec, or a bot it was to update is gone. That change fails; the others
+    go on. ``endpoint`` is the call that found it."""
+
+    def __init__(self, message: str, *, endpoint: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.endpoint = endpoint
 
 
 class ApplyError(ProvisionerError):

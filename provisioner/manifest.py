@@ -26,7 +26,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from provisioner.diagnostics import Diagnostic, Severity
+from provisioner.diagnostics import Diagnostic, JsonPath, Position, diagnostic_at
 
 try:  # libyaml's C parser when available (much faster); the pure-Python one otherwise
     from yaml import CSafeLoader as _BaseLoader
@@ -62,9 +62,6 @@ NODE_BUDGET = 10_000
 
 MAX_DEPTH = 64
 """At most this many nested collections (also stops recursive aliases)."""
-
-JsonPath = tuple[str | int, ...]
-Position = tuple[int, int]
 
 _STR = "tag:yaml.org,2002:str"
 _MERGE = "tag:yaml.org,2002:merge"
@@ -132,39 +129,6 @@ class _LoadProblem(Exception):
         self.message = message
         self.position = position
         self.hint = hint
-
-
-def format_path(path: JsonPath) -> str:
-    """``("integrations", 1, "callbackUrl")`` -> ``integrations[1].callbackUrl``."""
-    text = ""
-    for part in path:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else part
-    return text
-
-
-def diagnostic_at(
-    file: str,
-    position: tuple[int, int],
-    path: JsonPath,
-    code: str,
-    message: str,
-    hint: str | None = None,
-    severity: Severity = "error",
-) -> Diagnostic:
-    """A Diagnostic for ``file`` at ``position`` (1-based line, column) and field ``path``."""
-    return Diagnostic(
-        file=file,
-        line=position[0],
-        column=position[1],
-        path=format_path(path),
-        code=code,
-        severity=severity,
-        message=message,
-        hint=hint,
-    )
 
 
 def load_document(path: Path, display: str) -> Document:

@@ -143,25 +143,9 @@ class Plan:
 
     @cached_property
     def id(self) -> str:
-        """SHA-256 (hex) of the canonical plan JSON plus the state lineage and serial.
-
-        Left out, so the same inputs give the same id on every machine: manifest file names
-        (``source``), and for a never-written state (serial 0) its random lineage and the
-        fingerprints made with its random salt (sensitive fields then count as
-        ``{"sensitive": "new"}``; which fields are sensitive and changed still counts).
-        """
-        view = dict(self.data)
-        view["changes"] = [
-            {key: value for key, value in change.items() if key != "source"}
-            for change in self.data["changes"]
-        ]
-        lineage = self.lineage
-        if self.is_new_state:
-            view = _without_fingerprints(view)
-            lineage = ""
-        text = json.dumps(view, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        payload = f"{text}\n{lineage}\n{self.serial}"
-        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+        """SHA-256 (hex) of the canonical plan JSON plus the state lineage and serial: see
+        :func:`plan_id`."""
+        return plan_id(self.data)
 
     @property
     def document(self) -> dict[str, Any]:
@@ -175,6 +159,30 @@ class Plan:
                 f"the plan for app {self.app} is blocked: " + "; ".join(self.blocked),
                 hint="see the plan output for the rule and how to lift it",
             )
+
+
+def plan_id(data: Mapping[str, Any]) -> str:
+    """The id of a plan from its JSON view (``Plan.data``, or ``Plan.document`` whose ``id``
+    is ignored): SHA-256 (hex) of the canonical JSON plus the state lineage and serial.
+
+    Left out, so the same inputs give the same id on every machine: manifest file names
+    (``source``), and for a never-written state (lineage null, serial 0) its random lineage
+    and the fingerprints made with its random salt (sensitive fields then count as
+    ``{"sensitive": "new"}``; which fields are sensitive and changed still counts).
+    A plan file whose content was edited no longer matches its id.
+    """
+    view = {key: value for key, value in data.items() if key != "id"}
+    view["changes"] = [
+        {key: value for key, value in change.items() if key != "source"}
+        for change in data["changes"]
+    ]
+    lineage = data["state"]["lineage"]
+    if lineage is None:
+        view = _without_fingerprints(view)
+        lineage = ""
+    text = json.dumps(view, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    payload = f"{text}\n{lineage}\n{data['state']['serial']}"
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
 def make_plan(

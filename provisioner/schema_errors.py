@@ -20,8 +20,8 @@ from typing import Any, Literal
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
-from provisioner.diagnostics import Diagnostic
-from provisioner.manifest import Document, JsonPath, diagnostic_at
+from provisioner.diagnostics import Diagnostic, JsonPath, diagnostic_at
+from provisioner.manifest import Document
 from provisioner.models import DIFY_URL_PATTERN, URL_PATTERN
 
 Kind = Literal["bot", "app"]

@@ -22,15 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from provisioner.diagnostics import Diagnostic
+from provisioner.diagnostics import Diagnostic, JsonPath, diagnostic_at
 from provisioner.errors import ConfigError
-from provisioner.manifest import Document, JsonPath, diagnostic_at, load_document
+from provisioner.manifest import Document, load_document
 from provisioner.models import DesiredApp
 from provisioner.secrets import REFERENCE
 
 APP_FILE = "app.yaml"
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 LOOPBACK_HOSTS = frozenset({"localhost", "[::1]"})
+ENV_MISSING = "env-missing"
+_UNSET_MESSAGE = "environment variable {name} is not set"
 _HOST = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)")
 
 
@@ -295,12 +297,20 @@ def _reference_checks(document: Document, env: Mapping[str, str] | None) -> list
                         document.file,
                         position,
                         path,
-                        "env-missing",
-                        f"environment variable {name} is not set",
+                        ENV_MISSING,
+                        _UNSET_MESSAGE.format(name=name),
                         f"export {name}=... before running, or pass it as a CI secret",
                     )
                 )
     return found
+
+
+def unset_variable(diagnostic: Diagnostic) -> str | None:
+    """The variable an ``env-missing`` diagnostic is about (None for any other)."""
+    if diagnostic.code != ENV_MISSING:
+        return None
+    prefix, _, suffix = _UNSET_MESSAGE.partition("{name}")
+    return diagnostic.message.removeprefix(prefix).removesuffix(suffix)
 
 
 def _all_indexes(text: str, needle: str) -> Iterator[int]:

@@ -24,9 +24,36 @@ def test_python_dash_m_runs_the_cli() -> None:
     assert "Declarative GitOps for RongCloud IM chat bots." in result.stdout
 
 
-def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["frobnicate"]) == 2
-    assert "No such command 'frobnicate'" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["frobnicate"], "Error: No such command 'frobnicate'."),
+        (["plan", "--frobnicate"], "Error: No such option '--frobnicate'."),
+        (["plan", "--format", "yaml"], "Error: Invalid value for '--format'"),
+        (["apply", "--concurrency", "0"], "Error: Invalid value for '--concurrency'"),
+        (["validate", "--strict", "--strict=x"], "Error: Option '--strict' does not take a value"),
+    ],
+)
+def test_usage_errors_exit_1_never_2_which_means_changes(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    assert main(args) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_the_worst_outcome_wins() -> None:
+    from provisioner.cli.exit_codes import interrupted_exit_code, worst
+
+    assert worst([]) == 0
+    assert worst([0, 3, 1]) == 1
+    assert worst([3, 0]) == 3
+    assert worst([1, 4, 3]) == 4
+    assert worst([4, 130]) == 130
+    assert worst([0, 99]) == 1
+    assert (interrupted_exit_code("interrupted"), interrupted_exit_code("terminated")) == (
+        130,
+        143,
+    )
 
 
 def test_error_exit_codes_agree_with_the_documented_ones() -> None:

@@ -281,7 +281,7 @@ def test_plan_id_must_match(
 def test_plan_and_plan_id_together_is_a_usage_error(
     ws: Workspace, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert apply("--plan", "p.json", "--plan-id", "x") == 2
+    assert apply("--plan", "p.json", "--plan-id", "x") == 1  # never 2: that means "changes"
     assert "give either --plan FILE or --plan-id, not both" in capsys.readouterr().err
 
 
@@ -410,7 +410,7 @@ def test_a_plan_id_for_an_app_not_in_the_run_is_an_error(
     )
 
 
-def test_every_app_that_cannot_plan_is_reported_and_nothing_is_applied(
+def test_an_app_that_cannot_plan_is_reported_and_the_others_apply(
     ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ws.app("second", key_var="RC_KEY2", secret_var="RC_SECRET2")
@@ -419,7 +419,8 @@ def test_every_app_that_cannot_plan_is_reported_and_nothing_is_applied(
     ws.bot("solo-bot", app="third")
     assert apply("--auto-approve") == 1
     captured = capsys.readouterr()
-    assert captured.out == ""
+    assert captured.out.startswith("Plan for app demo: 2 to create\n")
+    assert "Apply complete for app demo: 2 applied, 0 failed, 0 not attempted." in captured.out
     assert captured.err == (
         "error: app second: no credentials to refresh from the API: RC_KEY2, RC_SECRET2\n"
         "  hint: export RC_KEY2=... RC_SECRET2=..., or pass --no-refresh to plan from the"
@@ -428,4 +429,70 @@ def test_every_app_that_cannot_plan_is_reported_and_nothing_is_applied(
         "  hint: export RC_KEY3=... RC_SECRET3=..., or pass --no-refresh to plan from the"
         " recorded state only\n"
     )
-    assert write_calls(server) == 0
+    assert sorted(live_bots(server)) == ["assistant-bot", "helper-bot"]
+
+
+def test_a_blocked_app_does_not_stop_the_others_and_the_worst_outcome_wins(
+    ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert apply("--auto-approve") == 0
+    ws.remove_bot("assistant-bot")
+    ws.remove_bot("helper-bot")
+    ws.app("second")
+    ws.bot("solo-bot", app="second")
+    capsys.readouterr()
+    assert apply("--auto-approve") == 3
+    captured = capsys.readouterr()
+    assert "Apply complete for app second: 1 applied" in captured.out
+    assert captured.err.startswith("error: the plan for app demo is blocked: the plan deletes")
+    assert sorted(live_bots(server)) == ["assistant-bot", "helper-bot", "solo-bot"]
+
+
+def test_an_app_with_broken_manifests_does_not_stop_the_others(
+    ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws.app("second")
+    (ws.root / "bots" / "second" / "broken.yaml").write_text("userId: x\n", encoding="utf-8")
+    assert apply("--auto-approve") == 1
+    captured = capsys.readouterr()
+    assert "Apply complete for app demo: 2 applied" in captured.out
+    assert captured.err.startswith("error: app second: the manifests have ")
+    assert "  bots/second/broken.yaml:1:1: " in captured.err
+    assert sorted(live_bots(server)) == ["assistant-bot", "helper-bot"]
+
+
+def test_a_refused_plan_id_refuses_only_its_app(
+    ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws.app("second")
+    ws.bot("solo-bot", app="second")
+    assert main(["plan", "--out", "plan.json"]) == 0
+    ws.bot("helper-bot", name="Changed after review")
+    capsys.readouterr()
+    assert apply("--plan", "plan.json") == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: the plan for app demo is not the reviewed one: ")
+    assert "Apply complete for app second: 1 applied" in captured.out
+    assert sorted(live_bots(server)) == ["solo-bot"]
+
+
+def test_json_output_lists_the_refused_apps(
+    ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws.app("second", key_var="RC_KEY2", secret_var="RC_SECRET2")
+    ws.bot("solo-bot", app="second")
+    assert apply("--auto-approve", "--format", "json") == 1
+    document = json.loads(capsys.readouterr().out)
+    assert [plan["app"] for plan in document["plans"]] == ["demo"]
+    assert [result["app"] for result in document["applies"]] == ["demo"]
+    assert document["refused"] == [
+        {
+            "app": "second",
+            "error": {
+                "type": "ConfigError",
+                "message": "no credentials to refresh from the API: RC_KEY2, RC_SECRET2",
+                "hint": "export RC_KEY2=... RC_SECRET2=..., or pass --no-refresh to plan from"
+                " the recorded state only",
+            },
+        }
+    ]

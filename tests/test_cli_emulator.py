@@ -175,7 +175,7 @@ def test_serve_refuses_bad_options(
 
 
 def test_serve_refuses_a_rate_above_one(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["emulator", "serve", "--error-rate", "2"]) == 2
+    assert main(["emulator", "serve", "--error-rate", "2"]) == 1
     assert "Invalid value for '--error-rate'" in capsys.readouterr().err
 
 

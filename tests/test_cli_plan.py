@@ -94,7 +94,8 @@ def test_bot_already_on_the_emulator_is_adopted(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from provisioner.canonical import api_payload
-    from provisioner.workspace import connect, load_apps
+    from provisioner.connect import connect
+    from provisioner.workspace import load_apps
 
     write_app(workdir)
     (app,) = load_apps(["demo"], Path("bots"))

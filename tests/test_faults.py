@@ -317,3 +317,109 @@ def test_ctrl_c_finishes_the_call_in_flight_records_it_and_exits_130(
     assert sorted(live_bots(server)) == BOTS
     assert calls(server, "create") == len(BOTS)
     capsys.readouterr()
+
+
+@pytest.mark.parametrize(("sent", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_sigterm_is_handled_like_ctrl_c(
+    ws: Workspace,
+    server: EmulatorServer,
+    capsys: pytest.CaptureFixture[str],
+    sent: signal.Signals,
+    code: int,
+) -> None:
+    """A cancelled CI job gets SIGTERM: calls in flight finish and are recorded, the summary
+    is printed, the lock is released, and the exit status says which signal it was."""
+    server.set_faults(latency_ms=200)
+    proc = start_apply(ws, "--concurrency", "1")
+    assert wait_until(lambda: committed_writes(server) > 0 or proc.poll() is not None)
+    proc.send_signal(sent)
+    out, err = proc.communicate(timeout=60)
+
+    assert proc.returncode == code, out + err
+    assert "Apply interrupted for app demo: " in out
+    assert err.startswith("error: interrupted: calls in flight finished and were recorded;")
+    recorded = sorted(ws.state().bots)
+    assert recorded == sorted(live_bots(server))
+    assert 1 <= len(recorded) < len(BOTS)
+    assert not ws.state_path().with_name("demo.json.lock.json").exists()  # lock released
+
+    server.set_faults(latency_ms=0)
+    assert main(["apply", "--auto-approve"]) == 0
+    assert sorted(live_bots(server)) == BOTS
+    capsys.readouterr()
+
+
+class SilentServer:
+    """A loopback TCP server that accepts connections and never answers (an API that hangs);
+    it counts the connections it accepted."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
+        self.accepted: list[object] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:
+                return
+            self.accepted.append(connection)  # kept open, never read, never answered
+
+    def close(self) -> None:
+        self.socket.close()
+        for connection in self.accepted:
+            connection.close()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("command", "apps", "sent", "code"),
+    [
+        ("plan", 1, signal.SIGINT, 130),
+        ("plan", 3, signal.SIGINT, 130),
+        ("apply", 1, signal.SIGINT, 130),
+        ("apply", 3, signal.SIGINT, 130),
+        ("apply", 3, signal.SIGTERM, 143),
+    ],
+)
+def test_ctrl_c_while_only_reads_hang_exits_at_once_without_waiting_for_them(
+    tmp_path: Path, command: str, apps: int, sent: signal.Signals, code: int
+) -> None:
+    """A refresh waiting on an API that never answers is abandoned on the first Ctrl-C: each
+    app's one connection is still unanswered when the process has exited 130 (waiting for the
+    client's read timeout, 10 s, would have opened a second connection to retry)."""
+    silent = SilentServer()
+    try:
+        names = [f"app{number}" for number in range(apps)]
+        for name in names:
+            folder = tmp_path / "bots" / name
+            folder.mkdir(parents=True)
+            (folder / "app.yaml").write_text(
+                f"endpoint: {silent.url}\nappKey: ${{RC_KEY}}\nappSecret: ${{RC_SECRET}}\n",
+                encoding="utf-8",
+            )
+            Workspace(tmp_path, silent.url).bot("bot-a", app=name)
+        args = [command] + (["--auto-approve"] if command == "apply" else [])
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "provisioner", *args],
+            cwd=tmp_path,
+            env=subprocess_env(tmp_path),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert wait_until(lambda: len(silent.accepted) == apps or proc.poll() is not None)
+        proc.send_signal(sent)
+        _out, err = proc.communicate(timeout=60)
+        assert proc.returncode == code, err
+        word = "interrupted" if code == 130 else "terminated"
+        assert err == f"\nerror: {word}\n"  # click ends the ^C line first
+        assert len(silent.accepted) == apps  # no retry: nothing waited for a timeout
+        for name in names:
+            assert not (tmp_path / ".provisioner" / "state" / f"{name}.json").exists()
+    finally:
+        silent.close()

@@ -9,7 +9,6 @@ from provisioner.manifest import (
     MAX_FILE_BYTES,
     NODE_BUDGET,
     Document,
-    format_path,
     load_document,
     parse_document,
 )
@@ -138,9 +137,3 @@ def test_load_document_reads_files(tmp_path: Path) -> None:
     folder.mkdir()
     document = load_document(folder, "dir.yaml")
     assert [d.code for d in document.diagnostics] == ["file-unreadable"]
-
-
-def test_format_path() -> None:
-    assert format_path(()) == ""
-    assert format_path(("integrations", 1, "callbackUrl")) == "integrations[1].callbackUrl"
-    assert format_path(("metadata", "version")) == "metadata.version"

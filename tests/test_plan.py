@@ -445,3 +445,19 @@ def test_property_applying_a_plan_over_drift_converges(
     applied = apply_plan(state, plan)
     final = make_plan(after, applied, ENV, live_of(after), allow_empty=True)
     assert final.is_empty and final.drift == ()
+
+
+def test_the_plan_core_imports_no_io_module() -> None:
+    """`import provisioner.plan` loads neither httpx nor a state backend (DESIGN §1)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, provisioner.plan; "
+        "print(sorted(m for m in ('httpx', 'provisioner.rongcloud.client', 'uvicorn') "
+        "if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"

@@ -1,7 +1,8 @@
 """Command line: the only layer that prints. ``main(argv) -> int``; ``run()`` is the script.
 
-Exit codes: 0 success / no changes, 1 error, 2 changes present (``plan --detailed-exitcode``),
-3 blocked by a safety rule, 4 partial apply, 130 interrupted.
+Exit codes: 0 success / no changes, 1 error (usage errors too: 2 means "changes present"),
+2 changes present (``plan --detailed-exitcode``), 3 blocked by a safety rule, 4 partial apply,
+130 interrupted (Ctrl-C), 143 terminated (SIGTERM, handled like Ctrl-C).
 
 Each command lives in its own module and keeps heavy imports inside its function body, so
 ``provisioner --version`` stays fast.
@@ -16,8 +17,9 @@ from collections.abc import Sequence
 import click
 
 from provisioner import __version__
+from provisioner.apply.interrupts import Terminated, terminate_like_interrupt
 from provisioner.cli import apply_cmd, emulator_cmd, plan_cmd, sign_cmd, state_cmd, validate_cmd
-from provisioner.cli.exit_codes import EXIT_INTERRUPTED
+from provisioner.cli.exit_codes import EXIT_INTERRUPTED, EXIT_TERMINATED
 from provisioner.cli.output import echo_error
 from provisioner.errors import ProvisionerError
 
@@ -45,23 +47,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
-        result = cli.main(args=args, prog_name="provisioner", standalone_mode=False)
+        with terminate_like_interrupt():
+            result = cli.main(args=args, prog_name="provisioner", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    except click.Abort:
+    except click.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+            return _interrupted(exc.__cause__)
         echo_error("aborted")
         return 1
     except click.ClickException as exc:
         exc.show()
-        return exc.exit_code
+        return 1  # never click's 2 for a usage error: 2 means "changes present"
     except ProvisionerError as exc:
         if debug:
             traceback.print_exc()
         echo_error(exc.message, hint=exc.hint)
         return exc.exit_code
-    except KeyboardInterrupt:
-        echo_error("interrupted")
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        return _interrupted(exc)
     except Exception as exc:
         if debug:
             traceback.print_exc()
@@ -71,6 +75,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     return result if isinstance(result, int) else 0
+
+
+def _interrupted(interrupt: KeyboardInterrupt) -> int:
+    terminated = isinstance(interrupt, Terminated)
+    echo_error("terminated" if terminated else "interrupted")
+    return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
 
 
 def run() -> None:

@@ -1,10 +1,13 @@
-"""`provisioner apply`: re-plan, show, confirm, then apply each app's plan (see docs/apply.md).
+"""`provisioner apply`: re-plan, show, decide per app, then apply the approved plans (see
+docs/apply.md).
 
-The plans and applies run in `provisioner.apply_session` (one thread per app, all API calls in
-one pool of --concurrency workers). This module shows every plan, checks the safety rules, the
-reviewed plan ids and the confirmation, then lets every app go at once; it prints the planning
-errors, the progress and the summary, and turns the results into the exit status. Ctrl-C stops
-new calls; in-flight calls finish and are recorded; exit 130.
+The plans and applies run in :mod:`provisioner.apply.session` (one thread per app, every API
+call in one pool of --concurrency workers). This module shows every plan, decides per app —
+an app that cannot be loaded or planned, whose plan is blocked by a safety rule, or whose
+plan is not the reviewed one is refused on its own; the others go on — asks for confirmation
+when nobody approved, prints the progress and the summary, and turns the outcomes into the
+exit status: the worst app outcome, in the order 130/143 interrupted, 4 partial apply,
+1 error or refused, 3 blocked, 0.
 """
 
 from __future__ import annotations
@@ -13,22 +16,27 @@ import os
 import sys
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from provisioner.cli.exit_codes import EXIT_INTERRUPTED
-from provisioner.cli.options import allow_empty_option, bots_dir_option, no_refresh_option
-from provisioner.cli.output import echo_error, use_color
+from provisioner.cli.exit_codes import EXIT_PARTIAL, interrupted_exit_code, worst
+from provisioner.cli.options import (
+    allow_empty_option,
+    bots_dir_option,
+    concurrency_option,
+    no_refresh_option,
+)
+from provisioner.cli.output import echo_app_error, echo_error, use_color
 
 if TYPE_CHECKING:
-    from provisioner.apply import ApplyResult, ChangeResult
-    from provisioner.apply_session import AppError
-    from provisioner.models import DesiredApp
+    from provisioner.apply.results import ApplyResult, ChangeResult
+    from provisioner.apply.session import Applied, Planned
+    from provisioner.errors import ProvisionerError
     from provisioner.plan import Plan
-
-DEFAULT_CONCURRENCY = 8
+    from provisioner.workspace import LoadedApp
 
 
 @click.command("apply")
@@ -50,13 +58,7 @@ DEFAULT_CONCURRENCY = 8
 @click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
 @allow_empty_option
 @no_refresh_option
-@click.option(
-    "--concurrency",
-    type=click.IntRange(1, 256),
-    default=DEFAULT_CONCURRENCY,
-    show_default=True,
-    help="Most API calls in flight at once (all apps together).",
-)
+@concurrency_option("Most API calls in flight at once (all apps together).")
 @click.option(
     "--format",
     "output_format",
@@ -80,55 +82,122 @@ def command(
 
     Re-plans, shows the plan, asks for confirmation on a terminal, then makes the API calls
     (deletes first) and records each success in the state. A saved plan (--plan FILE or
-    --plan-id) counts as approved, and is refused if the fresh plan differs from it.
+    --plan-id) counts as approved, and an app whose fresh plan differs from it is refused.
+    Apps are independent: one that cannot be planned, is blocked or is refused does not stop
+    the others.
 
-    Exit status: 0 applied or no changes, 1 error or refused, 3 blocked by a safety rule,
-    4 partial apply (re-run to converge), 130 interrupted.
+    Exit status, the worst over the apps: 0 applied or no changes, 3 blocked by a safety
+    rule, 1 error or refused, 4 partial apply (re-run to converge), 130 interrupted by
+    Ctrl-C, 143 by SIGTERM.
     """
-    from provisioner.apply_session import ApplySession
-    from provisioner.workspace import load_apps
+    from provisioner.apply.session import Session
+    from provisioner.workspace import load_each
 
     if plan_file is not None and plan_ids:
         raise click.UsageError("give either --plan FILE or --plan-id, not both")
     reviewed_file = _read_reviewed_file(plan_file)
     names = list(apps) or (sorted(reviewed_file) if reviewed_file is not None else [])
     env = dict(os.environ)
-    desired = load_apps(names, bots_dir, env=env)
-    reviewed = reviewed_file if reviewed_file is not None else _parse_plan_ids(plan_ids, desired)
+    loaded = load_each(names, bots_dir, env=env)
+    reviewed = reviewed_file if reviewed_file is not None else _parse_plan_ids(plan_ids, loaded)
+    desired = [each.app for each in loaded if each.app is not None]
     report = _Report(output_format)
-    with ApplySession(
+    with Session(
         desired, env, refresh=not no_refresh, allow_empty=allow_empty, concurrency=concurrency
     ) as session:
-        plans, errors = session.plans()
-        _raise_planning_errors(errors, several_apps=len(desired) > 1)
-        report.plans(plans)
-        try:
-            go = _approve(
-                plans, reviewed, auto_approve=auto_approve, source=plan_file, report=report
+        verdicts = _verdicts(loaded, session.plans(), reviewed, plan_file)
+        report.plans(verdicts)
+        go = _confirm(verdicts, auto_approve or reviewed is not None, report)
+        applied = session.apply(lambda name: go and verdicts[name].ready, report.on_result)
+        stop = session.stop.reason
+    report.finish(verdicts, applied)
+    if report.cancelled:
+        return 1
+    return _exit_status(verdicts, applied, stop)
+
+
+# --- deciding per app --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One app before any call: its plan (when it planned) and why it may not apply."""
+
+    name: str
+    plan: Plan | None
+    refusal: ProvisionerError | None
+
+    @property
+    def ready(self) -> bool:
+        """Planned, allowed, and with something to do."""
+        return self.refusal is None and self.plan is not None and not self.plan.is_empty
+
+
+def _verdicts(
+    loaded: Sequence[LoadedApp],
+    planned: Sequence[Planned],
+    reviewed: Mapping[str, str] | None,
+    source: Path | None,
+) -> dict[str, Verdict]:
+    """Every app of the command line, in order: refused when it could not be loaded or
+    planned, when a safety rule blocks its plan, or when its plan is not the reviewed one."""
+    from provisioner.errors import UnsafePlanError
+    from provisioner.review import check_reviewed
+
+    plans = {each.app.name: each for each in planned}
+    verdicts: dict[str, Verdict] = {}
+    for each in loaded:
+        outcome = plans.get(each.name)
+        plan = outcome.plan if outcome is not None else None
+        refusal = each.error or (outcome.error if outcome is not None else None)
+        if plan is not None and plan.is_blocked:
+            refusal = UnsafePlanError(
+                f"the plan for app {plan.app} is blocked: " + "; ".join(plan.blocked),
+                hint="see the plan output for the rule and how to lift it",
             )
-        except BaseException:
-            report.finish([])
-            raise
-        if not go:
-            report.finish([])
-            return 0 if all(plan.is_empty for plan in plans) else 1
-        results = session.apply(report.on_result)
-    report.finish(results)
-    return _exit_status(results)
+        elif plan is not None and reviewed is not None:
+            refusal = check_reviewed(plan, reviewed, source)
+        verdicts[each.name] = Verdict(each.name, plan, refusal)
+    return verdicts
 
 
-# --- reviewed plan ids ------------------------------------------------------------------------
+def _confirm(verdicts: Mapping[str, Verdict], approved: bool, report: _Report) -> bool:
+    """Whether the ready apps may go: approved (auto-approve or a reviewed plan), or yes on
+    a terminal. ConfigError when nobody approved and there is no terminal to ask."""
+    from provisioner.errors import ConfigError
+
+    ready = [verdict for verdict in verdicts.values() if verdict.ready]
+    if not ready:
+        if all(v.refusal is None for v in verdicts.values()):
+            report.line("No changes.")
+        return False
+    if approved:
+        return True
+    if not sys.stdin.isatty():
+        raise ConfigError(
+            "refusing to apply without confirmation: standard input is not a terminal",
+            hint="review the plan, then re-run with --auto-approve, or apply a reviewed plan"
+            " with --plan FILE or --plan-id ID",
+        )
+    total = sum(len(verdict.plan.changes) for verdict in ready if verdict.plan is not None)
+    if click.confirm(
+        f"Apply {total} change(s) to {len(ready)} app(s)?", default=False, err=report.is_json
+    ):
+        return True
+    report.line("Apply cancelled; nothing was changed.")
+    report.cancelled = True
+    return False
 
 
 def _read_reviewed_file(plan_file: Path | None) -> dict[str, str] | None:
     if plan_file is None:
         return None
-    from provisioner.workspace import read_plan_file
+    from provisioner.review import read_plan_file
 
     return read_plan_file(plan_file)
 
 
-def _parse_plan_ids(values: Sequence[str], apps: Sequence[DesiredApp]) -> dict[str, str] | None:
+def _parse_plan_ids(values: Sequence[str], apps: Sequence[LoadedApp]) -> dict[str, str] | None:
     """``--plan-id ID`` (one app) or ``--plan-id APP=ID`` (any number) → app name → id."""
     if not values:
         return None
@@ -144,7 +213,7 @@ def _parse_plan_ids(values: Sequence[str], apps: Sequence[DesiredApp]) -> dict[s
                     hint="with several apps, give --plan-id APP=ID once per app",
                 )
             app = apps[0].name
-        if app not in {desired.name for desired in apps}:
+        if app not in {each.name for each in apps}:
             raise ConfigError(
                 f"--plan-id {value}: app {app} is not part of this run",
                 hint="name the app on the command line, or fix the app name before '='",
@@ -153,101 +222,63 @@ def _parse_plan_ids(values: Sequence[str], apps: Sequence[DesiredApp]) -> dict[s
     return ids
 
 
-def _approve(
-    plans: Sequence[Plan],
-    reviewed: Mapping[str, str] | None,
-    *,
-    auto_approve: bool,
-    source: Path | None,
-    report: _Report,
-) -> bool:
-    """Whether to apply: raises for a blocked plan (exit 3), a plan that is not the reviewed
-    one, or no way to confirm; False for nothing to do or a declined confirmation."""
-    from provisioner.apply_session import check_reviewed
-    from provisioner.errors import ConfigError
-
-    for plan in plans:
-        plan.raise_if_blocked()
-    if reviewed is not None:
-        check_reviewed(plans, reviewed, source)
-    if all(plan.is_empty for plan in plans):
-        report.line("No changes.")
-        return False
-    if auto_approve or reviewed is not None:
-        return True
-    if not sys.stdin.isatty():
-        raise ConfigError(
-            "refusing to apply without confirmation: standard input is not a terminal",
-            hint="review the plan, then re-run with --auto-approve, or apply a reviewed plan"
-            " with --plan FILE or --plan-id ID",
-        )
-    total = sum(len(plan.changes) for plan in plans)
-    apps = sum(1 for plan in plans if not plan.is_empty)
-    if click.confirm(
-        f"Apply {total} change(s) to {apps} app(s)?", default=False, err=report.is_json
-    ):
-        return True
-    report.line("Apply cancelled; nothing was changed.")
-    return False
+# --- the outcome ----------------------------------------------------------------------------
 
 
-def _raise_planning_errors(errors: Sequence[AppError], *, several_apps: bool) -> None:
-    """Stop when any app could not be planned. With one app its error is raised as it is
-    (main prints it); with several, each error is printed naming its app, and the run exits
-    with the last one's code."""
-    if not errors:
-        return
-    if not several_apps:
-        raise errors[0][1]
-    for name, error in errors:
-        echo_error(f"app {name}: {error.message}", hint=error.hint)
-    raise click.exceptions.Exit(errors[-1][1].exit_code)
-
-
-def _exit_status(results: Sequence[ApplyResult]) -> int:
-    from provisioner.errors import ApplyError
-
-    counts = {
-        key: sum(result.counts[key] for result in results) for key in ("failed", "not_attempted")
-    }
-    if any(result.interrupted for result in results):
+def _exit_status(
+    verdicts: Mapping[str, Verdict], applied: Sequence[Applied], stop: str | None
+) -> int:
+    """The worst app outcome (see the module docstring); prints the closing error line."""
+    codes = [verdict.refusal.exit_code for verdict in verdicts.values() if verdict.refusal]
+    codes += [each.error.exit_code for each in applied if each.error is not None]
+    results = [each.result for each in applied if each.result is not None]
+    failed = sum(result.counts["failed"] for result in results)
+    skipped = sum(result.counts["not_attempted"] for result in results)
+    unsaved = [result for result in results if result.persist_error is not None]
+    if stop is not None:
         echo_error(
-            f"interrupted: calls in flight finished and were recorded;"
-            f" {counts['not_attempted']} change(s) not attempted",
+            f"interrupted: calls in flight finished and were recorded; {skipped} change(s)"
+            " not attempted",
             hint="re-run `provisioner apply` to finish",
         )
-        return EXIT_INTERRUPTED
-    if counts["failed"] or counts["not_attempted"]:
-        raise ApplyError(
-            f"apply incomplete: {counts['failed']} failed, {counts['not_attempted']} not attempted",
+        return interrupted_exit_code(stop)
+    if failed or skipped or unsaved:
+        echo_error(
+            f"apply incomplete: {failed} failed, {skipped} not attempted"
+            + (f"; the state of {len(unsaved)} app(s) was not saved" if unsaved else ""),
             hint="the state holds exactly what was applied; fix the errors above and re-run"
             " `provisioner apply` to converge",
         )
-    return 0
-
-
-# --- output -----------------------------------------------------------------------------------
+        codes.append(EXIT_PARTIAL)
+    return worst(codes)
 
 
 class _Report:
-    """Prints plans, progress and the summary: text as it happens, json once at the end."""
+    """Prints plans, refusals, progress and the summary: text as it happens, json once at
+    the end."""
 
     def __init__(self, output_format: str) -> None:
         self.is_json = output_format == "json"
-        self._docs: list[dict[str, Any]] = []
+        self.cancelled = False
         self._lock = threading.Lock()
 
     def line(self, text: str) -> None:
         if not self.is_json:
             click.echo(text)
 
-    def plans(self, plans: Sequence[Plan]) -> None:
+    def plans(self, verdicts: Mapping[str, Verdict]) -> None:
+        """Every plan, then the refusal of each refused app (``error: app NAME: ...``)."""
+        if self.is_json:
+            return
         from provisioner.render.plan import render_text
 
-        self._docs = [plan.document for plan in plans]
-        if not self.is_json:
-            color = use_color()
-            click.echo(render_text(self._docs, color=color), nl=False, color=color)
+        docs = [verdict.plan.document for verdict in verdicts.values() if verdict.plan]
+        color = use_color()
+        click.echo(render_text(docs, color=color), nl=False, color=color)
+        for verdict in verdicts.values():
+            if verdict.refusal is not None:
+                error = verdict.refusal
+                echo_app_error(verdict.name, error.message, hint=error.hint)
 
     def on_result(self, app: str, result: ChangeResult) -> None:
         if self.is_json:
@@ -257,18 +288,36 @@ class _Report:
         with self._lock:
             click.echo(progress_line(app, result))
 
-    def finish(self, results: Sequence[ApplyResult]) -> None:
+    def finish(self, verdicts: Mapping[str, Verdict], applied: Sequence[Applied]) -> None:
+        results = [each.result for each in applied if each.result is not None]
         if self.is_json:
-            import json
-
-            document = {
-                "format_version": 1,
-                "plans": self._docs,
-                "applies": [result.data for result in results],
-            }
-            click.echo(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False))
+            click.echo(_json_document(verdicts, applied, results))
             return
         from provisioner.render.apply import render_summary
 
         for result in results:
             click.echo(render_summary(result), nl=False)
+        for each in applied:
+            if each.error is not None:
+                echo_app_error(each.app, each.error.message, hint=each.error.hint)
+
+
+def _json_document(
+    verdicts: Mapping[str, Verdict], applied: Sequence[Applied], results: Sequence[ApplyResult]
+) -> str:
+    import json
+
+    from provisioner.apply.results import error_data
+
+    document: dict[str, Any] = {
+        "format_version": 1,
+        "plans": [verdict.plan.document for verdict in verdicts.values() if verdict.plan],
+        "applies": [result.data for result in results],
+        "refused": [
+            {"app": verdict.name, "error": error_data(verdict.refusal)}
+            for verdict in verdicts.values()
+            if verdict.refusal is not None
+        ]
+        + [{"app": each.app, "error": error_data(each.error)} for each in applied if each.error],
+    }
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
+
+DEFAULT_CONCURRENCY = 8
+"""Default of ``--concurrency`` (``provisioner.apply.executor.DEFAULT_CONCURRENCY`` too)."""
 
 bots_dir_option = click.option(
     "--bots-dir",
@@ -23,3 +28,14 @@ no_refresh_option = click.option(
     is_flag=True,
     help="Plan from the recorded state only; no API call (no drift, no adoption).",
 )
+
+
+def concurrency_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--concurrency N`` (1-256, default 8), with the command's own help text."""
+    return click.option(
+        "--concurrency",
+        type=click.IntRange(1, 256),
+        default=DEFAULT_CONCURRENCY,
+        show_default=True,
+        help=help_text,
+    )

@@ -22,3 +22,9 @@ def echo_error(message: str, *, hint: str | None = None) -> None:
     click.echo(f"{label} {message}", err=True)
     if hint:
         click.echo(f"  hint: {hint}", err=True)
+
+
+def echo_app_error(app: str, message: str, *, hint: str | None = None) -> None:
+    """``error: app NAME: message`` — unless the message already names the app."""
+    named = f"app {app}" in message
+    echo_error(message if named else f"app {app}: {message}", hint=hint)

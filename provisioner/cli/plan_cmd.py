@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from provisioner.cli.exit_codes import EXIT_BLOCKED, EXIT_CHANGES
-from provisioner.cli.options import allow_empty_option, bots_dir_option, no_refresh_option
-from provisioner.cli.output import echo_error, use_color
+from provisioner.cli.options import (
+    allow_empty_option,
+    bots_dir_option,
+    concurrency_option,
+    no_refresh_option,
+)
+from provisioner.cli.output import echo_app_error, use_color
 
 if TYPE_CHECKING:
-    from provisioner.errors import ProvisionerError
-    from provisioner.models import DesiredApp
     from provisioner.plan import Plan
-
-MAX_WORKERS = 8
 
 
 @click.command("plan")
@@ -40,6 +41,7 @@ MAX_WORKERS = 8
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes or drift.")
 @no_refresh_option
 @allow_empty_option
+@concurrency_option("Most apps planned at once (refresh: API calls in flight).")
 def command(
     apps: tuple[str, ...],
     bots_dir: Path,
@@ -48,6 +50,7 @@ def command(
     detailed_exitcode: bool,
     no_refresh: bool,
     allow_empty: bool,
+    concurrency: int,
 ) -> int:
     """Show what `apply` would change for each APP (default: every app under --bots-dir).
 
@@ -59,13 +62,16 @@ def command(
     Exit status: 0 no changes (or success without --detailed-exitcode), 1 error,
     2 changes or drift (with --detailed-exitcode), 3 blocked by a safety rule.
     """
+    from provisioner.apply.session import plan_apps
     from provisioner.render.plan import render_json, render_markdown, render_text
     from provisioner.workspace import load_apps
 
     env = dict(os.environ)
     desired = load_apps(apps, bots_dir, env=env)
-    results = _plan_all(desired, env, refresh=not no_refresh, allow_empty=allow_empty)
-    plans = [result for result in results if not isinstance(result, Exception)]
+    planned = plan_apps(
+        desired, env, refresh=not no_refresh, allow_empty=allow_empty, concurrency=concurrency
+    )
+    plans = [outcome.plan for outcome in planned if outcome.plan is not None]
     docs = [plan.document for plan in plans]
     if output_format == "json":
         click.echo(render_json(docs), nl=False)
@@ -74,49 +80,13 @@ def command(
     else:
         color = use_color()
         click.echo(render_text(docs, color=color), nl=False, color=color)
-    failures = [
-        (app, result)
-        for app, result in zip(desired, results, strict=True)
-        if isinstance(result, Exception)
-    ]
-    for app, error in failures:
-        echo_error(f"app {app.name}: {error.message}", hint=error.hint)
+    failures = [outcome for outcome in planned if outcome.error is not None]
+    for outcome in failures:
+        assert outcome.error is not None
+        echo_app_error(outcome.app.name, outcome.error.message, hint=outcome.error.hint)
     if out is not None and not failures:
         _write_out(out, render_json(docs))
     return _exit_code(plans, failed=bool(failures), detailed=detailed_exitcode)
-
-
-def _plan_all(
-    apps: Sequence[DesiredApp], env: Mapping[str, str], *, refresh: bool, allow_empty: bool
-) -> list[Plan | ProvisionerError]:
-    """Plan every app, in parallel; results in app order (an error is returned, not raised)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from provisioner.interrupts import result_of
-
-    if len(apps) <= 1:
-        return [_plan_one(app, env, refresh=refresh, allow_empty=allow_empty) for app in apps]
-    with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(apps))) as pool:
-        futures = [
-            pool.submit(_plan_one, app, env, refresh=refresh, allow_empty=allow_empty)
-            for app in apps
-        ]
-        return [result_of(future) for future in futures]
-
-
-def _plan_one(
-    app: DesiredApp, env: Mapping[str, str], *, refresh: bool, allow_empty: bool
-) -> Plan | ProvisionerError:
-    from provisioner.errors import ProvisionerError
-    from provisioner.workspace import connect, plan_app
-
-    try:
-        if not refresh:
-            return plan_app(app, env, refresh=False, allow_empty=allow_empty, client=None)
-        with connect(app, env) as client:
-            return plan_app(app, env, refresh=True, allow_empty=allow_empty, client=client)
-    except ProvisionerError as exc:
-        return exc
 
 
 def _write_out(path: Path, text: str) -> None:

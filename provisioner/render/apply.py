@@ -2,12 +2,13 @@
 
 Pure: values in, strings out. Each failure shows the API facts support needs (endpoint, HTTP
 status, RongCloud code, errorMessage, X-Request-ID) and never a request body, so never a secret.
-The json view is :attr:`provisioner.apply.ApplyResult.data`.
+The json view is :attr:`provisioner.apply.results.ApplyResult.data`.
 """
 
 from __future__ import annotations
 
-from provisioner.apply import ApplyResult, ChangeResult, error_data
+from provisioner.apply.results import ApplyResult, ChangeResult, error_data
+from provisioner.errors import ProvisionerError
 
 SYMBOLS = {"delete": "-", "create": "+", "adopt": "<=", "update": "~"}
 PAST = {"delete": "deleted", "create": "created", "adopt": "adopted", "update": "updated"}
@@ -47,15 +48,21 @@ def render_summary(result: ApplyResult) -> str:
     if skipped:
         lines.append("  Not attempted:")
         lines.extend(f"    {SYMBOLS.get(i.action, '?')} {i.user_id} ({i.action})" for i in skipped)
+    if result.persist_error is not None:
+        lines.append("  State not saved where it must go (the calls above were made):")
+        lines.extend(_error_lines(result.persist_error))
     return "\n".join(lines) + "\n"
 
 
 def _failure_lines(item: ChangeResult) -> list[str]:
     lines = [f"    {SYMBOLS.get(item.action, '?')} {item.user_id} ({item.action})"]
-    if item.error is None:
-        return lines
-    data = error_data(item.error)
-    lines.append(f"        {data['message']}")
+    return lines + (_error_lines(item.error) if item.error is not None else [])
+
+
+def _error_lines(error: ProvisionerError) -> list[str]:
+    """The message, the API facts support needs, and the hint of one error."""
+    data = error_data(error)
+    lines = [f"        {data['message']}"]
     facts = [
         f"{label} {data[key]}" if key != "errorMessage" else f'errorMessage "{data[key]}"'
         for key, label in (

@@ -4,14 +4,36 @@
     with RongCloudClient(app_key=..., app_secret=..., hosts=...) as client:
         client.query_bots()
 
-Importing this package imports httpx; CLI commands import it inside their function bodies.
+Importing the package is cheap: the names below are loaded from their modules on first use,
+so ``provisioner.rongcloud.models`` (pure pydantic values, used by the plan core) does not
+pull in httpx. Importing ``RongCloudClient`` imports httpx.
 """
 
-from provisioner.rongcloud.client import RongCloudClient
-from provisioner.rongcloud.hosts import DATA_CENTERS, hosts_for_endpoint
-from provisioner.rongcloud.models import AuthPayload, BotPayload, IntegrationPayload
-from provisioner.rongcloud.ratelimit import DEFAULT_RATE, MAX_RATE, RATE_LIMITERS
-from provisioner.rongcloud.signing import RongCloudAuth, sign
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from provisioner.rongcloud.client import RongCloudClient
+    from provisioner.rongcloud.hosts import DATA_CENTERS, hosts_for_endpoint
+    from provisioner.rongcloud.models import AuthPayload, BotPayload, IntegrationPayload
+    from provisioner.rongcloud.ratelimit import DEFAULT_RATE, MAX_RATE, RATE_LIMITERS
+    from provisioner.rongcloud.signing import RongCloudAuth, sign
+
+_HOMES = {
+    "DATA_CENTERS": "hosts",
+    "DEFAULT_RATE": "ratelimit",
+    "MAX_RATE": "ratelimit",
+    "RATE_LIMITERS": "ratelimit",
+    "AuthPayload": "models",
+    "BotPayload": "models",
+    "IntegrationPayload": "models",
+    "RongCloudAuth": "signing",
+    "RongCloudClient": "client",
+    "hosts_for_endpoint": "hosts",
+    "sign": "signing",
+}
 
 __all__ = [
     "DATA_CENTERS",
@@ -26,3 +48,10 @@ __all__ = [
     "hosts_for_endpoint",
     "sign",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)

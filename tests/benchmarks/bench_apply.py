@@ -8,7 +8,7 @@ The emulator runs in a separate process (so its request handling does not share 
 with the apply) and serves one app key per app. Three figures are measured, each on a fresh
 emulator and a fresh workspace:
 
-* apply phase (``--runs`` times): ``apply_plan`` for every app (one thread per app, one
+* apply phase (``--runs`` times): ``Session.apply`` for every app (one thread per app, one
   shared pool of --concurrency workers), exactly the code path of `provisioner apply` after
   planning; the targets are judged on the median run;
 * reference (once): the same 1,000 creates as plain signed httpx POSTs from --concurrency
@@ -126,47 +126,29 @@ def credentials(apps: int) -> dict[str, str]:
 
 
 def time_apply_phase(root: Path, env: dict[str, str], concurrency: int) -> tuple[float, str]:
-    """Seconds to apply every app's plan (plans made beforehand, like the CLI does), and the
-    client process's CPU seconds during that time (all threads)."""
-    from provisioner.apply import apply_plan, new_pool
-    from provisioner.plan import make_plan
-    from provisioner.rongcloud import RongCloudClient, hosts_for_endpoint
-    from provisioner.secrets import resolve
-    from provisioner.state import backend_for
+    """Seconds to apply every app's plan, and the client process's CPU seconds during that
+    time (all threads): the code path of `provisioner apply` (one Session, one thread per
+    app, one shared call pool), timed from the go to the last app's result. Planning (lock,
+    state, a refresh that also opens each app's client) comes before, as in the CLI."""
+    from provisioner.apply.session import Session
     from provisioner.workspace import load_apps
 
     apps = load_apps([], root / "bots", env=env)
-    with ExitStack() as stack:
-        items = []
-        for app in apps:
-            settings = app.settings
-            assert settings.appKey is not None and settings.appSecret is not None
-            client = stack.enter_context(
-                RongCloudClient(
-                    app_key=resolve(settings.appKey, env),
-                    app_secret=resolve(settings.appSecret, env),
-                    hosts=hosts_for_endpoint(settings.endpoint),
-                    rate_limit=settings.rateLimit or 50.0,
-                )
-            )
-            backend = backend_for(app, base_dir=root)
-            stack.enter_context(backend.lock("bench"))
-            state = backend.read()
-            items.append((make_plan(app, state, env, None), app, client, backend, state))
-        pool = stack.enter_context(new_pool(concurrency))
-        threads = stack.enter_context(ThreadPoolExecutor(max_workers=len(items)))
+    with (
+        contextlib.chdir(root),
+        Session(apps, env, refresh=True, allow_empty=False, concurrency=concurrency) as session,
+    ):
+        planned = session.plans()
+        assert all(each.plan is not None for each in planned), planned
         start, cpu = time.perf_counter(), time.process_time()
-        results = list(
-            threads.map(
-                lambda item: apply_plan(item[0], item[1], env, item[2], item[3], item[4], pool),
-                items,
-            )
-        )
+        applied = session.apply(lambda name: True, lambda app, result: None)
         elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
-    applied = sum(result.counts["applied"] for result in results)
+    results = [each.result for each in applied if each.result is not None]
+    applied_calls = sum(result.counts["applied"] for result in results)
     return (
         elapsed,
-        f"{applied} applied; client CPU {cpu:.2f} s = {cpu / applied * 1000:.1f} ms/call",
+        f"{applied_calls} applied; client CPU {cpu:.2f} s = {cpu / applied_calls * 1000:.1f}"
+        " ms/call",
     )
 
 

@@ -8,7 +8,7 @@ from concurrent.futures import Future
 
 import pytest
 
-from provisioner.interrupts import result_of
+from provisioner.apply.interrupts import result_of
 
 
 def test_returns_the_result_once_it_is_there() -> None:

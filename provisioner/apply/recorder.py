@@ -1,0 +1,64 @@
+"""Recording: after each successful call, the change goes into the app's state and the state
+is written through its backend before the change counts as applied."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from provisioner.errors import ProvisionerError, StateError
+from provisioner.plan import Change
+from provisioner.state.model import RecordedApp, RecordedBot
+
+
+class Recorder(Protocol):
+    """Records one successful change in state (and persists it) before returning; raises
+    StateError when the state cannot be written. ``pending_error`` reports a failure to
+    persist found after a write had returned (a shared backend pushing in the background):
+    apply then starts no new call."""
+
+    def record(self, change: Change, server: Mapping[str, Any]) -> None: ...
+
+    def pending_error(self) -> ProvisionerError | None: ...
+
+
+class StateBackend(Protocol):
+    """Where recorded state is persisted (a backend of :mod:`provisioner.state`)."""
+
+    def write(self, state: RecordedApp) -> None: ...
+
+
+class StateRecorder:
+    """Records changes into a RecordedApp and writes it through the backend after each one.
+
+    Thread-safe: one write at a time, each from the state the previous write produced
+    (serial + 1 per change).
+    """
+
+    def __init__(self, backend: StateBackend, state: RecordedApp) -> None:
+        self._backend = backend
+        self._lock = threading.Lock()
+        self.state = state
+
+    def record(self, change: Change, server: Mapping[str, Any]) -> None:
+        bot = None
+        if change.action != "delete":
+            spec = dict(change.after or {})
+            bot = RecordedBot(spec=spec, protect=change.protect, server=dict(server))
+        with self._lock:
+            updated = self.state.with_bot(change.user_id, bot)
+            try:
+                self._backend.write(updated)
+            except StateError as exc:
+                then = "re-run `provisioner apply`: it reads the bot back and records it"
+                raise StateError(
+                    f"{change.action} of {change.user_id} was applied but could not be"
+                    f" recorded: {exc.message}",
+                    hint=f"{exc.hint}; then {then}" if exc.hint else then[0].upper() + then[1:],
+                ) from exc
+            self.state = updated
+
+    def pending_error(self) -> ProvisionerError | None:
+        pending = getattr(self._backend, "pending_error", None)
+        return pending() if callable(pending) else None

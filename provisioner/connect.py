@@ -1,0 +1,109 @@
+"""The API client of an app: its endpoint, credentials from the environment, rate limit and
+retry backoff. ``endpoint: local`` starts the embedded emulator for the block instead."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from provisioner.errors import ConfigError
+from provisioner.secrets import references
+
+if TYPE_CHECKING:
+    from provisioner.models import DesiredApp
+    from provisioner.rongcloud.client import RongCloudClient
+
+DEFAULT_RATE_LIMIT = 50.0
+"""Calls per second when an app's settings give no ``rateLimit``."""
+
+LOCAL_ENDPOINT = "local"
+RETRY_BACKOFF_ENV = "PROVISIONER_RETRY_BACKOFF"
+"""Seconds: the base of the API client's retry backoff (RongCloudClient's ``backoff_base``)."""
+DEFAULT_RETRY_BACKOFF = 0.5
+MAX_RETRY_BACKOFF = 60.0
+
+
+def missing_credentials(app: DesiredApp, env: Mapping[str, str]) -> list[str]:
+    """What keeps a refresh from calling the API: unset variables referenced by
+    ``appKey``/``appSecret`` or an absent setting (empty list: ready; ``local`` always is)."""
+    settings = app.settings
+    if settings.endpoint == LOCAL_ENDPOINT:
+        return []
+    missing: list[str] = []
+    for field, value in (("appKey", settings.appKey), ("appSecret", settings.appSecret)):
+        if value is None:
+            missing.append(f"{field} (not set in app.yaml)")
+            continue
+        missing.extend(name for name in references(value) if name not in env)
+    return missing
+
+
+@contextmanager
+def connect(app: DesiredApp, env: Mapping[str, str]) -> Iterator[RongCloudClient]:
+    """A client for the app's API. ``endpoint: local`` starts the embedded emulator for the
+    block (state under ``.provisioner/`` of the working directory)."""
+    from provisioner.rongcloud import RongCloudClient, hosts_for_endpoint
+
+    settings = app.settings
+    rate_limit = settings.rateLimit or DEFAULT_RATE_LIMIT
+    backoff = retry_backoff(env)
+    if settings.endpoint == LOCAL_ENDPOINT:
+        from provisioner.emulator import EmulatorServer
+
+        with EmulatorServer.local(app.name, Path.cwd()) as server:
+            app_key, app_secret = next(iter(server.apps.items()))
+            with RongCloudClient(
+                app_key=app_key,
+                app_secret=app_secret,
+                hosts=[server.url],
+                rate_limit=rate_limit,
+                backoff_base=backoff,
+            ) as client:
+                yield client
+        return
+    missing = missing_credentials(app, env)
+    if missing or settings.appKey is None or settings.appSecret is None:
+        raise _credentials_error(app, missing)
+    from provisioner.secrets import resolve
+
+    with RongCloudClient(
+        app_key=resolve(settings.appKey, env),
+        app_secret=resolve(settings.appSecret, env),
+        hosts=hosts_for_endpoint(settings.endpoint),
+        rate_limit=rate_limit,
+        backoff_base=backoff,
+    ) as client:
+        yield client
+
+
+def retry_backoff(env: Mapping[str, str]) -> float:
+    """The client's backoff base in seconds: ``PROVISIONER_RETRY_BACKOFF`` (a number from 0
+    to 60) when set, else 0.5. A ``Retry-After`` from the server is honoured regardless."""
+    raw = env.get(RETRY_BACKOFF_ENV)
+    if raw is None or not raw.strip():
+        return DEFAULT_RETRY_BACKOFF
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= MAX_RETRY_BACKOFF:
+        raise ConfigError(
+            f"environment variable {RETRY_BACKOFF_ENV} must be a number of seconds from 0 to"
+            f" {MAX_RETRY_BACKOFF:g}, got {raw!r}",
+            hint=f"unset it to use the default {DEFAULT_RETRY_BACKOFF:g} s, or give e.g. 0.05",
+        )
+    return value
+
+
+def _credentials_error(app: DesiredApp, missing: Sequence[str]) -> ConfigError:
+    """The message leaves the app name to the caller (the CLI prefixes ``app NAME:``)."""
+    names = ", ".join(missing)
+    exports = " ".join(f"{name}=..." for name in missing if " " not in name)
+    how = f"export {exports}" if exports else "set appKey/appSecret in app.yaml"
+    return ConfigError(
+        f"no credentials to refresh from the API: {names}",
+        hint=f"{how}, or pass --no-refresh to plan from the recorded state only",
+    )
