@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from provisioner.emulator import EmulatorServer, FaultConfig
+from provisioner.emulator.app import MAX_BODY_BYTES
 
 APP_KEY = "test-app"
 APP_SECRET = "test-secret-0123456789"
@@ -565,6 +566,65 @@ def test_body_that_is_not_a_json_object_is_rejected(
 ) -> None:
     response = shared.post("/v3/bot/create.json", content=content, headers=signed_headers())
     assert_error(response, 400, 1002, message)
+
+
+def test_body_of_exactly_1_mib_is_read(shared: httpx.Client) -> None:
+    content = b'{"pad": "' + b"x" * (MAX_BODY_BYTES - 11) + b'"}'
+    assert len(content) == MAX_BODY_BYTES
+    response = shared.post("/v3/bot/query.json", content=content, headers=signed_headers())
+    assert response.status_code == 200
+
+
+def test_body_over_1_mib_is_refused(shared: httpx.Client) -> None:
+    content = b'{"pad": "' + b"x" * MAX_BODY_BYTES + b'"}'
+    response = shared.post("/v3/bot/create.json", content=content, headers=signed_headers())
+    assert_error(response, 413, 1508, "body: must be at most 1048576 bytes (1 MiB)")
+    assert shared.post("/v3/bot/query.json", json={}, headers=signed_headers()).status_code == 200
+
+
+def answer_to_partial_request(url: str, head: str, sent_body: bytes) -> tuple[str, bytes]:
+    """Send a signed request head and only ``sent_body`` of its body over a raw socket, keep the
+    connection open, and read the answer: ``(status line, body)``. It can only arrive if the
+    emulator answers without waiting for the rest of the body."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    headers = "".join(f"{name}: {value}\r\n" for name, value in signed_headers().items())
+    request = f"{head}\r\nHost: {host}\r\n{headers}\r\n".encode() + sent_body
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        received = b""
+        while b"\r\n\r\n" not in received:
+            received += sock.recv(65536)
+        answer_head, _, body = received.partition(b"\r\n\r\n")
+        status, *header_lines = answer_head.decode().split("\r\n")
+        answer_headers = dict(line.lower().split(": ", 1) for line in header_lines)
+        while len(body) < int(answer_headers["content-length"]):
+            body += sock.recv(65536)
+    return status, body
+
+
+def test_declared_oversize_body_is_refused_before_it_is_sent(
+    shared_emulator: EmulatorServer,
+) -> None:
+    head = (
+        "POST /v3/bot/create.json HTTP/1.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {200 * 1024 * 1024}"
+    )
+    status, body = answer_to_partial_request(shared_emulator.url, head, b"")
+    assert status == "HTTP/1.1 413 Request Entity Too Large"
+    assert json.loads(body) == {
+        "code": 1508,
+        "errorMessage": "body: must be at most 1048576 bytes (1 MiB)",
+    }
+
+
+def test_chunked_body_is_not_read_past_the_cap(shared_emulator: EmulatorServer) -> None:
+    head = "POST /v3/bot/create.json HTTP/1.1\r\nTransfer-Encoding: chunked"
+    chunk = b"x" * (64 * 1024)
+    chunks = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
+    sent = chunks * (MAX_BODY_BYTES // len(chunk) + 1)  # past the cap, and never finished
+    status, body = answer_to_partial_request(shared_emulator.url, head, sent)
+    assert status == "HTTP/1.1 413 Request Entity Too Large"
+    assert json.loads(body)["code"] == 1508
 
 
 def test_limits_at_their_maximum_are_accepted(api: Api) -> None:

@@ -27,6 +27,8 @@ list is in ``docs/emulator.md``):
     <= 512; ``objectNames``/``events`` entries 1..128; ``profileUrl`` is only length-checked.
 11. Unknown body fields are ignored and not stored; ``Content-Type`` is not checked.
 12. delete of an unknown bot is an error, not an idempotent success.
+13. Request bodies over 1 MiB are refused with 413/1508 (RongCloud's table: 1508 "request
+    body too large, keep it under 100 k", APIs not named); the cap and the status are ours.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ Every bot API request goes through the same steps, in this order:
    HTTP 500 (``error_rate``), then a pending 429 burst;
 2. signature check (401 / 1004);
 3. rate limit per (app key, endpoint) in a 1-second sliding window (429 / 1008, ``Retry-After: 1``);
-4. the body: a client gone before it was read is quietly dropped (nothing is done; counted
-   as ``disconnected``);
+4. the body, at most 1 MiB (413 / 1508 past that, reading stops at the cap); a client gone
+   before it was read is quietly dropped (nothing is done; counted as ``disconnected``);
 5. body checks and the operation itself (400 / 1002, 1010, 1502; 404 / 1404); a successful
    write is counted as ``committed``;
 6. for a successful write, maybe drop the connection after the commit (``drop_after_commit``).
@@ -54,6 +54,8 @@ MASKED_API_KEY = "******"
 TRANSPORT_STATE_KEY = "provisioner.emulator.transport"
 REQUEST_ID_HEADER = "x-request-id"
 LATENCY_RECHECK_SECONDS = 0.05
+MAX_BODY_BYTES = 1024 * 1024
+"""Longest request body read (1 MiB); a bot body at every documented limit is a few KiB."""
 
 Operation = Callable[[str, Any], dict[str, Any]]
 
@@ -169,11 +171,11 @@ def _endpoint(
         app_key, refusal = _admit(state, request)
         if refusal is not None:
             return refusal
-        raw = await _body(request)
-        if raw is None:
-            state.limiter.record(app_key, request.url.path, "disconnected")
-            return _unsent()
         try:
+            raw = await _body(request)
+            if raw is None:
+                state.limiter.record(app_key, request.url.path, "disconnected")
+                return _unsent()
             result = operation(app_key, _decode(raw))
         except Rejection as rejection:
             return envelope(rejection.status, rejection.code, rejection.message)
@@ -232,11 +234,40 @@ def _unsent() -> Response:
 
 
 async def _body(request: Request) -> bytes | None:
-    """The request body, or ``None`` when the client disconnected before it could be read."""
+    """The request body, or ``None`` when the client disconnected before it could be read.
+
+    A body longer than :data:`MAX_BODY_BYTES`, declared by ``Content-Length`` or found while
+    reading, is a :class:`Rejection` (413 / 1508); nothing past the cap is kept (uvicorn
+    discards the rest of a body the application did not read once the answer is sent).
+    """
+    if _declares_too_much(request.headers.get("content-length", "")):
+        raise _body_too_large()
+    chunks: list[bytes] = []
+    size = 0
     try:
-        return await request.body()
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise _body_too_large()
+            chunks.append(chunk)
     except ClientDisconnect:
         return None
+    return b"".join(chunks)
+
+
+def _declares_too_much(content_length: str) -> bool:
+    if not (content_length.isascii() and content_length.isdigit()):
+        return False  # chunked, or malformed (h11 refuses those before the application)
+    digits = content_length.lstrip("0")
+    return len(digits) > len(str(MAX_BODY_BYTES)) or int(digits or "0") > MAX_BODY_BYTES
+
+
+def _body_too_large() -> Rejection:
+    return Rejection(
+        codes.STATUS_PAYLOAD_TOO_LARGE,
+        codes.CODE_BODY_TOO_LARGE,
+        f"body: must be at most {MAX_BODY_BYTES} bytes (1 MiB)",
+    )
 
 
 def _decode(raw: bytes) -> Any:
@@ -291,10 +322,10 @@ def _admin_routes(state: EmulatorState) -> list[Route]:
         return JSONResponse({"code": codes.CODE_OK, "faults": state.faults.config.as_dict()})
 
     async def set_faults(request: Request) -> Response:
-        raw = await _body(request)
-        if raw is None:
-            return _unsent()
         try:
+            raw = await _body(request)
+            if raw is None:
+                return _unsent()
             body = _decode(raw)
             if not isinstance(body, dict):
                 raise parameter_error("body", "must be a JSON object")

@@ -12,6 +12,7 @@ STATUS_UNAUTHORIZED = 401
 STATUS_FORBIDDEN = 403
 STATUS_NOT_FOUND = 404
 STATUS_METHOD_NOT_ALLOWED = 405
+STATUS_PAYLOAD_TOO_LARGE = 413  # ASSUMPTION: the HTTP status of code 1508
 STATUS_TOO_MANY_REQUESTS = 429
 STATUS_SERVER_ERROR = 500
 
@@ -22,4 +23,5 @@ CODE_SIGNATURE = 1004
 CODE_RATE_LIMITED = 1008
 CODE_DUPLICATE_USER_ID = 1010  # ASSUMPTION: create with a userId that already exists
 CODE_TOO_MANY = 1502  # ASSUMPTION for bots: >20 ids on get, and the 10-bot quota
+CODE_BODY_TOO_LARGE = 1508  # RongCloud's table: "http 请求体过大" (request body too large)
 CODE_NOT_FOUND = 1404  # ASSUMPTION: update/delete of an unknown bot (HTTP 404)
