@@ -239,12 +239,24 @@ def test_stale_timestamp(server: EmulatorServer, app_key: str) -> None:
     }
 
 
-def test_replayed_nonce(server: EmulatorServer, app_key: str) -> None:
+def test_replayed_nonce_passes_by_default_and_is_refused_when_strict(app_key: str) -> None:
     replaying = RongCloudAuth(app_key, SECRET, nonce_factory=lambda: "same-nonce")
-    assert signed_post(server, replaying).status_code == 200
-    answer = signed_post(server, replaying)
+    with EmulatorServer(apps={app_key: SECRET}) as lenient:
+        assert [signed_post(lenient, replaying).status_code for _ in range(2)] == [200, 200]
+    with EmulatorServer(apps={app_key: SECRET}, strict_signatures=True) as strict:
+        assert signed_post(strict, replaying).status_code == 200
+        answer = signed_post(strict, replaying)
     assert (answer.status_code, answer.json()["code"]) == (401, 1004)
     assert answer.json()["errorMessage"] == "Nonce: already used (replayed request)"
+
+
+def test_client_nonces_pass_strict_signatures(app_key: str) -> None:
+    with (
+        EmulatorServer(apps={app_key: SECRET}, strict_signatures=True) as strict,
+        RongCloudClient(app_key=app_key, app_secret=SECRET, hosts=[strict.url]) as client,
+    ):
+        client.create_bot(bot("b1"))
+        assert [b.userId for b in client.get_bots(["b1"])] == ["b1"]
 
 
 def test_missing_signature_header(server: EmulatorServer, app_key: str) -> None:

@@ -200,29 +200,110 @@ def test_non_numeric_timestamp_is_rejected(shared: httpx.Client, timestamp: str)
     assert_error(response, 401, 1004, "Timestamp: must be seconds or milliseconds since the epoch")
 
 
-def test_replayed_nonce_is_rejected(shared: httpx.Client) -> None:
-    headers = signed_headers()
-    assert shared.post("/v3/bot/query.json", json={}, headers=headers).status_code == 200
-    response = shared.post("/v3/bot/query.json", json={}, headers=headers)
-    assert_error(response, 401, 1004, "Nonce: already used (replayed request)")
+class DifyPluginSigner:
+    """Signs exactly like RongCloud's Dify plugin (rongcloud-plugins-dify, utils/rongcloud.py):
+    ``Nonce = str(int(time.time()))``, a millisecond ``Timestamp``, lowercase hex SHA-1, and its
+    own User-Agent. ``clock`` stands in for ``time.time`` so two calls share one second."""
+
+    def __init__(self, clock: Callable[[], float], app_key: str = APP_KEY) -> None:
+        self.clock = clock
+        self.app_key = app_key
+
+    def headers(self) -> dict[str, str]:
+        now = self.clock()
+        nonce = str(int(now))
+        timestamp = str(int(now * 1000))
+        signature = hashlib.sha1(f"{APP_SECRET}{nonce}{timestamp}".encode()).hexdigest()
+        return {
+            "App-Key": self.app_key,
+            "Nonce": nonce,
+            "Timestamp": timestamp,
+            "Signature": signature,
+            "User-Agent": "rc-dify-tool/0.0.1",
+            "Content-Type": "application/json",
+        }
 
 
-def test_same_nonce_under_another_app_key_is_not_a_replay(shared: httpx.Client) -> None:
-    nonce = "shared-nonce"
-    first = signed_headers(nonce=nonce)
-    second = signed_headers(OTHER_KEY, OTHER_SECRET, nonce=nonce)
-    assert shared.post("/v3/bot/query.json", json={}, headers=first).status_code == 200
-    assert shared.post("/v3/bot/query.json", json={}, headers=second).status_code == 200
+def two_calls_in_one_second(client: httpx.Client) -> list[httpx.Response]:
+    """Two queries signed by the Dify plugin 0.1 s and 0.6 s into the same wall-clock second."""
+    second = int(time.time())
+    moments = iter([second + 0.1, second + 0.6])
+    signer = DifyPluginSigner(lambda: next(moments))
+    return [
+        client.post("/v3/bot/query.json", content=b"{}", headers=signer.headers()) for _ in range(2)
+    ]
 
 
-def test_nonce_longer_than_18_characters_is_rejected(shared: httpx.Client) -> None:
-    response = shared.post("/v3/bot/query.json", json={}, headers=signed_headers(nonce="n" * 19))
+def go_sdk_nonce() -> str:
+    """A nonce as RongCloud's Go SDK makes it, ``strconv.Itoa(rand.Int())``, with 19 digits
+    (like about 89 % of them)."""
+    return str(random.Random(4).randrange(10**18, 2**63))
+
+
+@pytest.fixture(scope="module")
+def strict_emulator() -> Iterator[EmulatorServer]:
+    """An emulator that enforces the documented nonce rules (``strict_signatures``)."""
+    apps = {APP_KEY: APP_SECRET, OTHER_KEY: OTHER_SECRET}
+    with EmulatorServer(apps=apps, strict_signatures=True) as server:
+        yield server
+
+
+@pytest.fixture
+def strict(strict_emulator: EmulatorServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=strict_emulator.url, timeout=10) as http:
+        yield http
+
+
+def test_dify_plugin_signing_works_twice_in_one_second(shared: httpx.Client) -> None:
+    first, second = two_calls_in_one_second(shared)
+    assert first.request.headers["Nonce"] == second.request.headers["Nonce"]
+    assert [first.status_code, second.status_code] == [200, 200]
+    assert second.json() == {"code": 200, "bots": [], "total": 0, "hasNext": False}
+
+
+def test_dify_plugin_signing_is_a_replay_in_strict_mode(strict: httpx.Client) -> None:
+    first, second = two_calls_in_one_second(strict)
+    assert first.status_code == 200
+    assert_error(second, 401, 1004, "Nonce: already used (replayed request)")
+
+
+def test_go_sdk_nonce_of_19_digits_is_accepted(shared: httpx.Client) -> None:
+    nonce = go_sdk_nonce()
+    assert len(nonce) == 19
+    response = shared.post("/v3/bot/query.json", json={}, headers=signed_headers(nonce=nonce))
+    assert response.status_code == 200
+
+
+def test_go_sdk_nonce_of_19_digits_is_rejected_in_strict_mode(strict: httpx.Client) -> None:
+    headers = signed_headers(nonce=go_sdk_nonce())
+    response = strict.post("/v3/bot/query.json", json={}, headers=headers)
     assert_error(response, 401, 1004, "Nonce: must be at most 18 characters")
 
 
-def test_nonce_of_18_characters_is_accepted(shared: httpx.Client) -> None:
+def test_repeated_nonce_is_accepted_by_default(shared: httpx.Client) -> None:
+    headers = signed_headers()
+    for _ in range(2):
+        assert shared.post("/v3/bot/query.json", json={}, headers=headers).status_code == 200
+
+
+def test_replayed_nonce_is_rejected_in_strict_mode(strict: httpx.Client) -> None:
+    headers = signed_headers()
+    assert strict.post("/v3/bot/query.json", json={}, headers=headers).status_code == 200
+    response = strict.post("/v3/bot/query.json", json={}, headers=headers)
+    assert_error(response, 401, 1004, "Nonce: already used (replayed request)")
+
+
+def test_same_nonce_under_another_app_key_is_not_a_replay(strict: httpx.Client) -> None:
+    nonce = "shared-nonce"
+    first = signed_headers(nonce=nonce)
+    second = signed_headers(OTHER_KEY, OTHER_SECRET, nonce=nonce)
+    assert strict.post("/v3/bot/query.json", json={}, headers=first).status_code == 200
+    assert strict.post("/v3/bot/query.json", json={}, headers=second).status_code == 200
+
+
+def test_nonce_of_18_characters_is_accepted_in_strict_mode(strict: httpx.Client) -> None:
     headers = signed_headers(nonce=secrets.token_hex(9))
-    assert shared.post("/v3/bot/query.json", json={}, headers=headers).status_code == 200
+    assert strict.post("/v3/bot/query.json", json={}, headers=headers).status_code == 200
 
 
 @pytest.mark.parametrize("missing", ["App-Key", "Nonce", "Timestamp", "Signature"])

@@ -39,6 +39,11 @@ def command() -> None:
     help="Secret of --app-key (or PROVISIONER_EMULATOR_APP_SECRET).",
 )
 @click.option("--mask-api-keys", is_flag=True, help="Return auth.apiKey as ****** on get/query.")
+@click.option(
+    "--strict-signatures",
+    is_flag=True,
+    help="Refuse nonces over 18 characters and replayed nonces (the documented letter).",
+)
 @click.option("--latency-ms", type=click.FloatRange(min=0), default=0, help="Delay per request.")
 @click.option(
     "--error-rate", type=click.FloatRange(0, 1), default=0, help="Fraction answered HTTP 500."
@@ -66,6 +71,7 @@ def serve(
     app_key: str | None,
     app_secret: str | None,
     mask_api_keys: bool,
+    strict_signatures: bool,
     latency_ms: float,
     error_rate: float,
     burst_429: int,
@@ -97,6 +103,7 @@ def serve(
         port=port,
         faults=faults,
         mask_api_keys=mask_api_keys,
+        strict_signatures=strict_signatures,
         rate_limit=rate_limit,
     )
     with server:

@@ -10,9 +10,11 @@ list is in ``docs/emulator.md``):
    bot on update/delete 404/1404; injected errors 500/1000; unknown path 404/404, wrong
    method 405/405. (Documented: 1002 parameter, 1004 signature, 1008 rate limit.)
 2. An unknown app key is 401/1004 like every other signature failure.
-3. Timestamps in seconds or milliseconds (above 10**11), within ±5 minutes; a nonce is
-   single-use per app key for 10 minutes; the signature hex is compared case-insensitively;
-   a plain header wins over its ``RC-`` twin.
+3. Timestamps in seconds or milliseconds (above 10**11), within ±5 minutes; the signature
+   hex is compared case-insensitively; a plain header wins over its ``RC-`` twin. Any nonce
+   passes, of any length and repeated (RongCloud's Go SDK sends 19 digits, its Dify plugin
+   one nonce per second); ``strict_signatures`` enforces the documented letter: at most 18
+   characters, single use per app key for 10 minutes.
 4. The rate limit counts accepted calls per app key and endpoint in a sliding 1-second
    window; a 429 carries code 1008 and ``Retry-After: 1``.
 5. ``enabled``, ``stream``, ``handleResponse`` default to true and are always returned;
