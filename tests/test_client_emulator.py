@@ -229,6 +229,23 @@ def test_wrong_secret(make_client: MakeClient) -> None:
     assert caught.value.error_message == "Signature: does not match"
 
 
+def test_unknown_app_key_has_a_hint_about_the_key_and_the_data_center(
+    make_client: MakeClient,
+) -> None:
+    with pytest.raises(ApiError) as caught:
+        make_client(app_key=f"unknown-{uuid.uuid4().hex[:8]}").query_bots()
+    error = caught.value
+    assert (error.http_status, error.code, error.error_message) == (
+        401,
+        1002,
+        "Invalidate App-Key.",
+    )
+    assert error.hint == (
+        "check appKey in app.yaml (or the variable it references), and that `endpoint` names "
+        "the app's data center: an app key is known only in the data center it was created in"
+    )
+
+
 def test_stale_timestamp(server: EmulatorServer, app_key: str) -> None:
     stale = RongCloudAuth(app_key, SECRET, clock_ms=lambda: 1_600_000_000_000)
     answer = signed_post(server, stale)

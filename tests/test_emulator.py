@@ -314,9 +314,9 @@ def test_missing_header_is_rejected(shared: httpx.Client, missing: str) -> None:
     assert_error(response, 401, 1004, f"missing header {missing} (or RC-{missing})")
 
 
-def test_unknown_app_key_is_rejected(shared: httpx.Client) -> None:
+def test_unknown_app_key_gets_rongclouds_own_answer(shared: httpx.Client) -> None:
     response = shared.post("/v3/bot/query.json", json={}, headers=signed_headers("nobody"))
-    assert_error(response, 401, 1004, "App-Key: unknown app key")
+    assert_error(response, 401, 1002, "Invalidate App-Key.")
 
 
 def test_uppercase_signature_hex_is_accepted(shared: httpx.Client) -> None:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from provisioner.rongcloud.responses import read_answer, redact, retry_after_seconds
+from provisioner.rongcloud.responses import (
+    APP_KEY_HINT,
+    HINTS,
+    api_error,
+    read_answer,
+    redact,
+    retry_after_seconds,
+)
 
 
 @pytest.mark.parametrize(
@@ -60,3 +67,22 @@ def test_read_answer_without_a_body_or_request_id() -> None:
 
 def test_boolean_code_is_not_a_code() -> None:
     assert read_answer(httpx.Response(200, json={"code": True}), "r", []).code is None
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "message", "hint"),
+    [
+        (401, 1002, "Invalidate App-Key.", APP_KEY_HINT),
+        (400, 1002, "appKey: unknown", APP_KEY_HINT),
+        (400, 1002, "bad app key", APP_KEY_HINT),
+        (400, 1002, "name: must be 1-128 characters, got 129", None),
+        (400, 1004, "Invalidate App-Key.", HINTS[1004]),
+        (401, 1002, "signature mismatch", HINTS[1004]),  # no App-Key: the 401's own hint
+    ],
+)
+def test_hint_of_a_1002_depends_on_whether_it_names_the_app_key(
+    status: int, code: int, message: str, hint: str | None
+) -> None:
+    response = httpx.Response(status, json={"code": code, "errorMessage": message})
+    error = api_error("/v3/bot/query.json", read_answer(response, "r", []))
+    assert error.hint == hint

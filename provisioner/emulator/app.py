@@ -4,7 +4,7 @@ Every bot API request goes through the same steps, in this order:
 
 1. injected latency (a waiting request follows a change of ``latency_ms``), then an injected
    HTTP 500 (``error_rate``), then a pending 429 burst;
-2. signature check (401 / 1004);
+2. signature check (401 / 1004; an unknown app key 401 / 1002);
 3. rate limit per (app key, endpoint) in a 1-second sliding window (429 / 1008, ``Retry-After: 1``);
 4. the body, at most 1 MiB (413 / 1508 past that, reading stops at the cap); a client gone
    before it was read is quietly dropped (nothing is done; counted as ``disconnected``);
@@ -218,7 +218,7 @@ def _admit(state: EmulatorState, request: Request) -> tuple[str, Response | None
     """Signature check, then the rate limit: ``(app_key, None)`` or the refusal to send."""
     app_key, failure = state.verifier.verify(request.headers)
     if failure is not None:
-        return app_key, envelope(codes.STATUS_UNAUTHORIZED, codes.CODE_SIGNATURE, failure.message)
+        return app_key, envelope(codes.STATUS_UNAUTHORIZED, failure.code, failure.message)
     path = request.url.path
     if not state.limiter.admit(app_key, path):
         limit = state.limiter.limit

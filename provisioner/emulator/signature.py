@@ -4,7 +4,8 @@
 ``Timestamp``; each header may instead carry the ``RC-`` prefix (``RC-App-Key``...). The
 timestamp may be in seconds (what every official SDK sends) or milliseconds (what the docs
 say); values above ``10**11`` are taken as milliseconds. It must lie within ±5 minutes of the
-server clock. Every failure is HTTP 401 / code 1004.
+server clock. Every failure is HTTP 401 / code 1004, except an unknown app key: 401 / 1002
+``Invalidate App-Key.``, the real service's words (the status is the emulator's guess).
 
 The docs say a nonce is at most 18 characters and random; RongCloud's own clients break both
 rules (the Go SDK sends 19-digit nonces, the Dify plugin reuses ``str(int(time.time()))`` for
@@ -23,6 +24,8 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from provisioner.emulator.codes import CODE_PARAMETER, CODE_SIGNATURE
+
 MAX_NONCE_LENGTH = 18
 MAX_SKEW_SECONDS = 300.0
 MILLISECONDS_THRESHOLD = 10**11
@@ -30,11 +33,16 @@ MAX_TIMESTAMP_DIGITS = 16
 HEADER_NAMES = ("App-Key", "Nonce", "Timestamp", "Signature")
 
 
+UNKNOWN_APP_KEY_MESSAGE = "Invalidate App-Key."
+"""RongCloud's own answer to an unknown app key (code 1002), as captured in its Java SDK README."""
+
+
 @dataclass(frozen=True)
 class SignatureFailure:
-    """Why a request's signature was refused (the errorMessage of the 401)."""
+    """Why a request's signature was refused: the errorMessage and code of the 401."""
 
     message: str
+    code: int = CODE_SIGNATURE
 
 
 def sign(app_secret: str, nonce: str, timestamp: str) -> str:
@@ -111,7 +119,7 @@ class SignatureVerifier:
         )
         secret = self._apps.get(app_key)
         if secret is None:
-            return app_key, SignatureFailure("App-Key: unknown app key")
+            return app_key, SignatureFailure(UNKNOWN_APP_KEY_MESSAGE, code=CODE_PARAMETER)
         if self._strict and len(nonce) > MAX_NONCE_LENGTH:
             return app_key, SignatureFailure(
                 f"Nonce: must be at most {MAX_NONCE_LENGTH} characters"

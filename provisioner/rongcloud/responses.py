@@ -7,6 +7,7 @@ the endpoint, HTTP status, ``code``, ``errorMessage`` and ``X-Request-ID``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -35,6 +36,14 @@ STATUS_HINTS = {
     403: "the app key may not be allowed to call this API; check the RongCloud console",
     429: HINTS[1008],
 }
+PARAMETER_CODE = 1002
+APP_KEY_HINT = (
+    "check appKey in app.yaml (or the variable it references), and that `endpoint` names the "
+    "app's data center: an app key is known only in the data center it was created in"
+)
+"""For a 1002 whose message names the App-Key: RongCloud's answer to an unknown app key is
+``{"code":1002,"errorMessage":"Invalidate App-Key."}``."""
+_NAMES_APP_KEY = re.compile(r"app[\s_-]?key", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -86,8 +95,15 @@ def api_error(path: str, answer: Answer, kind: type[ApiError] = ApiError) -> Api
         code=answer.code,
         error_message=answer.error_message,
         request_id=answer.request_id,
-        hint=HINTS.get(answer.code or 0) or STATUS_HINTS.get(answer.status),
+        hint=hint_for(answer),
     )
+
+
+def hint_for(answer: Answer) -> str | None:
+    """What to do about a failed ``answer``: by its code, else by its HTTP status."""
+    if answer.code == PARAMETER_CODE and _NAMES_APP_KEY.search(answer.error_message or ""):
+        return APP_KEY_HINT
+    return HINTS.get(answer.code or 0) or STATUS_HINTS.get(answer.status)
 
 
 def retry_after_seconds(value: str | None, now: float) -> float | None:
