@@ -469,9 +469,8 @@ def test_apps_do_not_see_each_others_bots(api: Api, client: httpx.Client) -> Non
 def test_update_is_a_full_replace(api: Api) -> None:
     api.ok("create", bot())
     [before] = api.get("bot-1")
-    replacement = bot(
-        name="new name", integrations=[{"type": "dify_chat", "callbackUrl": "https://d.example/v1"}]
-    )
+    dify = {"type": "dify_chat", "callbackUrl": "https://d.example/v1", "auth": {"apiKey": "k2"}}
+    replacement = bot(name="new name", integrations=[dify])
     del replacement["metadata"]
     assert api.ok("update", replacement) == {"code": 200}
     [after] = api.get("bot-1")
@@ -484,6 +483,7 @@ def test_update_is_a_full_replace(api: Api) -> None:
             "enabled": True,
             "stream": True,
             "handleResponse": True,
+            "auth": {"apiKey": "k2"},
         }
     ]
     assert after["createdAt"] == before["createdAt"]
@@ -624,6 +624,11 @@ DELETE = object()
         ("integrations[0].events", [3], "integrations[0].events[0]: must be a string"),
         ("integrations[1].auth", "key", "integrations[1].auth: must be a JSON object"),
         ("integrations[1].auth", {}, "integrations[1].auth.apiKey: is required"),
+        (
+            "integrations[1].auth",
+            DELETE,
+            "integrations[1].auth.apiKey: is required for Dify integrations",
+        ),
     ],
 )
 @pytest.mark.parametrize("operation", ["create", "update"])

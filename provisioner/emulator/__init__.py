@@ -22,8 +22,9 @@ list is in ``docs/emulator.md``):
    window; a 429 carries code 1008 and ``Retry-After: 1``.
 5. ``enabled``, ``stream``, ``handleResponse`` default to true and are always returned;
    ``metadata``, ``objectNames``, ``events`` and ``auth`` only when they were sent.
-6. ``auth.apiKey`` is returned in plain text, or as ``******`` with ``mask_api_keys``;
-   ``auth`` is not required for Dify integrations.
+6. ``auth.apiKey`` is returned in plain text, or as ``******`` with ``mask_api_keys``; a Dify
+   integration without it is refused at create/update (400/1002): the docs require the key,
+   not that the API checks it then.
 7. update is a full replace; ``createdAt`` stays, ``updatedAt`` moves.
 8. get omits unknown ids, drops duplicates, keeps the request order; ``total`` = found,
    ``hasNext`` false; an empty ``userIds`` is 400/1002.
