@@ -127,6 +127,19 @@ def test_strict_signatures_flag_refuses_a_replayed_nonce(monkeypatch: pytest.Mon
     assert run_serve(monkeypatch, ["--strict-signatures"], call) == (0, [[200, 401]])
 
 
+def test_random_undocumented_codes_flag_reaches_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    def call(server: EmulatorServer) -> list[Any]:
+        [(key, secret)] = server.apps.items()
+        with httpx.Client(base_url=server.url) as client:
+            api = Api(client, key, secret)
+            api.ok("create", bot())
+            duplicate = api.post("create", bot())
+        return [server.faults.random_undocumented_codes, duplicate.status_code]
+
+    args = ["--random-undocumented-codes", "--seed", "2"]
+    assert run_serve(monkeypatch, args, call) == (0, [[True, 400]])
+
+
 def test_db_keeps_the_app_and_bots_between_runs(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

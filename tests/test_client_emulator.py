@@ -212,6 +212,28 @@ def test_limits_are_typed_api_errors(make_client: MakeClient) -> None:
         assert error.request_id and error.endpoint.startswith("/v3/bot/")
 
 
+def test_random_undocumented_codes_are_plain_api_errors(
+    make_client: MakeClient, server: EmulatorServer
+) -> None:
+    client = make_client()
+    client.create_bot(bot("b1"))
+    server.set_faults(random_undocumented_codes=True, seed=9)
+    calls: list[Callable[[], object]] = [
+        lambda: client.create_bot(bot("b1")),
+        lambda: client.update_bot(bot("nobody")),
+        lambda: client.delete_bot("nobody"),
+    ]
+    for call in calls:
+        with pytest.raises(ApiError) as caught:
+            call()
+        error = caught.value
+        assert type(error) is ApiError  # final: neither retried nor ambiguous
+        assert error.http_status == 400
+        assert error.code not in (200, 1002, 1004, 1008, 1010, 1404, 1502)
+        assert error.hint is None
+    assert server.stats()["faults"]["random_codes"] == 3
+
+
 # -- signatures --------------------------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ import pytest
 
 from provisioner.emulator import EmulatorServer, FaultConfig
 from provisioner.emulator.app import MAX_BODY_BYTES
+from provisioner.emulator.codes import DOCUMENTED_CODES, INVENTED_CODES
 
 APP_KEY = "test-app"
 APP_SECRET = "test-secret-0123456789"
@@ -909,7 +910,118 @@ def test_faults_given_at_start() -> None:
         api = Api(client)
         assert api.post("query", {}).status_code == 429
         assert api.post("query", {}).status_code == 200
-        assert server.stats()["faults"] == {"delayed": 2, "errors": 0, "bursts": 1, "drops": 0}
+        assert server.stats()["faults"] == {
+            "delayed": 2,
+            "errors": 0,
+            "bursts": 1,
+            "drops": 0,
+            "random_codes": 0,
+        }
+
+
+RANDOM_CODE_MESSAGE = (
+    "undocumented outcome: this code was drawn at random (random_undocumented_codes is on)"
+)
+NEVER_DRAWN = DOCUMENTED_CODES | INVENTED_CODES
+
+
+def undocumented_outcomes(api: Api, client: httpx.Client) -> list[httpx.Response]:
+    """One request for each outcome whose code the emulator invents (10 bots exist)."""
+    return [
+        api.post("create", bot("bot-0")),  # duplicate userId
+        api.post("create", bot("bot-10")),  # the 10-bot quota
+        api.post("get", {"userIds": [f"id-{n}" for n in range(21)]}),  # more than 20 ids
+        api.post("update", bot("ghost")),  # unknown bot
+        api.post("delete", {"userId": "ghost"}),  # unknown bot
+        client.post("/v3/bot/nope.json", json={}),  # unknown path
+        client.get("/v3/bot/get.json"),  # wrong method
+    ]
+
+
+@pytest.fixture
+def ten_bots(api: Api) -> Api:
+    for n in range(10):
+        api.ok("create", bot(f"bot-{n}"))
+    return api
+
+
+def test_invented_codes_by_default(ten_bots: Api, client: httpx.Client) -> None:
+    answers = [(r.status_code, r.json()["code"]) for r in undocumented_outcomes(ten_bots, client)]
+    assert answers == [
+        (400, 1010),
+        (400, 1502),
+        (400, 1502),
+        (404, 1404),
+        (404, 1404),
+        (404, 404),
+        (405, 405),
+    ]
+
+
+def test_random_undocumented_codes_replace_every_invented_code(
+    ten_bots: Api, client: httpx.Client, emulator: EmulatorServer
+) -> None:
+    emulator.set_faults(random_undocumented_codes=True, seed=3)
+    answers = undocumented_outcomes(ten_bots, client)
+    drawn = [response.json()["code"] for response in answers]
+    for response in answers:
+        assert response.status_code == 400
+        assert response.json()["errorMessage"] == RANDOM_CODE_MESSAGE
+    assert not set(drawn) & NEVER_DRAWN
+    assert len(set(drawn)) > 1  # drawn per answer, not one code for all
+    assert emulator.stats()["faults"]["random_codes"] == 7
+    emulator.set_faults(seed=3)  # the same seed draws the same codes again
+    assert [r.json()["code"] for r in undocumented_outcomes(ten_bots, client)] == drawn
+    assert ten_bots.ok("query", {})["total"] == 10  # nothing was written
+
+
+def test_random_undocumented_codes_leave_documented_answers_alone(
+    client: httpx.Client, emulator: EmulatorServer
+) -> None:
+    emulator.set_faults(random_undocumented_codes=True)
+    api = Api(client)
+    assert_error(
+        api.post("create", bot(name="")), 400, 1002, "name: must be 1-128 characters, got 0"
+    )
+    bad_signature = client.post(
+        "/v3/bot/query.json", json={}, headers=signed_headers(app_secret="wrong")
+    )
+    assert_error(bad_signature, 401, 1004, "Signature: does not match")
+    unknown_key = client.post("/v3/bot/query.json", json={}, headers=signed_headers("nobody"))
+    assert_error(unknown_key, 401, 1002, "Invalidate App-Key.")
+    content = b" " * (MAX_BODY_BYTES + 1)
+    too_large = client.post("/v3/bot/create.json", content=content, headers=signed_headers())
+    assert_error(too_large, 413, 1508, "body: must be at most 1048576 bytes (1 MiB)")
+    emulator.set_faults(burst_429=1)
+    assert_error(api.post("query", {}), 429, 1008, "too many requests (injected 429 burst)")
+    assert_error(
+        client.get("/_emulator/nope"), 404, 404, "GET /_emulator/nope: Not Found"
+    )  # the emulator's own admin API is not RongCloud's
+    assert emulator.stats()["faults"]["random_codes"] == 0
+
+
+def test_random_undocumented_codes_change_no_other_fault_draw(
+    api: Api, emulator: EmulatorServer
+) -> None:
+    api.ok("create", bot())
+    emulator.set_faults(random_undocumented_codes=True, error_rate=0.5, seed=7)
+    statuses = [api.post("create", bot()).status_code for _ in range(20)]  # duplicates
+    draws = random.Random(7)
+    assert statuses == [500 if draws.random() < 0.5 else 400 for _ in range(20)]
+
+
+def test_random_undocumented_codes_through_the_admin_endpoint(
+    ten_bots: Api, client: httpx.Client
+) -> None:
+    response = client.post("/_emulator/faults", json={"random_undocumented_codes": True})
+    assert response.json()["faults"]["random_undocumented_codes"] is True
+    duplicate = ten_bots.post("create", bot("bot-1"))
+    assert duplicate.status_code == 400
+    assert duplicate.json()["code"] not in NEVER_DRAWN
+    client.post("/_emulator/faults", json={"random_undocumented_codes": False})
+    assert_error(
+        ten_bots.post("create", bot("bot-1")), 400, 1010, "userId: bot bot-1 already exists"
+    )
 
 
 def send_and_hang_up(url: str, path: str, body: bytes) -> None:
@@ -961,6 +1073,7 @@ def test_admin_faults_roundtrip(client: httpx.Client, emulator: EmulatorServer) 
             "error_rate": 0.0,
             "burst_429": 0,
             "drop_after_commit": 0.0,
+            "random_undocumented_codes": False,
             "seed": None,
         },
     }
@@ -979,6 +1092,10 @@ def test_admin_faults_roundtrip(client: httpx.Client, emulator: EmulatorServer) 
         ({"latency_ms": "slow"}, "fault latency_ms must be a number, got 'slow'"),
         ({"burst_429": 1.5}, "fault burst_429 must be a whole number, got 1.5"),
         ({"seed": "x"}, "fault seed must be a whole number or null, got 'x'"),
+        (
+            {"random_undocumented_codes": "yes"},
+            "fault random_undocumented_codes must be true or false, got 'yes'",
+        ),
         ({"chaos": 1}, "unknown fault setting chaos"),
         ([1], "body: must be a JSON object"),
     ],

@@ -55,6 +55,12 @@ def command() -> None:
     default=0,
     help="Fraction of writes committed, then dropped without an answer.",
 )
+@click.option(
+    "--random-undocumented-codes",
+    is_flag=True,
+    help="Answer outcomes RongCloud gives no code for (duplicate userId, unknown bot, ...) "
+    "with HTTP 400 and a random code instead of the invented 1010, 1404, 1502.",
+)
 @click.option("--seed", type=int, help="Seed for the random faults (deterministic runs).")
 @click.option(
     "--rate-limit",
@@ -76,6 +82,7 @@ def serve(
     error_rate: float,
     burst_429: int,
     drop_after_commit: float,
+    random_undocumented_codes: bool,
     seed: int | None,
     rate_limit: int,
     allow_remote: bool,
@@ -94,6 +101,7 @@ def serve(
         error_rate=error_rate,
         burst_429=burst_429,
         drop_after_commit=drop_after_commit,
+        random_undocumented_codes=random_undocumented_codes,
         seed=seed,
     )
     server = EmulatorServer(

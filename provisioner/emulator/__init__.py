@@ -6,13 +6,14 @@ describes running it, the admin endpoints and the fault switches.
 Assumptions to check against the real service (RongCloud does not document these; the same
 list is in ``docs/emulator.md``):
 
-1. Codes: duplicate ``userId`` 400/1010; 10-bot quota and >20 ids on get 400/1502; unknown
-   bot on update/delete 404/1404; injected errors 500/1000; unknown path 404/404, wrong
-   method 405/405. (Documented: 1002 parameter, 1004 signature, 1008 rate limit.)
+1. Invented codes (RongCloud gives none): duplicate ``userId`` 400/1010; 10-bot quota and
+   >20 ids on get 400/1502; unknown bot on update/delete 404/1404; unknown path 404/404, wrong
+   method 405/405. ``random_undocumented_codes`` answers each with 400 and a random code.
+   (Documented: 1002 parameter, 1004 signature, 1008 rate limit; injected 500s carry 1000.)
 2. Statuses: 401 for a signature failure and 429 for the rate limit are documented; 400 for
-   a parameter error (1002) and for the invented codes of 1. is ours. An unknown app key gets
-   the real body ``{"code":1002,"errorMessage":"Invalidate App-Key."}`` (Java SDK README,
-   status not shown) with HTTP 401.
+   a parameter error (1002) and the statuses in 1. are ours. An unknown app key gets the
+   real body ``{"code":1002,"errorMessage":"Invalidate App-Key."}`` (Java SDK README, status
+   not shown) with HTTP 401.
 3. Timestamps in seconds or milliseconds (above 10**11), within ±5 minutes; the signature
    hex is compared case-insensitively; a plain header wins over its ``RC-`` twin. Any nonce
    passes, of any length and repeated (RongCloud's Go SDK sends 19 digits, its Dify plugin

@@ -30,13 +30,18 @@ _BOOLEAN_DEFAULTS = {"enabled": True, "stream": True, "handleResponse": True}
 
 
 class Rejection(Exception):
-    """A request the emulator answers with an error envelope (caught inside the app)."""
+    """A request the emulator answers with an error envelope (caught inside the app).
 
-    def __init__(self, status: int, code: int, message: str) -> None:
+    ``invented``: RongCloud documents no code for this outcome; ``code`` is the emulator's own
+    (the switch ``random_undocumented_codes`` replaces it with a random one).
+    """
+
+    def __init__(self, status: int, code: int, message: str, *, invented: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.invented = invented
 
 
 def parameter_error(field: str, problem: str) -> Rejection:
@@ -83,6 +88,7 @@ def parse_user_ids(body: object) -> list[str]:
             STATUS_BAD_REQUEST,
             CODE_TOO_MANY,
             f"userIds: at most {MAX_IDS_PER_GET} ids per call, got {len(raw)}",
+            invented=True,
         )
     ids = [_user_id(item, f"userIds[{index}]") for index, item in enumerate(raw)]
     return list(dict.fromkeys(ids))
