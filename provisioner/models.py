@@ -29,7 +29,7 @@ SECRET_PATTERN = "^" + REFERENCE_PATTERN + "$"
 USER_ID_PATTERN = r"^[^\s\x00-\x1f\x7f-\x9f]+$"
 NO_SPACE_PATTERN = r"^\S+$"
 ENDPOINT_PATTERN = (
-    r"^(?:local|cn|sg|sg-b|na|sa)$|^https://[^\s/?#@]+(?:/[^\s?#]*)?$|"
+    r"^(?:local|cn|sg|sg-b|na|sa|sau)$|^https://[^\s/?#@]+(?:/[^\s?#]*)?$|"
     r"^http://(?:localhost|127(?:\.[0-9]{1,3}){3}|\[::1\])(?::[0-9]{1,5})?(?:/[^\s?#]*)?$|"
     + REFERENCE_PATTERN
 )
@@ -102,7 +102,8 @@ class StateSettings(_Strict):
 
 class AppSettings(_Strict):
     endpoint: Annotated[str, Field(pattern=ENDPOINT_PATTERN)]
-    """``local`` (embedded emulator), a data center (cn, sg, sg-b, na, sa), or a base URL."""
+    """``local`` (embedded emulator), a data center (cn, sg, sg-b, na, sa/sau), or a
+    base URL."""
     appKey: Annotated[str, Field(min_length=1)] | None = None
     appSecret: Annotated[str, Field(pattern=SECRET_PATTERN)] | None = Field(
         default=None, repr=False
