@@ -100,7 +100,7 @@ EXPECTED: dict[str, list[str]] = {
         "  hint: e.g. https://api.dify.ai/v1 (self-hosted: https://<your-dify-host>/v1)",
     ],
     "dify-object-names": [
-        'dify-object-names/bot.yaml:8:30: error: integrations[0].objectNames[1]: Dify integrations accept only RC:TxtMsg, not "RC:ImgMsg"',
+        'dify-object-names/bot.yaml:8:30: error: integrations[0].objectNames[1]: Dify integrations accept only RC:TxtMsg, not "RC:ImgMsg" (a provisioner policy, not a documented RongCloud limit)',
         "  hint: remove it; to receive other message types, add a webhook integration",
     ],
     "duplicate-integration-type": [
