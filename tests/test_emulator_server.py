@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+import provisioner.emulator
 from provisioner.emulator import EmulatorServer, FaultConfig
 from provisioner.emulator.app import EmulatorState, build_app
 from provisioner.emulator.codes import DOCUMENTED_CODES, INVENTED_CODES, RANDOM_CODES
@@ -410,3 +411,32 @@ def test_signed_calls_from_many_threads_are_all_answered() -> None:
         assert errors == []
         with httpx.Client(base_url=server.url) as client:
             assert Api(client).ok("query", {})["total"] == 10
+
+
+# the list of assumptions --------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def numbered_items(text: str) -> list[str]:
+    """The numbered list that ends ``text``, each item with code spans written the same way for
+    Markdown and reStructuredText, bold dropped and whitespace collapsed."""
+    listed = text[text.index("\n1. ") :].strip()
+    items = []
+    for item in re.split(r"\n(?=\d+\. )", listed):
+        parts = re.split(r"(``.+?``|`[^`]+`)", " ".join(item.split()))
+        items.append(
+            "".join(
+                f"<{part.strip('`')}>" if part.startswith("`") else part.replace("**", "")
+                for part in parts
+            )
+        )
+    return items
+
+
+def test_the_docstring_and_the_docs_list_the_same_assumptions() -> None:
+    docs = (REPO / "docs" / "emulator.md").read_text(encoding="utf-8")
+    section = docs[docs.index("## Assumptions to check") :]
+    docstring = provisioner.emulator.__doc__ or ""
+    assert numbered_items(docstring) == numbered_items(section)
+    assert len(numbered_items(section)) == 14
