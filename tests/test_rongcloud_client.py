@@ -555,7 +555,10 @@ class EndlessServer:
         with connection, self.listener:
             received = b""
             while b"\r\n\r\n" not in received:
-                received += connection.recv(65536)
+                data = connection.recv(65536)
+                if not data:
+                    return  # the client hung up before its request was complete
+                received += data
             connection.sendall(
                 b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                 b"Transfer-Encoding: chunked\r\n\r\n" + b'13\r\n{"code":200,"pad":"\r\n'
@@ -582,7 +585,9 @@ def test_endless_answer_from_a_real_socket_is_cut_off(sleeps: list[float]) -> No
         client.query_bots()
     server.thread.join(30)
     assert not server.thread.is_alive()
-    assert server.sent < 1024 * 1024 * 1024  # stopped by the client, far below the 1 GiB
+    # The client stopped reading at 4 MiB and hung up; the rest of what got out sat in the
+    # kernel's socket buffers (a few MiB), far from the 1 GiB the server had to give.
+    assert server.sent < 64 * 1024 * 1024
 
 
 @pytest.mark.parametrize(
