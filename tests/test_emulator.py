@@ -680,13 +680,19 @@ def answer_to_partial_request(url: str, head: str, sent_body: bytes) -> tuple[st
         sock.sendall(request)
         received = b""
         while b"\r\n\r\n" not in received:
-            received += sock.recv(65536)
+            received += received_more(sock)
         answer_head, _, body = received.partition(b"\r\n\r\n")
         status, *header_lines = answer_head.decode().split("\r\n")
         answer_headers = dict(line.lower().split(": ", 1) for line in header_lines)
         while len(body) < int(answer_headers["content-length"]):
-            body += sock.recv(65536)
+            body += received_more(sock)
     return status, body
+
+
+def received_more(sock: socket.socket) -> bytes:
+    data = sock.recv(65536)  # the socket's timeout ends a wait for an answer that never comes
+    assert data, "the emulator closed the connection before answering in full"
+    return data
 
 
 def test_declared_oversize_body_is_refused_before_it_is_sent(
