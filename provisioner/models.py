@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 IntegrationType = Literal["webhook", "dify_chat", "dify_completion", "dify_chatflow"]
 DIFY_TYPES: frozenset[str] = frozenset({"dify_chat", "dify_completion", "dify_chatflow"})
 DIFY_OBJECT_NAME = "RC:TxtMsg"
+POLICY_NOTE = "a provisioner policy, not a documented RongCloud limit"
+"""Said with the RC:TxtMsg-only rule: no RongCloud source limits a Dify integration's types."""
 
 REFERENCE_PATTERN = r"\$\{[A-Za-z_][A-Za-z0-9_]*\}"
 URL_PATTERN = r"^https?://[^\s/?#]+(?:[/?#]\S*)?$|" + REFERENCE_PATTERN
@@ -29,7 +31,7 @@ SECRET_PATTERN = "^" + REFERENCE_PATTERN + "$"
 USER_ID_PATTERN = r"^[^\s\x00-\x1f\x7f-\x9f]+$"
 NO_SPACE_PATTERN = r"^\S+$"
 ENDPOINT_PATTERN = (
-    r"^(?:local|cn|sg|sg-b|na|sa)$|^https://[^\s/?#@]+(?:/[^\s?#]*)?$|"
+    r"^(?:local|cn|sg|sg-b|na|sa|sau)$|^https://[^\s/?#@]+(?:/[^\s?#]*)?$|"
     r"^http://(?:localhost|127(?:\.[0-9]{1,3}){3}|\[::1\])(?::[0-9]{1,5})?(?:/[^\s?#]*)?$|"
     + REFERENCE_PATTERN
 )
@@ -71,7 +73,8 @@ class Integration(_Strict):
 
     @model_validator(mode="after")
     def _dify_rules(self) -> Integration:
-        """Dify types: ``auth`` required, URL is the API base ending in /v1, only RC:TxtMsg."""
+        """Dify types: ``auth`` required, URL is the API base ending in /v1, only RC:TxtMsg
+        (the last is this project's policy: RongCloud documents no such limit)."""
         if self.type not in DIFY_TYPES:
             return self
         if self.auth is None:
@@ -79,7 +82,7 @@ class Integration(_Strict):
         if not re.search(DIFY_URL_PATTERN, self.callbackUrl):
             raise ValueError("Dify callbackUrl must be the API base URL ending in /v1")
         if any(name != DIFY_OBJECT_NAME for name in self.objectNames or ()):
-            raise ValueError(f"Dify integrations accept only {DIFY_OBJECT_NAME}")
+            raise ValueError(f"Dify integrations accept only {DIFY_OBJECT_NAME} ({POLICY_NOTE})")
         return self
 
 
@@ -102,7 +105,8 @@ class StateSettings(_Strict):
 
 class AppSettings(_Strict):
     endpoint: Annotated[str, Field(pattern=ENDPOINT_PATTERN)]
-    """``local`` (embedded emulator), a data center (cn, sg, sg-b, na, sa), or a base URL."""
+    """``local`` (embedded emulator), a data center (cn, sg, sg-b, na, sa/sau), or a
+    base URL."""
     appKey: Annotated[str, Field(min_length=1)] | None = None
     appSecret: Annotated[str, Field(pattern=SECRET_PATTERN)] | None = Field(
         default=None, repr=False

@@ -22,7 +22,7 @@ from jsonschema.exceptions import ValidationError
 
 from provisioner.diagnostics import Diagnostic, JsonPath, diagnostic_at
 from provisioner.manifest import Document
-from provisioner.models import DIFY_URL_PATTERN, URL_PATTERN
+from provisioner.models import DIFY_URL_PATTERN, POLICY_NOTE, URL_PATTERN
 
 Kind = Literal["bot", "app"]
 SECRET_FIELDS = frozenset({"apiKey", "appSecret"})
@@ -350,7 +350,8 @@ def _const(document: Document, error: ValidationError, path: JsonPath) -> Iterat
             document.location(path),
             path,
             "dify-object-names",
-            f"Dify integrations accept only {expected}, not {json.dumps(error.instance)}",
+            f"Dify integrations accept only {expected}, not {json.dumps(error.instance)} "
+            f"({POLICY_NOTE})",
             "remove it; to receive other message types, add a webhook integration",
         )
         return

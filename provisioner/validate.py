@@ -235,7 +235,7 @@ def _load_settings(folder: Path, diagnostics: list[Diagnostic]) -> Document | No
         f"rename {display_path(alternative)} to {APP_FILE}"
         if alternative.is_file()
         else "create it with `endpoint: local` to use the emulator, or a data center "
-        "(cn, sg, sg-b, na, sa) with appKey and appSecret"
+        "(cn, sg, sg-b, na, sa/sau) with appKey and appSecret"
     )
     diagnostics.append(
         diagnostic_at(

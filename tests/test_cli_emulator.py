@@ -18,7 +18,7 @@ import pytest
 from provisioner.cli import emulator_cmd, main
 from provisioner.emulator import EmulatorServer
 from provisioner.errors import ConfigError
-from tests.test_emulator import Api, bot
+from tests.test_emulator import Api, bot, signed_headers
 
 URL_LINE = re.compile(r"^RongCloud bot API emulator listening on (http://127\.0\.0\.1:\d+)$")
 
@@ -111,6 +111,33 @@ def test_fault_flags_and_mask_reach_the_server(monkeypatch: pytest.MonkeyPatch) 
     assert (faults.seed, faults.latency_ms, faults.burst_429) == (5, 0.5, 0)
     assert stats["limit"] == 50
     assert stats["faults"]["delayed"] == 3
+
+
+def test_strict_signatures_flag_refuses_a_replayed_nonce(monkeypatch: pytest.MonkeyPatch) -> None:
+    def call(server: EmulatorServer) -> list[int]:
+        [(key, secret)] = server.apps.items()
+        headers = signed_headers(key, secret)
+        with httpx.Client(base_url=server.url) as client:
+            return [
+                client.post("/v3/bot/query.json", json={}, headers=headers).status_code
+                for _ in range(2)
+            ]
+
+    assert run_serve(monkeypatch, [], call) == (0, [[200, 200]])
+    assert run_serve(monkeypatch, ["--strict-signatures"], call) == (0, [[200, 401]])
+
+
+def test_random_undocumented_codes_flag_reaches_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    def call(server: EmulatorServer) -> list[Any]:
+        [(key, secret)] = server.apps.items()
+        with httpx.Client(base_url=server.url) as client:
+            api = Api(client, key, secret)
+            api.ok("create", bot())
+            duplicate = api.post("create", bot())
+        return [server.faults.random_undocumented_codes, duplicate.status_code]
+
+    args = ["--random-undocumented-codes", "--seed", "2"]
+    assert run_serve(monkeypatch, args, call) == (0, [[True, 400]])
 
 
 def test_db_keeps_the_app_and_bots_between_runs(

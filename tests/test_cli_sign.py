@@ -112,3 +112,37 @@ def test_sign_subprocess_without_secret_exits_1() -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("error: environment variable RONGCLOUD_APP_SECRET is not set\n")
     assert "Traceback" not in result.stderr
+
+
+def test_secret_with_a_trailing_newline_is_refused_without_showing_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RONGCLOUD_APP_SECRET", "s3cret-value\n")
+    assert main(["sign", "--app-key", "k"]) == 1
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == (
+        "",
+        "error: the app secret contains a line break (CR or LF)\n"
+        "  hint: set RONGCLOUD_APP_SECRET to the value from the RongCloud console: printable "
+        "ASCII only (a value read from a file may end in a newline)\n",
+    )
+
+
+def test_secret_that_is_not_utf8_in_the_environment_is_a_clean_error() -> None:
+    env = {key.encode(): value.encode() for key, value in os.environ.items()}
+    env[b"RONGCLOUD_APP_SECRET"] = b"s3cret-\xff-value"  # decoded to a lone surrogate
+    env[b"PYTHONUTF8"] = b"1"  # as on any UTF-8 locale, whatever this machine's is
+    result = subprocess.run(
+        [sys.executable, "-m", "provisioner", "sign", "--app-key", "k"],
+        capture_output=True,
+        env=env,  # type: ignore[arg-type]
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.decode() == (
+        "error: the app secret contains a byte that is not valid UTF-8 (is the environment's "
+        "locale UTF-8?)\n"
+        "  hint: set RONGCLOUD_APP_SECRET to the value from the RongCloud console: printable "
+        "ASCII only (a value read from a file may end in a newline)\n"
+    )
+    assert b"s3cret" not in result.stdout + result.stderr

@@ -135,7 +135,7 @@ def test_python_dash_m_validate(in_repo: Path) -> None:
     assert result.stdout.splitlines() == [
         "tests/fixtures/manifests/app-missing/app.yaml:1:1: error: app settings file is missing",
         "  hint: create it with `endpoint: local` to use the emulator, or a data center "
-        "(cn, sg, sg-b, na, sa) with appKey and appSecret",
+        "(cn, sg, sg-b, na, sa/sau) with appKey and appSecret",
         "bots/demo: 3 bots valid",
         "tests/fixtures/manifests/app-missing: 1 error in 1 bot",
     ]

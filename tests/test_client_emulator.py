@@ -212,6 +212,28 @@ def test_limits_are_typed_api_errors(make_client: MakeClient) -> None:
         assert error.request_id and error.endpoint.startswith("/v3/bot/")
 
 
+def test_random_undocumented_codes_are_plain_api_errors(
+    make_client: MakeClient, server: EmulatorServer
+) -> None:
+    client = make_client()
+    client.create_bot(bot("b1"))
+    server.set_faults(random_undocumented_codes=True, seed=9)
+    calls: list[Callable[[], object]] = [
+        lambda: client.create_bot(bot("b1")),
+        lambda: client.update_bot(bot("nobody")),
+        lambda: client.delete_bot("nobody"),
+    ]
+    for call in calls:
+        with pytest.raises(ApiError) as caught:
+            call()
+        error = caught.value
+        assert type(error) is ApiError  # final: neither retried nor ambiguous
+        assert error.http_status == 400
+        assert error.code not in (200, 1002, 1004, 1008, 1010, 1404, 1502)
+        assert error.hint is None
+    assert server.stats()["faults"]["random_codes"] == 3
+
+
 # -- signatures --------------------------------------------------------------------------------
 
 
@@ -229,6 +251,23 @@ def test_wrong_secret(make_client: MakeClient) -> None:
     assert caught.value.error_message == "Signature: does not match"
 
 
+def test_unknown_app_key_has_a_hint_about_the_key_and_the_data_center(
+    make_client: MakeClient,
+) -> None:
+    with pytest.raises(ApiError) as caught:
+        make_client(app_key=f"unknown-{uuid.uuid4().hex[:8]}").query_bots()
+    error = caught.value
+    assert (error.http_status, error.code, error.error_message) == (
+        401,
+        1002,
+        "Invalidate App-Key.",
+    )
+    assert error.hint == (
+        "check appKey in app.yaml (or the variable it references), and that `endpoint` names "
+        "the app's data center: an app key is known only in the data center it was created in"
+    )
+
+
 def test_stale_timestamp(server: EmulatorServer, app_key: str) -> None:
     stale = RongCloudAuth(app_key, SECRET, clock_ms=lambda: 1_600_000_000_000)
     answer = signed_post(server, stale)
@@ -239,12 +278,24 @@ def test_stale_timestamp(server: EmulatorServer, app_key: str) -> None:
     }
 
 
-def test_replayed_nonce(server: EmulatorServer, app_key: str) -> None:
+def test_replayed_nonce_passes_by_default_and_is_refused_when_strict(app_key: str) -> None:
     replaying = RongCloudAuth(app_key, SECRET, nonce_factory=lambda: "same-nonce")
-    assert signed_post(server, replaying).status_code == 200
-    answer = signed_post(server, replaying)
+    with EmulatorServer(apps={app_key: SECRET}) as lenient:
+        assert [signed_post(lenient, replaying).status_code for _ in range(2)] == [200, 200]
+    with EmulatorServer(apps={app_key: SECRET}, strict_signatures=True) as strict:
+        assert signed_post(strict, replaying).status_code == 200
+        answer = signed_post(strict, replaying)
     assert (answer.status_code, answer.json()["code"]) == (401, 1004)
     assert answer.json()["errorMessage"] == "Nonce: already used (replayed request)"
+
+
+def test_client_nonces_pass_strict_signatures(app_key: str) -> None:
+    with (
+        EmulatorServer(apps={app_key: SECRET}, strict_signatures=True) as strict,
+        RongCloudClient(app_key=app_key, app_secret=SECRET, hosts=[strict.url]) as client,
+    ):
+        client.create_bot(bot("b1"))
+        assert [b.userId for b in client.get_bots(["b1"])] == ["b1"]
 
 
 def test_missing_signature_header(server: EmulatorServer, app_key: str) -> None:

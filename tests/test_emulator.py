@@ -22,6 +22,8 @@ import httpx
 import pytest
 
 from provisioner.emulator import EmulatorServer, FaultConfig
+from provisioner.emulator.app import MAX_BODY_BYTES
+from provisioner.emulator.codes import DOCUMENTED_CODES, INVENTED_CODES
 
 APP_KEY = "test-app"
 APP_SECRET = "test-secret-0123456789"
@@ -199,29 +201,110 @@ def test_non_numeric_timestamp_is_rejected(shared: httpx.Client, timestamp: str)
     assert_error(response, 401, 1004, "Timestamp: must be seconds or milliseconds since the epoch")
 
 
-def test_replayed_nonce_is_rejected(shared: httpx.Client) -> None:
-    headers = signed_headers()
-    assert shared.post("/v3/bot/query.json", json={}, headers=headers).status_code == 200
-    response = shared.post("/v3/bot/query.json", json={}, headers=headers)
-    assert_error(response, 401, 1004, "Nonce: already used (replayed request)")
+class DifyPluginSigner:
+    """Signs exactly like RongCloud's Dify plugin (rongcloud-plugins-dify, utils/rongcloud.py):
+    ``Nonce = str(int(time.time()))``, a millisecond ``Timestamp``, lowercase hex SHA-1, and its
+    own User-Agent. ``clock`` stands in for ``time.time`` so two calls share one second."""
+
+    def __init__(self, clock: Callable[[], float], app_key: str = APP_KEY) -> None:
+        self.clock = clock
+        self.app_key = app_key
+
+    def headers(self) -> dict[str, str]:
+        now = self.clock()
+        nonce = str(int(now))
+        timestamp = str(int(now * 1000))
+        signature = hashlib.sha1(f"{APP_SECRET}{nonce}{timestamp}".encode()).hexdigest()
+        return {
+            "App-Key": self.app_key,
+            "Nonce": nonce,
+            "Timestamp": timestamp,
+            "Signature": signature,
+            "User-Agent": "rc-dify-tool/0.0.1",
+            "Content-Type": "application/json",
+        }
 
 
-def test_same_nonce_under_another_app_key_is_not_a_replay(shared: httpx.Client) -> None:
-    nonce = "shared-nonce"
-    first = signed_headers(nonce=nonce)
-    second = signed_headers(OTHER_KEY, OTHER_SECRET, nonce=nonce)
-    assert shared.post("/v3/bot/query.json", json={}, headers=first).status_code == 200
-    assert shared.post("/v3/bot/query.json", json={}, headers=second).status_code == 200
+def two_calls_in_one_second(client: httpx.Client) -> list[httpx.Response]:
+    """Two queries signed by the Dify plugin 0.1 s and 0.6 s into the same wall-clock second."""
+    second = int(time.time())
+    moments = iter([second + 0.1, second + 0.6])
+    signer = DifyPluginSigner(lambda: next(moments))
+    return [
+        client.post("/v3/bot/query.json", content=b"{}", headers=signer.headers()) for _ in range(2)
+    ]
 
 
-def test_nonce_longer_than_18_characters_is_rejected(shared: httpx.Client) -> None:
-    response = shared.post("/v3/bot/query.json", json={}, headers=signed_headers(nonce="n" * 19))
+def go_sdk_nonce() -> str:
+    """A nonce as RongCloud's Go SDK makes it, ``strconv.Itoa(rand.Int())``, with 19 digits
+    (like about 89 % of them)."""
+    return str(random.Random(4).randrange(10**18, 2**63))
+
+
+@pytest.fixture(scope="module")
+def strict_emulator() -> Iterator[EmulatorServer]:
+    """An emulator that enforces the documented nonce rules (``strict_signatures``)."""
+    apps = {APP_KEY: APP_SECRET, OTHER_KEY: OTHER_SECRET}
+    with EmulatorServer(apps=apps, strict_signatures=True) as server:
+        yield server
+
+
+@pytest.fixture
+def strict(strict_emulator: EmulatorServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=strict_emulator.url, timeout=10) as http:
+        yield http
+
+
+def test_dify_plugin_signing_works_twice_in_one_second(shared: httpx.Client) -> None:
+    first, second = two_calls_in_one_second(shared)
+    assert first.request.headers["Nonce"] == second.request.headers["Nonce"]
+    assert [first.status_code, second.status_code] == [200, 200]
+    assert second.json() == {"code": 200, "bots": [], "total": 0, "hasNext": False}
+
+
+def test_dify_plugin_signing_is_a_replay_in_strict_mode(strict: httpx.Client) -> None:
+    first, second = two_calls_in_one_second(strict)
+    assert first.status_code == 200
+    assert_error(second, 401, 1004, "Nonce: already used (replayed request)")
+
+
+def test_go_sdk_nonce_of_19_digits_is_accepted(shared: httpx.Client) -> None:
+    nonce = go_sdk_nonce()
+    assert len(nonce) == 19
+    response = shared.post("/v3/bot/query.json", json={}, headers=signed_headers(nonce=nonce))
+    assert response.status_code == 200
+
+
+def test_go_sdk_nonce_of_19_digits_is_rejected_in_strict_mode(strict: httpx.Client) -> None:
+    headers = signed_headers(nonce=go_sdk_nonce())
+    response = strict.post("/v3/bot/query.json", json={}, headers=headers)
     assert_error(response, 401, 1004, "Nonce: must be at most 18 characters")
 
 
-def test_nonce_of_18_characters_is_accepted(shared: httpx.Client) -> None:
+def test_repeated_nonce_is_accepted_by_default(shared: httpx.Client) -> None:
+    headers = signed_headers()
+    for _ in range(2):
+        assert shared.post("/v3/bot/query.json", json={}, headers=headers).status_code == 200
+
+
+def test_replayed_nonce_is_rejected_in_strict_mode(strict: httpx.Client) -> None:
+    headers = signed_headers()
+    assert strict.post("/v3/bot/query.json", json={}, headers=headers).status_code == 200
+    response = strict.post("/v3/bot/query.json", json={}, headers=headers)
+    assert_error(response, 401, 1004, "Nonce: already used (replayed request)")
+
+
+def test_same_nonce_under_another_app_key_is_not_a_replay(strict: httpx.Client) -> None:
+    nonce = "shared-nonce"
+    first = signed_headers(nonce=nonce)
+    second = signed_headers(OTHER_KEY, OTHER_SECRET, nonce=nonce)
+    assert strict.post("/v3/bot/query.json", json={}, headers=first).status_code == 200
+    assert strict.post("/v3/bot/query.json", json={}, headers=second).status_code == 200
+
+
+def test_nonce_of_18_characters_is_accepted_in_strict_mode(strict: httpx.Client) -> None:
     headers = signed_headers(nonce=secrets.token_hex(9))
-    assert shared.post("/v3/bot/query.json", json={}, headers=headers).status_code == 200
+    assert strict.post("/v3/bot/query.json", json={}, headers=headers).status_code == 200
 
 
 @pytest.mark.parametrize("missing", ["App-Key", "Nonce", "Timestamp", "Signature"])
@@ -232,9 +315,9 @@ def test_missing_header_is_rejected(shared: httpx.Client, missing: str) -> None:
     assert_error(response, 401, 1004, f"missing header {missing} (or RC-{missing})")
 
 
-def test_unknown_app_key_is_rejected(shared: httpx.Client) -> None:
+def test_unknown_app_key_gets_rongclouds_own_answer(shared: httpx.Client) -> None:
     response = shared.post("/v3/bot/query.json", json={}, headers=signed_headers("nobody"))
-    assert_error(response, 401, 1004, "App-Key: unknown app key")
+    assert_error(response, 401, 1002, "Invalidate App-Key.")
 
 
 def test_uppercase_signature_hex_is_accepted(shared: httpx.Client) -> None:
@@ -387,9 +470,8 @@ def test_apps_do_not_see_each_others_bots(api: Api, client: httpx.Client) -> Non
 def test_update_is_a_full_replace(api: Api) -> None:
     api.ok("create", bot())
     [before] = api.get("bot-1")
-    replacement = bot(
-        name="new name", integrations=[{"type": "dify_chat", "callbackUrl": "https://d.example/v1"}]
-    )
+    dify = {"type": "dify_chat", "callbackUrl": "https://d.example/v1", "auth": {"apiKey": "k2"}}
+    replacement = bot(name="new name", integrations=[dify])
     del replacement["metadata"]
     assert api.ok("update", replacement) == {"code": 200}
     [after] = api.get("bot-1")
@@ -402,6 +484,7 @@ def test_update_is_a_full_replace(api: Api) -> None:
             "enabled": True,
             "stream": True,
             "handleResponse": True,
+            "auth": {"apiKey": "k2"},
         }
     ]
     assert after["createdAt"] == before["createdAt"]
@@ -542,6 +625,11 @@ DELETE = object()
         ("integrations[0].events", [3], "integrations[0].events[0]: must be a string"),
         ("integrations[1].auth", "key", "integrations[1].auth: must be a JSON object"),
         ("integrations[1].auth", {}, "integrations[1].auth.apiKey: is required"),
+        (
+            "integrations[1].auth",
+            DELETE,
+            "integrations[1].auth.apiKey: is required for Dify integrations",
+        ),
     ],
 )
 @pytest.mark.parametrize("operation", ["create", "update"])
@@ -565,6 +653,71 @@ def test_body_that_is_not_a_json_object_is_rejected(
 ) -> None:
     response = shared.post("/v3/bot/create.json", content=content, headers=signed_headers())
     assert_error(response, 400, 1002, message)
+
+
+def test_body_of_exactly_1_mib_is_read(shared: httpx.Client) -> None:
+    content = b'{"pad": "' + b"x" * (MAX_BODY_BYTES - 11) + b'"}'
+    assert len(content) == MAX_BODY_BYTES
+    response = shared.post("/v3/bot/query.json", content=content, headers=signed_headers())
+    assert response.status_code == 200
+
+
+def test_body_over_1_mib_is_refused(shared: httpx.Client) -> None:
+    content = b'{"pad": "' + b"x" * MAX_BODY_BYTES + b'"}'
+    response = shared.post("/v3/bot/create.json", content=content, headers=signed_headers())
+    assert_error(response, 413, 1508, "body: must be at most 1048576 bytes (1 MiB)")
+    assert shared.post("/v3/bot/query.json", json={}, headers=signed_headers()).status_code == 200
+
+
+def answer_to_partial_request(url: str, head: str, sent_body: bytes) -> tuple[str, bytes]:
+    """Send a signed request head and only ``sent_body`` of its body over a raw socket, keep the
+    connection open, and read the answer: ``(status line, body)``. It can only arrive if the
+    emulator answers without waiting for the rest of the body."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    headers = "".join(f"{name}: {value}\r\n" for name, value in signed_headers().items())
+    request = f"{head}\r\nHost: {host}\r\n{headers}\r\n".encode() + sent_body
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        received = b""
+        while b"\r\n\r\n" not in received:
+            received += received_more(sock)
+        answer_head, _, body = received.partition(b"\r\n\r\n")
+        status, *header_lines = answer_head.decode().split("\r\n")
+        answer_headers = dict(line.lower().split(": ", 1) for line in header_lines)
+        while len(body) < int(answer_headers["content-length"]):
+            body += received_more(sock)
+    return status, body
+
+
+def received_more(sock: socket.socket) -> bytes:
+    data = sock.recv(65536)  # the socket's timeout ends a wait for an answer that never comes
+    assert data, "the emulator closed the connection before answering in full"
+    return data
+
+
+def test_declared_oversize_body_is_refused_before_it_is_sent(
+    shared_emulator: EmulatorServer,
+) -> None:
+    head = (
+        "POST /v3/bot/create.json HTTP/1.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {200 * 1024 * 1024}"
+    )
+    status, body = answer_to_partial_request(shared_emulator.url, head, b"")
+    assert status == "HTTP/1.1 413 Request Entity Too Large"
+    assert json.loads(body) == {
+        "code": 1508,
+        "errorMessage": "body: must be at most 1048576 bytes (1 MiB)",
+    }
+
+
+def test_chunked_body_is_not_read_past_the_cap(shared_emulator: EmulatorServer) -> None:
+    head = "POST /v3/bot/create.json HTTP/1.1\r\nTransfer-Encoding: chunked"
+    chunk = b"x" * (64 * 1024)
+    chunks = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
+    sent = chunks * (MAX_BODY_BYTES // len(chunk) + 1)  # past the cap, and never finished
+    status, body = answer_to_partial_request(shared_emulator.url, head, sent)
+    assert status == "HTTP/1.1 413 Request Entity Too Large"
+    assert json.loads(body)["code"] == 1508
 
 
 def test_limits_at_their_maximum_are_accepted(api: Api) -> None:
@@ -763,7 +916,118 @@ def test_faults_given_at_start() -> None:
         api = Api(client)
         assert api.post("query", {}).status_code == 429
         assert api.post("query", {}).status_code == 200
-        assert server.stats()["faults"] == {"delayed": 2, "errors": 0, "bursts": 1, "drops": 0}
+        assert server.stats()["faults"] == {
+            "delayed": 2,
+            "errors": 0,
+            "bursts": 1,
+            "drops": 0,
+            "random_codes": 0,
+        }
+
+
+RANDOM_CODE_MESSAGE = (
+    "undocumented outcome: this code was drawn at random (random_undocumented_codes is on)"
+)
+NEVER_DRAWN = DOCUMENTED_CODES | INVENTED_CODES
+
+
+def undocumented_outcomes(api: Api, client: httpx.Client) -> list[httpx.Response]:
+    """One request for each outcome whose code the emulator invents (10 bots exist)."""
+    return [
+        api.post("create", bot("bot-0")),  # duplicate userId
+        api.post("create", bot("bot-10")),  # the 10-bot quota
+        api.post("get", {"userIds": [f"id-{n}" for n in range(21)]}),  # more than 20 ids
+        api.post("update", bot("ghost")),  # unknown bot
+        api.post("delete", {"userId": "ghost"}),  # unknown bot
+        client.post("/v3/bot/nope.json", json={}),  # unknown path
+        client.get("/v3/bot/get.json"),  # wrong method
+    ]
+
+
+@pytest.fixture
+def ten_bots(api: Api) -> Api:
+    for n in range(10):
+        api.ok("create", bot(f"bot-{n}"))
+    return api
+
+
+def test_invented_codes_by_default(ten_bots: Api, client: httpx.Client) -> None:
+    answers = [(r.status_code, r.json()["code"]) for r in undocumented_outcomes(ten_bots, client)]
+    assert answers == [
+        (400, 1010),
+        (400, 1502),
+        (400, 1502),
+        (404, 1404),
+        (404, 1404),
+        (404, 404),
+        (405, 405),
+    ]
+
+
+def test_random_undocumented_codes_replace_every_invented_code(
+    ten_bots: Api, client: httpx.Client, emulator: EmulatorServer
+) -> None:
+    emulator.set_faults(random_undocumented_codes=True, seed=3)
+    answers = undocumented_outcomes(ten_bots, client)
+    drawn = [response.json()["code"] for response in answers]
+    for response in answers:
+        assert response.status_code == 400
+        assert response.json()["errorMessage"] == RANDOM_CODE_MESSAGE
+    assert not set(drawn) & NEVER_DRAWN
+    assert len(set(drawn)) > 1  # drawn per answer, not one code for all
+    assert emulator.stats()["faults"]["random_codes"] == 7
+    emulator.set_faults(seed=3)  # the same seed draws the same codes again
+    assert [r.json()["code"] for r in undocumented_outcomes(ten_bots, client)] == drawn
+    assert ten_bots.ok("query", {})["total"] == 10  # nothing was written
+
+
+def test_random_undocumented_codes_leave_documented_answers_alone(
+    client: httpx.Client, emulator: EmulatorServer
+) -> None:
+    emulator.set_faults(random_undocumented_codes=True)
+    api = Api(client)
+    assert_error(
+        api.post("create", bot(name="")), 400, 1002, "name: must be 1-128 characters, got 0"
+    )
+    bad_signature = client.post(
+        "/v3/bot/query.json", json={}, headers=signed_headers(app_secret="wrong")
+    )
+    assert_error(bad_signature, 401, 1004, "Signature: does not match")
+    unknown_key = client.post("/v3/bot/query.json", json={}, headers=signed_headers("nobody"))
+    assert_error(unknown_key, 401, 1002, "Invalidate App-Key.")
+    content = b" " * (MAX_BODY_BYTES + 1)
+    too_large = client.post("/v3/bot/create.json", content=content, headers=signed_headers())
+    assert_error(too_large, 413, 1508, "body: must be at most 1048576 bytes (1 MiB)")
+    emulator.set_faults(burst_429=1)
+    assert_error(api.post("query", {}), 429, 1008, "too many requests (injected 429 burst)")
+    assert_error(
+        client.get("/_emulator/nope"), 404, 404, "GET /_emulator/nope: Not Found"
+    )  # the emulator's own admin API is not RongCloud's
+    assert emulator.stats()["faults"]["random_codes"] == 0
+
+
+def test_random_undocumented_codes_change_no_other_fault_draw(
+    api: Api, emulator: EmulatorServer
+) -> None:
+    api.ok("create", bot())
+    emulator.set_faults(random_undocumented_codes=True, error_rate=0.5, seed=7)
+    statuses = [api.post("create", bot()).status_code for _ in range(20)]  # duplicates
+    draws = random.Random(7)
+    assert statuses == [500 if draws.random() < 0.5 else 400 for _ in range(20)]
+
+
+def test_random_undocumented_codes_through_the_admin_endpoint(
+    ten_bots: Api, client: httpx.Client
+) -> None:
+    response = client.post("/_emulator/faults", json={"random_undocumented_codes": True})
+    assert response.json()["faults"]["random_undocumented_codes"] is True
+    duplicate = ten_bots.post("create", bot("bot-1"))
+    assert duplicate.status_code == 400
+    assert duplicate.json()["code"] not in NEVER_DRAWN
+    client.post("/_emulator/faults", json={"random_undocumented_codes": False})
+    assert_error(
+        ten_bots.post("create", bot("bot-1")), 400, 1010, "userId: bot bot-1 already exists"
+    )
 
 
 def send_and_hang_up(url: str, path: str, body: bytes) -> None:
@@ -815,6 +1079,7 @@ def test_admin_faults_roundtrip(client: httpx.Client, emulator: EmulatorServer) 
             "error_rate": 0.0,
             "burst_429": 0,
             "drop_after_commit": 0.0,
+            "random_undocumented_codes": False,
             "seed": None,
         },
     }
@@ -833,6 +1098,10 @@ def test_admin_faults_roundtrip(client: httpx.Client, emulator: EmulatorServer) 
         ({"latency_ms": "slow"}, "fault latency_ms must be a number, got 'slow'"),
         ({"burst_429": 1.5}, "fault burst_429 must be a whole number, got 1.5"),
         ({"seed": "x"}, "fault seed must be a whole number or null, got 'x'"),
+        (
+            {"random_undocumented_codes": "yes"},
+            "fault random_undocumented_codes must be true or false, got 'yes'",
+        ),
         ({"chaos": 1}, "unknown fault setting chaos"),
         ([1], "body: must be a JSON object"),
     ],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import random
 import re
 import socket
 import sqlite3
@@ -15,9 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
+import provisioner.emulator
 from provisioner.emulator import EmulatorServer, FaultConfig
 from provisioner.emulator.app import EmulatorState, build_app
-from provisioner.emulator.faults import FaultInjector
+from provisioner.emulator.codes import DOCUMENTED_CODES, INVENTED_CODES, RANDOM_CODES
+from provisioner.emulator.faults import FaultInjector, draw_undocumented_code
 from provisioner.emulator.ratelimit import SlidingWindowLimiter
 from provisioner.emulator.signature import NonceRegistry, SignatureVerifier, sign, timestamp_seconds
 from provisioner.emulator.store import BotStore
@@ -290,6 +293,40 @@ def test_fault_config_rejects_bad_values() -> None:
     with pytest.raises(ConfigError) as caught:
         FaultConfig(latency_ms=-1)
     assert caught.value.message == "fault latency_ms must be at least 0, got -1"
+    with pytest.raises(ConfigError) as caught:
+        FaultConfig(random_undocumented_codes=1)  # type: ignore[arg-type]
+    assert caught.value.message == "fault random_undocumented_codes must be true or false, got 1"
+    assert caught.value.hint == "true answers every undocumented outcome with a random code"
+
+
+class RiggedDraws(random.Random):
+    """Draws the given codes in order."""
+
+    def __init__(self, *codes: int) -> None:
+        super().__init__(0)
+        self.codes = list(codes)
+
+    def choice(self, seq: Any) -> Any:
+        return self.codes.pop(0)
+
+
+def test_undocumented_code_skips_documented_and_invented_codes() -> None:
+    draws = RiggedDraws(200, 1002, 1004, 1008, 1010, 1404, 1502, 1508, 404, 405, 31337)
+    assert draw_undocumented_code(draws) == 31337
+    assert {200, 1000, 1001, 1002, 1004, 1008, 1009, 1015, 1502, 1508} <= DOCUMENTED_CODES
+    assert {404, 405, 1010, 1404, 1502} == INVENTED_CODES
+
+
+def test_undocumented_codes_repeat_with_the_seed_and_stay_out_of_the_tables() -> None:
+    def codes(seed: int) -> list[int | None]:
+        injector = FaultInjector(FaultConfig(random_undocumented_codes=True, seed=seed))
+        return [injector.undocumented_code() for _ in range(200)]
+
+    first = codes(5)
+    assert first == codes(5) != codes(6)
+    assert all(code in RANDOM_CODES for code in first)
+    assert not set(first) & (DOCUMENTED_CODES | INVENTED_CODES)
+    assert FaultInjector(FaultConfig(seed=5)).undocumented_code() is None  # switched off
 
 
 def test_set_faults_rejects_unknown_names() -> None:
@@ -298,7 +335,8 @@ def test_set_faults_rejects_unknown_names() -> None:
         server.set_faults(chaos=1)
     assert caught.value.message == "unknown fault setting chaos"
     assert caught.value.hint == (
-        "use any of: latency_ms, error_rate, burst_429, drop_after_commit, seed"
+        "use any of: latency_ms, error_rate, burst_429, drop_after_commit, "
+        "random_undocumented_codes, seed"
     )
 
 
@@ -373,3 +411,32 @@ def test_signed_calls_from_many_threads_are_all_answered() -> None:
         assert errors == []
         with httpx.Client(base_url=server.url) as client:
             assert Api(client).ok("query", {})["total"] == 10
+
+
+# the list of assumptions --------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def numbered_items(text: str) -> list[str]:
+    """The numbered list that ends ``text``, each item with code spans written the same way for
+    Markdown and reStructuredText, bold dropped and whitespace collapsed."""
+    listed = text[text.index("\n1. ") :].strip()
+    items = []
+    for item in re.split(r"\n(?=\d+\. )", listed):
+        parts = re.split(r"(``.+?``|`[^`]+`)", " ".join(item.split()))
+        items.append(
+            "".join(
+                f"<{part.strip('`')}>" if part.startswith("`") else part.replace("**", "")
+                for part in parts
+            )
+        )
+    return items
+
+
+def test_the_docstring_and_the_docs_list_the_same_assumptions() -> None:
+    docs = (REPO / "docs" / "emulator.md").read_text(encoding="utf-8")
+    section = docs[docs.index("## Assumptions to check") :]
+    docstring = provisioner.emulator.__doc__ or ""
+    assert numbered_items(docstring) == numbered_items(section)
+    assert len(numbered_items(section)) == 14

@@ -57,7 +57,7 @@ def valid_bots(draw: st.DrawFn) -> dict[str, Any]:
         for flag in ("enabled", "stream", "handleResponse"):
             if draw(st.booleans()):
                 integration[flag] = draw(st.booleans())
-        if draw(st.booleans()):
+        if kind != "webhook" or draw(st.booleans()):
             integration["auth"] = {"apiKey": draw(short_text)}
         integrations.append(integration)
     body: dict[str, Any] = {

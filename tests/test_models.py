@@ -117,6 +117,9 @@ TRICKY = st.sampled_from(
         "local",
         "cn",
         "sg-b",
+        "sa",
+        "sau",
+        "SAU",
         "us",
         "http://127.0.0.1:8000",
         "http://localhost",
@@ -230,6 +233,8 @@ def test_the_generators_reach_both_verdicts() -> None:
     assert not model_verdict("bot", mutate(VALID_BOT, [(("name",), False, False)]))
     local = {"endpoint": "local"}
     assert schema_verdict("app", local) and model_verdict("app", local)
+    saudi = {**VALID_APP, "endpoint": "sau"}
+    assert schema_verdict("app", saudi) and model_verdict("app", saudi)
 
 
 def test_defaults_follow_the_api() -> None:

@@ -3,10 +3,15 @@ batching, paging, retries, failover, and writes that are never blindly repeated.
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import json
 import logging
+import re
+import socket
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
@@ -22,6 +27,7 @@ from provisioner.errors import (
 )
 from provisioner.rongcloud import BotPayload, IntegrationPayload, RongCloudClient
 from provisioner.rongcloud.client import CREATE, DELETE, GET, QUERY, UPDATE
+from provisioner.rongcloud.responses import MAX_ANSWER_BYTES
 from tests.rongcloud_fake import FakeBotApi, Fault
 
 PRIMARY = "https://primary.example.com"
@@ -439,3 +445,218 @@ def test_undecodable_answer_to_a_write_is_ambiguous(make_client: MakeClient) -> 
 
     with pytest.raises(AmbiguousWriteError, match=r"got no answer \(DecodingError"):
         make_client(transport=httpx.MockTransport(handler)).create_bot(bot("b1"))
+
+
+# -- bounded, clean reads ----------------------------------------------------------------------
+
+CHUNK = 64 * 1024
+
+
+class EndlessBody:
+    """A response body of ``total`` bytes in 64 KiB chunks that counts the chunks pulled."""
+
+    def __init__(self, total: int = 256 * 1024 * 1024, prefix: bytes = b'{"code":200,"pad":"'):
+        self.total = total
+        self.prefix = prefix
+        self.pulled = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self.prefix
+        for _ in range(self.total // CHUNK):
+            self.pulled += 1
+            yield b"x" * CHUNK
+
+
+def answering(response: Callable[[], httpx.Response]) -> httpx.MockTransport:
+    return httpx.MockTransport(lambda request: response())
+
+
+MOST_CHUNKS_PER_ATTEMPT = MAX_ANSWER_BYTES // CHUNK + 1
+
+
+def test_oversized_answer_to_a_read_is_a_transport_error_and_never_read_whole(
+    make_client: MakeClient,
+) -> None:
+    bodies: list[EndlessBody] = []
+
+    def endless() -> httpx.Response:
+        bodies.append(EndlessBody())
+        return httpx.Response(200, content=bodies[-1])
+
+    client = make_client(transport=answering(endless), max_attempts=2)
+    with pytest.raises(TransportError) as caught:
+        client.query_bots()
+    assert type(caught.value) is TransportError
+    assert caught.value.message == (
+        f"{QUERY} to {BACKUP} answered HTTP 200 with a body over 4 MiB (not read past that)"
+    )
+    assert caught.value.hint == (
+        "RongCloud's answers are a few KiB: check that `endpoint` in app.yaml points at "
+        "RongCloud, not at a proxy or another service"
+    )
+    assert len(bodies) == 2  # a read is retried (on the other host)
+    assert all(body.pulled <= MOST_CHUNKS_PER_ATTEMPT for body in bodies)
+
+
+def test_oversized_answer_to_a_write_is_ambiguous(make_client: MakeClient) -> None:
+    body = EndlessBody()
+    client = make_client(transport=answering(lambda: httpx.Response(200, content=body)))
+    with pytest.raises(AmbiguousWriteError) as caught:
+        client.create_bot(bot("b1"))
+    assert caught.value.message.startswith(
+        f"{CREATE} to {PRIMARY} answered HTTP 200 with a body over 4 MiB (not read past that); "
+        "it may or may not have taken effect (request id "
+    )
+    assert caught.value.hint == "read the bot back to find out, then run apply again"
+    assert body.pulled <= MOST_CHUNKS_PER_ATTEMPT
+
+
+def test_declared_oversized_answer_is_not_read_at_all(make_client: MakeClient) -> None:
+    body = EndlessBody()
+    declared = {"Content-Length": str(200 * 1024 * 1024)}
+    transport = answering(lambda: httpx.Response(200, headers=declared, content=body))
+    with pytest.raises(TransportError, match="with a body over 4 MiB"):
+        make_client(transport=transport, max_attempts=1).get_bots(["b1"])
+    assert body.pulled == 0
+
+
+def test_answer_that_inflates_past_the_cap_is_oversized(make_client: MakeClient) -> None:
+    inflated = b'{"code":200,"pad":"' + b"x" * (MAX_ANSWER_BYTES + 1) + b'"}'
+    packed = gzip.compress(inflated)
+    assert len(packed) < MAX_ANSWER_BYTES // 100
+    transport = answering(
+        lambda: httpx.Response(200, headers={"Content-Encoding": "gzip"}, content=packed)
+    )
+    with pytest.raises(TransportError, match="with a body over 4 MiB"):
+        make_client(transport=transport, max_attempts=1).query_bots()
+
+
+def test_answer_of_exactly_the_cap_is_read(make_client: MakeClient) -> None:
+    head, tail = b'{"code":200,"bots":[],"pad":"', b'"}'
+    content = head + b"x" * (MAX_ANSWER_BYTES - len(head) - len(tail)) + tail
+    assert len(content) == MAX_ANSWER_BYTES
+    transport = answering(lambda: httpx.Response(200, content=content))
+    assert make_client(transport=transport).get_bots(["b1"]) == []
+
+
+class EndlessServer:
+    """A loopback HTTP server that answers one request with HTTP 200 and a chunked body that
+    never ends, counting the bytes it got out before the client hung up."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.sent = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        connection, _ = self.listener.accept()
+        with connection, self.listener:
+            received = b""
+            while b"\r\n\r\n" not in received:
+                data = connection.recv(65536)
+                if not data:
+                    return  # the client hung up before its request was complete
+                received += data
+            connection.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n" + b'13\r\n{"code":200,"pad":"\r\n'
+            )
+            chunk = f"{CHUNK:x}\r\n".encode() + b"x" * CHUNK + b"\r\n"
+            with contextlib.suppress(OSError):  # the client hung up
+                while self.sent < 1024 * 1024 * 1024:
+                    connection.sendall(chunk)
+                    self.sent += CHUNK
+
+
+def test_endless_answer_from_a_real_socket_is_cut_off(sleeps: list[float]) -> None:
+    server = EndlessServer()
+    with (
+        RongCloudClient(
+            app_key=f"key-{uuid.uuid4().hex[:8]}",
+            app_secret="secret1",
+            hosts=[server.url],
+            max_attempts=1,
+            sleep=sleeps.append,
+        ) as client,
+        pytest.raises(TransportError, match="with a body over 4 MiB"),
+    ):
+        client.query_bots()
+    server.thread.join(30)
+    assert not server.thread.is_alive()
+    # The client stopped reading at 4 MiB and hung up; the rest of what got out sat in the
+    # kernel's socket buffers (a few MiB), far from the 1 GiB the server had to give.
+    assert server.sent < 64 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"code": 200, "bots": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    ],
+)
+def test_deeply_nested_answer_is_a_clean_api_error(make_client: MakeClient, content: bytes) -> None:
+    transport = answering(lambda: httpx.Response(200, content=content))
+    with pytest.raises(ApiError) as caught:
+        make_client(transport=transport).get_bots(["b1"])
+    error = caught.value
+    assert (error.http_status, error.code) == (200, None)
+    assert re.fullmatch(
+        r"RongCloud's answer to /v3/bot/get\.json \(HTTP 200\) is unusable: its JSON is nested "
+        r"too deeply to decode \(request id [0-9a-f]{32}\)",
+        error.message,
+    )
+    assert error.hint == (
+        "RongCloud's answers are flat JSON: check that `endpoint` in app.yaml points at "
+        "RongCloud (not at a proxy or another service); if it does, report this with the "
+        "request id"
+    )
+
+
+UNSENDABLE = [
+    ("canary-newline\n", "a line break (CR or LF)"),
+    ("canary\rcr", "a line break (CR or LF)"),
+    ("canäry-non-ascii", "a non-ASCII character"),
+    ("canary-\x00-nul", "a control character"),
+    ("canary\ttab", "a control character"),
+    ("canary-\x7f-del", "a control character"),
+    (
+        "canary-\udcff-surrogate",
+        "a byte that is not valid UTF-8 (is the environment's locale UTF-8?)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("value", "problem"), UNSENDABLE)
+def test_unsendable_app_key_is_a_config_error_that_never_shows_it(
+    make_client: MakeClient, fake: FakeBotApi, value: str, problem: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        make_client(app_key=value)
+    assert caught.value.message == f"the app key contains {problem}"
+    assert caught.value.hint == (
+        "set appKey in app.yaml (or the variable it references) to the value from the RongCloud "
+        "console: printable ASCII only (a value read from a file may end in a newline)"
+    )
+    assert "can" not in caught.value.message + str(caught.value.hint)  # no part of the value
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(("value", "problem"), UNSENDABLE)
+def test_unsendable_app_secret_is_a_config_error_that_never_shows_it(
+    make_client: MakeClient, value: str, problem: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        make_client(app_secret=value)
+    assert caught.value.message == f"the app secret contains {problem}"
+    assert caught.value.hint == (
+        "set the variable appSecret references in app.yaml to the value from the RongCloud "
+        "console: printable ASCII only (a value read from a file may end in a newline)"
+    )
+    assert "can" not in caught.value.message + str(caught.value.hint)  # no part of the value
+
+
+def test_printable_ascii_credentials_with_punctuation_are_fine(make_client: MakeClient) -> None:
+    make_client(app_key="key.with-punctuation_~", app_secret="s3cret!@# $%")

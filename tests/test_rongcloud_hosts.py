@@ -18,6 +18,11 @@ def test_data_centers_have_primary_and_backup() -> None:
     ]
 
 
+def test_sau_is_the_sdks_name_of_the_saudi_data_center() -> None:
+    assert hosts_for_endpoint("sau") == hosts_for_endpoint("sa")
+    assert hosts_for_endpoint(" sau ") == hosts_for_endpoint("sa")
+
+
 @pytest.mark.parametrize(
     ("endpoint", "expected"),
     [
@@ -51,17 +56,17 @@ def test_base_urls(endpoint: str, expected: str) -> None:
         (
             "eu",
             "unknown endpoint 'eu'",
-            "use a data center (cn, sg, sg-b, na, sa) or a base URL such as https://api.example.com",
+            "use a data center (cn, sg, sg-b, na, sa/sau) or a base URL such as https://api.example.com",
         ),
         (
             "ftp://api.example.com",
             "malformed endpoint URL 'ftp://api.example.com'",
-            "use a data center (cn, sg, sg-b, na, sa) or a base URL such as https://api.example.com",
+            "use a data center (cn, sg, sg-b, na, sa/sau) or a base URL such as https://api.example.com",
         ),
         (
             "https://api.example.com:port",
             "malformed endpoint URL 'https://api.example.com:port'",
-            "use a data center (cn, sg, sg-b, na, sa) or a base URL such as https://api.example.com",
+            "use a data center (cn, sg, sg-b, na, sa/sau) or a base URL such as https://api.example.com",
         ),
         (
             "https://user:pw@api.example.com",

@@ -35,16 +35,16 @@ EXPECTED: dict[str, list[str]] = {
         "  hint: set appKey and appSecret: ${RONGCLOUD_APP_SECRET} for a RongCloud endpoint, or use endpoint: local",
     ],
     "app-endpoint-http": [
-        "app-endpoint-http/app.yaml:1:11: error: endpoint: must be local, a data center (cn, sg, sg-b, na, sa) or an https:// base URL without credentials, query or fragment",
+        "app-endpoint-http/app.yaml:1:11: error: endpoint: must be local, a data center (cn, sg, sg-b, na, sa/sau) or an https:// base URL without credentials, query or fragment",
         "  hint: http:// is allowed only for loopback hosts (localhost, 127.x.x.x, [::1]); use https://",
     ],
     "app-endpoint-unknown": [
-        "app-endpoint-unknown/app.yaml:1:11: error: endpoint: must be local, a data center (cn, sg, sg-b, na, sa) or an https:// base URL without credentials, query or fragment",
+        "app-endpoint-unknown/app.yaml:1:11: error: endpoint: must be local, a data center (cn, sg, sg-b, na, sa/sau) or an https:// base URL without credentials, query or fragment",
         "  hint: e.g. endpoint: cn, or endpoint: local for the embedded emulator",
     ],
     "app-missing": [
         "app-missing/app.yaml:1:1: error: app settings file is missing",
-        "  hint: create it with `endpoint: local` to use the emulator, or a data center (cn, sg, sg-b, na, sa) with appKey and appSecret",
+        "  hint: create it with `endpoint: local` to use the emulator, or a data center (cn, sg, sg-b, na, sa/sau) with appKey and appSecret",
     ],
     "app-rate-limit": [
         "app-rate-limit/app.yaml:2:12: error: rateLimit: must be greater than 0, got 0",
@@ -100,7 +100,7 @@ EXPECTED: dict[str, list[str]] = {
         "  hint: e.g. https://api.dify.ai/v1 (self-hosted: https://<your-dify-host>/v1)",
     ],
     "dify-object-names": [
-        'dify-object-names/bot.yaml:8:30: error: integrations[0].objectNames[1]: Dify integrations accept only RC:TxtMsg, not "RC:ImgMsg"',
+        'dify-object-names/bot.yaml:8:30: error: integrations[0].objectNames[1]: Dify integrations accept only RC:TxtMsg, not "RC:ImgMsg" (a provisioner policy, not a documented RongCloud limit)',
         "  hint: remove it; to receive other message types, add a webhook integration",
     ],
     "duplicate-integration-type": [

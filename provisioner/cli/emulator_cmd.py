@@ -39,6 +39,11 @@ def command() -> None:
     help="Secret of --app-key (or PROVISIONER_EMULATOR_APP_SECRET).",
 )
 @click.option("--mask-api-keys", is_flag=True, help="Return auth.apiKey as ****** on get/query.")
+@click.option(
+    "--strict-signatures",
+    is_flag=True,
+    help="Refuse nonces over 18 characters and replayed nonces (the documented letter).",
+)
 @click.option("--latency-ms", type=click.FloatRange(min=0), default=0, help="Delay per request.")
 @click.option(
     "--error-rate", type=click.FloatRange(0, 1), default=0, help="Fraction answered HTTP 500."
@@ -49,6 +54,12 @@ def command() -> None:
     type=click.FloatRange(0, 1),
     default=0,
     help="Fraction of writes committed, then dropped without an answer.",
+)
+@click.option(
+    "--random-undocumented-codes",
+    is_flag=True,
+    help="Answer outcomes RongCloud gives no code for (duplicate userId, unknown bot, ...) "
+    "with HTTP 400 and a random code instead of the invented 1010, 1404, 1502.",
 )
 @click.option("--seed", type=int, help="Seed for the random faults (deterministic runs).")
 @click.option(
@@ -66,10 +77,12 @@ def serve(
     app_key: str | None,
     app_secret: str | None,
     mask_api_keys: bool,
+    strict_signatures: bool,
     latency_ms: float,
     error_rate: float,
     burst_429: int,
     drop_after_commit: float,
+    random_undocumented_codes: bool,
     seed: int | None,
     rate_limit: int,
     allow_remote: bool,
@@ -88,6 +101,7 @@ def serve(
         error_rate=error_rate,
         burst_429=burst_429,
         drop_after_commit=drop_after_commit,
+        random_undocumented_codes=random_undocumented_codes,
         seed=seed,
     )
     server = EmulatorServer(
@@ -97,6 +111,7 @@ def serve(
         port=port,
         faults=faults,
         mask_api_keys=mask_api_keys,
+        strict_signatures=strict_signatures,
         rate_limit=rate_limit,
     )
     with server:

@@ -38,7 +38,7 @@ def command(app_key: str | None, output_format: str) -> int:
     timestamp, so sign again for every request. With --format curl, paste the output
     after `curl -X POST https://api.rong-api.com/v3/bot/query.json \\`.
     """
-    from provisioner.rongcloud.signing import sign
+    from provisioner.rongcloud.signing import check_credential, sign
 
     key = app_key or os.environ.get(KEY_ENV)
     if not key:
@@ -53,6 +53,8 @@ def command(app_key: str | None, output_format: str) -> int:
             hint=f"export {SECRET_ENV}=... (the App Secret from the RongCloud console); "
             "it is read only from the environment",
         )
+    check_credential("app key", key, hint=f"pass --app-key KEY or set {KEY_ENV}")
+    check_credential("app secret", secret, hint=f"set {SECRET_ENV}")
     headers = sign(key, secret).as_dict()
     if output_format == "curl":
         flags = [f"-H {shlex.quote(f'{name}: {value}')}" for name, value in headers.items()]

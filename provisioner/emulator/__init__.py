@@ -3,30 +3,60 @@
 Use :class:`EmulatorServer` (a context manager) and :class:`FaultConfig`; ``docs/emulator.md``
 describes running it, the admin endpoints and the fault switches.
 
-Assumptions to check against the real service (RongCloud does not document these; the same
-list is in ``docs/emulator.md``):
+Assumptions to check against the real service: RongCloud does not document these, so the
+emulator picked an answer. Every assumption about undocumented behaviour is in this one list,
+which ``docs/emulator.md`` repeats word for word (tests/test_emulator_server.py checks it).
 
-1. Codes: duplicate ``userId`` 400/1010; 10-bot quota and >20 ids on get 400/1502; unknown
-   bot on update/delete 404/1404; injected errors 500/1000; unknown path 404/404, wrong
-   method 405/405. (Documented: 1002 parameter, 1004 signature, 1008 rate limit.)
-2. An unknown app key is 401/1004 like every other signature failure.
-3. Timestamps in seconds or milliseconds (above 10**11), within ±5 minutes; a nonce is
-   single-use per app key for 10 minutes; the signature hex is compared case-insensitively;
-   a plain header wins over its ``RC-`` twin.
-4. The rate limit counts accepted calls per app key and endpoint in a sliding 1-second
-   window; a 429 carries code 1008 and ``Retry-After: 1``.
-5. ``enabled``, ``stream``, ``handleResponse`` default to true and are always returned;
-   ``metadata``, ``objectNames``, ``events`` and ``auth`` only when they were sent.
-6. ``auth.apiKey`` is returned in plain text, or as ``******`` with ``mask_api_keys``;
-   ``auth`` is not required for Dify integrations.
-7. update is a full replace; ``createdAt`` stays, ``updatedAt`` moves.
-8. get omits unknown ids, drops duplicates, keeps the request order; ``total`` = found,
-   ``hasNext`` false; an empty ``userIds`` is 400/1002.
-9. query lists oldest first; ``pageSize`` 1..100 and ``page`` 1..2**31-1, else 400/1002.
-10. Undocumented lengths: ``callbackUrl`` <= 1024 and an absolute http(s) URL; ``apiKey``
-    <= 512; ``objectNames``/``events`` entries 1..128; ``profileUrl`` is only length-checked.
-11. Unknown body fields are ignored and not stored; ``Content-Type`` is not checked.
-12. delete of an unknown bot is an error, not an idempotent success.
+1. Invented codes. RongCloud gives no code for these outcomes, so the emulator invents them:
+   duplicate ``userId`` → 400/1010 (RongCloud's own table uses 1010 for an SMS captcha error);
+   the 10-bot quota and more than 20 ids on get → 400/1502 (the table's "count exceeded");
+   unknown bot on update or delete → 404/1404 (in no table); unknown path → 404/404; wrong
+   method → 405/405. With ``random_undocumented_codes`` each of them is HTTP 400 with a random
+   code instead. Documented: 1002 parameter error, 1004 signature, 1008 rate limit; the injected
+   500 carries the table's 1000 (internal error).
+2. HTTP statuses. RongCloud documents 401 for a signature failure and 429 for the rate limit;
+   the other statuses are the emulator's: 400 for a parameter error (1002), and those of items 1
+   and 13. An unknown ``App-Key`` gets the real service's body,
+   ``{"code":1002,"errorMessage":"Invalidate App-Key."}`` (captured in RongCloud's Java SDK
+   README, without its status), with HTTP 401 like the other signature failures.
+3. Signature. The timestamp may be seconds or milliseconds (a value above 10^11 is
+   milliseconds); the window is ±5 minutes; the hex signature is compared case-insensitively;
+   ``App-Key`` wins over ``RC-App-Key`` when both are sent. Any nonce is accepted, of any length
+   and as often as it comes: the docs say at most 18 characters, but RongCloud's Go SDK sends
+   19-digit nonces and its Dify plugin reuses ``str(int(time.time()))`` for every call within a
+   second, so the real service evidently accepts both. ``strict_signatures``
+   (``--strict-signatures``) enforces the documented letter instead: at most 18 characters, and
+   single use per app key for 10 minutes (a replay is 401/1004).
+4. Rate limit counts only accepted calls, per app key and endpoint, in a sliding 1-second
+   window; the 429 carries ``Retry-After: 1`` (undocumented) and code 1008.
+5. Defaults stored and returned: ``enabled``, ``stream``, ``handleResponse`` default to true and
+   are always returned. ``metadata``, ``objectNames``, ``events`` and ``auth`` are returned only
+   when they were sent (not as empty values).
+6. ``auth.apiKey`` is returned in plain text, or as ``******`` with ``--mask-api-keys``. A Dify
+   integration without it is refused when the bot is created or updated (400/1002): the docs
+   require the key, but not whether the API checks it then or only fails at message time.
+7. update is a full replace: fields left out are removed. ``createdAt`` stays, ``updatedAt``
+   moves; both are milliseconds since the epoch.
+8. get silently omits unknown ids (no error), drops duplicate ids, keeps the request order, and
+   returns ``total`` = number found and ``hasNext`` = false. An empty ``userIds`` is 400/1002.
+9. query lists bots oldest first; ``pageSize`` above 100 is 400/1002 (not clamped), and so is a
+   ``page`` above 2^31−1; a page past the end is empty with the real ``total``.
+10. Limits not documented: ``callbackUrl`` ≤ 1024 characters and must be an absolute http(s)
+    URL; ``auth.apiKey`` ≤ 512; each ``objectNames``/``events`` entry 1–128. ``profileUrl`` is
+    only length-checked. ``userId`` must not contain whitespace. An integration ``type`` is one
+    of ``webhook``, ``dify_chat``, ``dify_completion``, ``dify_chatflow`` (no
+    ``dify_workflow``), at most one of each per bot (the SDK keys integration updates and
+    deletes by type).
+11. Unknown body fields (``createdAt``, SDK-only ``agent``, ``waitForInputCompletion``,
+    ``gentleResponse``) are ignored, not stored. The ``Content-Type`` is not checked.
+12. delete of an unknown bot is an error (404/1404), not an idempotent 200.
+13. Request bodies over 1 MiB are refused with 413/1508, and not read past the cap.
+    RongCloud's code table has 1508, "http 请求体过大，应小于 100 k" (request body too large,
+    keep it under 100 k), without saying which APIs that covers; the 1 MiB cap and the
+    HTTP status are the emulator's.
+14. Messages and request ids. Every ``errorMessage`` is the emulator's own wording (it names the
+    field), except the unknown App-Key's. ``X-Request-ID`` is echoed, or a new UUID when the
+    request has none; the docs show the header, not what happens without one.
 """
 
 from __future__ import annotations

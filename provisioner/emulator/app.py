@@ -4,12 +4,13 @@ Every bot API request goes through the same steps, in this order:
 
 1. injected latency (a waiting request follows a change of ``latency_ms``), then an injected
    HTTP 500 (``error_rate``), then a pending 429 burst;
-2. signature check (401 / 1004);
+2. signature check (401 / 1004; an unknown app key 401 / 1002);
 3. rate limit per (app key, endpoint) in a 1-second sliding window (429 / 1008, ``Retry-After: 1``);
-4. the body: a client gone before it was read is quietly dropped (nothing is done; counted
-   as ``disconnected``);
-5. body checks and the operation itself (400 / 1002, 1010, 1502; 404 / 1404); a successful
-   write is counted as ``committed``;
+4. the body, at most 1 MiB (413 / 1508 past that, reading stops at the cap); a client gone
+   before it was read is quietly dropped (nothing is done; counted as ``disconnected``);
+5. body checks and the operation itself (400 / 1002, 1010, 1502; 404 / 1404; with
+   ``random_undocumented_codes`` the invented 1010, 1502 and 1404 are HTTP 400 with a random
+   code); a successful write is counted as ``committed``;
 6. for a successful write, maybe drop the connection after the commit (``drop_after_commit``).
 
 Every response, admin and errors included, carries ``X-Request-ID`` (the request's own, or a
@@ -54,6 +55,12 @@ MASKED_API_KEY = "******"
 TRANSPORT_STATE_KEY = "provisioner.emulator.transport"
 REQUEST_ID_HEADER = "x-request-id"
 LATENCY_RECHECK_SECONDS = 0.05
+ADMIN_PREFIX = "/_emulator/"
+RANDOM_CODE_MESSAGE = (
+    "undocumented outcome: this code was drawn at random (random_undocumented_codes is on)"
+)
+MAX_BODY_BYTES = 1024 * 1024
+"""Longest request body read (1 MiB); a bot body at every documented limit is a few KiB."""
 
 Operation = Callable[[str, Any], dict[str, Any]]
 
@@ -105,12 +112,14 @@ class BotApi:
                 codes.STATUS_BAD_REQUEST,
                 codes.CODE_DUPLICATE_USER_ID,
                 f"userId: bot {bot['userId']} already exists",
+                invented=True,
             )
         if refused == "quota":
             raise Rejection(
                 codes.STATUS_BAD_REQUEST,
                 codes.CODE_TOO_MANY,
                 f"bot quota reached: an app can have at most {BOT_QUOTA} bots",
+                invented=True,
             )
         return {}
 
@@ -155,8 +164,20 @@ def _masked(integration: dict[str, Any]) -> dict[str, Any]:
 
 def _unknown_bot(user_id: str) -> Rejection:
     return Rejection(
-        codes.STATUS_NOT_FOUND, codes.CODE_NOT_FOUND, f"userId: bot {user_id} not found"
+        codes.STATUS_NOT_FOUND,
+        codes.CODE_NOT_FOUND,
+        f"userId: bot {user_id} not found",
+        invented=True,
     )
+
+
+def refused(faults: FaultInjector, rejection: Rejection) -> JSONResponse:
+    """The envelope of ``rejection``; for an invented code with ``random_undocumented_codes``
+    on, HTTP 400 and a random code instead (the message then says only that)."""
+    code = faults.undocumented_code() if rejection.invented else None
+    if code is None:
+        return envelope(rejection.status, rejection.code, rejection.message)
+    return envelope(codes.STATUS_UNDOCUMENTED, code, RANDOM_CODE_MESSAGE)
 
 
 def _endpoint(
@@ -169,14 +190,14 @@ def _endpoint(
         app_key, refusal = _admit(state, request)
         if refusal is not None:
             return refusal
-        raw = await _body(request)
-        if raw is None:
-            state.limiter.record(app_key, request.url.path, "disconnected")
-            return _unsent()
         try:
+            raw = await _body(request)
+            if raw is None:
+                state.limiter.record(app_key, request.url.path, "disconnected")
+                return _unsent()
             result = operation(app_key, _decode(raw))
         except Rejection as rejection:
-            return envelope(rejection.status, rejection.code, rejection.message)
+            return refused(state.faults, rejection)
         if writes:
             state.limiter.record(app_key, request.url.path, "committed")
         if writes and state.faults.should_drop() and await _drop_connection(request):
@@ -216,7 +237,7 @@ def _admit(state: EmulatorState, request: Request) -> tuple[str, Response | None
     """Signature check, then the rate limit: ``(app_key, None)`` or the refusal to send."""
     app_key, failure = state.verifier.verify(request.headers)
     if failure is not None:
-        return app_key, envelope(codes.STATUS_UNAUTHORIZED, codes.CODE_SIGNATURE, failure.message)
+        return app_key, envelope(codes.STATUS_UNAUTHORIZED, failure.code, failure.message)
     path = request.url.path
     if not state.limiter.admit(app_key, path):
         limit = state.limiter.limit
@@ -232,11 +253,40 @@ def _unsent() -> Response:
 
 
 async def _body(request: Request) -> bytes | None:
-    """The request body, or ``None`` when the client disconnected before it could be read."""
+    """The request body, or ``None`` when the client disconnected before it could be read.
+
+    A body longer than :data:`MAX_BODY_BYTES`, declared by ``Content-Length`` or found while
+    reading, is a :class:`Rejection` (413 / 1508); nothing past the cap is kept (uvicorn
+    discards the rest of a body the application did not read once the answer is sent).
+    """
+    if _declares_too_much(request.headers.get("content-length", "")):
+        raise _body_too_large()
+    chunks: list[bytes] = []
+    size = 0
     try:
-        return await request.body()
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise _body_too_large()
+            chunks.append(chunk)
     except ClientDisconnect:
         return None
+    return b"".join(chunks)
+
+
+def _declares_too_much(content_length: str) -> bool:
+    if not (content_length.isascii() and content_length.isdigit()):
+        return False  # chunked, or malformed (h11 refuses those before the application)
+    digits = content_length.lstrip("0")
+    return len(digits) > len(str(MAX_BODY_BYTES)) or int(digits or "0") > MAX_BODY_BYTES
+
+
+def _body_too_large() -> Rejection:
+    return Rejection(
+        codes.STATUS_PAYLOAD_TOO_LARGE,
+        codes.CODE_BODY_TOO_LARGE,
+        f"body: must be at most {MAX_BODY_BYTES} bytes (1 MiB)",
+    )
 
 
 def _decode(raw: bytes) -> Any:
@@ -291,10 +341,10 @@ def _admin_routes(state: EmulatorState) -> list[Route]:
         return JSONResponse({"code": codes.CODE_OK, "faults": state.faults.config.as_dict()})
 
     async def set_faults(request: Request) -> Response:
-        raw = await _body(request)
-        if raw is None:
-            return _unsent()
         try:
+            raw = await _body(request)
+            if raw is None:
+                return _unsent()
             body = _decode(raw)
             if not isinstance(body, dict):
                 raise parameter_error("body", "must be a JSON object")
@@ -320,10 +370,20 @@ def _admin_routes(state: EmulatorState) -> list[Route]:
     ]
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    status = exc.status_code if isinstance(exc, HTTPException) else codes.STATUS_SERVER_ERROR
-    detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
-    return envelope(status, status, f"{request.method} {request.url.path}: {detail}")
+def _http_error_handler(
+    state: EmulatorState,
+) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """Unknown path (404) and wrong method (405) in the envelope; the body code is the HTTP
+    status, an invented code (a random one for the bot API with ``random_undocumented_codes``)."""
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else codes.STATUS_SERVER_ERROR
+        detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
+        message = f"{request.method} {request.url.path}: {detail}"
+        admin = request.url.path.startswith(ADMIN_PREFIX)
+        return refused(state.faults, Rejection(status, status, message, invented=not admin))
+
+    return http_error
 
 
 class RequestIdMiddleware:
@@ -363,5 +423,6 @@ def build_app(state: EmulatorState) -> ASGIApp:
         Route("/v3/bot/query.json", _endpoint(state, api.query, writes=False), methods=["POST"]),
         *_admin_routes(state),
     ]
-    starlette = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+    handlers = {HTTPException: _http_error_handler(state)}
+    starlette = Starlette(routes=routes, exception_handlers=handlers)
     return RequestIdMiddleware(starlette)

@@ -1,4 +1,5 @@
-"""Fault injection for the emulator: latency, 5xx errors, 429 bursts, commit-then-drop.
+"""Fault injection for the emulator: latency, 5xx errors, 429 bursts, commit-then-drop, and
+random codes for the outcomes RongCloud gives no code for.
 
 A :class:`FaultConfig` is a plain value; the :class:`FaultInjector` holds the current one
 behind a lock (tests change it from their own thread while the server thread reads it) and a
@@ -7,6 +8,8 @@ sequence of faults for the same sequence of requests.
 
 Random draws happen only for a fault whose rate is above zero, in this order per request:
 ``error_rate`` (before anything else), then, for a write that succeeded, ``drop_after_commit``.
+The codes of ``random_undocumented_codes`` come from a second ``random.Random`` seeded from
+the same seed, so switching it on changes no other fault's draws.
 """
 
 from __future__ import annotations
@@ -17,9 +20,17 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from provisioner.emulator.codes import DOCUMENTED_CODES, INVENTED_CODES, RANDOM_CODES
 from provisioner.errors import ConfigError
 
-FAULT_FIELDS = ("latency_ms", "error_rate", "burst_429", "drop_after_commit", "seed")
+FAULT_FIELDS = (
+    "latency_ms",
+    "error_rate",
+    "burst_429",
+    "drop_after_commit",
+    "random_undocumented_codes",
+    "seed",
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +43,9 @@ class FaultConfig:
     burst_429: the next N bot API requests get HTTP 429 / code 1008 (counts down).
     drop_after_commit: fraction (0..1) of successful writes (create/update/delete) whose change
         is committed and whose connection is then dropped without any response.
+    random_undocumented_codes: answer every outcome whose code the emulator invents (duplicate
+        userId, quota, >20 ids, unknown bot, unknown path or method) with HTTP 400 and a random
+        code that no RongCloud table lists, instead of 1010, 1502, 1404, 404, 405.
     seed: seeds the random draws, so a run is deterministic; ``None`` draws from the OS.
     """
 
@@ -39,6 +53,7 @@ class FaultConfig:
     error_rate: float = 0.0
     burst_429: int = 0
     drop_after_commit: float = 0.0
+    random_undocumented_codes: bool = False
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -54,6 +69,12 @@ class FaultConfig:
             raise ConfigError(
                 f"fault burst_429 must be 0 or more, got {self.burst_429}",
                 hint="give the number of requests that should be answered 429",
+            )
+        if not isinstance(self.random_undocumented_codes, bool):
+            raise ConfigError(
+                "fault random_undocumented_codes must be true or false, "
+                f"got {self.random_undocumented_codes!r}",
+                hint="true answers every undocumented outcome with a random code",
             )
         seed = self.seed
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
@@ -95,6 +116,7 @@ class FaultInjector:
         self._lock = threading.Lock()
         self._config = config or FaultConfig()
         self._random = random.Random(self._config.seed)
+        self._code_random = _code_random(self._config.seed)
         self._burst_left = self._config.burst_429
         self.counters: dict[str, int] = _zero_counters()
 
@@ -111,6 +133,7 @@ class FaultInjector:
             self._config = current.replace(**fields)
             if "seed" in fields:
                 self._random = random.Random(self._config.seed)
+                self._code_random = _code_random(self._config.seed)
             self._burst_left = self._config.burst_429
             return self._config
 
@@ -153,6 +176,15 @@ class FaultInjector:
             self.counters["drops"] += 1
             return True
 
+    def undocumented_code(self) -> int | None:
+        """A random code for an undocumented outcome (counted), or ``None`` when the switch
+        ``random_undocumented_codes`` is off and the invented code stands."""
+        with self._lock:
+            if not self._config.random_undocumented_codes:
+                return None
+            self.counters["random_codes"] += 1
+            return draw_undocumented_code(self._code_random)
+
     def reset_counters(self) -> None:
         with self._lock:
             self.counters = _zero_counters()
@@ -162,5 +194,19 @@ class FaultInjector:
             return dict(self.counters)
 
 
+def draw_undocumented_code(draws: random.Random) -> int:
+    """A code from :data:`~provisioner.emulator.codes.RANDOM_CODES` that is neither in
+    RongCloud's code table (so never 200, 1002, 1004 or 1008) nor one the emulator invents."""
+    while True:
+        code = draws.choice(RANDOM_CODES)
+        if code not in DOCUMENTED_CODES and code not in INVENTED_CODES:
+            return code
+
+
+def _code_random(seed: int | None) -> random.Random:
+    """The random source of undocumented codes: its own sequence, derived from ``seed``."""
+    return random.Random(None if seed is None else f"undocumented codes {seed}")
+
+
 def _zero_counters() -> dict[str, int]:
-    return {"delayed": 0, "errors": 0, "bursts": 0, "drops": 0}
+    return {"delayed": 0, "errors": 0, "bursts": 0, "drops": 0, "random_codes": 0}

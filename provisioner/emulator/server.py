@@ -68,6 +68,8 @@ class EmulatorServer:
     ``apps`` maps app key to secret; ``None`` reuses the apps stored in an existing ``db_path``
     or generates one app. ``db_path=None`` keeps the bots in a temporary SQLite file that is
     removed at stop. ``port=0`` picks a free port; :attr:`url` is valid once started.
+    ``strict_signatures`` refuses nonces over 18 characters and replayed nonces, as RongCloud's
+    docs say (by default both pass, as they evidently do for RongCloud's own clients).
     """
 
     def __init__(
@@ -79,6 +81,7 @@ class EmulatorServer:
         port: int = 0,
         faults: FaultConfig | None = None,
         mask_api_keys: bool = False,
+        strict_signatures: bool = False,
         rate_limit: int = DEFAULT_RATE_LIMIT,
     ) -> None:
         if isinstance(rate_limit, bool) or not isinstance(rate_limit, int) or rate_limit < 1:
@@ -93,6 +96,7 @@ class EmulatorServer:
         self.host = host
         self.port = port
         self.mask_api_keys = mask_api_keys
+        self.strict_signatures = strict_signatures
         self.url = ""
         self._faults = FaultInjector(faults)
         self._limiter = SlidingWindowLimiter(rate_limit)
@@ -206,7 +210,7 @@ class EmulatorServer:
         assert self._store is not None and self._socket is not None
         state = EmulatorState(
             store=self._store,
-            verifier=SignatureVerifier(self.apps),
+            verifier=SignatureVerifier(self.apps, strict=self.strict_signatures),
             limiter=self._limiter,
             faults=self._faults,
             mask_api_keys=self.mask_api_keys,

@@ -1,11 +1,17 @@
-"""Request signature checks, done the way RongCloud documents them.
+"""Request signature checks: what RongCloud documents, and what its own clients send.
 
 ``Signature = hex(sha1(AppSecret + Nonce + Timestamp))``, sent with ``App-Key``, ``Nonce`` and
 ``Timestamp``; each header may instead carry the ``RC-`` prefix (``RC-App-Key``...). The
 timestamp may be in seconds (what every official SDK sends) or milliseconds (what the docs
 say); values above ``10**11`` are taken as milliseconds. It must lie within ±5 minutes of the
-server clock. A nonce is at most 18 characters and may be used once per app key while its
-timestamp is valid (a replay is rejected). Every failure is HTTP 401 / code 1004.
+server clock. Every failure is HTTP 401 / code 1004, except an unknown app key: 401 / 1002
+``Invalidate App-Key.``, the real service's words (the status is the emulator's guess).
+
+The docs say a nonce is at most 18 characters and random; RongCloud's own clients break both
+rules (the Go SDK sends 19-digit nonces, the Dify plugin reuses ``str(int(time.time()))`` for
+every call in a second), so by default any nonce is accepted, again and again. ``strict=True``
+enforces the documented letter: at most 18 characters, and once per app key while its
+timestamp is valid (a replay is rejected).
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from provisioner.emulator.codes import CODE_PARAMETER, CODE_SIGNATURE
+
 MAX_NONCE_LENGTH = 18
 MAX_SKEW_SECONDS = 300.0
 MILLISECONDS_THRESHOLD = 10**11
@@ -25,11 +33,16 @@ MAX_TIMESTAMP_DIGITS = 16
 HEADER_NAMES = ("App-Key", "Nonce", "Timestamp", "Signature")
 
 
+UNKNOWN_APP_KEY_MESSAGE = "Invalidate App-Key."
+"""RongCloud's own answer to an unknown app key (code 1002), as captured in its Java SDK README."""
+
+
 @dataclass(frozen=True)
 class SignatureFailure:
-    """Why a request's signature was refused (the errorMessage of the 401)."""
+    """Why a request's signature was refused: the errorMessage and code of the 401."""
 
     message: str
+    code: int = CODE_SIGNATURE
 
 
 def sign(app_secret: str, nonce: str, timestamp: str) -> str:
@@ -76,16 +89,19 @@ class NonceRegistry:
 
 
 class SignatureVerifier:
-    """Checks the signing headers of a request against the known apps."""
+    """Checks the signing headers of a request against the known apps (``strict``: the
+    documented nonce rules too, see the module docstring)."""
 
     def __init__(
         self,
         apps: Mapping[str, str],
         *,
+        strict: bool = False,
         clock: Callable[[], float] = time.time,
         nonces: NonceRegistry | None = None,
     ) -> None:
         self._apps = dict(apps)
+        self._strict = strict
         self._clock = clock
         self._nonces = nonces or NonceRegistry()
 
@@ -103,8 +119,8 @@ class SignatureVerifier:
         )
         secret = self._apps.get(app_key)
         if secret is None:
-            return app_key, SignatureFailure("App-Key: unknown app key")
-        if len(nonce) > MAX_NONCE_LENGTH:
+            return app_key, SignatureFailure(UNKNOWN_APP_KEY_MESSAGE, code=CODE_PARAMETER)
+        if self._strict and len(nonce) > MAX_NONCE_LENGTH:
             return app_key, SignatureFailure(
                 f"Nonce: must be at most {MAX_NONCE_LENGTH} characters"
             )
@@ -122,6 +138,6 @@ class SignatureVerifier:
         given = signature.lower().encode("utf-8", "surrogateescape")
         if not hmac.compare_digest(expected.encode("ascii"), given):
             return app_key, SignatureFailure("Signature: does not match")
-        if not self._nonces.remember(app_key, nonce, now):
+        if self._strict and not self._nonces.remember(app_key, nonce, now):
             return app_key, SignatureFailure("Nonce: already used (replayed request)")
         return app_key, None

@@ -4,7 +4,8 @@ Each ``parse_*`` function takes the decoded JSON body and returns the normalised
 raises :class:`Rejection` naming the first offending field, e.g.
 ``integrations[0].callbackUrl: must be an absolute URL``. Normalising fills the defaults the
 real service presumably applies (``enabled``, ``stream``, ``handleResponse``: true) and drops
-fields the emulator does not know (``createdAt``, SDK-only ``agent``...).
+fields the emulator does not know (``createdAt``, SDK-only ``agent``...). A Dify integration
+needs ``auth.apiKey``, as RongCloud's Dify-callback page says.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from provisioner.emulator.codes import (
 )
 
 INTEGRATION_TYPES = ("webhook", "dify_chat", "dify_completion", "dify_chatflow")
+DIFY_TYPES = frozenset(INTEGRATION_TYPES) - {"webhook"}
 MAX_IDS_PER_GET = 20
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 100
@@ -28,13 +30,18 @@ _BOOLEAN_DEFAULTS = {"enabled": True, "stream": True, "handleResponse": True}
 
 
 class Rejection(Exception):
-    """A request the emulator answers with an error envelope (caught inside the app)."""
+    """A request the emulator answers with an error envelope (caught inside the app).
 
-    def __init__(self, status: int, code: int, message: str) -> None:
+    ``invented``: RongCloud documents no code for this outcome; ``code`` is the emulator's own
+    (the switch ``random_undocumented_codes`` replaces it with a random one).
+    """
+
+    def __init__(self, status: int, code: int, message: str, *, invented: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.invented = invented
 
 
 def parameter_error(field: str, problem: str) -> Rejection:
@@ -81,6 +88,7 @@ def parse_user_ids(body: object) -> list[str]:
             STATUS_BAD_REQUEST,
             CODE_TOO_MANY,
             f"userIds: at most {MAX_IDS_PER_GET} ids per call, got {len(raw)}",
+            invented=True,
         )
     ids = [_user_id(item, f"userIds[{index}]") for index, item in enumerate(raw)]
     return list(dict.fromkeys(ids))
@@ -180,6 +188,8 @@ def _integration(value: object, where: str) -> dict[str, Any]:
     if data.get("auth") is not None:
         auth = _object(data["auth"], f"{where}.auth")
         integration["auth"] = {"apiKey": _text(auth.get("apiKey"), f"{where}.auth.apiKey", 512)}
+    elif kind in DIFY_TYPES:
+        raise parameter_error(f"{where}.auth.apiKey", "is required for Dify integrations")
     return integration
 
 

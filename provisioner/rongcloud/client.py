@@ -57,12 +57,20 @@ from provisioner.rongcloud.models import (
 )
 from provisioner.rongcloud.ratelimit import DEFAULT_RATE, RATE_LIMITERS
 from provisioner.rongcloud.responses import (
+    MAX_ANSWER_BYTES,
     SUCCESS,
+    OversizedAnswer,
     api_error,
     read_answer,
+    read_body,
     retry_after_seconds,
 )
-from provisioner.rongcloud.signing import REQUEST_ID_HEADER, RongCloudAuth, new_request_id
+from provisioner.rongcloud.signing import (
+    REQUEST_ID_HEADER,
+    RongCloudAuth,
+    check_credential,
+    new_request_id,
+)
 
 CREATE = "/v3/bot/create.json"
 UPDATE = "/v3/bot/update.json"
@@ -130,10 +138,7 @@ class RongCloudClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if not app_key:
-            raise ConfigError("the app key is empty", hint="set appKey in app.yaml")
-        if not app_secret:
-            raise ConfigError("the app secret is empty", hint="set appSecret in app.yaml")
+        _check_credentials(app_key, app_secret)
         if max_attempts < 1:
             raise ConfigError(f"max_attempts must be at least 1, not {max_attempts}")
         if timeout <= 0 or backoff_base < 0 or backoff_max < 0:
@@ -287,10 +292,16 @@ class RongCloudClient:
             extensions=self._extensions,
         )
         try:
-            response = self._http.send(request)
+            response = self._http.send(request, stream=True)
+            try:
+                body = read_body(response)
+            finally:
+                response.close()
         except httpx.RequestError as exc:  # transport failures, undecodable bodies, redirects
             raise self._transport_failure(call, host, request_id, exc) from exc
-        return self._answer(call, host, request_id, response)
+        except OversizedAnswer as exc:
+            raise self._oversized_answer(call, host, request_id, exc.status) from None
+        return self._answer(call, host, request_id, response, body)
 
     def _transport_failure(
         self, call: _Call, host: str, request_id: str, exc: httpx.RequestError
@@ -305,34 +316,64 @@ class RongCloudClient:
             type(exc).__name__,
             request_id,
         )
-        next_host = self._ring.fail_over(host)
-        fresh = next_host not in call.tried_hosts
-        if isinstance(exc, _NOT_SENT):
-            error = TransportError(
-                f"could not connect to {host} for {call.path} ({what})",
-                endpoint=call.path,
-                hint="check the endpoint in app.yaml and the network; RongCloud may be down",
+        if not isinstance(exc, _NOT_SENT):
+            return self._unusable_answer(
+                call,
+                host,
+                request_id,
+                f"got no answer ({what})",
+                hint="check the network and the timeout; RongCloud may be slow or down",
             )
-            return _RetryableFailure(error, immediate=fresh)
-        if call.mutating:
-            return AmbiguousWriteError(
-                f"{call.path} to {host} got no answer ({what}); it may or may not have taken "
-                f"effect (request id {request_id})",
-                endpoint=call.path,
-                hint="read the bot back to find out, then run apply again",
-            )
+        fresh = self._ring.fail_over(host) not in call.tried_hosts
         error = TransportError(
-            f"{call.path} to {host} got no answer ({what})",
+            f"could not connect to {host} for {call.path} ({what})",
             endpoint=call.path,
-            hint="check the network and the timeout; RongCloud may be slow or down",
+            hint="check the endpoint in app.yaml and the network; RongCloud may be down",
         )
         return _RetryableFailure(error, immediate=fresh)
 
+    def _oversized_answer(self, call: _Call, host: str, request_id: str, status: int) -> Exception:
+        """The error (retryable or final) for an answer whose body passed MAX_ANSWER_BYTES."""
+        logger.debug(
+            "%s %s attempt %d: HTTP %d with a body over %d bytes, request id %s",
+            call.path,
+            host,
+            call.attempt,
+            status,
+            MAX_ANSWER_BYTES,
+            request_id,
+        )
+        return self._unusable_answer(
+            call,
+            host,
+            request_id,
+            f"answered HTTP {status} with a body over {MAX_ANSWER_BYTES // 2**20} MiB "
+            "(not read past that)",
+            hint="RongCloud's answers are a few KiB: check that `endpoint` in app.yaml points "
+            "at RongCloud, not at a proxy or another service",
+        )
+
+    def _unusable_answer(
+        self, call: _Call, host: str, request_id: str, outcome: str, *, hint: str
+    ) -> Exception:
+        """A request that was sent but got no usable answer: ambiguous for a write; for a read,
+        a retryable TransportError (``hint`` for when no attempt is left). Fails over."""
+        fresh = self._ring.fail_over(host) not in call.tried_hosts
+        if call.mutating:
+            return AmbiguousWriteError(
+                f"{call.path} to {host} {outcome}; it may or may not have taken effect "
+                f"(request id {request_id})",
+                endpoint=call.path,
+                hint="read the bot back to find out, then run apply again",
+            )
+        error = TransportError(f"{call.path} to {host} {outcome}", endpoint=call.path, hint=hint)
+        return _RetryableFailure(error, immediate=fresh)
+
     def _answer(
-        self, call: _Call, host: str, request_id: str, response: httpx.Response
+        self, call: _Call, host: str, request_id: str, response: httpx.Response, body: bytes
     ) -> dict[str, Any]:
         """The success body of ``response``, or the (retryable or final) error it means."""
-        answer = read_answer(response, request_id, call.secrets)
+        answer = read_answer(response, request_id, call.secrets, body=body)
         logger.debug(
             "%s %s attempt %d: HTTP %d code %s request id %s",
             call.path,
@@ -401,6 +442,16 @@ def shared_ssl_context() -> ssl.SSLContext:
         if context is None:
             context = _SSL_CONTEXTS[key] = httpx.create_ssl_context()
         return context
+
+
+def _check_credentials(app_key: str, app_secret: str) -> None:
+    """ConfigError for an empty or unsendable app key or secret; the value is never shown."""
+    check_credential(
+        "app key", app_key, hint="set appKey in app.yaml (or the variable it references)"
+    )
+    check_credential(
+        "app secret", app_secret, hint="set the variable appSecret references in app.yaml"
+    )
 
 
 def _write_body(bot: BotPayload) -> dict[str, Any]:

@@ -24,9 +24,13 @@ DATA_CENTERS: dict[str, tuple[str, str]] = {
 }
 """Data center name → (primary, backup) base URL."""
 
+DATA_CENTER_ALIASES: dict[str, str] = {"sau": "sa"}
+"""Other names of a data center: RongCloud's SDKs call the Saudi one ``SAU``."""
+
+_ALIAS_OF = {name: alias for alias, name in DATA_CENTER_ALIASES.items()}
 _ENDPOINT_HINT = (
     "use a data center ("
-    + ", ".join(DATA_CENTERS)
+    + ", ".join(f"{name}/{_ALIAS_OF[name]}" if name in _ALIAS_OF else name for name in DATA_CENTERS)
     + ") or a base URL such as https://api.example.com"
 )
 
@@ -34,11 +38,12 @@ _ENDPOINT_HINT = (
 def hosts_for_endpoint(endpoint: str) -> list[str]:
     """Base URLs to call for ``endpoint``, in order of preference.
 
-    A data center name gives ``[primary, backup]``; a base URL gives ``[url]`` (normalised, no
-    trailing slash). Raises ConfigError for an unknown name, a malformed URL, or plain ``http``
-    to anything but a loopback address.
+    A data center name (or alias, :data:`DATA_CENTER_ALIASES`) gives ``[primary, backup]``; a
+    base URL gives ``[url]`` (normalised, no trailing slash). Raises ConfigError for an unknown
+    name, a malformed URL, or plain ``http`` to anything but a loopback address.
     """
     name = endpoint.strip()
+    name = DATA_CENTER_ALIASES.get(name, name)
     if name in DATA_CENTERS:
         return list(DATA_CENTERS[name])
     if "://" not in name:

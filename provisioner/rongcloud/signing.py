@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from provisioner.errors import ConfigError
+
 NONCE_BYTES = 8
 """``secrets.token_hex(8)``: 16 hex characters, within the 18 RongCloud allows."""
 
@@ -36,6 +38,35 @@ def now_ms() -> int:
 def new_request_id() -> str:
     """A request id for ``X-Request-ID`` (32 hex characters, within the 36 allowed)."""
     return uuid.uuid4().hex
+
+
+def check_credential(name: str, value: str, *, hint: str) -> None:
+    """ConfigError when ``value``, the ``name`` ("app key", "app secret"), is empty or cannot
+    be sent; the message names the field and the kind of character, never the value."""
+    if not value:
+        raise ConfigError(f"the {name} is empty", hint=hint)
+    problem = credential_problem(value)
+    if problem is not None:
+        raise ConfigError(
+            f"the {name} contains {problem}",
+            hint=f"{hint} to the value from the RongCloud console: printable ASCII only "
+            "(a value read from a file may end in a newline)",
+        )
+
+
+def credential_problem(value: str) -> str | None:
+    """What makes ``value`` unusable as an app key (a header value) or app secret (hashed as
+    UTF-8), described without quoting it; ``None`` when it is printable ASCII."""
+    for char in value:
+        if char in "\r\n":
+            return "a line break (CR or LF)"
+        if "\ud800" <= char <= "\udfff":
+            return "a byte that is not valid UTF-8 (is the environment's locale UTF-8?)"
+        if not char.isascii():
+            return "a non-ASCII character"
+        if not char.isprintable():
+            return "a control character"
+    return None
 
 
 def signature(app_secret: str, nonce: str, timestamp: str) -> str:
