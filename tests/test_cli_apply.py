@@ -35,6 +35,15 @@ def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: EmulatorServer) 
     return workspace
 
 
+def manifest_payload(user_id: str) -> BotPayload:
+    """The API body of a bot of ``bots/demo`` as its manifest declares it."""
+    from provisioner.canonical import api_payload
+    from provisioner.workspace import load_apps
+
+    (app,) = load_apps(["demo"], Path("bots"), env=ENV)
+    return api_payload(next(bot for bot in app.bots if bot.userId == user_id), ENV)
+
+
 def apply(*args: str) -> int:
     return main(["apply", *args])
 
@@ -386,11 +395,13 @@ def test_python_dash_m_apply_runs_end_to_end(ws: Workspace, server: EmulatorServ
     assert APP_KEY not in result.stdout
 
 
-def test_without_refresh_an_existing_bot_is_adopted_after_a_1010(
-    ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("undocumented", [False, True], ids=["emulator-codes", "random-codes"])
+def test_without_refresh_an_existing_bot_is_adopted_when_identical(
+    ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str], undocumented: bool
 ) -> None:
     assert apply("--auto-approve") == 0
     ws.state_path().unlink()
+    server.set_faults(random_undocumented_codes=undocumented)
     capsys.readouterr()
     assert apply("--auto-approve", "--no-refresh") == 0
     out = capsys.readouterr().out
@@ -398,6 +409,29 @@ def test_without_refresh_an_existing_bot_is_adopted_after_a_1010(
     assert calls(server, "update") == 0
     assert sorted(ws.state().bots) == ["assistant-bot", "helper-bot"]
     assert plan_exit(capsys)[0] == 0
+    assert (server.stats()["faults"]["random_codes"] == 2) is undocumented
+
+
+@pytest.mark.parametrize("undocumented", [False, True], ids=["emulator-codes", "random-codes"])
+def test_without_refresh_a_create_never_overwrites_another_teams_bot(
+    ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str], undocumented: bool
+) -> None:
+    with client_for(server) as client:
+        client.create_bot(manifest_payload("helper-bot").model_copy(update={"name": "Theirs"}))
+    server.set_faults(random_undocumented_codes=undocumented)
+    assert apply("--auto-approve", "--no-refresh") == 4
+    out = capsys.readouterr().out
+    assert "demo: + assistant-bot: created" in out
+    assert (
+        "demo: + helper-bot: create failed: bot helper-bot already exists on the server with"
+        " another spec; the plan was to create it, and will not overwrite a bot it did not"
+        " plan for" in out
+    )
+    assert "hint: it was made outside this state (by hand, another team" in out
+    assert live_bots(server)["helper-bot"].name == "Theirs"
+    assert calls(server, "update") == 0
+    assert sorted(ws.state().bots) == ["assistant-bot"]
+    assert (server.stats()["faults"]["random_codes"] == 1) is undocumented
 
 
 def test_a_plan_id_for_an_app_not_in_the_run_is_an_error(

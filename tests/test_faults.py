@@ -33,12 +33,13 @@ from pathlib import Path
 import pytest
 
 from provisioner.cli import main
-from provisioner.emulator import EmulatorServer
+from provisioner.emulator import EmulatorServer, FaultConfig
 from tests.apply_support import (
     ENV,
     FAST_RETRIES,
     Workspace,
     calls,
+    emulator,
     enter_workspace,
     live_bots,
     subprocess_env,
@@ -50,6 +51,14 @@ KILL_DELAYS = [0.0, 0.005, 0.02, 0.05, 0.08]
 """Seconds between "the k-th write was committed" and SIGKILL."""
 HOLD_MS = 120_000
 """Latency that keeps a run's next call waiting in the emulator until the test lowers it."""
+
+
+@pytest.fixture
+def server() -> Iterator[EmulatorServer]:
+    """An emulator that answers every outcome RongCloud does not document (duplicate userId,
+    unknown bot, quota...) with a random undocumented code: apply may rely on none of them."""
+    with emulator(faults=FaultConfig(random_undocumented_codes=True, seed=7)) as running:
+        yield running
 
 
 @pytest.fixture
