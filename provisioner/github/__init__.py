@@ -1,7 +1,9 @@
 """The GitHub side of the GitOps loop (``provisioner github plan|apply|drift``).
 
 - :mod:`provisioner.github.client`: a small GitHub REST client (httpx, retries, pagination,
-  primary and secondary rate limits) for the handful of endpoints the loop needs.
+  primary and secondary rate limits) for the handful of endpoints the loop needs;
+  :mod:`~provisioner.github.models` (typed results) and
+  :mod:`~provisioner.github.responses` (failure answers -> GitHubError) beside it.
 - :mod:`provisioner.github.actions`: the Actions runner environment: ``GITHUB_*`` variables,
   the event payload, step summary, outputs, masks, ``stop-commands``, annotations.
 - :mod:`provisioner.github.comment`: the pull-request plan comment: rendering, its hidden

@@ -29,12 +29,11 @@ import logging
 import re
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ValidationError
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -46,12 +45,44 @@ from tenacity import (
 from provisioner import __version__
 from provisioner.errors import (
     ConfigError,
-    GitHubBodyTooLongError,
     GitHubError,
     GitHubRateLimitedError,
     ProvisionerError,
     TransportError,
 )
+from provisioner.github.models import (
+    Account,
+    Branch,
+    Comment,
+    Issue,
+    Label,
+    PullRequest,
+    RateLimit,
+    Repo,
+    RepoRef,
+)
+from provisioner.github.responses import (
+    documentation_url_of,
+    endpoint_name,
+    github_error,
+    integer_of,
+    json_or_none,
+    message_of,
+    seconds_of,
+)
+
+__all__ = [
+    "Account",
+    "Branch",
+    "Comment",
+    "GitHubClient",
+    "Issue",
+    "Label",
+    "PullRequest",
+    "RateLimit",
+    "Repo",
+    "RepoRef",
+]
 
 DEFAULT_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
@@ -69,123 +100,7 @@ logger = logging.getLogger("provisioner.github")
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _IDEMPOTENT = frozenset({"GET", "PATCH", "PUT", "DELETE"})
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
-_REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _Model = TypeVar("_Model", bound=BaseModel)
-
-
-# --- typed results --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Repo:
-    """``owner/name`` of a repository."""
-
-    owner: str
-    name: str
-
-    @classmethod
-    def parse(cls, text: str) -> Repo:
-        """``Repo`` from ``owner/name``; ConfigError otherwise."""
-        if not _REPO_NAME.match(text):
-            raise ConfigError(
-                f"{text!r} is not a repository name of the form owner/name",
-                hint="GITHUB_REPOSITORY is set by the runner, e.g. octo-org/bots",
-            )
-        owner, name = text.split("/")
-        return cls(owner, name)
-
-    def __str__(self) -> str:
-        return f"{self.owner}/{self.name}"
-
-
-class _Shape(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class Account(_Shape):
-    """The author of a comment or issue (``user``)."""
-
-    login: str
-    type: str = "User"
-
-
-class RepoRef(_Shape):
-    full_name: str
-
-
-class Branch(_Shape):
-    """``head`` or ``base`` of a pull request; ``repo`` is null when a fork was deleted."""
-
-    ref: str
-    sha: str
-    repo: RepoRef | None = None
-
-
-class PullRequest(_Shape):
-    number: int
-    state: str
-    html_url: str = ""
-    head: Branch
-    base: Branch
-    merged_at: str | None = None
-    merge_commit_sha: str | None = None
-
-    @property
-    def is_merged(self) -> bool:
-        return self.merged_at is not None
-
-    @property
-    def is_from_fork(self) -> bool:
-        """True when the head branch lives in another repository (or a deleted fork)."""
-        head = self.head.repo.full_name if self.head.repo else None
-        base = self.base.repo.full_name if self.base.repo else None
-        return head is None or head.lower() != (base or "").lower()
-
-
-class Comment(_Shape):
-    id: int
-    body: str | None = ""
-    user: Account | None = None
-    html_url: str = ""
-    created_at: str = ""
-    updated_at: str = ""
-
-    @property
-    def text(self) -> str:
-        return self.body or ""
-
-
-class Label(_Shape):
-    name: str
-
-
-class Issue(_Shape):
-    number: int
-    title: str
-    body: str | None = None
-    state: str
-    labels: list[Label] = []
-    user: Account | None = None
-    html_url: str = ""
-    pull_request: dict[str, Any] | None = None
-
-    @property
-    def text(self) -> str:
-        return self.body or ""
-
-    @property
-    def is_pull_request(self) -> bool:
-        return self.pull_request is not None
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    """What the last answer said of the primary rate limit."""
-
-    limit: int | None
-    remaining: int | None
-    reset: float | None
-    resource: str | None
 
 
 # --- the client -------------------------------------------------------------------------------
@@ -358,12 +273,12 @@ class GitHubClient:
 
     def _one(self, model: type[_Model], method: str, path: str, payload: Any = None) -> _Model:
         answer = self._request(method, path, json=payload)
-        return self._parse(model, _json_or_none(answer), _endpoint(method, path))
+        return self._parse(model, json_or_none(answer), endpoint_name(method, path))
 
     def _list(
         self, model: type[_Model], path: str, params: Mapping[str, str] | None = None
     ) -> list[_Model]:
-        endpoint = _endpoint("GET", path)
+        endpoint = endpoint_name("GET", path)
         return [self._parse(model, item, endpoint) for item in self._paginate(path, params)]
 
     def _paginate(self, path: str, params: Mapping[str, str] | None = None) -> list[Any]:
@@ -373,7 +288,7 @@ class GitHubClient:
         items: list[Any] = []
         for _ in range(MAX_PAGES):
             answer = self._request("GET", url, params=query)
-            page = _json_or_none(answer)
+            page = json_or_none(answer)
             if not isinstance(page, list):
                 raise self._odd_answer(answer, "a list")
             items.extend(page)
@@ -382,8 +297,8 @@ class GitHubClient:
                 return items
             url, query = next_url, None
         raise GitHubError(
-            f"{_endpoint('GET', path)} had more than {MAX_PAGES} pages",
-            endpoint=_endpoint("GET", path),
+            f"{endpoint_name('GET', path)} had more than {MAX_PAGES} pages",
+            endpoint=endpoint_name("GET", path),
             status=None,
             hint="too many items to read; this is unexpected, please report it",
         )
@@ -401,7 +316,7 @@ class GitHubClient:
         if not same_origin or not url.path.startswith(self._base.path):
             raise GitHubError(
                 "GitHub's pagination link points outside the API; not following it",
-                endpoint=_endpoint("GET", answer.request.url.path),
+                endpoint=endpoint_name("GET", answer.request.url.path),
                 status=answer.status_code,
                 request_id=answer.headers.get("x-github-request-id"),
                 hint="check GITHUB_API_URL: it must be the API's own address",
@@ -418,7 +333,7 @@ class GitHubClient:
     ) -> httpx.Response:
         """One logical call under the retry policy; the 2xx answer."""
         target = url if isinstance(url, httpx.URL) else self._base.join(url)
-        endpoint = _endpoint(method, target.path)
+        endpoint = endpoint_name(method, target.path)
         retrying = Retrying(
             stop=stop_after_attempt(self._max_attempts),
             wait=self._wait,
@@ -502,10 +417,10 @@ class GitHubClient:
         if answer.status_code not in (403, 429):
             return None
         headers = answer.headers
-        message = _message(answer)
-        retry_after = _seconds(headers.get("retry-after"))
+        message = message_of(answer)
+        retry_after = seconds_of(headers.get("retry-after"))
         if headers.get("x-ratelimit-remaining") == "0" and retry_after is None:
-            reset = _seconds(headers.get("x-ratelimit-reset"))
+            reset = seconds_of(headers.get("x-ratelimit-reset"))
             wait = max(0.0, reset - self._clock()) + 1.0 if reset is not None else None
             return self._limited(endpoint, answer, "primary", wait)
         if retry_after is not None or "secondary rate limit" in message.lower():
@@ -523,7 +438,7 @@ class GitHubClient:
             endpoint=endpoint,
             status=answer.status_code,
             request_id=answer.headers.get("x-github-request-id"),
-            documentation_url=_documentation_url(answer),
+            documentation_url=documentation_url_of(answer),
             hint="the workflow's token allows 1,000 requests an hour per repository and about "
             "80 content-creating requests a minute; run fewer jobs at once or try again later",
         )
@@ -536,9 +451,9 @@ class GitHubClient:
         if "x-ratelimit-remaining" not in headers:
             return
         self.rate_limit = RateLimit(
-            limit=_integer(headers.get("x-ratelimit-limit")),
-            remaining=_integer(headers.get("x-ratelimit-remaining")),
-            reset=_seconds(headers.get("x-ratelimit-reset")),
+            limit=integer_of(headers.get("x-ratelimit-limit")),
+            remaining=integer_of(headers.get("x-ratelimit-remaining")),
+            reset=seconds_of(headers.get("x-ratelimit-reset")),
             resource=headers.get("x-ratelimit-resource"),
         )
 
@@ -554,7 +469,7 @@ class GitHubClient:
             ) from None
 
     def _odd_answer(self, answer: httpx.Response, wanted: str) -> GitHubError:
-        endpoint = _endpoint(answer.request.method, answer.request.url.path)
+        endpoint = endpoint_name(answer.request.method, answer.request.url.path)
         return GitHubError(
             f"GitHub answered {endpoint} with something other than {wanted}",
             endpoint=endpoint,
@@ -562,105 +477,3 @@ class GitHubClient:
             request_id=answer.headers.get("x-github-request-id"),
             hint="check GITHUB_API_URL: it must be the API's address, not the web server's",
         )
-
-
-# --- reading failures ---------------------------------------------------------------------
-
-STATUS_HINTS = {
-    401: "GitHub refused the token: pass the workflow's token as GITHUB_TOKEN "
-    "(github-token input) and check that it has not expired",
-    403: "the token lacks a permission: grant `pull-requests: write` (plan and apply "
-    "comments) or `issues: write` (drift issue) in the job's permissions; a pull request "
-    "from a fork only gets a read-only token",
-    404: "check GITHUB_REPOSITORY and the number; a token that cannot see a private "
-    "repository also gets 404",
-    422: "GitHub refused the request's content; see the message",
-}
-SERVER_HINT = "GitHub may be having trouble (see githubstatus.com); try again later"
-TOO_LONG_HINT = (
-    "this is a bug in provisioner: its comments and issues are kept under 65,536 "
-    "characters; please report it"
-)
-
-
-def github_error(endpoint: str, answer: httpx.Response, token: str = "") -> GitHubError:
-    """The typed error for a failed ``answer`` to ``endpoint`` (``token`` redacted)."""
-    detail = _message(answer)
-    errors = _validation_errors(answer)
-    if errors:
-        detail = f"{detail}: {'; '.join(errors)}" if detail else "; ".join(errors)
-    if token:
-        detail = detail.replace(token, "(sensitive)")
-    request_id = answer.headers.get("x-github-request-id")
-    status = answer.status_code
-    kind = GitHubBodyTooLongError if status == 422 and "too long" in detail else GitHubError
-    hint = TOO_LONG_HINT if kind is GitHubBodyTooLongError else STATUS_HINTS.get(status)
-    return kind(
-        f"GitHub refused {endpoint} (HTTP {status})"
-        + (f": {detail}" if detail else "")
-        + f" (request id {request_id})",
-        endpoint=endpoint,
-        status=status,
-        request_id=request_id,
-        documentation_url=_documentation_url(answer),
-        hint=hint or (SERVER_HINT if status >= 500 else None),
-    )
-
-
-def _json_or_none(answer: httpx.Response) -> Any:
-    try:
-        return answer.json()
-    except ValueError:
-        return None
-
-
-def _json(answer: httpx.Response) -> dict[str, Any]:
-    try:
-        data = answer.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _message(answer: httpx.Response) -> str:
-    message = _json(answer).get("message")
-    return message if isinstance(message, str) else ""
-
-
-def _documentation_url(answer: httpx.Response) -> str | None:
-    url = _json(answer).get("documentation_url")
-    return url if isinstance(url, str) else None
-
-
-def _validation_errors(answer: httpx.Response) -> list[str]:
-    """The ``errors`` of a 422: each one's ``message``, else ``field code``."""
-    found: list[str] = []
-    for item in _json(answer).get("errors") or []:
-        if isinstance(item, str):
-            found.append(item)
-        elif isinstance(item, dict):
-            text = item.get("message") or " ".join(
-                str(item[key]) for key in ("resource", "field", "code") if item.get(key)
-            )
-            found.append(str(text))
-    return found
-
-
-def _endpoint(method: str, path: str) -> str:
-    """``METHOD /path`` for messages: numbers and SHAs kept, no host, no query."""
-    return f"{method} /{path.lstrip('/')}"
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        seconds = float(value) if value is not None else None
-    except ValueError:
-        return None
-    return seconds if seconds is not None and seconds == seconds else None
-
-
-def _integer(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
