@@ -47,7 +47,6 @@ COMMENT_BUDGET = GITHUB_BODY_LIMIT - 536
 """What the renderers aim for: GitHub's limit less a margin for how it counts."""
 DEFAULT_TRUSTED_LOGIN = "github-actions[bot]"
 """The identity the workflow's ``GITHUB_TOKEN`` writes as."""
-_COUNTED = (("delete", "to delete"), ("create", "to create"), ("adopt", "to adopt"))
 _SHORT_ID = 12
 _Block = TypeVar("_Block", bound=BaseModel)
 
