@@ -6,13 +6,17 @@
     ├── StateError                   recorded state unreadable, wrong version, lineage mismatch
     │   └── LockedError              another run holds the state lock (names the holder)
     ├── PlanError                    a plan cannot be made or does not match the reviewed one
-    │   └── UnsafePlanError          blocked by a safety rule (exit 3)
+    │   ├── UnsafePlanError          blocked by a safety rule (exit 3)
+    │   └── UnreviewedPlanError      no trusted reviewed plan to apply (exit 3)
     ├── ApiError                     RongCloud answered with a failure (HTTP status / code)
     │   └── RateLimitedError         HTTP 429 or code 1008 after all retries
     ├── TransportError               no usable answer: connect error, timeout, dropped connection
     │   └── AmbiguousWriteError      a mutating call may or may not have been applied
     ├── ConflictError                the server holds a bot the plan did not expect (one change)
     ├── ApplyError                   an apply stopped part way (exit 4); carries the summary
+    ├── GitHubError                  GitHub's REST API answered with a failure (status, request id)
+    │   ├── GitHubRateLimitedError   primary or secondary rate limit outlasted the retries
+    │   └── GitHubBodyTooLongError   a comment or issue body over 65,536 characters (422)
     └── EmulatorError                the local emulator could not start
 
 Every message is written for the user: what is wrong, where, and what to do (``hint``).
@@ -111,6 +115,13 @@ class ConflictError(ProvisionerError):
         self.endpoint = endpoint
 
 
+class UnreviewedPlanError(PlanError):
+    """There is no trusted reviewed plan for what is being applied (exit 3): no merged pull
+    request, no plan comment by the trusted identity, or a plan comment that cannot be read."""
+
+    exit_code = 3
+
+
 class ApplyError(ProvisionerError):
     """An apply stopped part way; ``exit_code`` 4."""
 
@@ -119,3 +130,35 @@ class ApplyError(ProvisionerError):
 
 class EmulatorError(ProvisionerError):
     """The local emulator could not start or serve."""
+
+
+class GitHubError(ProvisionerError):
+    """GitHub's REST API answered, and the answer is a failure.
+
+    ``endpoint`` is ``METHOD /route`` (no host, no query); ``request_id`` is GitHub's
+    ``x-github-request-id``, which GitHub support asks for.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        endpoint: str,
+        status: int | None,
+        request_id: str | None = None,
+        documentation_url: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.endpoint = endpoint
+        self.status = status
+        self.request_id = request_id
+        self.documentation_url = documentation_url
+
+
+class GitHubRateLimitedError(GitHubError):
+    """A primary or secondary rate limit was still in force after every allowed wait."""
+
+
+class GitHubBodyTooLongError(GitHubError):
+    """GitHub refused a comment or issue body over 65,536 characters (HTTP 422)."""

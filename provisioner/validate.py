@@ -102,6 +102,23 @@ def discover_apps(paths: Sequence[Path]) -> list[Path]:
     return found
 
 
+def app_folders_of(paths: Sequence[Path]) -> list[Path]:
+    """``paths`` with each file replaced by the folder holding it, without duplicates.
+
+    For ``validate --expand-files`` (the pre-commit hook): a commit touching one manifest
+    validates its whole app folder, once however many of its files were touched, since
+    the cross-file rules (unique ``userId``, 10 bots) need every file of the app.
+    """
+    folders: list[Path] = []
+    seen: set[Path] = set()
+    for path in paths:
+        folder = path.parent if path.is_file() else path
+        if folder.absolute() not in seen:
+            seen.add(folder.absolute())
+            folders.append(folder)
+    return folders
+
+
 def _apps_under(path: Path) -> list[Path]:
     shown = display_path(path)
     if not path.exists():

@@ -8,6 +8,7 @@ import pytest
 
 from provisioner.emulator import EmulatorServer
 from tests.apply_support import emulator
+from tests.github_fake import REPO_NAME, FakeClock, GitHubFake
 
 
 @pytest.fixture
@@ -16,3 +17,17 @@ def server() -> Iterator[EmulatorServer]:
     that need another one)."""
     with emulator() as running:
         yield running
+
+
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    """The clock shared by the GitHub fake and the client under test."""
+    return FakeClock()
+
+
+@pytest.fixture
+def github(fake_clock: FakeClock) -> Iterator[GitHubFake]:
+    """A fresh GitHub fake serving the repository ``octo/bots`` on loopback."""
+    with GitHubFake(clock=fake_clock.now) as fake:
+        fake.add_repo(REPO_NAME)
+        yield fake

@@ -140,3 +140,25 @@ def test_python_dash_m_validate(in_repo: Path) -> None:
         "tests/fixtures/manifests/app-missing: 1 error in 1 bot",
     ]
     assert result.stderr == ""
+
+
+def test_expand_files_validates_each_touched_app_folder_once(
+    in_repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(FIXTURES)
+    files = [
+        "many-errors-sorted/a.yaml",
+        "many-errors-sorted/b.yaml",
+        "name-boolean/bot.yaml",
+    ]
+    assert main(["validate", "--expand-files", *files]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2:] == [
+        "many-errors-sorted: 5 errors in 2 bots",
+        "name-boolean: 1 error in 1 bot",
+    ]
+    monkeypatch.chdir(REPO)
+    assert main(["validate", "--expand-files", "bots/demo/app.yaml", "bots/demo"]) == 0
+    assert capsys.readouterr().out == "bots/demo: 3 bots valid\n"
+    assert main(["validate", "bots/demo/app.yaml"]) == 1
+    assert "is a file; validate works on app folders" in capsys.readouterr().err

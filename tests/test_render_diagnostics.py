@@ -77,3 +77,19 @@ def test_github_annotations() -> None:
         "::warning file=bots/a%2Cb%3Ac.yaml,line=1,col=1,title=insecure-url::"
         "100%25 plain%0D%0Ahttp",
     ]
+
+
+def test_markdown_table_lists_every_diagnostic() -> None:
+    from provisioner.render.diagnostics import render_markdown
+
+    diagnostics = [
+        Diagnostic("bots/a.yaml", 3, 7, "name", "schema-type", "error", "bad | value", "quote it"),
+        Diagnostic("bots/b.yaml", 1, 1, "", "yaml", "warning", "odd\nthing"),
+    ]
+    assert render_markdown(diagnostics) == (
+        "| Where | Severity | Field | Problem | Hint |\n"
+        "|---|---|---|---|---|\n"
+        "| `bots/a.yaml:3:7` | error | `name` | bad \\| value | quote it |\n"
+        "| `bots/b.yaml:1:1` | warning |  | odd thing |  |\n"
+    )
+    assert render_markdown([]) == ""

@@ -211,3 +211,25 @@ def test_markdown_for_several_apps_opens_with_their_totals() -> None:
 def test_markdown_for_one_app_has_no_totals_line() -> None:
     markdown = render_markdown([representative_plan().document])
     assert "\n## Plan for" not in markdown
+
+
+def test_cut_markdown_keeps_whole_lines_and_closes_what_is_open() -> None:
+    from provisioner.render.plan import cut_markdown
+
+    text = "<details><summary>s</summary>\n\n```text\n" + "line\n" * 50 + "```\n\n</details>\n"
+    assert cut_markdown(text, 10_000, "NOTE\n") == text
+    cut = cut_markdown(text, 80, "NOTE\n")
+    assert len(cut) <= 80
+    assert cut.endswith("line\n```\n\n</details>\nNOTE\n")
+    assert "```\n\n</details>\n" not in cut[: -len("```\n\n</details>\nNOTE\n")]
+    wide = cut_markdown(
+        "é" * 10 + "\n" + "é" * 10 + "\n", 30, "N\n", size=lambda s: len(s.encode())
+    )
+    assert wide == "é" * 10 + "\nN\n"
+
+
+def test_markdown_app_section_is_the_renderer_s_section() -> None:
+    from provisioner.render.plan import markdown_app_section
+
+    doc = representative_plan().document
+    assert render_markdown([doc]) == MARKDOWN_MARKER + "\n" + markdown_app_section(doc)

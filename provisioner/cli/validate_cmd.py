@@ -28,7 +28,14 @@ _COLORS = {"error": "red", "warning": "yellow"}
     is_flag=True,
     help="Also check that every ${NAME} referenced is set (names it; never prints values).",
 )
-def command(paths: tuple[Path, ...], output_format: str, strict: bool, require_env: bool) -> int:
+@click.option(
+    "--expand-files",
+    is_flag=True,
+    help="A PATH that is a file stands for its whole app folder (for the pre-commit hook).",
+)
+def command(
+    paths: tuple[Path, ...], output_format: str, strict: bool, require_env: bool, expand_files: bool
+) -> int:
     """Validate the bot manifests of every app under PATH... (default: bots).
 
     A PATH is a folder of app folders (bots) or one app folder (bots/demo). Every problem of
@@ -44,11 +51,14 @@ def command(paths: tuple[Path, ...], output_format: str, strict: bool, require_e
       provisioner validate bots/staging --strict
       provisioner validate --format github       # annotations in GitHub Actions
       provisioner validate --require-env         # in CI, with the secrets exported
+      provisioner validate --expand-files bots/demo/assistant.yaml   # as pre-commit runs it
     """
     from provisioner.render.diagnostics import render_github, render_json, render_text
-    from provisioner.validate import diagnostic_order, discover_apps, validate_apps
+    from provisioner.validate import app_folders_of, diagnostic_order, discover_apps, validate_apps
 
     env = dict(os.environ) if require_env else None
+    if expand_files:
+        paths = tuple(app_folders_of(paths))
     results = validate_apps(discover_apps(paths or (Path("bots"),)), env=env)
     diagnostics = sorted(
         (d for result in results for d in result.diagnostics), key=diagnostic_order

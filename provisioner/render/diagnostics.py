@@ -73,3 +73,26 @@ def render_github(diagnostics: Iterable[Diagnostic]) -> str:
             message += f"\nhint: {diagnostic.hint}"
         lines.append(f"::{diagnostic.severity} {properties}::{escape_data(message)}")
     return "\n".join(lines)
+
+
+def render_markdown(diagnostics: Iterable[Diagnostic]) -> str:
+    """Every diagnostic as a markdown table (for a job summary: GitHub shows only 10
+    annotations of each kind per step); an empty string when there is none."""
+    rows = [
+        "| Where | Severity | Field | Problem | Hint |",
+        "|---|---|---|---|---|",
+    ]
+    for diagnostic in diagnostics:
+        cells = (
+            f"`{diagnostic.file}:{diagnostic.line}:{diagnostic.column}`",
+            diagnostic.severity,
+            f"`{diagnostic.path}`" if diagnostic.path else "",
+            diagnostic.message,
+            diagnostic.hint or "",
+        )
+        rows.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+    return "\n".join(rows) + "\n" if len(rows) > 2 else ""
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")

@@ -8,7 +8,7 @@ Pure: a list of plan documents in, a string out. Secrets never appear: canonical
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 MARKDOWN_LIMIT = 60_000
@@ -325,3 +325,62 @@ def _code(text: str, width: int = 200) -> str:
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+# --- pieces for the GitHub comment (provisioner/github/comment.py) -------------------------
+
+
+def markdown_app_section(doc: Mapping[str, Any], *, details: bool = True) -> str:
+    """One app's markdown section exactly as :func:`render_markdown` writes it (heading,
+    plan id, deletion warning, blocked reasons, table of changes, drift, unmanaged bots and,
+    with ``details``, the full text plan folded)."""
+    return _markdown_plan(doc, details=details)
+
+
+def markdown_code(text: str) -> str:
+    """``text`` as inline code safe in a table cell (backticks and pipes handled)."""
+    return _code(text)
+
+
+def cut_markdown(text: str, limit: int, note: str, *, size: Callable[[str], int] = len) -> str:
+    """``text`` when ``size(text) <= limit``; else its longest run of whole leading lines that
+    fits together with what closes it (an open code fence, open ``<details>``) and ``note``.
+
+    ``size`` measures: ``len`` counts code points (GitHub's comment limit), a UTF-8 byte
+    count suits the step summary. The result never exceeds ``limit`` when ``note`` fits.
+    """
+    if size(text) <= limit:
+        return text
+    kept: list[str] = []
+    used = 0
+    fence: str | None = None
+    depth = 0
+    for line in text.splitlines(keepends=True):
+        next_fence, next_depth = _markdown_state(line, fence, depth)
+        closers = _closers(next_fence, next_depth)
+        if used + size(line) + size(closers) + size(note) > limit:
+            break
+        kept.append(line)
+        used += size(line)
+        fence, depth = next_fence, next_depth
+    body = "".join(kept)
+    if body and not body.endswith("\n"):
+        body += "\n"
+    return body + _closers(fence, depth) + note
+
+
+def _markdown_state(line: str, fence: str | None, depth: int) -> tuple[str | None, int]:
+    """The open fence and ``<details>`` depth after ``line``."""
+    stripped = line.strip()
+    if fence is not None:
+        return (None, depth) if stripped == fence else (fence, depth)
+    if stripped.startswith("```"):
+        return stripped[: len(stripped) - len(stripped.lstrip("`"))], depth
+    opened = stripped.count("<details")
+    closed = stripped.count("</details>")
+    return None, max(0, depth + opened - closed)
+
+
+def _closers(fence: str | None, depth: int) -> str:
+    text = f"{fence}\n" if fence else ""
+    return text + "\n</details>\n" * depth

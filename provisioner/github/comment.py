@@ -1,0 +1,407 @@
+"""The pull-request plan comment: rendering, its hidden data block, parsing, and trust.
+
+Pure. The comment, top to bottom::
+
+    <!-- provisioner:plan -->              found by this marker AND its author
+    ## provisioner plan: ...               summary: apps with changes, totals, blocked, failed
+    > [!WARNING] ... will be deleted        deletion warning
+    | App | Changes | Plan id |            one row per app with changes
+    No changes: `a`, `b`                   apps without changes on one line
+    <details> per app </details>           the app's section (render/plan.py), cut per app
+    footer: head SHA, link to the run, where the full plan is
+    <!-- provisioner:plan-data {...} -->   hidden machine-readable block, always last
+
+The data block (``PlanData``) carries per app the plan id, state lineage and serial and the
+changes as action + userId + changed field paths, plus the head SHA; ``<``, ``>`` and ``&``
+are written as JSON ``\\u`` escapes, so no value can end the HTML comment. The whole body
+stays within :data:`COMMENT_BUDGET` code points (GitHub takes 65,536); the data block is
+never cut: if the block with every change does not fit, it keeps the plan ids only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from provisioner.errors import PlanError, UnreviewedPlanError
+from provisioner.github.client import Comment
+from provisioner.render.plan import (
+    MARKDOWN_MARKER,
+    cut_markdown,
+    markdown_app_section,
+    markdown_code,
+    summary,
+)
+
+PLAN_MARKER = MARKDOWN_MARKER
+"""``<!-- provisioner:plan -->``: the first line of the plan comment."""
+DATA_PREFIX = "<!-- provisioner:plan-data "
+DATA_SUFFIX = " -->"
+DATA_VERSION = 1
+GITHUB_BODY_LIMIT = 65_536
+COMMENT_BUDGET = GITHUB_BODY_LIMIT - 536
+"""What the renderers aim for: GitHub's limit less a margin for how it counts."""
+DEFAULT_TRUSTED_LOGIN = "github-actions[bot]"
+"""The identity the workflow's ``GITHUB_TOKEN`` writes as."""
+_SHORT_ID = 12
+_Block = TypeVar("_Block", bound=BaseModel)
+
+
+# --- inputs -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AppFailure:
+    """An app that could not be planned (or checked), with what to do."""
+
+    app: str
+    message: str
+    hint: str | None = None
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Where the comment comes from: the run's web page and the commit planned."""
+
+    run_url: str
+    head_sha: str
+
+
+# --- the hidden data block ----------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class ReviewedChange(_Strict):
+    action: str
+    user_id: str
+    fields: tuple[str, ...] = ()
+
+
+class ReviewedApp(_Strict):
+    app: str
+    plan_id: str
+    lineage: str | None
+    serial: int
+    changes: tuple[ReviewedChange, ...] = ()
+
+
+class PlanData(_Strict):
+    """What the plan comment recorded for the apply job."""
+
+    version: int = DATA_VERSION
+    head_sha: str
+    apps: tuple[ReviewedApp, ...]
+    changes_omitted: bool = False
+    """True when the changes were left out to keep the comment under GitHub's limit."""
+
+    @property
+    def plan_ids(self) -> dict[str, str]:
+        return {app.app: app.plan_id for app in self.apps}
+
+
+def plan_data(docs: Sequence[Mapping[str, Any]], head_sha: str) -> PlanData:
+    """The data block's content for plan documents (``Plan.document``)."""
+    apps = tuple(
+        ReviewedApp(
+            app=doc["app"],
+            plan_id=doc["id"],
+            lineage=doc["state"]["lineage"],
+            serial=doc["state"]["serial"],
+            changes=tuple(
+                ReviewedChange(
+                    action=change["action"],
+                    user_id=change["user_id"],
+                    fields=tuple(field["path"] for field in change["fields"]),
+                )
+                for change in doc["changes"]
+            ),
+        )
+        for doc in docs
+    )
+    return PlanData(head_sha=head_sha, apps=apps)
+
+
+def encode_data_block(data: BaseModel, prefix: str = DATA_PREFIX) -> str:
+    """``<!-- provisioner:...-data {json} -->`` with ``<``, ``>``, ``&`` escaped."""
+    text = json.dumps(data.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":"))
+    safe = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return f"{prefix}{safe}{DATA_SUFFIX}"
+
+
+def hidden_block(body: str, prefix: str) -> str | None:
+    """The JSON text of the hidden block starting with ``prefix`` on the body's last line
+    (where the renderers put it, after anything user-controlled); ``None`` without one."""
+    lines = body.rstrip().splitlines()
+    last = lines[-1].strip() if lines else ""
+    if not (last.startswith(prefix) and last.endswith(DATA_SUFFIX)):
+        return None
+    return last[len(prefix) : -len(DATA_SUFFIX)]
+
+
+def read_hidden_block(body: str, prefix: str, model: type[_Block]) -> _Block | None:
+    """The hidden block as ``model`` (``None`` without one); ValueError naming what is wrong
+    (``not valid JSON``, ``has version N``, ``is malformed at PATH``)."""
+    text = hidden_block(body, prefix)
+    if text is None:
+        return None
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        raise ValueError("is not valid JSON") from None
+    version = model.model_fields["version"].default
+    if isinstance(raw, dict) and raw.get("version") != version:
+        raise ValueError(f"has version {raw.get('version')!r}, not {version}")
+    try:
+        return model.model_validate_json(text)
+    except ValidationError as exc:
+        where = ".".join(str(part) for part in exc.errors()[0]["loc"]) or "(top)"
+        raise ValueError(f"is malformed at {where}") from None
+
+
+def parse_plan_data(body: str) -> PlanData:
+    """The :class:`PlanData` of a plan comment; UnreviewedPlanError when it has none or it
+    cannot be read (never a crash)."""
+    hint = "push a commit or re-run the plan job to write the plan comment again"
+    try:
+        data = read_hidden_block(body, DATA_PREFIX, PlanData)
+    except ValueError as exc:
+        if "version" in str(exc):
+            hint = "plan and apply with the same provisioner version; " + hint
+        raise UnreviewedPlanError(f"the plan comment's data block {exc}", hint=hint) from None
+    if data is None:
+        raise UnreviewedPlanError("the plan comment has no data block", hint=hint)
+    return data
+
+
+# --- trust ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrustedComment:
+    """The comment to trust among those carrying a marker, and the ones ignored."""
+
+    comment: Comment | None
+    ignored: tuple[Comment, ...] = ()
+
+    @property
+    def warnings(self) -> list[str]:
+        return [ignored_warning(comment) for comment in self.ignored]
+
+
+def is_trusted_author(comment: Comment, trusted_login: str) -> bool:
+    """GitHub logins compare case-insensitively."""
+    return comment.user is not None and comment.user.login.lower() == trusted_login.lower()
+
+
+def pick_trusted(comments: Sequence[Comment], marker: str, trusted_login: str) -> TrustedComment:
+    """The newest comment holding ``marker`` written by ``trusted_login``; every other
+    comment holding the marker is ignored (reported, so the caller can warn)."""
+    marked = [comment for comment in comments if marker in comment.text]
+    trusted = [comment for comment in marked if is_trusted_author(comment, trusted_login)]
+    ignored = tuple(comment for comment in marked if not is_trusted_author(comment, trusted_login))
+    chosen = max(trusted, key=lambda comment: comment.id) if trusted else None
+    return TrustedComment(chosen, ignored)
+
+
+def ignored_warning(comment: Comment) -> str:
+    author = comment.user.login if comment.user else "a deleted user"
+    where = comment.html_url or f"comment {comment.id}"
+    return (
+        f"ignored {where} by {author}: it carries provisioner's marker, but only what the "
+        "workflow's own identity writes is trusted"
+    )
+
+
+# --- rendering the plan comment ----------------------------------------------------------
+
+
+def render_plan_comment(
+    docs: Sequence[Mapping[str, Any]],
+    run: RunInfo,
+    failures: Sequence[AppFailure] = (),
+    *,
+    limit: int = COMMENT_BUDGET,
+) -> str:
+    """The sticky plan comment for plan documents and failed apps, within ``limit``."""
+    block = _fitting_data_block(docs, run.head_sha, limit)
+    footer = _footer(run) + block + "\n"
+    head = _head(docs, failures)
+    room = limit - len(footer)
+    head = cut_markdown(head, room // 2 if _sectioned(docs) else room, _cut_note(None))
+    sections = _fit_sections(docs, room - len(head))
+    body = head + sections + footer
+    if len(body) > limit:  # pragma: no cover - the budget above makes this unreachable
+        raise PlanError("the plan comment does not fit GitHub's limit", hint="report this bug")
+    return body
+
+
+def _fitting_data_block(docs: Sequence[Mapping[str, Any]], head_sha: str, limit: int) -> str:
+    data = plan_data(docs, head_sha)
+    block = encode_data_block(data)
+    if len(block) > limit // 2:
+        bare = tuple(app.model_copy(update={"changes": ()}) for app in data.apps)
+        block = encode_data_block(data.model_copy(update={"apps": bare, "changes_omitted": True}))
+    if len(block) > limit - 2_000:
+        raise PlanError(
+            f"the plan ids of {len(docs)} apps do not fit in one pull-request comment",
+            hint="split the apps over several plan workflows (e.g. by folder with the apps input)",
+        )
+    return block
+
+
+def _sectioned(docs: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The apps that get a section: anything to show beyond their plan id."""
+    return [
+        doc for doc in docs if doc["changes"] or doc["drift"] or doc["unmanaged"] or doc["blocked"]
+    ]
+
+
+def _head(docs: Sequence[Mapping[str, Any]], failures: Sequence[AppFailure]) -> str:
+    shown = _sectioned(docs)
+    lines = [PLAN_MARKER, _title(docs, shown, failures), ""]
+    lines += _totals(shown)
+    lines += _deletion_warning(shown)
+    lines += _blocked_list(shown)
+    lines += _failure_list(failures)
+    if shown:
+        lines += ["| App | Changes | Plan id |", "|---|---|---|"]
+        lines += [
+            f"| {markdown_code(doc['app'])} | {summary(doc)}"
+            f"{' — **BLOCKED**' if doc['blocked'] else ''} | `{doc['id'][:_SHORT_ID]}` |"
+            for doc in shown
+        ]
+        lines.append("")
+    names = {doc["app"] for doc in shown}
+    unchanged = [markdown_code(doc["app"]) for doc in docs if doc["app"] not in names]
+    if unchanged:
+        lines += [f"No changes: {', '.join(unchanged)}", ""]
+    return "\n".join(lines) + "\n"
+
+
+def _title(
+    docs: Sequence[Mapping[str, Any]],
+    shown: Sequence[Mapping[str, Any]],
+    failures: Sequence[AppFailure],
+) -> str:
+    parts = [f"{len(shown)} of {len(docs)} apps with changes" if docs else "no apps planned"]
+    blocked = sum(1 for doc in shown if doc["blocked"])
+    if blocked:
+        parts.append(f"{blocked} blocked")
+    if failures:
+        parts.append(f"{len(failures)} failed to plan")
+    return "## provisioner plan: " + ", ".join(parts)
+
+
+def _totals(shown: Sequence[Mapping[str, Any]]) -> list[str]:
+    if not shown:
+        return []
+    totals: dict[str, int] = {}
+    for doc in shown:
+        for key, count in doc["counts"].items():
+            totals[key] = totals.get(key, 0) + count
+    return [f"**Total:** {summary({'counts': totals})}", ""]
+
+
+def _deletion_warning(shown: Sequence[Mapping[str, Any]]) -> list[str]:
+    parts = []
+    total = 0
+    for doc in shown:
+        deleted = [c["user_id"] for c in doc["changes"] if c["action"] == "delete"]
+        total += len(deleted)
+        if deleted:
+            names = ", ".join(markdown_code(name) for name in deleted)
+            parts.append(f"{markdown_code(doc['app'])} ({names})")
+    if not total:
+        return []
+    noun = "bot" if total == 1 else "bots"
+    return ["> [!WARNING]", f"> **{total} {noun} will be deleted:** {'; '.join(parts)}", ""]
+
+
+def _blocked_list(shown: Sequence[Mapping[str, Any]]) -> list[str]:
+    rows = [
+        f"> - {markdown_code(doc['app'])}: {_line(reason)}"
+        for doc in shown
+        for reason in doc["blocked"]
+    ]
+    if not rows:
+        return []
+    return ["> [!CAUTION]", "> **Blocked by a safety rule; nothing is applied to:**", *rows, ""]
+
+
+def _failure_list(failures: Sequence[AppFailure]) -> list[str]:
+    if not failures:
+        return []
+    rows = [
+        f"> - {markdown_code(failure.app)}: {_line(failure.message)}"
+        + (f" (hint: {_line(failure.hint)})" if failure.hint else "")
+        for failure in failures
+    ]
+    return ["> [!CAUTION]", "> **Could not plan (see the job log):**", *rows, ""]
+
+
+def _line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _fit_sections(docs: Sequence[Mapping[str, Any]], room: int) -> str:
+    """Every app's section folded in ``<details>``; when they do not all fit in ``room``,
+    the small ones stay whole and the others share what is left, each cut with a note."""
+    shown = _sectioned(docs)
+    sections = {doc["app"]: _folded(doc) for doc in shown}
+    budgets = _budgets({app: len(text) for app, text in sections.items()}, room)
+    out = []
+    for app, text in sections.items():
+        if len(text) <= budgets[app]:
+            out.append(text)
+            continue
+        stub = f"- {markdown_code(app)}: cut, see the job summary\n"
+        cut = cut_markdown(text, budgets[app], _cut_note(app))
+        out.append(cut if len(cut) <= budgets[app] else stub if len(stub) <= budgets[app] else "")
+    return "".join(out)
+
+
+def _budgets(sizes: Mapping[str, int], room: int) -> dict[str, int]:
+    """Water-filling: smallest first, each gets its size or an equal share of what is left."""
+    budgets: dict[str, int] = {}
+    left = max(0, room)
+    order = sorted(sizes, key=lambda app: sizes[app])
+    for index, app in enumerate(order):
+        share = left // (len(order) - index)
+        budgets[app] = min(sizes[app], share)
+        left -= budgets[app]
+    return budgets
+
+
+def _folded(doc: Mapping[str, Any]) -> str:
+    title = f"<code>{_html(doc['app'])}</code>: {_html(summary(doc))}"
+    if doc["blocked"]:
+        title += " — <b>BLOCKED</b>"
+    section = markdown_app_section(doc, details=True)
+    return f"<details><summary>{title}</summary>\n\n{section}\n</details>\n\n"
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _cut_note(app: str | None) -> str:
+    what = f"the plan of {markdown_code(app)}" if app else "this summary"
+    return (
+        f"\n> [!NOTE]\n> {what[0].upper()}{what[1:]} was cut to fit GitHub's comment limit; "
+        "the full plan is in the job summary.\n"
+    )
+
+
+def _footer(run: RunInfo) -> str:
+    return (
+        f"\n---\nPlanned `{run.head_sha[:_SHORT_ID]}` from the recorded state · "
+        f"[workflow run]({run.run_url}) (full plan in its job summary) · the apply after "
+        "merge applies these plan ids only\n"
+    )

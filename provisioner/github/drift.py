@@ -1,0 +1,149 @@
+"""The drift issue: one per repository, its body rewritten whole each run. Pure.
+
+The body is a per-app table (what drifted: bots changed or missing on the server, bots on
+the server that nobody manages, changes in git not applied yet; and since when), a list of
+apps that could not be checked, a link to the run, and a hidden data block
+``<!-- provisioner:drift-data {"version": 1, "since": {app: timestamp}} -->`` so that the
+next run keeps each app's "since".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from provisioner.errors import ConfigError
+from provisioner.github.comment import (
+    COMMENT_BUDGET,
+    AppFailure,
+    encode_data_block,
+    read_hidden_block,
+)
+from provisioner.render.plan import cut_markdown, markdown_code
+
+DRIFT_MARKER = "<!-- provisioner:drift -->"
+DRIFT_DATA_PREFIX = "<!-- provisioner:drift-data "
+DRIFT_LABEL = "provisioner-drift"
+DRIFT_TITLE = "provisioner: bots drifted from git"
+_NOTE = (
+    "\n> [!NOTE]\n> This table was cut to fit GitHub's issue limit; the full drift report is "
+    "in the job summary of the run.\n"
+)
+_SHOWN_NAMES = 10
+
+
+@dataclass(frozen=True)
+class DriftEntry:
+    """One app that differs from git: ``drifted`` (bots changed or missing on the server),
+    ``unmanaged`` (on the server, not managed), ``pending`` (changes not applied)."""
+
+    app: str
+    drifted: tuple[str, ...]
+    unmanaged: tuple[str, ...]
+    pending: int
+    since: str
+
+
+class DriftData(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    version: int = 1
+    since: dict[str, str]
+
+
+def drift_entries(
+    docs: Sequence[Mapping[str, Any]], previous_since: Mapping[str, str], now: str
+) -> list[DriftEntry]:
+    """An entry per plan document (made with a refresh) that differs from git; ``since`` is
+    the previous run's for an app still drifting, else ``now``."""
+    entries = []
+    for doc in docs:
+        drifted = tuple(item["user_id"] for item in doc["drift"])
+        unmanaged = tuple(doc["unmanaged"])
+        pending = len(doc["changes"])
+        if drifted or unmanaged or pending:
+            since = previous_since.get(doc["app"], now)
+            entries.append(DriftEntry(doc["app"], drifted, unmanaged, pending, since))
+    return sorted(entries, key=lambda entry: entry.app)
+
+
+def render_drift_issue(
+    entries: Sequence[DriftEntry],
+    failures: Sequence[AppFailure],
+    *,
+    run_url: str,
+    checked_at: str,
+    limit: int = COMMENT_BUDGET,
+    kept_since: Mapping[str, str] | None = None,
+) -> str:
+    """The whole issue body. ``kept_since`` carries the "since" of apps that could not be
+    checked this time, so it is not lost."""
+    since = {**(kept_since or {}), **{entry.app: entry.since for entry in entries}}
+    block = encode_data_block(DriftData(since=since), DRIFT_DATA_PREFIX)
+    footer = f"\n---\nChecked {checked_at} · [workflow run]({run_url})\n{block}\n"
+    lines = [DRIFT_MARKER, _drift_title(entries, failures), ""]
+    if entries:
+        lines += ["| App | Drifted bots | Unmanaged bots | Pending changes | Since |"]
+        lines += ["|---|---|---|---|---|"]
+        lines += [_row(entry) for entry in entries]
+        lines += ["", _ADVICE]
+    if failures:
+        lines += ["", "**Could not check:**", ""]
+        lines += [
+            f"- {markdown_code(failure.app)}: {_line(failure.message)}" for failure in failures
+        ]
+    body = "\n".join(lines) + "\n"
+    return cut_markdown(body, limit - len(footer), _NOTE) + footer
+
+
+_ADVICE = (
+    "Drift is fixed through git: change the manifests to match the server, or apply the "
+    "manifests again (a reviewed pull request). This issue is rewritten on every check and "
+    "closed when nothing differs."
+)
+
+
+def _drift_title(entries: Sequence[DriftEntry], failures: Sequence[AppFailure]) -> str:
+    if entries:
+        noun = "app differs" if len(entries) == 1 else "apps differ"
+        return f"## {len(entries)} {noun} from git"
+    if failures:
+        return f"## No drift found, but {len(failures)} could not be checked"
+    return "## No drift: every app matches git"
+
+
+def _row(entry: DriftEntry) -> str:
+    cells = (
+        markdown_code(entry.app),
+        _names(entry.drifted),
+        _names(entry.unmanaged),
+        str(entry.pending) if entry.pending else "",
+        entry.since,
+    )
+    return "| " + " | ".join(cells) + " |"
+
+
+def _names(names: Sequence[str]) -> str:
+    shown = ", ".join(markdown_code(name) for name in names[:_SHOWN_NAMES])
+    more = len(names) - _SHOWN_NAMES
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+def _line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def parse_drift_since(body: str) -> dict[str, str]:
+    """Each app's "since" from a drift issue body written by :func:`render_drift_issue`;
+    ``{}`` when the body has no data block; ConfigError when the block is malformed."""
+    try:
+        data = read_hidden_block(body, DRIFT_DATA_PREFIX, DriftData)
+    except ValueError as exc:
+        raise ConfigError(
+            f"the drift issue's data block {exc}",
+            hint="edit the issue's hidden block back, or close the issue to start afresh",
+        ) from None
+    return dict(data.since) if data is not None else {}

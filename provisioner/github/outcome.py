@@ -1,0 +1,81 @@
+"""The apply-outcome comment (and job summary) on the merged pull request. Pure.
+
+One row per app: applied / failed / not attempted counts, or why the app was refused
+(its fresh plan id differs from the reviewed one, no reviewed plan, blocked), with a link
+to the run. Found again by its marker and author, so a re-run edits it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from provisioner.github.comment import COMMENT_BUDGET, RunInfo
+from provisioner.render.plan import cut_markdown, markdown_code
+
+APPLY_MARKER = "<!-- provisioner:apply -->"
+_NOTE = (
+    "\n> [!NOTE]\n> This comment was cut to fit GitHub's comment limit; the full outcome is "
+    "in the job summary.\n"
+)
+
+
+@dataclass(frozen=True)
+class AppOutcome:
+    """What apply did to one app. ``counts`` has ``applied``, ``failed``,
+    ``not_attempted``; ``refused`` says why nothing was tried; ``message`` is an error."""
+
+    app: str
+    counts: Mapping[str, int] = field(default_factory=dict)
+    refused: str | None = None
+    message: str | None = None
+
+    @property
+    def result(self) -> str:
+        applied = self.counts.get("applied", 0)
+        failed = self.counts.get("failed", 0) + self.counts.get("not_attempted", 0)
+        if self.refused:
+            return "⛔ refused"
+        if self.message or failed:
+            return "⚠️ partly applied" if applied else "❌ failed"
+        return "✅ applied" if applied else "✅ nothing to do"
+
+    @property
+    def ok(self) -> bool:
+        return self.result.startswith("✅")
+
+
+def render_apply_outcome(
+    outcomes: Sequence[AppOutcome], run: RunInfo, *, limit: int = COMMENT_BUDGET
+) -> str:
+    """The apply-outcome comment for ``outcomes`` (in the given order), within ``limit``."""
+    bad = [outcome for outcome in outcomes if not outcome.ok]
+    title = f"## provisioner apply: {len(outcomes) - len(bad)} of {len(outcomes)} apps done" + (
+        f", {len(bad)} need attention" if bad else ""
+    )
+    lines = [APPLY_MARKER, title, ""]
+    lines += [
+        "| App | Result | Applied | Failed | Not attempted | Why |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [_row(outcome) for outcome in outcomes]
+    footer = (
+        f"\n---\nApplied `{run.head_sha[:12]}` · [workflow run]({run.run_url}) · state "
+        "records exactly what was applied\n"
+    )
+    body = "\n".join(lines) + "\n"
+    return cut_markdown(body, limit - len(footer), _NOTE) + footer
+
+
+def _row(outcome: AppOutcome) -> str:
+    counts = outcome.counts
+    why = outcome.refused or outcome.message or ""
+    cells = (
+        markdown_code(outcome.app),
+        outcome.result,
+        str(counts.get("applied", 0)),
+        str(counts.get("failed", 0)),
+        str(counts.get("not_attempted", 0)),
+        " ".join(why.split()).replace("|", "\\|"),
+    )
+    return "| " + " | ".join(cells) + " |"

@@ -1,0 +1,162 @@
+"""Sharding: which job plans an app, and merging the JSON results of several shard jobs.
+
+``--shard I/N`` (1 ≤ I ≤ N) gives job I the apps with ``shard_of(app, N) == I``. The hash
+is the first 8 bytes of SHA-256 of the app name (UTF-8), as an unsigned big-endian
+integer, modulo N, plus one: stable across processes, machines and Python versions (unlike
+``hash``), and independent of which other apps exist, so adding an app never moves another.
+
+A shard job writes ``{"format_version": 1, "plans": [Plan.document, ...], "failures":
+[{"app", "message", "hint"}], "head_sha": "..."}`` (``failures`` and ``head_sha`` may be
+left out: the file of ``provisioner plan --format json`` is a valid result). One fan-in job
+merges them and makes the one comment or issue: a constant number of GitHub writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from provisioner.errors import ConfigError
+from provisioner.github.comment import AppFailure
+
+RESULT_FORMAT_VERSION = 1
+_SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+
+
+def shard_of(app: str, count: int) -> int:
+    """The shard (1..count) that plans ``app`` when the apps are split over ``count`` jobs."""
+    if count < 1:
+        raise ConfigError(f"the shard count must be at least 1, not {count}")
+    digest = hashlib.sha256(app.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % count + 1
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"2/4"`` -> ``(2, 4)``; ConfigError unless 1 ≤ I ≤ N."""
+    match = _SHARD.match(text)
+    index, count = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+    if not match or not 1 <= index <= count:
+        raise ConfigError(
+            f"--shard {text!r} is not of the form I/N with 1 ≤ I ≤ N",
+            hint="give each matrix job its own I of the same N, e.g. --shard 1/4 ... --shard 4/4",
+        )
+    return index, count
+
+
+def apps_in_shard(apps: Sequence[str], index: int, count: int) -> list[str]:
+    """The apps among ``apps`` that shard ``index`` of ``count`` plans, in their order."""
+    return [app for app in apps if shard_of(app, count) == index]
+
+
+@dataclass(frozen=True)
+class ShardResults:
+    """Plan documents and failures of every shard, sorted by app, and the head SHA."""
+
+    plans: tuple[Mapping[str, Any], ...]
+    failures: tuple[AppFailure, ...]
+    head_sha: str | None
+
+
+def shard_result_json(
+    docs: Sequence[Mapping[str, Any]],
+    failures: Sequence[AppFailure] = (),
+    head_sha: str | None = None,
+) -> str:
+    """What a shard job writes for the fan-in job (sorted keys, trailing newline)."""
+    document: dict[str, Any] = {
+        "format_version": RESULT_FORMAT_VERSION,
+        "plans": list(docs),
+        "failures": [
+            {"app": failure.app, "message": failure.message, "hint": failure.hint}
+            for failure in failures
+        ],
+    }
+    if head_sha is not None:
+        document["head_sha"] = head_sha
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def merge_shard_results(results: Mapping[str, str]) -> ShardResults:
+    """Merge shard result files (name -> JSON text); ConfigError, naming the files, for a
+    file that is not a result, an app in two files, or results of different commits."""
+    plans: dict[str, tuple[str, Mapping[str, Any]]] = {}
+    failures: dict[str, tuple[str, AppFailure]] = {}
+    shas: dict[str, str] = {}
+    for name, text in results.items():
+        document = _result_document(name, text)
+        if document.get("head_sha") is not None:
+            shas[name] = str(document["head_sha"])
+        for doc in document["plans"]:
+            _claim(doc["app"], name, plans, failures)
+            plans[doc["app"]] = (name, doc)
+        for failure in _failures(name, document):
+            _claim(failure.app, name, plans, failures)
+            failures[failure.app] = (name, failure)
+    if len(set(shas.values())) > 1:
+        listed = ", ".join(f"{name} {sha[:12]}" for name, sha in sorted(shas.items()))
+        raise ConfigError(
+            f"the shard results are for different commits: {listed}",
+            hint="merge only the results of this run's shard jobs (download them by run id)",
+        )
+    return ShardResults(
+        plans=tuple(plans[app][1] for app in sorted(plans)),
+        failures=tuple(failures[app][1] for app in sorted(failures)),
+        head_sha=next(iter(shas.values()), None),
+    )
+
+
+def _claim(
+    app: str,
+    name: str,
+    plans: Mapping[str, tuple[str, Any]],
+    failures: Mapping[str, tuple[str, Any]],
+) -> None:
+    earlier = plans.get(app) or failures.get(app)
+    if earlier is not None:
+        raise ConfigError(
+            f"app {app} is in two shard results: {earlier[0]} and {name}",
+            hint="give every shard job the same N in --shard I/N, and merge each result once",
+        )
+
+
+def _result_document(name: str, text: str) -> dict[str, Any]:
+    hint = "pass the files written by the shard jobs (provisioner plan --format json)"
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise ConfigError(f"shard result {name} is not JSON", hint=hint) from None
+    if not isinstance(document, dict) or document.get("format_version") != RESULT_FORMAT_VERSION:
+        raise ConfigError(
+            f"shard result {name} is not a plan result of format_version 1", hint=hint
+        )
+    plans = document.get("plans")
+    if not isinstance(plans, list) or not all(_is_plan(doc) for doc in plans):
+        raise ConfigError(f"shard result {name} has no valid plans list", hint=hint)
+    return document
+
+
+def _is_plan(doc: Any) -> bool:
+    return (
+        isinstance(doc, dict)
+        and isinstance(doc.get("app"), str)
+        and isinstance(doc.get("id"), str)
+        and isinstance(doc.get("changes"), list)
+        and isinstance(doc.get("state"), dict)
+    )
+
+
+def _failures(name: str, document: Mapping[str, Any]) -> list[AppFailure]:
+    found = []
+    for item in document.get("failures") or []:
+        if not (isinstance(item, dict) and isinstance(item.get("app"), str)):
+            raise ConfigError(
+                f"shard result {name} has a failure without an app name",
+                hint='each failure is {"app": ..., "message": ..., "hint": ...}',
+            )
+        hint = item.get("hint")
+        found.append(AppFailure(item["app"], str(item.get("message", "")), hint and str(hint)))
+    return found

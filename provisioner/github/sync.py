@@ -1,0 +1,248 @@
+"""The GitHub writes of the GitOps loop, on top of :class:`GitHubClient`.
+
+Each function makes a constant number of GitHub calls whatever the number of apps: one
+listing (a page per 100 comments or issues) and at most two writes. Only what the trusted
+login wrote is edited or believed; anything else carrying a marker is ignored and
+reported in ``warnings`` for the caller to print.
+
+- :func:`upsert_plan_comment`: the one sticky plan comment of a pull request;
+- :func:`find_reviewed_plan`: the pull request merged as a commit and its trusted plan data;
+- :func:`post_apply_outcome`: the one apply-outcome comment of that pull request;
+- :func:`sync_drift_issue`: the one drift issue: opened, rewritten, reopened, or closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from provisioner.errors import ConfigError, UnreviewedPlanError
+from provisioner.github.client import Comment, GitHubClient, Issue, PullRequest, Repo
+from provisioner.github.comment import (
+    DEFAULT_TRUSTED_LOGIN,
+    PLAN_MARKER,
+    AppFailure,
+    PlanData,
+    ignored_warning,
+    parse_plan_data,
+    pick_trusted,
+)
+from provisioner.github.drift import (
+    DRIFT_LABEL,
+    DRIFT_MARKER,
+    DRIFT_TITLE,
+    drift_entries,
+    parse_drift_since,
+    render_drift_issue,
+)
+from provisioner.github.outcome import APPLY_MARKER
+
+_GATE_HINT = (
+    "require the plan check to pass before merging (branch protection), and merge only "
+    "pull requests whose plan comment is current"
+)
+
+
+# --- comments -----------------------------------------------------------------------------
+
+
+def upsert_comment(
+    client: GitHubClient,
+    repo: Repo,
+    number: int,
+    body: str,
+    *,
+    marker: str,
+    trusted_login: str = DEFAULT_TRUSTED_LOGIN,
+) -> tuple[Comment, list[str]]:
+    """Edit the trusted comment holding ``marker`` on issue or pull request ``number``, or
+    create it; an unchanged body is not written again. Returns it and the warnings."""
+    picked = pick_trusted(client.issue_comments(repo, number), marker, trusted_login)
+    existing = picked.comment
+    if existing is None:
+        return client.create_comment(repo, number, body), picked.warnings
+    if existing.text == body:
+        return existing, picked.warnings
+    return client.update_comment(repo, existing.id, body), picked.warnings
+
+
+def upsert_plan_comment(
+    client: GitHubClient,
+    repo: Repo,
+    pr_number: int,
+    body: str,
+    trusted_login: str = DEFAULT_TRUSTED_LOGIN,
+) -> tuple[Comment, list[str]]:
+    """The one sticky plan comment (found by ``<!-- provisioner:plan -->`` and author)."""
+    return upsert_comment(
+        client, repo, pr_number, body, marker=PLAN_MARKER, trusted_login=trusted_login
+    )
+
+
+def post_apply_outcome(
+    client: GitHubClient,
+    repo: Repo,
+    pr_number: int,
+    body: str,
+    trusted_login: str = DEFAULT_TRUSTED_LOGIN,
+) -> tuple[Comment, list[str]]:
+    """The one apply-outcome comment on the merged pull request (a re-run edits it)."""
+    return upsert_comment(
+        client, repo, pr_number, body, marker=APPLY_MARKER, trusted_login=trusted_login
+    )
+
+
+# --- the reviewed plan ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReviewedPlan:
+    """The pull request merged as a commit, its trusted plan comment and that comment's data."""
+
+    pull: PullRequest
+    comment: Comment
+    data: PlanData
+    warnings: tuple[str, ...] = ()
+
+
+def find_reviewed_plan(
+    client: GitHubClient,
+    repo: Repo,
+    sha: str,
+    trusted_login: str = DEFAULT_TRUSTED_LOGIN,
+) -> ReviewedPlan:
+    """The plan reviewed on the pull request merged as ``sha`` (``GITHUB_SHA`` of the push).
+
+    UnreviewedPlanError (exit 3) when no merged pull request has ``sha`` as its merge
+    commit, when it has no plan comment by ``trusted_login`` (a forged one is named), when
+    the comment's data block cannot be read, or when it was made for an older head commit.
+    """
+    pull = _merged_pull(client, repo, sha)
+    picked = pick_trusted(client.issue_comments(repo, pull.number), PLAN_MARKER, trusted_login)
+    if picked.comment is None:
+        forged = "".join(f"; {ignored_warning(comment)}" for comment in picked.ignored)
+        raise UnreviewedPlanError(
+            f"pull request #{pull.number} has no plan comment by {trusted_login}{forged}",
+            hint="the plan job must post its comment before the merge; " + _GATE_HINT,
+        )
+    data = parse_plan_data(picked.comment.text)
+    if data.head_sha != pull.head.sha:
+        raise UnreviewedPlanError(
+            f"the plan comment on pull request #{pull.number} is for commit "
+            f"{data.head_sha[:12]}, but the pull request's last commit is {pull.head.sha[:12]}",
+            hint="the plan of the last push was never posted; " + _GATE_HINT,
+        )
+    return ReviewedPlan(pull, picked.comment, data, tuple(picked.warnings))
+
+
+def _merged_pull(client: GitHubClient, repo: Repo, sha: str) -> PullRequest:
+    pulls = client.pulls_for_commit(repo, sha)
+    for pull in pulls:
+        if pull.is_merged and pull.merge_commit_sha == sha:
+            return pull
+    seen = ", ".join(f"#{pull.number}" for pull in pulls)
+    also = f" (associated but not merged as it: {seen})" if seen else ""
+    raise UnreviewedPlanError(
+        f"no merged pull request has commit {sha[:12]} as its merge commit{also}",
+        hint="apply applies what a merged pull request reviewed: change the default branch "
+        "only through pull requests (branch protection), or apply by hand with --plan-id",
+    )
+
+
+# --- the drift issue --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """One drift check: plan documents made with a refresh, the apps that could not be
+    checked, the run's page and the time of the check (ISO 8601, UTC)."""
+
+    docs: Sequence[Mapping[str, Any]]
+    failures: Sequence[AppFailure] = ()
+    run_url: str = ""
+    now: str = ""
+
+
+DriftAction = Literal["opened", "updated", "reopened", "closed", "none"]
+
+
+@dataclass(frozen=True)
+class DriftSync:
+    """What :func:`sync_drift_issue` did, to which issue, and the warnings."""
+
+    action: DriftAction
+    issue: Issue | None
+    warnings: tuple[str, ...] = field(default=())
+
+
+def sync_drift_issue(
+    client: GitHubClient,
+    repo: Repo,
+    report: DriftReport,
+    trusted_login: str = DEFAULT_TRUSTED_LOGIN,
+    label: str = DRIFT_LABEL,
+) -> DriftSync:
+    """Keep the repository's one drift issue (marker, trusted author, ``label``) in step
+    with ``report``: open it when drift is found, rewrite its body whole each run, reopen
+    it if it was closed while drift remains, close it with a comment when clean."""
+    issue, warnings = _trusted_drift_issue(client, repo, trusted_login, label)
+    previous = _previous_since(issue, warnings)
+    entries = drift_entries(report.docs, previous, report.now)
+    failed = {failure.app for failure in report.failures}
+    kept = {app: since for app, since in previous.items() if app in failed}
+    body = render_drift_issue(
+        entries, report.failures, run_url=report.run_url, checked_at=report.now, kept_since=kept
+    )
+    is_open = issue is not None and issue.state == "open"
+    if entries and issue is None:
+        made = client.create_issue(repo, title=DRIFT_TITLE, body=body, labels=[label])
+        return DriftSync("opened", made, tuple(warnings))
+    if entries and issue is not None:
+        changed = client.update_issue(
+            repo, issue.number, title=DRIFT_TITLE, body=body, state="open"
+        )
+        return DriftSync("updated" if is_open else "reopened", changed, tuple(warnings))
+    if issue is not None and is_open and report.failures:
+        return DriftSync(
+            "updated", client.update_issue(repo, issue.number, body=body), tuple(warnings)
+        )
+    if issue is not None and is_open:
+        note = f"No drift found by [this check]({report.run_url}): every app matches git. Closing."
+        client.create_comment(repo, issue.number, note)
+        closed = client.update_issue(
+            repo, issue.number, body=body, state="closed", state_reason="completed"
+        )
+        return DriftSync("closed", closed, tuple(warnings))
+    return DriftSync("none", issue, tuple(warnings))
+
+
+def _trusted_drift_issue(
+    client: GitHubClient, repo: Repo, trusted_login: str, label: str
+) -> tuple[Issue | None, list[str]]:
+    issues = client.issues(repo, labels=[label], state="all")
+    marked = [issue for issue in issues if DRIFT_MARKER in issue.text]
+    trusted = [issue for issue in marked if _by(issue, trusted_login)]
+    warnings = [
+        f"ignored {issue.html_url or f'issue #{issue.number}'} by "
+        f"{issue.user.login if issue.user else 'a deleted user'}: it carries provisioner's "
+        "drift marker, but only what the workflow's own identity writes is trusted"
+        for issue in marked
+        if not _by(issue, trusted_login)
+    ]
+    chosen = max(trusted, key=lambda issue: issue.number) if trusted else None
+    return chosen, warnings
+
+
+def _by(issue: Issue, login: str) -> bool:
+    return issue.user is not None and issue.user.login.lower() == login.lower()
+
+
+def _previous_since(issue: Issue | None, warnings: list[str]) -> dict[str, str]:
+    if issue is None:
+        return {}
+    try:
+        return parse_drift_since(issue.text)
+    except ConfigError as exc:
+        warnings.append(f"issue #{issue.number}: {exc.message}; every app's since starts now")
+        return {}

@@ -1,0 +1,124 @@
+"""Canaries: a planted GitHub token and planted secret values (``${NAME}`` references) never
+reach anything the GitHub side writes: the plan comment, the apply outcome, the drift issue,
+the job summary, the outputs file, annotations, error messages, reprs or log records."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from provisioner.errors import GitHubError, ProvisionerError
+from provisioner.github.actions import (
+    annotation,
+    append_step_summary,
+    mask_commands,
+    plan_outputs,
+    read_context,
+    write_outputs,
+)
+from provisioner.github.client import GitHubClient, Repo
+from provisioner.github.comment import AppFailure, RunInfo, render_plan_comment
+from provisioner.github.outcome import AppOutcome, render_apply_outcome
+from provisioner.github.sync import (
+    DriftReport,
+    find_reviewed_plan,
+    post_apply_outcome,
+    sync_drift_issue,
+    upsert_plan_comment,
+)
+from provisioner.plan import make_plan
+from provisioner.render.plan import render_markdown
+from tests.github_fake import REPO_NAME, FakeClock, GitHubFake
+from tests.test_plan import make_app, make_bot, record
+
+TOKEN_CANARY = "ghs_CANARYtoken4b1d9e07c2a6f3"
+WRONG_TOKEN_CANARY = "ghs_CANARYwrongToken77a0c3e91d"
+SECRET_CANARY = "CANARY-dify-key-0d6e2f19"
+ROTATED_CANARY = "CANARY-dify-key-rotated-a83c"
+CANARIES = (TOKEN_CANARY, WRONG_TOKEN_CANARY, SECRET_CANARY, ROTATED_CANARY)
+REPO = Repo.parse(REPO_NAME)
+
+
+def secret_docs() -> list[dict[str, object]]:
+    """Plans whose bots reference ${DIFY_KEY}: one created, one with the key rotated."""
+    before = make_app(make_bot("assistant"), name="prod")
+    state = record(before, {"DIFY_KEY": SECRET_CANARY, "OTHER_KEY": SECRET_CANARY})
+    rotated = make_plan(before, state, {"DIFY_KEY": ROTATED_CANARY, "OTHER_KEY": "x"})
+    created = make_plan(
+        make_app(make_bot("helper"), name="new"),
+        record(make_app(name="new")),
+        {"DIFY_KEY": SECRET_CANARY},
+    )
+    return [rotated.document, created.document]
+
+
+def test_no_canary_in_any_github_output(
+    tmp_path: Path,
+    github: GitHubFake,
+    fake_clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    github.add_token(TOKEN_CANARY, "github-actions[bot]", type="Bot")
+    docs = secret_docs()
+    assert docs[0]["changes"][0]["fields"][0]["path"] == "integrations[dify_chat].auth.apiKey"
+    texts: list[str] = []
+    env = {
+        "GITHUB_REPOSITORY": REPO_NAME,
+        "GITHUB_API_URL": github.api_url,
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_RUN_ID": "7",
+        "GITHUB_SHA": "b" * 40,
+        "GITHUB_TOKEN": TOKEN_CANARY,
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+        "GITHUB_OUTPUT": str(tmp_path / "output"),
+    }
+    context = read_context(env)
+    texts.append(repr(context))
+    run = RunInfo(context.run_url, "a" * 40)
+    failure = AppFailure("eu", "could not plan", "check the key")
+    body = render_plan_comment(docs, run, [failure])
+    texts.append(body)
+    assert context.step_summary is not None and context.output is not None
+    append_step_summary(context.step_summary, render_markdown(docs))
+    write_outputs(context.output, plan_outputs(docs))
+    texts.append(annotation("error", "plan failed", file="bots/prod/assistant.yaml", line=3))
+    number = github.add_pull(REPO_NAME, head_sha="a" * 40, merge_commit_sha="b" * 40, merged=True)
+    with GitHubClient(
+        context.token, api_url=context.api_url, sleep=fake_clock.sleep, clock=fake_clock.now
+    ) as client:
+        texts.append(repr(client))
+        _, warnings = upsert_plan_comment(client, REPO, number, body)
+        texts.extend(warnings)
+        reviewed = find_reviewed_plan(client, REPO, "b" * 40)
+        texts.append(repr(reviewed))
+        outcome = render_apply_outcome([AppOutcome("prod", {"applied": 1})], run)
+        post_apply_outcome(client, REPO, number, outcome)
+        texts.append(outcome)
+        synced = sync_drift_issue(client, REPO, DriftReport(docs, [failure], context.run_url, "t"))
+        texts.append(repr(synced))
+    with GitHubClient(WRONG_TOKEN_CANARY, api_url=github.api_url) as wrong:
+        texts.append(repr(wrong))
+        with pytest.raises(GitHubError) as caught:
+            wrong.issue_comments(REPO, number)
+    texts += [caught.value.message, str(caught.value.hint), repr(caught.value)]
+    texts.append(_error_of(lambda: read_context({**env, "GITHUB_API_URL": "ftp://x"})))
+    texts += [comment["body"] for comment in github.comments(REPO_NAME, number)]
+    texts += [str(issue) for issue in github.issues_of(REPO_NAME)]
+    texts += [path.read_text() for path in tmp_path.iterdir()]
+    texts += [record.getMessage() for record in caplog.records]
+    everything = "\n".join(texts)
+    assert "(sensitive, changed)" in everything and "plan-ids" in everything
+    for canary in CANARIES:
+        assert canary not in everything, canary
+    assert SECRET_CANARY in mask_commands([SECRET_CANARY])  # masks are the one exception
+
+
+def _error_of(call: object) -> str:
+    try:
+        call()  # type: ignore[operator]
+    except ProvisionerError as exc:
+        return f"{exc.message} {exc.hint}"
+    raise AssertionError("no error")

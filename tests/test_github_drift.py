@@ -1,0 +1,96 @@
+"""The drift issue body: per-app table, "since" carried over, parsing it back."""
+
+from __future__ import annotations
+
+import pytest
+
+from provisioner.errors import ConfigError
+from provisioner.github.comment import AppFailure
+from provisioner.github.drift import (
+    DRIFT_DATA_PREFIX,
+    DRIFT_MARKER,
+    DriftEntry,
+    drift_entries,
+    parse_drift_since,
+    render_drift_issue,
+)
+from tests.github_support import deleting_doc, unchanged_doc
+
+RUN_URL = "https://github.com/octo/bots/actions/runs/44"
+
+
+def drifting_doc(app: str) -> dict[str, object]:
+    doc = unchanged_doc(app)
+    doc["drift"] = [{"user_id": "assistant", "kind": "changed", "fields": []}]
+    doc["unmanaged"] = ["manual-1", "manual-2"]
+    return doc
+
+
+def test_entries_keep_the_previous_since() -> None:
+    docs = [drifting_doc("prod"), unchanged_doc("quiet"), deleting_doc("staging")]
+    entries = drift_entries(
+        docs, {"prod": "2026-11-30T06:17:00Z", "gone": "x"}, "2026-12-01T06:17:00Z"
+    )
+    assert entries == [
+        DriftEntry("prod", ("assistant",), ("manual-1", "manual-2"), 0, "2026-11-30T06:17:00Z"),
+        DriftEntry("staging", (), (), 2, "2026-12-01T06:17:00Z"),
+    ]
+
+
+def test_issue_body_and_round_trip() -> None:
+    entries = [
+        DriftEntry("prod", ("assistant",), ("manual-1",), 0, "2026-11-30T06:17:00Z"),
+        DriftEntry("staging", (), (), 2, "2026-12-01T06:17:00Z"),
+    ]
+    failures = [AppFailure("eu", "RongCloud refused the app key\n(code 1004)")]
+    body = render_drift_issue(
+        entries,
+        failures,
+        run_url=RUN_URL,
+        checked_at="2026-12-01T06:17:00Z",
+        kept_since={"eu": "2026-11-01T06:17:00Z"},
+    )
+    head, block = body.rstrip("\n").rsplit("\n", 1)
+    assert head == (
+        f"""{DRIFT_MARKER}
+## 2 apps differ from git
+
+| App | Drifted bots | Unmanaged bots | Pending changes | Since |
+|---|---|---|---|---|
+| `prod` | `assistant` | `manual-1` |  | 2026-11-30T06:17:00Z |
+| `staging` |  |  | 2 | 2026-12-01T06:17:00Z |
+
+Drift is fixed through git: change the manifests to match the server, or apply the manifests \
+again (a reviewed pull request). This issue is rewritten on every check and closed when \
+nothing differs.
+
+**Could not check:**
+
+- `eu`: RongCloud refused the app key (code 1004)
+
+---
+Checked 2026-12-01T06:17:00Z · [workflow run]({RUN_URL})"""
+    )
+    assert block.startswith(DRIFT_DATA_PREFIX)
+    assert parse_drift_since(body) == {
+        "eu": "2026-11-01T06:17:00Z",
+        "prod": "2026-11-30T06:17:00Z",
+        "staging": "2026-12-01T06:17:00Z",
+    }
+
+
+def test_clean_body_and_long_name_lists() -> None:
+    clean = render_drift_issue([], [], run_url=RUN_URL, checked_at="now")
+    assert "## No drift: every app matches git" in clean
+    assert parse_drift_since(clean) == {}
+    many = DriftEntry("prod", tuple(f"b{i}" for i in range(12)), (), 0, "t")
+    assert "`b9` and 2 more" in render_drift_issue([many], [], run_url=RUN_URL, checked_at="t")
+
+
+def test_parse_errors_and_absent_block() -> None:
+    assert parse_drift_since("written by hand") == {}
+    with pytest.raises(ConfigError) as caught:
+        parse_drift_since(f'x\n{DRIFT_DATA_PREFIX}{{"version": 1, "since": [1]}} -->')
+    assert caught.value.message == "the drift issue's data block is malformed at since"
+    with pytest.raises(ConfigError, match="is not valid JSON"):
+        parse_drift_since(f"x\n{DRIFT_DATA_PREFIX}{{ -->")

@@ -1,0 +1,47 @@
+"""The apply-outcome comment."""
+
+from __future__ import annotations
+
+from provisioner.github.comment import RunInfo
+from provisioner.github.outcome import APPLY_MARKER, AppOutcome, render_apply_outcome
+
+RUN = RunInfo("https://github.com/octo/bots/actions/runs/43", "b" * 40)
+
+
+def test_outcome_per_app() -> None:
+    outcomes = [
+        AppOutcome("prod", {"applied": 3, "failed": 0, "not_attempted": 0}),
+        AppOutcome("quiet"),
+        AppOutcome("staging", {"applied": 1, "failed": 1, "not_attempted": 2}, message="HTTP 500"),
+        AppOutcome("eu", {"applied": 0, "failed": 1}, message="code 1004: bad\nsignature | x"),
+        AppOutcome(
+            "us",
+            refused="its plan id differs from the reviewed one: the state moved (serial 4 → 5)",
+        ),
+    ]
+    assert render_apply_outcome(outcomes, RUN) == (
+        f"""{APPLY_MARKER}
+## provisioner apply: 2 of 5 apps done, 3 need attention
+
+| App | Result | Applied | Failed | Not attempted | Why |
+|---|---|---|---|---|---|
+| `prod` | ✅ applied | 3 | 0 | 0 |  |
+| `quiet` | ✅ nothing to do | 0 | 0 | 0 |  |
+| `staging` | ⚠️ partly applied | 1 | 1 | 2 | HTTP 500 |
+| `eu` | ❌ failed | 0 | 1 | 0 | code 1004: bad signature \\| x |
+| `us` | ⛔ refused | 0 | 0 | 0 | its plan id differs from the reviewed one: the state moved \
+(serial 4 → 5) |
+
+---
+Applied `bbbbbbbbbbbb` · [workflow run](https://github.com/octo/bots/actions/runs/43) · \
+state records exactly what was applied
+"""
+    )
+
+
+def test_outcome_is_cut_to_the_limit() -> None:
+    outcomes = [AppOutcome(f"app-{index:04d}", refused="x" * 200) for index in range(500)]
+    body = render_apply_outcome(outcomes, RUN, limit=10_000)
+    assert len(body) <= 10_000
+    assert "the full outcome is in the job summary" in body
+    assert body.endswith("state records exactly what was applied\n")

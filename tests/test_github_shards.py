@@ -1,0 +1,105 @@
+"""Shard selection and merging the results of several shard jobs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from provisioner.errors import ConfigError
+from provisioner.github.comment import AppFailure
+from provisioner.github.shards import (
+    apps_in_shard,
+    merge_shard_results,
+    parse_shard,
+    shard_of,
+    shard_result_json,
+)
+from provisioner.render.plan import render_json
+from tests.github_support import deleting_doc, unchanged_doc
+
+
+def test_shard_of_is_stable_and_documented() -> None:
+    assert [shard_of(name, 4) for name in ("demo", "prod", "staging", "eu")] == [
+        shard_of(name, 4) for name in ("demo", "prod", "staging", "eu")
+    ]
+    import hashlib
+
+    expected = int.from_bytes(hashlib.sha256(b"prod").digest()[:8], "big") % 4 + 1
+    assert shard_of("prod", 4) == expected
+    assert shard_of("anything", 1) == 1
+    apps = [f"app-{index}" for index in range(200)]
+    shards = [apps_in_shard(apps, index, 4) for index in range(1, 5)]
+    assert sorted(app for shard in shards for app in shard) == sorted(apps)
+    assert all(30 < len(shard) < 70 for shard in shards)
+    with pytest.raises(ConfigError):
+        shard_of("x", 0)
+
+
+@pytest.mark.parametrize("text", ["0/4", "5/4", "a/b", "1", "1/0"])
+def test_bad_shard_flags(text: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_shard(text)
+    assert caught.value.message == f"--shard {text!r} is not of the form I/N with 1 ≤ I ≤ N"
+    assert parse_shard(" 2 / 4 ") == (2, 4)
+
+
+def test_merge_plan_files_and_shard_results() -> None:
+    prod, quiet = deleting_doc("prod"), unchanged_doc("quiet")
+    results = {
+        "shard-1.json": render_json([quiet]),
+        "shard-2.json": shard_result_json([prod], [AppFailure("eu", "boom", "retry")], "a" * 40),
+    }
+    merged = merge_shard_results(results)
+    assert [doc["app"] for doc in merged.plans] == ["prod", "quiet"]
+    assert merged.plans[0] == json.loads(json.dumps(prod))
+    assert merged.failures == (AppFailure("eu", "boom", "retry"),)
+    assert merged.head_sha == "a" * 40
+
+
+def test_duplicates_and_mismatched_commits_are_refused() -> None:
+    prod = deleting_doc("prod")
+    with pytest.raises(ConfigError) as caught:
+        merge_shard_results({"a.json": render_json([prod]), "b.json": render_json([prod])})
+    assert caught.value.message == "app prod is in two shard results: a.json and b.json"
+    with pytest.raises(ConfigError, match="app prod is in two shard results"):
+        merge_shard_results(
+            {
+                "a.json": render_json([prod]),
+                "b.json": shard_result_json([], [AppFailure("prod", "x")]),
+            }
+        )
+    with pytest.raises(ConfigError) as caught:
+        merge_shard_results(
+            {
+                "a.json": shard_result_json([], head_sha="a" * 40),
+                "b.json": shard_result_json([], head_sha="b" * 40),
+            }
+        )
+    assert caught.value.message == (
+        "the shard results are for different commits: a.json aaaaaaaaaaaa, b.json bbbbbbbbbbbb"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{", "shard result x.json is not JSON"),
+        (
+            '{"format_version": 2, "plans": []}',
+            "shard result x.json is not a plan result of format_version 1",
+        ),
+        (
+            '{"format_version": 1, "plans": [{"app": 1}]}',
+            "shard result x.json has no valid plans list",
+        ),
+        (
+            '{"format_version": 1, "plans": [], "failures": [{"message": "m"}]}',
+            "shard result x.json has a failure without an app name",
+        ),
+    ],
+)
+def test_files_that_are_not_results(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        merge_shard_results({"x.json": text})
+    assert caught.value.message == message
