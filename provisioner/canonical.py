@@ -20,7 +20,8 @@ from typing import Any
 
 from provisioner.models import Bot, Integration
 from provisioner.rongcloud.models import AuthPayload, BotPayload, IntegrationPayload
-from provisioner.secrets import fingerprint, is_sensitive, resolve
+from provisioner.secrets import FINGERPRINT_PREFIX, fingerprint, is_sensitive, resolve
+from provisioner.urls import mask_credentials
 
 SENSITIVE_KEY = "sensitive"
 """A sensitive value in a canonical form is ``{"sensitive": <fingerprint>}``."""
@@ -41,7 +42,7 @@ def is_sensitive_value(value: object) -> bool:
 def canonical_spec(bot: Bot, env: Mapping[str, str], salt: str) -> dict[str, Any]:
     """The canonical form of a manifest bot; a missing variable raises ConfigError naming it."""
     body = _normalise(bot.model_dump(mode="json", exclude={"protect"}))
-    result: dict[str, Any] = _fingerprint_references(body, env, salt)
+    result: dict[str, Any] = _mask_url_credentials(_fingerprint_references(body, env, salt), salt)
     return result
 
 
@@ -69,7 +70,9 @@ def canonical_live(
     """
     body = _normalise(bot.model_dump(mode="json", exclude=set(SERVER_FIELDS)))
     reference = _normalise(dict(recorded)) if recorded is not None else {}
-    result: dict[str, Any] = _fingerprint_like(body, reference, salt, path=())
+    result: dict[str, Any] = _mask_url_credentials(
+        _fingerprint_like(body, reference, salt, path=()), salt
+    )
     return result
 
 
@@ -94,6 +97,35 @@ def _integration_payload(integration: Integration, env: Mapping[str, str]) -> In
         handleResponse=integration.handleResponse,
         auth=AuthPayload(apiKey=resolve(auth.apiKey, env)) if auth is not None else None,
     )
+
+
+def _mask_url_credentials(body: dict[str, Any], salt: str) -> dict[str, Any]:
+    """Each credential written literally into a URL field (``user:password@``, ``?token=``)
+    replaced by ``(sensitive:<12 hex of its salted fingerprint>)``: never shown or recorded,
+    still compared."""
+
+    def mask(url: Any) -> Any:
+        if not isinstance(url, str):
+            return url
+        return mask_credentials(url, lambda credential: _credential_marker(credential, salt))
+
+    out = dict(body)
+    out["profileUrl"] = mask(out.get("profileUrl"))
+    out["integrations"] = [
+        {**item, "callbackUrl": mask(item.get("callbackUrl"))} if "callbackUrl" in item else item
+        for item in out.get("integrations") or []
+    ]
+    return out
+
+
+def _credential_marker(credential: str, salt: str) -> str:
+    digest = fingerprint(credential, salt).removeprefix(FINGERPRINT_PREFIX)
+    return f"(sensitive:{digest[:CREDENTIAL_DIGITS]})"
+
+
+CREDENTIAL_DIGITS = 12
+"""Hex digits of a literal URL credential's fingerprint kept in its place (48 bits: enough to
+tell a change, too few to test guesses against without the salt)."""
 
 
 def _normalise(body: dict[str, Any]) -> dict[str, Any]:

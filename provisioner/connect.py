@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from provisioner.errors import ConfigError
-from provisioner.secrets import references
+from provisioner.secrets import is_available, referenced_values, references, resolve
 
 if TYPE_CHECKING:
     from provisioner.models import DesiredApp
@@ -37,45 +37,45 @@ def missing_credentials(app: DesiredApp, env: Mapping[str, str]) -> list[str]:
         if value is None:
             missing.append(f"{field} (not set in app.yaml)")
             continue
-        missing.extend(name for name in references(value) if name not in env)
+        missing.extend(name for name in references(value) if not is_available(name, env))
     return missing
 
 
 @contextmanager
 def connect(app: DesiredApp, env: Mapping[str, str]) -> Iterator[RongCloudClient]:
     """A client for the app's API. ``endpoint: local`` starts the embedded emulator for the
-    block (state under ``.provisioner/`` of the working directory)."""
+    block (state under ``.provisioner/`` of the working directory). The client redacts every
+    ``${NAME}`` value of the app from the messages RongCloud sends back."""
     from provisioner.rongcloud import RongCloudClient, hosts_for_endpoint
 
     settings = app.settings
     rate_limit = settings.rateLimit or DEFAULT_RATE_LIMIT
     backoff = retry_backoff(env)
+    redact = referenced_values(app.reference_texts(), env)
+
+    def client_for(app_key: str, app_secret: str, hosts: Sequence[str]) -> RongCloudClient:
+        return RongCloudClient(
+            app_key=app_key,
+            app_secret=app_secret,
+            hosts=hosts,
+            rate_limit=rate_limit,
+            backoff_base=backoff,
+            redact=redact,
+        )
+
     if settings.endpoint == LOCAL_ENDPOINT:
         from provisioner.emulator import EmulatorServer
 
         with EmulatorServer.local(app.name, Path.cwd()) as server:
             app_key, app_secret = next(iter(server.apps.items()))
-            with RongCloudClient(
-                app_key=app_key,
-                app_secret=app_secret,
-                hosts=[server.url],
-                rate_limit=rate_limit,
-                backoff_base=backoff,
-            ) as client:
+            with client_for(app_key, app_secret, [server.url]) as client:
                 yield client
         return
     missing = missing_credentials(app, env)
     if missing or settings.appKey is None or settings.appSecret is None:
         raise _credentials_error(app, missing)
-    from provisioner.secrets import resolve
-
-    with RongCloudClient(
-        app_key=resolve(settings.appKey, env),
-        app_secret=resolve(settings.appSecret, env),
-        hosts=hosts_for_endpoint(settings.endpoint),
-        rate_limit=rate_limit,
-        backoff_base=backoff,
-    ) as client:
+    key, secret = resolve(settings.appKey, env), resolve(settings.appSecret, env)
+    with client_for(key, secret, hosts_for_endpoint(settings.endpoint)) as client:
         yield client
 
 

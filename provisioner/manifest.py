@@ -17,6 +17,8 @@ The only I/O here is reading the file; nothing touches the environment.
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,17 +137,11 @@ def load_document(path: Path, display: str) -> Document:
     """Read and parse ``path``; ``display`` is how messages name the file.
 
     Never raises for bad content: every problem is a diagnostic on the returned Document.
+    Only a regular file is read (a symlink to ``/dev/zero`` or a FIFO is refused, never read
+    without end), and never more than :data:`MAX_FILE_BYTES` + 1 bytes of it.
     """
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise _LoadProblem(
-                "yaml-too-large",
-                f"file is {size} bytes; manifests are limited to {MAX_FILE_BYTES} bytes (1 MiB)",
-                (1, 1),
-                "a bot manifest is a few dozen lines; check that this is the right file",
-            )
-        data = path.read_bytes()
+        data = _read_bounded(path)
     except _LoadProblem as problem:
         return _failed(display, problem)
     except OSError as exc:
@@ -159,6 +155,30 @@ def load_document(path: Path, display: str) -> Document:
             ),
         )
     return parse_document(data, display)
+
+
+def _read_bounded(path: Path) -> bytes:
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)  # non-blocking: opening a FIFO must not wait for a writer
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _LoadProblem(
+                "file-not-regular",
+                "not a regular file (a device, FIFO or socket); it was not read",
+                (1, 1),
+                "a manifest is a plain YAML file; remove this entry or point it at one",
+            )
+        data = handle.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise _LoadProblem(
+            "yaml-too-large",
+            f"file is {max(info.st_size, len(data))} bytes; manifests are limited to"
+            f" {MAX_FILE_BYTES} bytes (1 MiB)",
+            (1, 1),
+            "a bot manifest is a few dozen lines; check that this is the right file",
+        )
+    return data
 
 
 def parse_document(data: bytes, display: str) -> Document:

@@ -134,3 +134,23 @@ class DesiredApp(BaseModel):
     bots: tuple[Bot, ...]
     sources: dict[str, str]
     """userId -> manifest file (as given to the user), for messages."""
+
+    def reference_texts(self) -> list[str]:
+        """Every string of the app (settings and bots) that holds a ``${NAME}`` reference."""
+        found: list[str] = []
+        _collect_references(self.settings.model_dump(mode="json"), found)
+        for bot in self.bots:
+            _collect_references(bot.model_dump(mode="json"), found)
+        return found
+
+
+def _collect_references(value: Any, found: list[str]) -> None:
+    if isinstance(value, str):
+        if "${" in value:
+            found.append(value)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _collect_references(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            _collect_references(item, found)

@@ -26,13 +26,15 @@ from provisioner.diagnostics import Diagnostic, JsonPath, diagnostic_at
 from provisioner.errors import ConfigError
 from provisioner.manifest import Document, load_document
 from provisioner.models import DesiredApp
-from provisioner.secrets import REFERENCE
+from provisioner.secrets import REFERENCE, is_available, unavailable_error
+from provisioner.urls import credential_places
 
 APP_FILE = "app.yaml"
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 LOOPBACK_HOSTS = frozenset({"localhost", "[::1]"})
 ENV_MISSING = "env-missing"
-_UNSET_MESSAGE = "environment variable {name} is not set"
+_UNAVAILABLE = re.compile(r"environment variable ([A-Za-z_][A-Za-z0-9_]*) is (?:not set|empty)$")
+"""The messages of :func:`provisioner.secrets.unavailable_error`."""
 _HOST = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)")
 
 
@@ -285,7 +287,8 @@ def _strings_with(needle: str, value: Any, path: JsonPath = ()) -> list[tuple[Js
 
 
 def _reference_checks(document: Document, env: Mapping[str, str] | None) -> list[Diagnostic]:
-    """Malformed ``${...}`` references; with ``env``, referenced variables that are not set."""
+    """Malformed ``${...}`` references, a reference in the bot's identity (``userId``); with
+    ``env``, referenced variables that are unset or empty."""
     found: list[Diagnostic] = []
     if document.dollar_strings is None:
         candidates = _strings_with("${", document.value)
@@ -305,29 +308,54 @@ def _reference_checks(document: Document, env: Mapping[str, str] | None) -> list
                     "write ${NAME}: letters, digits and underscores, not starting with a digit",
                 )
             )
-        if env is None:
-            continue
-        for name in dict.fromkeys(REFERENCE.findall(text)):
-            if name not in env:
-                found.append(
-                    diagnostic_at(
-                        document.file,
-                        position,
-                        path,
-                        ENV_MISSING,
-                        _UNSET_MESSAGE.format(name=name),
-                        f"export {name}=... before running, or pass it as a CI secret",
-                    )
+        if path in IDENTITY_PATHS and starts:
+            found.append(_identity_reference(document, path))
+        if env is not None:
+            found.extend(_unavailable(document, path, text, env))
+    return found
+
+
+IDENTITY_PATHS: frozenset[JsonPath] = frozenset({("userId",)})
+"""Fields that name a bot: they must be the same text in git, in state and on the server."""
+
+
+def _identity_reference(document: Document, path: JsonPath) -> Diagnostic:
+    return diagnostic_at(
+        document.file,
+        document.location(path),
+        path,
+        "reference-in-identity",
+        "userId is the bot's identity and cannot come from the environment: state would"
+        " record the reference and the server its value, so the plan could never converge",
+        "write the userId literally (it is not a secret: every message to the bot names it)",
+    )
+
+
+def _unavailable(
+    document: Document, path: JsonPath, text: str, env: Mapping[str, str]
+) -> list[Diagnostic]:
+    """An ``env-missing`` diagnostic per variable of ``text`` that is unset or empty."""
+    found = []
+    for name in dict.fromkeys(REFERENCE.findall(text)):
+        if not is_available(name, env):
+            error = unavailable_error(name, env)
+            found.append(
+                diagnostic_at(
+                    document.file,
+                    document.location(path),
+                    path,
+                    ENV_MISSING,
+                    error.message,
+                    error.hint,
                 )
+            )
     return found
 
 
 def unset_variable(diagnostic: Diagnostic) -> str | None:
     """The variable an ``env-missing`` diagnostic is about (None for any other)."""
-    if diagnostic.code != ENV_MISSING:
-        return None
-    prefix, _, suffix = _UNSET_MESSAGE.partition("{name}")
-    return diagnostic.message.removeprefix(prefix).removesuffix(suffix)
+    match = _UNAVAILABLE.match(diagnostic.message) if diagnostic.code == ENV_MISSING else None
+    return match.group(1) if match else None
 
 
 def _all_indexes(text: str, needle: str) -> Iterator[int]:
@@ -368,6 +396,8 @@ def _bot_checks(document: Document) -> list[Diagnostic]:
     for path in urls:
         parent = value if len(path) == 1 else integrations[path[1]]
         url = parent.get(path[-1])
+        if isinstance(url, str):
+            found.extend(_credential_warnings(document, path, url))
         if isinstance(url, str) and _is_plain_http_off_loopback(url):
             found.append(
                 diagnostic_at(
@@ -381,6 +411,24 @@ def _bot_checks(document: Document) -> list[Diagnostic]:
                 )
             )
     return found
+
+
+def _credential_warnings(document: Document, path: JsonPath, url: str) -> list[Diagnostic]:
+    """A warning for each credential written literally into a URL (an error with --strict)."""
+    return [
+        diagnostic_at(
+            document.file,
+            document.location(path),
+            path,
+            "credentials-in-url",
+            f"{place} is a credential written literally into the URL",
+            "take it from the environment, e.g. ?token=${HOOK_TOKEN} (then it is masked in"
+            " every output and only fingerprinted in state); a literal is in every clone of"
+            " the repository (fails with --strict)",
+            severity="warning",
+        )
+        for place in credential_places(url)
+    ]
 
 
 def _is_plain_http_off_loopback(url: str) -> bool:

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from provisioner.errors import ConfigError, ManifestError
+from provisioner.render.safe import terminal_safe
+from provisioner.secrets import referenced_values
 from provisioner.state import backend_for
 
 if TYPE_CHECKING:
@@ -62,6 +64,8 @@ class LoadedApp:
     error: ManifestError | None
     problems: tuple[Diagnostic, ...] = ()
     warnings: tuple[Diagnostic, ...] = ()
+    secrets: tuple[str, ...] = ()
+    """The values of every ``${NAME}`` the app references: never to be printed."""
 
 
 def load_each(
@@ -102,7 +106,8 @@ def _load_one(folder: Path, env: Mapping[str, str]) -> LoadedApp:
     app = result.app
     if app is None:  # only unset credentials failed: build the app without the env check
         app = validate_app(folder, env=None).app
-    return LoadedApp(result.name, app, None, (), warnings)
+    secrets = tuple(referenced_values(app.reference_texts(), env)) if app is not None else ()
+    return LoadedApp(result.name, app, None, (), warnings, secrets)
 
 
 def _refuse_same_names(folders: Sequence[Path]) -> None:
@@ -153,7 +158,7 @@ def format_diagnostic(diagnostic: Diagnostic) -> str:
     """``file:line:col: path: message`` (one line)."""
     where = f"{diagnostic.file}:{diagnostic.line}:{diagnostic.column}"
     field = f"{diagnostic.path}: " if diagnostic.path else ""
-    return f"{where}: {field}{diagnostic.message}"
+    return terminal_safe(f"{where}: {field}{diagnostic.message}")
 
 
 def state_backend_for(name_or_path: str, bots_dir: Path) -> FileBackend:

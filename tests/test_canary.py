@@ -128,3 +128,118 @@ def test_no_canary_in_any_output_stream_file_or_log(
     joined = "".join(out.texts)
     assert "HTTP 401, code 1004" in joined  # the failure paths really ran
     assert "settled by reading back" in joined
+
+
+# --- every field a reference can sit in, and a server that quotes its requests back ---------
+
+FIELD_CANARIES = {
+    "NAME_PART": "CANARY-name-part-31a7",
+    "TYPE_PART": "CANARY-type-part-58c2",
+    "AVATAR_SIG": "CANARY-avatar-sig-90be",
+    "META_VALUE": "CANARY-meta-value-17df",
+    "HOOK_TOKEN": "CANARY-hook-token-6e04",
+    "EVENT_NAME": "CANARY-event-name-c3a9",
+}
+STORED_KEY = "app-CANARY-stored-key-4f1b"
+"""A Dify key the server holds and quotes back, that is in no environment variable."""
+
+EVERY_FIELD_BOT = """\
+userId: echo-bot
+name: "Echo ${NAME_PART}"
+type: "${TYPE_PART}"
+profileUrl: "https://example.com/a.png?sig=${AVATAR_SIG}"
+metadata: {team: "${META_VALUE}"}
+integrations:
+  - type: webhook
+    callbackUrl: "https://hooks.example.com/rc?token=${HOOK_TOKEN}"
+    objectNames: [RC:TxtMsg]
+    events: ["${EVENT_NAME}"]
+  - type: dify_chat
+    callbackUrl: https://api.dify.ai/v1
+    auth: {apiKey: "${DIFY_KEY}"}
+"""
+
+
+class EchoingApi:
+    """A RongCloud stand-in on loopback that refuses every write with an undocumented code and
+    quotes the whole request body, and a stored key, in its errorMessage; query and get list
+    one unmanaged bot holding that stored key."""
+
+    def __init__(self) -> None:
+        import json as _json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        stored = {
+            "userId": "theirs",
+            "name": "Theirs",
+            "type": "t",
+            "profileUrl": "https://example.com/t.png",
+            "integrations": [
+                {
+                    "type": "dify_chat",
+                    "callbackUrl": "https://api.dify.ai/v1",
+                    "auth": {"apiKey": STORED_KEY},
+                }
+            ],
+        }
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+                if self.path.endswith(("/query.json", "/get.json")):
+                    bots = [stored] if self.path.endswith("query.json") else []
+                    answer = {"code": 200, "bots": bots, "total": len(bots), "hasNext": False}
+                    status = 200
+                else:
+                    message = f"refused {body} (the key on file is {STORED_KEY})"
+                    answer, status = {"code": 4711, "errorMessage": message}, 400
+                data = _json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_no_reference_value_in_any_field_leaks_when_the_server_quotes_requests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = EchoingApi()
+    try:
+        workspace = enter_workspace(tmp_path, api.url, monkeypatch, CANARY_ENV)
+        (workspace.root / "bots" / "demo" / "echo-bot.yaml").write_text(
+            EVERY_FIELD_BOT, encoding="utf-8"
+        )
+        out = Outputs(workspace.root)
+        env = {**FIELD_CANARIES}
+        assert out.run("--debug", "validate", "--require-env", env=env) == 0
+        assert out.run("--debug", "plan", env=env) == 0
+        assert out.run("--debug", "plan", "--format", "json", env=env) == 0
+        assert out.run("--debug", "plan", "--format", "markdown", "--out", "p.json", env=env) == 0
+        assert out.run("--debug", "apply", "--auto-approve", env=env) == 4
+        assert out.run("--debug", "apply", "--auto-approve", "--format", "json", env=env) == 4
+    finally:
+        api.close()
+    joined = "".join(out.texts)
+    assert "refused" in joined and "(sensitive)" in joined  # the echo really came back
+    assert "theirs" in joined  # the stored key's bot was listed (as unmanaged)
+    secrets = (*CANARIES, *FIELD_CANARIES.values(), STORED_KEY)
+    for number, text in enumerate(out.texts):
+        for canary in secrets:
+            assert canary not in text, f"{canary} leaked into output stream #{number}"
+    for path in (p for p in tmp_path.rglob("*") if p.is_file()):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for canary in secrets:
+            assert canary not in text, f"{canary} leaked into {path}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -22,7 +23,9 @@ SALT = "salt-1"
 ENV = {"DIFY_KEY": "app-secret-value", "HOOK_TOKEN": "tok"}
 
 
-def make_bot(**overrides: Any) -> Bot:
+def make_bot(
+    webhook_url: str = "https://hooks.example.com/x?token=${HOOK_TOKEN}", **overrides: Any
+) -> Bot:
     data: dict[str, Any] = {
         "userId": "assistant-bot",
         "name": "消息助手",
@@ -31,7 +34,7 @@ def make_bot(**overrides: Any) -> Bot:
         "integrations": [
             {
                 "type": "webhook",
-                "callbackUrl": "https://hooks.example.com/x?token=${HOOK_TOKEN}",
+                "callbackUrl": webhook_url,
                 "objectNames": ["RC:TxtMsg"],
                 "events": ["message:private"],
             },
@@ -158,8 +161,26 @@ def test_live_api_key_is_fingerprinted_even_without_a_reference() -> None:
     assert seen["integrations"][0]["auth"]["apiKey"] == {
         "sensitive": fingerprint("app-secret-value", SALT)
     }
-    # the webhook URL is not sensitive without a reference that says so
-    assert seen["integrations"][1]["callbackUrl"] == "https://hooks.example.com/x?token=tok"
+    # a literal credential in a URL is never kept, but its fingerprint is
+    assert seen["integrations"][1]["callbackUrl"] == (
+        "https://hooks.example.com/x?token=(sensitive:"
+        + fingerprint("tok", SALT).removeprefix("hmac-sha256:")[:12]
+        + ")"
+    )
+
+
+def test_literal_url_credentials_are_masked_alike_in_spec_and_live() -> None:
+    url = "https://bot:hunter2pass@hooks.example.com/x?access_token=t0ps3cret&page=2#top"
+    bot = make_bot(webhook_url=url)
+    spec = canonical_spec(bot, ENV, SALT)
+    shown = spec["integrations"][1]["callbackUrl"]
+    assert "hunter2pass" not in json.dumps(spec) and "t0ps3cret" not in json.dumps(spec)
+    assert shown.startswith("https://bot:(sensitive:") and shown.endswith("&page=2#top")
+    live = canonical_live(BotPayload.model_validate(api_payload(bot, ENV).wire()), SALT, spec)
+    assert live == spec
+    rotated = canonical_spec(make_bot(webhook_url=url.replace("t0ps3cret", "other")), ENV, SALT)
+    assert rotated["integrations"][1]["callbackUrl"] != shown
+    assert api_payload(bot, ENV).integrations[0].callbackUrl == url  # the wire keeps it
 
 
 def test_masked_key_never_recorded_is_unknown() -> None:

@@ -202,12 +202,43 @@ def test_unset_secret_is_an_error_naming_it(
     code, out, err = run(capsys, "--no-refresh")
     assert (code, out) == (1, "")
     assert err == (
-        "error: the manifests have 1 error:\n"
+        "error: app demo: the manifests have 1 error:\n"
         "  bots/demo/assistant-bot.yaml:13:20: integrations[1].auth.apiKey: environment"
         " variable DIFY_ASSISTANT_KEY is not set\n"
         "  hint: the plan fingerprints every referenced secret: export DIFY_ASSISTANT_KEY=..."
         " (in CI, pass them as secrets), then run again\n"
     )
+
+
+def test_an_empty_secret_counts_as_unset(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty value is what a CI runner gives for a secret that does not exist."""
+    write_app(workdir)
+    monkeypatch.setenv("DIFY_ASSISTANT_KEY", "")
+    code, out, err = run(capsys, "--no-refresh")
+    assert (code, out) == (1, "")
+    assert err == (
+        "error: app demo: the manifests have 1 error:\n"
+        "  bots/demo/assistant-bot.yaml:13:20: integrations[1].auth.apiKey: environment"
+        " variable DIFY_ASSISTANT_KEY is empty\n"
+        "  hint: the plan fingerprints every referenced secret: export DIFY_ASSISTANT_KEY=..."
+        " (in CI, pass them as secrets), then run again\n"
+    )
+
+
+def test_an_app_with_broken_manifests_does_not_stop_the_plan_of_another(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_app(workdir)
+    broken = workdir / "bots" / "broken"
+    broken.mkdir()
+    (broken / "app.yaml").write_text("endpoint: local\n", encoding="utf-8")
+    (broken / "bot.yaml").write_text("userId: x\n", encoding="utf-8")
+    code, out, err = run(capsys, "--no-refresh")
+    assert code == 1
+    assert out.startswith("Plan for app demo: 1 to create\n")
+    assert err.startswith("error: app broken: the manifests have ")
 
 
 def test_unset_credentials_need_no_refresh(

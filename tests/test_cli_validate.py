@@ -97,6 +97,28 @@ def test_require_env_names_variables_never_values(
     monkeypatch.setenv("DIFY_TRANSLATOR_KEY", "app-canary-2")
     assert main(["validate", "--require-env"]) == 0
     assert "app-canary" not in capsys.readouterr().out
+    monkeypatch.setenv("DIFY_TRANSLATOR_KEY", "")  # what CI gives for a missing secret
+    assert main(["validate", "--require-env"]) == 1
+    out = capsys.readouterr().out
+    assert (
+        "bots/demo/translator.yaml:14:15: error: integrations[0].auth.apiKey: environment"
+        " variable DIFY_TRANSLATOR_KEY is empty\n"
+        "  hint: set DIFY_TRANSLATOR_KEY to the secret's value; in CI, check that the secret"
+        " exists and is passed to this job (a missing secret arrives as an empty string)"
+    ) in out
+    assert "app-canary" not in out
+
+
+def test_url_credentials_fail_validate_only_with_strict(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    folder = "tests/fixtures/manifests/warning-url-credentials"
+    assert main(["validate", folder]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"{folder}: 1 bot valid (3 warnings)"
+    assert main(["validate", "--strict", folder]) == 1
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == f"{folder}: 3 warnings in 1 bot"
+    assert "hunter2" not in out and "t0ps3cret" not in out
 
 
 def test_missing_path_is_a_clear_error(in_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from provisioner.manifest import (
@@ -137,3 +138,16 @@ def test_load_document_reads_files(tmp_path: Path) -> None:
     folder.mkdir()
     document = load_document(folder, "dir.yaml")
     assert [d.code for d in document.diagnostics] == ["file-unreadable"]
+
+
+def test_a_device_or_fifo_is_refused_without_being_read(tmp_path: Path) -> None:
+    zero = tmp_path / "zero.yaml"
+    zero.symlink_to("/dev/zero")
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)  # opening it blocking would wait for a writer forever
+    for path in (zero, fifo):
+        document = load_document(path, path.name)
+        assert codes(document) == [(1, 1, "file-not-regular")]
+        assert document.diagnostics[0].message == (
+            "not a regular file (a device, FIFO or socket); it was not read"
+        )

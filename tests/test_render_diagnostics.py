@@ -39,8 +39,7 @@ def test_text_has_location_severity_path_message_and_hint() -> None:
         "bots/demo/x.yaml:12:7: error: integrations[1].callbackUrl: must be the Dify API base "
         "URL ending in /v1",
         "  hint: use the API base without the endpoint path: https://api.dify.ai/v1",
-        "bots/a,b:c.yaml:1:1: warning: 100% plain\r",
-        "http",
+        "bots/a,b:c.yaml:1:1: warning: 100% plain\\u000d\\u000ahttp",  # one line, always
     ]
     styled = render_text([ERROR], style=lambda text, severity: f"<{severity}>{text}")
     assert styled.startswith("bots/demo/x.yaml:12:7: <error>error: integrations")

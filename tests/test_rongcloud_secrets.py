@@ -138,3 +138,37 @@ def test_transport_errors_do_not_carry_the_request_headers_into_text() -> None:
         client.create_bot(dify_bot("b1"))
     client.close()
     assert all(APP_SECRET not in text and API_KEY not in text for text in texts_of(caught.value))
+
+
+def test_every_value_to_redact_and_every_stored_key_are_taken_out_of_error_messages() -> None:
+    """A server that quotes its request (or a stored key) back in errorMessage: the app's
+    ${NAME} values, the call's apiKeys and the keys get/query returned are all redacted."""
+    hook_token = "CANARY-hook-token-0c1d"
+    stored_key = "app-CANARY-stored-key-9a8b"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v3/bot/query.json":
+            body = {"code": 200, "bots": [dify_bot("old").model_dump(mode="json")]}
+            body["bots"][0]["integrations"][0]["auth"]["apiKey"] = stored_key
+            body.update(total=1, hasNext=False)
+            return httpx.Response(200, json=body)
+        echoed = f"{request.content.decode()} (stored {stored_key})"
+        return httpx.Response(400, json={"code": 4711, "errorMessage": echoed})
+
+    client = RongCloudClient(
+        app_key="key",
+        app_secret=APP_SECRET,
+        hosts=["https://api.example.com"],
+        transport=httpx.MockTransport(handler),
+        redact=[hook_token],
+    )
+    client.query_bots()
+    data = dify_bot("new").model_dump(mode="json")
+    data["integrations"][0]["callbackUrl"] = f"https://api.dify.ai/v1?token={hook_token}"
+    bot = BotPayload.model_validate(data)
+    with pytest.raises(ProvisionerError) as caught:
+        client.create_bot(bot)
+    for text in texts_of(caught.value):
+        for canary in (*CANARIES, hook_token, stored_key):
+            assert canary not in text
+    assert "(sensitive)" in caught.value.message

@@ -263,6 +263,13 @@ EXPECTED: dict[str, list[str]] = {
         "user-id-too-long/bot.yaml:1:9: error: userId: is 65 characters long; at most 64 allowed",
         "  hint: shorten it (lengths count characters, not bytes)",
     ],
+    "user-id-reference": [
+        "user-id-reference/bot.yaml:1:9: error: userId: userId is the bot's identity and cannot"
+        " come from the environment: state would record the reference and the server its"
+        " value, so the plan could never converge",
+        "  hint: write the userId literally (it is not a secret: every message to the bot"
+        " names it)",
+    ],
     "user-id-whitespace": [
         "user-id-whitespace/bot.yaml:1:9: error: userId: must not contain whitespace or control characters",
     ],
@@ -409,13 +416,36 @@ def test_merge_keys_and_references_reach_the_models(in_fixtures: Path) -> None:
     app = validate_app(Path("valid-anchors-and-references")).app
     assert app is not None
     (bot,) = app.bots
-    assert bot.userId == "${BOT_ID}"
+    assert bot.userId == "anchored-bot"
     assert [(i.type, i.stream, i.callbackUrl) for i in bot.integrations] == [
         ("dify_chat", False, "https://api.dify.ai/v1"),
         ("dify_chatflow", True, "https://api.dify.ai/v1"),
     ]
-    assert app.sources == {"${BOT_ID}": "valid-anchors-and-references/bot.yaml"}
+    assert app.sources == {"anchored-bot": "valid-anchors-and-references/bot.yaml"}
     assert app.settings.rateLimit == 20
+
+
+def test_a_literal_credential_in_a_url_is_a_warning(in_fixtures: Path) -> None:
+    result = validate_app(Path("warning-url-credentials"))
+    hint = (
+        "  hint: take it from the environment, e.g. ?token=${HOOK_TOKEN} (then it is masked in"
+        " every output and only fingerprinted in state); a literal is in every clone of the"
+        " repository (fails with --strict)"
+    )
+    assert render_text(result.diagnostics).splitlines() == [
+        "warning-url-credentials/bot.yaml:4:13: warning: profileUrl: the query parameter sig"
+        " is a credential written literally into the URL",
+        hint,
+        "warning-url-credentials/bot.yaml:7:18: warning: integrations[0].callbackUrl: the"
+        " password of user:password@ is a credential written literally into the URL",
+        hint,
+        "warning-url-credentials/bot.yaml:7:18: warning: integrations[0].callbackUrl: the"
+        " query parameter token is a credential written literally into the URL",
+        hint,
+    ]
+    assert (result.errors, result.warnings) == (0, 3)
+    assert result.app is not None
+    assert "hunter2" not in render_text(result.diagnostics)
 
 
 def test_plain_http_is_a_warning_that_keeps_the_app(in_fixtures: Path) -> None:

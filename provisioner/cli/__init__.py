@@ -20,7 +20,7 @@ from provisioner import __version__
 from provisioner.apply.interrupts import Terminated, terminate_like_interrupt
 from provisioner.cli import apply_cmd, emulator_cmd, plan_cmd, sign_cmd, state_cmd, validate_cmd
 from provisioner.cli.exit_codes import EXIT_INTERRUPTED, EXIT_TERMINATED
-from provisioner.cli.output import echo_error
+from provisioner.cli.output import echo_error, guarded_streams
 from provisioner.errors import ProvisionerError
 
 
@@ -45,6 +45,11 @@ for _module in (validate_cmd, plan_cmd, apply_cmd, state_cmd, emulator_cmd, sign
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (never raises, except SystemExit from click)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    with guarded_streams():
+        return _main(args)
+
+
+def _main(args: list[str]) -> int:
     debug = "--debug" in args
     try:
         with terminate_like_interrupt():

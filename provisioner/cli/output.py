@@ -1,11 +1,19 @@
-"""Printing helpers shared by the commands (colour only on a TTY, NO_COLOR respected)."""
+"""Printing helpers shared by the commands (colour only on a TTY, NO_COLOR respected), and
+the guard on the streams: no secret value and no unencodable character gets through."""
 
 from __future__ import annotations
 
+import io
 import os
 import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import TextIO
 
 import click
+
+from provisioner.render.safe import terminal_safe
+from provisioner.secrets import redact
 
 
 def use_color(stream: object = None) -> bool:
@@ -19,12 +27,79 @@ def echo_error(message: str, *, hint: str | None = None) -> None:
     """``error: message`` then ``  hint: ...`` on stderr."""
     color = use_color(sys.stderr)
     label = click.style("error:", fg="red", bold=True) if color else "error:"
-    click.echo(f"{label} {message}", err=True)
+    click.echo(f"{label} {terminal_safe(message, keep_newlines=True)}", err=True)
     if hint:
-        click.echo(f"  hint: {hint}", err=True)
+        click.echo(f"  hint: {terminal_safe(hint, keep_newlines=True)}", err=True)
 
 
 def echo_app_error(app: str, message: str, *, hint: str | None = None) -> None:
     """``error: app NAME: message`` — unless the message already names the app."""
     named = f"app {app}" in message
     echo_error(message if named else f"app {app}: {message}", hint=hint)
+
+
+# --- what never reaches a stream ---------------------------------------------------------------
+
+_MASKED: set[str] = set()
+"""Secret values of the run (every ``${NAME}`` value of the apps loaded): redacted from
+everything written to stdout and stderr while :func:`guarded_streams` is active."""
+
+
+def mask(values: Iterable[str]) -> None:
+    """Never print any of ``values`` (from here to the end of the command)."""
+    _MASKED.update(value for value in values if value)
+
+
+class _GuardedStream(io.TextIOBase):
+    """A text stream that writes through to ``stream`` with every masked value redacted and
+    every character the stream cannot encode escaped (``\\udcff`` from an undecodable folder
+    name, Chinese on an ASCII terminal), instead of failing. It deliberately has no
+    ``buffer``, so nothing (click included) writes around it."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        safe = redact(text, _MASKED) if _MASKED else text
+        try:
+            self._stream.write(safe)
+        except UnicodeEncodeError:
+            encoding = getattr(self._stream, "encoding", None) or "utf-8"
+            self._stream.write(safe.encode(encoding, "backslashreplace").decode(encoding))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._stream, "encoding", None) or "utf-8"
+
+    @property
+    def errors(self) -> str | None:  # type: ignore[override]
+        return getattr(self._stream, "errors", None)
+
+
+@contextmanager
+def guarded_streams() -> Iterator[None]:
+    """For one command: stdout and stderr redact every masked value and never fail on an
+    unencodable character; the mask starts empty and is emptied at the end."""
+    saved = sys.stdout, sys.stderr
+    _MASKED.clear()
+    sys.stdout, sys.stderr = _GuardedStream(saved[0]), _GuardedStream(saved[1])
+    try:
+        yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        sys.stdout, sys.stderr = saved
+        _MASKED.clear()

@@ -16,9 +16,10 @@ from provisioner.cli.options import (
     concurrency_option,
     no_refresh_option,
 )
-from provisioner.cli.output import echo_app_error, use_color
+from provisioner.cli.output import echo_app_error, mask, use_color
 
 if TYPE_CHECKING:
+    from provisioner.errors import ProvisionerError
     from provisioner.plan import Plan
 
 
@@ -64,12 +65,17 @@ def command(
     """
     from provisioner.apply.session import plan_apps
     from provisioner.render.plan import render_json, render_markdown, render_text
-    from provisioner.workspace import load_apps
+    from provisioner.workspace import load_each
 
     env = dict(os.environ)
-    desired = load_apps(apps, bots_dir, env=env)
+    loaded = load_each(apps, bots_dir, env=env)
+    mask(secret for each in loaded for secret in each.secrets)
     planned = plan_apps(
-        desired, env, refresh=not no_refresh, allow_empty=allow_empty, concurrency=concurrency
+        [each.app for each in loaded if each.app is not None],
+        env,
+        refresh=not no_refresh,
+        allow_empty=allow_empty,
+        concurrency=concurrency,
     )
     plans = [outcome.plan for outcome in planned if outcome.plan is not None]
     docs = [plan.document for plan in plans]
@@ -80,13 +86,17 @@ def command(
     else:
         color = use_color()
         click.echo(render_text(docs, color=color), nl=False, color=color)
-    failures = [outcome for outcome in planned if outcome.error is not None]
-    for outcome in failures:
-        assert outcome.error is not None
-        echo_app_error(outcome.app.name, outcome.error.message, hint=outcome.error.hint)
-    if out is not None and not failures:
+    errors: dict[str, ProvisionerError] = {
+        each.name: each.error for each in loaded if each.error is not None
+    }
+    errors.update({each.app.name: each.error for each in planned if each.error is not None})
+    for each in loaded:
+        error = errors.get(each.name)
+        if error is not None:
+            echo_app_error(each.name, error.message, hint=error.hint)
+    if out is not None and not errors:
         _write_out(out, render_json(docs))
-    return _exit_code(plans, failed=bool(failures), detailed=detailed_exitcode)
+    return _exit_code(plans, failed=bool(errors), detailed=detailed_exitcode)
 
 
 def _write_out(path: Path, text: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from provisioner.apply.results import ApplyResult, ChangeResult, error_data
 from provisioner.errors import ProvisionerError
+from provisioner.render.safe import terminal_safe
 
 SYMBOLS = {"delete": "-", "create": "+", "adopt": "<=", "update": "~"}
 PAST = {"delete": "deleted", "create": "created", "adopt": "adopted", "update": "updated"}
@@ -16,7 +17,7 @@ PAST = {"delete": "deleted", "create": "created", "adopt": "adopted", "update": 
 
 def progress_line(app: str, result: ChangeResult) -> str:
     """One line as a change settles: ``demo: + bot: created (note)``."""
-    return f"{app}: {_progress(result)}"
+    return terminal_safe(f"{app}: {_progress(result)}")
 
 
 def _progress(result: ChangeResult) -> str:
@@ -51,7 +52,7 @@ def render_summary(result: ApplyResult) -> str:
     if result.persist_error is not None:
         lines.append("  State not saved where it must go (the calls above were made):")
         lines.extend(_error_lines(result.persist_error))
-    return "\n".join(lines) + "\n"
+    return "\n".join(terminal_safe(line) for line in lines) + "\n"
 
 
 def _failure_lines(item: ChangeResult) -> list[str]:

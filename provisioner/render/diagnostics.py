@@ -17,6 +17,7 @@ import json
 from collections.abc import Callable, Iterable
 
 from provisioner.diagnostics import Diagnostic
+from provisioner.render.safe import json_terminal_safe, terminal_safe
 
 Styler = Callable[[str, str], str]
 """``style(text, severity)`` -> text (the CLI passes one that adds colour on a terminal)."""
@@ -33,9 +34,11 @@ def render_text(diagnostics: Iterable[Diagnostic], *, style: Styler = _plain) ->
         where = f"{diagnostic.file}:{diagnostic.line}:{diagnostic.column}"
         label = style(f"{diagnostic.severity}:", diagnostic.severity)
         subject = f"{diagnostic.path}: " if diagnostic.path else ""
-        lines.append(f"{where}: {label} {subject}{diagnostic.message}")
+        lines.append(
+            terminal_safe(f"{where}: ") + label + terminal_safe(f" {subject}{diagnostic.message}")
+        )
         if diagnostic.hint:
-            lines.append(f"  hint: {diagnostic.hint}")
+            lines.append(terminal_safe(f"  hint: {diagnostic.hint}"))
     return "\n".join(lines)
 
 
@@ -60,17 +63,17 @@ def render_github(diagnostics: Iterable[Diagnostic]) -> str:
     for diagnostic in diagnostics:
         properties = ",".join(
             (
-                f"file={escape_property(diagnostic.file)}",
+                f"file={escape_property(json_terminal_safe(diagnostic.file))}",
                 f"line={diagnostic.line}",
                 f"col={diagnostic.column}",
                 f"title={escape_property(diagnostic.code)}",
             )
         )
-        message = (
+        message = json_terminal_safe(
             f"{diagnostic.path}: {diagnostic.message}" if diagnostic.path else diagnostic.message
         )
         if diagnostic.hint:
-            message += f"\nhint: {diagnostic.hint}"
+            message += f"\nhint: {json_terminal_safe(diagnostic.hint)}"
         lines.append(f"::{diagnostic.severity} {properties}::{escape_data(message)}")
     return "\n".join(lines)
 

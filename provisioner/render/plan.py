@@ -11,6 +11,14 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from provisioner.render.safe import (
+    json_terminal_safe,
+    markdown_fence,
+    markdown_text,
+    terminal_safe,
+)
+from provisioner.render.safe import markdown_code as safe_code
+
 MARKDOWN_LIMIT = 60_000
 """Markdown is kept under this many characters (a GitHub comment holds 65,536)."""
 
@@ -38,7 +46,7 @@ def show(value: Any) -> str:
     """A value for humans: JSON literal, with sensitive markers masked."""
     if is_marker(value):
         return MASK
-    return json.dumps(_masked(value), ensure_ascii=False, sort_keys=True)
+    return json_terminal_safe(json.dumps(_masked(value), ensure_ascii=False, sort_keys=True))
 
 
 def _masked(value: Any) -> Any:
@@ -139,41 +147,44 @@ def _state_note(state: Mapping[str, Any]) -> str:
 def _text_plan(doc: Mapping[str, Any], color: bool) -> str:
     state = doc["state"]
     lines = [
-        f"Plan for app {doc['app']}: {summary(doc)}",
+        terminal_safe(f"Plan for app {doc['app']}: {summary(doc)}"),
         f"Plan id: {doc['id']} ({_state_note(state)})",
     ]
     if doc["changes"]:
         lines.append("")
     for change in doc["changes"]:
         symbol = SYMBOLS[change["action"]]
-        lines.append(f"  {_paint(symbol, symbol, color)} {change_title(change)}")
+        lines.append(f"  {_paint(symbol, symbol, color)} {terminal_safe(change_title(change))}")
         lines.extend(
-            f"      {_paint(sym, sym, color)} {text}" for sym, text in change_lines(change)
+            f"      {_paint(sym, sym, color)} {terminal_safe(text)}"
+            for sym, text in change_lines(change)
         )
     if doc["drift"]:
         lines += ["", "Drift (changed on the server outside git; recorded -> live):"]
         for drift in doc["drift"]:
             mark = _paint("!", "!", color)
+            who = terminal_safe(drift["user_id"])
             if drift["kind"] == "missing":
-                lines.append(f"  {mark} {drift['user_id']}: missing on the server")
+                lines.append(f"  {mark} {who}: missing on the server")
                 continue
-            lines.append(f"  {mark} {drift['user_id']}: changed on the server")
+            lines.append(f"  {mark} {who}: changed on the server")
             for field in drift["fields"]:
                 lines.extend(
-                    f"      {_paint(sym, sym, color)} {text}" for sym, text in field_lines(field)
+                    f"      {_paint(sym, sym, color)} {terminal_safe(text)}"
+                    for sym, text in field_lines(field)
                 )
     if doc["unmanaged"]:
         lines += [
             "",
             "Unmanaged (on the server, never recorded, not declared; left alone): "
-            + ", ".join(doc["unmanaged"]),
+            + terminal_safe(", ".join(doc["unmanaged"])),
         ]
     if doc["blocked"]:
         lines += [
             "",
             _paint("Blocked by a safety rule (nothing will be applied):", "blocked", color),
         ]
-        lines.extend(f"  - {reason}" for reason in doc["blocked"])
+        lines.extend(f"  - {terminal_safe(reason)}" for reason in doc["blocked"])
     return "\n".join(lines) + "\n"
 
 
@@ -274,7 +285,7 @@ def _markdown_plan(doc: Mapping[str, Any], *, details: bool) -> str:
         out += ["", f"**Unmanaged** (on the server, never recorded; left alone): {names}"]
     if details and doc["changes"]:
         text = _text_plan(doc, color=False)
-        fence = "````" if "```" in text else "```"
+        fence = markdown_fence(text)
         out += ["", "<details><summary>Full plan</summary>", "", f"{fence}text", text.rstrip()]
         out += [fence, "", "</details>"]
     return "\n".join(out) + "\n"
@@ -287,10 +298,10 @@ def _markdown_table(changes: Sequence[Mapping[str, Any]]) -> list[str]:
         bot = _code(change["user_id"])
         cells = _table_cells(change)
         if not cells:
-            rows.append(f"| {_cell(action)} | {bot} | | | |")
+            rows.append(f"| {action} | {bot} | | | |")
         for index, (field, before, after) in enumerate(cells):
             first = index == 0
-            lead = f"| {_cell(action)} | {bot} |" if first else "| | |"
+            lead = f"| {action} | {bot} |" if first else "| | |"
             rows.append(f"{lead} {field} | {before} | {after} |")
     return rows
 
@@ -319,12 +330,11 @@ def _table_cells(change: Mapping[str, Any]) -> list[tuple[str, str, str]]:
 def _code(text: str, width: int = 200) -> str:
     if len(text) > width:
         text = text[: width - 1] + "…"
-    text = text.replace("|", "\\|").replace("\n", " ")
-    return f"`` {text} ``" if "`" in text else f"`{text}`"
+    return safe_code(text)
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return markdown_text(text)
 
 
 # --- pieces for the GitHub comment (provisioner/github/comment.py) -------------------------

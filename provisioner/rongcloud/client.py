@@ -121,6 +121,10 @@ class RongCloudClient:
     ``rate_limit`` (calls/s, ≤ 100) configures the process-wide limiter of ``app_key``.
     ``sleep`` and ``clock`` are seams for tests (backoff waits; wall clock for HTTP-date
     ``Retry-After``).
+
+    ``redact`` lists values that must never appear in a message (every ``${NAME}`` value of
+    the app): they, the app secret, the apiKeys of the call and every apiKey the server
+    returned so far are taken out of every error message RongCloud sends back.
     """
 
     def __init__(
@@ -137,6 +141,7 @@ class RongCloudClient:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        redact: Sequence[str] = (),
     ) -> None:
         _check_credentials(app_key, app_secret)
         if max_attempts < 1:
@@ -145,6 +150,10 @@ class RongCloudClient:
             raise ConfigError("timeout must be positive and backoff times not negative")
         self._app_key = app_key
         self._app_secret = app_secret
+        self._redact = [app_secret, *redact]
+        self._stored_keys: frozenset[str] = frozenset()
+        """apiKeys the server returned (get/query): a later error might quote them. Replaced
+        whole (never changed in place), so calls on other threads read it safely."""
         self._ring = HostRing(hosts)
         RATE_LIMITERS.configure(app_key, rate_limit)
         self._max_attempts = max_attempts
@@ -188,7 +197,9 @@ class RongCloudClient:
         bots: list[BotPayload] = []
         for start in range(0, len(wanted), GET_BATCH):
             body = GetBotsRequest(userIds=wanted[start : start + GET_BATCH]).wire()
-            bots.extend(self._parse(GET, self._call(GET, body), GetBotsResponse).bots)
+            bots.extend(
+                self._remember_keys(self._parse(GET, self._call(GET, body), GetBotsResponse).bots)
+            )
         return bots
 
     def query_bots(
@@ -203,7 +214,7 @@ class RongCloudClient:
                 page=page, pageSize=page_size, includeIntegration=include_integrations
             ).wire()
             answer = self._parse(QUERY, self._call(QUERY, body), QueryBotsResponse)
-            bots.extend(answer.bots)
+            bots.extend(self._remember_keys(answer.bots))
             if not answer.hasNext:
                 return bots
             if not answer.bots:
@@ -247,7 +258,7 @@ class RongCloudClient:
         secrets: Sequence[str] = (),
     ) -> dict[str, Any]:
         """POST ``body`` to ``path`` under the retry policy; the decoded success body."""
-        call = _Call(path, body, mutating, [self._app_secret, *secrets])
+        call = _Call(path, body, mutating, [*self._redact, *self._stored_keys, *secrets])
         retrying = Retrying(
             stop=stop_after_attempt(self._max_attempts),
             wait=self._wait,
@@ -262,6 +273,12 @@ class RongCloudClient:
         except _RetryableFailure as failure:
             raise failure.error from failure.__cause__
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+
+    def _remember_keys(self, bots: list[BotPayload]) -> list[BotPayload]:
+        keys = {key for bot in bots for key in _api_keys(bot) if "***" not in key}
+        if not keys <= self._stored_keys:
+            self._stored_keys = self._stored_keys | keys
+        return bots
 
     def _url(self, host: str, path: str) -> httpx.URL:
         url = self._urls.get((host, path))

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from provisioner.errors import ApiError
+from provisioner.secrets import redact
 
 SUCCESS = 200
 RATE_LIMITED_CODE = 1008
@@ -26,9 +27,6 @@ MAX_RETRY_AFTER = 60.0
 """Longest ``Retry-After`` honoured, in seconds; a longer one is cut to this."""
 MAX_ANSWER_BYTES = 4 * 1024 * 1024
 """Longest answer body read (4 MiB, after decompression); RongCloud's bot answers are a few KiB."""
-REDACTED = "(sensitive)"
-MIN_REDACTED_LENGTH = 6
-"""Shorter "secrets" (test values like ``s``) are not searched for: they would shred the text."""
 
 HINTS = {
     1001: "check RONGCLOUD_APP_KEY and RONGCLOUD_APP_SECRET: the secret does not match the key",
@@ -178,14 +176,6 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
     if seconds != seconds:  # NaN
         return None
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
-
-
-def redact(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with every secret (of at least 6 characters) replaced by ``(sensitive)``."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        if len(secret) >= MIN_REDACTED_LENGTH:
-            text = text.replace(secret, REDACTED)
-    return text
 
 
 def _json_object(body: bytes) -> tuple[dict[str, Any], str | None]:
