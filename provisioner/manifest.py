@@ -17,6 +17,7 @@ The only I/O here is reading the file; nothing touches the environment.
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,7 +174,17 @@ def load_document(path: Path, display: str) -> Document:
     Never raises for bad content: every problem is a diagnostic on the returned Document.
     """
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a link to /dev/zero or a FIFO: never read it
+            raise _LoadProblem(
+                "file-unreadable",
+                "not a regular file",
+                (1, 1),
+                "a manifest is a plain YAML file; replace the link or device with one",
+            )
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)  # bounded even if the file grows meanwhile
+        size = max(info.st_size, len(data))
         if size > MAX_FILE_BYTES:
             raise _LoadProblem(
                 "yaml-too-large",
@@ -181,7 +192,6 @@ def load_document(path: Path, display: str) -> Document:
                 (1, 1),
                 "a bot manifest is a few dozen lines; check that this is the right file",
             )
-        data = path.read_bytes()
     except _LoadProblem as problem:
         return _failed(display, problem)
     except OSError as exc:

@@ -23,9 +23,8 @@ from provisioner.state import backend_for
 
 if TYPE_CHECKING:
     from provisioner.diagnostics import Diagnostic
-    from provisioner.models import AppSettings, DesiredApp
+    from provisioner.models import DesiredApp
     from provisioner.rongcloud import RongCloudClient
-    from provisioner.state import FileBackend
 
 DEFAULT_RATE_LIMIT = 50.0
 """Calls per second when an app's settings give no ``rateLimit``."""
@@ -139,33 +138,6 @@ def format_diagnostic(diagnostic: Diagnostic) -> str:
     where = f"{diagnostic.file}:{diagnostic.line}:{diagnostic.column}"
     field = f"{diagnostic.path}: " if diagnostic.path else ""
     return f"{where}: {field}{diagnostic.message}"
-
-
-def state_backend_for(name_or_path: str, bots_dir: Path) -> FileBackend:
-    """The state backend of an app named on the command line, even when its manifests are
-    broken: ``state.path`` is read from its app.yaml when that parses, else the default."""
-    folder = bots_dir / name_or_path
-    if not folder.is_dir() and Path(name_or_path).is_dir():
-        folder = Path(name_or_path)
-    name = folder.absolute().name if folder.is_dir() else name_or_path
-    settings = _state_settings(folder / "app.yaml")
-    return backend_for(name, settings)
-
-
-def _state_settings(app_yaml: Path) -> AppSettings | None:
-    import yaml
-
-    from provisioner.models import AppSettings, StateSettings
-
-    try:
-        data = yaml.safe_load(app_yaml.read_text(encoding="utf-8"))
-        state = data.get("state") if isinstance(data, dict) else None
-        path = state.get("path") if isinstance(state, dict) else None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return None
-    if not isinstance(path, str) or not path:
-        return None
-    return AppSettings(endpoint="local", state=StateSettings(path=path))
 
 
 def missing_credentials(app: DesiredApp, env: Mapping[str, str]) -> list[str]:

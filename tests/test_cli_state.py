@@ -36,7 +36,7 @@ def write_state(workdir: Path) -> FileBackend:
     state = RecordedApp(app="demo", lineage="lin-1", serial=0, salt="salt", bots={})
     state = state.with_bot("assistant-bot", RecordedBot(SPEC, server={"updatedAt": 1700000000}))
     state = state.with_bot("b", RecordedBot({"userId": "b", "name": "Beta"}, protect=True))
-    backend.write(state)
+    backend.write(state, expected_serial=0)
     return backend
 
 

@@ -131,6 +131,14 @@ TRICKY = st.sampled_from(
         "RC:ImgMsg",
         "file",
         "s3",
+        "git",
+        "postgres",
+        "origin",
+        "state/branch.lock",
+        "a..b",
+        "Bad-Schema",
+        "provisioner_state",
+        "https://token@github.com/o/r.git",
         [],
         ["RC:TxtMsg"],
         ["RC:ImgMsg"],
@@ -145,6 +153,9 @@ TRICKY = st.sampled_from(
         {"k" * 33: "v"},
         {f"k{i}": "v" for i in range(17)},
         {"backend": "file"},
+        {"backend": "git"},
+        {"backend": "postgres", "dsn": "${DSN}"},
+        {"backend": "postgres"},
         {"x": 1},
     ]
 )
@@ -181,6 +192,10 @@ APP_PATHS = [
     ("state",),
     ("state", "backend"),
     ("state", "path"),
+    ("state", "branch"),
+    ("state", "remote"),
+    ("state", "dsn"),
+    ("state", "schema"),
     ("extra",),
 ]
 

@@ -4,7 +4,6 @@ plan files, and the round trip create -> record -> plan = no changes on the real
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,6 @@ from provisioner.workspace import (
     read_plan_file,
     resolve_app_folders,
     retry_backoff,
-    state_backend_for,
 )
 
 ENV = {"DIFY_ASSISTANT_KEY": "app-demo-key"}
@@ -161,7 +159,7 @@ def test_round_trip_on_the_emulator_plans_to_nothing(workdir: Path) -> None:
             client.create_bot(api_payload(bot, ENV))
             spec = canonical_spec(bot, ENV, state.salt)
             state = state.with_bot(bot.userId, RecordedBot(spec))
-        backend.write(state)
+        backend.write(state, expected_serial=0)
         again = plan_app(app, ENV, refresh=True, allow_empty=False, client=client)
     assert again.is_empty and again.drift == () and again.unmanaged == ()
     assert (workdir / ".provisioner" / "state" / "demo.json").is_file()
@@ -183,19 +181,6 @@ def test_plan_file_round_trip_and_errors(tmp_path: Path, workdir: Path) -> None:
     with pytest.raises(PlanError) as caught:
         read_plan_file(path)
     assert caught.value.message == f"{path}: not a plan file of format_version 1"
-
-
-def test_state_backend_for_reads_state_path_even_from_a_broken_app(workdir: Path) -> None:
-    write_app(workdir, app_yaml="endpoint: local\nstate: {path: var/demo.json}\n")
-    assert state_backend_for("demo", Path("bots")).path == workdir / "var" / "demo.json"
-    (workdir / "bots" / "demo" / "app.yaml").write_text(
-        textwrap.dedent("endpoint: [\n"), encoding="utf-8"
-    )
-    assert state_backend_for("demo", Path("bots")).path == (
-        workdir / ".provisioner" / "state" / "demo.json"
-    )
-    assert state_backend_for("bots/demo", Path("bots")).app == "demo"
-    assert state_backend_for("ghost", Path("bots")).app == "ghost"
 
 
 def test_manifest_error_sorts_diagnostics_that_differ_only_in_their_hint() -> None:
