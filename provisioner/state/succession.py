@@ -24,6 +24,13 @@ def check_write(
 ) -> None:
     """Raise unless writing ``state`` over ``stored`` (None: nothing stored) is the
     compare-and-swap of version ``expected``."""
+    check_request(where, app, state, expected)
+    check_stored(where, stored, state, expected)
+
+
+def check_request(where: str, app: str, state: RecordedApp, expected: int) -> None:
+    """Raise for a write that no stored state can make right: another app's state, or a
+    serial that does not grow (both are bugs)."""
     if state.app != app:
         raise StateError(
             f"{where}: refusing to write the state of app {state.app} into the state of app {app}",
@@ -35,6 +42,10 @@ def check_write(
             " write must increase the serial",
             hint="this is a bug in provisioner",
         )
+
+
+def check_stored(where: str, stored: RecordedApp | None, state: RecordedApp, expected: int) -> None:
+    """StateConflictError unless ``stored`` is version ``expected`` of ``state``'s lineage."""
     if stored is None:
         if expected != 0:
             raise StateConflictError(

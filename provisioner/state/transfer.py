@@ -40,9 +40,10 @@ def decide_push(
         return PushDecision(None, stored.serial)
     if not force:
         raise _refusal(app, where, stored, pushed)
-    return PushDecision(
-        replace(pushed, serial=max(pushed.serial, stored.serial + 1)), stored.serial, forced=True
-    )
+    # The stored history goes on (its lineage, the next serial) with the pushed content; the
+    # document carries its own salt, so its fingerprints stay valid.
+    replacement = replace(pushed, lineage=stored.lineage, serial=stored.serial + 1)
+    return PushDecision(replacement, stored.serial, forced=True)
 
 
 def lost_records(stored: RecordedApp, pushed: RecordedApp) -> list[str]:
