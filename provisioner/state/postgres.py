@@ -17,6 +17,7 @@ session.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import threading
@@ -53,11 +54,21 @@ def shared_store(dsn: str, schema: str, where: str) -> PostgresStore:
     with _STORES_MUTEX:
         store = _STORES.get((dsn, schema))
         if store is None:
+            if not _STORES:
+                atexit.register(close_stores)
             holder = current_holder("provisioner", "")
             name = f"provisioner {holder.user}@{holder.host} pid {holder.pid}"
             store = PostgresStore(dsn, schema, where=where, application_name=name[:63])
             _STORES[(dsn, schema)] = store
         return store
+
+
+def close_stores() -> None:
+    """Close the connections of every shared store (at exit, and between tests)."""
+    with _STORES_MUTEX:
+        stores = list(_STORES.values())
+    for store in stores:
+        store.close()
 
 
 class PostgresBackend:
@@ -410,7 +421,14 @@ class PostgresBackend:
             raise self.store.translate(exc, f"cannot unlock the state of app {self.app}") from None
 
     def _terminate(self, connection: psycopg.Connection[Any], pid: int) -> None:
+        """End session ``pid`` and wait (up to 5 s) until its locks are gone."""
+        import time
+
         row = connection.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone()
+        for _ in range(100):
+            if not (row and row[0]) or self._holder_session(connection) is None:
+                break
+            time.sleep(0.05)
         if not (row and row[0]):
             raise StateError(
                 f"{self.store.where}: could not end the session (backend pid {pid}) holding the"

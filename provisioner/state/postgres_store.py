@@ -141,6 +141,14 @@ class PostgresStore:
             idle.apps.add(app)
             return idle
 
+    def close(self) -> None:
+        """Close every connection (the store can be used again: it reconnects)."""
+        with self._mutex:
+            sessions, self._sessions = self._sessions, []
+            reader, self._reader = self._reader, None
+        for session in [*sessions, *([reader] if reader is not None else [])]:
+            session.connection.close()
+
     def release_session(self, session: Session, app: str) -> None:
         """``app`` no longer needs ``session``; the last app closes it."""
         with self._mutex:
