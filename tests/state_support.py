@@ -18,7 +18,6 @@ from typing import Any
 
 from provisioner.state import RecordedApp, RecordedBot, StateBackend
 
-
 OPENED: list[Any] = []
 """The postgres stores made here (:func:`close_opened` closes their connections)."""
 
@@ -111,7 +110,8 @@ def main(argv: list[str]) -> None:
     backend = make_backend(kind, json.loads(config), app)
     if action == "hold":
         with backend.lock("provisioner apply"):
-            print("locked", flush=True)
+            sys.stdout.write("locked\n")
+            sys.stdout.flush()
             sys.stdin.readline()
         return
     step, when = argv[4], argv[5]

@@ -85,7 +85,8 @@ class GitBackend:
         self._latest: RecordedApp | None = None
         """Under the lock: the state as last written (or as found when locking)."""
         self._notices: list[str] = []
-        self._reported: StateError | None = None
+        self._reported: tuple[int, StateError] | None = None
+        """The serial last saved locally after a failure, and the error naming it."""
 
     @classmethod
     def for_settings(cls, app: str, settings: GitStateSettings, base_dir: Path) -> GitBackend:
@@ -147,7 +148,7 @@ class GitBackend:
         document = render_state(state, self._fragments).encode("utf-8")
         self._journal(state, document)
         self._latest = state
-        failure = self.branch.stage(self.app, document)
+        failure = self.branch.stage(self.app, document, state.serial)
         if failure is not None:
             raise self._kept(failure)
 
@@ -171,7 +172,7 @@ class GitBackend:
             check_stored(self.branch.where, self._parse(contents[path][1]), state, expected)
             return {path: document}
 
-        message = f"provisioner: state {self.app} serial {state.serial}\n"
+        message = f"provisioner: {self.app} serial {state.serial}\n"
         try:
             self.branch.swap(decide, [path], message)
         except GitError as exc:
@@ -239,13 +240,18 @@ class GitBackend:
             self.journal.path.unlink()
 
     def _kept(self, failure: StateError) -> StateError:
-        """``failure`` with the state saved locally and the push command in the hint."""
-        if self._reported is None:
-            state = self._latest or RecordedApp.fresh(self.app)
-            self._reported = persist_failure(
-                self.branch.where, state, self.base_dir, failure.message.split(": ", 1)[-1]
+        """``failure`` with the latest state saved locally and the push command in the hint
+        (saved again whenever a newer state was written since)."""
+        state = self._latest or RecordedApp.fresh(self.app)
+        reported = self._reported
+        if reported is None or reported[0] != state.serial:
+            reason = failure.message.split(": ", 1)[-1]
+            reported = (
+                state.serial,
+                persist_failure(self.branch.where, state, self.base_dir, reason),
             )
-        return self._reported
+            self._reported = reported
+        return reported[1]
 
     def pending_error(self) -> StateError | None:
         failure = self.branch.error(self.app)

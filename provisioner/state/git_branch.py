@@ -69,6 +69,8 @@ class Held:
     """Blob of ``<app>.json`` on the branch as this run last saw or pushed it."""
     renewed: float
     pending: bytes | None = None
+    serial: int = 0
+    """Serial of ``pending`` (for commit messages)."""
     generation: int = 0
     error: StateError | None = None
 
@@ -76,7 +78,8 @@ class Held:
 @dataclass
 class _Batch:
     acquires: list[tuple[str, LockHolder, Future[Acquired]]] = field(default_factory=list)
-    writes: dict[str, tuple[bytes, int]] = field(default_factory=dict)
+    writes: dict[str, tuple[bytes, int, int]] = field(default_factory=dict)
+    """app -> (document, generation, serial)."""
     releases: dict[str, Future[None]] = field(default_factory=dict)
     renewals: set[str] = field(default_factory=set)
 
@@ -131,12 +134,13 @@ class StateBranch:
             self._start()
         return future.result(timeout=WAIT)
 
-    def stage(self, app: str, document: bytes) -> StateError | None:
-        """Queue ``document`` as ``app``'s next state (pushed with the next batch); returns
-        the error that stopped this app's pushes, if any."""
+    def stage(self, app: str, document: bytes, serial: int) -> StateError | None:
+        """Queue ``document`` (serial ``serial``) as ``app``'s next state, pushed with the
+        next batch; returns the error that stopped this app's pushes, if any."""
         with self._mutex:
             held = self._held[app]
             held.pending, held.generation = document, held.generation + 1
+            held.serial = serial
             self._start()
             return held.error
 
@@ -215,7 +219,7 @@ class StateBranch:
             for app, held in self._held.items():
                 retrying = held.error is None or app in batch.releases  # the final push retries
                 if held.pending is not None and retrying:
-                    batch.writes[app] = (held.pending, held.generation)
+                    batch.writes[app] = (held.pending, held.generation, held.serial)
                 if held.error is None and self.clock() >= held.renewed + self.lease / 3:
                     batch.renewals.add(app)
             if batch.acquires or batch.writes or batch.releases or batch.renewals:
@@ -303,10 +307,14 @@ class StateBranch:
         record = contents[lock_file(app)][1]
         current = _holder(record) if record is not None else None
         if current is None or current.token != held.holder.token:
-            who = f"by {current.describe()}" if current is not None else "(removed)"
+            how = (
+                f"it was taken over by {current.describe()}"
+                if current is not None
+                else "its record was removed from the branch"
+            )
             outcome.lost[app] = StateError(
-                f"{self.where}: this run lost the lock of app {app}: it was taken over {who}"
-                " while the run held it (an expired lease, or `state unlock --force`)"
+                f"{self.where}: this run lost the lock of app {app}: {how} while the run held"
+                " it (its lease had expired, or `state unlock --force` was run)"
             )
             return
         if contents[state_file(app)][0] != held.blob:
@@ -436,8 +444,15 @@ class StateBranch:
         return "stale" if result.outcome == "stale" else result.detail
 
     def _message(self, batch: _Batch, outcome: _Outcome) -> str:
-        parts = [f"lock {app}" for app in sorted(outcome.granted)]
-        parts += [f"state {app}" for app in sorted(batch.writes) if app not in outcome.lost]
+        parts = [
+            f"lock {app} for {leased.describe()}"
+            for app, (leased, _) in sorted(outcome.granted.items())
+        ]
+        parts += [
+            f"{app} serial {batch.writes[app][2]}"
+            for app in sorted(batch.writes)
+            if app not in outcome.lost
+        ]
         parts += [f"unlock {app}" for app in sorted(batch.releases) if app not in outcome.lost]
         if not parts:
             parts = ["renew " + ", ".join(sorted(batch.renewals))]

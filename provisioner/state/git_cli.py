@@ -198,7 +198,7 @@ class GitRepository:
             return PushResult("ok")
         if status is None:
             return PushResult("failed", _last_error(errors))
-        if "stale info" in status or "fetch first" in status or "non-fast-forward" in status:
+        if any(sign in status for sign in _MOVED) or _lost_ref_race(status, errors):
             return PushResult("stale", status)
         remote_lines = [
             line[7:].strip() for line in errors.splitlines() if line.startswith("remote:")
@@ -212,6 +212,20 @@ class GitRepository:
     def delete_ref(self, ref: str) -> None:
         with contextlib.suppress(GitError):
             self.run(["update-ref", "-d", ref])
+
+
+_MOVED = ("stale info", "fetch first", "non-fast-forward")
+"""Refusals that mean: the branch moved since it was read (rebuild on the new tip)."""
+_REF_RACES = ("cannot lock ref", "reference already exists", "but expected", "failed to update ref")
+"""What the receiving side answers when another push updated the ref at the same moment."""
+
+
+def _lost_ref_race(status: str, errors: str) -> bool:
+    """A concurrent push won the race for the ref on the server: the same as a moved branch
+    (a pre-receive hook's refusal is not one of these)."""
+    if "hook declined" in status:
+        return False
+    return any(sign in status or sign in errors for sign in _REF_RACES)
 
 
 def private_ref(remote: str, branch: str) -> str:
