@@ -320,6 +320,8 @@ class PostgresBackend:
                 )
                 session.connection.execute("SELECT pg_advisory_unlock(%s)", [self._bigint(key)])
         except psycopg.Error as exc:
+            if session.connection.closed or session.connection.broken:
+                return  # the session is gone, and its advisory lock with it
             raise self.store.translate(exc, f"cannot unlock the state of app {self.app}") from None
 
     def _lock_key(self, connection: psycopg.Connection[Any]) -> tuple[int, int]:
