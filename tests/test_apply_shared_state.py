@@ -192,11 +192,10 @@ def test_killed_after_each_call_in_turn_converges_without_duplicates(
     assert shared.run(shared.laptop, "plan", "--detailed-exitcode").returncode == 0
 
 
+@pytest.mark.parametrize("shared", ["postgres"], indirect=True)
 def test_a_killed_postgres_holder_frees_the_lock_at_once(
     shared: Shared, server: EmulatorServer
 ) -> None:
-    if shared.kind != "postgres":
-        pytest.skip("git keeps a lease; a dead holder on this machine is covered above")
     server.set_faults(latency_ms=150)
     first = shared.start(shared.laptop, "--concurrency", "1")
     assert wait_until(lambda: committed(server) > 0 or first.poll() is not None)
@@ -210,11 +209,10 @@ def test_a_killed_postgres_holder_frees_the_lock_at_once(
     assert sorted(live_bots(server)) == BOTS
 
 
+@pytest.mark.parametrize("shared", ["git"], indirect=True)
 def test_a_refused_push_fails_the_apply_keeps_the_state_and_state_push_finishes(
     shared: Shared, server: EmulatorServer
 ) -> None:
-    if shared.kind != "git":
-        pytest.skip("branch protection is a git matter")
     install_rejecting_hook(shared.origin).touch()
     applied = shared.run(shared.laptop, "apply", "--auto-approve")
     assert applied.returncode != 0, applied.stdout

@@ -64,6 +64,21 @@ def shared_branch(repo: GitRepository, remote: str, branch: str) -> StateBranch:
         return found
 
 
+_REPOSITORIES: dict[Path, GitRepository] = {}
+
+
+def repository_of(base_dir: Path) -> GitRepository:
+    """The repository holding ``base_dir`` (looked up once per folder and process)."""
+    key = base_dir.resolve()
+    with _BRANCHES_MUTEX:
+        found = _REPOSITORIES.get(key)
+    if found is None:
+        found = GitRepository.discover(base_dir)
+        with _BRANCHES_MUTEX:
+            _REPOSITORIES[key] = found
+    return found
+
+
 def push_count() -> int:
     """Pushes made by this process so far, over every state branch."""
     with _BRANCHES_MUTEX:
@@ -90,7 +105,7 @@ class GitBackend:
 
     @classmethod
     def for_settings(cls, app: str, settings: GitStateSettings, base_dir: Path) -> GitBackend:
-        repo = GitRepository.discover(base_dir)
+        repo = repository_of(base_dir)
         return cls(app, shared_branch(repo, settings.remote, settings.branch), base_dir=base_dir)
 
     def __repr__(self) -> str:
@@ -211,7 +226,12 @@ class GitBackend:
         except StateError as exc:
             if self._latest is not None:
                 raise self._kept(exc) from None
-            raise
+            raise StateError(
+                f"could not remove the lock of app {self.app} from {self.branch.where}:"
+                f" {exc.message.split(': ', 1)[-1]}",
+                hint=f"nothing was written; the lock record stays until its lease ends, or run"
+                f" `provisioner state unlock {self.app}` once the remote takes pushes again",
+            ) from None
         with contextlib.suppress(OSError):
             self.journal.path.unlink()
 

@@ -22,14 +22,18 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from provisioner.errors import LockedError, StateError
 from provisioner.state.codec import MAX_STATE_BYTES
 from provisioner.state.git_cli import GitError, GitRepository, private_ref
 from provisioner.state.holder import format_utc, is_gone, parse_utc
 from provisioner.state.model import LockHolder
+
+_T = TypeVar("_T")
 
 DEFAULT_LEASE = 300.0
 """Seconds a lock record stays valid unless its holder renews it (every third of it)."""
@@ -132,7 +136,7 @@ class StateBranch:
         with self._mutex:
             self._queue.acquires.append((app, holder, future))
             self._start()
-        return future.result(timeout=WAIT)
+        return self._answer(future, f"taking the lock of app {app}")
 
     def stage(self, app: str, document: bytes, serial: int) -> StateError | None:
         """Queue ``document`` (serial ``serial``) as ``app``'s next state, pushed with the
@@ -158,7 +162,17 @@ class StateBranch:
                 return
             self._queue.releases[app] = future
             self._start()
-        future.result(timeout=WAIT)
+        self._answer(future, f"the final push of app {app}")
+
+    def _answer(self, future: Future[_T], doing: str) -> _T:
+        """The worker's answer; StateError when it takes longer than :data:`WAIT`."""
+        try:
+            return future.result(timeout=WAIT)
+        except FutureTimeout:
+            raise StateError(
+                f"{self.where}: {doing} took more than {WAIT:.0f} s",
+                hint="check the network and the remote; re-run once it answers",
+            ) from None
 
     # --- anyone's side (synchronous) --------------------------------------------------
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python tests/benchmarks/bench_apply.py [--apps 100] [--bots 10]
         [--latency-ms 50] [--concurrency 26] [--rate 50] [--runs 3] [--no-whole-command]
-        [--workdir DIR]
+        [--workdir DIR] [--state-backend file|git|postgres]
 
 The emulator runs in a separate process (so its request handling does not share the GIL
 with the apply) and serves one app key per app. Three figures are measured, each on a fresh
@@ -40,6 +40,15 @@ ratio (at 32 a run must take 1.3 × 1.56 s = 2.03 s). Other values: --concurrenc
 The workspace, and so the state files written (and fsync'd) after every call, live in a new
 temporary directory under --workdir (default: the system temp dir). That makes the disk part
 of the measurement, as it is for a real run: compare e.g. ``--workdir /dev/shm``.
+
+--state-backend chooses where the state is written after each call: ``file`` (default), ``git``
+(the workspace is a clone of a bare repository in the same temporary directory, the state
+branch is pushed there) or ``postgres`` (a throwaway cluster on a unix socket, as the tests
+start it; a fresh schema per measurement). The locks are taken in parallel before the apply
+phase starts and released in parallel after it (for git: the final pushes), like one thread per
+app does in ``provisioner apply``; that release is timed on its own line, and for git the
+number of pushes of the apply phase and of the release is printed. Target: postgres within
+1.3× of the file backend's apply phase; git's push count independent of the number of bots.
 
 The client CPU per call is printed too: CPython spends roughly 2 ms of CPU per signed httpx
 call and state write, mostly under one GIL, and a 2-core machine runs the emulator as well,
@@ -95,7 +104,16 @@ def emulator_process(apps: dict[str, str], latency_ms: float) -> Iterator[str]:
         process.join(10)
 
 
-def write_workspace(root: Path, url: str, apps: int, bots: int, rate: float) -> dict[str, str]:
+STATE_LINES = {
+    "file": "",
+    "git": "state: {backend: git, branch: provisioner-state, remote: origin}\n",
+    "postgres": 'state: {backend: postgres, dsn: "${BENCH_STATE_DSN}", schema: %s}\n',
+}
+
+
+def write_workspace(
+    root: Path, url: str, apps: int, bots: int, rate: float, state_line: str = ""
+) -> dict[str, str]:
     """``bots/app-NNN/`` folders; returns the environment their ${VARS} need."""
     env = {"DIFY_KEY": "bench-dify-key"}
     for number in range(apps):
@@ -106,7 +124,7 @@ def write_workspace(root: Path, url: str, apps: int, bots: int, rate: float) -> 
         env[f"SECRET_{number}"] = f"bench-secret-{number}"
         (folder / "app.yaml").write_text(
             f"endpoint: {url}\nappKey: ${{KEY_{number}}}\nappSecret: ${{SECRET_{number}}}\n"
-            f"rateLimit: {rate}\n",
+            f"rateLimit: {rate}\n" + state_line,
             encoding="utf-8",
         )
         for bot in range(bots):
@@ -127,18 +145,25 @@ def credentials(apps: int) -> dict[str, str]:
 
 def time_apply_phase(root: Path, env: dict[str, str], concurrency: int) -> tuple[float, str]:
     """Seconds to apply every app's plan (plans made beforehand, like the CLI does), and the
-    client process's CPU seconds during that time (all threads)."""
+    client process's CPU seconds during that time (all threads); then the parallel release
+    of the locks (git: the final pushes), timed on its own."""
     from provisioner.apply import apply_plan, new_pool
     from provisioner.plan import make_plan
     from provisioner.rongcloud import RongCloudClient, hosts_for_endpoint
     from provisioner.secrets import resolve
     from provisioner.state import backend_for
+    from provisioner.state.git import push_count
     from provisioner.workspace import load_apps
 
     apps = load_apps([], root / "bots", env=env)
-    with ExitStack() as stack:
+    with ExitStack() as stack, ThreadPoolExecutor(max_workers=len(apps)) as threads:
+        backends = [backend_for(app, base_dir=root, env=env) for app in apps]
+        locks = [backend.lock("bench") for backend in backends]
+        before_locks = push_count()
+        list(threads.map(lambda lock: lock.__enter__(), locks))
+        to_lock = push_count() - before_locks
         items = []
-        for app in apps:
+        for app, backend in zip(apps, backends, strict=True):
             settings = app.settings
             assert settings.appKey is not None and settings.appSecret is not None
             client = stack.enter_context(
@@ -149,24 +174,32 @@ def time_apply_phase(root: Path, env: dict[str, str], concurrency: int) -> tuple
                     rate_limit=settings.rateLimit or 50.0,
                 )
             )
-            backend = backend_for(app, base_dir=root)
-            stack.enter_context(backend.lock("bench"))
             state = backend.read()
             items.append((make_plan(app, state, env, None), app, client, backend, state))
-        pool = stack.enter_context(new_pool(concurrency))
-        threads = stack.enter_context(ThreadPoolExecutor(max_workers=len(items)))
-        start, cpu = time.perf_counter(), time.process_time()
-        results = list(
-            threads.map(
-                lambda item: apply_plan(item[0], item[1], env, item[2], item[3], item[4], pool),
-                items,
+        pushes = push_count()
+        with new_pool(concurrency) as pool:
+            start, cpu = time.perf_counter(), time.process_time()
+            results = list(
+                threads.map(
+                    lambda item: apply_plan(item[0], item[1], env, item[2], item[3], item[4], pool),
+                    items,
+                )
             )
-        )
-        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+            elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+        during, released = push_count() - pushes, time.perf_counter()
+        list(threads.map(lambda lock: lock.__exit__(None, None, None), locks))
+        released = time.perf_counter() - released
     applied = sum(result.counts["applied"] for result in results)
+    git = ""
+    if backends and backends[0].kind == "git":
+        released_by = push_count() - pushes - during
+        git = (
+            f"; git pushes: {to_lock} to lock, {during} during the apply, {released_by} to release"
+        )
     return (
         elapsed,
-        f"{applied} applied; client CPU {cpu:.2f} s = {cpu / applied * 1000:.1f} ms/call",
+        f"{applied} applied; client CPU {cpu:.2f} s = {cpu / applied * 1000:.1f} ms/call;"
+        f" release {released:.2f} s{git}",
     )
 
 
@@ -237,12 +270,29 @@ def median(values: list[float]) -> float:
 
 def measure_once(measure: Any, args: argparse.Namespace, scratch: Path) -> tuple[float, str]:
     """``measure(root, env, concurrency)`` on a fresh workspace (a new folder under
-    ``scratch``) and a fresh emulator."""
+    ``scratch``; for git a fresh clone of a fresh origin, for postgres a fresh schema) and a
+    fresh emulator."""
     root = Path(tempfile.mkdtemp(dir=scratch))
+    state_line = STATE_LINES[args.state_backend]
+    extra: dict[str, str] = {}
+    if args.state_backend == "git":
+        root = fresh_clone(root)
+    elif args.state_backend == "postgres":
+        schema = f"bench_{root.name.lower().replace('-', '_').strip('_')}"
+        state_line %= schema
+        extra["BENCH_STATE_DSN"] = args.dsn
     with emulator_process(credentials(args.apps), args.latency_ms) as url:
-        env = write_workspace(root, url, args.apps, args.bots, args.rate)
+        env = write_workspace(root, url, args.apps, args.bots, args.rate, state_line)
+        env.update(extra)
         result: tuple[float, str] = measure(root, env, args.concurrency)
         return result
+
+
+def fresh_clone(folder: Path) -> Path:
+    """``folder/clone``, a clone of the bare repository ``folder/origin.git`` (one commit)."""
+    from tests.git_support import make_clone, make_origin
+
+    return make_clone(make_origin(folder), folder / "clone")
 
 
 def verdict(ok: bool) -> str:
@@ -259,6 +309,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-whole-command", action="store_true")
     parser.add_argument("--workdir", default=None, help="where the workspace and state live")
+    parser.add_argument("--state-backend", choices=sorted(STATE_LINES), default="file")
     args = parser.parse_args()
 
     calls = args.apps * args.bots
@@ -271,6 +322,7 @@ def main() -> None:
     print(f"latency {args.latency_ms:g} ms, concurrency {args.concurrency}, ", end="")
     workdir = args.workdir or tempfile.gettempdir()
     print(f"rate limit {args.rate:g}/s per app key, workspace (and state) under {workdir}")
+    print(f"state backend {args.state_backend}")
     print(f"sequential  N × latency:                  {sequential:7.2f} s")
     print(f"pool bound  N × latency / concurrency:    {pool_bound:7.2f} s")
     print(f"app floor   token bucket wait + latency:  {app_floor:7.2f} s")
@@ -280,7 +332,11 @@ def main() -> None:
     # the next run's file creations slower on some file systems (ext4 without a journal skips
     # inodes freed in the last minute, one lookup each), which would measure the benchmark's
     # own clean-up rather than apply.
-    with tempfile.TemporaryDirectory(dir=args.workdir) as scratch:
+    with tempfile.TemporaryDirectory(dir=args.workdir) as scratch, ExitStack() as stack:
+        if args.state_backend == "postgres":
+            from tests.postgres_support import running_cluster
+
+            args.dsn = stack.enter_context(running_cluster()).dsn()
         run_all(args, Path(scratch), sequential, bound)
 
 
