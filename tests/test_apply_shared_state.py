@@ -188,6 +188,13 @@ def test_killed_after_each_call_in_turn_converges_without_duplicates(
     assert sorted(live_bots(server)) == BOTS
     assert sorted(shared.recorded()["bots"]) == BOTS  # type: ignore[arg-type]
     assert "already existed on the server" not in "".join(outputs) + final.stdout
+    # Each re-run took over the lock of the run killed before it, and said so.
+    said = {
+        "git": "its process is gone",
+        "postgres": "whose database session had ended",
+    }[shared.kind]
+    notices = [line for line in "".join(outputs).splitlines() if line.startswith("warning: ")]
+    assert len(notices) >= len(BOTS) - 2 and all(said in line for line in notices), notices
     assert calls(server, "create", kind="committed") == len(BOTS)
     assert shared.run(shared.laptop, "plan", "--detailed-exitcode").returncode == 0
 

@@ -18,7 +18,7 @@ import click
 from provisioner import __version__
 from provisioner.cli import apply_cmd, emulator_cmd, plan_cmd, sign_cmd, state_cmd, validate_cmd
 from provisioner.cli.exit_codes import EXIT_INTERRUPTED
-from provisioner.cli.output import echo_error
+from provisioner.cli.output import echo_error, show_state_notices
 from provisioner.errors import ProvisionerError
 
 
@@ -44,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (never raises, except SystemExit from click)."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    show_state_notices()
     try:
         result = cli.main(args=args, prog_name="provisioner", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
 import click
+
+STATE_LOGGER = "provisioner.state"
+"""Where the state backends log what the user must be told (a lock taken over, ...)."""
 
 
 def use_color(stream: object = None) -> bool:
@@ -22,3 +26,23 @@ def echo_error(message: str, *, hint: str | None = None) -> None:
     click.echo(f"{label} {message}", err=True)
     if hint:
         click.echo(f"  hint: {hint}", err=True)
+
+
+def echo_warning(message: str) -> None:
+    """``warning: message`` on stderr."""
+    color = use_color(sys.stderr)
+    label = click.style("warning:", fg="yellow", bold=True) if color else "warning:"
+    click.echo(f"{label} {message}", err=True)
+
+
+class _WarningHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        echo_warning(record.getMessage())
+
+
+def show_state_notices() -> None:
+    """Print the state backends' notices (WARNING records of ``provisioner.state``) as
+    ``warning: ...`` lines, for every command (installed once)."""
+    logger = logging.getLogger(STATE_LOGGER)
+    if not any(isinstance(handler, _WarningHandler) for handler in logger.handlers):
+        logger.addHandler(_WarningHandler(logging.WARNING))

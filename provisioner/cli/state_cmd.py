@@ -107,7 +107,6 @@ def push(app: str, file: Path, bots_dir: Path, force: bool) -> int:
     pushed = parse_state(raw, str(file))
     backend = _backend(app, bots_dir)
     with backend.lock("provisioner state push"):
-        _echo_notices(backend)
         decision = decide_push(
             backend.app, backend.describe(), backend.read_recorded(), pushed, force=force
         )
@@ -141,7 +140,6 @@ def forget(app: str, user_ids: tuple[str, ...], bots_dir: Path) -> int:
 
     backend = _backend(app, bots_dir)
     with backend.lock("provisioner state forget"):
-        _echo_notices(backend)
         state = forget_bots(_recorded(backend), user_ids)
         backend.write(state)
     click.echo(
@@ -168,11 +166,6 @@ def _recorded(backend: StateBackend) -> RecordedApp:
             " show` lists what is recorded)",
         )
     return state
-
-
-def _echo_notices(backend: StateBackend) -> None:
-    for notice in backend.notices():
-        click.echo(f"warning: {notice}", err=True)
 
 
 def _remove_if_unsaved(file: Path, app: str) -> None:

@@ -20,6 +20,7 @@ is the exact ``provisioner state push APP FILE`` command that finishes the job.
 
 from __future__ import annotations
 
+import logging
 from contextlib import AbstractContextManager
 from typing import Literal, Protocol
 
@@ -27,6 +28,15 @@ from provisioner.errors import StateError
 from provisioner.state.model import LockHolder, RecordedApp
 
 BackendKind = Literal["file", "git", "postgres"]
+
+logger = logging.getLogger("provisioner.state")
+"""The backends' notices (WARNING): shown to the user by the CLI."""
+
+
+def tell(notices: list[str], notice: str) -> None:
+    """Keep ``notice`` for :meth:`StateBackend.notices` and log it for the user."""
+    notices.append(notice)
+    logger.warning("%s", notice)
 
 
 class StateBackend(Protocol):
@@ -83,5 +93,7 @@ class StateBackend(Protocol):
 
     def notices(self) -> list[str]:
         """What the user should be told about the last :meth:`lock` (an expired lease or a
-        dead session's record taken over, an unsaved state left by an earlier run)."""
+        dead session's record taken over, an unsaved state left by an earlier run). Each is
+        also logged at WARNING on the ``provisioner.state`` logger, which the CLI prints as
+        ``warning: ...`` for every command."""
         ...

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from provisioner.errors import StateConflictError, StateError
 from provisioner.state.atomic import AtomicFile
-from provisioner.state.backend import BackendKind
+from provisioner.state.backend import BackendKind, tell
 from provisioner.state.codec import Fragments, parse_state, read_state_file, render_state
 from provisioner.state.git_branch import (
     DEFAULT_LEASE,
@@ -204,7 +204,8 @@ class GitBackend:
         """Hold the app's lock record on the branch; the final push happens on release."""
         self._notices, self._reported = [], None
         acquired = self.branch.acquire(self.app, current_holder(command, self.app))
-        self._notices += acquired.notices
+        for notice in acquired.notices:
+            tell(self._notices, notice)
         try:
             self._latest = self._parse(acquired.document)
             self._check_journal()
@@ -251,10 +252,11 @@ class GitBackend:
                 saved = save_unsaved(left, self.base_dir)
             except OSError:
                 return
-            self._notices.append(
+            tell(
+                self._notices,
                 f"app {self.app}: an earlier run stopped before storing serial {left.serial}"
                 f" on {self.branch.where}; it is kept in {saved} (`provisioner state push"
-                f" {self.app} {saved.as_posix()}` stores it; a refresh adopts its bots anyway)"
+                f" {self.app} {saved.as_posix()}` stores it; a refresh adopts its bots anyway)",
             )
         with contextlib.suppress(OSError):
             self.journal.path.unlink()

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provisioner.errors import ConfigError, LockedError, StateConflictError, StateError
-from provisioner.state.backend import BackendKind
+from provisioner.state.backend import BackendKind, tell
 from provisioner.state.codec import MAX_STATE_BYTES, Fragments, parse_state, render_state
 from provisioner.state.holder import current_holder
 from provisioner.state.model import LockHolder, RecordedApp
@@ -296,9 +296,10 @@ class PostgresBackend:
         if row is not None:
             dead = LockHolder.from_data(row[0])
             who = dead.describe() if dead is not None else "an unrecorded holder"
-            self._notices.append(
+            tell(
+                self._notices,
                 f"app {self.app}: cleared the lock record of {who}, whose database session"
-                " had ended"
+                " had ended",
             )
 
     def _give_back(self, session: Session) -> None:
