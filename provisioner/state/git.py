@@ -33,13 +33,13 @@ from provisioner.state.atomic import AtomicFile
 from provisioner.state.backend import BackendKind, tell
 from provisioner.state.codec import Fragments, parse_state, read_state_file, render_state
 from provisioner.state.git_branch import (
-    DEFAULT_LEASE,
     Contents,
     StateBranch,
     lock_file,
     state_file,
 )
 from provisioner.state.git_cli import GitError, GitRepository
+from provisioner.state.git_lease import DEFAULT_LEASE, parse_record, stale_reason
 from provisioner.state.holder import current_holder
 from provisioner.state.model import LockHolder, RecordedApp
 from provisioner.state.succession import check_request, check_stored, expected_serial_of
@@ -287,14 +287,14 @@ class GitBackend:
     def lock_holder(self) -> LockHolder | None:
         _tip, contents = self._read([lock_file(self.app)])
         record = contents[lock_file(self.app)][1]
-        return _parse_holder(record) if record is not None else None
+        return parse_record(record) if record is not None else None
 
     def is_locked(self) -> bool:
         _tip, contents = self._read([lock_file(self.app)])
         record = contents[lock_file(self.app)][1]
         if record is None:
             return False
-        return self.branch.stale_reason(_parse_holder(record), self.branch.clock()) is None
+        return stale_reason(parse_record(record), self.branch.clock()) is None
 
     def unlock(self) -> LockHolder | None:
         """Remove the lock record from the branch (one compare-and-swap push)."""
@@ -303,7 +303,7 @@ class GitBackend:
 
         def decide(contents: Contents) -> dict[str, bytes | None]:
             record = contents[path][1]
-            found[:] = [_parse_holder(record) if record is not None else None]
+            found[:] = [parse_record(record) if record is not None else None]
             return {path: None} if record is not None else {}
 
         try:
@@ -315,15 +315,6 @@ class GitBackend:
                 hint="check that this clone can push to the branch, then run again",
             ) from None
         return found[0] if found else None
-
-
-def _parse_holder(record: bytes) -> LockHolder | None:
-    import json
-
-    try:
-        return LockHolder.from_data(json.loads(record))
-    except (ValueError, RecursionError):
-        return None
 
 
 __all__ = ["GitBackend", "push_count", "shared_branch"]

@@ -16,7 +16,6 @@ number of bots (nor, mostly, of apps).
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 import time
@@ -24,19 +23,23 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TypeVar
 
-from provisioner.errors import LockedError, StateError
+from provisioner.errors import StateError
 from provisioner.state.codec import MAX_STATE_BYTES
 from provisioner.state.git_cli import GitError, GitRepository, private_ref
-from provisioner.state.holder import format_utc, is_gone, parse_utc
+from provisioner.state.git_lease import (
+    DEFAULT_LEASE,
+    locked_error,
+    parse_record,
+    record_bytes,
+    stale_reason,
+    with_expiry,
+)
 from provisioner.state.model import LockHolder
 
 _T = TypeVar("_T")
 
-DEFAULT_LEASE = 300.0
-"""Seconds a lock record stays valid unless its holder renews it (every third of it)."""
 MAX_ATTEMPTS = 50
 """Pushes of one batch before giving up on a branch that keeps moving."""
 WAIT = 900.0
@@ -291,21 +294,21 @@ class StateBranch:
         outcome: _Outcome,
     ) -> None:
         record = contents[lock_file(app)][1]
-        current = _holder(record) if record is not None else None
+        current = parse_record(record) if record is not None else None
         notices: list[str] = []
         if app in self._held or app in outcome.granted:
             refusal = self._held[app].holder if app in self._held else outcome.granted[app][0]
-            outcome.refused[app] = self.locked_error(app, refusal)
+            outcome.refused[app] = locked_error(app, refusal)
             return
         if record is not None:
-            why = self.stale_reason(current, now)
+            why = stale_reason(current, now)
             if why is None:
-                outcome.refused[app] = self.locked_error(app, current)
+                outcome.refused[app] = locked_error(app, current)
                 return
             who = current.describe() if current is not None else "an unreadable lock record"
             notices.append(f"app {app}: took over the lock of {who} on {self.where}: {why}")
-        leased = _with_expiry(holder, now + self.lease)
-        outcome.changes[lock_file(app)] = _record(leased)
+        leased = with_expiry(holder, now + self.lease)
+        outcome.changes[lock_file(app)] = record_bytes(leased)
         blob, document = contents[state_file(app)]
         outcome.granted[app] = (leased, Acquired(blob, document, notices))
 
@@ -319,7 +322,7 @@ class StateBranch:
     ) -> None:
         held = self._held[app]
         record = contents[lock_file(app)][1]
-        current = _holder(record) if record is not None else None
+        current = parse_record(record) if record is not None else None
         if current is None or current.token != held.holder.token:
             how = (
                 f"it was taken over by {current.describe()}"
@@ -342,8 +345,8 @@ class StateBranch:
         if app in batch.releases:
             outcome.changes[lock_file(app)] = None
         elif app in batch.renewals:
-            renewed = _with_expiry(held.holder, now + self.lease)
-            outcome.changes[lock_file(app)] = _record(renewed)
+            renewed = with_expiry(held.holder, now + self.lease)
+            outcome.changes[lock_file(app)] = record_bytes(renewed)
 
     def _settle(self, batch: _Batch, outcome: _Outcome) -> None:
         """After a successful push (or nothing to push): answer everyone."""
@@ -413,26 +416,6 @@ class StateBranch:
 
     # --- helpers ----------------------------------------------------------------------
 
-    def locked_error(self, app: str, holder: LockHolder | None) -> LockedError:
-        who = holder.describe() if holder is not None else "a run whose lock record is unreadable"
-        until = f" (lease until {holder.expires})" if holder is not None and holder.expires else ""
-        return LockedError(
-            f"the state of app {app} is locked by {who}{until}",
-            hint="wait for that run to finish; if it is gone, run"
-            f" `provisioner state unlock {app}` (an expired lease is taken over by the next run)",
-        )
-
-    def stale_reason(self, holder: LockHolder | None, now: float) -> str | None:
-        """Why a lock record no longer protects anything (None: it is live)."""
-        if holder is None:
-            return "its record could not be read"
-        expires = parse_utc(holder.expires)
-        if expires is None or expires.timestamp() <= now:
-            return f"its lease ended at {holder.expires or 'an unknown time'}"
-        if is_gone(holder):
-            return "its process is gone"
-        return None
-
     def _fetch(self) -> str | None:
         return self.repo.fetch(self.remote, self.branch)
 
@@ -475,20 +458,3 @@ class StateBranch:
 
 def _backoff(attempt: int) -> None:
     time.sleep(random.uniform(0, 0.02 * min(attempt + 1, 10)))
-
-
-def _holder(record: bytes) -> LockHolder | None:
-    try:
-        return LockHolder.from_data(json.loads(record))
-    except (ValueError, RecursionError):
-        return None
-
-
-def _with_expiry(holder: LockHolder, moment: float) -> LockHolder:
-    from dataclasses import replace
-
-    return replace(holder, expires=format_utc(datetime.fromtimestamp(moment, UTC)))
-
-
-def _record(holder: LockHolder) -> bytes:
-    return (json.dumps(holder.data, indent=2, sort_keys=True) + "\n").encode("utf-8")

@@ -19,18 +19,18 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import json
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from provisioner.errors import ConfigError, LockedError, StateConflictError, StateError
+from provisioner.errors import ConfigError, StateConflictError, StateError
 from provisioner.state.backend import BackendKind, tell
 from provisioner.state.codec import MAX_STATE_BYTES, Fragments, parse_state, render_state
 from provisioner.state.holder import current_holder
 from provisioner.state.model import LockHolder, RecordedApp
-from provisioner.state.postgres_store import PostgresStore, Session, pooler_error
+from provisioner.state.postgres_lock import HELD_BY_THIS_SESSION, AppLock
+from provisioner.state.postgres_store import PostgresStore, Session
 from provisioner.state.succession import check_request, check_stored, expected_serial_of
 from provisioner.state.unsaved import persist_failure
 
@@ -41,12 +41,6 @@ if TYPE_CHECKING:
 
 _STORES: dict[tuple[str, str], PostgresStore] = {}
 _STORES_MUTEX = threading.Lock()
-
-_HELD_BY = (
-    "EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid::bigint = %(high)s"
-    " AND objid::bigint = %(low)s AND objsubid = 1 AND pid = pg_backend_pid() AND granted)"
-)
-"""True when the session running the statement holds the app's advisory lock."""
 
 
 def shared_store(dsn: str, schema: str, where: str) -> PostgresStore:
@@ -81,6 +75,7 @@ class PostgresBackend:
         self.store = store
         self.base_dir = base_dir
         self._fragments: Fragments = {}
+        self._lock = AppLock(store.schema, app, store.where)
         self._session: Session | None = None
         self._key: tuple[int, int] | None = None
         self._token: str | None = None
@@ -196,7 +191,7 @@ class PostgresBackend:
         from psycopg import sql
 
         schema = sql.Identifier(self.store.schema)
-        guard = sql.SQL(" AND " + _HELD_BY if self._session is not None else "")
+        guard = sql.SQL(" AND " + HELD_BY_THIS_SESSION if self._session is not None else "")
         high, low = self._key or (0, 0)
         values = {
             "app": self.app,
@@ -252,50 +247,19 @@ class PostgresBackend:
             with session.mutex:
                 connection = session.connection
                 self.store.migrate(connection)
-                key = self._lock_key(connection)
-                taken = connection.execute(
-                    "SELECT pg_try_advisory_lock(%s)", [self._bigint(key)]
-                ).fetchone()
-                if not (taken and taken[0]):
-                    raise self._locked_error(connection)
+                key = self._lock.key(connection)
+                if not self._lock.try_lock(connection, key):
+                    raise self._lock.locked_error(connection)
                 try:
-                    self._record_holder(connection, session, holder)
+                    dead = self._lock.replace_row(connection, session.pid, holder)
                 except BaseException:
-                    connection.execute("SELECT pg_advisory_unlock(%s)", [self._bigint(key)])
+                    self._lock.unlock(connection, key)
                     raise
         except psycopg.Error as exc:
             raise self.store.translate(exc, f"cannot lock the state of app {self.app}") from None
         self._key, self._token = key, holder.token
-
-    def _record_holder(
-        self, connection: psycopg.Connection[Any], session: Session, holder: LockHolder
-    ) -> None:
-        """Replace a dead session's row (saying so) with ours, in one transaction."""
-        from psycopg import sql
-
-        schema = sql.Identifier(self.store.schema)
-        with connection.transaction():
-            row = connection.execute(
-                sql.SQL("DELETE FROM {}.locks WHERE app = %s RETURNING holder, backend_pid").format(
-                    schema
-                ),
-                [self.app],
-            ).fetchone()
-            if row is not None and int(row[1]) == session.pid:
-                raise pooler_error(
-                    self.store.where,
-                    f"the lock of app {self.app} is recorded for this very session"
-                    f" (pid {session.pid}) by another holder",
-                )
-            connection.execute(
-                sql.SQL(
-                    "INSERT INTO {}.locks (app, token, backend_pid, holder) VALUES (%s, %s, %s, %s)"
-                ).format(schema),
-                [self.app, holder.token, session.pid, json.dumps(holder.data)],
-            )
-        if row is not None:
-            dead = LockHolder.from_data(row[0])
-            who = dead.describe() if dead is not None else "an unrecorded holder"
+        if dead is not False:
+            who = dead.describe() if isinstance(dead, LockHolder) else "an unrecorded holder"
             tell(
                 self._notices,
                 f"app {self.app}: cleared the lock record of {who}, whose database session"
@@ -305,7 +269,6 @@ class PostgresBackend:
     def _give_back(self, session: Session) -> None:
         """Delete our holder row and release the advisory lock."""
         import psycopg
-        from psycopg import sql
 
         key, token = self._key, self._token
         self._key = self._token = None
@@ -313,69 +276,12 @@ class PostgresBackend:
             return
         try:
             with session.mutex:
-                session.connection.execute(
-                    sql.SQL("DELETE FROM {}.locks WHERE app = %s AND token = %s").format(
-                        sql.Identifier(self.store.schema)
-                    ),
-                    [self.app, token],
-                )
-                session.connection.execute("SELECT pg_advisory_unlock(%s)", [self._bigint(key)])
+                self._lock.delete_row(session.connection, token)
+                self._lock.unlock(session.connection, key)
         except psycopg.Error as exc:
             if session.connection.closed or session.connection.broken:
                 return  # the session is gone, and its advisory lock with it
             raise self.store.translate(exc, f"cannot unlock the state of app {self.app}") from None
-
-    def _lock_key(self, connection: psycopg.Connection[Any]) -> tuple[int, int]:
-        """The app's 64-bit lock key, split as pg_locks shows it (classid, objid)."""
-        row = connection.execute(
-            "SELECT hashtextextended(%s, 0)", [f"{self.store.schema}/{self.app}"]
-        ).fetchone()
-        key = int(row[0]) if row else 0
-        return (key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF
-
-    @staticmethod
-    def _bigint(key: tuple[int, int]) -> int:
-        value = (key[0] << 32) | key[1]
-        return value - (1 << 64) if value >= 1 << 63 else value
-
-    def _locked_error(self, connection: psycopg.Connection[Any]) -> LockedError:
-        holder = self._recorded_holder(connection)
-        if holder is not None:
-            who = holder.describe()
-        else:
-            who = self._session_holder(connection) or "another session (holder not recorded)"
-        return LockedError(
-            f"the state of app {self.app} is locked by {who}",
-            hint="wait for that run to finish; if it is gone, its session ends and frees the lock"
-            f" (or run `provisioner state unlock {self.app} --force` to end it)",
-        )
-
-    def _recorded_holder(self, connection: psycopg.Connection[Any]) -> LockHolder | None:
-        from psycopg import sql
-
-        row = connection.execute(
-            sql.SQL("SELECT holder FROM {}.locks WHERE app = %s").format(
-                sql.Identifier(self.store.schema)
-            ),
-            [self.app],
-        ).fetchone()
-        return LockHolder.from_data(row[0]) if row is not None else None
-
-    def _session_holder(self, connection: psycopg.Connection[Any]) -> str | None:
-        """``application_name`` and pid of the session holding the app's lock."""
-        found = self._holder_session(connection)
-        return f"{found[1]} (backend pid {found[0]})" if found is not None else None
-
-    def _holder_session(self, connection: psycopg.Connection[Any]) -> tuple[int, str] | None:
-        high, low = self._lock_key(connection)
-        row = connection.execute(
-            "SELECT l.pid, coalesce(a.application_name, '') FROM pg_locks l"
-            " LEFT JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory'"
-            " AND l.classid::bigint = %s AND l.objid::bigint = %s AND l.objsubid = 1"
-            " AND l.granted",
-            [high, low],
-        ).fetchone()
-        return (int(row[0]), str(row[1])) if row is not None else None
 
     # --- the rest of the protocol -----------------------------------------------------
 
@@ -386,7 +292,7 @@ class PostgresBackend:
             with self.store.reading() as connection:
                 if not self.store.check_version(connection):
                     return None
-                return self._recorded_holder(connection)
+                return self._lock.recorded_holder(connection)
         except psycopg.Error as exc:
             raise self.store.translate(exc, "cannot read the lock holder") from None
 
@@ -395,7 +301,7 @@ class PostgresBackend:
 
         try:
             with self.store.reading() as connection:
-                return self._holder_session(connection) is not None
+                return self._lock.holder_session(connection) is not None
         except psycopg.Error as exc:
             raise self.store.translate(exc, "cannot read the lock") from None
 
@@ -403,41 +309,19 @@ class PostgresBackend:
         """End the session holding the lock, if any (``pg_terminate_backend``), and delete
         the holder row; returns the holder it named."""
         import psycopg
-        from psycopg import sql
 
         try:
             with self.store.reading() as connection:
                 if not self.store.check_version(connection):
                     return None
-                holder = self._recorded_holder(connection)
-                session = self._holder_session(connection)
+                holder = self._lock.recorded_holder(connection)
+                session = self._lock.holder_session(connection)
                 if session is not None:
-                    self._terminate(connection, session[0])
-                connection.execute(
-                    sql.SQL("DELETE FROM {}.locks WHERE app = %s").format(
-                        sql.Identifier(self.store.schema)
-                    ),
-                    [self.app],
-                )
+                    self._lock.terminate(connection, session[0])
+                self._lock.delete_row(connection)
                 return holder
         except psycopg.Error as exc:
             raise self.store.translate(exc, f"cannot unlock the state of app {self.app}") from None
-
-    def _terminate(self, connection: psycopg.Connection[Any], pid: int) -> None:
-        """End session ``pid`` and wait (up to 5 s) until its locks are gone."""
-        import time
-
-        row = connection.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone()
-        for _ in range(100):
-            if not (row and row[0]) or self._holder_session(connection) is None:
-                break
-            time.sleep(0.05)
-        if not (row and row[0]):
-            raise StateError(
-                f"{self.store.where}: could not end the session (backend pid {pid}) holding the"
-                f" lock of app {self.app}",
-                hint="ask a database administrator to end it, or wait for that run to finish",
-            )
 
     def pending_error(self) -> StateError | None:
         """Always None: every write is committed before :meth:`write` returns."""
