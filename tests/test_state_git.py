@@ -231,3 +231,26 @@ def test_an_unreachable_remote_never_shows_its_credentials(laptop: Path) -> None
         "git branch provisioner-state on origin: cannot read the state branch: "
     )
     assert redact("https://u:p@h/x and ssh://git@h") == "https://***@h/x and ssh://***@h"
+
+
+def test_concurrent_reads_share_fetches(laptop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = backend_in(laptop)
+    with first.lock("provisioner apply"):
+        first.write(next_state(first.read(), "a"))
+    backends = [GitBackend(f"app-{n}", first.branch, base_dir=laptop) for n in range(20)]
+    fetches: list[str] = []
+    real = first.branch.repo.fetch
+
+    def counting(remote: str, branch: str) -> str | None:
+        fetches.append(branch)
+        return real(remote, branch)
+
+    monkeypatch.setattr(first.branch.repo, "fetch", counting)
+    threads = [threading.Thread(target=backend.read) for backend in backends]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert 1 <= len(fetches) < len(backends)
+    assert first.read().serial == 1  # a later read fetches again
+    assert len(fetches) >= 2

@@ -128,6 +128,9 @@ class StateBranch:
         self._held: dict[str, Held] = {}
         self._queue = _Batch()
         self._worker: threading.Thread | None = None
+        self._seen_at = -1.0
+        """When the tip was last known to be the remote's (monotonic; a fetch started then,
+        or a push succeeded)."""
         self._pushed_blobs: dict[str, str | None] = {}
         """path -> blob id of the last successful push."""
 
@@ -180,9 +183,11 @@ class StateBranch:
     # --- anyone's side (synchronous) --------------------------------------------------
 
     def read(self, paths: list[str]) -> tuple[str | None, Contents]:
-        """Fetch the branch; its tip and (blob, content) of each path there."""
+        """The branch's tip and the (blob, content) of each path there, as fetched after
+        this call began: concurrent reads (one plan thread per app) share one fetch."""
+        asked = time.monotonic()
         with self._git:
-            tip = self._fetch()
+            tip = self._tip if self._seen_at > asked else self._fetch()
             return tip, self._contents(tip, paths)
 
     def swap(
@@ -417,7 +422,10 @@ class StateBranch:
     # --- helpers ----------------------------------------------------------------------
 
     def _fetch(self) -> str | None:
-        return self.repo.fetch(self.remote, self.branch)
+        started = time.monotonic()
+        self._tip = self.repo.fetch(self.remote, self.branch)
+        self._seen_at = started
+        return self._tip
 
     def _contents(self, tip: str | None, paths: list[str]) -> Contents:
         ids = self.repo.blob_ids(tip, paths)
@@ -436,6 +444,7 @@ class StateBranch:
         result = self.repo.push(self.remote, commit, self.branch, tip)
         if result.outcome == "ok":
             self._tip, self._pushed_blobs = commit, blobs
+            self._seen_at = time.monotonic()
             self.repo.update_ref(private_ref(self.remote, self.branch), commit)
             return None
         return "stale" if result.outcome == "stale" else result.detail
