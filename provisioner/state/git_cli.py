@@ -171,7 +171,8 @@ class GitRepository:
             self.run(["update-index", "--index-info"], stdin="\n".join(lines).encode(), env=env)
             tree = self.run(["write-tree"], env=env).decode().strip()
         parents = ["-p", parent] if parent else []
-        out = self.run(["commit-tree", tree, *parents, "-F", "-"], stdin=message.encode())
+        args = ["commit-tree", "--no-gpg-sign", tree, *parents, "-F", "-"]  # never a prompt
+        out = self.run(args, stdin=message.encode())
         return out.decode().strip()
 
     def push(self, remote: str, commit: str, branch: str, expected: str | None) -> PushResult:
