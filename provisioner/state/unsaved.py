@@ -10,15 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from provisioner.errors import StateError
+from provisioner.state import UNSAVED_STATE_DIR
 from provisioner.state.atomic import AtomicFile
 from provisioner.state.codec import dumps_state
 from provisioner.state.model import RecordedApp
 
-UNSAVED_DIR = Path(".provisioner") / "state-unsaved"
-
 
 def unsaved_path(app: str, base_dir: Path) -> Path:
-    return base_dir / UNSAVED_DIR / f"{app}.json"
+    return base_dir / UNSAVED_STATE_DIR / f"{app}.json"
 
 
 def save_unsaved(state: RecordedApp, base_dir: Path) -> Path:
