@@ -3,7 +3,9 @@
     ProvisionerError                 expected failure: the CLI prints one line + hint, exit 1
     ├── ManifestError                a manifest cannot be loaded or is invalid (carries Diagnostics)
     ├── ConfigError                  bad command-line input, missing environment variable, ...
-    ├── StateError                   recorded state unreadable, wrong version, lineage mismatch
+    ├── StateError                   recorded state unreadable, unwritable, wrong version, ...
+    │   ├── StateConflictError       compare-and-swap refused: the stored serial/lineage moved
+    │   ├── StateNotPersistedError   recorded locally, not in the shared store (`state push`)
     │   └── LockedError              another run holds the state lock (names the holder)
     ├── PlanError                    a plan cannot be made or does not match the reviewed one
     │   ├── UnsafePlanError          blocked by a safety rule (exit 3)
@@ -48,6 +50,17 @@ class ConfigError(ProvisionerError):
 
 class StateError(ProvisionerError):
     """Recorded state cannot be read or written."""
+
+
+class StateConflictError(StateError):
+    """A write expected one stored version (serial, lineage) and found another: it was refused
+    so that it never overwrites a state it did not read."""
+
+
+class StateNotPersistedError(StateError):
+    """A write was recorded on local disk but could not reach the shared store it must go
+    to; the hint gives the exact command that finishes the job (``provisioner state push``).
+    What it records was applied: an apply reports it so, and stops issuing calls."""
 
 
 class LockedError(StateError):

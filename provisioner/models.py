@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 IntegrationType = Literal["webhook", "dify_chat", "dify_completion", "dify_chatflow"]
 DIFY_TYPES: frozenset[str] = frozenset({"dify_chat", "dify_completion", "dify_chatflow"})
@@ -97,10 +97,62 @@ class Bot(_Strict):
     """Not sent to RongCloud: blocks the bot's deletion until unprotected in a separate apply."""
 
 
-class StateSettings(_Strict):
+STATE_BRANCH_PATTERN = (
+    r"^(?!.*\.\.)(?!.*\.lock$)[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)*$"
+)
+"""A branch name git accepts: no ``..``, no ``.lock`` ending, no empty or dot-led part."""
+GIT_REMOTE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+"""A remote's name (``origin``), not a URL: URLs may carry credentials."""
+SQL_SCHEMA_PATTERN = r"^[a-z_][a-z0-9_]{0,62}$"
+"""An unquoted PostgreSQL identifier."""
+
+
+class FileStateSettings(_Strict):
+    """``state: {backend: file, path: ...}`` (the default): a JSON file on this machine."""
+
     backend: Literal["file"] = "file"
     path: Annotated[str, Field(min_length=1)] | None = None
     """Relative to the working directory; default ``.provisioner/state/<app>.json``."""
+
+
+class GitStateSettings(_Strict):
+    """``state: {backend: git, branch: provisioner-state, remote: origin}``: ``<app>.json`` on
+    a branch of the manifests' own repository."""
+
+    backend: Literal["git"]
+    branch: Annotated[str, Field(max_length=200, pattern=STATE_BRANCH_PATTERN)] = (
+        "provisioner-state"
+    )
+    remote: Annotated[str, Field(max_length=100, pattern=GIT_REMOTE_PATTERN)] = "origin"
+
+
+class PostgresStateSettings(_Strict):
+    """``state: {backend: postgres, dsn: "${PROVISIONER_STATE_DSN}", schema: provisioner}``."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    backend: Literal["postgres"]
+    dsn: Annotated[str, Field(min_length=1, repr=False)]
+    """libpq connection string or URI, usually a ``${NAME}`` reference (it is a secret)."""
+    schema_name: Annotated[str, Field(alias="schema", pattern=SQL_SCHEMA_PATTERN)] = "provisioner"
+
+
+def _state_backend(value: Any) -> str | None:
+    """The discriminator of a ``state`` block: its ``backend`` (``file`` when left out)."""
+    if isinstance(value, dict):
+        backend = value.get("backend", "file")
+        return backend if isinstance(backend, str) else None
+    backend = getattr(value, "backend", None)
+    return backend if isinstance(backend, str) else None
+
+
+StateSettings = Annotated[
+    Annotated[FileStateSettings, Tag("file")]
+    | Annotated[GitStateSettings, Tag("git")]
+    | Annotated[PostgresStateSettings, Tag("postgres")],
+    Discriminator(_state_backend),
+]
+"""Where an app's recorded state lives: one of the three backends."""
 
 
 class AppSettings(_Strict):
@@ -113,7 +165,7 @@ class AppSettings(_Strict):
     )
     rateLimit: Annotated[float, Field(gt=0, le=100)] | None = None
     """Calls per second for this app key (default 50, at most 100)."""
-    state: StateSettings = Field(default_factory=StateSettings)
+    state: StateSettings = Field(default_factory=FileStateSettings)
 
     @model_validator(mode="after")
     def _credentials(self) -> AppSettings:

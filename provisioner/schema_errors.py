@@ -26,7 +26,7 @@ from provisioner.models import DIFY_URL_PATTERN, POLICY_NOTE, URL_PATTERN
 
 Kind = Literal["bot", "app"]
 SECRET_FIELDS = frozenset({"apiKey", "appSecret"})
-_SECRET_PARTS = SECRET_FIELDS | {"auth"}
+_SECRET_PARTS = SECRET_FIELDS | {"auth", "dsn"}
 _SUGGESTED_VARIABLE = {"apiKey": "DIFY_API_KEY", "appSecret": "RONGCLOUD_APP_SECRET"}
 _SUGGESTION = re.compile(r"^did you mean '([^']+)'\?$")
 _DIFY_ENDPOINTS = ("/chat-messages", "/completion-messages", "/workflows/run")
@@ -316,7 +316,15 @@ def _pattern(document: Document, error: ValidationError, path: JsonPath) -> Iter
         )
         yield diagnostic_at(document.file, position, path, "endpoint-invalid", message, hint)
     else:
-        yield diagnostic_at(document.file, position, path, "schema-pattern", message)
+        state_hint = _STATE_PATTERN_HINTS.get(str(field)) if path[:1] == ("state",) else None
+        yield diagnostic_at(document.file, position, path, "schema-pattern", message, state_hint)
+
+
+_STATE_PATTERN_HINTS = {
+    "remote": "add the repository as a remote (`git remote add NAME URL`) and give its name",
+    "branch": "e.g. branch: provisioner-state",
+    "schema": "e.g. schema: provisioner",
+}
 
 
 def _dify_url_hint(value: str) -> str:

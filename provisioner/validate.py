@@ -242,6 +242,8 @@ def check_document(
     found.extend(_reference_checks(document, env))
     if kind == "bot":
         found.extend(_bot_checks(document))
+    else:
+        found.extend(_state_checks(document))
     return found
 
 
@@ -429,6 +431,54 @@ def _credential_warnings(document: Document, path: JsonPath, url: str) -> list[D
         )
         for place in credential_places(url)
     ]
+
+
+def _state_checks(document: Document) -> list[Diagnostic]:
+    """``state.path`` outside the working directory (a warning: the state leaves the
+    repository), and a literal password in ``state.dsn`` (an error: it is a secret)."""
+    from provisioner.state.dsn import has_literal_password
+
+    state = document.value.get("state")
+    if not isinstance(state, dict):
+        return []
+    found: list[Diagnostic] = []
+    backend, path, dsn = state.get("backend", "file"), state.get("path"), state.get("dsn")
+    if backend == "file" and isinstance(path, str) and path and _outside_working_dir(path):
+        found.append(
+            diagnostic_at(
+                document.file,
+                document.location(("state", "path")),
+                ("state", "path"),
+                "state-path-outside",
+                "is outside the working directory, so the state leaves the repository",
+                "use a relative path without `..` such as .provisioner/state/<app>.json, or"
+                " the git or postgres backend to share the state (fails with --strict)",
+                severity="warning",
+            )
+        )
+    if backend == "postgres" and isinstance(dsn, str) and has_literal_password(dsn):
+        found.append(
+            diagnostic_at(
+                document.file,
+                document.location(("state", "dsn")),
+                ("state", "dsn"),
+                "secret-literal",
+                "holds a literal password; the DSN must come from the environment",
+                'write dsn: "${PROVISIONER_STATE_DSN}" and keep the DSN in a secret, or leave'
+                " the password out (PGPASSWORD, ~/.pgpass); never commit it",
+            )
+        )
+    return found
+
+
+def _outside_working_dir(path: str) -> bool:
+    """Absolute, or climbing out with ``..`` (``a/../../b``)."""
+    import os.path
+
+    if Path(path).is_absolute() or path.startswith("~"):
+        return True
+    normal = os.path.normpath(path)
+    return normal == ".." or normal.startswith(".." + os.sep) or normal.startswith("../")
 
 
 def _is_plain_http_off_loopback(url: str) -> bool:

@@ -16,12 +16,10 @@ from typing import TYPE_CHECKING
 from provisioner.errors import ConfigError, ManifestError
 from provisioner.render.safe import terminal_safe
 from provisioner.secrets import referenced_values
-from provisioner.state import backend_for
 
 if TYPE_CHECKING:
     from provisioner.diagnostics import Diagnostic
-    from provisioner.models import AppSettings, DesiredApp
-    from provisioner.state import FileBackend
+    from provisioner.models import DesiredApp
 
 CREDENTIAL_FIELDS = frozenset({"appKey", "appSecret"})
 
@@ -159,30 +157,3 @@ def format_diagnostic(diagnostic: Diagnostic) -> str:
     where = f"{diagnostic.file}:{diagnostic.line}:{diagnostic.column}"
     field = f"{diagnostic.path}: " if diagnostic.path else ""
     return terminal_safe(f"{where}: {field}{diagnostic.message}")
-
-
-def state_backend_for(name_or_path: str, bots_dir: Path) -> FileBackend:
-    """The state backend of an app named on the command line, even when its manifests are
-    broken: ``state.path`` is read from its app.yaml when that parses, else the default."""
-    folder = bots_dir / name_or_path
-    if not folder.is_dir() and Path(name_or_path).is_dir():
-        folder = Path(name_or_path)
-    name = folder.absolute().name if folder.is_dir() else name_or_path
-    settings = _state_settings(folder / "app.yaml")
-    return backend_for(name, settings)
-
-
-def _state_settings(app_yaml: Path) -> AppSettings | None:
-    import yaml
-
-    from provisioner.models import AppSettings, StateSettings
-
-    try:
-        data = yaml.safe_load(app_yaml.read_text(encoding="utf-8"))
-        state = data.get("state") if isinstance(data, dict) else None
-        path = state.get("path") if isinstance(state, dict) else None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return None
-    if not isinstance(path, str) or not path:
-        return None
-    return AppSettings(endpoint="local", state=StateSettings(path=path))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from provisioner.emulator import EmulatorServer
 from tests.apply_support import emulator
 from tests.github_fake import REPO_NAME, FakeClock, GitHubFake
+from tests.postgres_support import Cluster, postgres_required, running_cluster
 
 
 @pytest.fixture
@@ -31,3 +34,27 @@ def github(fake_clock: FakeClock) -> Iterator[GitHubFake]:
     with GitHubFake(clock=fake_clock.now) as fake:
         fake.add_repo(REPO_NAME)
         yield fake
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """One throwaway PostgreSQL cluster for the whole session (see tests/postgres_support.py):
+    skipped when it cannot start, except in CI, where that fails."""
+    try:
+        context = running_cluster()
+        cluster = context.__enter__()
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        if postgres_required():
+            pytest.fail(f"the PostgreSQL tests need a server, which did not start: {exc}")
+        pytest.skip(f"no PostgreSQL server could be started here: {exc}")
+    try:
+        yield cluster
+    finally:
+        context.__exit__(None, None, None)
+
+
+@pytest.fixture
+def pg_schema(request: pytest.FixtureRequest) -> str:
+    """A schema name of this test's own (tables are created in it on first use)."""
+    digest = hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:12]
+    return f"t_{digest}"

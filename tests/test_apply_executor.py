@@ -352,15 +352,19 @@ def test_apply_plan_refuses_a_plan_made_against_another_state(pool: CallPool) ->
     plan = make_plan(desired, state, ENV)
 
     class Backend:
-        def write(self, state: RecordedApp) -> None:
+        def write(self, state: RecordedApp, *, expected_serial: int | None = None) -> None:
             self.state = state
 
-    moved = StateRecorder(Backend(), state.with_bot("x", None))
+        def pending_error(self) -> None:
+            return None
+
+    moved = StateRecorder(Backend(), state.with_bot("x", None))  # type: ignore[arg-type]
     with pytest.raises(PlanError) as caught:
         apply_plan(plan, desired, ENV, FakeApi(), moved, pool)
     assert caught.value.message == (
         "the plan for app t was made against state serial 0, but the state is now at serial 1"
     )
     backend = Backend()
-    result = apply_plan(plan, desired, ENV, FakeApi(), StateRecorder(backend, state), pool)
+    recorder = StateRecorder(backend, state)  # type: ignore[arg-type]
+    result = apply_plan(plan, desired, ENV, FakeApi(), recorder, pool)
     assert result.ok and set(backend.state.bots) == {"a"} and backend.state.serial == 1

@@ -204,7 +204,7 @@ def test_round_trip_on_the_emulator_plans_to_nothing(workdir: Path) -> None:
             client.create_bot(api_payload(bot, WS_ENV))
             spec = canonical_spec(bot, WS_ENV, state.salt)
             state = state.with_bot(bot.userId, RecordedBot(spec))
-        backend.write(state)
+        backend.write(state, expected_serial=0)
         again = plan_app(app, WS_ENV, backend.read(), client, allow_empty=False)
     assert again.is_empty and again.drift == () and again.unmanaged == ()
     assert (workdir / ".provisioner" / "state" / "demo.json").is_file()

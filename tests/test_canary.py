@@ -243,3 +243,35 @@ def test_no_reference_value_in_any_field_leaks_when_the_server_quotes_requests(
         text = path.read_text(encoding="utf-8", errors="replace")
         for canary in secrets:
             assert canary not in text, f"{canary} leaked into {path}"
+
+
+DSN_CANARY = "CANARY-dsn-password-5a9e"
+
+
+def test_no_dsn_password_in_any_output_or_file_of_the_postgres_backend(
+    ws: Workspace, server: EmulatorServer, request: pytest.FixtureRequest
+) -> None:
+    """The DSN is a secret: its password (a canary) never reaches an output stream, a log,
+    the state, the unsaved file or an error, with --debug, whether the login works or not."""
+    from tests.postgres_support import PASSWORD_USER, Cluster
+    from tests.state_support import close_opened
+
+    cluster: Cluster = request.getfixturevalue("pg_cluster")
+    schema = request.getfixturevalue("pg_schema")
+    request.addfinalizer(close_opened)
+    ws.app(extra=f'state: {{backend: postgres, dsn: "${{STATE_DSN}}", schema: {schema}}}\n')
+    good = {"STATE_DSN": cluster.dsn(password=DSN_CANARY)}  # trusted role: password unused
+    wrong = {"STATE_DSN": cluster.dsn(user=PASSWORD_USER, password=DSN_CANARY)}
+    out = Outputs(ws.root)
+    assert out.run("--debug", "plan", "--format", "json", env=good) == 0
+    assert out.run("--debug", "apply", "--auto-approve", env=good) == 0
+    assert out.run("--debug", "state", "show", "--format", "json", env=good) == 0
+    assert out.run("--debug", "state", "pull", "demo", env=good) == 0
+    assert out.run("--debug", "plan", env=wrong) == 1
+    assert out.run("--debug", "apply", "--auto-approve", env=wrong) == 1
+    assert out.run("--debug", "state", "unlock", "demo", env=wrong) == 1
+    joined = "".join(out.texts)
+    assert DSN_CANARY not in joined
+    assert "password authentication failed" in joined
+    for path in (p for p in ws.root.rglob("*") if p.is_file()):
+        assert DSN_CANARY not in path.read_text(encoding="utf-8", errors="replace"), path

@@ -183,7 +183,7 @@ def test_blocked_plan_is_shown_and_exits_3(
     backend = FileBackend(workdir / ".provisioner" / "state" / "demo.json", "demo")
     state = RecordedApp.fresh("demo").with_bot("assistant-bot", RecordedBot({"userId": "x"}))
     state = state.with_bot("old-bot", RecordedBot({"userId": "old-bot"}, protect=True))
-    backend.write(state)
+    backend.write(state, expected_serial=0)
     code, out, _ = run(capsys, "--no-refresh", "--detailed-exitcode")
     assert code == 3
     assert "  - delete old-bot [protected]" in out

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from provisioner.cli import main
-from provisioner.state import FileBackend, RecordedApp, RecordedBot
+from provisioner.state import FileBackend, RecordedApp, RecordedBot, dumps_state
 
 SPEC = {
     "userId": "assistant-bot",
@@ -36,7 +36,7 @@ def write_state(workdir: Path) -> FileBackend:
     state = RecordedApp(app="demo", lineage="lin-1", serial=0, salt="salt", bots={})
     state = state.with_bot("assistant-bot", RecordedBot(SPEC, server={"updatedAt": 1700000000}))
     state = state.with_bot("b", RecordedBot({"userId": "b", "name": "Beta"}, protect=True))
-    backend.write(state)
+    backend.write(state, expected_serial=0)
     return backend
 
 
@@ -189,3 +189,138 @@ def test_a_second_run_fails_fast_naming_the_holder(
         assert holder.stdout is not None
         holder.stdout.close()
     assert not backend.is_locked()
+
+
+# --- pull, push, forget -------------------------------------------------------------------
+
+
+def test_pull_prints_the_state_document(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    backend = write_state(workdir)
+    assert main(["state", "pull", "demo"]) == 0
+    assert capsys.readouterr().out == backend.path.read_text(encoding="utf-8")
+
+
+def test_pull_without_state_is_an_error(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["state", "pull", "demo"]) == 1
+    assert capsys.readouterr().err == (
+        "error: app demo has no recorded state in .provisioner/state/demo.json\n"
+        "  hint: check the app name and its state settings in app.yaml (`provisioner state"
+        " show` lists what is recorded)\n"
+    )
+
+
+def pulled(capsys: pytest.CaptureFixture[str], tmp: Path, name: str = "pulled.json") -> Path:
+    assert main(["state", "pull", "demo"]) == 0
+    path = tmp / name
+    path.write_text(capsys.readouterr().out, encoding="utf-8")
+    return path
+
+
+def test_push_stores_a_newer_state_and_refuses_an_older_one(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    backend = write_state(workdir)
+    old = pulled(capsys, workdir, "old.json")
+    newer = backend.read().with_bot("c", RecordedBot({"userId": "c"}))
+    (workdir / "new.json").write_text(dumps_state(newer), encoding="utf-8")
+    assert main(["state", "push", "demo", "new.json"]) == 0
+    assert capsys.readouterr().out == (
+        "app demo: stored serial 3 (lineage lin-1) in .provisioner/state/demo.json\n"
+    )
+    assert main(["state", "push", "demo", str(old)]) == 1
+    assert capsys.readouterr().err == (
+        "error: refusing to push this state of app demo to .provisioner/state/demo.json: it is"
+        " older (serial 2, stored serial 3); pushing it would lose the record of c\n"
+        "  hint: compare with `provisioner state pull demo`; pass --force to replace the stored"
+        " state anyway\n"
+    )
+    assert main(["state", "push", "demo", str(old), "--force"]) == 0
+    assert capsys.readouterr().out == (
+        "app demo: stored serial 4 (lineage lin-1) in .provisioner/state/demo.json"
+        " (forced over serial 3)\n"
+    )
+    assert sorted(backend.read().bots) == ["assistant-bot", "b"]
+    assert main(["state", "push", "demo", "new.json"]) == 1  # serial 3 < 4 now
+    capsys.readouterr()
+
+
+def test_push_refuses_another_lineage_naming_what_would_be_lost(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_state(workdir)
+    other = RecordedApp(app="demo", lineage="lin-2", serial=9, salt="s", bots={})
+    other = other.with_bot("b", RecordedBot({"userId": "b", "name": "Changed"}))
+    (workdir / "other.json").write_text(dumps_state(other), encoding="utf-8")
+    assert main(["state", "push", "demo", "other.json"]) == 1
+    assert capsys.readouterr().err.startswith(
+        "error: refusing to push this state of app demo to .provisioner/state/demo.json: it is"
+        " another history (lineage lin-2, stored lin-1); pushing it would lose the record of"
+        " assistant-bot, the recorded changes of b\n"
+    )
+
+
+def test_push_of_the_stored_state_or_of_another_app_or_of_nothing(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_state(workdir)
+    same = pulled(capsys, workdir)
+    assert main(["state", "push", "demo", str(same)]) == 0
+    assert capsys.readouterr().out == (
+        "app demo: .provisioner/state/demo.json already holds this state\n"
+    )
+    (workdir / "bots" / "other").mkdir()
+    assert main(["state", "push", "other", str(same)]) == 1
+    assert capsys.readouterr().err == (
+        "error: the file holds the state of app demo, not of app other\n"
+        "  hint: push it as `provisioner state push demo FILE`\n"
+    )
+    assert main(["state", "push", "demo", "missing.json"]) == 1  # a usage error, never 2
+    assert "missing.json does not exist" in capsys.readouterr().err
+
+
+def test_push_of_an_unsaved_state_removes_the_file(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    backend = write_state(workdir)
+    unsaved = workdir / ".provisioner" / "state-unsaved" / "demo.json"
+    unsaved.parent.mkdir(parents=True)
+    newer = backend.read().with_bot("c", RecordedBot({"userId": "c"}))
+    unsaved.write_text(dumps_state(newer), encoding="utf-8")
+    assert main(["state", "push", "demo", ".provisioner/state-unsaved/demo.json"]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == (
+        "app demo: removed .provisioner/state-unsaved/demo.json, which is stored now"
+    )
+    assert not unsaved.exists() and "c" in backend.read().bots
+
+
+def test_forget_drops_records_in_one_write(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    backend = write_state(workdir)
+    assert main(["state", "forget", "demo", "b", "assistant-bot"]) == 0
+    assert capsys.readouterr().out == (
+        "app demo: forgot b, assistant-bot (serial 3); the bots stay on the server, and the"
+        " next refresh lists them as unmanaged\n"
+    )
+    assert backend.read().bots == {} and backend.read().serial == 3
+    assert main(["state", "forget", "demo", "ghost"]) == 1
+    assert capsys.readouterr().err == (
+        "error: app demo records no bot ghost (recorded: none)\n"
+        "  hint: `provisioner state show APP` lists the recorded bots; nothing was changed\n"
+    )
+
+
+def test_show_lists_no_lock_record_as_an_app(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    backend = write_state(workdir)
+    backend.path.with_name("demo.json.lock.json").write_text("{}")
+    backend.path.with_name("demo.json.lock").write_text("")
+    backend.path.with_name(".demo.json.swap").write_text("{")
+    (workdir / "bots" / "demo" / "app.yaml").unlink()
+    (workdir / "bots" / "demo").rmdir()
+    (workdir / "bots").rmdir()
+    assert main(["state", "show"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("App demo: 2 bot(s) recorded in .provisioner/state/demo.json")
+    assert "lock" not in out

@@ -84,6 +84,16 @@ def test_warnings_fail_only_with_strict(in_repo: Path, capsys: pytest.CaptureFix
     assert capsys.readouterr().out.splitlines()[-1] == f"{folder}: 2 warnings in 1 bot"
 
 
+def test_a_state_path_outside_the_repository_fails_with_strict(
+    in_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = "tests/fixtures/manifests/warning-state-path-outside"
+    assert main(["validate", folder]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"{folder}: 1 bot valid (1 warning)"
+    assert main(["validate", "--strict", folder]) == 1
+    assert capsys.readouterr().out.splitlines()[-1] == f"{folder}: 1 warning in 1 bot"
+
+
 def test_require_env_names_variables_never_values(
     in_repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -134,6 +134,14 @@ TRICKY = st.sampled_from(
         "RC:ImgMsg",
         "file",
         "s3",
+        "git",
+        "postgres",
+        "origin",
+        "state/branch.lock",
+        "a..b",
+        "Bad-Schema",
+        "provisioner_state",
+        "https://token@github.com/o/r.git",
         [],
         ["RC:TxtMsg"],
         ["RC:ImgMsg"],
@@ -148,6 +156,9 @@ TRICKY = st.sampled_from(
         {"k" * 33: "v"},
         {f"k{i}": "v" for i in range(17)},
         {"backend": "file"},
+        {"backend": "git"},
+        {"backend": "postgres", "dsn": "${DSN}"},
+        {"backend": "postgres"},
         {"x": 1},
     ]
 )
@@ -184,6 +195,10 @@ APP_PATHS = [
     ("state",),
     ("state", "backend"),
     ("state", "path"),
+    ("state", "branch"),
+    ("state", "remote"),
+    ("state", "dsn"),
+    ("state", "schema"),
     ("extra",),
 ]
 

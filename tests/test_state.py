@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import socket
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from provisioner.errors import LockedError, StateError
+from provisioner.errors import LockedError, StateConflictError, StateError
 from provisioner.state import (
     FileBackend,
     RecordedApp,
@@ -34,9 +35,11 @@ def backend(tmp_path: Path) -> FileBackend:
 
 
 def recorded_with_bots(backend: FileBackend) -> RecordedApp:
+    """Two bots, as the first write after a fresh state (serial 1)."""
     state = backend.read()
     state = state.with_bot("zeta-bot", RecordedBot(SPEC, protect=True, server={"createdAt": 1}))
-    return state.with_bot("alpha-bot", RecordedBot({"userId": "alpha-bot"}))
+    state = state.with_bot("alpha-bot", RecordedBot({"userId": "alpha-bot"}))
+    return replace(state, serial=1)
 
 
 def test_missing_file_reads_as_fresh_state_without_writing(backend: FileBackend) -> None:
@@ -139,7 +142,7 @@ def test_releasing_the_lock_removes_the_scratch_file(backend: FileBackend) -> No
 def test_without_swapping_the_scratch_file_is_renamed_over_the_state(
     backend: FileBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("provisioner.state.file.exchange", lambda first, second: False)
+    monkeypatch.setattr("provisioner.state.atomic.exchange", lambda first, second: False)
     state = recorded_with_bots(backend)
     backend.write(state)
     backend.write(state := state.with_bot("b", RecordedBot({"userId": "b"})))
@@ -161,7 +164,7 @@ def test_failed_write_keeps_the_old_state(
     if failing == "fsync":
         monkeypatch.setattr(os, "fsync", broken)
     else:
-        monkeypatch.setattr("provisioner.state.file.exchange", broken)
+        monkeypatch.setattr("provisioner.state.atomic.exchange", broken)
     with pytest.raises(StateError) as caught:
         backend.write(first.with_bot("x", None))
     assert (
@@ -183,17 +186,49 @@ def test_write_refuses_another_lineage(backend: FileBackend) -> None:
     with pytest.raises(StateError) as caught:
         backend.write(other)
     assert "it was replaced by another history" in caught.value.message
-    assert caught.value.hint == "re-run plan against the current state; the file was left untouched"
+    assert caught.value.hint == (
+        "re-run plan against the current state; the stored state was left untouched"
+    )
 
 
-def test_write_refuses_a_serial_that_is_not_greater(backend: FileBackend) -> None:
+def test_write_refuses_a_serial_it_did_not_read(backend: FileBackend) -> None:
     state = recorded_with_bots(backend)
     backend.write(state)
-    with pytest.raises(StateError) as caught:
+    with pytest.raises(StateConflictError) as caught:
         backend.write(state)
     assert caught.value.message == (
-        f"{backend.path}: the stored state has serial 2; refusing to write serial 2 over it"
-        " (another run wrote it meanwhile)"
+        f"{backend.path}: the stored state has serial 1, not 0; refusing to write serial 1 over"
+        " it (another run wrote it meanwhile)"
+    )
+    jump = replace(state, serial=9)
+    with pytest.raises(StateConflictError) as caught:
+        backend.write(jump, expected_serial=3)
+    assert caught.value.message == (
+        f"{backend.path}: the stored state has serial 1, not 3; refusing to write serial 9 over"
+        " it (it was rolled back)"
+    )
+    backend.write(jump, expected_serial=1)
+    assert backend.read().serial == 9
+
+
+def test_write_must_increase_the_serial(backend: FileBackend) -> None:
+    state = recorded_with_bots(backend)
+    with pytest.raises(StateError) as caught:
+        backend.write(state, expected_serial=1)
+    assert caught.value.message == (
+        f"{backend.path}: refusing to write serial 1 over serial 1: every write must increase"
+        " the serial"
+    )
+    assert not isinstance(caught.value, StateConflictError)
+
+
+def test_write_expecting_a_state_that_is_gone_is_a_conflict(backend: FileBackend) -> None:
+    state = recorded_with_bots(backend)
+    with pytest.raises(StateConflictError) as caught:
+        backend.write(state.with_bot("b", None))
+    assert caught.value.message == (
+        f"{backend.path}: expected serial 1 of lineage {state.lineage}, but no state is stored"
+        " any more; refusing to write serial 2"
     )
 
 
@@ -241,6 +276,104 @@ def test_corrupt_state_is_a_state_error_and_never_overwritten(
     assert backend.path.read_bytes() == content
 
 
+GOOD_HEAD = '{"version": 1, "serial": 1, "app": "demo", "lineage": "l", "salt": "s", "bots": '
+
+
+@pytest.mark.parametrize(
+    ("bots", "message"),
+    [
+        (
+            '{"a": {"spec": {"integrations": "webhook"}}}',
+            "bots.a.spec.integrations must be a JSON array",
+        ),
+        ('{"a": {"spec": {"metadata": ["k", "v"]}}}', "bots.a.spec.metadata must be a JSON object"),
+        (
+            '{"a": {"spec": {"metadata": {"k": 1}}}}',
+            'bots.a.spec.metadata.k must be a string or a {"sensitive": ...} fingerprint',
+        ),
+        (
+            '{"a": {"spec": {"name": ["x"]}}}',
+            'bots.a.spec.name must be a string or a {"sensitive": ...} fingerprint',
+        ),
+        (
+            '{"a": {"spec": {"integrations": ["webhook"]}}}',
+            "bots.a.spec.integrations[0] must be a JSON object",
+        ),
+        (
+            '{"a": {"spec": {"integrations": [{"callbackUrl": "x"}]}}}',
+            "bots.a.spec.integrations[0].type must be a non-empty string",
+        ),
+        (
+            '{"a": {"spec": {"integrations": [{"type": "webhook", "events": "x"}]}}}',
+            "bots.a.spec.integrations[0].events must be a JSON array",
+        ),
+        (
+            '{"a": {"spec": {"integrations": [{"type": "webhook", "stream": "yes"}]}}}',
+            "bots.a.spec.integrations[0].stream must be true or false",
+        ),
+        (
+            '{"a": {"spec": {"integrations": [{"type": "dify_chat", "auth": "k"}]}}}',
+            "bots.a.spec.integrations[0].auth must be a JSON object",
+        ),
+        (
+            '{"a": {"spec": {"integrations": [{"type": "dify_chat", "auth": {"apiKey": 7}}]}}}',
+            "bots.a.spec.integrations[0].auth.apiKey must be a string or a"
+            ' {"sensitive": ...} fingerprint',
+        ),
+        ('{"a": {"spec": {}, "server": []}}', "bots.a.server must be a JSON object"),
+    ],
+)
+def test_damaged_shapes_the_plan_relies_on_are_state_errors(
+    backend: FileBackend, bots: str, message: str
+) -> None:
+    backend.path.parent.mkdir(parents=True)
+    backend.path.write_text(GOOD_HEAD + bots + "}")
+    with pytest.raises(StateError) as caught:
+        backend.read()
+    assert caught.value.message == f"{backend.path}: state file is corrupt: {message}"
+    assert caught.value.hint == "restore it from git or a backup; provisioner will not overwrite it"
+
+
+@pytest.mark.parametrize("depth", [40, 100_000])
+def test_deeply_nested_json_is_a_state_error(backend: FileBackend, depth: int) -> None:
+    backend.path.parent.mkdir(parents=True)
+    backend.path.write_text(
+        GOOD_HEAD + '{"a": {"spec": {"x": ' + "[" * depth + "]" * depth + "}}}}"
+    )
+    with pytest.raises(StateError) as caught:
+        backend.read()
+    assert caught.value.message == (
+        f"{backend.path}: state file is corrupt: nested deeper than 32 levels"
+    )
+
+
+def test_a_link_to_an_endless_device_is_never_read(backend: FileBackend) -> None:
+    backend.path.parent.mkdir(parents=True)
+    os.symlink("/dev/zero", backend.path)
+    with pytest.raises(StateError) as caught:
+        backend.read()
+    assert caught.value.message == (
+        f"{backend.path}: not a regular file; refusing to read it as a state file"
+    )
+    backend.path.unlink()
+    os.mkfifo(backend.path)  # opening a FIFO for reading must not wait for a writer
+    with pytest.raises(StateError, match="not a regular file"):
+        backend.read()
+
+
+def test_a_huge_state_file_is_refused_without_reading_it_all(
+    backend: FileBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("provisioner.state.codec.MAX_STATE_BYTES", 1000)
+    backend.path.parent.mkdir(parents=True)
+    backend.path.write_text(" " * 3 * 1024 * 1024)
+    with pytest.raises(StateError) as caught:
+        backend.read()
+    assert caught.value.message == (
+        f"{backend.path}: state file is over 1000 bytes (1048576 read); it is not a state"
+    )
+
+
 def test_newer_version_is_refused(backend: FileBackend) -> None:
     backend.path.parent.mkdir(parents=True)
     document = {"version": 2, "serial": 1, "bots": {}, "app": "demo", "lineage": "l", "salt": "s"}
@@ -266,10 +399,10 @@ def test_state_of_another_app_is_refused(tmp_path: Path) -> None:
 
 
 def test_backend_for_uses_state_path_or_the_default(tmp_path: Path) -> None:
-    from provisioner.models import AppSettings, StateSettings
+    from provisioner.models import AppSettings, FileStateSettings
 
     assert backend_for("demo", base_dir=tmp_path).path == tmp_path / ".provisioner/state/demo.json"
-    settings = AppSettings(endpoint="local", state=StateSettings(path="var/demo.json"))
+    settings = AppSettings(endpoint="local", state=FileStateSettings(path="var/demo.json"))
     assert backend_for("demo", settings, base_dir=tmp_path).path == tmp_path / "var/demo.json"
     assert default_state_path("x") == Path(".provisioner/state/x.json")
 
@@ -348,3 +481,52 @@ def test_lock_in_an_unwritable_place_is_a_state_error(tmp_path: Path) -> None:
     with pytest.raises(StateError) as caught, FileBackend(blocker / "demo.json", "demo").lock("x"):
         pass  # pragma: no cover - never entered
     assert caught.value.message.startswith(f"cannot create the state directory {blocker}: ")
+
+
+def test_unlock_leaves_the_lock_of_another_app_alone(tmp_path: Path) -> None:
+    path = tmp_path / "shared.json"
+    with FileBackend(path, "staging").lock("provisioner apply"):
+        info = path.with_name("shared.json.lock.json")
+        record = info.read_text()
+        assert json.loads(record)["app"] == "staging"
+        with pytest.raises(StateError) as caught:
+            FileBackend(path, "production").unlock()
+        assert caught.value.message == (
+            f"{info} is the lock of app staging, not of app production; left untouched"
+        )
+        assert info.read_text() == record
+
+
+def test_the_holder_names_the_ci_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    from provisioner.state.holder import ci_run_url, current_holder
+
+    env = {
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_REPOSITORY": "acme/bots",
+        "GITHUB_RUN_ID": "42",
+    }
+    assert ci_run_url(env) == "https://github.com/acme/bots/actions/runs/42"
+    assert ci_run_url({**env, "GITHUB_RUN_ATTEMPT": "2"}).endswith("/runs/42/attempts/2")
+    assert ci_run_url({}) is None
+    holder = current_holder("provisioner apply", "demo", env=env, started="T")
+    assert holder.describe() == (
+        f"{holder.user}@{socket.gethostname()} pid {os.getpid()} (provisioner apply) since T,"
+        " CI run https://github.com/acme/bots/actions/runs/42"
+    )
+    assert LockHolder.from_data(json.loads(json.dumps(holder.data))) == holder
+
+
+def test_importing_the_state_model_stays_cheap() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, provisioner.state.model, provisioner.state\n"
+        "heavy = {'filelock', 'psycopg', 'subprocess', 'pydantic', 'provisioner.state.file',"
+        " 'provisioner.state.git', 'provisioner.state.postgres'}\n"
+        "print(sorted(heavy & set(sys.modules)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout == "[]\n"

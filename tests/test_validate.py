@@ -59,9 +59,27 @@ EXPECTED: dict[str, list[str]] = {
         "  hint: move the secret to an environment variable and write appSecret: ${RONGCLOUD_APP_SECRET} (never commit the secret itself)",
     ],
     "app-state": [
-        "app-state/app.yaml:3:12: error: state.backend: unknown value 's3'; expected one of file",
+        "app-state/app.yaml:3:12: error: state.backend: unknown value 's3'; expected one of file, git, postgres",
         "app-state/app.yaml:4:3: error: state.bucket: unknown key",
         "  hint: did you mean 'backend'?",
+    ],
+    "app-state-dsn-password": [
+        "app-state-dsn-password/app.yaml:4:8: error: state.dsn: holds a literal password; the DSN must come from the environment",
+        '  hint: write dsn: "${PROVISIONER_STATE_DSN}" and keep the DSN in a secret, or leave the password out (PGPASSWORD, ~/.pgpass); never commit it',
+    ],
+    "app-state-git-remote-url": [
+        "app-state-git-remote-url/app.yaml:4:11: error: state.remote: must be the name of a git remote such as origin, not a URL",
+        "  hint: add the repository as a remote (`git remote add NAME URL`) and give its name",
+        "app-state-git-remote-url/app.yaml:5:11: error: state.branch: must be a branch name: letters, digits, '.', '_', '-' and '/' between parts, no '..' and no '.lock' ending",
+        "  hint: e.g. branch: provisioner-state",
+        "app-state-git-remote-url/app.yaml:6:3: error: state.path: unknown key",
+        "  hint: allowed keys here: backend, branch, remote",
+    ],
+    "app-state-postgres-form": [
+        "app-state-postgres-form/app.yaml:4:11: error: state.schema: must be a lower-case PostgreSQL identifier: letters, digits and _, at most 63",
+        "  hint: e.g. schema: provisioner",
+        "app-state-postgres-form/app.yaml:5:3: error: state.dns: unknown key",
+        "  hint: did you mean 'dsn'?",
     ],
     "app-unknown-key": [
         "app-unknown-key/app.yaml:3:1: error: appsecret: unknown key",
@@ -462,11 +480,74 @@ def test_plain_http_is_a_warning_that_keeps_the_app(in_fixtures: Path) -> None:
     assert result.app is not None
 
 
+def test_state_path_outside_the_working_directory_is_a_warning(in_fixtures: Path) -> None:
+    result = validate_app(Path("warning-state-path-outside"))
+    assert render_text(result.diagnostics).splitlines() == [
+        "warning-state-path-outside/app.yaml:2:15: warning: state.path: is outside the working"
+        " directory, so the state leaves the repository",
+        "  hint: use a relative path without `..` such as .provisioner/state/<app>.json, or the"
+        " git or postgres backend to share the state (fails with --strict)",
+    ]
+    assert (result.errors, result.warnings) == (0, 1)
+    assert result.app is not None
+
+
+@pytest.mark.parametrize(
+    ("path", "outside"),
+    [
+        ("/var/lib/demo.json", True),
+        ("~/demo.json", True),
+        ("..", True),
+        ("a/../../demo.json", True),
+        ("a/../demo.json", False),
+        (".provisioner/state/demo.json", False),
+        ("..demo.json", False),
+    ],
+)
+def test_state_path_outside_rule(path: str, outside: bool) -> None:
+    from provisioner.manifest import parse_document
+    from provisioner.validate import check_document
+
+    text = f"endpoint: local\nstate: {{path: '{path}'}}\n".encode()
+    codes = [d.code for d in check_document(parse_document(text, "app.yaml"), "app")]
+    assert codes == (["state-path-outside"] if outside else [])
+
+
+@pytest.mark.parametrize(
+    ("dsn", "literal"),
+    [
+        ("postgresql://u:pw-literal@db/state", True),
+        ("postgresql://u@db/state?password=pw-literal", True),
+        ("host=db password=pw-literal dbname=state", True),
+        ("host=db password='pw literal' dbname=state", True),
+        ("postgresql://u:${PGPASS}@db/state", False),
+        ("host=db password=${PGPASS} dbname=state", False),
+        ("${PROVISIONER_STATE_DSN}", False),
+        ("host=/run/postgresql dbname=state", False),
+        ("postgresql:///state?host=/run/postgresql", False),
+    ],
+)
+def test_literal_dsn_password_rule(dsn: str, literal: bool) -> None:
+    from provisioner.manifest import parse_document
+    from provisioner.validate import check_document
+
+    text = f'endpoint: local\nstate: {{backend: postgres, dsn: "{dsn}"}}\n'.encode()
+    found = check_document(parse_document(text, "app.yaml"), "app")
+    assert [d.code for d in found] == (["secret-literal"] if literal else [])
+    assert all("pw-literal" not in d.message and "pw literal" not in d.message for d in found)
+
+
 def test_literal_secrets_are_never_echoed(in_fixtures: Path) -> None:
     cases = ("secret-literal-api-key", "app-secret-literal", "secret-number-api-key")
-    for case in (*cases, "auth-literal-string"):
+    for case in (*cases, "auth-literal-string", "app-state-dsn-password"):
         text = render_text(validate_app(Path(case)).diagnostics)
-        for secret in ("app-AbCdEf0123456789", "s3cr3t-value", "1234567890", "LiteralKey0042"):
+        for secret in (
+            "app-AbCdEf0123456789",
+            "s3cr3t-value",
+            "1234567890",
+            "LiteralKey0042",
+            "hunter2-literal",
+        ):
             assert secret not in text
 
 

@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from provisioner.errors import ConfigError, ManifestError
-from provisioner.workspace import load_apps, load_each, resolve_app_folders, state_backend_for
+from provisioner.workspace import load_apps, load_each, resolve_app_folders
 
 ENV = {"DIFY_ASSISTANT_KEY": "app-demo-key"}
 
@@ -91,19 +90,6 @@ def test_invalid_manifest_lists_file_line_col(workdir: Path) -> None:
         load_apps(["demo"], Path("bots"), env=ENV)
     assert caught.value.message.startswith("the manifests have ")
     assert "  bots/demo/broken.yaml:2:7: name: " in caught.value.message
-
-
-def test_state_backend_for_reads_state_path_even_from_a_broken_app(workdir: Path) -> None:
-    write_app(workdir, app_yaml="endpoint: local\nstate: {path: var/demo.json}\n")
-    assert state_backend_for("demo", Path("bots")).path == workdir / "var" / "demo.json"
-    (workdir / "bots" / "demo" / "app.yaml").write_text(
-        textwrap.dedent("endpoint: [\n"), encoding="utf-8"
-    )
-    assert state_backend_for("demo", Path("bots")).path == (
-        workdir / ".provisioner" / "state" / "demo.json"
-    )
-    assert state_backend_for("bots/demo", Path("bots")).app == "demo"
-    assert state_backend_for("ghost", Path("bots")).app == "ghost"
 
 
 def test_manifest_error_sorts_diagnostics_that_differ_only_in_their_hint() -> None:

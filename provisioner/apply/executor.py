@@ -36,7 +36,13 @@ from provisioner.apply.recorder import Recorder, StateRecorder
 from provisioner.apply.results import ApplyResult, ChangeResult
 from provisioner.apply.settle import BotApi, ChangeRunner, Settled, canonical_matcher
 from provisioner.canonical import api_payload
-from provisioner.errors import ApiError, PlanError, ProvisionerError, StateError
+from provisioner.errors import (
+    ApiError,
+    PlanError,
+    ProvisionerError,
+    StateError,
+    StateNotPersistedError,
+)
 from provisioner.models import DesiredApp
 from provisioner.plan import Change, Plan
 from provisioner.rongcloud.models import BotPayload
@@ -168,6 +174,8 @@ class _AppCalls:
         self.results: dict[int, ChangeResult] = {}
         self.halted = False
         self.bug: BaseException | None = None
+        self.unpersisted: StateNotPersistedError | None = None
+        """The state could not reach its shared store (kept locally): applied, then halt."""
 
     def run(self) -> ApplyResult:
         for phase in phases(self.job.changes):
@@ -186,7 +194,7 @@ class _AppCalls:
             self.job.plan_id,
             results,
             interrupted=self.pool.stop.is_set(),
-            persist_error=self.job.recorder.pending_error(),
+            persist_error=self.job.recorder.pending_error() or self.unpersisted,
         )
 
     def stopping(self) -> bool:
@@ -267,6 +275,10 @@ class _AppCalls:
             if settled is None:
                 return None
             self.job.recorder.record(change, settled.server)
+        except StateNotPersistedError as exc:
+            self.unpersisted = self.unpersisted or exc
+            note = "recorded on local disk only: the state could not be persisted (see below)"
+            return ChangeResult(change.action, change.user_id, "applied", note=note)
         except ProvisionerError as exc:
             if is_fatal(exc):
                 self.halted = True

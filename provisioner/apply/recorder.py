@@ -7,26 +7,22 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from provisioner.errors import ProvisionerError, StateError
+from provisioner.errors import ProvisionerError, StateError, StateNotPersistedError
 from provisioner.plan import Change
+from provisioner.state.backend import StateBackend
 from provisioner.state.model import RecordedApp, RecordedBot
 
 
 class Recorder(Protocol):
     """Records one successful change in state (and persists it) before returning; raises
-    StateError when the state cannot be written. ``pending_error`` reports a failure to
-    persist found after a write had returned (a shared backend pushing in the background):
-    apply then starts no new call."""
+    StateError when the state cannot be written, StateNotPersistedError when it was kept
+    only on local disk. ``pending_error`` reports a failure to persist found after a write
+    had returned (a shared backend pushing in the background): apply then starts no new
+    call."""
 
     def record(self, change: Change, server: Mapping[str, Any]) -> None: ...
 
     def pending_error(self) -> ProvisionerError | None: ...
-
-
-class StateBackend(Protocol):
-    """Where recorded state is persisted (a backend of :mod:`provisioner.state`)."""
-
-    def write(self, state: RecordedApp) -> None: ...
 
 
 class StateRecorder:
@@ -50,6 +46,9 @@ class StateRecorder:
             updated = self.state.with_bot(change.user_id, bot)
             try:
                 self._backend.write(updated)
+            except StateNotPersistedError:
+                self.state = updated  # recorded on local disk: the next write builds on it
+                raise
             except StateError as exc:
                 then = "re-run `provisioner apply`: it reads the bot back and records it"
                 raise StateError(
@@ -60,5 +59,4 @@ class StateRecorder:
             self.state = updated
 
     def pending_error(self) -> ProvisionerError | None:
-        pending = getattr(self._backend, "pending_error", None)
-        return pending() if callable(pending) else None
+        return self._backend.pending_error()

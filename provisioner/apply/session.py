@@ -46,6 +46,7 @@ from provisioner.models import DesiredApp
 from provisioner.plan import Plan, make_plan
 from provisioner.rongcloud.models import BotPayload
 from provisioner.state import backend_for
+from provisioner.state.backend import StateBackend
 from provisioner.state.model import RecordedApp
 
 ABANDON_PLANNING_AFTER_SECONDS = 1.0
@@ -122,7 +123,7 @@ class AppRun:
 
     def _locked_run(self) -> ApplyResult | None:
         session = self.session
-        backend = backend_for(self.app)
+        backend = backend_for(self.app, env=session.env)
         result: ApplyResult | None = None
         try:
             lock = backend.lock(session.command) if session.lock else nullcontext()
@@ -135,7 +136,7 @@ class AppRun:
             return replace(result, persist_error=result.persist_error or exc)
         return result
 
-    def _plan_then_apply(self, backend: _Backend, clients: ExitStack) -> ApplyResult | None:
+    def _plan_then_apply(self, backend: StateBackend, clients: ExitStack) -> ApplyResult | None:
         session, app = self.session, self.app
         with session.plan_slots:
             state = backend.read()
@@ -149,12 +150,6 @@ class AppRun:
             client = clients.enter_context(connect(app, session.env))
         recorder = StateRecorder(backend, state)
         return apply_plan(plan, app, session.env, client, recorder, session.pool)
-
-
-class _Backend(Protocol):
-    def read(self) -> RecordedApp: ...
-
-    def write(self, state: RecordedApp) -> None: ...
 
 
 class Session:

@@ -20,7 +20,7 @@ from provisioner import __version__
 from provisioner.apply.interrupts import Terminated, terminate_like_interrupt
 from provisioner.cli import apply_cmd, emulator_cmd, plan_cmd, sign_cmd, state_cmd, validate_cmd
 from provisioner.cli.exit_codes import EXIT_INTERRUPTED, EXIT_TERMINATED
-from provisioner.cli.output import echo_error, guarded_streams
+from provisioner.cli.output import echo_error, guarded_streams, show_state_notices
 from provisioner.errors import ProvisionerError
 
 
@@ -51,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(args: list[str]) -> int:
     debug = "--debug" in args
+    show_state_notices()
     try:
         with terminate_like_interrupt():
             result = cli.main(args=args, prog_name="provisioner", standalone_mode=False)

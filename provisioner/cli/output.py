@@ -4,6 +4,7 @@ the guard on the streams: no secret value and no unencodable character gets thro
 from __future__ import annotations
 
 import io
+import logging
 import os
 import sys
 from collections.abc import Iterable, Iterator
@@ -14,6 +15,9 @@ import click
 
 from provisioner.render.safe import terminal_safe
 from provisioner.secrets import redact
+
+STATE_LOGGER = "provisioner.state"
+"""Where the state backends log what the user must be told (a lock taken over, ...)."""
 
 
 def use_color(stream: object = None) -> bool:
@@ -103,3 +107,23 @@ def guarded_streams() -> Iterator[None]:
             stream.flush()
         sys.stdout, sys.stderr = saved
         _MASKED.clear()
+
+
+def echo_warning(message: str) -> None:
+    """``warning: message`` on stderr."""
+    color = use_color(sys.stderr)
+    label = click.style("warning:", fg="yellow", bold=True) if color else "warning:"
+    click.echo(f"{label} {terminal_safe(message, keep_newlines=True)}", err=True)
+
+
+class _WarningHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        echo_warning(record.getMessage())
+
+
+def show_state_notices() -> None:
+    """Print the state backends' notices (WARNING records of ``provisioner.state``) as
+    ``warning: ...`` lines, for every command (installed once)."""
+    logger = logging.getLogger(STATE_LOGGER)
+    if not any(isinstance(handler, _WarningHandler) for handler in logger.handlers):
+        logger.addHandler(_WarningHandler(logging.WARNING))

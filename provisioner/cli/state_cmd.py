@@ -1,4 +1,5 @@
-"""`provisioner state show|unlock`: inspect the recorded state, free a stale lock."""
+"""`provisioner state show|unlock|pull|push|forget`: inspect, free, move and edit the
+recorded state of apps, on every backend (file, git, postgres). See docs/state.md."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ import click
 from provisioner.cli.options import bots_dir_option
 
 if TYPE_CHECKING:
-    from provisioner.state import FileBackend
+    from provisioner.state import RecordedApp, StateBackend
+
+_HIDDEN_HOLDER_KEYS = ("token", "boot_id")
 
 
 @click.group("state")
 def command() -> None:
-    """Inspect the recorded state of apps, or free a stale state lock."""
+    """Inspect, free, move or edit the recorded state of apps."""
 
 
 @command.command("show")
@@ -69,16 +72,118 @@ def unlock(app: str, bots_dir: Path, force: bool) -> int:
     return 0
 
 
-def _backend(app: str, bots_dir: Path) -> FileBackend:
-    from provisioner.workspace import state_backend_for
+@command.command("pull")
+@click.argument("app")
+@bots_dir_option
+def pull(app: str, bots_dir: Path) -> int:
+    """Print the recorded state of APP (the state JSON document) on standard output.
+
+    Takes no lock and writes nothing. With `state push`, moves a state between backends.
+    """
+    from provisioner.state import dumps_state
+
+    click.echo(dumps_state(_recorded(_backend(app, bots_dir))), nl=False)
+    return 0
+
+
+@command.command("push")
+@click.argument("app")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@bots_dir_option
+@click.option("--force", is_flag=True, help="Replace an older state or another lineage.")
+def push(app: str, file: Path, bots_dir: Path, force: bool) -> int:
+    """Store the state in FILE as the recorded state of APP (compare-and-swap).
+
+    Refuses, without --force, a state of another lineage or an older serial than the stored
+    one, and says which bot records it would lose. Finishes an apply whose state could not be
+    stored (its error names the FILE), or moves a state to another backend.
+    """
+    from provisioner.state.codec import parse_state, read_state_file
+    from provisioner.state.transfer import decide_push
+
+    raw = read_state_file(file, str(file))
+    if raw is None:
+        raise click.BadParameter(f"{file} does not exist", param_hint="FILE")
+    pushed = parse_state(raw, str(file))
+    backend = _backend(app, bots_dir)
+    with backend.lock("provisioner state push"):
+        decision = decide_push(
+            backend.app, backend.describe(), backend.read_recorded(), pushed, force=force
+        )
+        if decision.write is not None:
+            backend.write(decision.write, expected_serial=decision.expected)
+    if decision.write is None:
+        click.echo(f"app {backend.app}: {backend.describe()} already holds this state")
+    else:
+        state = decision.write
+        forced = f" (forced over serial {decision.expected})" if decision.forced else ""
+        click.echo(
+            f"app {backend.app}: stored serial {state.serial} (lineage {state.lineage}) in"
+            f" {backend.describe()}{forced}"
+        )
+    _remove_if_unsaved(file, backend.app)
+    return 0
+
+
+@command.command("forget")
+@click.argument("app")
+@click.argument("user_ids", nargs=-1, required=True)
+@bots_dir_option
+def forget(app: str, user_ids: tuple[str, ...], bots_dir: Path) -> int:
+    """Stop managing the bots USER_IDS of APP without deleting them.
+
+    Their records are dropped from the state in one write; the bots stay on the server and
+    the next plan with refresh lists them as unmanaged. Remove their manifests first, or the
+    next plan adopts them again.
+    """
+    from provisioner.state.transfer import forget_bots
+
+    backend = _backend(app, bots_dir)
+    with backend.lock("provisioner state forget"):
+        state = forget_bots(_recorded(backend), user_ids)
+        backend.write(state)
+    click.echo(
+        f"app {backend.app}: forgot {', '.join(user_ids)} (serial {state.serial}); the bots"
+        " stay on the server, and the next refresh lists them as unmanaged"
+    )
+    return 0
+
+
+def _backend(app: str, bots_dir: Path) -> StateBackend:
+    from provisioner.state.settings import state_backend_for
 
     return state_backend_for(app, bots_dir)
 
 
+def _recorded(backend: StateBackend) -> RecordedApp:
+    from provisioner.errors import StateError
+
+    state = backend.read_recorded()
+    if state is None:
+        raise StateError(
+            f"app {backend.app} has no recorded state in {backend.describe()}",
+            hint="check the app name and its state settings in app.yaml (`provisioner state"
+            " show` lists what is recorded)",
+        )
+    return state
+
+
+def _remove_if_unsaved(file: Path, app: str) -> None:
+    """A file that an apply saved because it could not store it is done with once pushed."""
+    from provisioner.state import UNSAVED_STATE_DIR
+
+    unsaved = (Path.cwd() / UNSAVED_STATE_DIR).resolve()
+    if file.resolve().parent == unsaved and file.exists():
+        file.unlink()
+        click.echo(f"app {app}: removed {file}, which is stored now")
+
+
 def _all_app_names(bots_dir: Path) -> list[str]:
-    """App folders under ``bots_dir``, then state files in the default state folder."""
+    """App folders under ``bots_dir``, then state files in the default state folder (never a
+    lock file, a holder record or a scratch file)."""
     from provisioner.errors import ConfigError
     from provisioner.state import DEFAULT_STATE_DIR
+    from provisioner.state.lock import is_lock_file
 
     names: list[str] = []
     if bots_dir.is_dir():
@@ -87,7 +192,11 @@ def _all_app_names(bots_dir: Path) -> list[str]:
         names = [folder.absolute().name for folder in discover_apps([bots_dir])]
     state_dir = Path.cwd() / DEFAULT_STATE_DIR
     if state_dir.is_dir():
-        names += sorted(p.stem for p in state_dir.glob("*.json") if p.stem not in names)
+        names += sorted(
+            path.stem
+            for path in state_dir.glob("*.json")
+            if not is_lock_file(path) and not path.name.startswith(".") and path.stem not in names
+        )
     if not names:
         raise ConfigError(
             f"no apps under {bots_dir} and no state files in {DEFAULT_STATE_DIR}",
@@ -96,46 +205,41 @@ def _all_app_names(bots_dir: Path) -> list[str]:
     return names
 
 
-def _view(backend: FileBackend) -> dict[str, Any]:
+def _view(backend: StateBackend) -> dict[str, Any]:
     """What ``state show`` prints for one app (never the salt, never a secret)."""
-    exists = backend.path.exists()
-    state = backend.read() if exists else None
+    state = backend.read_recorded()
     holder = backend.lock_holder() if backend.is_locked() else None
     data = state.data if state is not None else None
     if data is not None:
         data.pop("salt", None)
+    lock = None
+    if holder is not None:
+        lock = {key: value for key, value in holder.data.items() if key not in _HIDDEN_HOLDER_KEYS}
     return {
         "app": backend.app,
-        "path": _display(backend.path),
-        "recorded": exists,
+        "backend": backend.kind,
+        "path": backend.describe(),
+        "recorded": state is not None,
         "state": data,
-        "lock": holder.data if holder is not None else None,
+        "lock": lock,
+        "lock_holder": holder.describe() if holder is not None else None,
     }
-
-
-def _display(path: Path) -> str:
-    try:
-        return path.relative_to(Path.cwd()).as_posix()
-    except ValueError:
-        return path.as_posix()
 
 
 def _text(view: dict[str, Any]) -> str:
     """One app: a header line, the lock holder if any, then a table of its bots."""
     state = view["state"]
-    if state is None:
+    if state is None and view["backend"] == "file":
         lines = [f"App {view['app']}: no recorded state ({view['path']} does not exist)"]
+    elif state is None:
+        lines = [f"App {view['app']}: no recorded state in {view['path']}"]
     else:
         lines = [
             f"App {view['app']}: {len(state['bots'])} bot(s) recorded in {view['path']}"
             f" (serial {state['serial']}, lineage {state['lineage']})"
         ]
-    if view["lock"] is not None:
-        lock = view["lock"]
-        lines.append(
-            f"Locked by {lock['user']}@{lock['host']} pid {lock['pid']} ({lock['command']})"
-            f" since {lock['started']}"
-        )
+    if view["lock_holder"] is not None:
+        lines.append(f"Locked by {view['lock_holder']}")
     if state is not None and state["bots"]:
         rows: list[tuple[str, ...]] = [("USER ID", "NAME", "PROTECT", "INTEGRATIONS", "UPDATED AT")]
         rows += [_row(user_id, bot) for user_id, bot in sorted(state["bots"].items())]

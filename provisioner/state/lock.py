@@ -1,46 +1,46 @@
-"""The state lock: one run at a time per app, and a message naming whoever holds it.
+"""The file backend's lock: one run at a time per app, and a message naming whoever holds it.
 
 An OS-level file lock (``filelock``, ``<state>.lock``) gives mutual exclusion and is released
 by the operating system even when the holder is killed. A sidecar JSON (``<state>.lock.json``)
-records the holder (host, pid, user, command, start time) so a second run fails fast with a
-message naming it. ``provisioner state unlock APP`` force-removes both files for a lock whose
-holder hangs or sits on a file system without working locks.
+records the holder (host, pid, user, command, start time, CI run) so a second run fails fast
+with a message naming it. ``provisioner state unlock APP`` force-removes both files for a lock
+whose holder hangs or sits on a file system without working locks; it never removes a record
+that names another app.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
-import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime
 from pathlib import Path
 
 from filelock import FileLock, Timeout
 
 from provisioner.errors import LockedError, StateError
+from provisioner.state.codec import read_state_file
+from provisioner.state.holder import current_holder, utc_now
 from provisioner.state.model import LockHolder
 
 
-def _utc_now() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+def lock_paths(state_path: Path) -> tuple[Path, Path]:
+    """The OS lock file and the holder record of the state file ``state_path``."""
+    return (
+        state_path.with_name(state_path.name + ".lock"),
+        state_path.with_name(state_path.name + ".lock.json"),
+    )
 
 
-def _current_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
+def is_lock_file(path: Path) -> bool:
+    """True for a lock file or holder record, which are never state files."""
+    return path.name.endswith((".lock", ".lock.json"))
 
 
 class StateLock:
-    """The lock of one state file. ``app`` is used in messages only."""
+    """The lock of one state file. ``app`` is used in messages and in the holder record."""
 
-    def __init__(self, state_path: Path, app: str, *, clock: Callable[[], str] = _utc_now) -> None:
-        self.lock_path = state_path.with_name(state_path.name + ".lock")
-        self.info_path = state_path.with_name(state_path.name + ".lock.json")
+    def __init__(self, state_path: Path, app: str, *, clock: Callable[[], str] = utc_now) -> None:
+        self.lock_path, self.info_path = lock_paths(state_path)
         self.app = app
         self._clock = clock
 
@@ -70,15 +70,9 @@ class StateLock:
     def holder(self) -> LockHolder | None:
         """The recorded holder, or None when there is none (or it cannot be read)."""
         try:
-            data = json.loads(self.info_path.read_text(encoding="utf-8"))
-            return LockHolder(
-                host=str(data["host"]),
-                pid=int(data["pid"]),
-                user=str(data["user"]),
-                command=str(data["command"]),
-                started=str(data["started"]),
-            )
-        except (OSError, ValueError, KeyError, TypeError):
+            raw = read_state_file(self.info_path)
+            return LockHolder.from_data(json.loads(raw)) if raw is not None else None
+        except (StateError, ValueError, RecursionError):
             return None
 
     def is_held(self) -> bool:
@@ -95,21 +89,24 @@ class StateLock:
         return False
 
     def force_unlock(self) -> LockHolder | None:
-        """Remove the lock and its holder record; returns the holder that was recorded."""
+        """Remove the lock and its holder record; returns the holder that was recorded.
+
+        Refuses (StateError) a record naming another app: state.path then points at another
+        app's state, and its lock is not this app's to remove."""
         holder = self.holder()
+        if holder is not None and holder.app is not None and holder.app != self.app:
+            raise StateError(
+                f"{self.info_path} is the lock of app {holder.app}, not of app {self.app};"
+                " left untouched",
+                hint="give each app its own state.path in its app.yaml",
+            )
         for path in (self.info_path, self.lock_path):
             with suppress(FileNotFoundError):
                 path.unlink()
         return holder
 
     def _write_holder(self, command: str) -> None:
-        holder = LockHolder(
-            host=socket.gethostname(),
-            pid=os.getpid(),
-            user=_current_user(),
-            command=command,
-            started=self._clock(),
-        )
+        holder = current_holder(command, self.app, started=self._clock())
         text = json.dumps(holder.data, indent=2, sort_keys=True) + "\n"
         try:
             self.info_path.write_text(text, encoding="utf-8")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import secrets as _random
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -80,6 +81,12 @@ class RecordedApp:
             bots[user_id] = bot
         return replace(self, bots=bots, serial=self.serial + 1)
 
+    def without_bots(self, user_ids: Iterable[str]) -> RecordedApp:
+        """A new state that no longer records ``user_ids``, serial + 1 (one write)."""
+        dropped = set(user_ids)
+        bots = {user_id: bot for user_id, bot in self.bots.items() if user_id not in dropped}
+        return replace(self, bots=bots, serial=self.serial + 1)
+
     @property
     def data(self) -> dict[str, Any]:
         """JSON view as stored in the state file (serialise with sorted keys)."""
@@ -130,11 +137,65 @@ def _bot_from_data(data: object, where: str, user_id: str) -> RecordedBot:
     protect = doc.get("protect", False)
     if not isinstance(protect, bool):
         raise _corrupt(where, f"bots.{user_id}.protect must be true or false")
+    spec = _mapping(doc.get("spec"), where, f"bots.{user_id}.spec")
+    _check_spec(spec, where, f"bots.{user_id}.spec")
     return RecordedBot(
-        spec=_mapping(doc.get("spec"), where, f"bots.{user_id}.spec"),
+        spec=spec,
         protect=protect,
         server=_mapping(doc.get("server", {}), where, f"bots.{user_id}.server"),
     )
+
+
+_TEXT_FIELDS = ("userId", "name", "type", "profileUrl")
+_INTEGRATION_FLAGS = ("enabled", "stream", "handleResponse")
+_INTEGRATION_LISTS = ("objectNames", "events")
+
+
+def _check_spec(spec: dict[str, Any], where: str, what: str) -> None:
+    """The shape the plan relies on: text fields are strings (or fingerprints), ``metadata``
+    a mapping of texts, ``integrations`` a list of mappings with a string ``type``."""
+    for key in _TEXT_FIELDS:
+        if key in spec:
+            _text(spec[key], where, f"{what}.{key}")
+    if "metadata" in spec:
+        for key, value in _mapping(spec["metadata"], where, f"{what}.metadata").items():
+            _text(value, where, f"{what}.metadata.{key}")
+    if "integrations" in spec:
+        integrations = spec["integrations"]
+        if not isinstance(integrations, list):
+            raise _corrupt(where, f"{what}.integrations must be a JSON array")
+        for index, item in enumerate(integrations):
+            _check_integration(item, where, f"{what}.integrations[{index}]")
+
+
+def _check_integration(item: object, where: str, what: str) -> None:
+    integration = _mapping(item, where, what)
+    _string(integration.get("type"), where, f"{what}.type")
+    if "callbackUrl" in integration:
+        _text(integration["callbackUrl"], where, f"{what}.callbackUrl")
+    for flag in _INTEGRATION_FLAGS:
+        if flag in integration and not isinstance(integration[flag], bool):
+            raise _corrupt(where, f"{what}.{flag} must be true or false")
+    for listing in _INTEGRATION_LISTS:
+        if listing in integration:
+            values = integration[listing]
+            if not isinstance(values, list):
+                raise _corrupt(where, f"{what}.{listing} must be a JSON array")
+            for index, value in enumerate(values):
+                _text(value, where, f"{what}.{listing}[{index}]")
+    if "auth" in integration:
+        auth = _mapping(integration["auth"], where, f"{what}.auth")
+        if "apiKey" in auth:
+            _text(auth["apiKey"], where, f"{what}.auth.apiKey")
+
+
+def _text(value: object, where: str, what: str) -> None:
+    """A recorded text: a string, or a secret's fingerprint ``{"sensitive": "hmac-..."}``."""
+    if isinstance(value, str):
+        return
+    if isinstance(value, dict) and len(value) == 1 and isinstance(value.get("sensitive"), str):
+        return
+    raise _corrupt(where, f'{what} must be a string or a {{"sensitive": ...}} fingerprint')
 
 
 def _mapping(value: object, where: str, what: str) -> dict[str, Any]:
@@ -158,7 +219,7 @@ def _corrupt(where: str, detail: str) -> StateError:
 
 @dataclass(frozen=True)
 class LockHolder:
-    """Who holds a state lock (recorded in the lock's sidecar JSON)."""
+    """Who holds a state lock: the record every backend keeps next to its lock."""
 
     host: str
     pid: int
@@ -166,17 +227,70 @@ class LockHolder:
     command: str
     started: str
     """ISO 8601 UTC time the lock was taken."""
+    ci_run: str | None = None
+    """Link to the CI run holding the lock (GitHub Actions), when there is one."""
+    app: str | None = None
+    """The app whose lock this is (records written before this field have none)."""
+    boot_id: str | None = None
+    """The holder machine's boot id: with ``host``, tells whether ``pid`` can be checked here."""
+    expires: str | None = None
+    """End of the lease (git backend): the holder renews it; after it the lock may be taken."""
+    token: str | None = None
+    """Random id of this holding (tells a renewal by the holder from a new holder)."""
 
     @property
     def data(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "command": self.command,
             "host": self.host,
             "pid": self.pid,
             "started": self.started,
             "user": self.user,
         }
+        optional = {
+            "app": self.app,
+            "boot_id": self.boot_id,
+            "ci_run": self.ci_run,
+            "expires": self.expires,
+            "token": self.token,
+        }
+        data.update({key: value for key, value in optional.items() if value is not None})
+        return data
+
+    @classmethod
+    def from_data(cls, data: object) -> LockHolder | None:
+        """The holder in a lock record; None when the record is not one."""
+        if not isinstance(data, dict):
+            return None
+        try:
+            host, user, command, started = (
+                str(data[key]) for key in ("host", "user", "command", "started")
+            )
+            pid = data["pid"]
+        except KeyError:
+            return None
+        if not isinstance(pid, int) or isinstance(pid, bool):
+            return None
+
+        def optional(key: str) -> str | None:
+            value = data.get(key)
+            return str(value) if value is not None else None
+
+        return cls(
+            host=host,
+            pid=pid,
+            user=user,
+            command=command,
+            started=started,
+            ci_run=optional("ci_run"),
+            app=optional("app"),
+            boot_id=optional("boot_id"),
+            expires=optional("expires"),
+            token=optional("token"),
+        )
 
     def describe(self) -> str:
-        """One line for messages: ``user@host pid 42 (provisioner apply) since ...``."""
-        return f"{self.user}@{self.host} pid {self.pid} ({self.command}) since {self.started}"
+        """One line for messages: ``user@host pid 42 (provisioner apply) since ...``, then
+        the CI run when there is one."""
+        text = f"{self.user}@{self.host} pid {self.pid} ({self.command}) since {self.started}"
+        return f"{text}, CI run {self.ci_run}" if self.ci_run else text

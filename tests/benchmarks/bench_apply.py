@@ -2,7 +2,7 @@
 
     .venv/bin/python tests/benchmarks/bench_apply.py [--apps 100] [--bots 10]
         [--latency-ms 50] [--concurrency 26] [--rate 50] [--runs 3] [--no-whole-command]
-        [--workdir DIR]
+        [--workdir DIR] [--state-backend file|git|postgres]
 
 The emulator runs in a separate process (so its request handling does not share the GIL
 with the apply) and serves one app key per app. Three figures are measured, each on a fresh
@@ -40,6 +40,15 @@ ratio (at 32 a run must take 1.3 × 1.56 s = 2.03 s). Other values: --concurrenc
 The workspace, and so the state files written (and fsync'd) after every call, live in a new
 temporary directory under --workdir (default: the system temp dir). That makes the disk part
 of the measurement, as it is for a real run: compare e.g. ``--workdir /dev/shm``.
+
+--state-backend chooses where the state is written after each call: ``file`` (default), ``git``
+(the workspace is a clone of a bare repository in the same temporary directory, the state
+branch is pushed there) or ``postgres`` (a throwaway cluster on a unix socket, as the tests
+start it; a fresh schema per measurement). The locks are taken in parallel before the apply
+phase starts and released in parallel after it (for git: the final pushes), like one thread per
+app does in ``provisioner apply``; that release is timed on its own line, and for git the
+number of pushes of the apply phase and of the release is printed. Target: postgres within
+1.3× of the file backend's apply phase; git's push count independent of the number of bots.
 
 The client CPU per call is printed too: CPython spends roughly 2 ms of CPU per signed httpx
 call and state write, mostly under one GIL, and a 2-core machine runs the emulator as well,
@@ -95,7 +104,16 @@ def emulator_process(apps: dict[str, str], latency_ms: float) -> Iterator[str]:
         process.join(10)
 
 
-def write_workspace(root: Path, url: str, apps: int, bots: int, rate: float) -> dict[str, str]:
+STATE_LINES = {
+    "file": "",
+    "git": "state: {backend: git, branch: provisioner-state, remote: origin}\n",
+    "postgres": 'state: {backend: postgres, dsn: "${BENCH_STATE_DSN}", schema: %s}\n',
+}
+
+
+def write_workspace(
+    root: Path, url: str, apps: int, bots: int, rate: float, state_line: str = ""
+) -> dict[str, str]:
     """``bots/app-NNN/`` folders; returns the environment their ${VARS} need."""
     env = {"DIFY_KEY": "bench-dify-key"}
     for number in range(apps):
@@ -106,7 +124,7 @@ def write_workspace(root: Path, url: str, apps: int, bots: int, rate: float) -> 
         env[f"SECRET_{number}"] = f"bench-secret-{number}"
         (folder / "app.yaml").write_text(
             f"endpoint: {url}\nappKey: ${{KEY_{number}}}\nappSecret: ${{SECRET_{number}}}\n"
-            f"rateLimit: {rate}\n",
+            f"rateLimit: {rate}\n" + state_line,
             encoding="utf-8",
         )
         for bot in range(bots):
@@ -128,27 +146,38 @@ def credentials(apps: int) -> dict[str, str]:
 def time_apply_phase(root: Path, env: dict[str, str], concurrency: int) -> tuple[float, str]:
     """Seconds to apply every app's plan, and the client process's CPU seconds during that
     time (all threads): the code path of `provisioner apply` (one Session, one thread per
-    app, one shared call pool), timed from the go to the last app's result. Planning (lock,
-    state, a refresh that also opens each app's client) comes before, as in the CLI."""
+    app, one shared call pool), timed from the go to the last app's result, which includes
+    releasing each app's lock (git: its final push). Planning (locks, state, a refresh that
+    also opens each app's client) comes before, as in the CLI."""
     from provisioner.apply.session import Session
+    from provisioner.state.git import push_count
     from provisioner.workspace import load_apps
 
     apps = load_apps([], root / "bots", env=env)
+    before_locks = push_count()
     with (
         contextlib.chdir(root),
         Session(apps, env, refresh=True, allow_empty=False, concurrency=concurrency) as session,
     ):
         planned = session.plans()
         assert all(each.plan is not None for each in planned), planned
+        pushes = push_count()
         start, cpu = time.perf_counter(), time.process_time()
         applied = session.apply(lambda name: True, lambda app, result: None)
         elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     results = [each.result for each in applied if each.result is not None]
+    assert all(result.persist_error is None for result in results), results
     applied_calls = sum(result.counts["applied"] for result in results)
+    git = ""
+    if apps and apps[0].settings.state.backend == "git":
+        git = (
+            f"; git pushes: {pushes - before_locks} to lock,"
+            f" {push_count() - pushes} during the apply and to release"
+        )
     return (
         elapsed,
         f"{applied_calls} applied; client CPU {cpu:.2f} s = {cpu / applied_calls * 1000:.1f}"
-        " ms/call",
+        f" ms/call{git}",
     )
 
 
@@ -219,12 +248,29 @@ def median(values: list[float]) -> float:
 
 def measure_once(measure: Any, args: argparse.Namespace, scratch: Path) -> tuple[float, str]:
     """``measure(root, env, concurrency)`` on a fresh workspace (a new folder under
-    ``scratch``) and a fresh emulator."""
+    ``scratch``; for git a fresh clone of a fresh origin, for postgres a fresh schema) and a
+    fresh emulator."""
     root = Path(tempfile.mkdtemp(dir=scratch))
+    state_line = STATE_LINES[args.state_backend]
+    extra: dict[str, str] = {}
+    if args.state_backend == "git":
+        root = fresh_clone(root)
+    elif args.state_backend == "postgres":
+        schema = f"bench_{root.name.lower().replace('-', '_').strip('_')}"
+        state_line %= schema
+        extra["BENCH_STATE_DSN"] = args.dsn
     with emulator_process(credentials(args.apps), args.latency_ms) as url:
-        env = write_workspace(root, url, args.apps, args.bots, args.rate)
+        env = write_workspace(root, url, args.apps, args.bots, args.rate, state_line)
+        env.update(extra)
         result: tuple[float, str] = measure(root, env, args.concurrency)
         return result
+
+
+def fresh_clone(folder: Path) -> Path:
+    """``folder/clone``, a clone of the bare repository ``folder/origin.git`` (one commit)."""
+    from tests.git_support import make_clone, make_origin
+
+    return make_clone(make_origin(folder), folder / "clone")
 
 
 def verdict(ok: bool) -> str:
@@ -241,6 +287,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-whole-command", action="store_true")
     parser.add_argument("--workdir", default=None, help="where the workspace and state live")
+    parser.add_argument("--state-backend", choices=sorted(STATE_LINES), default="file")
     args = parser.parse_args()
 
     calls = args.apps * args.bots
@@ -253,6 +300,7 @@ def main() -> None:
     print(f"latency {args.latency_ms:g} ms, concurrency {args.concurrency}, ", end="")
     workdir = args.workdir or tempfile.gettempdir()
     print(f"rate limit {args.rate:g}/s per app key, workspace (and state) under {workdir}")
+    print(f"state backend {args.state_backend}")
     print(f"sequential  N × latency:                  {sequential:7.2f} s")
     print(f"pool bound  N × latency / concurrency:    {pool_bound:7.2f} s")
     print(f"app floor   token bucket wait + latency:  {app_floor:7.2f} s")
@@ -262,7 +310,11 @@ def main() -> None:
     # the next run's file creations slower on some file systems (ext4 without a journal skips
     # inodes freed in the last minute, one lookup each), which would measure the benchmark's
     # own clean-up rather than apply.
-    with tempfile.TemporaryDirectory(dir=args.workdir) as scratch:
+    with tempfile.TemporaryDirectory(dir=args.workdir) as scratch, ExitStack() as stack:
+        if args.state_backend == "postgres":
+            from tests.postgres_support import running_cluster
+
+            args.dsn = stack.enter_context(running_cluster()).dsn()
         run_all(args, Path(scratch), sequential, bound)
 
 

@@ -1,0 +1,99 @@
+"""The one protocol every state backend implements (``file``, ``git``, ``postgres``).
+
+How apply uses it, per app::
+
+    backend = backend_for(app)
+    with backend.lock("provisioner apply"):      # LockedError naming the holder, at once
+        state = backend.read()                   # the version the plan is made against
+        for each successful call:
+            if backend.pending_error(): stop     # git: a background push failed
+            state = state.with_bot(...)          # serial + 1
+            backend.write(state)                 # compare-and-swap on state.serial - 1
+    # leaving the block: git pushes what is pending, then releases; failure = StateError
+
+``plan`` calls ``backend_for(app).read()`` without the lock: one committed version, whose
+serial the plan shows. A StateError from ``write`` (or from leaving ``lock``) is fatal for
+the app: no new call may start. Where the shared store cannot be written, the backend has
+already saved what it knows to ``.provisioner/state-unsaved/<app>.json`` and the error's hint
+is the exact ``provisioner state push APP FILE`` command that finishes the job.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import AbstractContextManager
+from typing import Literal, Protocol
+
+from provisioner.errors import StateError
+from provisioner.state.model import LockHolder, RecordedApp
+
+BackendKind = Literal["file", "git", "postgres"]
+
+logger = logging.getLogger("provisioner.state")
+"""The backends' notices (WARNING): shown to the user by the CLI."""
+
+
+def tell(notices: list[str], notice: str) -> None:
+    """Keep ``notice`` for :meth:`StateBackend.notices` and log it for the user."""
+    notices.append(notice)
+    logger.warning("%s", notice)
+
+
+class StateBackend(Protocol):
+    """Recorded state of one app, somewhere."""
+
+    app: str
+    """The app's name (its folder under bots/)."""
+    kind: BackendKind
+
+    def describe(self) -> str:
+        """Where the state lives, for messages (a path, a branch, a schema; never a DSN)."""
+        ...
+
+    def read(self) -> RecordedApp:
+        """The recorded state: one committed version (a fresh serial-0 state when nothing
+        is recorded). While this backend holds the lock, the latest state it wrote."""
+        ...
+
+    def read_recorded(self) -> RecordedApp | None:
+        """Like :meth:`read`, but None when nothing is recorded."""
+        ...
+
+    def write(self, state: RecordedApp, *, expected_serial: int | None = None) -> None:
+        """Store ``state`` if the stored one is still ``expected_serial`` (default
+        ``state.serial - 1``) of ``state.lineage``: StateConflictError naming both versions
+        otherwise. ``state.serial`` must be greater than ``expected_serial``."""
+        ...
+
+    def lock(self, command: str) -> AbstractContextManager[None]:
+        """Hold the app's lock for the block; LockedError naming the holder at once if
+        another run holds it. Leaving the block persists what is pending first (git) and
+        raises StateError, with the push command in its hint, when that fails."""
+        ...
+
+    def lock_holder(self) -> LockHolder | None:
+        """The recorded holder of the lock (None when it is free or the holder unknown)."""
+        ...
+
+    def is_locked(self) -> bool:
+        """True when a live run holds the lock (a dead holder's leftover record does not
+        count)."""
+        ...
+
+    def unlock(self) -> LockHolder | None:
+        """Remove the lock, live or not (the caller checks :meth:`is_locked` first); returns
+        the holder it recorded."""
+        ...
+
+    def pending_error(self) -> StateError | None:
+        """A write that was accepted but could not reach the shared store since (git: a
+        background push failed); None when every write so far is safe. Check it before
+        starting each new call."""
+        ...
+
+    def notices(self) -> list[str]:
+        """What the user should be told about the last :meth:`lock` (an expired lease or a
+        dead session's record taken over, an unsaved state left by an earlier run). Each is
+        also logged at WARNING on the ``provisioner.state`` logger, which the CLI prints as
+        ``warning: ...`` for every command."""
+        ...

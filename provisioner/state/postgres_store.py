@@ -1,0 +1,268 @@
+"""Connections of the postgres backend to one schema of one database (psycopg 3).
+
+One :class:`PostgresStore` per (DSN, schema) and process, shared by every app of a run:
+
+* a *reader* connection for reads and unlocked writes (``plan``, ``state show``);
+* up to :data:`MAX_SESSIONS` *lock sessions*: each holds the session advisory locks of the
+  apps assigned to it and writes their state, so a write can check, in the same statement,
+  that its own session still holds the app's lock. A run over 100 apps needs 5 connections,
+  not 100.
+
+Every connection: autocommit, TCP keepalives and ``tcp_user_timeout`` (a dead network ends a
+call instead of hanging it), a connect timeout, the holder in ``application_name``. The DSN is a
+secret: no message, and no exception chain, carries it or its password (:func:`translate`).
+Tables live in the schema, created on first lock or write by versioned, idempotent
+migrations (``<schema>.migrations``); reads never create anything.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from provisioner.errors import StateError
+from provisioner.state.dsn import scrub
+
+if TYPE_CHECKING:
+    import psycopg
+
+MAX_SESSIONS = 4
+"""Lock sessions per store: the apply writes on at most two recording threads anyway."""
+SCHEMA_VERSION = 1
+"""The newest table layout this release knows."""
+CONNECT_OPTIONS: dict[str, Any] = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 60_000,
+}
+SESSION_SETTINGS = (
+    "SET tcp_keepalives_idle = 30; SET tcp_keepalives_interval = 10;"
+    " SET tcp_keepalives_count = 3; SET statement_timeout = '60s'; SET lock_timeout = '30s'"
+)
+"""The server's side of the keepalives: it frees a dead client's locks within ~1 minute."""
+
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        "CREATE TABLE IF NOT EXISTS {schema}.states ("
+        " app text PRIMARY KEY, lineage text NOT NULL, serial bigint NOT NULL CHECK (serial > 0),"
+        " document text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())",
+        "CREATE TABLE IF NOT EXISTS {schema}.locks ("
+        " app text PRIMARY KEY, token text NOT NULL, backend_pid integer NOT NULL,"
+        " holder jsonb NOT NULL, locked_at timestamptz NOT NULL DEFAULT now())",
+    ),
+}
+
+
+class Session:
+    """One connection that holds advisory locks (a lock session) or serves reads."""
+
+    def __init__(self, connection: psycopg.Connection[Any], pid: int) -> None:
+        self.connection = connection
+        self.pid = pid
+        self.mutex = threading.Lock()
+        self.apps: set[str] = set()
+
+
+class PostgresStore:
+    """The connections to schema ``schema`` of the database at ``dsn``."""
+
+    def __init__(self, dsn: str, schema: str, *, where: str, application_name: str) -> None:
+        self._dsn = dsn
+        self.schema = schema
+        self.where = where
+        """How messages name the store (``postgres schema provisioner``; never the DSN)."""
+        self.application_name = application_name
+        self._mutex = threading.Lock()
+        self._reader: Session | None = None
+        self._sessions: list[Session] = []
+        self._migrated = False
+
+    def __repr__(self) -> str:
+        return f"PostgresStore(schema={self.schema!r})"
+
+    # --- connections ------------------------------------------------------------------
+
+    def connect(self) -> Session:
+        """A new connection; StateError (without the DSN) when it cannot be made."""
+        import psycopg
+
+        try:
+            connection = psycopg.connect(
+                self._dsn,
+                autocommit=True,
+                application_name=self.application_name,
+                **CONNECT_OPTIONS,
+            )
+        except psycopg.ProgrammingError:  # libpq's message quotes the DSN: never show it
+            raise StateError(
+                f"{self.where}: the DSN is not a valid connection string or postgresql:// URI",
+                hint="check state.dsn (or the variable it references); provisioner never"
+                " prints the DSN",
+            ) from None
+        except psycopg.Error as exc:
+            raise self.translate(exc, "cannot connect") from None
+        try:
+            connection.execute(SESSION_SETTINGS)
+            first = _backend_pid(connection)
+            second = _backend_pid(connection)
+        except psycopg.Error as exc:
+            connection.close()
+            raise self.translate(exc, "cannot set up the connection") from None
+        if first != second:
+            connection.close()
+            raise pooler_error(self.where, f"pg_backend_pid() changed from {first} to {second}")
+        return Session(connection, first)
+
+    @contextmanager
+    def reading(self) -> Iterator[psycopg.Connection[Any]]:
+        """The shared reader connection, for one statement or transaction at a time."""
+        with self._mutex:
+            if self._reader is None or self._reader.connection.closed:
+                self._reader = self.connect()
+            reader = self._reader
+        with reader.mutex:
+            yield reader.connection
+
+    def lock_session(self, app: str) -> Session:
+        """The lock session ``app`` is assigned to (a new one while fewer than
+        :data:`MAX_SESSIONS` exist and every existing one serves an app)."""
+        with self._mutex:
+            live = [s for s in self._sessions if not s.connection.closed]
+            self._sessions = live
+            idle = min(live, key=lambda s: len(s.apps), default=None)
+            if idle is None or (idle.apps and len(live) < MAX_SESSIONS):
+                idle = self.connect()
+                self._sessions.append(idle)
+            idle.apps.add(app)
+            return idle
+
+    def close(self) -> None:
+        """Close every connection (the store can be used again: it reconnects)."""
+        with self._mutex:
+            sessions, self._sessions = self._sessions, []
+            reader, self._reader = self._reader, None
+        for session in [*sessions, *([reader] if reader is not None else [])]:
+            session.connection.close()
+
+    def release_session(self, session: Session, app: str) -> None:
+        """``app`` no longer needs ``session``; the last app closes it."""
+        with self._mutex:
+            session.apps.discard(app)
+            if not session.apps:
+                self._sessions = [s for s in self._sessions if s is not session]
+                session.connection.close()
+
+    # --- schema -----------------------------------------------------------------------
+
+    def migrate(self, connection: psycopg.Connection[Any]) -> None:
+        """Create or upgrade the tables (once per store; safe when several runs race)."""
+        if self._migrated:
+            return
+        import psycopg
+
+        try:
+            with connection.transaction():
+                self.run_migrations(connection)
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise StateError(
+                f"{self.where}: not allowed to create the state tables"
+                f" ({scrub(exc.diag.message_primary or 'permission denied', self._dsn)})",
+                hint=f"have the schema's owner run provisioner once, or grant CREATE on"
+                f" schema {self.schema} (and on the database, if the schema does not exist)",
+            ) from None
+        except psycopg.Error as exc:
+            raise self.translate(exc, "cannot create the state tables") from None
+        self._migrated = True
+
+    def run_migrations(self, connection: psycopg.Connection[Any]) -> None:
+        """Inside a transaction: take the schema's migration lock, apply what is missing."""
+        from psycopg import sql
+
+        schema = sql.Identifier(self.schema)
+        connection.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"{self.schema}/"]
+        )
+        connection.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
+        connection.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {}.migrations (version integer PRIMARY KEY,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            ).format(schema)
+        )
+        row = connection.execute(
+            sql.SQL("SELECT coalesce(max(version), 0) FROM {}.migrations").format(schema)
+        ).fetchone()
+        current = int(row[0]) if row else 0
+        if current > SCHEMA_VERSION:
+            raise newer_schema_error(self.where, current)
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS[version]:
+                connection.execute(sql.SQL(statement).format(schema=schema))
+            connection.execute(
+                sql.SQL("INSERT INTO {}.migrations (version) VALUES (%s)").format(schema),
+                [version],
+            )
+
+    def check_version(self, connection: psycopg.Connection[Any]) -> bool:
+        """Whether the tables exist (reads create nothing); StateError for a layout newer
+        than this release knows."""
+        from psycopg import sql
+
+        row = connection.execute(
+            "SELECT to_regclass(%s) IS NOT NULL, to_regclass(%s) IS NOT NULL",
+            [f"{self.schema}.migrations", f"{self.schema}.states"],
+        ).fetchone()
+        if row is None or not row[0]:
+            return False
+        found = connection.execute(
+            sql.SQL("SELECT coalesce(max(version), 0) FROM {}.migrations").format(
+                sql.Identifier(self.schema)
+            )
+        ).fetchone()
+        if found is not None and int(found[0]) > SCHEMA_VERSION:
+            raise newer_schema_error(self.where, int(found[0]))
+        return bool(row[1])
+
+    # --- errors -----------------------------------------------------------------------
+
+    def translate(self, exc: Exception, doing: str) -> StateError:
+        """A StateError for a driver error: its first line, without the DSN or password."""
+        return translate(exc, doing, self.where, self._dsn)
+
+
+def translate(exc: Exception, doing: str, where: str, dsn: str) -> StateError:
+    """See :meth:`PostgresStore.translate`."""
+    lines = str(exc).strip().splitlines()
+    detail = scrub(lines[0] if lines else type(exc).__name__, dsn)
+    return StateError(
+        f"{where}: {doing}: {detail}",
+        hint="check the DSN (state.dsn), that the server is up and reachable from here, and"
+        " the credentials; provisioner never prints the DSN",
+    )
+
+
+def pooler_error(where: str, detail: str) -> StateError:
+    return StateError(
+        f"{where}: the connection does not keep its database session ({detail}): a"
+        " transaction-mode pooler (such as PgBouncer with pool_mode=transaction) sits in"
+        " between, and session advisory locks cannot work through it",
+        hint="point state.dsn at the server itself, or at a pool in session mode",
+    )
+
+
+def newer_schema_error(where: str, version: int) -> StateError:
+    return StateError(
+        f"{where}: the state tables have layout version {version}, newer than this"
+        f" provisioner supports ({SCHEMA_VERSION})",
+        hint="upgrade provisioner; nothing was changed",
+    )
+
+
+def _backend_pid(connection: psycopg.Connection[Any]) -> int:
+    row = connection.execute("SELECT pg_backend_pid()").fetchone()
+    return int(row[0]) if row else 0

@@ -1,0 +1,125 @@
+"""Backends for the state tests, built the same way in the test process and in the helper
+processes that hold a lock or crash in the middle of a write.
+
+    python -m tests.state_support hold KIND CONFIG APP      # lock, print "locked", wait
+    python -m tests.state_support crash KIND CONFIG APP STEP  # a write dying at STEP
+
+CONFIG is JSON: ``{"path": ...}`` (file), ``{"dir": clone}`` (git), ``{"dsn", "schema"}``
+(postgres).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from provisioner.state import RecordedApp, RecordedBot, StateBackend
+
+OPENED: list[Any] = []
+"""The postgres stores made here (:func:`close_opened` closes their connections)."""
+
+
+def close_opened() -> None:
+    from provisioner.state.postgres import close_stores
+
+    while OPENED:
+        OPENED.pop().close()
+    close_stores()
+
+
+def make_backend(kind: str, config: dict[str, Any], app: str = "demo") -> StateBackend:
+    """A new backend (for git and postgres: with its own branch client or connections, as
+    another process would have)."""
+    if kind == "file":
+        from provisioner.state.file import FileBackend
+
+        return FileBackend(Path(config["path"]), app)
+    if kind == "git":
+        from provisioner.state.git import GitBackend
+        from provisioner.state.git_branch import StateBranch
+        from provisioner.state.git_cli import GitRepository
+
+        repo = GitRepository.discover(Path(config["dir"]))
+        branch = StateBranch(repo, "origin", config.get("branch", "provisioner-state"))
+        return GitBackend(app, branch, base_dir=Path(config["dir"]))
+    from provisioner.state.postgres import PostgresBackend
+    from provisioner.state.postgres_store import PostgresStore
+
+    schema = config["schema"]
+    store = PostgresStore(
+        config["dsn"], schema, where=f"postgres schema {schema}", application_name="test"
+    )
+    OPENED.append(store)
+    return PostgresBackend(app, store, base_dir=Path(config.get("dir", ".")))
+
+
+def bot(user_id: str) -> RecordedBot:
+    return RecordedBot({"userId": user_id, "name": user_id.title()})
+
+
+def next_state(state: RecordedApp, user_id: str) -> RecordedApp:
+    return state.with_bot(user_id, bot(user_id))
+
+
+CRASH_STEPS: dict[str, list[str]] = {
+    "file": [
+        "provisioner.state.atomic.os.fsync",
+        "provisioner.state.atomic.exchange",
+        "provisioner.state.atomic.AtomicFile._fsync_directory",
+    ],
+    "git": [
+        "provisioner.state.git_cli.GitRepository.commit",
+        "provisioner.state.git_cli.GitRepository.push",
+        "provisioner.state.git_cli.GitRepository.update_ref",
+    ],
+    "postgres": [
+        "provisioner.state.postgres.render_state",
+        "provisioner.state.postgres.PostgresBackend._store_row",
+    ],
+}
+"""Where a write can die, per backend: the process exits the moment it reaches the step
+(``before``), or right after the step returns (``after``)."""
+
+
+def _crash_at(step: str, when: str) -> None:
+    import importlib
+
+    module_name, _, attribute = step.rpartition(".")
+    owner: Any
+    try:
+        owner = importlib.import_module(module_name)
+    except ModuleNotFoundError:
+        parent, _, class_name = module_name.rpartition(".")
+        owner = getattr(importlib.import_module(parent), class_name)
+    real = getattr(owner, attribute)
+
+    def dying(*args: Any, **kwargs: Any) -> Any:
+        if when == "before":
+            os._exit(17)
+        real(*args, **kwargs)
+        os._exit(17)
+
+    setattr(owner, attribute, dying)
+
+
+def main(argv: list[str]) -> None:
+    action, kind, config, app = argv[:4]
+    backend = make_backend(kind, json.loads(config), app)
+    if action == "hold":
+        with backend.lock("provisioner apply"):
+            sys.stdout.write("locked\n")
+            sys.stdout.flush()
+            sys.stdin.readline()
+        return
+    step, when = argv[4], argv[5]
+    with backend.lock("provisioner apply"):
+        state = backend.read()
+        _crash_at(step, when)
+        backend.write(next_state(state, "crash-bot"))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
