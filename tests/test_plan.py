@@ -454,8 +454,9 @@ def test_the_plan_core_imports_no_io_module() -> None:
 
     probe = (
         "import sys, provisioner.plan; "
-        "print(sorted(m for m in ('httpx', 'provisioner.rongcloud.client', 'uvicorn') "
-        "if m in sys.modules))"
+        "print(sorted(m for m in ('httpx', 'provisioner.rongcloud.client', 'uvicorn', "
+        "'filelock', 'psycopg', 'provisioner.state.file', 'provisioner.state.git', "
+        "'provisioner.state.postgres') if m in sys.modules))"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
