@@ -436,7 +436,7 @@ def _credential_warnings(document: Document, path: JsonPath, url: str) -> list[D
 def _state_checks(document: Document) -> list[Diagnostic]:
     """``state.path`` outside the working directory (a warning: the state leaves the
     repository), and a literal password in ``state.dsn`` (an error: it is a secret)."""
-    from provisioner.state.dsn import has_literal_password
+    from provisioner.dsn import has_literal_password
 
     state = document.value.get("state")
     if not isinstance(state, dict):

@@ -1,8 +1,13 @@
-"""The apps of a command line: which app folders the arguments name, and loading them into
-validated DesiredApps (every error of every app in one ManifestError).
+"""The apps of a command line: which app folders the arguments name, loading them into
+validated DesiredApps (every error of every app in one ManifestError), and the state backend
+of an app named on the command line even when its bot manifests are broken.
 
 The CLI commands that load manifests (``plan``, ``apply``, ...) all go through here, so they
-resolve and load apps the same way.
+resolve and load apps the same way. The state commands (``state show``, ``unlock``, ``pull``,
+``push``, ``forget``) read only ``app.yaml``'s ``state`` block, with the project's loader
+(bounded size, depth and aliases) and the same schema and messages as ``validate``: a missing
+``app.yaml`` means the default file backend; an unreadable one, or an invalid ``state`` block,
+is a ConfigError, since guessing could point a command at the wrong store.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from provisioner.secrets import referenced_values
 
 if TYPE_CHECKING:
     from provisioner.diagnostics import Diagnostic
-    from provisioner.models import DesiredApp
+    from provisioner.manifest import Document
+    from provisioner.models import AppSettings, DesiredApp
+    from provisioner.state.backend import StateBackend
 
 CREDENTIAL_FIELDS = frozenset({"appKey", "appSecret"})
 
@@ -157,3 +164,72 @@ def format_diagnostic(diagnostic: Diagnostic) -> str:
     where = f"{diagnostic.file}:{diagnostic.line}:{diagnostic.column}"
     field = f"{diagnostic.path}: " if diagnostic.path else ""
     return terminal_safe(f"{where}: {field}{diagnostic.message}")
+
+
+# --- the state backend of an app named on the command line ----------------------------------
+
+
+def app_folder(name_or_path: str, bots_dir: Path) -> tuple[str, Path]:
+    """The app name and folder for a command-line argument: an app name under ``bots_dir``
+    or the path to an app folder (the folder need not exist)."""
+    folder = bots_dir / name_or_path
+    if not folder.is_dir() and Path(name_or_path).is_dir():
+        folder = Path(name_or_path)
+    name = folder.absolute().name if folder.is_dir() else name_or_path
+    return name, folder
+
+
+def state_backend_for(
+    name_or_path: str, bots_dir: Path, *, env: Mapping[str, str] | None = None
+) -> StateBackend:
+    """The state backend of an app named on the command line."""
+    from provisioner.state import backend_for
+
+    name, folder = app_folder(name_or_path, bots_dir)
+    return backend_for(name, state_settings(folder / "app.yaml"), env=env)
+
+
+def state_settings(app_yaml: Path) -> AppSettings | None:
+    """The settings holding ``app_yaml``'s ``state`` block (None without an app.yaml)."""
+    from pydantic import ValidationError
+
+    from provisioner.manifest import load_document
+    from provisioner.models import AppSettings, FileStateSettings
+    from provisioner.validate import display_path
+
+    if not app_yaml.exists() and not app_yaml.is_symlink():
+        return None
+    shown = display_path(app_yaml)
+    document = load_document(app_yaml, shown)
+    if not document.loaded:
+        raise _settings_error(shown, [format_diagnostic(d) for d in document.diagnostics])
+    state = document.value.get("state")
+    if state is None:
+        return AppSettings(endpoint="local", state=FileStateSettings())
+    problems = _state_problems(document)
+    if problems:
+        raise _settings_error(shown, problems)
+    try:
+        return AppSettings.model_validate({"endpoint": "local", "state": state})
+    except ValidationError as exc:  # pragma: no cover - the schema check above agrees
+        raise _settings_error(shown, [str(exc)]) from exc
+
+
+def _state_problems(document: Document) -> list[str]:
+    """The schema and rule errors of the ``state`` block, as ``file:line:col: ...`` lines."""
+    from provisioner.validate import check_document
+
+    return [
+        format_diagnostic(d)
+        for d in check_document(document, "app")
+        if d.severity == "error" and (d.path == "state" or d.path.startswith("state."))
+    ]
+
+
+def _settings_error(shown: str, problems: list[str]) -> ConfigError:
+    lines = "\n".join(f"  {line}" for line in problems)
+    return ConfigError(
+        f"cannot read the state settings of {shown}:\n{lines}",
+        hint=f"fix them (`provisioner validate {Path(shown).parent.as_posix()}` shows the"
+        " details), then run again",
+    )

@@ -133,7 +133,7 @@ def hold_lock(root: Path) -> subprocess.Popen[str]:
     script = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from provisioner.state.settings import state_backend_for\n"
+        "from provisioner.workspace import state_backend_for\n"
         "backend = state_backend_for('demo', Path('bots'))\n"
         "with backend.lock('provisioner apply'):\n"
         "    sys.stdout.write('locked\\n'); sys.stdout.flush()\n"

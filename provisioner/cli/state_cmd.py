@@ -150,7 +150,7 @@ def forget(app: str, user_ids: tuple[str, ...], bots_dir: Path) -> int:
 
 
 def _backend(app: str, bots_dir: Path) -> StateBackend:
-    from provisioner.state.settings import state_backend_for
+    from provisioner.workspace import state_backend_for
 
     return state_backend_for(app, bots_dir)
 

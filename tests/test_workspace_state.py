@@ -11,7 +11,7 @@ import pytest
 from provisioner.errors import ConfigError, StateError
 from provisioner.state import backend_for, check_app_name
 from provisioner.state.file import FileBackend
-from provisioner.state.settings import state_backend_for, state_settings
+from provisioner.workspace import state_backend_for, state_settings
 
 
 @pytest.fixture
