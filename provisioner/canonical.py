@@ -3,7 +3,8 @@
 Pure (no I/O; the environment is passed in). One form serves three sources:
 
 - :func:`canonical_spec`: a manifest bot, with every ``${NAME}`` string replaced by
-  ``{"sensitive": fingerprint}`` (never the value);
+  ``{"sensitive": fingerprint, "template": "the string as written"}`` (never the value; the
+  template is what git holds, so a plan without the secret can tell an unchanged reference);
 - :func:`canonical_live`: a bot as the server returns it, fingerprinted the same way;
 - :func:`api_payload`: the manifest bot with references resolved, for the wire only.
 
@@ -15,16 +16,28 @@ so an apply followed by a plan shows no changes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from provisioner.models import Bot, Integration
 from provisioner.rongcloud.models import AuthPayload, BotPayload, IntegrationPayload
-from provisioner.secrets import FINGERPRINT_PREFIX, fingerprint, is_sensitive, resolve
+from provisioner.secrets import (
+    FINGERPRINT_PREFIX,
+    SENSITIVE_KEY,
+    TEMPLATE_KEY,
+    fingerprint,
+    is_available,
+    is_sensitive,
+    is_sensitive_value,
+    references,
+    resolve,
+)
 from provisioner.urls import mask_credentials
 
-SENSITIVE_KEY = "sensitive"
-"""A sensitive value in a canonical form is ``{"sensitive": <fingerprint>}``."""
+UNCHECKED_FINGERPRINT = "unchecked"
+"""Fingerprint of a secret whose value this run does not have, with no recorded value for
+the same reference to stand for it (a new bot or a changed reference, planned without
+secrets): it cannot be compared, and apply computes the real one."""
 
 UNKNOWN_FINGERPRINT = "unknown"
 """Fingerprint of a secret the server masked and that was never recorded: it cannot be
@@ -34,16 +47,48 @@ SERVER_FIELDS = ("createdAt", "updatedAt")
 """What the server adds to a bot; kept in state as ``RecordedBot.server``, never compared."""
 
 
-def is_sensitive_value(value: object) -> bool:
-    """True for a canonical sensitive marker ``{"sensitive": fingerprint}``."""
-    return isinstance(value, dict) and set(value) == {SENSITIVE_KEY}
+def canonical_spec(
+    bot: Bot,
+    env: Mapping[str, str],
+    salt: str,
+    *,
+    recorded: Mapping[str, Any] | None = None,
+    unchecked: set[str] | None = None,
+) -> dict[str, Any]:
+    """The canonical form of a manifest bot.
 
-
-def canonical_spec(bot: Bot, env: Mapping[str, str], salt: str) -> dict[str, Any]:
-    """The canonical form of a manifest bot; a missing variable raises ConfigError naming it."""
+    A variable that is unset or empty raises ConfigError naming it — unless ``unchecked`` is
+    given (a plan without secrets): then its name is added there, and the value is taken as
+    the one ``recorded`` holds for the same reference at the same place (unchanged, not
+    checked in this run), or :data:`UNCHECKED_FINGERPRINT` when nothing is recorded for it.
+    """
     body = _normalise(bot.model_dump(mode="json", exclude={"protect"}))
-    result: dict[str, Any] = _mask_url_credentials(_fingerprint_references(body, env, salt), salt)
+    reference = _normalise(dict(recorded)) if recorded is not None else {}
+
+    def visit(node: Any, recorded_node: Any, path: tuple[str, ...]) -> Any:
+        if not isinstance(node, str):
+            return DESCEND
+        return _spec_string(node, recorded_node, env, salt, unchecked)
+
+    result: dict[str, Any] = _mask_url_credentials(walk_aligned(body, reference, visit), salt)
     return result
+
+
+def with_templates(recorded: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
+    """``recorded`` (a spec from a state written before templates were recorded) with the
+    template of ``desired`` added to each marker that holds the same fingerprint, so the
+    same secret never shows as a change because of its recording."""
+
+    def visit(node: Any, wanted: Any, path: tuple[str, ...]) -> Any:
+        if not is_sensitive_value(node):
+            return DESCEND
+        same = is_sensitive_value(wanted) and wanted[SENSITIVE_KEY] == node[SENSITIVE_KEY]
+        if same and TEMPLATE_KEY not in node and TEMPLATE_KEY in wanted:
+            return {**node, TEMPLATE_KEY: wanted[TEMPLATE_KEY]}
+        return node
+
+    upgraded: dict[str, Any] = walk_aligned(dict(recorded), desired, visit)
+    return upgraded
 
 
 def api_payload(bot: Bot, env: Mapping[str, str]) -> BotPayload:
@@ -70,9 +115,13 @@ def canonical_live(
     """
     body = _normalise(bot.model_dump(mode="json", exclude=set(SERVER_FIELDS)))
     reference = _normalise(dict(recorded)) if recorded is not None else {}
-    result: dict[str, Any] = _mask_url_credentials(
-        _fingerprint_like(body, reference, salt, path=()), salt
-    )
+
+    def visit(node: Any, recorded_node: Any, path: tuple[str, ...]) -> Any:
+        if not isinstance(node, str):
+            return DESCEND
+        return _live_string(node, recorded_node, salt, path)
+
+    result: dict[str, Any] = _mask_url_credentials(walk_aligned(body, reference, visit), salt)
     return result
 
 
@@ -146,40 +195,51 @@ def _normalise_integration(item: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _fingerprint_references(value: Any, env: Mapping[str, str], salt: str) -> Any:
-    if isinstance(value, str):
-        if is_sensitive(value):
-            return {SENSITIVE_KEY: fingerprint(resolve(value, env), salt)}
-        return value
-    if isinstance(value, dict):
-        return {key: _fingerprint_references(item, env, salt) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_fingerprint_references(item, env, salt) for item in value]
-    return value
+DESCEND: Any = object()
+"""What a visitor of :func:`walk_aligned` returns for a node it does not replace."""
+Visitor = Callable[[Any, Any, tuple[str, ...]], Any]
 
 
-def _fingerprint_like(value: Any, reference: Any, salt: str, path: tuple[str, ...]) -> Any:
-    if isinstance(value, str):
-        return _live_string(value, reference, salt, path)
+def walk_aligned(value: Any, base: Any, visit: Visitor, path: tuple[str, ...] = ()) -> Any:
+    """``value`` rebuilt with each node replaced by ``visit(node, the node at the same place in
+    base, path)``, or descended into where it returns :data:`DESCEND`. Integrations are
+    matched by type (a spec's ``integrations``), other lists by position."""
+    replaced = visit(value, base, path)
+    if replaced is not DESCEND:
+        return replaced
     if isinstance(value, dict):
-        ref = reference if isinstance(reference, dict) else {}
+        ref = base if isinstance(base, dict) else {}
         return {
-            key: _fingerprint_like(item, ref.get(key), salt, (*path, key))
+            key: walk_aligned(item, ref.get(key), visit, (*path, key))
             for key, item in value.items()
         }
     if isinstance(value, list):
         if path == ("integrations",):
-            by_type = {item.get("type"): item for item in reference or [] if isinstance(item, dict)}
+            by_type = {item.get("type"): item for item in base or [] if isinstance(item, dict)}
             return [
-                _fingerprint_like(item, by_type.get(item.get("type")), salt, (*path, "[]"))
+                walk_aligned(item, by_type.get(item.get("type")), visit, (*path, "[]"))
                 for item in value
             ]
-        ref_items = reference if isinstance(reference, list) else []
+        items = base if isinstance(base, list) else []
         return [
-            _fingerprint_like(item, ref_items[i] if i < len(ref_items) else None, salt, path)
+            walk_aligned(item, items[i] if i < len(items) else None, visit, path)
             for i, item in enumerate(value)
         ]
     return value
+
+
+def _spec_string(
+    text: str, recorded: Any, env: Mapping[str, str], salt: str, unchecked: set[str] | None
+) -> Any:
+    if not is_sensitive(text):
+        return text
+    missing = [name for name in references(text) if not is_available(name, env)]
+    if not missing or unchecked is None:
+        return {SENSITIVE_KEY: fingerprint(resolve(text, env), salt), TEMPLATE_KEY: text}
+    unchecked.update(missing)
+    if is_sensitive_value(recorded) and recorded.get(TEMPLATE_KEY, text) == text:
+        return {SENSITIVE_KEY: recorded[SENSITIVE_KEY], TEMPLATE_KEY: text}
+    return {SENSITIVE_KEY: UNCHECKED_FINGERPRINT, TEMPLATE_KEY: text}
 
 
 def _live_string(value: str, reference: Any, salt: str, path: tuple[str, ...]) -> Any:
@@ -190,4 +250,7 @@ def _live_string(value: str, reference: Any, salt: str, path: tuple[str, ...]) -
         if is_sensitive_value(reference):
             return dict(reference)
         return {SENSITIVE_KEY: UNKNOWN_FINGERPRINT}
-    return {SENSITIVE_KEY: fingerprint(value, salt)}
+    marker = {SENSITIVE_KEY: fingerprint(value, salt)}
+    if is_sensitive_value(reference) and TEMPLATE_KEY in reference:
+        marker[TEMPLATE_KEY] = reference[TEMPLATE_KEY]
+    return marker

@@ -28,10 +28,19 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, Literal
 
-from provisioner.canonical import canonical_live, canonical_spec, is_sensitive_value
+from provisioner.canonical import (
+    DESCEND,
+    UNCHECKED_FINGERPRINT,
+    UNKNOWN_FINGERPRINT,
+    canonical_live,
+    canonical_spec,
+    walk_aligned,
+    with_templates,
+)
 from provisioner.errors import PlanError, UnsafePlanError
-from provisioner.models import DesiredApp
+from provisioner.models import Bot, DesiredApp
 from provisioner.rongcloud.models import BotPayload
+from provisioner.secrets import SENSITIVE_KEY, TEMPLATE_KEY, is_sensitive_value
 from provisioner.state.model import RecordedApp, RecordedBot
 
 Action = Literal["delete", "create", "adopt", "update"]
@@ -87,6 +96,9 @@ class Plan:
     blocked: tuple[str, ...]
     lineage: str
     serial: int
+    unchecked: tuple[str, ...] = ()
+    """Variables whose value this run did not have (a plan without secrets): each reference
+    to one was taken as unchanged where it is, and as new where it is new."""
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{key}={value}" for key, value in self.counts.items() if value)
@@ -133,6 +145,7 @@ class Plan:
             "changes": [_change_data(change) for change in self.changes],
             "drift": [_drift_data(drift) for drift in self.drift],
             "unmanaged": list(self.unmanaged),
+            "unchecked": list(self.unchecked),
         }
 
     @property
@@ -163,26 +176,70 @@ class Plan:
 
 def plan_id(data: Mapping[str, Any]) -> str:
     """The id of a plan from its JSON view (``Plan.data``, or ``Plan.document`` whose ``id``
-    is ignored): SHA-256 (hex) of the canonical JSON plus the state lineage and serial.
+    is ignored): SHA-256 (hex) of what an apply of it would do, plus the state's lineage and
+    serial. A plan file whose content was edited no longer matches its id.
 
-    Left out, so the same inputs give the same id on every machine: manifest file names
-    (``source``), and for a never-written state (lineage null, serial 0) its random lineage
-    and the fingerprints made with its random salt (sensitive fields then count as
-    ``{"sensitive": "new"}``; which fields are sensitive and changed still counts).
-    A plan file whose content was edited no longer matches its id.
+    What an apply would do: the changes (without ``source``, the manifest file names), the
+    drift it repairs, the safety rules that block it. Left out: counts (they follow), the
+    unmanaged bots (never touched) and the variables not checked in this run. Secret
+    fingerprints are left out too — each is ``unchanged`` (the same reference and value as
+    before) or ``new`` — so a plan made without secrets (a pull request) and the same plan
+    made with them (the apply after merge) have the same id, while a secret rotated outside
+    git makes a change of its own, and so another id. A never-written state (serial 0) has a
+    random lineage: it is left out then.
     """
-    view = {key: value for key, value in data.items() if key != "id"}
-    view["changes"] = [
-        {key: value for key, value in change.items() if key != "source"}
-        for change in data["changes"]
-    ]
-    lineage = data["state"]["lineage"]
-    if lineage is None:
-        view = _without_fingerprints(view)
-        lineage = ""
+    state = data["state"]
+    view = {
+        "format_version": data["format_version"],
+        "app": data["app"],
+        "serial": state["serial"],
+        "lineage": state["lineage"] or "",
+        "blocked": data["blocked"],
+        "changes": [_change_view(change) for change in data["changes"]],
+        "drift": [_without_fingerprints(drift) for drift in data["drift"]],
+    }
     text = json.dumps(view, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    payload = f"{text}\n{lineage}\n{data['state']['serial']}"
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _change_view(change: Mapping[str, Any]) -> dict[str, Any]:
+    """A change as the plan id sees it: no source, secrets as unchanged/new tokens."""
+    before = change.get("before")
+    fields = [
+        {
+            **field,
+            "old": _without_fingerprints(field["old"]),
+            "new": _tokens(field["new"], field["old"]),
+        }
+        for field in change["fields"]
+    ]
+    return {
+        "action": change["action"],
+        "user_id": change["user_id"],
+        "protect": change["protect"],
+        "before": _without_fingerprints(before),
+        "after": _tokens(change.get("after"), before),
+        "fields": fields,
+    }
+
+
+def _tokens(value: Any, base: Any) -> Any:
+    """``value`` with each sensitive marker as ``unchanged`` (``base`` holds the same
+    reference with the same value at that place) or ``new``."""
+
+    def visit(node: Any, base_node: Any, path: tuple[str, ...]) -> Any:
+        if not is_sensitive_value(node):
+            return DESCEND
+        same = (
+            is_sensitive_value(base_node)
+            and base_node.get(TEMPLATE_KEY) == node.get(TEMPLATE_KEY)
+            and base_node[SENSITIVE_KEY] == node[SENSITIVE_KEY]
+            and node[SENSITIVE_KEY] not in (UNCHECKED_FINGERPRINT, UNKNOWN_FINGERPRINT)
+        )
+        token = "unchanged" if same else "new"
+        return {SENSITIVE_KEY: token, TEMPLATE_KEY: node.get(TEMPLATE_KEY)}
+
+    return walk_aligned(value, base, visit)
 
 
 def make_plan(
@@ -192,53 +249,38 @@ def make_plan(
     live: Sequence[BotPayload] | None = None,
     *,
     allow_empty: bool = False,
+    check_secrets: bool = True,
 ) -> Plan:
     """Compare what git declares, what was recorded and (with a refresh) what the server has.
 
-    Pure. ``live`` is None without a refresh (no drift, no adopt, no unmanaged). A missing
-    environment variable raises ConfigError naming it. The plan is always made; safety rules
-    only mark it ``blocked``.
+    Pure. ``live`` is None without a refresh (no drift, no adopt, no unmanaged). A variable
+    that is unset or empty raises ConfigError naming it — unless ``check_secrets`` is False
+    (a plan without secrets): then it is listed in ``Plan.unchecked`` and each reference to
+    it counts as unchanged where the state records the same reference. The plan is always
+    made; safety rules only mark it ``blocked``.
     """
     if desired.name != recorded.app:
         raise PlanError(
             f"the recorded state belongs to app {recorded.app}, not to app {desired.name}",
             hint="give each app its own state.path in its app.yaml",
         )
-    salt = recorded.salt
     live_by_id = {bot.userId: bot for bot in live} if live is not None else None
+    unchecked: set[str] | None = None if check_secrets else set()
     changes: list[Change] = []
     drift: list[Drift] = []
-    declared: set[str] = set()
     for bot in desired.bots:
-        declared.add(bot.userId)
-        after = canonical_spec(bot, env, salt)
         source = desired.sources.get(bot.userId)
-        rec = recorded.bots.get(bot.userId)
-        if rec is not None:
-            change, found = _planned_recorded(bot.userId, rec, after, bot.protect, live_by_id, salt)
-            if found is not None:
-                drift.append(found)
-            if change is not None:
-                changes.append(replace(change, source=source))
-        elif live_by_id is not None and bot.userId in live_by_id:
-            seen = canonical_live(live_by_id[bot.userId], salt, after)
-            fields = diff_specs(seen, after)
-            changes.append(
-                Change("adopt", bot.userId, source, None, after, fields, protect=bot.protect)
-            )
-        else:
-            changes.append(Change("create", bot.userId, source, None, after, protect=bot.protect))
+        change, found = _planned_bot(bot, source, recorded, env, live_by_id, unchecked)
+        changes.extend([change] if change is not None else [])
+        drift.extend([found] if found is not None else [])
     for user_id, rec in recorded.bots.items():
-        if user_id in declared:
+        if any(bot.userId == user_id for bot in desired.bots):
             continue
-        if live_by_id is not None:
-            found = _drift_of(user_id, rec, live_by_id, salt)
-            if found is not None:
-                drift.append(found)
+        found = _drift_of(user_id, rec, live_by_id, recorded.salt)
+        drift.extend([found] if found is not None else [])
         changes.append(Change("delete", user_id, None, rec.spec, None, protect=rec.protect))
-    unmanaged = (
-        sorted(set(live_by_id) - set(recorded.bots) - declared) if live_by_id is not None else []
-    )
+    declared = {bot.userId for bot in desired.bots}
+    unmanaged = sorted(set(live_by_id or ()) - set(recorded.bots) - declared)
     return Plan(
         app=desired.name,
         changes=tuple(sorted(changes, key=lambda change: change.sort_key)),
@@ -247,7 +289,33 @@ def make_plan(
         blocked=tuple(_blocked_reasons(desired.name, recorded, changes, allow_empty)),
         lineage=recorded.lineage,
         serial=recorded.serial,
+        unchecked=tuple(sorted(unchecked or ())),
     )
+
+
+def _planned_bot(
+    bot: Bot,
+    source: str | None,
+    recorded: RecordedApp,
+    env: Mapping[str, str],
+    live_by_id: Mapping[str, BotPayload] | None,
+    unchecked: set[str] | None,
+) -> tuple[Change | None, Drift | None]:
+    """The change for one declared bot (None when it is as recorded), and its drift."""
+    salt = recorded.salt
+    rec = recorded.bots.get(bot.userId)
+    spec = rec.spec if rec is not None else None
+    after = canonical_spec(bot, env, salt, recorded=spec, unchecked=unchecked)
+    if rec is not None:
+        upgraded = replace(rec, spec=with_templates(rec.spec, after))
+        change, found = _planned_recorded(
+            bot.userId, upgraded, after, bot.protect, live_by_id, salt
+        )
+        return (replace(change, source=source) if change is not None else None), found
+    if live_by_id is not None and bot.userId in live_by_id:
+        fields = diff_specs(canonical_live(live_by_id[bot.userId], salt, after), after)
+        return Change("adopt", bot.userId, source, None, after, fields, protect=bot.protect), None
+    return Change("create", bot.userId, source, None, after, protect=bot.protect), None
 
 
 def _planned_recorded(
@@ -436,8 +504,9 @@ def _path_sort_key(path: tuple[str | int, ...]) -> tuple[str, ...]:
 
 
 def _without_fingerprints(value: Any) -> Any:
+    """``value`` with each sensitive marker's fingerprint left out (its template kept)."""
     if is_sensitive_value(value):
-        return {"sensitive": "new"}
+        return {SENSITIVE_KEY: "*", TEMPLATE_KEY: value.get(TEMPLATE_KEY)}
     if isinstance(value, dict):
         return {key: _without_fingerprints(item) for key, item in value.items()}
     if isinstance(value, list):

@@ -24,6 +24,11 @@ REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 """A reference: ``${NAME}`` where NAME is an environment variable name."""
 
 FINGERPRINT_PREFIX = "hmac-sha256:"
+SENSITIVE_KEY = "sensitive"
+TEMPLATE_KEY = "template"
+"""A secret in a canonical form (plans, state) is a marker ``{"sensitive": <fingerprint>,
+"template": <the string as written in git>}``; states written before templates were
+recorded hold ``{"sensitive": <fingerprint>}``."""
 MASK = "(sensitive)"
 MIN_REDACTED_LENGTH = 6
 """Shorter values are not searched for in text (``s`` would shred every message); a real
@@ -38,6 +43,16 @@ def references(value: str) -> list[str]:
 def is_sensitive(value: object) -> bool:
     """True when ``value`` is a string holding at least one ``${NAME}`` reference."""
     return isinstance(value, str) and REFERENCE.search(value) is not None
+
+
+def is_sensitive_value(value: object) -> bool:
+    """True for a sensitive marker (see :data:`TEMPLATE_KEY`)."""
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get(SENSITIVE_KEY), str)
+        and set(value) <= {SENSITIVE_KEY, TEMPLATE_KEY}
+        and isinstance(value.get(TEMPLATE_KEY, ""), str)
+    )
 
 
 def is_available(name: str, env: Mapping[str, str]) -> bool:

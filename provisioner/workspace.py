@@ -74,10 +74,16 @@ class LoadedApp:
 
 
 def load_each(
-    names_or_paths: Sequence[str], bots_dir: Path, *, env: Mapping[str, str] | None = None
+    names_or_paths: Sequence[str],
+    bots_dir: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    require_secrets: bool = True,
 ) -> list[LoadedApp]:
     """Load and validate each app named on the command line (see
     :func:`resolve_app_folders`), on its own: one app's broken manifests do not stop another.
+    ``require_secrets``: an unset or empty variable a bot references is an error of its app
+    (False for a plan, which does not need them).
 
     ConfigError when an argument names no app, or two folders have the same app name (they
     would share state and lock).
@@ -85,7 +91,7 @@ def load_each(
     environ = os.environ if env is None else env
     folders = resolve_app_folders(names_or_paths, bots_dir)
     _refuse_same_names(folders)
-    return [_load_one(folder, environ) for folder in folders]
+    return [_load_one(folder, environ, require_secrets) for folder in folders]
 
 
 def load_apps(
@@ -100,10 +106,10 @@ def load_apps(
     return [each.app for each in loaded if each.app is not None]
 
 
-def _load_one(folder: Path, env: Mapping[str, str]) -> LoadedApp:
+def _load_one(folder: Path, env: Mapping[str, str], require_secrets: bool) -> LoadedApp:
     from provisioner.validate import validate_app
 
-    result = validate_app(folder, env=env)
+    result = validate_app(folder, env=env if require_secrets else None)
     problems = tuple(d for d in result.diagnostics if _fails_load(d))
     warnings = tuple(d for d in result.diagnostics if d.severity == "warning")
     if problems:

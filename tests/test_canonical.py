@@ -67,12 +67,18 @@ def test_canonical_spec_fills_defaults_orders_integrations_and_fingerprints() ->
                 "events": [],
                 "stream": False,
                 "handleResponse": True,
-                "auth": {"apiKey": {"sensitive": fingerprint("app-secret-value", SALT)}},
+                "auth": {
+                    "apiKey": {
+                        "sensitive": fingerprint("app-secret-value", SALT),
+                        "template": "${DIFY_KEY}",
+                    }
+                },
             },
             {
                 "type": "webhook",
                 "callbackUrl": {
-                    "sensitive": fingerprint("https://hooks.example.com/x?token=tok", SALT)
+                    "sensitive": fingerprint("https://hooks.example.com/x?token=tok", SALT),
+                    "template": "https://hooks.example.com/x?token=${HOOK_TOKEN}",
                 },
                 "enabled": True,
                 "objectNames": ["RC:TxtMsg"],
@@ -150,7 +156,8 @@ def test_plain_live_key_is_fingerprinted_so_a_change_shows() -> None:
     live["integrations"][1]["auth"]["apiKey"] = "changed-by-hand"
     seen = canonical_live(BotPayload.model_validate(live), SALT, spec)
     assert seen["integrations"][0]["auth"]["apiKey"] == {
-        "sensitive": fingerprint("changed-by-hand", SALT)
+        "sensitive": fingerprint("changed-by-hand", SALT),
+        "template": "${DIFY_KEY}",
     }
     assert "changed-by-hand" not in repr(seen)
 

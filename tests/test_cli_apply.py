@@ -303,6 +303,20 @@ def _current_plan_id(capsys: pytest.CaptureFixture[str]) -> str:
 # --- safety rules and failures -----------------------------------------------------------------
 
 
+def test_apply_needs_every_secret_and_an_empty_one_counts_as_unset(
+    ws: Workspace,
+    server: EmulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DIFY_KEY", "")  # what CI gives for a secret that does not exist
+    assert apply("--auto-approve") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: app demo: the manifests have 2 errors:\n")
+    assert "environment variable DIFY_KEY is empty" in err
+    assert write_calls(server) == 0
+
+
 def test_deleting_every_bot_is_blocked_without_allow_empty(
     ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
 ) -> None:

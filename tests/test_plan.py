@@ -142,8 +142,8 @@ def test_rotated_secret_is_a_sensitive_field_holding_fingerprints_only() -> None
     assert change.fields == (
         FieldDiff(
             "integrations[dify_chat].auth.apiKey",
-            {"sensitive": fingerprint("app-secret-1", state.salt)},
-            {"sensitive": fingerprint("rotated", state.salt)},
+            {"sensitive": fingerprint("app-secret-1", state.salt), "template": "${DIFY_KEY}"},
+            {"sensitive": fingerprint("rotated", state.salt), "template": "${DIFY_KEY}"},
             sensitive=True,
         ),
     )
@@ -462,3 +462,89 @@ def test_the_plan_core_imports_no_io_module() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+# --- plans without secrets (a pull request) and the same plan with them (the apply) ----------
+
+
+def without_secrets(desired: DesiredApp, state: RecordedApp, **kwargs: Any) -> Plan:
+    return make_plan(desired, state, {}, check_secrets=False, **kwargs)
+
+
+def test_an_unchanged_reference_without_its_secret_is_unchanged_and_not_checked() -> None:
+    desired = make_app(make_bot("a"))
+    state = record(desired)
+    plan = without_secrets(desired, state)
+    assert plan.is_empty and plan.unchecked == ("DIFY_KEY",)
+    assert plan.data["unchecked"] == ["DIFY_KEY"]
+    assert plan.id == make_plan(desired, state, ENV).id
+
+
+def test_a_pull_request_plan_and_the_apply_plan_share_the_id() -> None:
+    """A rename plus a new bot, planned without secrets and with them: one id."""
+    state = record(make_app(make_bot("a")))
+    desired = make_app(make_bot("a", name="Renamed"), make_bot("b"))
+    reviewed = without_secrets(desired, state)
+    applied = make_plan(desired, state, ENV)
+    assert [(c.action, c.user_id) for c in reviewed.changes] == [("create", "b"), ("update", "a")]
+    assert reviewed.id == applied.id
+    created = reviewed.changes[0].after
+    assert created is not None
+    assert created["integrations"][0]["auth"]["apiKey"] == {
+        "sensitive": "unchecked",
+        "template": "${DIFY_KEY}",
+    }
+
+
+def test_a_secret_rotated_outside_git_gives_the_apply_another_id() -> None:
+    desired = make_app(make_bot("a"))
+    state = record(desired)
+    reviewed = without_secrets(desired, state)
+    rotated = make_plan(desired, state, {**ENV, "DIFY_KEY": "rotated-outside-git"})
+    assert reviewed.is_empty and not rotated.is_empty
+    assert reviewed.id != rotated.id
+
+
+def test_a_changed_reference_is_a_change_whether_or_not_the_secret_is_there() -> None:
+    state = record(make_app(make_bot("a")))
+    desired = make_app(
+        make_bot(
+            "a",
+            integrations=[
+                {"type": "webhook", "callbackUrl": "https://hooks.example.com/rc"},
+                {
+                    "type": "dify_chat",
+                    "callbackUrl": "https://api.dify.ai/v1",
+                    "auth": {"apiKey": "${OTHER_KEY}"},
+                },
+            ],
+        )
+    )
+    reviewed = without_secrets(desired, state)
+    applied = make_plan(desired, state, ENV)
+    assert [field.path for field in reviewed.changes[0].fields] == [
+        "integrations[dify_chat].auth.apiKey"
+    ]
+    assert reviewed.unchecked == ("OTHER_KEY",) and reviewed.id == applied.id
+
+
+def test_a_state_recorded_before_templates_plans_no_change() -> None:
+    desired = make_app(make_bot("a"))
+    state = record(desired)
+    (spec,) = [bot.spec for bot in state.bots.values()]
+    marker = spec["integrations"][0]["auth"]["apiKey"]
+    old_marker = {"sensitive": marker["sensitive"]}
+    old_spec = {**spec, "integrations": [dict(spec["integrations"][0]), spec["integrations"][1]]}
+    old_spec["integrations"][0]["auth"] = {"apiKey": old_marker}
+    old = replace(state, bots={"a": RecordedBot(old_spec)})
+    assert make_plan(desired, old, ENV).is_empty
+    assert without_secrets(desired, old).is_empty
+
+
+def test_unmanaged_bots_do_not_change_the_id() -> None:
+    desired = make_app(make_bot("a", name="Renamed"))
+    state = record(make_app(make_bot("a")))
+    live = [*live_of(make_app(make_bot("a"))), api_payload(make_bot("theirs"), ENV)]
+    refreshed = make_plan(desired, state, ENV, live)
+    assert refreshed.unmanaged == ("theirs",)
+    assert refreshed.id == without_secrets(desired, state).id

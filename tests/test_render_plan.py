@@ -131,6 +131,7 @@ def test_json_is_the_documented_plans_document() -> None:
         "changes",
         "drift",
         "unmanaged",
+        "unchecked",
     }
     assert [change["action"] for change in entry["changes"]] == [
         "delete",

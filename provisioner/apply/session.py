@@ -65,10 +65,13 @@ def plan_app(
     client: BotLister | None,
     *,
     allow_empty: bool,
+    check_secrets: bool = True,
 ) -> Plan:
-    """The plan of one app against ``state``; with a ``client``, refreshed from the live bots."""
+    """The plan of one app against ``state``; with a ``client``, refreshed from the live bots;
+    without ``check_secrets``, a secret this run does not have is not checked (see
+    :func:`provisioner.plan.make_plan`)."""
     live = client.query_bots() if client is not None else None
-    return make_plan(app, state, env, live, allow_empty=allow_empty)
+    return make_plan(app, state, env, live, allow_empty=allow_empty, check_secrets=check_secrets)
 
 
 @dataclass(frozen=True)
@@ -141,7 +144,14 @@ class AppRun:
         with session.plan_slots:
             state = backend.read()
             client = clients.enter_context(connect(app, session.env)) if session.refresh else None
-            plan = plan_app(app, session.env, state, client, allow_empty=session.allow_empty)
+            plan = plan_app(
+                app,
+                session.env,
+                state,
+                client,
+                allow_empty=session.allow_empty,
+                check_secrets=session.lock,
+            )
         self.planned.set_result(plan)
         if not session.lock or not self.decision.result() or plan.is_empty:
             return None
@@ -156,7 +166,9 @@ class Session:
     """Every app of one run, with the shared call pool and stop signal. A context manager:
     entering starts one thread per app, leaving stops and joins them (see the module doc).
 
-    ``lock=False`` plans without taking any lock and never applies (`provisioner plan`).
+    ``lock=False`` plans without taking any lock and never applies (`provisioner plan`); it
+    then needs no secret either: a secret the environment does not hold is not checked
+    (listed in the plan's ``unchecked``). An apply checks every one.
     """
 
     def __init__(

@@ -68,7 +68,7 @@ def command(
     from provisioner.workspace import load_each
 
     env = dict(os.environ)
-    loaded = load_each(apps, bots_dir, env=env)
+    loaded = load_each(apps, bots_dir, env=env, require_secrets=False)
     mask(secret for each in loaded for secret in each.secrets)
     planned = plan_apps(
         [each.app for each in loaded if each.app is not None],

@@ -18,6 +18,7 @@ from provisioner.render.safe import (
     terminal_safe,
 )
 from provisioner.render.safe import markdown_code as safe_code
+from provisioner.secrets import is_sensitive_value
 
 MARKDOWN_LIMIT = 60_000
 """Markdown is kept under this many characters (a GitHub comment holds 65,536)."""
@@ -38,19 +39,15 @@ _SUMMARY_REST = (("update", "to update"),)
 # --- shared helpers ----------------------------------------------------------------------
 
 
-def is_marker(value: object) -> bool:
-    return isinstance(value, dict) and set(value) == {"sensitive"}
-
-
 def show(value: Any) -> str:
     """A value for humans: JSON literal, with sensitive markers masked."""
-    if is_marker(value):
+    if is_sensitive_value(value):
         return MASK
     return json_terminal_safe(json.dumps(_masked(value), ensure_ascii=False, sort_keys=True))
 
 
 def _masked(value: Any) -> Any:
-    if is_marker(value):
+    if is_sensitive_value(value):
         return MASK
     if isinstance(value, dict):
         return {key: _masked(item) for key, item in value.items()}
@@ -92,7 +89,7 @@ def field_lines(field: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 def leaves(prefix: str, value: Any) -> Iterator[tuple[str, str]]:
     """``(path, shown value)`` for every leaf of ``value``; integrations keyed by type."""
-    if isinstance(value, dict) and not is_marker(value) and value:
+    if isinstance(value, dict) and not is_sensitive_value(value) and value:
         for key in sorted(value):
             yield from leaves(_join(prefix, key), value[key])
     elif isinstance(value, list) and prefix.endswith("integrations"):
@@ -138,6 +135,14 @@ def _paint(text: str, key: str, color: bool) -> str:
     return f"\x1b[{_COLORS[key]}m{text}\x1b[0m" if color else text
 
 
+def _unchecked_note(names: Sequence[str]) -> str:
+    return (
+        "Not checked in this run (no value in the environment): "
+        + ", ".join(names)
+        + "; each reference is taken as unchanged where the state records it"
+    )
+
+
 def _state_note(state: Mapping[str, Any]) -> str:
     if state.get("lineage") is None:
         return "no recorded state yet"
@@ -150,6 +155,8 @@ def _text_plan(doc: Mapping[str, Any], color: bool) -> str:
         terminal_safe(f"Plan for app {doc['app']}: {summary(doc)}"),
         f"Plan id: {doc['id']} ({_state_note(state)})",
     ]
+    if doc.get("unchecked"):
+        lines.append(terminal_safe(_unchecked_note(doc["unchecked"])))
     if doc["changes"]:
         lines.append("")
     for change in doc["changes"]:
@@ -259,6 +266,8 @@ def _markdown_plan(doc: Mapping[str, Any], *, details: bool) -> str:
         f"Plan id: `{doc['id']}` ({_state_note(doc['state'])})",
         "",
     ]
+    if doc.get("unchecked"):
+        out += [markdown_text(_unchecked_note(doc["unchecked"])), ""]
     deletes = [change for change in doc["changes"] if change["action"] == "delete"]
     if deletes:
         names = ", ".join(_code(change["user_id"]) for change in deletes)

@@ -8,7 +8,8 @@ The JSON document (``version`` 1), one per app::
         "assistant-bot": {
           "protect": false,
           "server": {"createdAt": 1700000000000, "updatedAt": 1700000000000},
-          "spec": {...canonical spec, secrets as {"sensitive": "hmac-sha256:..."}...}
+          "spec": {...canonical spec, secrets as {"sensitive": "hmac-sha256:...",
+                    "template": "${DIFY_KEY}"}...}
         }
       },
       "lineage": "0b6f...-uuid4",
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from provisioner.errors import StateError
+from provisioner.secrets import is_sensitive_value
 
 STATE_VERSION = 1
 """The newest state document version this release reads and writes."""
@@ -193,7 +195,7 @@ def _text(value: object, where: str, what: str) -> None:
     """A recorded text: a string, or a secret's fingerprint ``{"sensitive": "hmac-..."}``."""
     if isinstance(value, str):
         return
-    if isinstance(value, dict) and len(value) == 1 and isinstance(value.get("sensitive"), str):
+    if is_sensitive_value(value):
         return
     raise _corrupt(where, f'{what} must be a string or a {{"sensitive": ...}} fingerprint')
 
