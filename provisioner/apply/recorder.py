@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from provisioner.errors import ProvisionerError, StateError
-from provisioner.plan import Change
+from provisioner.plan import Change, source_file
 from provisioner.state.model import RecordedApp, RecordedBot
 
 
@@ -45,7 +45,12 @@ class StateRecorder:
         bot = None
         if change.action != "delete":
             spec = dict(change.after or {})
-            bot = RecordedBot(spec=spec, protect=change.protect, server=dict(server))
+            bot = RecordedBot(
+                spec=spec,
+                protect=change.protect,
+                server=dict(server),
+                source=source_file(change.source),
+            )
         with self._lock:
             updated = self.state.with_bot(change.user_id, bot)
             try:
