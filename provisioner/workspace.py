@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from provisioner.state import FileBackend
 
 CREDENTIAL_FIELDS = frozenset({"appKey", "appSecret"})
+REFRESH_FIELDS = CREDENTIAL_FIELDS | {"endpoint"}
+"""Settings only a refresh (an API call) needs: their unset variables do not fail loading."""
 
 
 def resolve_app_folders(names_or_paths: Sequence[str], bots_dir: Path) -> list[Path]:
@@ -120,12 +122,12 @@ def _refuse_same_names(folders: Sequence[Path]) -> None:
 
 
 def _fails_load(diagnostic: Diagnostic) -> bool:
-    """Errors fail loading, except unset credential variables in app.yaml: only a refresh
-    needs those, and :func:`provisioner.connect.connect` reports them with a --no-refresh
-    hint."""
+    """Errors fail loading, except unset variables of the endpoint and credentials in
+    app.yaml: only a refresh needs those, and :func:`provisioner.connect.connect` reports them
+    with a --no-refresh hint."""
     credential = (
         diagnostic.code == "env-missing"
-        and diagnostic.path in CREDENTIAL_FIELDS
+        and diagnostic.path in REFRESH_FIELDS
         and Path(diagnostic.file).name == "app.yaml"
     )
     return diagnostic.severity == "error" and not credential
