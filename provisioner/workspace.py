@@ -86,7 +86,11 @@ def load_apps(
 ) -> list[DesiredApp]:
     """:func:`load_each`, all or nothing: every error of every app is collected into one
     ManifestError whose message lists them as ``file:line:col: path: message``."""
-    loaded = load_each(names_or_paths, bots_dir, env=env)
+    return all_loaded(load_each(names_or_paths, bots_dir, env=env))
+
+
+def all_loaded(loaded: Sequence[LoadedApp]) -> list[DesiredApp]:
+    """The apps of :func:`load_each`, all or nothing (see :func:`load_apps`)."""
     problems = [problem for each in loaded for problem in each.problems]
     if problems:
         raise _manifest_error(problems)

@@ -362,3 +362,23 @@ def test_an_endpoint_variable_that_is_no_endpoint_is_refused_by_validate_and_pla
         "  bots/demo/app.yaml:1:11: endpoint: the value of RC_ENDPOINT is not an endpoint\n"
         "  hint: fix them (`provisioner validate` shows the details), then run again\n"
     )
+
+
+def test_plan_and_apply_print_the_manifests_warnings_on_stderr(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = write_app(workdir)
+    path = folder / "assistant-bot.yaml"
+    path.write_text(
+        path.read_text("utf-8").replace("https://example.com", "http://example.com"), "utf-8"
+    )
+    warning = (
+        "bots/demo/assistant-bot.yaml:4:13: warning: profileUrl: uses plain http:// to a"
+        " non-loopback host\n"
+        "  hint: use https:// so the data is encrypted in transit (fails with --strict)\n"
+    )
+    code, out, err = run(capsys, "--no-refresh")
+    assert (code, err) == (0, warning)
+    assert out.startswith("Plan for app demo: 1 to create\n")
+    assert main(["apply", "--auto-approve", "--no-refresh"]) == 0
+    assert capsys.readouterr().err == warning

@@ -29,7 +29,7 @@ from provisioner.cli.options import (
     concurrency_option,
     no_refresh_option,
 )
-from provisioner.cli.output import echo_app_error, echo_error, use_color
+from provisioner.cli.output import echo_app_error, echo_error, echo_load_warnings, use_color
 
 if TYPE_CHECKING:
     from provisioner.apply.results import ApplyResult, ChangeResult
@@ -99,6 +99,7 @@ def command(
     names = list(apps) or (sorted(reviewed_file) if reviewed_file is not None else [])
     env = dict(os.environ)
     loaded = load_each(names, bots_dir, env=env)
+    echo_load_warnings(loaded)
     reviewed = reviewed_file if reviewed_file is not None else _parse_plan_ids(plan_ids, loaded)
     desired = [each.app for each in loaded if each.app is not None]
     report = _Report(output_format)

@@ -16,7 +16,7 @@ from provisioner.cli.options import (
     concurrency_option,
     no_refresh_option,
 )
-from provisioner.cli.output import echo_app_error, use_color
+from provisioner.cli.output import echo_app_error, echo_load_warnings, use_color
 
 if TYPE_CHECKING:
     from provisioner.plan import Plan
@@ -64,10 +64,12 @@ def command(
     """
     from provisioner.apply.session import plan_apps
     from provisioner.render.plan import render_json, render_markdown, render_text
-    from provisioner.workspace import load_apps
+    from provisioner.workspace import all_loaded, load_each
 
     env = dict(os.environ)
-    desired = load_apps(apps, bots_dir, env=env)
+    loaded = load_each(apps, bots_dir, env=env)
+    echo_load_warnings(loaded)
+    desired = all_loaded(loaded)
     planned = plan_apps(
         desired, env, refresh=not no_refresh, allow_empty=allow_empty, concurrency=concurrency
     )
