@@ -19,6 +19,7 @@ import click
 from provisioner import __version__
 from provisioner.apply.interrupts import Terminated, terminate_like_interrupt
 from provisioner.cli import (
+    api_cmd,
     apply_cmd,
     emulator_cmd,
     init_cmd,
@@ -51,6 +52,7 @@ for _module in (validate_cmd, plan_cmd, apply_cmd, state_cmd, emulator_cmd, sign
     cli.add_command(_module.command)
 cli.add_command(init_cmd.command)
 cli.add_command(schema_cmd.command)
+cli.add_command(api_cmd.command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
