@@ -22,6 +22,7 @@ from provisioner.cli import (
     api_cmd,
     apply_cmd,
     emulator_cmd,
+    export_cmd,
     init_cmd,
     plan_cmd,
     schema_cmd,
@@ -53,6 +54,7 @@ for _module in (validate_cmd, plan_cmd, apply_cmd, state_cmd, emulator_cmd, sign
 cli.add_command(init_cmd.command)
 cli.add_command(schema_cmd.command)
 cli.add_command(api_cmd.command)
+cli.add_command(export_cmd.command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
