@@ -190,3 +190,22 @@ def test_local_endpoint_calls_the_embedded_emulator(
     )
     code, out, _ = run(capsys, "demo", "/v3/bot/query.json", "{}")
     assert (code, json.loads(out)["total"]) == (0, 1)
+
+
+def test_dify_keys_in_an_answer_are_masked(
+    ws: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = {
+        **BOT,
+        "integrations": [
+            {
+                "type": "dify_chat",
+                "callbackUrl": "https://api.dify.ai/v1",
+                "auth": {"apiKey": "k-1"},
+            }
+        ],
+    }
+    assert run(capsys, "demo", "/v3/bot/create.json", json.dumps(body))[0] == 0
+    code, out, _ = run(capsys, "demo", "/v3/bot/get.json", '{"userIds": ["api-bot"]}')
+    assert code == 0
+    assert json.loads(out)["bots"][0]["integrations"][0]["auth"] == {"apiKey": "(sensitive)"}

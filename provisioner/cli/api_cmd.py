@@ -30,7 +30,8 @@ def command(app: str, path: str, body: str | None, form: bool, bots_dir: Path) -
     object, as an argument, or on standard input when it is left out or `-`. The app
     secret is never printed. Only the documented reads (/v3/bot/get.json,
     /v3/bot/query.json) are retried after a timeout, dropped connection or 5xx; any other
-    call is sent once, since it may already have taken effect.
+    call is sent once, since it may already have taken effect. Dify keys (apiKey) in the
+    answer are shown as (sensitive).
 
     Exit status: 0 success, 1 error answer (code, message and request id on stderr) or any
     other error.
@@ -58,9 +59,23 @@ def command(app: str, path: str, body: str | None, form: bool, bots_dir: Path) -
     payload = form_fields(data) if form else data
     with connect(settings, env) as client:
         answer = client.call(path, dict(payload), form=form, read=path in READ_PATHS)
-    text = json.dumps(answer, ensure_ascii=False, indent=2)
+    text = json.dumps(_masked_keys(answer), ensure_ascii=False, indent=2)
     click.echo(redact(text, _secrets(settings, env)))
     return 0
+
+
+def _masked_keys(value: object) -> object:
+    """The answer with every ``apiKey`` value (a bot's Dify key) shown as ``(sensitive)``."""
+    from provisioner.secrets import MASK
+
+    if isinstance(value, dict):
+        return {
+            key: MASK if key == "apiKey" and isinstance(item, str) else _masked_keys(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_masked_keys(item) for item in value]
+    return value
 
 
 def _read_body(argument: str | None) -> dict[str, object]:
