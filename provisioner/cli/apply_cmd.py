@@ -33,7 +33,7 @@ from provisioner.cli.output import echo_app_error, echo_error, echo_load_warning
 
 if TYPE_CHECKING:
     from provisioner.apply.results import ApplyResult, ChangeResult
-    from provisioner.apply.session import Applied, Planned
+    from provisioner.apply.session import Applied, Planned, Session
     from provisioner.errors import ProvisionerError
     from provisioner.plan import Plan
     from provisioner.workspace import LoadedApp
@@ -106,7 +106,7 @@ def command(
     with Session(
         desired, env, refresh=not no_refresh, allow_empty=allow_empty, concurrency=concurrency
     ) as session:
-        verdicts = _verdicts(loaded, session.plans(), reviewed, plan_file)
+        verdicts = _verdicts(loaded, _watched_plans(session), reviewed, plan_file)
         report.plans(verdicts)
         go = _confirm(verdicts, auto_approve or reviewed is not None, report)
         applied = session.apply(lambda name: go and verdicts[name].ready, report.on_result)
@@ -115,6 +115,15 @@ def command(
     if report.cancelled:
         return 1
     return _exit_status(verdicts, applied, stop)
+
+
+def _watched_plans(session: Session) -> list[Planned]:
+    """Every app's plan, with the progress of a multi-app run on stderr."""
+    from provisioner.cli.progress import progress_for, watch_plans
+
+    with progress_for("planned", [run.app.name for run in session.runs]) as progress:
+        watch_plans(session, progress)
+        return session.plans()
 
 
 # --- deciding per app --------------------------------------------------------------------------

@@ -112,12 +112,21 @@ def _export_all(
     assert isinstance(new_app, NewApp)
     env = dict(os.environ)
 
+    from provisioner.cli.progress import progress_for
+
+    progress = progress_for("exported", [folder.absolute().name for folder in folders])
+
     def one(folder: Path) -> AppExport:
-        return export_app(folder, env, new_app=new_app, merge=merge, schemas_dir=schemas_dir)
+        result = export_app(folder, env, new_app=new_app, merge=merge, schemas_dir=schemas_dir)
+        if result.error is not None:
+            progress.finished(result.name, f"error: {result.error.message}", False)
+        else:
+            progress.finished(result.name, f"{result.bots} bot(s)")
+        return result
 
     if len(folders) == 1:
         return [one(folders[0])]
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="export") as pool:
+    with progress, ThreadPoolExecutor(concurrency, thread_name_prefix="export") as pool:
         return list(pool.map(one, folders))
 
 

@@ -19,6 +19,8 @@ from provisioner.cli.options import (
 from provisioner.cli.output import echo_app_error, echo_load_warnings, use_color
 
 if TYPE_CHECKING:
+    from provisioner.apply.session import Planned
+    from provisioner.models import DesiredApp
     from provisioner.plan import Plan
 
 
@@ -62,7 +64,6 @@ def command(
     Exit status: 0 no changes (or success without --detailed-exitcode), 1 error,
     2 changes or drift (with --detailed-exitcode), 3 blocked by a safety rule.
     """
-    from provisioner.apply.session import plan_apps
     from provisioner.render.plan import render_json, render_markdown, render_text
     from provisioner.workspace import all_loaded, load_each
 
@@ -70,9 +71,7 @@ def command(
     loaded = load_each(apps, bots_dir, env=env)
     echo_load_warnings(loaded)
     desired = all_loaded(loaded)
-    planned = plan_apps(
-        desired, env, refresh=not no_refresh, allow_empty=allow_empty, concurrency=concurrency
-    )
+    planned = _plan_all(desired, env, not no_refresh, allow_empty, concurrency)
     plans = [outcome.plan for outcome in planned if outcome.plan is not None]
     docs = [plan.document for plan in plans]
     if output_format == "json":
@@ -89,6 +88,34 @@ def command(
     if out is not None and not failures:
         _write_out(out, render_json(docs))
     return _exit_code(plans, failed=bool(failures), detailed=detailed_exitcode)
+
+
+def _plan_all(
+    desired: Sequence[DesiredApp],
+    env: dict[str, str],
+    refresh: bool,
+    allow_empty: bool,
+    concurrency: int,
+) -> list[Planned]:
+    """Every app's plan, as :func:`provisioner.apply.session.plan_apps` makes them, with the
+    progress of a multi-app run on stderr."""
+    from provisioner.apply.session import Session
+    from provisioner.cli.progress import progress_for, watch_plans
+
+    progress = progress_for("planned", [app.name for app in desired])
+    with (
+        progress,
+        Session(
+            desired,
+            env,
+            refresh=refresh,
+            allow_empty=allow_empty,
+            concurrency=concurrency,
+            lock=False,
+        ) as session,
+    ):
+        watch_plans(session, progress)
+        return session.plans()
 
 
 def _write_out(path: Path, text: str) -> None:
