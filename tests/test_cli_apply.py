@@ -540,3 +540,24 @@ def test_json_output_lists_the_refused_apps(
             },
         }
     ]
+
+
+def test_a_changed_user_id_is_planned_and_applied_as_one_replacement(
+    ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert apply("--auto-approve") == 0
+    assert ws.state().bots["helper-bot"].source == "helper-bot.yaml"
+    path = ws.root / "bots" / "demo" / "helper-bot.yaml"
+    path.write_text(path.read_text("utf-8").replace("userId: helper-bot", "userId: helper-v2"))
+    capsys.readouterr()
+    code, out = plan_exit(capsys)
+    assert code == 2
+    assert out.splitlines()[0] == "Plan for app demo: 1 to replace"
+    assert "  -/+ replace helper-bot -> helper-v2 (bots/demo/helper-bot.yaml)" in out
+    assert '      ~ userId: "helper-bot" -> "helper-v2"' in out
+    assert apply("--auto-approve") == 0
+    out = capsys.readouterr().out
+    assert out.index("demo: - helper-bot: deleted") < out.index("demo: + helper-v2: created")
+    assert sorted(live_bots(server)) == ["assistant-bot", "helper-v2"]
+    assert ws.state().bots["helper-v2"].source == "helper-bot.yaml"
+    assert plan_exit(capsys)[0] == 0
