@@ -214,6 +214,11 @@ _USER_ID = st.one_of(
     st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,20}", fullmatch=True),
     st.sampled_from(["机器人", "bot.001", "APP", "app", "no"]),
 )
+_METADATA_KEY = st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,31}", fullmatch=True)
+_METADATA_VALUE = st.one_of(_NAME, _TEXT.map(lambda text: (text * 4)[:128]))
+_METADATA = st.dictionaries(_METADATA_KEY, _METADATA_VALUE, max_size=4)
+_FULL_METADATA = st.dictionaries(_METADATA_KEY, _METADATA_VALUE, min_size=16, max_size=16)
+"""RongCloud's limit: 16 pairs, keys up to 32 characters, values up to 128."""
 _WORDS = st.lists(st.from_regex(r"[a-z]{1,8}:[a-z_]{1,8}", fullmatch=True), max_size=2)
 
 
@@ -256,11 +261,7 @@ def live_bots(draw: st.DrawFn) -> list[BotPayload]:
     user_ids = draw(st.lists(_USER_ID, min_size=1, max_size=3, unique_by=str.lower))
     bots = []
     for user_id in user_ids:
-        metadata = draw(
-            st.dictionaries(
-                st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,10}", fullmatch=True), _NAME, max_size=16
-            )
-        )
+        metadata = draw(st.one_of(_METADATA, _FULL_METADATA))
         bots.append(
             BotPayload.model_validate(
                 {
