@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from provisioner.errors import ConfigError
-from provisioner.secrets import is_available, referenced_values, references, resolve
+from provisioner.secrets import (
+    is_available,
+    is_sensitive,
+    referenced_values,
+    references,
+    resolve,
+    unavailable_error,
+)
 
 if TYPE_CHECKING:
     from provisioner.models import DesiredApp
@@ -27,10 +34,13 @@ MAX_RETRY_BACKOFF = 60.0
 
 
 def missing_credentials(app: DesiredApp, env: Mapping[str, str]) -> list[str]:
-    """What keeps a refresh from calling the API: unset variables referenced by
+    """What keeps a refresh from calling the API: unset variables referenced by ``endpoint``,
     ``appKey``/``appSecret`` or an absent setting (empty list: ready; ``local`` always is)."""
     settings = app.settings
-    if settings.endpoint == LOCAL_ENDPOINT:
+    unset_endpoint = [name for name in references(settings.endpoint) if not is_available(name, env)]
+    if unset_endpoint:
+        return unset_endpoint
+    if app_endpoint(app, env) == LOCAL_ENDPOINT:
         return []
     missing: list[str] = []
     for field, value in (("appKey", settings.appKey), ("appSecret", settings.appSecret)):
@@ -63,7 +73,17 @@ def connect(app: DesiredApp, env: Mapping[str, str]) -> Iterator[RongCloudClient
             redact=redact,
         )
 
-    if settings.endpoint == LOCAL_ENDPOINT:
+    unset = [name for name in references(settings.endpoint) if not is_available(name, env)]
+    if unset:
+        error = unavailable_error(unset[0], env)
+        raise ConfigError(
+            f"{_where(app, 'endpoint')}: endpoint: {error.message}",
+            hint=f"export {unset[0]}=... (local, a data center or a base URL), or pass"
+            " --no-refresh to plan from the recorded state only",
+        )
+    missing = missing_credentials(app, env)
+    endpoint = app_endpoint(app, env)
+    if endpoint == LOCAL_ENDPOINT:
         from provisioner.emulator import EmulatorServer
 
         with EmulatorServer.local(app.name, Path.cwd()) as server:
@@ -71,12 +91,47 @@ def connect(app: DesiredApp, env: Mapping[str, str]) -> Iterator[RongCloudClient
             with client_for(app_key, app_secret, [server.url]) as client:
                 yield client
         return
-    missing = missing_credentials(app, env)
     if missing or settings.appKey is None or settings.appSecret is None:
         raise _credentials_error(app, missing)
     key, secret = resolve(settings.appKey, env), resolve(settings.appSecret, env)
-    with client_for(key, secret, hosts_for_endpoint(settings.endpoint)) as client:
+    with client_for(key, secret, hosts_for_endpoint(endpoint)) as client:
         yield client
+
+
+def app_endpoint(app: DesiredApp, env: Mapping[str, str]) -> str:
+    """The app's ``endpoint`` with its ``${NAME}`` resolved from ``env``. A value from the
+    environment must itself be a valid endpoint (``local``, a data center or a base URL): a
+    ConfigError names app.yaml's line and column, the field and the variable, never the value.
+    """
+    endpoint = app.settings.endpoint
+    if not is_sensitive(endpoint):
+        return endpoint
+    from provisioner.models import is_endpoint
+
+    value = resolve(endpoint, env)
+    if not is_endpoint(value):
+        names = ", ".join(dict.fromkeys(references(endpoint)))
+        raise ConfigError(
+            f"{_where(app, 'endpoint')}: endpoint: the value of {names} is not an endpoint",
+            hint="set it to local, a data center (cn, sg, sg-b, na, sa/sau) or an https://"
+            " base URL (`provisioner validate --require-env` checks it)",
+        )
+    return value
+
+
+def _where(app: DesiredApp, field: str) -> str:
+    """``bots/demo/app.yaml:3:11`` for a field of the app's settings (just the file when it
+    cannot be read again)."""
+    from provisioner.manifest import load_document
+    from provisioner.validate import APP_FILE, display_path
+
+    path = app.folder / APP_FILE
+    shown = display_path(path)
+    document = load_document(path, shown)
+    if not document.loaded:
+        return shown
+    line, column = document.location((field,))
+    return f"{shown}:{line}:{column}"
 
 
 def retry_backoff(env: Mapping[str, str]) -> float:

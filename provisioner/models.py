@@ -36,6 +36,15 @@ ENDPOINT_PATTERN = (
     + REFERENCE_PATTERN
 )
 
+LITERAL_ENDPOINT_PATTERN = ENDPOINT_PATTERN.removesuffix("|" + REFERENCE_PATTERN)
+
+
+def is_endpoint(value: str) -> bool:
+    """True for ``local``, a data center name or an allowed base URL: what a ``${NAME}`` in
+    ``endpoint`` must resolve to."""
+    return re.search(LITERAL_ENDPOINT_PATTERN, value) is not None
+
+
 Text128 = Annotated[str, Field(min_length=1, max_length=128)]
 MetadataKey = Annotated[str, Field(min_length=1, max_length=32)]
 ObjectName = Annotated[str, Field(min_length=1, max_length=32, pattern=NO_SPACE_PATTERN)]

@@ -5,10 +5,13 @@ CONTRACT (shared by plan, render and apply; keep these names and shapes):
 - ``FieldDiff(path, old, new, sensitive)``: one changed field; ``path`` like
   ``integrations[dify_chatflow].callbackUrl``; for sensitive fields ``old``/``new`` hold
   fingerprints, never values, and renderers print ``(sensitive)``/``(sensitive, changed)``.
-- ``Change(action, user_id, source, before, after, fields, protect)``:
+- ``Change(action, user_id, source, before, after, fields, protect, replacement)``:
   ``action`` in ``delete`` | ``create`` | ``adopt`` | ``update``; ``before`` is the recorded
   canonical spec (None for create/adopt), ``after`` the desired canonical spec to record after
   success (None for delete). Canonical specs hold secrets only as fingerprints.
+  ``replacement`` pairs the delete of X with the create of Y when Y's manifest file is the one
+  X was recorded from (its ``userId`` was changed): ``Replacement(old, new, fields)`` on both
+  changes, ``fields`` the diff X's recorded spec -> Y's; apply still deletes, then creates.
 - ``Drift(user_id, kind, fields)``: what changed on the server outside git (``changed`` or
   ``missing``), from a refresh.
 - ``Plan``: ``app``, sorted ``changes`` (deletes, creates/adopts, updates; by user_id within),
@@ -56,6 +59,16 @@ class FieldDiff:
 
 
 @dataclass(frozen=True)
+class Replacement:
+    """A bot whose ``userId`` changed in its manifest: the delete of ``old`` and the create of
+    ``new`` are one replacement; ``fields`` are the differences old (recorded) -> new."""
+
+    old: str
+    new: str
+    fields: tuple[FieldDiff, ...] = ()
+
+
+@dataclass(frozen=True)
 class Change:
     action: Action
     user_id: str
@@ -64,6 +77,7 @@ class Change:
     after: dict[str, Any] | None
     fields: tuple[FieldDiff, ...] = ()
     protect: bool = False
+    replacement: Replacement | None = None
 
     @property
     def sort_key(self) -> tuple[int, str]:
@@ -83,6 +97,14 @@ FORMAT_VERSION = 1
 """Version of the plan JSON document (``Plan.data``/``Plan.document``)."""
 
 _COUNTED = ("create", "adopt", "update", "delete")
+
+
+def source_file(source: str | None) -> str | None:
+    """The file name of a manifest as shown (``bots/demo/assistant.yaml`` -> ``assistant.yaml``):
+    what the state records as a bot's ``source``, whatever path named the app folder."""
+    if not source:
+        return None
+    return source.replace("\\", "/").rsplit("/", 1)[-1]
 
 
 @dataclass(frozen=True)
@@ -106,10 +128,14 @@ class Plan:
 
     @cached_property
     def counts(self) -> dict[str, int]:
-        """Number of changes per action, plus ``drift`` and ``unmanaged``."""
+        """Number of changes per action, ``replace`` (delete + create pairs, counted in both
+        too), plus ``drift`` and ``unmanaged``."""
         counts = dict.fromkeys(_COUNTED, 0)
         for change in self.changes:
             counts[change.action] += 1
+        counts["replace"] = sum(
+            1 for change in self.changes if change.action == "create" and change.replacement
+        )
         counts["drift"] = len(self.drift)
         counts["unmanaged"] = len(self.unmanaged)
         return counts
@@ -213,6 +239,7 @@ def _change_view(change: Mapping[str, Any]) -> dict[str, Any]:
         }
         for field in change["fields"]
     ]
+    replacement = change.get("replacement")
     return {
         "action": change["action"],
         "user_id": change["user_id"],
@@ -220,6 +247,9 @@ def _change_view(change: Mapping[str, Any]) -> dict[str, Any]:
         "before": _without_fingerprints(before),
         "after": _tokens(change.get("after"), before),
         "fields": fields,
+        "replacement": {"old": replacement["old"], "new": replacement["new"]}
+        if replacement
+        else None,
     }
 
 
@@ -281,6 +311,7 @@ def make_plan(
         changes.append(Change("delete", user_id, None, rec.spec, None, protect=rec.protect))
     declared = {bot.userId for bot in desired.bots}
     unmanaged = sorted(set(live_by_id or ()) - set(recorded.bots) - declared)
+    changes = pair_replacements(changes, recorded)
     return Plan(
         app=desired.name,
         changes=tuple(sorted(changes, key=lambda change: change.sort_key)),
@@ -360,17 +391,47 @@ def _drift_of(
     return Drift(user_id, "changed", fields) if fields else None
 
 
+def pair_replacements(changes: Sequence[Change], recorded: RecordedApp) -> list[Change]:
+    """``changes`` with each delete of X and create of Y paired as a :class:`Replacement`
+    when Y is not recorded and its manifest file is the one X was recorded from (``source``).
+    Both changes stay, in their places; only their ``replacement`` is set."""
+    creates_by_file: dict[str, Change] = {}
+    for change in changes:
+        name = source_file(change.source)
+        if change.action == "create" and name and change.user_id not in recorded.bots:
+            creates_by_file.setdefault(name, change)
+    pairs: dict[str, Replacement] = {}
+    for change in changes:
+        rec = recorded.bots.get(change.user_id)
+        if change.action != "delete" or rec is None or rec.source is None:
+            continue
+        create = creates_by_file.pop(rec.source, None)
+        if create is not None and create.after is not None:
+            fields = diff_specs(rec.spec, create.after)
+            if rec.protect != create.protect:
+                fields = (*fields, FieldDiff("protect", rec.protect, create.protect))
+            pair = Replacement(change.user_id, create.user_id, fields)
+            pairs[change.user_id] = pairs[create.user_id] = pair
+    return [
+        replace(change, replacement=pairs[change.user_id])
+        if change.user_id in pairs and change.action in ("delete", "create")
+        else change
+        for change in changes
+    ]
+
+
 def _blocked_reasons(
     app: str, recorded: RecordedApp, changes: Sequence[Change], allow_empty: bool
 ) -> list[str]:
     deletes = [change for change in changes if change.action == "delete"]
+    emptying = [change for change in deletes if change.replacement is None]
     reasons = [
         f"{change.user_id} is protected (protect: true in state); set protect: false in a"
         " separate apply before deleting it"
         for change in sorted(deletes, key=lambda change: change.user_id)
         if change.protect
     ]
-    if recorded.bots and len(deletes) == len(recorded.bots) and not allow_empty:
+    if recorded.bots and len(emptying) == len(recorded.bots) and not allow_empty:
         reasons.append(
             f"the plan deletes every managed bot of app {app} ({len(deletes)});"
             " pass --allow-empty if that is intended"
@@ -523,6 +584,17 @@ def _change_data(change: Change) -> dict[str, Any]:
         "before": change.before,
         "after": change.after,
         "fields": [_field_data(field) for field in change.fields],
+        "replacement": _replacement_data(change.replacement),
+    }
+
+
+def _replacement_data(replacement: Replacement | None) -> dict[str, Any] | None:
+    if replacement is None:
+        return None
+    return {
+        "old": replacement.old,
+        "new": replacement.new,
+        "fields": [_field_data(field) for field in replacement.fields],
     }
 
 

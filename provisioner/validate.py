@@ -244,7 +244,35 @@ def check_document(
         found.extend(_bot_checks(document))
     else:
         found.extend(_state_checks(document))
+        if env is not None:
+            found.extend(_endpoint_value_checks(document, env))
     return found
+
+
+def _endpoint_value_checks(document: Document, env: Mapping[str, str]) -> list[Diagnostic]:
+    """With ``--require-env``: an ``endpoint`` holding ``${NAME}`` must resolve to a valid
+    endpoint (what the plan will call); the message names the variable, never its value."""
+    from provisioner.models import is_endpoint
+
+    endpoint = document.value.get("endpoint")
+    if not isinstance(endpoint, str):
+        return []
+    names = list(dict.fromkeys(REFERENCE.findall(endpoint)))
+    if not names or any(not is_available(name, env) for name in names):
+        return []
+    value = REFERENCE.sub(lambda match: env[match.group(1)], endpoint)
+    if is_endpoint(value):
+        return []
+    return [
+        diagnostic_at(
+            document.file,
+            document.location(("endpoint",)),
+            ("endpoint",),
+            "endpoint-invalid",
+            f"the value of {', '.join(names)} is not an endpoint",
+            "set it to local, a data center (cn, sg, sg-b, na, sa/sau) or an https:// base URL",
+        )
+    ]
 
 
 def _load_settings(folder: Path, diagnostics: list[Diagnostic]) -> Document | None:

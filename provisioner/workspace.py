@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from provisioner.state.backend import StateBackend
 
 CREDENTIAL_FIELDS = frozenset({"appKey", "appSecret"})
+REFRESH_FIELDS = CREDENTIAL_FIELDS | {"endpoint"}
+"""Settings only a refresh (an API call) needs: their unset variables do not fail loading."""
 
 
 def resolve_app_folders(names_or_paths: Sequence[str], bots_dir: Path) -> list[Path]:
@@ -99,7 +101,11 @@ def load_apps(
 ) -> list[DesiredApp]:
     """:func:`load_each`, all or nothing: every error of every app is collected into one
     ManifestError whose message lists them as ``file:line:col: path: message``."""
-    loaded = load_each(names_or_paths, bots_dir, env=env)
+    return all_loaded(load_each(names_or_paths, bots_dir, env=env))
+
+
+def all_loaded(loaded: Sequence[LoadedApp]) -> list[DesiredApp]:
+    """The apps of :func:`load_each`, all or nothing (see :func:`load_apps`)."""
     problems = [problem for each in loaded for problem in each.problems]
     if problems:
         raise _manifest_error(problems)
@@ -136,12 +142,12 @@ def _refuse_same_names(folders: Sequence[Path]) -> None:
 
 
 def _fails_load(diagnostic: Diagnostic) -> bool:
-    """Errors fail loading, except unset credential variables in app.yaml: only a refresh
-    needs those, and :func:`provisioner.connect.connect` reports them with a --no-refresh
-    hint."""
+    """Errors fail loading, except unset variables of the endpoint and credentials in
+    app.yaml: only a refresh needs those, and :func:`provisioner.connect.connect` reports them
+    with a --no-refresh hint."""
     credential = (
         diagnostic.code == "env-missing"
-        and diagnostic.path in CREDENTIAL_FIELDS
+        and diagnostic.path in REFRESH_FIELDS
         and Path(diagnostic.file).name == "app.yaml"
     )
     return diagnostic.severity == "error" and not credential

@@ -275,3 +275,29 @@ def test_no_dsn_password_in_any_output_or_file_of_the_postgres_backend(
     assert "password authentication failed" in joined
     for path in (p for p in ws.root.rglob("*") if p.is_file()):
         assert DSN_CANARY not in path.read_text(encoding="utf-8", errors="replace"), path
+
+
+def test_no_canary_in_export_api_or_sign_outputs(ws: Workspace, server: EmulatorServer) -> None:
+    """export (without --secrets-to), api and sign APP over bots holding canary Dify keys."""
+    out = Outputs(ws.root)
+    assert out.run("apply", "--auto-approve") == 0
+    assert out.run("--debug", "export", "demo", "--merge") == 0
+    export = ["--debug", "export", "copy", "--endpoint", server.url]
+    assert out.run(*export, "--app-key-var", "RC_KEY", "--app-secret-var", "RC_SECRET") == 0
+    assert out.run("--debug", "api", "demo", "/v3/bot/query.json", "{}") == 0
+    assert out.run("--debug", "api", "demo", "/v3/bot/get.json", '{"userIds": ["helper-bot"]}') == 0
+    assert out.run("--debug", "api", "demo", "/v3/bot/delete.json", '{"userId": "nobody"}') == 1
+    assert out.run("--debug", "api", "demo", "/v3/bot/query.json", "{oops") == 1
+    assert out.run("--debug", "sign", "demo") == 0
+    assert out.run("--debug", "sign", "demo", "--format", "curl", "/v3/bot/query.json") == 0
+    wrong = {"RC_SECRET": WRONG_SECRET_CANARY}
+    assert out.run("--debug", "api", "demo", "/v3/bot/query.json", "{}", env=wrong) == 1
+    assert out.run("--debug", "export", "demo", "--merge", env=wrong) == 1
+    for number, text in enumerate(out.texts):
+        assert_no_canary(text, f"output stream #{number}")
+    for path in ws.root.rglob("*"):
+        if path.is_file():
+            assert_no_canary(path.read_text(encoding="utf-8", errors="replace"), str(path))
+    assert (ws.root / "bots/copy/assistant-bot.yaml").is_file()
+    joined = "".join(out.texts)
+    assert "Signature: " in joined and "(sensitive)" in joined

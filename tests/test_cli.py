@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -63,3 +65,58 @@ def test_error_exit_codes_agree_with_the_documented_ones() -> None:
     assert ProvisionerError.exit_code == 1
     assert UnsafePlanError.exit_code == EXIT_BLOCKED
     assert ApplyError.exit_code == EXIT_PARTIAL
+
+
+@pytest.mark.parametrize(
+    ("env", "tty", "expected"),
+    [
+        ({}, False, False),
+        ({}, True, True),
+        ({"NO_COLOR": "1"}, True, False),
+        ({"NO_COLOR": ""}, True, True),  # no-color.org: present and not empty
+        ({"FORCE_COLOR": "1"}, False, True),
+        ({"FORCE_COLOR": ""}, False, False),
+        ({"FORCE_COLOR": "1", "NO_COLOR": "1"}, False, False),  # NO_COLOR wins
+    ],
+)
+def test_colour_only_on_a_terminal_honouring_no_color_and_force_color(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], tty: bool, expected: bool
+) -> None:
+    from provisioner.cli.output import use_color
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    class Stream:
+        def isatty(self) -> bool:
+            return tty
+
+    assert use_color(Stream()) is expected
+
+
+def test_force_color_colours_a_plan_in_a_log(tmp_path: Path) -> None:
+    folder = tmp_path / "bots" / "demo"
+    folder.mkdir(parents=True)
+    (folder / "app.yaml").write_text("endpoint: local\n", encoding="utf-8")
+    (folder / "a.yaml").write_text(
+        "userId: a\nname: A\ntype: t\nprofileUrl: http://example.com/a.png\n"
+        "integrations: [{type: webhook, callbackUrl: 'https://example.com/hook'}]\n",
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    env["FORCE_COLOR"] = "1"
+    result = subprocess.run(
+        [sys.executable, "-m", "provisioner", "plan", "--no-refresh"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "\x1b[32m+\x1b[0m create a (bots/demo/a.yaml)" in result.stdout
+    assert result.stderr.startswith(
+        "bots/demo/a.yaml:4:13: \x1b[33m\x1b[1mwarning:\x1b[0m profileUrl: uses plain http://"
+    )

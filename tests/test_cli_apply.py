@@ -199,6 +199,11 @@ def test_json_output_is_one_document(ws: Workspace, capsys: pytest.CaptureFixtur
     assert result["interrupted"] is False
 
 
+def without_progress(err: str) -> str:
+    """stderr without the one line per app a multi-app run prints in a log."""
+    return "".join(line for line in err.splitlines(True) if not line.startswith("planned "))
+
+
 # --- confirmation -----------------------------------------------------------------------------
 
 
@@ -469,7 +474,7 @@ def test_an_app_that_cannot_plan_is_reported_and_the_others_apply(
     captured = capsys.readouterr()
     assert captured.out.startswith("Plan for app demo: 2 to create\n")
     assert "Apply complete for app demo: 2 applied, 0 failed, 0 not attempted." in captured.out
-    assert captured.err == (
+    assert without_progress(captured.err) == (
         "error: app second: no credentials to refresh from the API: RC_KEY2, RC_SECRET2\n"
         "  hint: export RC_KEY2=... RC_SECRET2=..., or pass --no-refresh to plan from the"
         " recorded state only\n"
@@ -492,7 +497,10 @@ def test_a_blocked_app_does_not_stop_the_others_and_the_worst_outcome_wins(
     assert apply("--auto-approve") == 3
     captured = capsys.readouterr()
     assert "Apply complete for app second: 1 applied" in captured.out
-    assert captured.err.startswith("error: the plan for app demo is blocked: the plan deletes")
+    assert without_progress(captured.err).startswith(
+        "error: the plan for app demo is blocked: the plan deletes"
+    )
+    assert "planned demo: 2 to delete (blocked)\n" in captured.err  # a line per app in a log
     assert sorted(live_bots(server)) == ["assistant-bot", "helper-bot", "solo-bot"]
 
 
@@ -519,7 +527,9 @@ def test_a_refused_plan_id_refuses_only_its_app(
     capsys.readouterr()
     assert apply("--plan", "plan.json") == 1
     captured = capsys.readouterr()
-    assert captured.err.startswith("error: the plan for app demo is not the reviewed one: ")
+    assert without_progress(captured.err).startswith(
+        "error: the plan for app demo is not the reviewed one: "
+    )
     assert "Apply complete for app second: 1 applied" in captured.out
     assert sorted(live_bots(server)) == ["solo-bot"]
 
@@ -544,3 +554,24 @@ def test_json_output_lists_the_refused_apps(
             },
         }
     ]
+
+
+def test_a_changed_user_id_is_planned_and_applied_as_one_replacement(
+    ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert apply("--auto-approve") == 0
+    assert ws.state().bots["helper-bot"].source == "helper-bot.yaml"
+    path = ws.root / "bots" / "demo" / "helper-bot.yaml"
+    path.write_text(path.read_text("utf-8").replace("userId: helper-bot", "userId: helper-v2"))
+    capsys.readouterr()
+    code, out = plan_exit(capsys)
+    assert code == 2
+    assert out.splitlines()[0] == "Plan for app demo: 1 to replace"
+    assert "  -/+ replace helper-bot -> helper-v2 (bots/demo/helper-bot.yaml)" in out
+    assert '      ~ userId: "helper-bot" -> "helper-v2"' in out
+    assert apply("--auto-approve") == 0
+    out = capsys.readouterr().out
+    assert out.index("demo: - helper-bot: deleted") < out.index("demo: + helper-v2: created")
+    assert sorted(live_bots(server)) == ["assistant-bot", "helper-v2"]
+    assert ws.state().bots["helper-v2"].source == "helper-bot.yaml"
+    assert plan_exit(capsys)[0] == 0

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from provisioner.cli import main
+from provisioner.emulator import EmulatorServer
 from provisioner.state import FileBackend, RecordedApp, RecordedBot
+from tests.apply_support import ENV, calls
 
 BOT = """\
 userId: {user_id}
@@ -328,3 +330,85 @@ def test_out_file_that_cannot_be_written(workdir: Path, capsys: pytest.CaptureFi
         "error: cannot write the plan to missing-dir/plan.json: No such file or directory\n"
         "  hint: check that the folder exists and is writable\n"
     )
+
+
+ENDPOINT_APP = "endpoint: ${RC_ENDPOINT}\nappKey: ${RC_KEY}\nappSecret: ${RC_SECRET}\n"
+
+
+def test_endpoint_from_the_environment_is_resolved_at_plan_time(
+    workdir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    server: EmulatorServer,
+) -> None:
+    write_app(workdir, app_yaml=ENDPOINT_APP)
+    for name, value in {**ENV, "RC_ENDPOINT": server.url}.items():
+        monkeypatch.setenv(name, value)
+    assert main(["validate", "--require-env"]) == 0
+    assert capsys.readouterr().out == "bots/demo: 1 bot valid\n"
+    code, out, err = run(capsys)
+    assert (code, err) == (0, "")
+    assert out.splitlines()[0] == "Plan for app demo: 1 to create"
+    assert calls(server, "query") == 1
+
+
+def test_an_unset_endpoint_variable_fails_the_refresh_only(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_app(workdir, app_yaml=ENDPOINT_APP)
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("RC_ENDPOINT", raising=False)
+    code, out, err = run(capsys)
+    assert (code, out) == (1, "")
+    assert err == (
+        "error: app demo: bots/demo/app.yaml:1:11: endpoint: environment variable RC_ENDPOINT"
+        " is not set\n"
+        "  hint: export RC_ENDPOINT=... (local, a data center or a base URL), or pass"
+        " --no-refresh to plan from the recorded state only\n"
+    )
+    code, out, err = run(capsys, "--no-refresh")
+    assert (code, err) == (0, "")
+
+
+def test_an_endpoint_variable_that_is_no_endpoint_is_refused_by_validate_and_plan(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_app(workdir, app_yaml=ENDPOINT_APP)
+    for name, value in {**ENV, "RC_ENDPOINT": "http://example.com/plain"}.items():
+        monkeypatch.setenv(name, value)
+    assert main(["validate", "--require-env"]) == 1
+    out = capsys.readouterr().out
+    assert out.splitlines()[:2] == [
+        "bots/demo/app.yaml:1:11: error: endpoint: the value of RC_ENDPOINT is not an endpoint",
+        "  hint: set it to local, a data center (cn, sg, sg-b, na, sa/sau) or an https:// base URL",
+    ]
+    assert "example.com" not in out
+    code, out, err = run(capsys)
+    assert (code, out) == (1, "")
+    assert err == (
+        "error: app demo: bots/demo/app.yaml:1:11: endpoint: the value of RC_ENDPOINT is not"
+        " an endpoint\n"
+        "  hint: set it to local, a data center (cn, sg, sg-b, na, sa/sau) or an https:// base"
+        " URL (`provisioner validate --require-env` checks it)\n"
+    )
+
+
+def test_plan_and_apply_print_the_manifests_warnings_on_stderr(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = write_app(workdir)
+    path = folder / "assistant-bot.yaml"
+    path.write_text(
+        path.read_text("utf-8").replace("https://example.com", "http://example.com"), "utf-8"
+    )
+    warning = (
+        "bots/demo/assistant-bot.yaml:4:13: warning: profileUrl: uses plain http:// to a"
+        " non-loopback host\n"
+        "  hint: use https:// so the data is encrypted in transit (fails with --strict)\n"
+    )
+    code, out, err = run(capsys, "--no-refresh")
+    assert (code, err) == (0, warning)
+    assert out.startswith("Plan for app demo: 1 to create\n")
+    assert main(["apply", "--auto-approve", "--no-refresh"]) == 0
+    assert capsys.readouterr().err == warning

@@ -94,6 +94,7 @@ def test_new_app_creates_every_bot_in_user_id_order() -> None:
         "adopt": 0,
         "update": 0,
         "delete": 0,
+        "replace": 0,
         "drift": 0,
         "unmanaged": 0,
     }
@@ -548,3 +549,71 @@ def test_unmanaged_bots_do_not_change_the_id() -> None:
     refreshed = make_plan(desired, state, ENV, live)
     assert refreshed.unmanaged == ("theirs",)
     assert refreshed.id == without_secrets(desired, state).id
+
+
+# --- replacements (a userId changed in its manifest) ---------------------------------------
+
+
+def renamed(old: str, new: str, *, protect: bool = False) -> tuple[DesiredApp, RecordedApp]:
+    """``old`` recorded from ``bots/demo/assistant.yaml``, which now declares ``new``."""
+    state = RecordedApp.fresh("demo")
+    spec = canonical_spec(make_bot(old), ENV, state.salt)
+    state = state.with_bot(old, RecordedBot(spec, protect=protect, source="assistant.yaml"))
+    app = make_app(make_bot(new))
+    app = app.model_copy(update={"sources": {new: "bots/demo/assistant.yaml"}})
+    return app, state
+
+
+def test_a_changed_user_id_is_one_replacement_of_two_changes() -> None:
+    app, state = renamed("old-bot", "new-bot")
+    plan = make_plan(app, state, ENV)
+    delete, create = plan.changes
+    assert (delete.action, delete.user_id, create.action, create.user_id) == (
+        "delete",
+        "old-bot",
+        "create",
+        "new-bot",
+    )
+    assert delete.replacement is create.replacement is not None
+    replacement = delete.replacement
+    assert (replacement.old, replacement.new) == ("old-bot", "new-bot")
+    assert [field.path for field in replacement.fields] == ["name", "userId"]
+    assert plan.counts["replace"] == 1 and plan.counts["delete"] == 1
+    assert plan.data["changes"][0]["replacement"]["new"] == "new-bot"
+    assert not plan.blocked  # renaming the only bot does not empty the app
+
+
+def test_the_plan_id_covers_the_pairing() -> None:
+    app, state = renamed("old-bot", "new-bot")
+    paired = make_plan(app, state, ENV)
+    unpaired_state = replace(
+        state, bots={"old-bot": replace(state.bots["old-bot"], source="other.yaml")}
+    )
+    unpaired = make_plan(app, unpaired_state, ENV)
+    assert unpaired.changes[0].replacement is None
+    assert unpaired.blocked  # now it deletes every managed bot
+    without_block = make_plan(app, unpaired_state, ENV, allow_empty=True)
+    assert [c.action for c in without_block.changes] == [c.action for c in paired.changes]
+    assert without_block.id != paired.id
+
+
+def test_no_pairing_without_a_recorded_source_or_for_a_protected_bot() -> None:
+    app, state = renamed("old-bot", "new-bot", protect=True)
+    plan = make_plan(app, state, ENV)
+    assert plan.changes[0].replacement is not None
+    assert plan.blocked == (
+        "old-bot is protected (protect: true in state); set protect: false in a separate"
+        " apply before deleting it",
+    )
+    legacy = replace(state, bots={"old-bot": replace(state.bots["old-bot"], source=None)})
+    assert all(change.replacement is None for change in make_plan(app, legacy, ENV).changes)
+
+
+def test_source_survives_the_state_document() -> None:
+    _, state = renamed("old-bot", "new-bot")
+    assert state.data["bots"]["old-bot"]["source"] == "assistant.yaml"
+    again = RecordedApp.from_data(state.data, where="state.json")
+    assert again.bots["old-bot"].source == "assistant.yaml"
+    old = state.data
+    del old["bots"]["old-bot"]["source"]
+    assert RecordedApp.from_data(old, where="state.json").bots["old-bot"].source is None

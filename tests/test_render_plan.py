@@ -141,7 +141,16 @@ def test_json_is_the_documented_plans_document() -> None:
         "update",
     ]
     update = entry["changes"][-1]
-    assert set(update) == {"action", "user_id", "source", "protect", "before", "after", "fields"}
+    assert set(update) == {
+        "action",
+        "user_id",
+        "source",
+        "protect",
+        "before",
+        "after",
+        "fields",
+        "replacement",
+    }
     assert update["fields"][0] == {
         "path": "integrations[dify_chat].auth.apiKey",
         "old": plan.changes[-1].fields[0].old,
@@ -234,3 +243,35 @@ def test_markdown_app_section_is_the_renderer_s_section() -> None:
 
     doc = representative_plan().document
     assert render_markdown([doc]) == MARKDOWN_MARKER + "\n" + markdown_app_section(doc)
+
+
+def test_a_replacement_is_one_entry_with_a_warning_in_text_and_markdown() -> None:
+    from tests.test_plan import ENV, renamed
+
+    app, state = renamed("old-bot", "new-bot")
+    doc = make_plan(app, state, ENV).document
+    text = render_text([doc])
+    lines = text.splitlines()
+    assert lines[0] == "Plan for app demo: 1 to replace"
+    assert lines[3:] == [
+        "  -/+ replace old-bot -> new-bot (bots/demo/assistant.yaml)",
+        "      ! warning: the userId changes, so the bot's identity changes: old-bot is deleted"
+        " and new-bot created (users see a new bot; what RongCloud keeps for old-bot is not"
+        " moved over)",
+        '      ~ name: "Bot old-bot" -> "Bot new-bot"',
+        '      ~ userId: "old-bot" -> "new-bot"',
+    ]
+    markdown = render_markdown([doc])
+    assert "> **Replaced** `old-bot` → `new-bot`: the userId changes" in markdown
+    assert "will be deleted" not in markdown
+    assert '| -/+ replace | `old-bot` → `new-bot` | `name` | `"Bot old-bot"` |' in markdown
+    assert markdown.count("| -/+ replace |") == 1
+
+
+def test_webhook_integrations_do_not_list_dify_only_defaults() -> None:
+    doc = make_plan(make_app(make_bot("a")), RecordedApp.fresh("demo"), SECRETS).document
+    text = render_text([doc])
+    assert "integrations[webhook].stream" not in text
+    assert "integrations[webhook].handleResponse" not in text
+    assert "      + integrations[dify_chat].stream: true" in text
+    assert text.splitlines()[-1] == "      + protect: false"

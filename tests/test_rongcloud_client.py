@@ -660,3 +660,46 @@ def test_unsendable_app_secret_is_a_config_error_that_never_shows_it(
 
 def test_printable_ascii_credentials_with_punctuation_are_fine(make_client: MakeClient) -> None:
     make_client(app_key="key.with-punctuation_~", app_secret="s3cret!@# $%")
+
+
+# --- call(): any API path (provisioner api) -------------------------------------------------
+
+
+def test_call_sends_a_form_body_and_takes_the_v2_success_code(make_client: MakeClient) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"code": 10000, "msg": "ok"})
+
+    client = make_client(transport=httpx.MockTransport(handler))
+    body = {"fromUserId": "u1", "toUserId": ["a", "b"], "content": '{"content":"你好"}'}
+    assert client.call("/message/private/publish.json", body, form=True) == {
+        "code": 10000,
+        "msg": "ok",
+    }
+    (request,) = seen
+    assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert request.content.decode() == (
+        "fromUserId=u1&toUserId=a&toUserId=b&content=%7B%22content%22%3A%22%E4%BD%A0%E5%A5%BD%22%7D"
+    )
+    assert "Signature" in request.headers
+
+
+def test_call_repeats_only_reads_after_a_5xx(make_client: MakeClient) -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(503, json={"code": 1000})
+
+    client = make_client(transport=httpx.MockTransport(handler))
+    with pytest.raises(ApiError):
+        client.call(QUERY, {}, read=True)
+    assert seen[:2] == [f"{PRIMARY}{QUERY}", f"{BACKUP}{QUERY}"]
+    assert len(seen) == 5  # every attempt, failing over
+    seen.clear()
+    with pytest.raises(AmbiguousWriteError) as caught:
+        client.call("/user/getToken.json", {"userId": "u1"}, form=True)
+    assert len(seen) == 1
+    assert caught.value.message.startswith("/user/getToken.json to http")

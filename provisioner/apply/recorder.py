@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from provisioner.errors import ProvisionerError, StateError, StateNotPersistedError
-from provisioner.plan import Change
+from provisioner.plan import Change, source_file
 from provisioner.state.backend import StateBackend
 from provisioner.state.model import RecordedApp, RecordedBot
 
@@ -41,7 +41,12 @@ class StateRecorder:
         bot = None
         if change.action != "delete":
             spec = dict(change.after or {})
-            bot = RecordedBot(spec=spec, protect=change.protect, server=dict(server))
+            bot = RecordedBot(
+                spec=spec,
+                protect=change.protect,
+                server=dict(server),
+                source=source_file(change.source),
+            )
         with self._lock:
             updated = self.state.with_bot(change.user_id, bot)
             try:

@@ -18,7 +18,18 @@ import click
 
 from provisioner import __version__
 from provisioner.apply.interrupts import Terminated, terminate_like_interrupt
-from provisioner.cli import apply_cmd, emulator_cmd, plan_cmd, sign_cmd, state_cmd, validate_cmd
+from provisioner.cli import (
+    api_cmd,
+    apply_cmd,
+    emulator_cmd,
+    export_cmd,
+    init_cmd,
+    plan_cmd,
+    schema_cmd,
+    sign_cmd,
+    state_cmd,
+    validate_cmd,
+)
 from provisioner.cli.exit_codes import EXIT_INTERRUPTED, EXIT_TERMINATED
 from provisioner.cli.output import echo_error, guarded_streams, show_state_notices
 from provisioner.errors import ProvisionerError
@@ -40,6 +51,10 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 for _module in (validate_cmd, plan_cmd, apply_cmd, state_cmd, emulator_cmd, sign_cmd):
     cli.add_command(_module.command)
+cli.add_command(init_cmd.command)
+cli.add_command(schema_cmd.command)
+cli.add_command(api_cmd.command)
+cli.add_command(export_cmd.command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -29,11 +29,17 @@ from provisioner.cli.options import (
     concurrency_option,
     no_refresh_option,
 )
-from provisioner.cli.output import echo_app_error, echo_error, mask, use_color
+from provisioner.cli.output import (
+    echo_app_error,
+    echo_error,
+    echo_load_warnings,
+    mask,
+    use_color,
+)
 
 if TYPE_CHECKING:
     from provisioner.apply.results import ApplyResult, ChangeResult
-    from provisioner.apply.session import Applied, Planned
+    from provisioner.apply.session import Applied, Planned, Session
     from provisioner.errors import ProvisionerError
     from provisioner.plan import Plan
     from provisioner.workspace import LoadedApp
@@ -100,13 +106,14 @@ def command(
     env = dict(os.environ)
     loaded = load_each(names, bots_dir, env=env)
     mask(secret for each in loaded for secret in each.secrets)
+    echo_load_warnings(loaded)
     reviewed = reviewed_file if reviewed_file is not None else _parse_plan_ids(plan_ids, loaded)
     desired = [each.app for each in loaded if each.app is not None]
     report = _Report(output_format)
     with Session(
         desired, env, refresh=not no_refresh, allow_empty=allow_empty, concurrency=concurrency
     ) as session:
-        verdicts = _verdicts(loaded, session.plans(), reviewed, plan_file)
+        verdicts = _verdicts(loaded, _watched_plans(session), reviewed, plan_file)
         report.plans(verdicts)
         go = _confirm(verdicts, auto_approve or reviewed is not None, report)
         applied = session.apply(lambda name: go and verdicts[name].ready, report.on_result)
@@ -115,6 +122,15 @@ def command(
     if report.cancelled:
         return 1
     return _exit_status(verdicts, applied, stop)
+
+
+def _watched_plans(session: Session) -> list[Planned]:
+    """Every app's plan, with the progress of a multi-app run on stderr."""
+    from provisioner.cli.progress import progress_for, watch_plans
+
+    with progress_for("planned", [run.app.name for run in session.runs]) as progress:
+        watch_plans(session, progress)
+        return session.plans()
 
 
 # --- deciding per app --------------------------------------------------------------------------

@@ -39,3 +39,26 @@ def concurrency_option(help_text: str) -> Callable[[Callable[..., Any]], Callabl
         show_default=True,
         help=help_text,
     )
+
+
+schemas_dir_option = click.option(
+    "--schemas-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("schemas"),
+    show_default=True,
+    help="Where the JSON Schemas are (written there when missing); modelines point at them.",
+)
+
+
+def credential_var_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``--app-key-var NAME`` and ``--app-secret-var NAME`` for a new app.yaml."""
+    function = click.option(
+        "--app-secret-var",
+        metavar="NAME",
+        help="Variable for appSecret in a new app.yaml (default RONGCLOUD_<APP>_APP_SECRET).",
+    )(function)
+    return click.option(
+        "--app-key-var",
+        metavar="NAME",
+        help="Variable for appKey in a new app.yaml (default RONGCLOUD_<APP>_APP_KEY).",
+    )(function)

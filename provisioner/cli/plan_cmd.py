@@ -16,10 +16,12 @@ from provisioner.cli.options import (
     concurrency_option,
     no_refresh_option,
 )
-from provisioner.cli.output import echo_app_error, mask, use_color
+from provisioner.cli.output import echo_app_error, echo_load_warnings, mask, use_color
 
 if TYPE_CHECKING:
+    from provisioner.apply.session import Planned
     from provisioner.errors import ProvisionerError
+    from provisioner.models import DesiredApp
     from provisioner.plan import Plan
 
 
@@ -58,25 +60,21 @@ def command(
     An APP is an app name under --bots-dir or the path to an app folder. The plan compares
     the manifests with the recorded state and, unless --no-refresh, with the bots on the
     server (drift, adoption, unmanaged bots). `endpoint: local` plans against the embedded
-    emulator. Every ${NAME} a bot references must be set: the plan fingerprints secrets.
+    emulator. No secret is needed: a ${NAME} whose variable is unset or empty is not checked
+    (the plan says so) and counts as unchanged where the state records the same reference.
 
     Exit status: 0 no changes (or success without --detailed-exitcode), 1 error,
     2 changes or drift (with --detailed-exitcode), 3 blocked by a safety rule.
     """
-    from provisioner.apply.session import plan_apps
     from provisioner.render.plan import render_json, render_markdown, render_text
     from provisioner.workspace import load_each
 
     env = dict(os.environ)
     loaded = load_each(apps, bots_dir, env=env, require_secrets=False)
     mask(secret for each in loaded for secret in each.secrets)
-    planned = plan_apps(
-        [each.app for each in loaded if each.app is not None],
-        env,
-        refresh=not no_refresh,
-        allow_empty=allow_empty,
-        concurrency=concurrency,
-    )
+    echo_load_warnings(loaded)
+    desired = [each.app for each in loaded if each.app is not None]
+    planned = _plan_all(desired, env, not no_refresh, allow_empty, concurrency)
     plans = [outcome.plan for outcome in planned if outcome.plan is not None]
     docs = [plan.document for plan in plans]
     if output_format == "json":
@@ -97,6 +95,34 @@ def command(
     if out is not None and not errors:
         _write_out(out, render_json(docs))
     return _exit_code(plans, failed=bool(errors), detailed=detailed_exitcode)
+
+
+def _plan_all(
+    desired: Sequence[DesiredApp],
+    env: dict[str, str],
+    refresh: bool,
+    allow_empty: bool,
+    concurrency: int,
+) -> list[Planned]:
+    """Every app's plan, as :func:`provisioner.apply.session.plan_apps` makes them, with the
+    progress of a multi-app run on stderr."""
+    from provisioner.apply.session import Session
+    from provisioner.cli.progress import progress_for, watch_plans
+
+    progress = progress_for("planned", [app.name for app in desired])
+    with (
+        progress,
+        Session(
+            desired,
+            env,
+            refresh=refresh,
+            allow_empty=allow_empty,
+            concurrency=concurrency,
+            lock=False,
+        ) as session,
+    ):
+        watch_plans(session, progress)
+        return session.plans()
 
 
 def _write_out(path: Path, text: str) -> None:

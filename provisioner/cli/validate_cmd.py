@@ -7,9 +7,7 @@ from pathlib import Path
 
 import click
 
-from provisioner.cli.output import use_color
-
-_COLORS = {"error": "red", "warning": "yellow"}
+from provisioner.cli.output import styled_severity, use_color
 
 
 @click.command("validate")
@@ -74,17 +72,16 @@ def command(
     color = use_color()
     if diagnostics:
         click.echo(
-            render_text(diagnostics, style=lambda text, severity: _style(text, severity, color))
+            render_text(
+                diagnostics, style=lambda text, severity: styled_severity(text, severity, color)
+            ),
+            color=color,
         )
     for result in results:
         click.echo(
             _summary(result.folder, len(result.files), result.errors, result.warnings, strict)
         )
     return 1 if failed else 0
-
-
-def _style(text: str, severity: str, color: bool) -> str:
-    return click.style(text, fg=_COLORS.get(severity), bold=True) if color else text
 
 
 def _summary(folder: Path, bots: int, errors: int, warnings: int, strict: bool) -> str:

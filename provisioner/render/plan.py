@@ -29,11 +29,27 @@ MARKDOWN_MARKER = "<!-- provisioner:plan -->"
 MASK = "(sensitive)"
 MASK_CHANGED = "(sensitive, changed)"
 
-SYMBOLS = {"delete": "-", "create": "+", "adopt": "<=", "update": "~"}
+SYMBOLS = {"delete": "-", "create": "+", "adopt": "<=", "update": "~", "replace": "-/+"}
 VERBS = {"delete": "delete", "create": "create", "adopt": "adopt", "update": "update"}
-_COLORS = {"-": "31", "+": "32", "~": "33", "<=": "36", "!": "35", "blocked": "1;31"}
-_SUMMARY_ORDER = (("delete", "to delete"), ("create", "to create"), ("adopt", "to adopt"))
+_COLORS = {
+    "-": "31",
+    "+": "32",
+    "~": "33",
+    "<=": "36",
+    "-/+": "33",
+    "!": "35",
+    "blocked": "1;31",
+}
+_SUMMARY_ORDER = (
+    ("replace", "to replace"),
+    ("delete", "to delete"),
+    ("create", "to create"),
+    ("adopt", "to adopt"),
+)
 _SUMMARY_REST = (("update", "to update"),)
+DIFY_ONLY_FIELDS = ("stream", "handleResponse")
+"""Integration fields that mean something only for Dify types: not listed for a webhook
+integration when they hold the API default (true)."""
 
 
 # --- shared helpers ----------------------------------------------------------------------
@@ -57,8 +73,12 @@ def _masked(value: Any) -> Any:
 
 
 def summary(doc: Mapping[str, Any]) -> str:
-    """``1 to delete, 2 to create, 1 to update; 1 drifted, 1 unmanaged`` or ``no changes``."""
-    counts = doc["counts"]
+    """``1 to replace, 1 to delete, 2 to create, 1 to update; 1 drifted, 1 unmanaged`` or
+    ``no changes``. A replacement is counted once, not also as a delete and a create."""
+    counts = dict(doc["counts"])
+    paired = counts.get("replace", 0)
+    counts["delete"] = counts.get("delete", 0) - paired
+    counts["create"] = counts.get("create", 0) - paired
     parts = [
         f"{counts[key]} {label}"
         for key, label in (*_SUMMARY_ORDER, *_SUMMARY_REST)
@@ -108,19 +128,80 @@ def _join(prefix: str, key: str) -> str:
     return f"{prefix}[{json.dumps(key, ensure_ascii=False)}]"
 
 
+BOT_FIELD_ORDER = ("userId", "name", "type", "profileUrl", "metadata", "integrations")
+"""The order of RongCloud's create-bot table, used to list a whole bot."""
+
+
+def spec_leaves(spec: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """:func:`leaves` of a whole canonical spec in :data:`BOT_FIELD_ORDER`, without the
+    Dify-only fields of a webhook integration that hold their default (true)."""
+    hidden = {
+        f"integrations[{item.get('type')}].{name}"
+        for item in spec.get("integrations") or []
+        if isinstance(item, dict) and item.get("type") == "webhook"
+        for name in DIFY_ONLY_FIELDS
+        if item.get(name, True) is True
+    }
+    rank = {key: index for index, key in enumerate(BOT_FIELD_ORDER)}
+    for key in sorted(spec, key=lambda key: (rank.get(key, len(rank)), key)):
+        for path, value in leaves(_join("", key), spec[key]):
+            if path not in hidden:
+                yield path, value
+
+
 def change_lines(change: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """The detail lines of one change: every field for a create, the diff otherwise."""
+    """The detail lines of one change: every field and ``protect`` for a create, the recorded
+    fields that will be lost for a delete, the diff otherwise (a replacement: its diff)."""
+    replacement = change.get("replacement")
+    if replacement is not None:
+        return [line for field in replacement["fields"] for line in field_lines(field)]
     if change["action"] == "create":
-        return [("+", f"{path}: {value}") for path, value in leaves("", change["after"] or {})]
+        lines = [("+", f"{path}: {value}") for path, value in spec_leaves(change["after"] or {})]
+        return [*lines, ("+", f"protect: {show(bool(change.get('protect')))}")]
     if change["action"] == "delete":
-        return []
+        return [("-", f"{path}: {value}") for path, value in spec_leaves(change["before"] or {})]
     return [line for field in change["fields"] for line in field_lines(field)]
 
 
 def change_title(change: Mapping[str, Any]) -> str:
     source = f" ({change['source']})" if change.get("source") else ""
     protect = " [protected]" if change.get("protect") and change["action"] == "delete" else ""
+    replacement = change.get("replacement")
+    if replacement is not None:
+        return f"replace {replacement['old']} -> {replacement['new']}{source}{protect}"
     return f"{VERBS[change['action']]} {change['user_id']}{source}{protect}"
+
+
+def replacement_warning(replacement: Mapping[str, Any]) -> str:
+    """What a replacement means for the bot, in one sentence."""
+    return (
+        f"the userId changes, so the bot's identity changes: {replacement['old']} is deleted"
+        f" and {replacement['new']} created (users see a new bot; what RongCloud keeps for"
+        f" {replacement['old']} is not moved over)"
+    )
+
+
+def shown_changes(changes: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The changes as renderers list them: a replacement once, as its delete (with the
+    create's source), in the delete's place; its create is left out."""
+    creates = {
+        change["user_id"]: change
+        for change in changes
+        if change["action"] == "create" and change.get("replacement")
+    }
+    shown: list[Mapping[str, Any]] = []
+    for change in changes:
+        replacement = change.get("replacement")
+        if replacement is None:
+            shown.append(change)
+        elif change["action"] == "delete":
+            create = creates.get(replacement["new"], {})
+            shown.append({**change, "source": create.get("source")})
+    return shown
+
+
+def change_symbol(change: Mapping[str, Any]) -> str:
+    return SYMBOLS["replace" if change.get("replacement") else change["action"]]
 
 
 # --- text --------------------------------------------------------------------------------
@@ -159,9 +240,13 @@ def _text_plan(doc: Mapping[str, Any], color: bool) -> str:
         lines.append(terminal_safe(_unchecked_note(doc["unchecked"])))
     if doc["changes"]:
         lines.append("")
-    for change in doc["changes"]:
-        symbol = SYMBOLS[change["action"]]
+    for change in shown_changes(doc["changes"]):
+        symbol = change_symbol(change)
         lines.append(f"  {_paint(symbol, symbol, color)} {terminal_safe(change_title(change))}")
+        if change.get("replacement") is not None:
+            mark = _paint("!", "!", color)
+            warning = terminal_safe(replacement_warning(change["replacement"]))
+            lines.append(f"      {mark} warning: {warning}")
         lines.extend(
             f"      {_paint(sym, sym, color)} {terminal_safe(text)}"
             for sym, text in change_lines(change)
@@ -269,10 +354,21 @@ def _markdown_plan(doc: Mapping[str, Any], *, details: bool) -> str:
     if doc.get("unchecked"):
         out += [markdown_text(_unchecked_note(doc["unchecked"])), ""]
     deletes = [change for change in doc["changes"] if change["action"] == "delete"]
+    plain = [change for change in deletes if not change.get("replacement")]
+    replaced = [change["replacement"] for change in deletes if change.get("replacement")]
     if deletes:
-        names = ", ".join(_code(change["user_id"]) for change in deletes)
-        count = f"{len(deletes)} bot" + ("s" if len(deletes) != 1 else "")
-        out += ["> [!WARNING]", f"> **{count} will be deleted:** {names}", ""]
+        out.append("> [!WARNING]")
+    if plain:
+        names = ", ".join(_code(change["user_id"]) for change in plain)
+        count = f"{len(plain)} bot" + ("s" if len(plain) != 1 else "")
+        out.append(f"> **{count} will be deleted:** {names}")
+    for replacement in replaced:
+        if plain or replacement is not replaced[0]:
+            out.append(">")
+        pair = f"{_code(replacement['old'])} → {_code(replacement['new'])}"
+        out.append(f"> **Replaced** {pair}: {_cell(replacement_warning(replacement))}")
+    if deletes:
+        out.append("")
     if doc["blocked"]:
         out += ["> [!CAUTION]", "> **Blocked by a safety rule; nothing will be applied:**"]
         out += [f"> - {_cell(reason)}" for reason in doc["blocked"]]
@@ -302,9 +398,13 @@ def _markdown_plan(doc: Mapping[str, Any], *, details: bool) -> str:
 
 def _markdown_table(changes: Sequence[Mapping[str, Any]]) -> list[str]:
     rows = ["| Action | Bot | Field | Before | After |", "|---|---|---|---|---|"]
-    for change in changes:
-        action = f"{SYMBOLS[change['action']]} {change['action']}"
+    for change in shown_changes(changes):
+        replacement = change.get("replacement")
+        verb = "replace" if replacement else change["action"]
+        action = f"{change_symbol(change)} {verb}"
         bot = _code(change["user_id"])
+        if replacement:
+            bot = f"{_code(replacement['old'])} → {_code(replacement['new'])}"
         cells = _table_cells(change)
         if not cells:
             rows.append(f"| {action} | {bot} | | | |")
@@ -316,24 +416,26 @@ def _markdown_table(changes: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def _table_cells(change: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    replacement = change.get("replacement")
+    if replacement is not None:
+        return [_field_cells(field) for field in replacement["fields"]]
     if change["action"] == "create":
         return [("*(new bot)*", "", "")]
     if change["action"] == "delete":
         return [("*(whole bot)*", "", "protected" if change.get("protect") else "")]
-    cells = []
-    for field in change["fields"]:
-        if field.get("sensitive"):
-            before = MASK if field["old"] is not None else ""
-            after = (
-                (MASK_CHANGED if field["old"] is not None else MASK)
-                if field["new"] is not None
-                else ""
-            )
-        else:
-            before = _code(show(field["old"])) if field["old"] is not None else ""
-            after = _code(show(field["new"])) if field["new"] is not None else ""
-        cells.append((_code(field["path"]), before, after))
-    return cells
+    return [_field_cells(field) for field in change["fields"]]
+
+
+def _field_cells(field: Mapping[str, Any]) -> tuple[str, str, str]:
+    if field.get("sensitive"):
+        before = MASK if field["old"] is not None else ""
+        after = (
+            (MASK_CHANGED if field["old"] is not None else MASK) if field["new"] is not None else ""
+        )
+    else:
+        before = _code(show(field["old"])) if field["old"] is not None else ""
+        after = _code(show(field["new"])) if field["new"] is not None else ""
+    return _code(field["path"]), before, after
 
 
 def _code(text: str, width: int = 200) -> str:

@@ -78,6 +78,9 @@ DELETE = "/v3/bot/delete.json"
 GET = "/v3/bot/get.json"
 QUERY = "/v3/bot/query.json"
 
+V2_SUCCESS = 10000
+"""The success ``code`` of RongCloud's newer v2 APIs (reference §3)."""
+
 GET_BATCH = 20
 """``/v3/bot/get.json`` takes at most 20 ids a call."""
 MAX_PAGES = 1000
@@ -112,6 +115,10 @@ class _Call:
     secrets: list[str] = field(repr=False)
     tried_hosts: set[str] = field(default_factory=set)
     attempt: int = 0
+    form: bool = False
+    """Send the body form-encoded (the legacy APIs) instead of as JSON."""
+    any_api: bool = False
+    """A call of :meth:`RongCloudClient.call`: a v2 API's success code 10000 is success too."""
 
 
 class RongCloudClient:
@@ -226,6 +233,18 @@ class RongCloudClient:
             hint="the server keeps answering hasNext=true; report this to RongCloud",
         )
 
+    def call(
+        self, path: str, body: dict[str, Any], *, form: bool = False, read: bool = False
+    ) -> dict[str, Any]:
+        """One call to any server API ``path`` (``/user/info.json``): the decoded success body.
+
+        ``form`` sends ``body`` form-encoded (a list value repeats the parameter). Under the
+        retry policy above, the call counts as a write unless ``read``: only a call known to
+        be a read is repeated after it may have reached the server. Success is HTTP 200 and
+        ``code`` 200 (or 10000, the success code of RongCloud's newer v2 APIs).
+        """
+        return self._call(path, body, mutating=not read, form=form, any_api=True)
+
     @property
     def hosts(self) -> list[str]:
         return self._ring.hosts
@@ -256,9 +275,18 @@ class RongCloudClient:
         *,
         mutating: bool = False,
         secrets: Sequence[str] = (),
+        form: bool = False,
+        any_api: bool = False,
     ) -> dict[str, Any]:
         """POST ``body`` to ``path`` under the retry policy; the decoded success body."""
-        call = _Call(path, body, mutating, [*self._redact, *self._stored_keys, *secrets])
+        call = _Call(
+            path,
+            body,
+            mutating,
+            [*self._redact, *self._stored_keys, *secrets],
+            form=form,
+            any_api=any_api,
+        )
         retrying = Retrying(
             stop=stop_after_attempt(self._max_attempts),
             wait=self._wait,
@@ -305,7 +333,8 @@ class RongCloudClient:
             "POST",
             self._url(host, call.path),
             headers={**self._headers, REQUEST_ID_HEADER: request_id},
-            json=call.body,
+            json=None if call.form else call.body,
+            data=call.body if call.form else None,
             extensions=self._extensions,
         )
         try:
@@ -400,7 +429,7 @@ class RongCloudClient:
             answer.code,
             answer.request_id,
         )
-        if answer.ok:
+        if answer.ok or (call.any_api and answer.status == SUCCESS and answer.code == V2_SUCCESS):
             return answer.data
         if answer.rate_limited:
             wait = retry_after_seconds(response.headers.get("Retry-After"), self._clock())

@@ -40,16 +40,22 @@ STATE_VERSION = 1
 @dataclass(frozen=True)
 class RecordedBot:
     """One managed bot as last applied: its canonical spec (secrets fingerprinted), its
-    ``protect`` flag and what the server returned (``createdAt``/``updatedAt``...)."""
+    ``protect`` flag, what the server returned (``createdAt``/``updatedAt``...) and
+    ``source``, the name of the manifest file it was applied from (``assistant.yaml``;
+    absent in state written before it was recorded)."""
 
     spec: dict[str, Any]
     protect: bool = False
     server: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None
 
     @property
     def data(self) -> dict[str, Any]:
-        """JSON view as stored in the state file."""
-        return {"protect": self.protect, "server": self.server, "spec": self.spec}
+        """JSON view as stored in the state file (``source`` only when known)."""
+        data: dict[str, Any] = {"protect": self.protect, "server": self.server, "spec": self.spec}
+        if self.source is not None:
+            data["source"] = self.source
+        return data
 
 
 @dataclass(frozen=True)
@@ -141,10 +147,14 @@ def _bot_from_data(data: object, where: str, user_id: str) -> RecordedBot:
         raise _corrupt(where, f"bots.{user_id}.protect must be true or false")
     spec = _mapping(doc.get("spec"), where, f"bots.{user_id}.spec")
     _check_spec(spec, where, f"bots.{user_id}.spec")
+    source = doc.get("source")
+    if source is not None:
+        source = _string(source, where, f"bots.{user_id}.source")
     return RecordedBot(
         spec=spec,
         protect=protect,
         server=_mapping(doc.get("server", {}), where, f"bots.{user_id}.server"),
+        source=source,
     )
 
 

@@ -1,0 +1,159 @@
+"""`provisioner init` and `provisioner schema`: new app folders whose modelines resolve, the
+published schemas, and bad input (an existing app, a bad endpoint or variable name)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from provisioner.cli import main
+from provisioner.scaffold import SCHEMA_NAMES, packaged_schema
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def modeline_target(path: Path) -> Path:
+    first, second = path.read_text("utf-8").splitlines()[:2]
+    prefix = "# yaml-language-server: $schema="
+    assert first.startswith(prefix)
+    assert second == f"# $schema: {first.removeprefix(prefix)}"
+    return (path.parent / first.removeprefix(prefix)).resolve()
+
+
+def test_init_creates_a_valid_app_whose_modelines_resolve(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["init", "demo"]) == 0
+    assert capsys.readouterr().out == (
+        "written schemas/bot.schema.json\n"
+        "written schemas/app.schema.json\n"
+        "written schemas/app-bundle.schema.json\n"
+        "written bots/demo/app.yaml\n"
+        "written bots/demo/example-bot.yaml\n"
+        "Next: provisioner validate bots/demo && provisioner plan demo\n"
+    )
+    assert modeline_target(workdir / "bots/demo/app.yaml") == workdir / "schemas/app.schema.json"
+    bot = workdir / "bots/demo/example-bot.yaml"
+    assert modeline_target(bot) == workdir / "schemas/bot.schema.json"
+    assert main(["validate", "--strict"]) == 0
+    assert main(["plan", "demo", "--detailed-exitcode"]) == 2
+    assert "+ create example-bot (bots/demo/example-bot.yaml)" in capsys.readouterr().out
+
+
+def test_init_with_a_data_center_references_derived_credentials(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["init", "prod-cn", "--endpoint", "cn", "--bots-dir", "config/bots"]) == 0
+    out = capsys.readouterr().out
+    assert out.endswith(
+        "Next: provisioner validate config/bots/prod-cn && provisioner plan prod-cn\n"
+        "      (export RONGCLOUD_PROD_CN_APP_KEY=... RONGCLOUD_PROD_CN_APP_SECRET=... first)\n"
+    )
+    app_yaml = workdir / "config/bots/prod-cn/app.yaml"
+    assert app_yaml.read_text("utf-8").splitlines()[-3:] == [
+        "endpoint: cn",
+        "appKey: ${RONGCLOUD_PROD_CN_APP_KEY}",
+        "appSecret: ${RONGCLOUD_PROD_CN_APP_SECRET}",
+    ]
+    assert modeline_target(app_yaml) == workdir / "schemas/app.schema.json"
+    assert main(["validate", "config/bots"]) == 0
+
+
+def test_init_takes_variable_names_and_an_endpoint_reference(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["init", "x", "--endpoint", "${X_ENDPOINT}", "--app-key-var", "K", "--app-secret-var"]
+    assert main([*args, "S"]) == 0
+    lines = (workdir / "bots/x/app.yaml").read_text("utf-8").splitlines()
+    assert lines[-3:] == ["endpoint: ${X_ENDPOINT}", "appKey: ${K}", "appSecret: ${S}"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message", "hint"),
+    [
+        (
+            ["init", "demo"],
+            "bots/demo already holds manifests",
+            "init only starts a new app folder; edit the files there, or choose another app name",
+        ),
+        (
+            ["init", "new", "--endpoint", "http://example.com"],
+            "--endpoint 'http://example.com' is not an endpoint",
+            "give local, a data center (cn, sg, sg-b, na, sa/sau), an https:// base URL"
+            " (http:// only for 127.0.0.1/localhost), or ${NAME} to read it from the environment",
+        ),
+        (
+            ["init", "new", "--endpoint", "cn", "--app-key-var", "${KEY}"],
+            "--app-key-var '${KEY}' is not an environment variable name",
+            "use letters, digits and underscores, not starting with a digit (no ${...})",
+        ),
+        (
+            ["init", "../outside"],
+            "app name '../outside' is not a folder name",
+            "give the app's name (e.g. staging); it becomes the folder --bots-dir/NAME",
+        ),
+    ],
+)
+def test_init_refuses_bad_input(
+    workdir: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str, hint: str
+) -> None:
+    assert main(["init", "demo"]) == 0
+    capsys.readouterr()
+    assert main(args) == 1
+    assert capsys.readouterr() == ("", f"error: {message}\n  hint: {hint}\n")
+    assert not (workdir / "bots" / "new").exists()
+
+
+def test_init_keeps_schemas_it_finds(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (workdir / "schemas").mkdir()
+    (workdir / "schemas/bot.schema.json").write_text("{}", "utf-8")
+    assert main(["init", "demo"]) == 0
+    assert capsys.readouterr().out.startswith(
+        "kept schemas/bot.schema.json\nwritten schemas/app.schema.json\n"
+    )
+    assert (workdir / "schemas/bot.schema.json").read_text("utf-8") == "{}"
+
+
+def test_schema_writes_the_published_schemas(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "out").mkdir()
+    (workdir / "out/bot.schema.json").write_text("{}", "utf-8")
+    assert main(["schema", "--out", "out"]) == 0
+    assert capsys.readouterr().out == (
+        "written out/bot.schema.json\n"
+        "written out/app.schema.json\n"
+        "written out/app-bundle.schema.json\n"
+    )
+    for name in SCHEMA_NAMES:
+        text = (workdir / "out" / f"{name}.schema.json").read_text("utf-8")
+        assert text == (REPO / "schemas" / f"{name}.schema.json").read_text("utf-8")
+        assert json.loads(text)["$id"].endswith(f"/{name}.schema.json")
+    assert main(["schema", "--out", "out"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "unchanged out/bot.schema.json"
+
+
+def test_schema_into_a_file_is_a_clean_error(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "file").write_text("x", "utf-8")
+    assert main(["schema", "--out", "file/sub"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("error: cannot write the schemas to file/sub: ")
+    assert err.endswith("\n  hint: choose a writable folder with --out / --schemas-dir\n")
+
+
+def test_the_packaged_schemas_are_the_published_ones() -> None:
+    for name in SCHEMA_NAMES:
+        assert packaged_schema(name) == (REPO / "schemas" / f"{name}.schema.json").read_text(
+            "utf-8"
+        )
