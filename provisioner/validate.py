@@ -240,7 +240,31 @@ def check_document(
     found.extend(_reference_checks(document, env))
     if kind == "bot":
         found.extend(_bot_checks(document))
+    else:
+        found.extend(_app_checks(document))
     return found
+
+
+def _app_checks(document: Document) -> list[Diagnostic]:
+    """A warning for ``emulator`` settings that no emulator will read (not ``local``)."""
+    endpoint = document.value.get("endpoint")
+    if "emulator" not in document.value or not isinstance(endpoint, str):
+        return []
+    if endpoint == "local" or REFERENCE.search(endpoint):
+        return []
+    return [
+        diagnostic_at(
+            document.file,
+            document.key_location(("emulator",)),
+            ("emulator",),
+            "emulator-ignored",
+            f"is ignored: only endpoint: local starts the embedded emulator (endpoint is"
+            f" {endpoint})",
+            "remove it, or pass the stand-in's apps to `provisioner emulator serve"
+            " --dify-apps FILE` for an emulator of your own",
+            severity="warning",
+        )
+    ]
 
 
 def _load_settings(folder: Path, diagnostics: list[Diagnostic]) -> Document | None:
