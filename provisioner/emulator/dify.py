@@ -32,7 +32,7 @@ import re
 import threading
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -99,6 +99,7 @@ class StandInState:
         self.apps = {app.api_key: app for app in apps}
         self.store = store
         self.received: deque[dict[str, Any]] = deque(maxlen=RECEIVED_KEPT)
+        self.hits: Counter[str] = Counter()
         self._faults = DifyFaults()
         self._lock = threading.Lock()
 
@@ -330,8 +331,9 @@ def _record(state: StandInState, request: Request, ask: Generation) -> None:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def _guarded(handler: Handler) -> Handler:
+def _guarded(state: StandInState, handler: Handler) -> Handler:
     async def endpoint(request: Request) -> Response:
+        state.hits[f"{request.method} {request.url.path}"] += 1
         try:
             return await handler(request)
         except Refusal as refusal:
@@ -372,10 +374,10 @@ def build_dify_app(state: StandInState) -> ASGIApp:
         return answered(state, ask, completion_answer(app, count, ask.query), None)
 
     routes = [
-        Route("/v1/info", _guarded(info), methods=["GET"]),
-        Route("/v1/parameters", _guarded(parameters), methods=["GET"]),
-        Route("/v1/chat-messages", _guarded(chat), methods=["POST"]),
-        Route("/v1/completion-messages", _guarded(completion), methods=["POST"]),
+        Route("/v1/info", _guarded(state, info), methods=["GET"]),
+        Route("/v1/parameters", _guarded(state, parameters), methods=["GET"]),
+        Route("/v1/chat-messages", _guarded(state, chat), methods=["POST"]),
+        Route("/v1/completion-messages", _guarded(state, completion), methods=["POST"]),
     ]
 
     async def http_error(request: Request, exc: Exception) -> Response:

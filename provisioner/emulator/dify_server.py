@@ -99,6 +99,10 @@ class DifyStandIn:
         response_mode, conversation_id, inputs), oldest first; never a key."""
         return list(self._running().received)
 
+    def hits(self) -> dict[str, int]:
+        """Requests received per ``"METHOD /v1/path"`` (answered or refused)."""
+        return dict(self._running().hits)
+
     def conversations(self, user: str) -> list[dict[str, object]]:
         """The conversations of ``user``: ``{id, turns, last_query}``, oldest first."""
         return self._running().store.conversations(user)

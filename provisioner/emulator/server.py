@@ -99,15 +99,10 @@ class EmulatorServer:
     def local(cls, app_name: str, base_dir: Path) -> EmulatorServer:
         """The emulator of ``endpoint: local``: bots and secret kept under ``base_dir``.
 
-        Database ``base_dir/.provisioner/emulator/<app_name>.sqlite3``, app key
-        ``local-<app_name>``; the secret is generated once and stored in that database.
+        Database :func:`local_database`, app key ``local-<app_name>``; the secret is generated
+        once and stored in that database.
         """
-        if not _APP_NAME.match(app_name):
-            raise ConfigError(
-                f"app name {app_name!r} cannot name a local emulator database",
-                hint="use letters, digits, '.', '_' and '-' (at most 64 characters)",
-            )
-        db_path = base_dir / ".provisioner" / "emulator" / f"{app_name}.sqlite3"
+        db_path = local_database(app_name, base_dir)
         app_key = f"local-{app_name}"
         store = BotStore.open(db_path)
         try:
@@ -204,6 +199,17 @@ class EmulatorServer:
             faults=self._faults,
             mask_api_keys=self.mask_api_keys,
         )
+
+
+def local_database(app_name: str, base_dir: Path) -> Path:
+    """``base_dir/.provisioner/emulator/<app_name>.sqlite3``: the database of the emulator
+    (and Dify stand-in) of ``endpoint: local``; ConfigError for a name that is no file name."""
+    if not _APP_NAME.match(app_name):
+        raise ConfigError(
+            f"app name {app_name!r} cannot name a local emulator database",
+            hint="use letters, digits, '.', '_' and '-' (at most 64 characters)",
+        )
+    return base_dir / ".provisioner" / "emulator" / f"{app_name}.sqlite3"
 
 
 def _apps_for(db_path: Path | None) -> dict[str, str]:
