@@ -118,8 +118,8 @@ class StandInInput(_Strict):
 class StandInApp(_Strict):
     """An app of the Dify stand-in that ``endpoint: local`` serves (docs/check.md)."""
 
-    apiKey: Annotated[str, Field(min_length=1, pattern=SECRET_PATTERN, repr=False)]
-    """The key the stand-in accepts, as a ``${NAME}`` reference."""
+    apiKey: Annotated[str, Field(min_length=1, max_length=512, repr=False)]
+    """The key the stand-in accepts: a stand-in key, or a ``${NAME}`` reference."""
     mode: DifyMode
     name: Text128 | None = None
     inputs: Annotated[list[StandInInput], Field(default_factory=list, max_length=32)]

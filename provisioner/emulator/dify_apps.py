@@ -2,8 +2,9 @@
 
 They are always configured explicitly: ``emulator.dify`` in an ``endpoint: local`` app's
 ``app.yaml`` (see docs/check.md), a YAML file for ``emulator serve --dify-apps``, or
-:class:`DifyApp` values from Python. Keys are ``${NAME}`` references resolved from the
-environment, so a stand-in app is "the app whose key is in $NAME".
+:class:`DifyApp` values from Python. A key is a stand-in key of one's choosing or a ``${NAME}``
+reference resolved from the environment; a bot's Dify integration reaches the stand-in app
+whose key its ``auth.apiKey`` resolves to, and any other key is refused (401).
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def apps_from_settings(apps: Sequence[StandInApp], env: Mapping[str, str]) -> li
 
 def apps_from_file(path: Path, env: Mapping[str, str]) -> list[DifyApp]:
     """The stand-in apps listed in a YAML file (the ``emulator.dify`` format: a list of
-    ``{apiKey: ${NAME}, mode, name, inputs, enabled, published}``)."""
+    ``{apiKey, mode, name, inputs, enabled, published}``)."""
     import yaml
     from pydantic import TypeAdapter, ValidationError
 
@@ -106,7 +107,7 @@ def apps_from_file(path: Path, env: Mapping[str, str]) -> list[DifyApp]:
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(
             f"cannot read the Dify stand-in apps in {path}: {type(exc).__name__}",
-            hint="give a YAML list of {apiKey: ${NAME}, mode: chat, ...}",
+            hint="give a YAML list of {apiKey: KEY, mode: chat, ...}",
         ) from None
     try:
         apps = TypeAdapter(list[StandInApp]).validate_python(data)
@@ -115,7 +116,7 @@ def apps_from_file(path: Path, env: Mapping[str, str]) -> list[DifyApp]:
         where = ".".join(str(part) for part in first["loc"])
         raise ConfigError(
             f"{path}: {where or 'the file'}: {first['msg']}",
-            hint="each app is {apiKey: ${NAME}, mode: chat|agent-chat|advanced-chat|"
+            hint="each app is {apiKey: KEY, mode: chat|agent-chat|advanced-chat|"
             "completion|workflow|agent, name, inputs: [{variable, required, type}]}",
         ) from None
     return apps_from_settings(apps, env)
