@@ -12,13 +12,14 @@ import os
 import re
 import secrets
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from provisioner.dify.routing import DifyRoute
 from provisioner.emulator.app import (
     TRANSPORT_STATE_KEY,
     EmulatorState,
@@ -26,8 +27,13 @@ from provisioner.emulator.app import (
     collect_stats,
     reset_stats,
 )
+from provisioner.emulator.dify_apps import DifyApp
+from provisioner.emulator.dify_server import DifyStandIn
 from provisioner.emulator.faults import FaultConfig, FaultInjector
+from provisioner.emulator.messages import MessageStore
+from provisioner.emulator.publish import message_routes
 from provisioner.emulator.ratelimit import SlidingWindowLimiter
+from provisioner.emulator.runtime import DEFAULT_CALLBACK_TIMEOUT, MessageRuntime
 from provisioner.emulator.serving import ThreadedServer
 from provisioner.emulator.signature import SignatureVerifier
 from provisioner.emulator.store import BotStore
@@ -61,6 +67,10 @@ class EmulatorServer:
     removed at stop. ``port=0`` picks a free port; :attr:`url` is valid once started.
     ``strict_signatures`` refuses nonces over 18 characters and replayed nonces, as RongCloud's
     docs say (by default both pass, as they evidently do for RongCloud's own clients).
+
+    ``dify_apps`` starts a Dify stand-in (:attr:`dify`) next to the emulator: a published
+    message's Dify calls off this machine go to it (the local rule of
+    :mod:`provisioner.dify.routing`). ``callback_timeout`` bounds each webhook and Dify call.
     """
 
     def __init__(
@@ -74,6 +84,8 @@ class EmulatorServer:
         mask_api_keys: bool = False,
         strict_signatures: bool = False,
         rate_limit: int = DEFAULT_RATE_LIMIT,
+        dify_apps: Sequence[DifyApp] | None = None,
+        callback_timeout: float = DEFAULT_CALLBACK_TIMEOUT,
     ) -> None:
         if isinstance(rate_limit, bool) or not isinstance(rate_limit, int) or rate_limit < 1:
             raise ConfigError(
@@ -91,16 +103,23 @@ class EmulatorServer:
         self.url = ""
         self._faults = FaultInjector(faults)
         self._limiter = SlidingWindowLimiter(rate_limit)
+        self.dify_apps = list(dify_apps or ())
+        self.callback_timeout = callback_timeout
+        self.dify: DifyStandIn | None = None
         self._serving: ThreadedServer | None = None
         self._store: BotStore | None = None
+        self._messages: MessageStore | None = None
+        self._runtime: MessageRuntime | None = None
         self._temp_db: Path | None = None
 
     @classmethod
-    def local(cls, app_name: str, base_dir: Path) -> EmulatorServer:
+    def local(
+        cls, app_name: str, base_dir: Path, *, dify_apps: Sequence[DifyApp] | None = None
+    ) -> EmulatorServer:
         """The emulator of ``endpoint: local``: bots and secret kept under ``base_dir``.
 
         Database :func:`local_database`, app key ``local-<app_name>``; the secret is generated
-        once and stored in that database.
+        once and stored in that database. ``dify_apps``: the app's Dify stand-in.
         """
         db_path = local_database(app_name, base_dir)
         app_key = f"local-{app_name}"
@@ -110,7 +129,7 @@ class EmulatorServer:
             store.save_apps({app_key: secret})
         finally:
             store.close()
-        return cls(apps={app_key: secret}, db_path=db_path)
+        return cls(apps={app_key: secret}, db_path=db_path, dify_apps=dify_apps)
 
     # lifecycle ----------------------------------------------------------------------------
 
@@ -119,10 +138,22 @@ class EmulatorServer:
         if self._serving is not None:
             raise EmulatorError("the emulator is already running", hint="stop it first")
         try:
-            self._store = BotStore.open(self._database_path())
+            database = self._database_path()
+            self._store = BotStore.open(database)
             self._store.save_apps(self.apps)
+            self._messages = MessageStore.open(database)
+            if self.dify_apps:
+                self.dify = DifyStandIn(self.dify_apps, db_path=database).start()
+            state = self._state()
+            self._runtime = MessageRuntime(
+                bots=self._store,
+                messages=self._messages,
+                apps=self.apps,
+                route=DifyRoute(self.dify.api_base if self.dify else None),
+                callback_timeout=self.callback_timeout,
+            )
             self._serving = ThreadedServer(
-                build_app(self._state()),
+                build_app(state, message_routes(state, self._runtime)),
                 host=self.host,
                 port=self.port,
                 thread_name="provisioner-emulator",
@@ -140,12 +171,16 @@ class EmulatorServer:
         """Stop serving, join the thread, close the database (idempotent)."""
         if self._serving is not None:
             self._serving.stop()
-        if self._store is not None:
-            self._store.close()
+        if self.dify is not None:
+            self.dify.stop()
+        for store in (self._messages, self._store):
+            if store is not None:
+                store.close()
         if self._temp_db is not None:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{self._temp_db}{suffix}").unlink(missing_ok=True)
-        self._serving = self._store = self._temp_db = None
+        self._serving = self._store = self._messages = self._runtime = self._temp_db = None
+        self.dify = None
         self.url = ""
 
     def __enter__(self) -> EmulatorServer:
@@ -179,6 +214,13 @@ class EmulatorServer:
     def reset_stats(self) -> None:
         """Zero every counter (and the rate windows)."""
         reset_stats(self._limiter, self._faults)
+
+    def conversation(self, app_key: str, user: str, bot: str) -> dict[str, Any]:
+        """``user``'s conversation with ``bot``: what ``GET /_emulator/conversation`` answers
+        (without ``code``)."""
+        if self._runtime is None:
+            raise EmulatorError("the emulator is not running", hint="start it first")
+        return self._runtime.conversation(app_key, user, bot)
 
     # internals ----------------------------------------------------------------------------
 
