@@ -6,9 +6,9 @@
    ``dify_chatflow`` ↔ ``advanced-chat``, ``dify_completion`` ↔ ``completion``); ``workflow``
    and ``agent`` have no RongCloud type; an agent app needs ``stream: true``; no ``mode``
    (older Dify) is a warning: it cannot be verified.
-3. ``GET {callbackUrl}/parameters`` (unless the mode is wrong): 400 ``app_unavailable`` (not published or misconfigured);
-   required ``user_input_form`` variables that RongCloud does not fill; a completion app
-   without a ``query`` input.
+3. ``GET {callbackUrl}/parameters`` (unless the mode is wrong): 400 ``app_unavailable`` (not
+   published or misconfigured); required ``user_input_form`` variables that RongCloud does not
+   fill; a completion app without a ``query`` input.
 
 Every finding is a :class:`~provisioner.diagnostics.Diagnostic` at the integration's field.
 For an app on a real endpoint, a ``callbackUrl`` on a loopback, private or link-local address
