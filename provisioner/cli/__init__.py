@@ -20,6 +20,7 @@ from provisioner import __version__
 from provisioner.apply.interrupts import Terminated, terminate_like_interrupt
 from provisioner.cli import apply_cmd, emulator_cmd, plan_cmd, sign_cmd, state_cmd, validate_cmd
 from provisioner.cli.check_cmd import command as check_command
+from provisioner.cli.converse_cmd import command as converse_command
 from provisioner.cli.exit_codes import EXIT_INTERRUPTED, EXIT_TERMINATED
 from provisioner.cli.output import echo_error
 from provisioner.errors import ProvisionerError
@@ -42,6 +43,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 for _module in (validate_cmd, plan_cmd, apply_cmd, state_cmd, emulator_cmd, sign_cmd):
     cli.add_command(_module.command)
 cli.add_command(check_command)
+cli.add_command(converse_command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
