@@ -100,6 +100,7 @@ def apps_from_file(path: Path, env: Mapping[str, str]) -> list[DifyApp]:
     import yaml
     from pydantic import TypeAdapter, ValidationError
 
+    from provisioner.diagnostics import format_path
     from provisioner.models import StandInApp
 
     try:
@@ -113,7 +114,7 @@ def apps_from_file(path: Path, env: Mapping[str, str]) -> list[DifyApp]:
         apps = TypeAdapter(list[StandInApp]).validate_python(data)
     except ValidationError as exc:
         first = exc.errors(include_input=False, include_url=False)[0]
-        where = ".".join(str(part) for part in first["loc"])
+        where = format_path(tuple(part for part in first["loc"] if isinstance(part, str | int)))
         raise ConfigError(
             f"{path}: {where or 'the file'}: {first['msg']}",
             hint="each app is {apiKey: KEY, mode: chat|agent-chat|advanced-chat|"
