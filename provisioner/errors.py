@@ -16,6 +16,7 @@
     ├── ApplyError                   an apply stopped part way (exit 4); carries the summary
     ├── DifyError                    a Dify app answered with a failure (HTTP status, Dify's code)
     │   └── DifyUnreachableError     no answer from Dify: connect error, timeout, unusable stream
+    ├── PreflightError               a bot's Dify integration failed the pre-flight (apply --check)
     ├── GitHubError                  GitHub's REST API answered with a failure (status, request id)
     │   ├── GitHubRateLimitedError   primary or secondary rate limit outlasted the retries
     │   └── GitHubBodyTooLongError   a comment or issue body over 65,536 characters (422)
@@ -194,3 +195,8 @@ class DifyError(ProvisionerError):
 
 class DifyUnreachableError(DifyError):
     """No answer came from Dify: connect error, timeout, or an answer cut short."""
+
+
+class PreflightError(ProvisionerError):
+    """A bot's Dify integration failed the pre-flight, so ``apply --check`` makes no call for
+    the bot; the message names the finding at ``file:line:col``."""

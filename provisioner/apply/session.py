@@ -148,7 +148,8 @@ class AppRun:
         if client is None:
             client = clients.enter_context(connect(app, session.env))
         recorder = StateRecorder(backend, state)
-        return apply_plan(plan, app, session.env, client, recorder, session.pool)
+        held = session.held.get(app.name)
+        return apply_plan(plan, app, session.env, client, recorder, session.pool, held)
 
 
 class _Backend(Protocol):
@@ -162,6 +163,7 @@ class Session:
     entering starts one thread per app, leaving stops and joins them (see the module doc).
 
     ``lock=False`` plans without taking any lock and never applies (`provisioner plan`).
+    ``held``: app → bot userId → why the bot gets no call (``apply --check``).
     """
 
     def __init__(
@@ -174,8 +176,10 @@ class Session:
         concurrency: int,
         lock: bool = True,
         command: str = "provisioner apply",
+        held: Mapping[str, Mapping[str, ProvisionerError]] | None = None,
     ) -> None:
         self.env = env
+        self.held = held or {}
         self.refresh = refresh
         self.allow_empty = allow_empty
         self.lock = lock

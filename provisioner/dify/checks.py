@@ -19,7 +19,7 @@ from provisioner.dify.client import DEFAULT_TIMEOUT, DifyClient
 from provisioner.dify.converse import Conversation, converse
 from provisioner.dify.preflight import Outcome, preflight
 from provisioner.dify.targets import Target, reach, targets_of
-from provisioner.errors import ProvisionerError
+from provisioner.errors import PreflightError, ProvisionerError
 from provisioner.models import DesiredApp
 
 DEFAULT_CONCURRENCY = 8
@@ -105,3 +105,48 @@ def _check(target: Target, env: Mapping[str, str], settings: CheckSettings) -> C
         return Checked(outcome)
     with connect(target) as client:
         return Checked(outcome, converse(target, client, env))
+
+
+def refusals(run: CheckRun, apps: Sequence[DesiredApp]) -> dict[str, dict[str, ProvisionerError]]:
+    """app → bot userId → why ``apply --check`` gives the bot no call: its first error
+    (``file:line:col: path: message``, and how many more), with that error's hint; for an
+    app that could not be checked, every bot with an enabled Dify integration."""
+    held: dict[str, dict[str, ProvisionerError]] = {}
+    for (name, user_id), refusal in _failed_bots(run).items():
+        held.setdefault(name, {})[user_id] = refusal
+    for app in apps:
+        error = run.app_errors.get(app.name)
+        if error is not None:
+            held.setdefault(app.name, {}).update(_unchecked_bots(app, error))
+    return held
+
+
+def _failed_bots(run: CheckRun) -> dict[tuple[str, str], PreflightError]:
+    from provisioner.workspace import format_diagnostic
+
+    errors: dict[tuple[str, str], list[Diagnostic]] = {}
+    for checked in run.checked:
+        found = [d for d in checked.diagnostics if d.severity == "error"]
+        if found:
+            errors.setdefault((checked.target.app, checked.target.bot.userId), []).extend(found)
+    refused = {}
+    for key, found in errors.items():
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        refused[key] = PreflightError(
+            f"refused by the pre-flight: {format_diagnostic(found[0])}{more}", hint=found[0].hint
+        )
+    return refused
+
+
+def _unchecked_bots(app: DesiredApp, error: ProvisionerError) -> dict[str, ProvisionerError]:
+    from provisioner.models import DIFY_TYPES
+
+    refusal = PreflightError(
+        f"refused: the pre-flight of app {app.name} could not run: {error.message}",
+        hint=error.hint,
+    )
+    return {
+        bot.userId: refusal
+        for bot in app.bots
+        if any(i.type in DIFY_TYPES and i.enabled for i in bot.integrations)
+    }
