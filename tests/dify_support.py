@@ -144,7 +144,8 @@ class Misbehaving:
     """A loopback server answering ``/v1/*`` the way a broken proxy or another service
     would. ``behaviour`` per path: ``html``, ``list`` (a JSON list), ``huge`` (2 MiB),
     ``hang`` (never answers until stopped), ``trickle`` (headers, then a byte now and
-    then, forever), ``envelope`` (a 500 in Dify's envelope), ``json:<body>`` (200)."""
+    then, forever), ``envelope`` (a 500 in Dify's envelope), ``echo-key`` (a 401 quoting the
+    Authorization header), ``json:<body>`` (200)."""
 
     def __init__(self, behaviour: Mapping[str, str]) -> None:
         self.behaviour = dict(behaviour)
@@ -169,6 +170,10 @@ class Misbehaving:
             return Response("[1, 2]", media_type="application/json")
         if kind == "huge":
             return Response(b"{" + b" " * (2 * 1024 * 1024), media_type="application/json")
+        if kind == "echo-key":  # a server that quotes the key back in its error
+            said = request.headers.get("authorization", "")
+            body = {"code": "unauthorized", "message": f"token {said} refused", "status": 401}
+            return Response(json.dumps(body), 401, media_type="application/json")
         if kind == "envelope":
             body = {"code": "internal_server_error", "message": "boom", "status": 500}
             return Response(json.dumps(body), 500, media_type="application/json")
