@@ -222,3 +222,22 @@ def test_missing_credentials(
         "error: no credentials to send a message: RC_SECRET\n"
         "  hint: export the variables appKey and appSecret reference in app.yaml\n",
     )
+
+
+def test_a_bot_whose_calls_are_not_made_says_why_there_is_no_reply(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app_yaml = demo / "bots" / "demo" / "app.yaml"
+    app_yaml.write_text(app_yaml.read_text("utf-8").split("\nemulator:")[0] + "\n", "utf-8")
+    assert run(capsys, "apply", "demo", "--auto-approve")[0] == 0
+    assert run(capsys, "converse", "demo", "companion-bot", "hi") == (
+        0,
+        [
+            "Sent to companion-bot as provisioner-user (message UID).",
+            "note: dify_chat https://api.dify.ai/v1: not sent: the emulator calls only this "
+            "machine, and no Dify stand-in runs (emulator.dify in app.yaml, or emulator serve "
+            "--dify-apps)",
+            "(no reply: some of the bot's integrations were not called, see the notes)",
+        ],
+        "",
+    )

@@ -88,4 +88,7 @@ def _print(sent: Conversed, timeout: float) -> None:
             hint="raise --timeout, or check the emulator's /_emulator/conversation",
         )
     elif not sent.replies and not sent.failed:
-        click.echo("(no reply: none of the bot's integrations stores one)")
+        if any(delivery.status == "skipped" for delivery in sent.deliveries):
+            click.echo("(no reply: some of the bot's integrations were not called, see the notes)")
+        else:
+            click.echo("(no reply: none of the bot's integrations stores one)")
