@@ -92,7 +92,7 @@ def command(
 def _diagnostics(loaded: Sequence[LoadedApp], run: CheckRun) -> list[Diagnostic]:
     from provisioner.validate import diagnostic_order
 
-    found = [d for each in loaded for d in (*each.problems, *each.warnings)]
+    found = [d for each in loaded for d in each.problems]  # why an app was not checked
     found += [d for checked in run.checked for d in checked.diagnostics]
     return sorted(set(found), key=diagnostic_order)
 
