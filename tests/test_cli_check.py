@@ -427,7 +427,7 @@ def test_garbage_answers(
 @pytest.mark.parametrize(
     ("behaviour", "message"),
     [
-        ({"info": "hang"}, "GET /info: no answer from 127.0.0.1 within 0.3 s"),
+        ({"info": "hang"}, "GET /info: no answer from 127.0.0.1 within 1 s"),
         ({"info": "trickle"}, "Dify's answer to GET /info did not end in time"),
     ],
 )
@@ -436,7 +436,7 @@ def test_a_hanging_server_times_out(
 ) -> None:
     with Misbehaving(behaviour) as server:
         file = ws.bot("b", kind="dify_chat", url=server.api_base, key_var="DIFY_CHAT")
-        code, out, _ = check(capsys, "--timeout", "0.3")
+        code, out, _ = check(capsys, "--timeout", "1")
     assert code == 1
     assert out.splitlines()[0] == (
         f"{at(file, 'callbackUrl')}: error: integrations[0].callbackUrl: {message}"
@@ -751,7 +751,7 @@ def test_converse_runs_only_after_the_pre_flight_passed(
         ),
         (
             "hang",
-            "message 1 of 2 failed: POST /chat-messages: no answer from 127.0.0.1 within 0.3 s",
+            "message 1 of 2 failed: POST /chat-messages: no answer from 127.0.0.1 within 1 s",
         ),
     ],
 )
@@ -765,6 +765,6 @@ def test_converse_with_odd_answers(
     }
     with Misbehaving(behaviour) as server:
         file = ws.bot("b", kind="dify_chat", url=server.api_base, key_var="DIFY_CHAT", stream=False)
-        code, out, _ = check(capsys, "--converse", "--timeout", "0.3")
+        code, out, _ = check(capsys, "--converse", "--timeout", "1")
     assert code == 1
     assert out.splitlines()[0] == f"{at(file)}: error: integrations[0]: {message}"
