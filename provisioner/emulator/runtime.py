@@ -68,11 +68,15 @@ class Published:
 
 @dataclass(frozen=True)
 class Firing:
-    """One integration a message fires: the delivery row and where the call goes."""
+    """One integration a message fires: the delivery row and where the call goes. A Dify
+    call waits for ``after`` (the sender's previous message to the bot) and sets ``turn``
+    when done, so a conversation's messages reach Dify in the order they were published."""
 
     delivery: int
     integration: dict[str, Any]
     url: str
+    after: asyncio.Future[None] | None = None
+    turn: asyncio.Future[None] | None = None
 
 
 def shown_url(url: str) -> str:
@@ -115,7 +119,7 @@ class MessageRuntime:
         self.route = route
         self.timeout = callback_timeout
         self._tasks: set[asyncio.Task[None]] = set()
-        self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
+        self._turns: dict[tuple[str, str, str], asyncio.Future[None]] = {}
 
     def publish(self, app_key: str, published: Published) -> list[dict[str, str]]:
         """Store one message per recipient, fire what it fires; the ``messageUIDs``."""
@@ -172,7 +176,7 @@ class MessageRuntime:
             firing
             for integration in bot.get("integrations", [])
             if _listens(integration, message.object_name)
-            and (firing := self._plan(message.uid, integration)) is not None
+            and (firing := self._plan(app_key, message, integration)) is not None
         ]
         if firings:
             task = asyncio.get_running_loop().create_task(
@@ -181,8 +185,9 @@ class MessageRuntime:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    def _plan(self, uid: str, integration: dict[str, Any]) -> Firing | None:
+    def _plan(self, app_key: str, message: Message, integration: dict[str, Any]) -> Firing | None:
         """Record the delivery; a Firing when the call may be made, else it is skipped."""
+        uid = message.uid
         kind, url = integration["type"], integration["callbackUrl"]
         if kind == "webhook":
             target: str | None = url if is_loopback_url(url) else None
@@ -201,7 +206,12 @@ class MessageRuntime:
         else:
             shown = shown_url(url)
         delivery = self.messages.add_delivery(uid, kind, shown, "pending", "")
-        return Firing(delivery, integration, target)
+        if kind not in DIFY_TYPES:
+            return Firing(delivery, integration, target)
+        key = (app_key, message.from_user, message.to_user)
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        after, self._turns[key] = self._turns.get(key), turn
+        return Firing(delivery, integration, target, after, turn)
 
     async def _deliver(
         self, app_key: str, bot: dict[str, Any], message: Message, firings: list[Firing]
@@ -255,30 +265,47 @@ class MessageRuntime:
         message: Message,
         firing: Firing,
     ) -> tuple[str, str]:
-        integration = firing.integration
         key = (app_key, message.from_user, message.to_user)
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:  # one message at a time per conversation, as its id must be known
-            session = self.messages.dify_session(*key)
-            body = dify_request(
-                integration["type"],
-                stream=integration.get("stream", True),
-                callback=callback,
-                user=message.from_user,
-                conversation_id=session[0] if session else None,
-            )
-            api_key = (integration.get("auth") or {}).get("apiKey", "")
-            path = generation_path(integration["type"])
-            try:
-                reply = await call_dify(client, firing.url, api_key, path, body)
-            except DifyError as exc:
-                if exc.status == 404 and exc.code == "not_found" and session:
-                    self.messages.forget_dify_session(*key)
-                return "failed", exc.message
-            new = reply.conversation_id and (session is None or session[0] != reply.conversation_id)
-            if new and reply.conversation_id and integration["type"] != "dify_completion":
-                self.messages.keep_dify_session(*key, reply.conversation_id)
-        return "delivered", self._answered(app_key, message, integration, reply)
+        if firing.after is not None:  # one message at a time, in order: its id must be known
+            await asyncio.wait([firing.after])
+        try:
+            return await self._dify_turn(client, key, callback, message, firing)
+        finally:
+            if firing.turn is not None and not firing.turn.done():
+                firing.turn.set_result(None)
+            if self._turns.get(key) is firing.turn:
+                del self._turns[key]
+
+    async def _dify_turn(
+        self,
+        client: httpx.AsyncClient,
+        key: tuple[str, str, str],
+        callback: dict[str, Any],
+        message: Message,
+        firing: Firing,
+    ) -> tuple[str, str]:
+        integration = firing.integration
+        session = self.messages.dify_session(*key)  # kept 24 hours
+        body = dify_request(
+            integration["type"],
+            stream=integration.get("stream", True),
+            callback=callback,
+            user=message.from_user,
+            conversation_id=session[0] if session else None,
+        )
+        api_key = (integration.get("auth") or {}).get("apiKey", "")
+        path = generation_path(integration["type"])
+        try:
+            reply = await call_dify(client, firing.url, api_key, path, body)
+        except DifyError as exc:
+            if exc.status == 404 and exc.code == "not_found" and session:
+                self.messages.forget_dify_session(*key)
+            return "failed", exc.message
+        kept = session[0] if session else None
+        chat = integration["type"] != "dify_completion"
+        if chat and reply.conversation_id and reply.conversation_id != kept:
+            self.messages.keep_dify_session(*key, reply.conversation_id)
+        return "delivered", self._answered(key[0], message, integration, reply)
 
     def _answered(
         self, app_key: str, message: Message, integration: dict[str, Any], reply: Reply
