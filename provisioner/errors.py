@@ -16,6 +16,9 @@
     │   └── AmbiguousWriteError      a mutating call may or may not have been applied
     ├── ConflictError                the server holds a bot the plan did not expect (one change)
     ├── ApplyError                   an apply stopped part way (exit 4); carries the summary
+    ├── DifyError                    a Dify app answered with a failure (HTTP status, Dify's code)
+    │   └── DifyUnreachableError     no answer from Dify: connect error, timeout, unusable stream
+    ├── PreflightError               a bot's Dify integration failed the pre-flight (apply --check)
     ├── GitHubError                  GitHub's REST API answered with a failure (status, request id)
     │   ├── GitHubRateLimitedError   primary or secondary rate limit outlasted the retries
     │   └── GitHubBodyTooLongError   a comment or issue body over 65,536 characters (422)
@@ -175,3 +178,38 @@ class GitHubRateLimitedError(GitHubError):
 
 class GitHubBodyTooLongError(GitHubError):
     """GitHub refused a comment or issue body over 65,536 characters (HTTP 422)."""
+
+
+class DifyError(ProvisionerError):
+    """A Dify app answered, and the answer is a failure (or not Dify's at all).
+
+    ``endpoint`` is ``METHOD /path`` under the app's API base (``GET /info``); ``status`` the
+    HTTP status (``None`` when there was no answer; 200 for an ``error`` event in a stream);
+    ``code`` and ``dify_message`` come from Dify's error envelope ``{code, message, status}``
+    (or the ``error`` event), with the app key redacted.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        endpoint: str,
+        status: int | None = None,
+        code: str | None = None,
+        dify_message: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.endpoint = endpoint
+        self.status = status
+        self.code = code
+        self.dify_message = dify_message
+
+
+class DifyUnreachableError(DifyError):
+    """No answer came from Dify: connect error, timeout, or an answer cut short."""
+
+
+class PreflightError(ProvisionerError):
+    """A bot's Dify integration failed the pre-flight, so ``apply --check`` makes no call for
+    the bot; the message names the finding at ``file:line:col``."""

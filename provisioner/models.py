@@ -164,6 +164,36 @@ StateSettings = Annotated[
 """Where an app's recorded state lives: one of the three backends."""
 
 
+DifyMode = Literal["chat", "agent-chat", "advanced-chat", "completion", "workflow", "agent"]
+VARIABLE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class StandInInput(_Strict):
+    """One variable of a Dify stand-in app's input form."""
+
+    variable: Annotated[str, Field(min_length=1, max_length=64, pattern=VARIABLE_PATTERN)]
+    required: bool = True
+    type: Literal["text-input", "paragraph", "select", "number"] = "text-input"
+
+
+class StandInApp(_Strict):
+    """An app of the Dify stand-in that ``endpoint: local`` serves (docs/check.md)."""
+
+    apiKey: Annotated[str, Field(min_length=1, max_length=512, repr=False)]
+    """The key the stand-in accepts: a stand-in key, or a ``${NAME}`` reference."""
+    mode: DifyMode
+    name: Text128 | None = None
+    inputs: Annotated[list[StandInInput], Field(default_factory=list, max_length=32)]
+    enabled: bool = True
+    published: bool = True
+
+
+class EmulatorSettings(_Strict):
+    """What the embedded emulator of ``endpoint: local`` serves besides the bot API."""
+
+    dify: Annotated[list[StandInApp], Field(default_factory=list, max_length=32)]
+
+
 class AppSettings(_Strict):
     endpoint: Annotated[str, Field(pattern=ENDPOINT_PATTERN)]
     """``local`` (embedded emulator), a data center (cn, sg, sg-b, na, sa/sau), or a
@@ -175,6 +205,9 @@ class AppSettings(_Strict):
     rateLimit: Annotated[float, Field(gt=0, le=100)] | None = None
     """Calls per second for this app key (default 50, at most 100)."""
     state: StateSettings = Field(default_factory=FileStateSettings)
+    emulator: EmulatorSettings | None = None
+    """Only for ``endpoint: local``: the Dify stand-in's apps (ignored, with a warning,
+    for any other endpoint)."""
 
     @model_validator(mode="after")
     def _credentials(self) -> AppSettings:

@@ -244,9 +244,32 @@ def check_document(
         found.extend(_bot_checks(document))
     else:
         found.extend(_state_checks(document))
+        found.extend(_app_checks(document))
         if env is not None:
             found.extend(_endpoint_value_checks(document, env))
     return found
+
+
+def _app_checks(document: Document) -> list[Diagnostic]:
+    """A warning for ``emulator`` settings that no emulator will read (not ``local``)."""
+    endpoint = document.value.get("endpoint")
+    if "emulator" not in document.value or not isinstance(endpoint, str):
+        return []
+    if endpoint == "local" or REFERENCE.search(endpoint):
+        return []
+    return [
+        diagnostic_at(
+            document.file,
+            document.key_location(("emulator",)),
+            ("emulator",),
+            "emulator-ignored",
+            f"is ignored: only endpoint: local starts the embedded emulator (endpoint is"
+            f" {endpoint})",
+            "remove it, or pass the stand-in's apps to `provisioner emulator serve"
+            " --dify-apps FILE` for an emulator of your own",
+            severity="warning",
+        )
+    ]
 
 
 def _endpoint_value_checks(document: Document, env: Mapping[str, str]) -> list[Diagnostic]:

@@ -183,7 +183,8 @@ def test_db_keeps_the_app_and_bots_between_runs(
         (
             ["--app-key", "k"],
             "error: --app-key and --app-secret go together",
-            "  hint: give both, or neither to reuse the app of --db (or get a new one)",
+            "  hint: give one --app-secret per --app-key, in the same order (or neither, to reuse"
+            " the apps of --db or get a new one)",
         ),
     ],
 )
@@ -269,3 +270,93 @@ def test_emulator_help_lists_serve(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["emulator", "--help"]) == 0
     out = capsys.readouterr().out
     assert "serve  Serve the emulator, print its URL and credentials, and run until" in out
+
+
+def test_one_process_serves_several_apps(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def call(server: EmulatorServer) -> list[list[str]]:
+        with httpx.Client(base_url=server.url) as client:
+            Api(client, "staging", "staging-secret").ok("create", bot("bot-s"))
+            Api(client, "production", "prod-secret").ok("create", bot("bot-p"))
+            return [
+                [b["userId"] for b in Api(client, key, secret).ok("query", {})["bots"]]
+                for key, secret in server.apps.items()
+            ]
+
+    args = ["--app-key", "staging", "--app-key", "production"]
+    args += ["--app-secret", "staging-secret", "--app-secret", "prod-secret"]
+    assert run_serve(monkeypatch, args, call) == (0, [[["bot-s"], ["bot-p"]]])
+    out = capsys.readouterr().out
+    assert "  app key:    staging\n  app secret: (as given)\n" in out
+    assert "  app key:    production\n  app secret: (as given)\n" in out
+
+
+def test_secrets_of_several_apps_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROVISIONER_EMULATOR_APP_SECRET", "s1 s2")
+    args = ["--app-key", "a", "--app-key", "b"]
+    assert run_serve(monkeypatch, args, lambda server: server.apps) == (0, [{"a": "s1", "b": "s2"}])
+    assert main(["emulator", "serve", "--app-key", "a", "--app-key", "a"]) == 1
+
+
+def test_dify_apps_serve_a_stand_in_next_to_the_emulator(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    apps = tmp_path / "dify.yaml"
+    apps.write_text("- {apiKey: '${SERVE_KEY}', mode: chat, name: Pal}\n", encoding="utf-8")
+    monkeypatch.setenv("SERVE_KEY", "app-serve-key-1")
+
+    def call(server: EmulatorServer) -> Any:
+        assert server.dify is not None
+        with httpx.Client(base_url=server.dify.api_base) as client:
+            return client.get("/info", headers={"Authorization": "Bearer app-serve-key-1"}).json()
+
+    code, [info] = run_serve(monkeypatch, ["--dify-apps", str(apps)], call)
+    assert (code, info["name"], info["mode"]) == (0, "Pal", "chat")
+    out = capsys.readouterr().out
+    assert re.search(
+        r"^  Dify:       http://127\.0\.0\.1:\d+/v1 \(stand-in: Pal \(chat\)\)$", out, re.M
+    )
+    assert "app-serve-key-1" not in out
+
+
+def test_bad_dify_apps_files(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    apps = tmp_path / "dify.yaml"
+    apps.write_text("- {apiKey: k, mode: robot}\n", encoding="utf-8")
+    assert main(["emulator", "serve", "--dify-apps", str(apps)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(f"error: {apps}: [0].mode: Input should be ")
+    apps.write_text("- {apiKey: '${NOT_SET_ANYWHERE}', mode: chat}\n", encoding="utf-8")
+    assert main(["emulator", "serve", "--dify-apps", str(apps)]) == 1
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "error: environment variable NOT_SET_ANYWHERE is not set"
+    )
+
+
+def test_the_dify_stand_in_on_its_own(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    apps = tmp_path / "dify.yaml"
+    apps.write_text(
+        "- {apiKey: app-own-1, mode: completion, name: Writer, inputs: [{variable: query}]}\n",
+        encoding="utf-8",
+    )
+    results: list[Any] = []
+
+    def call(stand_in: Any) -> None:
+        with httpx.Client(base_url=stand_in.api_base) as client:
+            headers = {"Authorization": "Bearer app-own-1"}
+            results.append(client.get("/parameters", headers=headers).status_code)
+
+    monkeypatch.setattr(emulator_cmd, "_wait_for_shutdown", call)
+    assert main(["emulator", "dify", "--apps", str(apps)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert re.match(r"^Dify stand-in listening on http://127\.0\.0\.1:\d+/v1$", lines[0])
+    assert lines[1:] == [
+        "  Writer: mode completion, inputs query",
+        "Press Ctrl-C to stop.",
+        "Dify stand-in stopped",
+    ]
+    assert results == [200]

@@ -28,7 +28,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from provisioner.apply.interrupts import StopSignal, on_main_thread, run_through_stops
@@ -71,7 +71,8 @@ def is_fatal(error: ProvisionerError) -> bool:
 @dataclass(frozen=True)
 class AppJob:
     """Everything needed to apply one app's changes: the API bodies (``payloads``, userId →
-    desired body with secrets resolved), who makes the calls and who records them."""
+    desired body with secrets resolved), who makes the calls and who records them.
+    ``held``: userId → why that bot gets no call (``apply --check``); its change fails."""
 
     app: str
     plan_id: str
@@ -79,6 +80,7 @@ class AppJob:
     payloads: Mapping[str, BotPayload]
     runner: ChangeRunner
     recorder: Recorder
+    held: Mapping[str, ProvisionerError] = field(default_factory=dict)
 
 
 class CallPool:
@@ -141,6 +143,7 @@ def apply_plan(
     api: BotApi,
     recorder: StateRecorder,
     pool: CallPool,
+    held: Mapping[str, ProvisionerError] | None = None,
 ) -> ApplyResult:
     """Apply ``plan`` (made against ``recorder.state``, which the caller holds locked) to
     ``desired``: API bodies resolved from ``env``, each success recorded by ``recorder``,
@@ -161,7 +164,8 @@ def apply_plan(
         if change.action != "delete"
     }
     runner = ChangeRunner(api, canonical_matcher(state.salt))
-    return pool.apply(AppJob(plan.app, plan.id, plan.changes, payloads, runner, recorder))
+    job = AppJob(plan.app, plan.id, plan.changes, payloads, runner, recorder, held or {})
+    return pool.apply(job)
 
 
 class _AppCalls:
@@ -241,6 +245,9 @@ class _AppCalls:
         error halts the app here, before this worker can take the app's next change."""
         if self.stopping():
             return None
+        held = self.job.held.get(change.user_id)
+        if held is not None and change.action != "delete":
+            raise held
         try:
             return self.job.runner.run(change, self.job.payloads.get(change.user_id))
         except ProvisionerError as exc:

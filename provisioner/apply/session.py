@@ -159,7 +159,8 @@ class AppRun:
         if client is None:
             client = clients.enter_context(connect(app, session.env))
         recorder = StateRecorder(backend, state)
-        return apply_plan(plan, app, session.env, client, recorder, session.pool)
+        held = session.held.get(app.name)
+        return apply_plan(plan, app, session.env, client, recorder, session.pool, held)
 
 
 class Session:
@@ -169,6 +170,7 @@ class Session:
     ``lock=False`` plans without taking any lock and never applies (`provisioner plan`); it
     then needs no secret either: a secret the environment does not hold is not checked
     (listed in the plan's ``unchecked``). An apply checks every one.
+    ``held``: app → bot userId → why the bot gets no call (``apply --check``).
     """
 
     def __init__(
@@ -181,8 +183,10 @@ class Session:
         concurrency: int,
         lock: bool = True,
         command: str = "provisioner apply",
+        held: Mapping[str, Mapping[str, ProvisionerError]] | None = None,
     ) -> None:
         self.env = env
+        self.held = held or {}
         self.refresh = refresh
         self.allow_empty = allow_empty
         self.lock = lock

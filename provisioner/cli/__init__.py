@@ -30,6 +30,8 @@ from provisioner.cli import (
     state_cmd,
     validate_cmd,
 )
+from provisioner.cli.check_cmd import command as check_command
+from provisioner.cli.converse_cmd import command as converse_command
 from provisioner.cli.exit_codes import EXIT_INTERRUPTED, EXIT_TERMINATED
 from provisioner.cli.output import echo_error, guarded_streams, show_state_notices
 from provisioner.errors import ProvisionerError
@@ -55,6 +57,8 @@ cli.add_command(init_cmd.command)
 cli.add_command(schema_cmd.command)
 cli.add_command(api_cmd.command)
 cli.add_command(export_cmd.command)
+cli.add_command(check_command)
+cli.add_command(converse_command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from provisioner.apply.results import ApplyResult, ChangeResult
     from provisioner.apply.session import Applied, Planned, Session
     from provisioner.errors import ProvisionerError
+    from provisioner.models import DesiredApp
     from provisioner.plan import Plan
     from provisioner.workspace import LoadedApp
 
@@ -62,6 +63,12 @@ if TYPE_CHECKING:
     help="Apply only if the fresh plan has this reviewed id (implies approval); repeatable.",
 )
 @click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
+@click.option(
+    "--check",
+    "preflight",
+    is_flag=True,
+    help="Run `provisioner check` first: a bot whose Dify integration fails gets no API call.",
+)
 @allow_empty_option
 @no_refresh_option
 @concurrency_option("Most API calls in flight at once (all apps together).")
@@ -78,6 +85,7 @@ def command(
     plan_file: Path | None,
     plan_ids: tuple[str, ...],
     auto_approve: bool,
+    preflight: bool,
     allow_empty: bool,
     no_refresh: bool,
     concurrency: int,
@@ -90,11 +98,12 @@ def command(
     (deletes first) and records each success in the state. A saved plan (--plan FILE or
     --plan-id) counts as approved, and an app whose fresh plan differs from it is refused.
     Apps are independent: one that cannot be planned, is blocked or is refused does not stop
-    the others.
+    the others. With --check the Dify pre-flight (`provisioner check`) runs first: a bot whose
+    Dify integration fails it gets no call (its change fails), the rest of its app applies.
 
     Exit status, the worst over the apps: 0 applied or no changes, 3 blocked by a safety
-    rule, 1 error or refused, 4 partial apply (re-run to converge), 130 interrupted by
-    Ctrl-C, 143 by SIGTERM.
+    rule, 1 error or refused (or a failed --check), 4 partial apply (re-run to converge), 130
+    interrupted by Ctrl-C, 143 by SIGTERM.
     """
     from provisioner.apply.session import Session
     from provisioner.workspace import load_each
@@ -110,8 +119,14 @@ def command(
     reviewed = reviewed_file if reviewed_file is not None else _parse_plan_ids(plan_ids, loaded)
     desired = [each.app for each in loaded if each.app is not None]
     report = _Report(output_format)
+    held = _preflight(desired, env, report) if preflight else {}
     with Session(
-        desired, env, refresh=not no_refresh, allow_empty=allow_empty, concurrency=concurrency
+        desired,
+        env,
+        refresh=not no_refresh,
+        allow_empty=allow_empty,
+        concurrency=concurrency,
+        held=held,
     ) as session:
         verdicts = _verdicts(loaded, _watched_plans(session), reviewed, plan_file)
         report.plans(verdicts)
@@ -121,7 +136,26 @@ def command(
     report.finish(verdicts, applied)
     if report.cancelled:
         return 1
-    return _exit_status(verdicts, applied, stop)
+    return worst([_exit_status(verdicts, applied, stop), 1 if held else 0])
+
+
+def _preflight(
+    desired: Sequence[DesiredApp], env: Mapping[str, str], report: _Report
+) -> dict[str, dict[str, ProvisionerError]]:
+    """``--check``: the pre-flight's findings printed (on stderr with --format json), and
+    app → bot userId → the refusal of each bot that failed it."""
+    from provisioner.connect import retry_backoff
+    from provisioner.dify.checks import CheckSettings, check_apps, refusals
+    from provisioner.render.diagnostics import render_text
+    from provisioner.validate import diagnostic_order
+
+    run = check_apps(desired, env, CheckSettings(backoff=retry_backoff(env)), base_dir=Path.cwd())
+    findings = sorted((d for each in run.checked for d in each.diagnostics), key=diagnostic_order)
+    if findings:
+        click.echo(render_text(findings), err=report.is_json)
+    for name, error in run.app_errors.items():
+        echo_app_error(name, error.message, hint=error.hint)
+    return refusals(run, desired)
 
 
 def _watched_plans(session: Session) -> list[Planned]:

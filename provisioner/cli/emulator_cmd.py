@@ -1,4 +1,5 @@
-"""`provisioner emulator serve`: run the local RongCloud bot API emulator until Ctrl-C."""
+"""`provisioner emulator serve`: run the local RongCloud emulator (bot API, message runtime,
+optionally a Dify stand-in) until Ctrl-C; `provisioner emulator dify`: the stand-in alone."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from provisioner.errors import ConfigError
 
 if TYPE_CHECKING:
     from provisioner.emulator import EmulatorServer
+    from provisioner.emulator.dify_server import DifyStandIn
 
 
 @click.group("emulator")
 def command() -> None:
-    """A local stand-in for RongCloud's bot API (signatures, limits, faults)."""
+    """A local stand-in for RongCloud's bot API and messages, and for Dify."""
 
 
 @command.command("serve")
@@ -32,11 +34,19 @@ def command() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="SQLite file that keeps bots and apps between runs (default: temporary).",
 )
-@click.option("--app-key", help="App key to accept (default: reuse the one in --db, or new).")
+@click.option(
+    "--app-key",
+    "app_keys",
+    multiple=True,
+    help="App key to accept; repeat for several apps (default: reuse those in --db, or new).",
+)
 @click.option(
     "--app-secret",
+    "app_secrets",
+    multiple=True,
     envvar="PROVISIONER_EMULATOR_APP_SECRET",
-    help="Secret of --app-key (or PROVISIONER_EMULATOR_APP_SECRET).",
+    help="Secret of each --app-key, in order (or PROVISIONER_EMULATOR_APP_SECRET, "
+    "space-separated).",
 )
 @click.option("--mask-api-keys", is_flag=True, help="Return auth.apiKey as ****** on get/query.")
 @click.option(
@@ -69,13 +79,27 @@ def command() -> None:
     show_default=True,
     help="Calls per second per app key and endpoint.",
 )
+@click.option(
+    "--dify-apps",
+    "dify_apps_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="YAML list of Dify stand-in apps to serve too (the emulator.dify format); a "
+    "message's Dify calls off this machine go to them.",
+)
+@click.option(
+    "--callback-timeout",
+    type=click.FloatRange(min=0.1, max=600),
+    default=30.0,
+    show_default=True,
+    help="Seconds each webhook or Dify call of a published message may take.",
+)
 @click.option("--allow-remote", is_flag=True, help="Allow a --host that is not a loopback address.")
 def serve(
     host: str,
     port: int,
     db_path: Path | None,
-    app_key: str | None,
-    app_secret: str | None,
+    app_keys: tuple[str, ...],
+    app_secrets: tuple[str, ...],
     mask_api_keys: bool,
     strict_signatures: bool,
     latency_ms: float,
@@ -85,17 +109,29 @@ def serve(
     random_undocumented_codes: bool,
     seed: int | None,
     rate_limit: int,
+    dify_apps_file: Path | None,
+    callback_timeout: float,
     allow_remote: bool,
 ) -> int:
     """Serve the emulator, print its URL and credentials, and run until Ctrl-C.
 
+    One process serves every app given (--app-key/--app-secret pairs, or the apps stored in
+    --db), each with its own bots. Messages published to a bot (POST
+    /message/private/publish.json) fire its webhooks (on this machine only) and Dify
+    integrations (the --dify-apps stand-in, or a Dify on this machine).
+
     Admin endpoints (loopback clients only): GET/POST /_emulator/faults, GET /_emulator/stats,
-    POST /_emulator/reset-stats. Exit status 0 when stopped with Ctrl-C or SIGTERM.
+    POST /_emulator/reset-stats, GET /_emulator/conversation. Exit status 0 when stopped with
+    Ctrl-C or SIGTERM.
     """
+    import os
+
     from provisioner.emulator import EmulatorServer, FaultConfig
+    from provisioner.emulator.dify_apps import apps_from_file
 
     _check_host(host, allow_remote)
-    apps = _apps(app_key, app_secret)
+    apps = _apps(app_keys, app_secrets)
+    dify_apps = apps_from_file(dify_apps_file, os.environ) if dify_apps_file else None
     faults = FaultConfig(
         latency_ms=latency_ms,
         error_rate=error_rate,
@@ -113,11 +149,58 @@ def serve(
         mask_api_keys=mask_api_keys,
         strict_signatures=strict_signatures,
         rate_limit=rate_limit,
+        dify_apps=dify_apps,
+        callback_timeout=callback_timeout,
     )
     with server:
-        _announce(server, secret_given=app_secret is not None)
+        _announce(server, secret_given=bool(app_secrets))
         _wait_for_shutdown(server)
     click.echo("emulator stopped")
+    return 0
+
+
+@command.command("dify")
+@click.option(
+    "--apps",
+    "apps_file",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="YAML list of the stand-in's apps (the emulator.dify format of app.yaml).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0 = a free port."
+)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="SQLite file that keeps the conversations between runs (default: in memory).",
+)
+@click.option("--allow-remote", is_flag=True, help="Allow a --host that is not a loopback address.")
+def dify(apps_file: Path, host: str, port: int, db_path: Path | None, allow_remote: bool) -> int:
+    """Serve only the Dify stand-in (Dify's Service API for the listed apps) until Ctrl-C.
+
+    Point a bot's callbackUrl at the printed API base (it ends in /v1). Exit status 0 when
+    stopped with Ctrl-C or SIGTERM.
+    """
+    import os
+
+    from provisioner.emulator.dify_apps import apps_from_file
+    from provisioner.emulator.dify_server import DifyStandIn
+
+    _check_host(host, allow_remote)
+    stand_in = DifyStandIn(
+        apps_from_file(apps_file, os.environ), db_path=db_path, host=host, port=port
+    )
+    with stand_in:
+        click.echo(f"Dify stand-in listening on {stand_in.api_base}")
+        for app in stand_in.apps:
+            inputs = ", ".join(item.variable for item in app.inputs) or "none"
+            click.echo(f"  {app.name}: mode {app.mode}, inputs {inputs}")
+        click.echo("Press Ctrl-C to stop.")
+        _wait_for_shutdown(stand_in)
+    click.echo("Dify stand-in stopped")
     return 0
 
 
@@ -135,15 +218,18 @@ def _check_host(host: str, allow_remote: bool) -> None:
         )
 
 
-def _apps(app_key: str | None, app_secret: str | None) -> dict[str, str] | None:
-    if app_key is None and app_secret is None:
+def _apps(app_keys: tuple[str, ...], app_secrets: tuple[str, ...]) -> dict[str, str] | None:
+    if not app_keys and not app_secrets:
         return None
-    if app_key is None or app_secret is None:
+    if len(app_keys) != len(app_secrets):
         raise ConfigError(
             "--app-key and --app-secret go together",
-            hint="give both, or neither to reuse the app of --db (or get a new one)",
+            hint="give one --app-secret per --app-key, in the same order (or neither, to reuse"
+            " the apps of --db or get a new one)",
         )
-    return {app_key: app_secret}
+    if len(set(app_keys)) != len(app_keys):
+        raise ConfigError("an --app-key is given twice", hint="give each app key once")
+    return dict(zip(app_keys, app_secrets, strict=True))
 
 
 def _announce(server: EmulatorServer, *, secret_given: bool) -> None:
@@ -155,10 +241,13 @@ def _announce(server: EmulatorServer, *, secret_given: bool) -> None:
     database = str(server.db_path) if server.db_path else "temporary (removed at exit)"
     click.echo(f"  database:   {database}")
     click.echo(f"  admin:      {server.url}/_emulator/stats, {server.url}/_emulator/faults")
+    if server.dify is not None:
+        names = ", ".join(f"{app.name} ({app.mode})" for app in server.dify.apps)
+        click.echo(f"  Dify:       {server.dify.api_base} (stand-in: {names})")
     click.echo("Press Ctrl-C to stop.")
 
 
-def _wait_for_shutdown(server: EmulatorServer) -> None:
+def _wait_for_shutdown(server: EmulatorServer | DifyStandIn) -> None:
     """Block until Ctrl-C (SIGINT) or SIGTERM; a seam for in-process tests."""
     stop = threading.Event()
     previous: Any = None

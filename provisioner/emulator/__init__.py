@@ -1,7 +1,9 @@
-"""Local stand-in for RongCloud's bot API (Starlette + uvicorn + SQLite) with fault injection.
+"""Local stand-in for RongCloud's bot API and messages (Starlette + uvicorn + SQLite) with
+fault injection, and a Dify stand-in.
 
-Use :class:`EmulatorServer` (a context manager) and :class:`FaultConfig`; ``docs/emulator.md``
-describes running it, the admin endpoints and the fault switches.
+Use :class:`EmulatorServer` (a context manager) and :class:`FaultConfig`; the Dify stand-in is
+:class:`~provisioner.emulator.dify_server.DifyStandIn`. ``docs/emulator.md`` describes running
+them, the admin endpoints, the message runtime and the fault switches.
 
 Assumptions to check against the real service: RongCloud does not document these, so the
 emulator picked an answer. Every assumption about undocumented behaviour is in this one list,
@@ -57,6 +59,50 @@ which ``docs/emulator.md`` repeats word for word (tests/test_emulator_server.py 
 14. Messages and request ids. Every ``errorMessage`` is the emulator's own wording (it names the
     field), except the unknown App-Key's. ``X-Request-ID`` is echoed, or a new UUID when the
     request has none; the docs show the header, not what happens without one.
+15. Publish. ``/message/private/publish.json`` answers
+    ``{"code":200,"messageUIDs":[{"userId","messageUID"}]}`` (the shape RongCloud's Go SDK
+    reads); a UID is four groups of four letters and digits, the emulator's own format. The
+    form is checked for ``fromUserId`` and each ``toUserId`` (1–64 characters, at most 1000
+    recipients), ``objectName`` (1–32) and ``content`` (a JSON text of at most 128 KB),
+    400/1002 naming the field; every other field is ignored. A message to a user who is not a
+    bot of the app is stored and fires nothing. Faults, signature and rate limit apply as for
+    the bot API.
+16. What a message fires. Each enabled integration of the bot whose ``objectNames`` (when
+    given) include the message's type and whose ``events`` (when given) include
+    ``message:private``; a list left out means every type or event. They run in parallel once
+    the publish call is answered, each at most 30 seconds (``callback_timeout``), without
+    retries. The emulator calls only this machine: a webhook elsewhere is not sent, a Dify
+    call elsewhere goes to the Dify stand-in when one runs (``endpoint: local`` with
+    ``emulator.dify``, or ``--dify-apps``) and is not sent otherwise; both are recorded as
+    ``skipped``.
+17. Webhook callback. ``POST`` with a JSON body ``{type, timestamp, bot{userId, name,
+    profileUrl, type, metadata}, data{fromUserId, toUserId, objectName, content,
+    channelType}}``: ``timestamp`` in milliseconds, ``content`` the published content string,
+    ``channelType`` ``PERSON``, ``metadata`` only when the bot has some; the signature
+    parameters ``nonce`` (16 hex characters), ``signTimestamp`` (milliseconds) and
+    ``signature`` are added to the URL's own query. A 2xx answer counts as delivered, its
+    body is ignored.
+18. Dify request. ``inputs`` is the callback flattened, nested keys joined with ``_``
+    (``type``, ``timestamp``, ``bot_userId``, ``bot_name``, ``bot_metadata_<key>``,
+    ``data_fromUserId``, ``data_content``...), every value as text; RongCloud documents only
+    ``bot_name``, ``data_fromUserId`` and ``data_content`` as examples. ``query``
+    (``inputs.query`` for ``dify_completion``) is the ``content`` field of an ``RC:TxtMsg``'s
+    JSON (the raw content for other types); ``user`` is the sender. ``provisioner check``
+    counts exactly these variables as filled.
+19. Conversation. The ``conversation_id`` is kept per app, sender and bot for 24 hours from
+    the exchange that started it (not from the last message); a 404 ``not_found`` from Dify
+    forgets it, so the next message starts a new conversation (the failed message is not
+    retried). The messages of one sender to one bot reach Dify one at a time, in order.
+20. Reply. With ``handleResponse`` (default true) the answer is stored as one ``RC:TxtMsg``
+    from the bot to the sender, ``{"content": answer, "extra": ""}``, once it is whole
+    (streamed or not); RongCloud pushes a streamed answer as a streaming message. A failed
+    Dify call stores no reply (what RongCloud then tells the user is not documented).
+21. The Dify stand-in. Its error codes are Dify's; its messages are Dify's where Dify's docs
+    or source give one (``Access token is invalid``, ``The app's API service has been
+    disabled.``, ``App unavailable, please check your app configurations.``, ``Conversation
+    Not Exists.``) and its own otherwise; a required input counts as given when it is not
+    empty (Dify also checks types and lengths); the answers, their pieces, the ``usage``
+    numbers (character counts) and the faults' 429 messages are its own.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ import contextlib
 import ipaddress
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -412,8 +412,9 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-def build_app(state: EmulatorState) -> ASGIApp:
-    """The whole ASGI application for one emulator."""
+def build_app(state: EmulatorState, extra_routes: Sequence[Route] = ()) -> ASGIApp:
+    """The whole ASGI application for one emulator (``extra_routes``: the message runtime's,
+    from :func:`provisioner.emulator.publish.message_routes`)."""
     api = BotApi(state)
     routes = [
         Route("/v3/bot/create.json", _endpoint(state, api.create, writes=True), methods=["POST"]),
@@ -422,6 +423,7 @@ def build_app(state: EmulatorState) -> ASGIApp:
         Route("/v3/bot/get.json", _endpoint(state, api.get, writes=False), methods=["POST"]),
         Route("/v3/bot/query.json", _endpoint(state, api.query, writes=False), methods=["POST"]),
         *_admin_routes(state),
+        *extra_routes,
     ]
     handlers = {HTTPException: _http_error_handler(state)}
     starlette = Starlette(routes=routes, exception_handlers=handlers)

@@ -1,32 +1,25 @@
 """``EmulatorServer``: the emulator served by uvicorn in a background thread.
 
-Start-up binds the listening socket first (so a busy port is an :class:`EmulatorError` right
-away), then runs uvicorn on it in a daemon thread and waits until uvicorn reports
-``started``. Stop asks uvicorn to exit, joins the thread, closes the database and removes a
-temporary database. Nothing is logged below WARNING and uvicorn never touches the process's
-logging configuration or signal handlers.
+Start-up opens the database, then serves through
+:class:`~provisioner.emulator.serving.ThreadedServer` (socket bound first, uvicorn in a daemon
+thread). Stop joins the thread, closes the database and removes a temporary database.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ipaddress
 import os
 import re
 import secrets
-import socket
 import tempfile
-import threading
-import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from provisioner.dify.routing import DifyRoute
 from provisioner.emulator.app import (
     TRANSPORT_STATE_KEY,
     EmulatorState,
@@ -34,15 +27,19 @@ from provisioner.emulator.app import (
     collect_stats,
     reset_stats,
 )
+from provisioner.emulator.dify_apps import DifyApp
+from provisioner.emulator.dify_server import DifyStandIn
 from provisioner.emulator.faults import FaultConfig, FaultInjector
+from provisioner.emulator.messages import MessageStore
+from provisioner.emulator.publish import message_routes
 from provisioner.emulator.ratelimit import SlidingWindowLimiter
+from provisioner.emulator.runtime import DEFAULT_CALLBACK_TIMEOUT, MessageRuntime
+from provisioner.emulator.serving import ThreadedServer
 from provisioner.emulator.signature import SignatureVerifier
 from provisioner.emulator.store import BotStore
 from provisioner.errors import ConfigError, EmulatorError
 
 DEFAULT_RATE_LIMIT = 100
-STARTUP_TIMEOUT_SECONDS = 10.0
-STOP_TIMEOUT_SECONDS = 10.0
 _APP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -70,6 +67,10 @@ class EmulatorServer:
     removed at stop. ``port=0`` picks a free port; :attr:`url` is valid once started.
     ``strict_signatures`` refuses nonces over 18 characters and replayed nonces, as RongCloud's
     docs say (by default both pass, as they evidently do for RongCloud's own clients).
+
+    ``dify_apps`` starts a Dify stand-in (:attr:`dify`) next to the emulator: a published
+    message's Dify calls off this machine go to it (the local rule of
+    :mod:`provisioner.dify.routing`). ``callback_timeout`` bounds each webhook and Dify call.
     """
 
     def __init__(
@@ -83,6 +84,8 @@ class EmulatorServer:
         mask_api_keys: bool = False,
         strict_signatures: bool = False,
         rate_limit: int = DEFAULT_RATE_LIMIT,
+        dify_apps: Sequence[DifyApp] | None = None,
+        callback_timeout: float = DEFAULT_CALLBACK_TIMEOUT,
     ) -> None:
         if isinstance(rate_limit, bool) or not isinstance(rate_limit, int) or rate_limit < 1:
             raise ConfigError(
@@ -100,26 +103,25 @@ class EmulatorServer:
         self.url = ""
         self._faults = FaultInjector(faults)
         self._limiter = SlidingWindowLimiter(rate_limit)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._socket: socket.socket | None = None
+        self.dify_apps = list(dify_apps or ())
+        self.callback_timeout = callback_timeout
+        self.dify: DifyStandIn | None = None
+        self._serving: ThreadedServer | None = None
         self._store: BotStore | None = None
+        self._messages: MessageStore | None = None
+        self._runtime: MessageRuntime | None = None
         self._temp_db: Path | None = None
-        self._failure: BaseException | None = None
 
     @classmethod
-    def local(cls, app_name: str, base_dir: Path) -> EmulatorServer:
+    def local(
+        cls, app_name: str, base_dir: Path, *, dify_apps: Sequence[DifyApp] | None = None
+    ) -> EmulatorServer:
         """The emulator of ``endpoint: local``: bots and secret kept under ``base_dir``.
 
-        Database ``base_dir/.provisioner/emulator/<app_name>.sqlite3``, app key
-        ``local-<app_name>``; the secret is generated once and stored in that database.
+        Database :func:`local_database`, app key ``local-<app_name>``; the secret is generated
+        once and stored in that database. ``dify_apps``: the app's Dify stand-in.
         """
-        if not _APP_NAME.match(app_name):
-            raise ConfigError(
-                f"app name {app_name!r} cannot name a local emulator database",
-                hint="use letters, digits, '.', '_' and '-' (at most 64 characters)",
-            )
-        db_path = base_dir / ".provisioner" / "emulator" / f"{app_name}.sqlite3"
+        db_path = local_database(app_name, base_dir)
         app_key = f"local-{app_name}"
         store = BotStore.open(db_path)
         try:
@@ -127,19 +129,39 @@ class EmulatorServer:
             store.save_apps({app_key: secret})
         finally:
             store.close()
-        return cls(apps={app_key: secret}, db_path=db_path)
+        return cls(apps={app_key: secret}, db_path=db_path, dify_apps=dify_apps)
 
     # lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> EmulatorServer:
         """Serve in a background thread; returns once uvicorn is listening."""
-        if self._thread is not None:
+        if self._serving is not None:
             raise EmulatorError("the emulator is already running", hint="stop it first")
         try:
-            self._store = BotStore.open(self._database_path())
+            database = self._database_path()
+            self._store = BotStore.open(database)
             self._store.save_apps(self.apps)
-            self._socket = _listen(self.host, self.port)
-            self._serve_in_thread()
+            self._messages = MessageStore.open(database)
+            if self.dify_apps:
+                self.dify = DifyStandIn(self.dify_apps, db_path=database).start()
+            state = self._state()
+            self._runtime = MessageRuntime(
+                bots=self._store,
+                messages=self._messages,
+                apps=self.apps,
+                route=DifyRoute(self.dify.api_base if self.dify else None),
+                callback_timeout=self.callback_timeout,
+            )
+            self._serving = ThreadedServer(
+                build_app(state, message_routes(state, self._runtime)),
+                host=self.host,
+                port=self.port,
+                thread_name="provisioner-emulator",
+                what="the emulator",
+                http=DroppableH11Protocol,
+            )
+            self.url = self._serving.start()
+            self.port = self._serving.port
         except BaseException:
             self.stop()
             raise
@@ -147,21 +169,18 @@ class EmulatorServer:
 
     def stop(self) -> None:
         """Stop serving, join the thread, close the database (idempotent)."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(STOP_TIMEOUT_SECONDS)
-            if self._thread.is_alive() and self._server is not None:
-                self._server.force_exit = True
-                self._thread.join(STOP_TIMEOUT_SECONDS)
-        if self._socket is not None:
-            self._socket.close()
-        if self._store is not None:
-            self._store.close()
+        if self._serving is not None:
+            self._serving.stop()
+        if self.dify is not None:
+            self.dify.stop()
+        for store in (self._messages, self._store):
+            if store is not None:
+                store.close()
         if self._temp_db is not None:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{self._temp_db}{suffix}").unlink(missing_ok=True)
-        self._server = self._thread = self._socket = self._store = self._temp_db = None
+        self._serving = self._store = self._messages = self._runtime = self._temp_db = None
+        self.dify = None
         self.url = ""
 
     def __enter__(self) -> EmulatorServer:
@@ -196,6 +215,13 @@ class EmulatorServer:
         """Zero every counter (and the rate windows)."""
         reset_stats(self._limiter, self._faults)
 
+    def conversation(self, app_key: str, user: str, bot: str) -> dict[str, Any]:
+        """``user``'s conversation with ``bot``: what ``GET /_emulator/conversation`` answers
+        (without ``code``)."""
+        if self._runtime is None:
+            raise EmulatorError("the emulator is not running", hint="start it first")
+        return self._runtime.conversation(app_key, user, bot)
+
     # internals ----------------------------------------------------------------------------
 
     def _database_path(self) -> Path:
@@ -206,61 +232,26 @@ class EmulatorServer:
         self._temp_db = Path(name)
         return self._temp_db
 
-    def _serve_in_thread(self) -> None:
-        assert self._store is not None and self._socket is not None
-        state = EmulatorState(
+    def _state(self) -> EmulatorState:
+        assert self._store is not None
+        return EmulatorState(
             store=self._store,
             verifier=SignatureVerifier(self.apps, strict=self.strict_signatures),
             limiter=self._limiter,
             faults=self._faults,
             mask_api_keys=self.mask_api_keys,
         )
-        config = uvicorn.Config(
-            build_app(state),
-            http=DroppableH11Protocol,
-            ws="none",
-            lifespan="off",
-            loop="auto",
-            log_config=None,
-            log_level="warning",
-            access_log=False,
-            server_header=False,
-            timeout_graceful_shutdown=2,
-        )
-        self._server = uvicorn.Server(config)
-        sock = self._socket
-        self._failure = None
-        self._thread = threading.Thread(
-            target=self._run, args=(self._server, sock), name="provisioner-emulator", daemon=True
-        )
-        self._thread.start()
-        self._wait_until_started()
-        bound_host, bound_port = sock.getsockname()[:2]
-        self.port = bound_port
-        self.url = f"http://{_url_host(bound_host)}:{bound_port}"
 
-    def _run(self, server: uvicorn.Server, sock: socket.socket) -> None:
-        try:
-            server.run(sockets=[sock])
-        except BaseException as exc:  # reported by start(); never an unhandled thread error
-            self._failure = exc
 
-    def _wait_until_started(self) -> None:
-        assert self._server is not None and self._thread is not None
-        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-        while not self._server.started:
-            if not self._thread.is_alive():
-                reason = f": {self._failure}" if self._failure else ""
-                raise EmulatorError(
-                    f"the emulator stopped while starting{reason}",
-                    hint="re-run with --debug, or check the host and port",
-                ) from self._failure
-            if time.monotonic() > deadline:
-                raise EmulatorError(
-                    f"the emulator did not start within {STARTUP_TIMEOUT_SECONDS:g} seconds",
-                    hint="the machine may be overloaded; try again",
-                )
-            time.sleep(0.005)
+def local_database(app_name: str, base_dir: Path) -> Path:
+    """``base_dir/.provisioner/emulator/<app_name>.sqlite3``: the database of the emulator
+    (and Dify stand-in) of ``endpoint: local``; ConfigError for a name that is no file name."""
+    if not _APP_NAME.match(app_name):
+        raise ConfigError(
+            f"app name {app_name!r} cannot name a local emulator database",
+            hint="use letters, digits, '.', '_' and '-' (at most 64 characters)",
+        )
+    return base_dir / ".provisioner" / "emulator" / f"{app_name}.sqlite3"
 
 
 def _apps_for(db_path: Path | None) -> dict[str, str]:
@@ -274,31 +265,3 @@ def _apps_for(db_path: Path | None) -> dict[str, str]:
         if stored:
             return stored
     return generated_app()
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host:port``; EmulatorError when it cannot be bound."""
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    except (socket.gaierror, UnicodeError) as exc:
-        raise EmulatorError(f"cannot resolve emulator host {host!r}", hint="use 127.0.0.1") from exc
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(128)
-    except OSError as exc:
-        sock.close()
-        raise EmulatorError(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
-            hint="choose another port, or 0 for a free one",
-        ) from exc
-    sock.setblocking(False)
-    return sock
-
-
-def _url_host(host: str) -> str:
-    with contextlib.suppress(ValueError):
-        if ipaddress.ip_address(host).version == 6:
-            return f"[{host}]"
-    return host

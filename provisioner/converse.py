@@ -1,0 +1,201 @@
+"""Talking to a bot the way a user does (steps 4 and 5 of RongCloud's bot guide): publish a
+text message through the app's endpoint and, on the emulator, wait for the bot's reply.
+
+``endpoint: local`` starts the embedded emulator with the app's Dify stand-in, so the
+message runs the whole way on this machine; a loopback endpoint that answers the emulator's
+admin API is waited on the same way. On the real service the reply goes to the user's
+clients, so only the message id comes back.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from provisioner.errors import ConfigError
+from provisioner.models import DesiredApp
+
+DEFAULT_SENDER = "provisioner-user"
+POLL_SECONDS = 0.05
+LOCAL_ENDPOINT = "local"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the message fired on the emulator: one integration's call and how it ended."""
+
+    integration: str
+    target: str
+    status: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Conversed:
+    """One message sent, and (on the emulator) what came of it."""
+
+    bot: str
+    sender: str
+    message_uid: str
+    on_emulator: bool
+    replies: tuple[str, ...] = ()
+    deliveries: tuple[Delivery, ...] = ()
+    timed_out: bool = False
+
+    @property
+    def failed(self) -> bool:
+        return self.timed_out or any(d.status == "failed" for d in self.deliveries)
+
+
+@dataclass(frozen=True)
+class _Endpoint:
+    hosts: list[str]
+    app_key: str
+    app_secret: str = field(repr=False)
+    emulator: str | None
+    """The emulator's base URL when the endpoint is one (its admin API answers)."""
+
+
+def converse(
+    app: DesiredApp,
+    bot_id: str,
+    text: str,
+    *,
+    sender: str,
+    env: Mapping[str, str],
+    timeout: float,
+    base_dir: Path,
+) -> Conversed:
+    """Send ``text`` from ``sender`` to ``bot_id`` of ``app``; on the emulator, wait (up to
+    ``timeout`` seconds) until everything the message fired has ended."""
+    from provisioner.dify.protocol import TEXT_MESSAGE, text_content
+    from provisioner.rongcloud.messages import publish_private
+
+    if bot_id not in {bot.userId for bot in app.bots}:
+        known = ", ".join(bot.userId for bot in app.bots) or "none"
+        raise ConfigError(
+            f"app {app.name} has no bot {bot_id!r} in its manifests",
+            hint=f"give one of its bots' userId: {known}",
+        )
+    with _endpoint(app, env, base_dir) as endpoint:
+        _require_bot(app, endpoint, bot_id)
+        uid = publish_private(
+            app_key=endpoint.app_key,
+            app_secret=endpoint.app_secret,
+            hosts=endpoint.hosts,
+            from_user=sender,
+            to_user=bot_id,
+            object_name=TEXT_MESSAGE,
+            content=text_content(text),
+        )
+        if endpoint.emulator is None:
+            return Conversed(bot_id, sender, uid, on_emulator=False)
+        return _outcome(bot_id, sender, uid, _wait(endpoint, bot_id, sender, uid, timeout))
+
+
+@contextmanager
+def _endpoint(app: DesiredApp, env: Mapping[str, str], base_dir: Path) -> Iterator[_Endpoint]:
+    settings = app.settings
+    if settings.endpoint == LOCAL_ENDPOINT:
+        from provisioner.emulator import EmulatorServer
+        from provisioner.emulator.dify_apps import apps_from_settings
+
+        stand_in = settings.emulator.dify if settings.emulator else []
+        dify_apps = apps_from_settings(stand_in, env) if stand_in else None
+        with EmulatorServer.local(app.name, base_dir, dify_apps=dify_apps) as server:
+            app_key, app_secret = next(iter(server.apps.items()))
+            yield _Endpoint([server.url], app_key, app_secret, server.url)
+        return
+    from provisioner.connect import missing_credentials
+    from provisioner.rongcloud import hosts_for_endpoint
+    from provisioner.secrets import resolve
+
+    missing = missing_credentials(app, env)
+    if missing or settings.appKey is None or settings.appSecret is None:
+        names = ", ".join(missing)
+        raise ConfigError(
+            f"no credentials to send a message: {names}",
+            hint="export the variables appKey and appSecret reference in app.yaml",
+        )
+    hosts = hosts_for_endpoint(resolve(settings.endpoint, env))
+    yield _Endpoint(
+        hosts,
+        resolve(settings.appKey, env),
+        resolve(settings.appSecret, env),
+        hosts[0] if _is_emulator(hosts[0]) else None,
+    )
+
+
+def _is_emulator(base: str) -> bool:
+    """True when ``base`` is on this machine and answers the emulator's admin API."""
+    import httpx
+
+    from provisioner.dify.routing import is_loopback_url
+
+    if not is_loopback_url(base):
+        return False
+    try:
+        answer = httpx.get(f"{base}/_emulator/stats", timeout=2.0)
+        return answer.status_code == 200 and "limit" in answer.json()
+    except (httpx.HTTPError, ValueError):
+        return False
+
+
+def _require_bot(app: DesiredApp, endpoint: _Endpoint, bot_id: str) -> None:
+    from provisioner.rongcloud import RongCloudClient
+
+    with RongCloudClient(
+        app_key=endpoint.app_key, app_secret=endpoint.app_secret, hosts=endpoint.hosts
+    ) as client:
+        found = client.get_bots([bot_id])
+    if not found:
+        raise ConfigError(
+            f"bot {bot_id} of app {app.name} is not on the server yet",
+            hint=f"run `provisioner apply {app.name}` first",
+        )
+
+
+def _wait(
+    endpoint: _Endpoint, bot_id: str, sender: str, uid: str, timeout: float
+) -> dict[str, Any] | None:
+    """The message's view once none of its deliveries is pending; None after ``timeout``."""
+    import httpx
+
+    params = {"appKey": endpoint.app_key, "userId": sender, "botId": bot_id}
+    deadline = time.monotonic() + timeout
+    with httpx.Client(base_url=endpoint.emulator or "", timeout=5.0) as client:
+        while True:
+            view: dict[str, Any] = client.get("/_emulator/conversation", params=params).json()
+            message = next((m for m in view["messages"] if m["messageUID"] == uid), None)
+            pending = message is None or any(
+                d["status"] == "pending" for d in message.get("deliveries", [])
+            )
+            if not pending:
+                return view
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(POLL_SECONDS)
+
+
+def _outcome(bot_id: str, sender: str, uid: str, view: dict[str, Any] | None) -> Conversed:
+    if view is None:
+        return Conversed(bot_id, sender, uid, on_emulator=True, timed_out=True)
+    messages = view["messages"]
+    [message] = [m for m in messages if m["messageUID"] == uid]
+    replies = tuple(_text(m["content"]) for m in messages if m.get("replyTo") == uid)
+    deliveries = tuple(Delivery(**d) for d in message.get("deliveries", []))
+    return Conversed(bot_id, sender, uid, True, replies, deliveries)
+
+
+def _text(content: str) -> str:
+    try:
+        decoded = json.loads(content)
+    except ValueError:
+        return content
+    text = decoded.get("content") if isinstance(decoded, dict) else None
+    return text if isinstance(text, str) else content

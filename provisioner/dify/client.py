@@ -1,0 +1,335 @@
+"""A small client for one Dify app's Service API: ``GET /info``, ``GET /parameters`` and the
+two generation endpoints, blocking or streaming.
+
+* Every request has explicit timeouts: ``timeout`` seconds to connect and for each read, and
+  a deadline for the whole answer (``timeout`` for a probe, ``ANSWER_DEADLINE_FACTOR`` times
+  that for a generated answer, whose stream may run long). Dify's stream pings every 10 s, so
+  keep ``timeout`` above 10 for streaming.
+* Only Dify's ``too_many_requests`` (HTTP 429, a per-app concurrency limit) is retried, with
+  exponential backoff and jitter (``Retry-After`` when given); ``rate_limit_error`` (a plan
+  quota) and every other failure raise :class:`~provisioner.errors.DifyError` at once.
+* Answers are read at most :data:`MAX_ANSWER_BYTES` (:data:`MAX_STREAM_BYTES` for a stream).
+* The app key goes only in the ``Authorization`` header; it is redacted from every message
+  Dify sends back, and no error names it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from provisioner import __version__
+from provisioner.dify.protocol import (
+    Reply,
+    SseDecoder,
+    StreamReader,
+    blocking_reply,
+    error_envelope,
+)
+from provisioner.errors import ConfigError, DifyError, DifyUnreachableError
+from provisioner.rongcloud.responses import retry_after_seconds
+from provisioner.rongcloud.signing import credential_problem
+from provisioner.secrets import redact
+
+DEFAULT_TIMEOUT = 15.0
+ANSWER_DEADLINE_FACTOR = 8
+MAX_ANSWER_BYTES = 1024 * 1024
+MAX_STREAM_BYTES = 8 * 1024 * 1024
+BUSY_CODE = "too_many_requests"
+QUOTA_CODE = "rate_limit_error"
+
+HINTS = {
+    401: "check the app's API key (Dify: the app's API Access page) and the variable "
+    "auth.apiKey references",
+    403: "the app is disabled or its API service is off: enable it in Dify (API Access)",
+    404: "the app is gone or its API is off (Dify before mid-2024 answers 404 for both); "
+    "check callbackUrl too",
+    QUOTA_CODE: "the Dify plan's quota is used up: wait for it to renew or upgrade the plan",
+    BUSY_CODE: "too many requests at once for this app: try again later, or raise the app's "
+    "concurrency limit in Dify",
+}
+NOT_DIFY_HINT = (
+    "check that callbackUrl is the Dify API base ending in /v1 (e.g. https://api.dify.ai/v1), "
+    "not a proxy, a login page or another service"
+)
+
+
+class _Busy(Exception):
+    """Dify's concurrency limit (retried); ``error`` is raised when no attempt is left."""
+
+    def __init__(self, error: DifyError, retry_after: float | None) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.retry_after = retry_after
+
+
+class DifyClient:
+    """One Dify app: ``base_url`` is the API base (``https://api.dify.ai/v1``), ``api_key``
+    the app's key. A context manager; not shared between threads."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_attempts: int = 4,
+        backoff_base: float = 0.5,
+        backoff_max: float = 8.0,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        problem = credential_problem(api_key) if api_key else "nothing (it is empty)"
+        if problem is not None:
+            raise ConfigError(
+                f"the Dify app key contains {problem}",
+                hint="set the variable auth.apiKey references to the key from Dify's API "
+                "Access page (printable ASCII only)",
+            )
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._secrets = [api_key]
+        self._max_attempts = max(1, max_attempts)
+        self._backoff = wait_exponential_jitter(
+            multiplier=backoff_base, max=backoff_max, jitter=backoff_base
+        )
+        self._sleep = sleep
+        self._clock = clock
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(timeout),
+            headers={
+                "Authorization": f"Bearer {api_key}",
+                "User-Agent": f"provisioner/{__version__}",
+            },
+            follow_redirects=False,
+            transport=transport,
+        )
+
+    def info(self) -> dict[str, Any]:
+        """``GET /info``: the app's name, description and (on current Dify) mode."""
+        return self._json_object("GET", "/info")
+
+    def parameters(self) -> dict[str, Any]:
+        """``GET /parameters``: the app's input form and features."""
+        return self._json_object("GET", "/parameters")
+
+    def send(self, path: str, body: dict[str, Any]) -> Reply:
+        """POST a generation request (``/chat-messages`` or ``/completion-messages``); the
+        answer, read as a stream when ``body["response_mode"]`` is ``streaming``."""
+        reply: Reply = self._retrying(lambda: self._generate(path, body))
+        return reply
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"DifyClient(base_url={self.base_url!r})"
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def _json_object(self, method: str, path: str) -> dict[str, Any]:
+        def attempt() -> dict[str, Any]:
+            endpoint = f"{method} {path}"
+            with self._request(method, path, None, endpoint) as response:
+                body = self._body(response, endpoint, self._clock() + self.timeout)
+            return self._decoded_object(endpoint, response, body)
+
+        result: dict[str, Any] = self._retrying(attempt)
+        return result
+
+    def _generate(self, path: str, body: dict[str, Any]) -> Reply:
+        endpoint = f"POST {path}"
+        started = self._clock()
+        deadline = started + self.timeout * ANSWER_DEADLINE_FACTOR
+        with self._request("POST", path, body, endpoint) as response:
+            if response.status_code != 200 or body.get("response_mode") != "streaming":
+                answer = self._body(response, endpoint, deadline)
+                return blocking_reply(self._decoded_object(endpoint, response, answer), endpoint)
+            return self._streamed(response, endpoint, started, deadline)
+
+    def _streamed(
+        self, response: httpx.Response, endpoint: str, started: float, deadline: float
+    ) -> Reply:
+        reader = StreamReader(endpoint, secrets=self._secrets, clock=self._clock, started=started)
+        decoder = SseDecoder()
+        for line in self._lines(response, endpoint, deadline):
+            event = decoder.feed(line)
+            if event is not None:
+                reader.event(*event)
+        last = decoder.close()
+        if last is not None:
+            reader.event(*last)
+        return reader.reply()
+
+    @contextmanager
+    def _request(
+        self, method: str, path: str, body: dict[str, Any] | None, endpoint: str
+    ) -> Iterator[httpx.Response]:
+        request = self._http.build_request(method, self.base_url + path, json=body)
+        try:
+            response = self._http.send(request, stream=True)
+        except httpx.RequestError as exc:
+            raise self._no_answer(endpoint, exc) from exc
+        try:
+            yield response
+        finally:
+            response.close()
+
+    def _retrying(self, attempt: Callable[[], Any]) -> Any:
+        retrying = Retrying(
+            stop=stop_after_attempt(self._max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception_type(_Busy),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            for each in retrying:
+                with each:
+                    return attempt()
+        except _Busy as busy:
+            raise busy.error from None
+        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+
+    def _wait(self, state: RetryCallState) -> float:
+        failure = state.outcome.exception() if state.outcome else None
+        if isinstance(failure, _Busy) and failure.retry_after is not None:
+            return failure.retry_after
+        return float(self._backoff(state))
+
+    # -- reading answers -------------------------------------------------------------------
+
+    def _body(self, response: httpx.Response, endpoint: str, deadline: float) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in self._chunks(response, endpoint, deadline):
+            size += len(chunk)
+            if size > MAX_ANSWER_BYTES:
+                raise self._too_long(endpoint, response.status_code, MAX_ANSWER_BYTES)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _lines(self, response: httpx.Response, endpoint: str, deadline: float) -> Iterator[str]:
+        pending = b""
+        size = 0
+        for chunk in self._chunks(response, endpoint, deadline):
+            size += len(chunk)
+            if size > MAX_STREAM_BYTES:
+                raise self._too_long(endpoint, response.status_code, MAX_STREAM_BYTES)
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                yield line.removesuffix(b"\r").decode("utf-8", "replace")
+        if pending:
+            yield pending.removesuffix(b"\r").decode("utf-8", "replace")
+
+    def _chunks(self, response: httpx.Response, endpoint: str, deadline: float) -> Iterator[bytes]:
+        try:
+            for chunk in response.iter_bytes():
+                yield chunk
+                if self._clock() > deadline:
+                    raise DifyUnreachableError(
+                        f"Dify's answer to {endpoint} did not end in time",
+                        endpoint=endpoint,
+                        status=response.status_code,
+                        hint="Dify (or a proxy in front of it) is slow or stuck; try again, "
+                        "or raise --timeout",
+                    )
+        except httpx.RequestError as exc:
+            raise self._no_answer(endpoint, exc) from exc
+
+    def _decoded_object(
+        self, endpoint: str, response: httpx.Response, body: bytes
+    ) -> dict[str, Any]:
+        status = response.status_code
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError):
+            data = None
+        if status == 200 and isinstance(data, dict):
+            return data
+        if status == 200:
+            raise DifyError(
+                f"the answer to {endpoint} is not Dify's (not a JSON object)",
+                endpoint=endpoint,
+                status=status,
+                hint=NOT_DIFY_HINT,
+            )
+        failure = self._failure(endpoint, status, data)
+        if status == 429 and failure.code == BUSY_CODE:
+            wait = retry_after_seconds(response.headers.get("Retry-After"), time.time())
+            raise _Busy(failure, wait)
+        raise failure
+
+    def _failure(self, endpoint: str, status: int, data: object) -> DifyError:
+        code, message = error_envelope(data)
+        message = redact(message, self._secrets) if message else None
+        what = f"HTTP {status}" + (f" {code}" if code else "")
+        detail = f": {message}" if message else ""
+        return DifyError(
+            f"Dify answered {endpoint} with {what}{detail}",
+            endpoint=endpoint,
+            status=status,
+            code=code,
+            dify_message=message,
+            hint=HINTS.get(code or "") or HINTS.get(status) or _status_hint(status, code),
+        )
+
+    def _no_answer(self, endpoint: str, exc: httpx.RequestError) -> DifyUnreachableError:
+        host = httpx.URL(self.base_url).host
+        if isinstance(exc, httpx.TimeoutException):
+            what = f"no answer from {host} within {self.timeout:g} s"
+        elif isinstance(exc, httpx.ConnectError):
+            what = f"cannot connect to {host}"
+        else:
+            what = f"the connection to {host} broke ({type(exc).__name__})"
+        return DifyUnreachableError(
+            f"{endpoint}: {what}",
+            endpoint=endpoint,
+            hint="check callbackUrl and the network",
+        )
+
+    def _too_long(self, endpoint: str, status: int, limit: int) -> DifyError:
+        return DifyError(
+            f"the answer to {endpoint} (HTTP {status}) is longer than {limit // 2**20} MiB "
+            "(not read past that)",
+            endpoint=endpoint,
+            status=status,
+            hint=NOT_DIFY_HINT,
+        )
+
+
+def _status_hint(status: int, code: str | None) -> str:
+    if status == 429:
+        return "Dify limits this app's requests: try again later"
+    if 300 <= status < 400:
+        return "callbackUrl redirects: use the final Dify API base URL instead"
+    if status >= 500:
+        return "Dify failed internally: see its status page or logs, then try again"
+    if code is None:
+        return NOT_DIFY_HINT
+    return "see Dify's message above"
