@@ -1,5 +1,6 @@
 """The API client of an app: its endpoint, credentials from the environment, rate limit and
-retry backoff. ``endpoint: local`` starts the embedded emulator for the block instead."""
+retry backoff. ``endpoint: local`` starts the embedded emulator for the block instead — and,
+for its Dify integrations, the app's Dify stand-in (:func:`dify_route`)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from provisioner.secrets import (
 )
 
 if TYPE_CHECKING:
+    from provisioner.dify.routing import DifyRoute
     from provisioner.models import DesiredApp
     from provisioner.rongcloud.client import RongCloudClient
 
@@ -162,3 +164,29 @@ def _credentials_error(app: DesiredApp, missing: Sequence[str]) -> ConfigError:
         f"no credentials to refresh from the API: {names}",
         hint=f"{how}, or pass --no-refresh to plan from the recorded state only",
     )
+
+
+@contextmanager
+def dify_route(
+    app: DesiredApp, env: Mapping[str, str], base_dir: Path
+) -> Iterator[DifyRoute | None]:
+    """How ``app``'s Dify integrations are reached while the block runs: for ``endpoint:
+    local``, the local rule, with the app's Dify stand-in (``emulator.dify``) serving on
+    loopback, conversations kept in the local emulator's database under ``base_dir``;
+    ``None`` (call each ``callbackUrl``) for any other endpoint."""
+    from provisioner.dify.routing import DifyRoute
+
+    if app.settings.endpoint != LOCAL_ENDPOINT:
+        yield None
+        return
+    settings = app.settings.emulator
+    if settings is None or not settings.dify:
+        yield DifyRoute(None)
+        return
+    from provisioner.emulator.dify_apps import apps_from_settings
+    from provisioner.emulator.dify_server import DifyStandIn
+    from provisioner.emulator.server import local_database
+
+    apps = apps_from_settings(settings.dify, env)
+    with DifyStandIn(apps, db_path=local_database(app.name, base_dir)) as stand_in:
+        yield DifyRoute(stand_in.api_base)

@@ -144,8 +144,8 @@ def _preflight(
 ) -> dict[str, dict[str, ProvisionerError]]:
     """``--check``: the pre-flight's findings printed (on stderr with --format json), and
     app → bot userId → the refusal of each bot that failed it."""
+    from provisioner.check import CheckSettings, check_apps, refusals
     from provisioner.connect import retry_backoff
-    from provisioner.dify.checks import CheckSettings, check_apps, refusals
     from provisioner.render.diagnostics import render_text
     from provisioner.validate import diagnostic_order
 

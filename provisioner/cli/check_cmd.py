@@ -14,8 +14,8 @@ from provisioner.cli.options import bots_dir_option
 from provisioner.cli.output import echo_app_error, use_color
 
 if TYPE_CHECKING:
+    from provisioner.check import Checked, CheckRun
     from provisioner.diagnostics import Diagnostic
-    from provisioner.dify.checks import Checked, CheckRun
     from provisioner.workspace import LoadedApp
 
 SHORT_TEXT = 60
@@ -64,8 +64,8 @@ def command(
       provisioner check production --format github
       provisioner check demo --converse      # two real messages per integration
     """
+    from provisioner.check import CheckSettings, check_apps
     from provisioner.connect import retry_backoff
-    from provisioner.dify.checks import CheckSettings, check_apps
     from provisioner.workspace import load_each
 
     env = dict(os.environ)

@@ -4,8 +4,7 @@ API base to call (:mod:`~provisioner.dify.routing`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,25 +107,3 @@ def targets_of(app: DesiredApp, env: Mapping[str, str], route: DifyRoute | None)
                 Target(app.name, local, bot, index, integration, document, key, base, routed)
             )
     return found
-
-
-@contextmanager
-def reach(app: DesiredApp, env: Mapping[str, str], base_dir: Path) -> Iterator[DifyRoute | None]:
-    """How ``app``'s Dify integrations are reached while the block runs: for ``endpoint:
-    local``, the local rule, with the app's Dify stand-in (``emulator.dify``) serving on
-    loopback, conversations kept in the local emulator's database under ``base_dir``;
-    ``None`` (call each ``callbackUrl``) for any other endpoint."""
-    if app.settings.endpoint != LOCAL_ENDPOINT:
-        yield None
-        return
-    settings = app.settings.emulator
-    if settings is None or not settings.dify:
-        yield DifyRoute(None)
-        return
-    from provisioner.emulator.dify_apps import apps_from_settings
-    from provisioner.emulator.dify_server import DifyStandIn
-    from provisioner.emulator.server import local_database
-
-    apps = apps_from_settings(settings.dify, env)
-    with DifyStandIn(apps, db_path=local_database(app.name, base_dir)) as stand_in:
-        yield DifyRoute(stand_in.api_base)

@@ -14,11 +14,12 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from provisioner.connect import dify_route
 from provisioner.diagnostics import Diagnostic
 from provisioner.dify.client import DEFAULT_TIMEOUT, DifyClient
 from provisioner.dify.converse import Conversation, converse
 from provisioner.dify.preflight import Outcome, preflight
-from provisioner.dify.targets import Target, reach, targets_of
+from provisioner.dify.targets import Target, targets_of
 from provisioner.errors import PreflightError, ProvisionerError
 from provisioner.models import DesiredApp
 
@@ -83,7 +84,7 @@ def check_apps(
         targets: list[Target] = []
         for app in apps:
             try:
-                route = stack.enter_context(reach(app, env, base_dir))
+                route = stack.enter_context(dify_route(app, env, base_dir))
                 targets += targets_of(app, env, route)
             except ProvisionerError as exc:
                 run.app_errors[app.name] = exc
