@@ -50,10 +50,11 @@ def read_plan_file(path: Path) -> dict[str, str]:
 
 
 def check_reviewed(
-    plan: Plan, reviewed: Mapping[str, str], source: Path | None
+    plan: Plan, reviewed: Mapping[str, str], source: str | Path | None
 ) -> PlanError | None:
     """Why ``plan`` may not be applied under ``reviewed`` (app name → plan id, read from
-    ``source`` when it came from a plan file), or None when its id is the reviewed one."""
+    ``source`` — a plan file, a pull request's plan comment — when named), or None when its
+    id is the reviewed one."""
     where = f" in {source}" if source is not None else ""
     expected = reviewed.get(plan.app)
     if expected is None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from provisioner.errors import ConfigError, ManifestError
 from provisioner.render.safe import terminal_safe
 from provisioner.secrets import referenced_values
+from provisioner.shard import shard_of
 
 if TYPE_CHECKING:
     from provisioner.diagnostics import Diagnostic
@@ -81,11 +82,13 @@ def load_each(
     *,
     env: Mapping[str, str] | None = None,
     require_secrets: bool = True,
+    shard: tuple[int, int] | None = None,
 ) -> list[LoadedApp]:
     """Load and validate each app named on the command line (see
     :func:`resolve_app_folders`), on its own: one app's broken manifests do not stop another.
     ``require_secrets``: an unset or empty variable a bot references is an error of its app
-    (False for a plan, which does not need them).
+    (False for a plan, which does not need them). ``shard`` ``(I, N)``: only the apps of job
+    I of N (:mod:`provisioner.shard`).
 
     ConfigError when an argument names no app, or two folders have the same app name (they
     would share state and lock).
@@ -93,6 +96,10 @@ def load_each(
     environ = os.environ if env is None else env
     folders = resolve_app_folders(names_or_paths, bots_dir)
     _refuse_same_names(folders)
+    if shard is not None:
+        folders = [
+            folder for folder in folders if shard_of(folder.absolute().name, shard[1]) == shard[0]
+        ]
     return [_load_one(folder, environ, require_secrets) for folder in folders]
 
 

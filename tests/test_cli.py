@@ -44,7 +44,7 @@ def test_usage_errors_exit_1_never_2_which_means_changes(
 
 
 def test_the_worst_outcome_wins() -> None:
-    from provisioner.cli.exit_codes import interrupted_exit_code, worst
+    from provisioner.exit_codes import interrupted_exit_code, worst
 
     assert worst([]) == 0
     assert worst([0, 3, 1]) == 1
@@ -59,8 +59,8 @@ def test_the_worst_outcome_wins() -> None:
 
 
 def test_error_exit_codes_agree_with_the_documented_ones() -> None:
-    from provisioner.cli.exit_codes import EXIT_BLOCKED, EXIT_PARTIAL
     from provisioner.errors import ApplyError, ProvisionerError, UnsafePlanError
+    from provisioner.exit_codes import EXIT_BLOCKED, EXIT_PARTIAL
 
     assert ProvisionerError.exit_code == 1
     assert UnsafePlanError.exit_code == EXIT_BLOCKED

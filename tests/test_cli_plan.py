@@ -412,3 +412,20 @@ def test_plan_and_apply_print_the_manifests_warnings_on_stderr(
     assert out.startswith("Plan for app demo: 1 to create\n")
     assert main(["apply", "--auto-approve", "--no-refresh"]) == 0
     assert capsys.readouterr().err == warning
+
+
+def test_shards_split_the_apps_between_jobs(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("alpha", "beta", "gamma", "delta", "epsilon"):
+        write_app(workdir, name)
+    seen: list[str] = []
+    for index in (1, 2, 3):
+        code, out, _ = run(capsys, "--no-refresh", "--shard", f"{index}/3")
+        assert code == 0
+        seen += [
+            line.split()[3].rstrip(":") for line in out.splitlines() if line.startswith("Plan for")
+        ]
+    assert sorted(seen) == ["alpha", "beta", "delta", "epsilon", "gamma"]
+    code, _, err = run(capsys, "--shard", "0/3")
+    assert code == 1 and "Invalid value for '--shard'" in err

@@ -8,40 +8,9 @@ import pytest
 
 from provisioner.errors import ConfigError
 from provisioner.github.comment import AppFailure
-from provisioner.github.shards import (
-    apps_in_shard,
-    merge_shard_results,
-    parse_shard,
-    shard_of,
-    shard_result_json,
-)
+from provisioner.github.shards import merge_shard_results, shard_result_json
 from provisioner.render.plan import render_json
 from tests.github_support import deleting_doc, unchanged_doc
-
-
-def test_shard_of_is_stable_and_documented() -> None:
-    assert [shard_of(name, 4) for name in ("demo", "prod", "staging", "eu")] == [
-        shard_of(name, 4) for name in ("demo", "prod", "staging", "eu")
-    ]
-    import hashlib
-
-    expected = int.from_bytes(hashlib.sha256(b"prod").digest()[:8], "big") % 4 + 1
-    assert shard_of("prod", 4) == expected
-    assert shard_of("anything", 1) == 1
-    apps = [f"app-{index}" for index in range(200)]
-    shards = [apps_in_shard(apps, index, 4) for index in range(1, 5)]
-    assert sorted(app for shard in shards for app in shard) == sorted(apps)
-    assert all(30 < len(shard) < 70 for shard in shards)
-    with pytest.raises(ConfigError):
-        shard_of("x", 0)
-
-
-@pytest.mark.parametrize("text", ["0/4", "5/4", "a/b", "1", "1/0"])
-def test_bad_shard_flags(text: str) -> None:
-    with pytest.raises(ConfigError) as caught:
-        parse_shard(text)
-    assert caught.value.message == f"--shard {text!r} is not of the form I/N with 1 ≤ I ≤ N"
-    assert parse_shard(" 2 / 4 ") == (2, 4)
 
 
 def test_merge_plan_files_and_shard_results() -> None:

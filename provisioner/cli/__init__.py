@@ -32,9 +32,9 @@ from provisioner.cli import (
 )
 from provisioner.cli.check_cmd import command as check_command
 from provisioner.cli.converse_cmd import command as converse_command
-from provisioner.cli.exit_codes import EXIT_INTERRUPTED, EXIT_TERMINATED
 from provisioner.cli.output import echo_error, guarded_streams, show_state_notices
 from provisioner.errors import ProvisionerError
+from provisioner.exit_codes import EXIT_INTERRUPTED, EXIT_TERMINATED
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

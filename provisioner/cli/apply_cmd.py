@@ -16,18 +16,17 @@ import os
 import sys
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from provisioner.cli.exit_codes import EXIT_PARTIAL, interrupted_exit_code, worst
 from provisioner.cli.options import (
     allow_empty_option,
     bots_dir_option,
     concurrency_option,
     no_refresh_option,
+    shard_option,
 )
 from provisioner.cli.output import (
     echo_app_error,
@@ -36,11 +35,13 @@ from provisioner.cli.output import (
     mask,
     use_color,
 )
+from provisioner.exit_codes import worst
 
 if TYPE_CHECKING:
     from provisioner.apply.results import ApplyResult, ChangeResult
     from provisioner.apply.session import Applied, Planned, Session
-    from provisioner.errors import ProvisionerError
+    from provisioner.apply.verdicts import Verdict
+    from provisioner.errors import PlanError, ProvisionerError
     from provisioner.models import DesiredApp
     from provisioner.plan import Plan
     from provisioner.workspace import LoadedApp
@@ -72,6 +73,7 @@ if TYPE_CHECKING:
 @allow_empty_option
 @no_refresh_option
 @concurrency_option("Most API calls in flight at once (all apps together).")
+@shard_option
 @click.option(
     "--format",
     "output_format",
@@ -89,6 +91,7 @@ def command(
     allow_empty: bool,
     no_refresh: bool,
     concurrency: int,
+    shard: tuple[int, int] | None,
     output_format: str,
 ) -> int:
     """Apply the manifests of each APP (default: every app under --bots-dir; with --plan,
@@ -113,7 +116,7 @@ def command(
     reviewed_file = _read_reviewed_file(plan_file)
     names = list(apps) or (sorted(reviewed_file) if reviewed_file is not None else [])
     env = dict(os.environ)
-    loaded = load_each(names, bots_dir, env=env)
+    loaded = load_each(names, bots_dir, env=env, shard=shard)
     mask(secret for each in loaded for secret in each.secrets)
     echo_load_warnings(loaded)
     reviewed = reviewed_file if reviewed_file is not None else _parse_plan_ids(plan_ids, loaded)
@@ -170,46 +173,22 @@ def _watched_plans(session: Session) -> list[Planned]:
 # --- deciding per app --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """One app before any call: its plan (when it planned) and why it may not apply."""
-
-    name: str
-    plan: Plan | None
-    refusal: ProvisionerError | None
-
-    @property
-    def ready(self) -> bool:
-        """Planned, allowed, and with something to do."""
-        return self.refusal is None and self.plan is not None and not self.plan.is_empty
-
-
 def _verdicts(
     loaded: Sequence[LoadedApp],
     planned: Sequence[Planned],
     reviewed: Mapping[str, str] | None,
     source: Path | None,
 ) -> dict[str, Verdict]:
-    """Every app of the command line, in order: refused when it could not be loaded or
-    planned, when a safety rule blocks its plan, or when its plan is not the reviewed one."""
-    from provisioner.errors import UnsafePlanError
+    """Every app of the command line, in order (:func:`provisioner.apply.verdicts.decide`):
+    a plan that is not the reviewed one (``--plan``/``--plan-id``) is refused."""
+    from provisioner.apply.verdicts import decide
     from provisioner.review import check_reviewed
 
-    plans = {each.app.name: each for each in planned}
-    verdicts: dict[str, Verdict] = {}
-    for each in loaded:
-        outcome = plans.get(each.name)
-        plan = outcome.plan if outcome is not None else None
-        refusal = each.error or (outcome.error if outcome is not None else None)
-        if plan is not None and plan.is_blocked:
-            refusal = UnsafePlanError(
-                f"the plan for app {plan.app} is blocked: " + "; ".join(plan.blocked),
-                hint="see the plan output for the rule and how to lift it",
-            )
-        elif plan is not None and reviewed is not None:
-            refusal = check_reviewed(plan, reviewed, source)
-        verdicts[each.name] = Verdict(each.name, plan, refusal)
-    return verdicts
+    def review(plan: Plan) -> PlanError | None:
+        return check_reviewed(plan, reviewed, source) if reviewed is not None else None
+
+    errors = {each.name: each.error for each in loaded if each.error is not None}
+    return decide([each.name for each in loaded], errors, planned, review)
 
 
 def _confirm(verdicts: Mapping[str, Verdict], approved: bool, report: _Report) -> bool:
@@ -280,28 +259,12 @@ def _exit_status(
     verdicts: Mapping[str, Verdict], applied: Sequence[Applied], stop: str | None
 ) -> int:
     """The worst app outcome (see the module docstring); prints the closing error line."""
-    codes = [verdict.refusal.exit_code for verdict in verdicts.values() if verdict.refusal]
-    codes += [each.error.exit_code for each in applied if each.error is not None]
-    results = [each.result for each in applied if each.result is not None]
-    failed = sum(result.counts["failed"] for result in results)
-    skipped = sum(result.counts["not_attempted"] for result in results)
-    unsaved = [result for result in results if result.persist_error is not None]
-    if stop is not None:
-        echo_error(
-            f"interrupted: calls in flight finished and were recorded; {skipped} change(s)"
-            " not attempted",
-            hint="re-run `provisioner apply` to finish",
-        )
-        return interrupted_exit_code(stop)
-    if failed or skipped or unsaved:
-        echo_error(
-            f"apply incomplete: {failed} failed, {skipped} not attempted"
-            + (f"; the state of {len(unsaved)} app(s) was not saved" if unsaved else ""),
-            hint="the state holds exactly what was applied; fix the errors above and re-run"
-            " `provisioner apply` to converge",
-        )
-        codes.append(EXIT_PARTIAL)
-    return worst(codes)
+    from provisioner.apply.verdicts import run_outcome
+
+    outcome = run_outcome(verdicts, applied, stop)
+    if outcome.closing is not None:
+        echo_error(outcome.closing.message, hint=outcome.closing.hint)
+    return outcome.code
 
 
 class _Report:

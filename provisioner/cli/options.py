@@ -62,3 +62,23 @@ def credential_var_options(function: Callable[..., Any]) -> Callable[..., Any]:
         metavar="NAME",
         help="Variable for appKey in a new app.yaml (default RONGCLOUD_<APP>_APP_KEY).",
     )(function)
+
+
+def _parse_shard(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    from provisioner.errors import ConfigError
+    from provisioner.shard import parse_shard
+
+    try:
+        return parse_shard(value)
+    except ConfigError as exc:
+        raise click.BadParameter(f"{exc.message} ({exc.hint})") from None
+
+
+shard_option = click.option(
+    "--shard",
+    metavar="I/N",
+    callback=_parse_shard,
+    help="Only the apps of job I of N (a stable hash of the app name): for a CI matrix.",
+)

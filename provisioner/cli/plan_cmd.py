@@ -9,14 +9,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from provisioner.cli.exit_codes import EXIT_BLOCKED, EXIT_CHANGES
 from provisioner.cli.options import (
     allow_empty_option,
     bots_dir_option,
     concurrency_option,
     no_refresh_option,
+    shard_option,
 )
 from provisioner.cli.output import echo_app_error, echo_load_warnings, mask, use_color
+from provisioner.exit_codes import EXIT_BLOCKED, EXIT_CHANGES
 
 if TYPE_CHECKING:
     from provisioner.apply.session import Planned
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 @no_refresh_option
 @allow_empty_option
 @concurrency_option("Most apps planned at once (refresh: API calls in flight).")
+@shard_option
 def command(
     apps: tuple[str, ...],
     bots_dir: Path,
@@ -54,6 +56,7 @@ def command(
     no_refresh: bool,
     allow_empty: bool,
     concurrency: int,
+    shard: tuple[int, int] | None,
 ) -> int:
     """Show what `apply` would change for each APP (default: every app under --bots-dir).
 
@@ -70,7 +73,7 @@ def command(
     from provisioner.workspace import load_each
 
     env = dict(os.environ)
-    loaded = load_each(apps, bots_dir, env=env, require_secrets=False)
+    loaded = load_each(apps, bots_dir, env=env, require_secrets=False, shard=shard)
     mask(secret for each in loaded for secret in each.secrets)
     echo_load_warnings(loaded)
     desired = [each.app for each in loaded if each.app is not None]

@@ -10,7 +10,7 @@
   data block, parsing it back, and which comment to trust.
 - :mod:`provisioner.github.outcome`: the apply-outcome comment.
 - :mod:`provisioner.github.drift`: the drift issue body and its hidden data block.
-- :mod:`provisioner.github.shards`: ``shard_of`` and merging the JSON results of shard jobs.
+- :mod:`provisioner.github.shards`: merging the JSON results of shard jobs (``--shard``).
 - :mod:`provisioner.github.sync`: the GitHub writes (sticky comment, reviewed plan lookup,
   apply outcome, drift issue), each a constant number of calls whatever the number of apps.
 
