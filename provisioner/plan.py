@@ -17,7 +17,8 @@ CONTRACT (shared by plan, render and apply; keep these names and shapes):
 - ``Plan``: ``app``, sorted ``changes`` (deletes, creates/adopts, updates; by user_id within),
   ``drift``, ``unmanaged`` (on the server, never recorded, not declared: reported, never
   deleted), ``blocked`` (reasons a safety rule blocks it), ``lineage``/``serial`` of the
-  state it was made against; ``.data`` (canonical JSON view, ``format_version``), ``.id``
+  state it was made against (``last_run``/``last_plan``: the CI run and the plan id of its
+  last write, when known); ``.data`` (canonical JSON view, ``format_version``), ``.id``
   (sha256 of canonical ``data`` plus lineage and serial), ``.counts``, ``.is_empty``.
 """
 
@@ -118,6 +119,10 @@ class Plan:
     blocked: tuple[str, ...]
     lineage: str
     serial: int
+    last_run: str | None = None
+    """The CI run that last wrote the state planned against (None: unknown or not CI)."""
+    last_plan: str | None = None
+    """The id of the plan whose apply last wrote that state (None: not recorded)."""
     unchecked: tuple[str, ...] = ()
     """Variables whose value this run did not have (a plan without secrets): each reference
     to one was taken as unchanged where it is, and as new where it is new."""
@@ -164,6 +169,8 @@ class Plan:
             "state": {
                 "lineage": None if self.is_new_state else self.lineage,
                 "serial": self.serial,
+                "last_run": self.last_run,
+                "last_plan": self.last_plan,
             },
             "counts": self.counts,
             "has_changes": self.has_changes,
@@ -320,6 +327,8 @@ def make_plan(
         blocked=tuple(_blocked_reasons(desired.name, recorded, changes, allow_empty)),
         lineage=recorded.lineage,
         serial=recorded.serial,
+        last_run=recorded.last_run,
+        last_plan=recorded.last_plan,
         unchecked=tuple(sorted(unchecked or ())),
     )
 

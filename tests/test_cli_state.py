@@ -52,6 +52,21 @@ def test_show_text_table(workdir: Path, capsys: pytest.CaptureFixture[str]) -> N
     )
 
 
+def test_show_names_the_last_run_and_cannot_restyle_the_terminal(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    backend = FileBackend(workdir / ".provisioner" / "state" / "demo.json", "demo")
+    state = RecordedApp(app="demo", lineage="lin-1", serial=0, salt="salt", bots={})
+    state = state.with_bot("evil", RecordedBot({"userId": "evil", "name": "\x1b[2Jgone"}))
+    backend.write(
+        state.written_by("https://github.com/o/r/actions/runs/5", "p1"), expected_serial=0
+    )
+    assert main(["state", "show", "demo"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\\u001b[2Jgone" in out
+    assert out.splitlines()[1] == "Last written by https://github.com/o/r/actions/runs/5"
+
+
 def test_show_json_has_no_salt(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_state(workdir)
     assert main(["state", "show", "--format", "json"]) == 0

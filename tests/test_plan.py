@@ -354,7 +354,12 @@ def test_plan_id_of_a_never_written_state_is_reproducible() -> None:
     second = make_plan(app, RecordedApp.fresh("demo"), ENV)
     assert first.lineage != second.lineage
     assert first.id == second.id
-    assert first.data["state"] == {"lineage": None, "serial": 0}
+    assert first.data["state"] == {
+        "lineage": None,
+        "serial": 0,
+        "last_run": None,
+        "last_plan": None,
+    }
 
 
 def test_diff_specs_of_equal_specs_is_empty_and_paths_are_formatted() -> None:

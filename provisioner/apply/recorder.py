@@ -29,12 +29,24 @@ class StateRecorder:
     """Records changes into a RecordedApp and writes it through the backend after each one.
 
     Thread-safe: one write at a time, each from the state the previous write produced
-    (serial + 1 per change).
+    (serial + 1 per change), each stamped with ``run``, the CI run making it (if any), and
+    ``plan_id``, the plan it carries out.
     """
 
-    def __init__(self, backend: StateBackend, state: RecordedApp) -> None:
+    def __init__(
+        self,
+        backend: StateBackend,
+        state: RecordedApp,
+        *,
+        run: str | None = None,
+        plan_id: str | None = None,
+    ) -> None:
         self._backend = backend
         self._lock = threading.Lock()
+        self._run = run
+        """The CI run doing the writes (recorded as the state's ``last_run``)."""
+        self._plan_id = plan_id
+        """The plan the writes carry out (recorded as the state's ``last_plan``)."""
         self.state = state
 
     def record(self, change: Change, server: Mapping[str, Any]) -> None:
@@ -48,7 +60,7 @@ class StateRecorder:
                 source=source_file(change.source),
             )
         with self._lock:
-            updated = self.state.with_bot(change.user_id, bot)
+            updated = self.state.with_bot(change.user_id, bot).written_by(self._run, self._plan_id)
             try:
                 self._backend.write(updated)
             except StateNotPersistedError:

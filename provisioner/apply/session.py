@@ -47,6 +47,7 @@ from provisioner.plan import Plan, make_plan
 from provisioner.rongcloud.models import BotPayload
 from provisioner.state import backend_for
 from provisioner.state.backend import StateBackend
+from provisioner.state.holder import ci_run_url
 from provisioner.state.model import RecordedApp
 
 ABANDON_PLANNING_AFTER_SECONDS = 1.0
@@ -158,7 +159,12 @@ class AppRun:
         self.applying = True
         if client is None:
             client = clients.enter_context(connect(app, session.env))
-        recorder = StateRecorder(backend, state)
+        recorder = StateRecorder(
+            backend,
+            state,
+            run=ci_run_url(session.env),
+            plan_id=session.carries.get(app.name, plan.id),
+        )
         held = session.held.get(app.name)
         return apply_plan(plan, app, session.env, client, recorder, session.pool, held)
 
@@ -187,6 +193,8 @@ class Session:
     ) -> None:
         self.env = env
         self.held = held or {}
+        self.carries: Mapping[str, str] = {}
+        """app → the id of the reviewed plan its apply carries on (default: its own)."""
         self.refresh = refresh
         self.allow_empty = allow_empty
         self.lock = lock
@@ -223,11 +231,19 @@ class Session:
                 planned.append(Planned(run.app, error=exc))
         return planned
 
-    def apply(self, go: Callable[[str], bool], on_result: OnResult) -> list[Applied]:
+    def apply(
+        self,
+        go: Callable[[str], bool],
+        on_result: OnResult,
+        carries: Mapping[str, str] | None = None,
+    ) -> list[Applied]:
         """Let every app for which ``go(app name)`` holds apply; wait (through Ctrl-C and
         SIGTERM, which stop new calls) for every app, in app order. ``on_result(app name,
-        result)`` is called from the app threads as each change ends."""
+        result)`` is called from the app threads as each change ends. ``carries``: app →
+        the reviewed plan id its writes are stamped with (``last_plan``), when the apply
+        carries on a reviewed plan whose first apply stopped part way."""
         self.pool.on_result = on_result
+        self.carries = dict(carries or {})
         for run in self.runs:
             run.decide(run.planned.done() and not run.planned.exception() and go(run.app.name))
         with _frozen_heap():

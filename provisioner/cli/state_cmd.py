@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from provisioner.cli.options import bots_dir_option
+from provisioner.render.safe import terminal_safe
 
 if TYPE_CHECKING:
     from provisioner.state import RecordedApp, StateBackend
@@ -238,13 +239,15 @@ def _text(view: dict[str, Any]) -> str:
             f"App {view['app']}: {len(state['bots'])} bot(s) recorded in {view['path']}"
             f" (serial {state['serial']}, lineage {state['lineage']})"
         ]
+    if state is not None and state.get("last_run"):
+        lines.append(f"Last written by {state['last_run']}")
     if view["lock_holder"] is not None:
         lines.append(f"Locked by {view['lock_holder']}")
     if state is not None and state["bots"]:
         rows: list[tuple[str, ...]] = [("USER ID", "NAME", "PROTECT", "INTEGRATIONS", "UPDATED AT")]
         rows += [_row(user_id, bot) for user_id, bot in sorted(state["bots"].items())]
         lines += ["", *_table(rows)]
-    return "\n".join(lines) + "\n"
+    return "".join(terminal_safe(line) + "\n" for line in lines)
 
 
 def _row(user_id: str, bot: dict[str, Any]) -> tuple[str, ...]:

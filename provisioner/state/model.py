@@ -15,11 +15,17 @@ The JSON document (``version`` 1), one per app::
       "lineage": "0b6f...-uuid4",
       "salt": "64 hex chars",
       "serial": 3,
-      "version": 1
+      "version": 1,
+      "last_run": "https://github.com/octo/bots/actions/runs/42",
+      "last_plan": "9f2c...sha256 hex"
     }
 
 ``lineage`` identifies one history of the state (a new file gets a new one); ``serial`` grows by
-one with every write. ``salt`` keys the fingerprints of secrets. Nothing in here is ever a secret.
+one with every write. ``salt`` keys the fingerprints of secrets. ``last_run`` (only when the last
+write came from a CI run) links that run, so a refused apply can say who moved the state;
+``last_plan`` is the id of the plan whose apply made the last write, so a re-run of an apply
+that stopped part way can tell that it carries on the same reviewed plan.
+Nothing in here is ever a secret.
 """
 
 from __future__ import annotations
@@ -68,6 +74,10 @@ class RecordedApp:
     salt: str
     bots: dict[str, RecordedBot]
     version: int = STATE_VERSION
+    last_run: str | None = None
+    """Link to the CI run that made the last write (None: written outside CI)."""
+    last_plan: str | None = None
+    """Id of the plan whose apply made the last write (None: not recorded)."""
 
     @classmethod
     def fresh(cls, app: str) -> RecordedApp:
@@ -89,6 +99,13 @@ class RecordedApp:
             bots[user_id] = bot
         return replace(self, bots=bots, serial=self.serial + 1)
 
+    def written_by(self, run: str | None, plan_id: str | None) -> RecordedApp:
+        """The same state, recorded as written by the CI run ``run`` (None: outside CI)
+        applying the plan ``plan_id``."""
+        if (run, plan_id) == (self.last_run, self.last_plan):
+            return self
+        return replace(self, last_run=run, last_plan=plan_id)
+
     def without_bots(self, user_ids: Iterable[str]) -> RecordedApp:
         """A new state that no longer records ``user_ids``, serial + 1 (one write)."""
         dropped = set(user_ids)
@@ -98,7 +115,7 @@ class RecordedApp:
     @property
     def data(self) -> dict[str, Any]:
         """JSON view as stored in the state file (serialise with sorted keys)."""
-        return {
+        data: dict[str, Any] = {
             "app": self.app,
             "bots": {user_id: bot.data for user_id, bot in sorted(self.bots.items())},
             "lineage": self.lineage,
@@ -106,6 +123,11 @@ class RecordedApp:
             "serial": self.serial,
             "version": self.version,
         }
+        if self.last_run is not None:
+            data["last_run"] = self.last_run
+        if self.last_plan is not None:
+            data["last_plan"] = self.last_plan
+        return data
 
     @classmethod
     def from_data(cls, data: object, *, where: str) -> RecordedApp:
@@ -127,6 +149,7 @@ class RecordedApp:
         if not isinstance(serial, int) or isinstance(serial, bool) or serial < 0:
             raise _corrupt(where, "'serial' must be a non-negative integer")
         bots_doc = _mapping(doc.get("bots"), where, "'bots'")
+        last_run, last_plan = doc.get("last_run"), doc.get("last_plan")
         return cls(
             app=_string(doc.get("app"), where, "'app'"),
             lineage=_string(doc.get("lineage"), where, "'lineage'"),
@@ -137,6 +160,8 @@ class RecordedApp:
                 for user_id, bot in bots_doc.items()
             },
             version=version,
+            last_run=None if last_run is None else _string(last_run, where, "'last_run'"),
+            last_plan=None if last_plan is None else _string(last_plan, where, "'last_plan'"),
         )
 
 
