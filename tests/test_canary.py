@@ -108,7 +108,9 @@ def test_no_canary_in_any_output_stream_file_or_log(
     server.set_faults(drop_after_commit=0.0)
     ws.state_path().unlink()
     assert out.run("--debug", "plan", "--format", "markdown") == 0
+    assert out.run("--debug", "drift") == 2  # lost records: the bots are unmanaged
     assert out.run("--debug", "apply", "--auto-approve") == 0
+    assert out.run("--debug", "drift", "--format", "json") == 0
 
     # In-process too, with every log record captured at DEBUG.
     caplog.set_level(logging.DEBUG)
@@ -230,6 +232,8 @@ def test_no_reference_value_in_any_field_leaks_when_the_server_quotes_requests(
         assert out.run("--debug", "plan", "--format", "markdown", "--out", "p.json", env=env) == 0
         assert out.run("--debug", "apply", "--auto-approve", env=env) == 4
         assert out.run("--debug", "apply", "--auto-approve", "--format", "json", env=env) == 4
+        assert out.run("--debug", "drift", "--format", "json", env=env) == 2
+        assert out.run("--debug", "drift", env=env) == 2
     finally:
         api.close()
     joined = "".join(out.texts)
