@@ -138,6 +138,11 @@ class UnreviewedPlanError(PlanError):
     exit_code = 3
 
 
+class NoMergedPullRequestError(UnreviewedPlanError):
+    """No merged pull request has the commit being applied as its merge commit (a direct
+    push, a manual dispatch): the one case ``github apply --auto-approve`` may go on."""
+
+
 class ApplyError(ProvisionerError):
     """An apply stopped part way; ``exit_code`` 4."""
 

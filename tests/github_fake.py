@@ -241,6 +241,24 @@ class GitHubFake:
                 fake.commits.setdefault(sha, []).append(number)
             return number
 
+    def push_to_pull(self, repo: str, number: int, head_sha: str) -> None:
+        """A new commit pushed to the pull request's branch."""
+        with self._lock:
+            fake = self._repos[repo]
+            fake.pulls[number]["head"]["sha"] = head_sha
+            fake.commits.setdefault(head_sha, []).append(number)
+
+    def merge_pull(self, repo: str, number: int, merge_commit_sha: str) -> None:
+        """Merge the open pull request as ``merge_commit_sha`` (closes it, as GitHub does)."""
+        with self._lock:
+            fake = self._repos[repo]
+            now = self._timestamp()
+            pull = fake.pulls[number]
+            pull.update(state="closed", merged_at=now, merge_commit_sha=merge_commit_sha)
+            fake.issues[number]["pull_request"] = {"merged_at": now}
+            fake.issues[number].update(state="closed", closed_at=now)
+            fake.commits.setdefault(merge_commit_sha, []).append(number)
+
     def add_issue(
         self,
         repo: str,

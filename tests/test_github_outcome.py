@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from provisioner.github.comment import RunInfo
-from provisioner.github.outcome import APPLY_MARKER, AppOutcome, render_apply_outcome
+from provisioner.github.outcome import (
+    APPLY_MARKER,
+    AppOutcome,
+    apply_marker,
+    render_apply_outcome,
+)
 
 RUN = RunInfo("https://github.com/octo/bots/actions/runs/43", "b" * 40)
 
@@ -45,3 +50,13 @@ def test_outcome_is_cut_to_the_limit() -> None:
     assert len(body) <= 10_000
     assert "the full outcome is in the job summary" in body
     assert body.endswith("state records exactly what was applied\n")
+
+
+def test_each_shard_of_a_sharded_apply_keeps_its_own_comment() -> None:
+    body = render_apply_outcome([AppOutcome("prod", {"applied": 1})], RUN, shard=(2, 4))
+    assert body.splitlines()[:2] == [
+        "<!-- provisioner:apply shard=2/4 -->",
+        "## provisioner apply (shard 2 of 4): 1 of 1 apps done",
+    ]
+    assert apply_marker((2, 4)) not in render_apply_outcome([], RUN, shard=(1, 4))
+    assert APPLY_MARKER not in body and apply_marker(None) == APPLY_MARKER

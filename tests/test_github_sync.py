@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from provisioner.errors import UnreviewedPlanError
+from provisioner.errors import NoMergedPullRequestError, UnreviewedPlanError
 from provisioner.github.client import GitHubClient, Repo
 from provisioner.github.comment import PLAN_MARKER, RunInfo, render_plan_comment
 from provisioner.github.drift import DRIFT_LABEL, DRIFT_MARKER, parse_drift_since
@@ -127,14 +127,15 @@ def test_the_reviewed_plan_of_the_merged_pull_request(
 
 def test_no_merged_pull_request(github: GitHubFake, client: GitHubClient) -> None:
     github.add_commit(REPO_NAME, MERGE)
-    with pytest.raises(UnreviewedPlanError) as caught:
+    with pytest.raises(NoMergedPullRequestError) as caught:
         find_reviewed_plan(client, REPO, MERGE)
     assert (
         caught.value.message == "no merged pull request has commit bbbbbbbbbbbb as its merge commit"
     )
     assert caught.value.hint == (
         "apply applies what a merged pull request reviewed: change the default branch only "
-        "through pull requests (branch protection), or apply by hand with --plan-id"
+        "through pull requests (branch protection); to apply without a review (a direct push,"
+        " key rotation), run `github apply --auto-approve` in a protected environment"
     )
     open_pull = github.add_pull(REPO_NAME, head_sha="c" * 40)
     with pytest.raises(UnreviewedPlanError) as caught:
@@ -163,6 +164,7 @@ def test_no_plan_comment_at_all(github: GitHubFake, client: GitHubClient) -> Non
     number = merged_pull(github)
     with pytest.raises(UnreviewedPlanError) as caught:
         find_reviewed_plan(client, REPO, MERGE)
+    assert not isinstance(caught.value, NoMergedPullRequestError)  # --auto-approve: no way out
     assert (
         caught.value.message == f"pull request #{number} has no plan comment by github-actions[bot]"
     )

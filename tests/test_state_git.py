@@ -3,7 +3,10 @@ pre-receive hook standing in for branch protection."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import subprocess
 import threading
 from pathlib import Path
 
@@ -13,7 +16,7 @@ from provisioner.errors import LockedError, StateError
 from provisioner.state import dumps_state
 from provisioner.state.git import GitBackend
 from provisioner.state.git_branch import StateBranch
-from provisioner.state.git_cli import GitRepository, redact
+from provisioner.state.git_cli import GitRepository, actions_credentials, redact
 from tests.git_support import branch_file, git, install_rejecting_hook, make_clone, make_origin
 from tests.state_support import next_state
 
@@ -254,3 +257,35 @@ def test_concurrent_reads_share_fetches(laptop: Path, monkeypatch: pytest.Monkey
     assert 1 <= len(fetches) < len(backends)
     assert first.read().serial == 1  # a later read fetches again
     assert len(fetches) >= 2
+
+
+def test_in_actions_the_job_token_reaches_git_for_the_github_server_only(tmp_path: Path) -> None:
+    env = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_TOKEN": "ghs_token-for-git",
+        "GITHUB_SERVER_URL": "https://github.example.com/",
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "core.quotePath",
+        "GIT_CONFIG_VALUE_0": "false",
+    }
+    extra = actions_credentials(env)
+    assert extra["GIT_CONFIG_COUNT"] == "2"
+    assert extra["GIT_CONFIG_KEY_1"] == "http.https://github.example.com/.extraheader"
+
+    def header_for(url: str) -> str:
+        result = subprocess.run(
+            ["git", "config", "--get-urlmatch", "http.extraheader", url],
+            cwd=tmp_path,
+            env={**os.environ, **env, **extra},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return result.stdout.strip()
+
+    basic = base64.b64encode(b"x-access-token:ghs_token-for-git").decode()
+    assert header_for("https://github.example.com/octo/bots") == f"AUTHORIZATION: basic {basic}"
+    assert header_for("https://elsewhere.example.com/octo/bots") == ""
+    assert actions_credentials({**env, "GITHUB_ACTIONS": ""}) == {}
+    assert actions_credentials({**env, "GITHUB_TOKEN": ""}) == {}
+    assert actions_credentials({**env, "GITHUB_SERVER_URL": "http://plain"}) == {}

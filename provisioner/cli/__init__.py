@@ -21,8 +21,12 @@ from provisioner.apply.interrupts import Terminated, terminate_like_interrupt
 from provisioner.cli import (
     api_cmd,
     apply_cmd,
+    check_cmd,
+    converse_cmd,
+    drift_cmd,
     emulator_cmd,
     export_cmd,
+    github_cmd,
     init_cmd,
     plan_cmd,
     schema_cmd,
@@ -30,8 +34,6 @@ from provisioner.cli import (
     state_cmd,
     validate_cmd,
 )
-from provisioner.cli.check_cmd import command as check_command
-from provisioner.cli.converse_cmd import command as converse_command
 from provisioner.cli.output import echo_error, guarded_streams, show_state_notices
 from provisioner.errors import ProvisionerError
 from provisioner.exit_codes import EXIT_INTERRUPTED, EXIT_TERMINATED
@@ -51,14 +53,26 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj["debug"] = debug
 
 
-for _module in (validate_cmd, plan_cmd, apply_cmd, state_cmd, emulator_cmd, sign_cmd):
+COMMANDS = (
+    validate_cmd,
+    plan_cmd,
+    apply_cmd,
+    drift_cmd,
+    state_cmd,
+    github_cmd,
+    check_cmd,
+    converse_cmd,
+    init_cmd,
+    export_cmd,
+    schema_cmd,
+    api_cmd,
+    sign_cmd,
+    emulator_cmd,
+)
+"""Every command module (`provisioner --help` lists them by name)."""
+
+for _module in COMMANDS:
     cli.add_command(_module.command)
-cli.add_command(init_cmd.command)
-cli.add_command(schema_cmd.command)
-cli.add_command(api_cmd.command)
-cli.add_command(export_cmd.command)
-cli.add_command(check_command)
-cli.add_command(converse_command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -132,6 +132,20 @@ class _GuardedStream(io.TextIOBase):
         return getattr(self._stream, "errors", None)
 
 
+def echo_workflow_masks(commands: str) -> None:
+    """Print ``::add-mask::VALUE`` lines (:func:`provisioner.github.actions.mask_commands`)
+    on stdout past the redaction: the runner must see the value to hide it from every later
+    line of the job's log, and it never shows these lines. Refuses any other text."""
+    lines = commands.splitlines()
+    if not all(line.startswith("::add-mask::") for line in lines):
+        raise ValueError("echo_workflow_masks prints ::add-mask:: commands only")
+    stream = sys.stdout
+    stream.flush()
+    target = stream._stream if isinstance(stream, _GuardedStream) else stream
+    target.write(commands)
+    target.flush()
+
+
 @contextmanager
 def guarded_streams() -> Iterator[None]:
     """For one command: stdout and stderr redact every masked value and never fail on an

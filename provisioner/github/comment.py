@@ -269,7 +269,7 @@ def _head(docs: Sequence[Mapping[str, Any]], failures: Sequence[AppFailure]) -> 
     lines += _totals(shown)
     lines += _deletion_warning(shown)
     lines += _blocked_list(shown)
-    lines += _failure_list(failures)
+    lines += failure_lines(failures)
     if shown:
         lines += ["| App | Changes | Plan id |", "|---|---|---|"]
         lines += [
@@ -335,7 +335,8 @@ def _blocked_list(shown: Sequence[Mapping[str, Any]]) -> list[str]:
     return ["> [!CAUTION]", "> **Blocked by a safety rule; nothing is applied to:**", *rows, ""]
 
 
-def _failure_list(failures: Sequence[AppFailure]) -> list[str]:
+def failure_lines(failures: Sequence[AppFailure]) -> list[str]:
+    """The apps that could not be planned, as a caution block (the comment and summary)."""
     if not failures:
         return []
     rows = [

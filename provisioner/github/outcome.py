@@ -14,6 +14,17 @@ from provisioner.github.comment import COMMENT_BUDGET, RunInfo
 from provisioner.render.plan import cut_markdown, markdown_code
 
 APPLY_MARKER = "<!-- provisioner:apply -->"
+
+
+def apply_marker(shard: tuple[int, int] | None = None) -> str:
+    """The outcome comment's marker: one comment per pull request, or per shard job of a
+    sharded apply (``<!-- provisioner:apply shard=2/4 -->``), so shards never overwrite
+    each other's outcome."""
+    return (
+        APPLY_MARKER if shard is None else f"<!-- provisioner:apply shard={shard[0]}/{shard[1]} -->"
+    )
+
+
 _NOTE = (
     "\n> [!NOTE]\n> This comment was cut to fit GitHub's comment limit; the full outcome is "
     "in the job summary.\n"
@@ -46,14 +57,21 @@ class AppOutcome:
 
 
 def render_apply_outcome(
-    outcomes: Sequence[AppOutcome], run: RunInfo, *, limit: int = COMMENT_BUDGET
+    outcomes: Sequence[AppOutcome],
+    run: RunInfo,
+    *,
+    limit: int = COMMENT_BUDGET,
+    shard: tuple[int, int] | None = None,
 ) -> str:
-    """The apply-outcome comment for ``outcomes`` (in the given order), within ``limit``."""
+    """The apply-outcome comment for ``outcomes`` (in the given order), within ``limit``;
+    ``shard``: the comment of one shard job (its own marker and title)."""
     bad = [outcome for outcome in outcomes if not outcome.ok]
-    title = f"## provisioner apply: {len(outcomes) - len(bad)} of {len(outcomes)} apps done" + (
-        f", {len(bad)} need attention" if bad else ""
+    part = f" (shard {shard[0]} of {shard[1]})" if shard else ""
+    title = (
+        f"## provisioner apply{part}: {len(outcomes) - len(bad)} of {len(outcomes)} apps done"
+        + (f", {len(bad)} need attention" if bad else "")
     )
-    lines = [APPLY_MARKER, title, ""]
+    lines = [apply_marker(shard), title, ""]
     lines += [
         "| App | Result | Applied | Failed | Not attempted | Why |",
         "|---|---|---|---|---|---|",

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from provisioner.errors import ConfigError, UnreviewedPlanError
+from provisioner.errors import ConfigError, NoMergedPullRequestError, UnreviewedPlanError
 from provisioner.github.client import Comment, GitHubClient, Issue, PullRequest, Repo
 from provisioner.github.comment import (
     DEFAULT_TRUSTED_LOGIN,
@@ -86,11 +86,11 @@ def post_apply_outcome(
     pr_number: int,
     body: str,
     trusted_login: str = DEFAULT_TRUSTED_LOGIN,
+    marker: str = APPLY_MARKER,
 ) -> tuple[Comment, list[str]]:
-    """The one apply-outcome comment on the merged pull request (a re-run edits it)."""
-    return upsert_comment(
-        client, repo, pr_number, body, marker=APPLY_MARKER, trusted_login=trusted_login
-    )
+    """The one apply-outcome comment on the merged pull request (a re-run edits it); a
+    sharded apply passes its shard's ``marker`` (see ``outcome.apply_marker``)."""
+    return upsert_comment(client, repo, pr_number, body, marker=marker, trusted_login=trusted_login)
 
 
 # --- the reviewed plan ------------------------------------------------------------------------
@@ -115,8 +115,9 @@ def find_reviewed_plan(
     """The plan reviewed on the pull request merged as ``sha`` (``GITHUB_SHA`` of the push).
 
     UnreviewedPlanError (exit 3) when no merged pull request has ``sha`` as its merge
-    commit, when it has no plan comment by ``trusted_login`` (a forged one is named), when
-    the comment's data block cannot be read, or when it was made for an older head commit.
+    commit (NoMergedPullRequestError), when it has no plan comment by ``trusted_login`` (a
+    forged one is named), when the comment's data block cannot be read, or when it was made
+    for an older head commit.
     """
     pull = _merged_pull(client, repo, sha)
     picked = pick_trusted(client.issue_comments(repo, pull.number), PLAN_MARKER, trusted_login)
@@ -143,10 +144,11 @@ def _merged_pull(client: GitHubClient, repo: Repo, sha: str) -> PullRequest:
             return pull
     seen = ", ".join(f"#{pull.number}" for pull in pulls)
     also = f" (associated but not merged as it: {seen})" if seen else ""
-    raise UnreviewedPlanError(
+    raise NoMergedPullRequestError(
         f"no merged pull request has commit {sha[:12]} as its merge commit{also}",
         hint="apply applies what a merged pull request reviewed: change the default branch "
-        "only through pull requests (branch protection), or apply by hand with --plan-id",
+        "only through pull requests (branch protection); to apply without a review (a direct"
+        " push, key rotation), run `github apply --auto-approve` in a protected environment",
     )
 
 

@@ -1,16 +1,18 @@
 """The git commands behind the git backend: plumbing only, never the user's work tree.
 
 Everything runs in the manifests' own repository (so the credentials CI set up for it, such
-as actions/checkout's, apply), with its client-side hooks and automatic gc turned off, no
-terminal prompt and the C locale. Objects are made with ``hash-object``, ``read-tree`` into a
-private index file, ``write-tree`` and ``commit-tree``; the remote's branch is fetched into a
-private ref (``refs/provisioner/<remote>/<branch>``) and pushed with
+as actions/checkout's, apply; in GitHub Actions the job's ``GITHUB_TOKEN`` is offered to the
+GitHub server too, see :func:`actions_credentials`), with its client-side hooks and automatic
+gc turned off, no terminal prompt and the C locale. Objects are made with ``hash-object``,
+``read-tree`` into a private index file, ``write-tree`` and ``commit-tree``; the remote's
+branch is fetched into a private ref (``refs/provisioner/<remote>/<branch>``) and pushed with
 ``--force-with-lease=<branch>:<the commit it was built on>``: a compare-and-swap. Messages
 never show a remote URL's credentials.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import re
@@ -249,6 +251,28 @@ def _last_error(stderr: str) -> str:
     return redact((fatal or lines or ["git failed"])[-1])
 
 
+def actions_credentials(env: Mapping[str, str]) -> dict[str, str]:
+    """In a GitHub Actions job with ``GITHUB_TOKEN`` set, the environment that lets git
+    fetch and push over HTTPS to ``GITHUB_SERVER_URL`` (and only there) with that token:
+    the ``http.<server>/.extraheader`` actions/checkout writes, given through git's
+    ``GIT_CONFIG_COUNT`` variables instead of a config file or the command line, so a
+    checkout with ``persist-credentials: false`` leaves the token on no disk and in no
+    process listing. Empty outside Actions; appends to a ``GIT_CONFIG_COUNT`` already set."""
+    token, server = env.get("GITHUB_TOKEN", ""), env.get("GITHUB_SERVER_URL", "")
+    if env.get("GITHUB_ACTIONS") != "true" or not token or not server.startswith("https://"):
+        return {}
+    try:
+        count = int(env.get("GIT_CONFIG_COUNT", "0"))
+    except ValueError:
+        count = 0
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode("ascii")
+    return {
+        "GIT_CONFIG_COUNT": str(count + 1),
+        f"GIT_CONFIG_KEY_{count}": f"http.{server.rstrip('/')}/.extraheader",
+        f"GIT_CONFIG_VALUE_{count}": f"AUTHORIZATION: basic {basic}",
+    }
+
+
 def _run_git(
     cwd: Path, args: Sequence[str], *, stdin: bytes = b"", env: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[bytes]:
@@ -257,7 +281,7 @@ def _run_git(
         cwd=cwd,
         input=stdin,
         capture_output=True,
-        env={**os.environ, **_ENV, **(env or {})},
+        env={**os.environ, **actions_credentials(os.environ), **_ENV, **(env or {})},
         timeout=GIT_TIMEOUT,
         check=False,
     )

@@ -1,16 +1,24 @@
-"""Benchmark: render and upsert the plan comment for 1, 10 and 100 apps against the GitHub
-fake; the number of GitHub API calls must not grow with the number of apps.
+"""Benchmark: the plan comment for 1, 10 and 100 apps against the GitHub fake; the number of
+GitHub API calls must not grow with the number of apps.
 
-Each app's plan creates 3 bots and its state is fresh, so every app has a section. The
-comment is upserted twice (created, then edited), as two pushes to a pull request would.
-Prints the figures; exits 1 if the call counts differ.
+1. The building blocks: render and upsert the comment twice (created, then edited), as two
+   pushes to a pull request would. Each app's plan creates 3 bots from a fresh state.
+2. The whole command: ``provisioner github plan`` run twice as a process (a runner-shaped
+   environment, no secret, apps of 3 bots each with a file state), against the fake: wall
+   time per run and the GitHub calls it made.
+
+Prints the figures; exits 1 if the call counts differ between sizes.
 
     .venv/bin/python tests/benchmarks/bench_github.py [APPS...]
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -40,10 +48,88 @@ def measure(fake: GitHubFake, apps: int) -> tuple[int, int, float, float]:
     return sum(fake.calls.values()), len(body), rendered - started, done - rendered
 
 
+BOT = """userId: {user_id}
+name: Bot {user_id}
+type: Message AI
+profileUrl: https://example.com/robot.png
+integrations:
+  - type: dify_chat
+    callbackUrl: https://api.dify.ai/v1
+    auth: {{apiKey: "${{DIFY_KEY}}"}}
+"""
+
+
+def workspace(root: Path, apps: int) -> Path:
+    for index in range(apps):
+        folder = root / "bots" / f"app-{index:03d}"
+        folder.mkdir(parents=True)
+        (folder / "app.yaml").write_text(
+            "endpoint: cn\nappKey: ${RC_KEY}\nappSecret: ${RC_SECRET}\n", encoding="utf-8"
+        )
+        for bot in range(3):
+            user_id = f"bot-{index:03d}-{bot}"
+            (folder / f"{user_id}.yaml").write_text(BOT.format(user_id=user_id), "utf-8")
+    return root
+
+
+def measure_command(fake: GitHubFake, apps: int, root: Path) -> tuple[int, list[float]]:
+    """(GitHub calls of two runs, wall seconds of each run) of `provisioner github plan`."""
+    ws = workspace(root, apps)
+    number = fake.add_pull(REPO_NAME, head_sha="a" * 40)
+    event = root / "event.json"
+    event.write_text(
+        json.dumps(
+            {
+                "pull_request": {
+                    "number": number,
+                    "head": {"sha": "a" * 40, "repo": {"full_name": REPO_NAME}},
+                    "base": {"repo": {"full_name": REPO_NAME}},
+                }
+            }
+        ),
+        encoding="utf-8",
+    )
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("GITHUB_", "PROVISIONER", "DIFY_", "RC_"))
+    }
+    env.update(
+        GITHUB_ACTIONS="true",
+        GITHUB_REPOSITORY=REPO_NAME,
+        GITHUB_API_URL=fake.api_url,
+        GITHUB_SERVER_URL="https://github.com",
+        GITHUB_RUN_ID="1",
+        GITHUB_SHA="b" * 40,
+        GITHUB_EVENT_NAME="pull_request",
+        GITHUB_EVENT_PATH=str(event),
+        GITHUB_STEP_SUMMARY=str(root / "summary.md"),
+        GITHUB_OUTPUT=str(root / "output"),
+        GITHUB_TOKEN=WORKFLOW_TOKEN,
+    )
+    fake.reset_calls()
+    times = []
+    for run_id in ("1", "2"):  # another run links another page: the second run edits
+        started = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-m", "provisioner", "github", "plan"],
+            cwd=ws,
+            env={**env, "GITHUB_RUN_ID": run_id},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        times.append(time.perf_counter() - started)
+        if done.returncode != 0:
+            raise SystemExit(f"github plan failed ({done.returncode}):\n{done.stderr}")
+    return sum(fake.calls.values()), times
+
+
 def main(argv: list[str]) -> int:
     sizes = [int(arg) for arg in argv] or [1, 10, 100]
-    calls = set()
-    with GitHubFake() as fake:
+    calls: set[int] = set()
+    commands: set[int] = set()
+    with GitHubFake() as fake, tempfile.TemporaryDirectory() as scratch:
         fake.add_repo(REPO_NAME)
         for apps in sizes:
             count, length, render, upsert = measure(fake, apps)
@@ -53,8 +139,16 @@ def main(argv: list[str]) -> int:
                 f"{length:,} characters, render {render * 1000:.1f} ms, "
                 f"upserts {upsert * 1000:.1f} ms"
             )
-    print("calls constant in the number of apps:", "yes" if len(calls) == 1 else "NO")
-    return 0 if len(calls) == 1 else 1
+        for apps in sizes:
+            count, times = measure_command(fake, apps, Path(scratch) / f"ws-{apps}")
+            commands.add(count)
+            print(
+                f"{apps:4d} apps: `provisioner github plan` x2: {count} GitHub calls,"
+                f" {times[0]:.2f} s (creates the comment), {times[1]:.2f} s (edits it)"
+            )
+    constant = len(calls) == 1 and len(commands) == 1
+    print("calls constant in the number of apps:", "yes" if constant else "NO")
+    return 0 if constant else 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,666 @@
+"""`provisioner github plan|apply|drift` end to end: the real CLI (``main``) with runner-shaped
+environments and event payload files, against the GitHub fake, the emulator over loopback,
+and real git (a bare ``origin`` whose branch ``provisioner-state`` holds the state).
+
+Two clones stand in for the two runners: ``pr`` (a ``pull_request`` job: no secret in its
+environment) and ``main`` (the ``push`` job after the merge, with the secrets).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from provisioner.cli import main
+from provisioner.emulator import EmulatorServer
+from provisioner.rongcloud import BotPayload
+from provisioner.state import RecordedApp
+from tests.apply_support import APP_KEY, APP_SECRET, DIFY_KEY, Workspace, client_for, write_calls
+from tests.git_support import branch_file, make_clone, make_origin
+from tests.github_fake import (
+    HUMAN_LOGIN,
+    READONLY_TOKEN,
+    REPO_NAME,
+    WORKFLOW_TOKEN,
+    GitHubFake,
+)
+from tests.state_support import close_opened
+
+GIT_STATE = "state: {backend: git, branch: provisioner-state, remote: origin}\n"
+SECOND_KEY = "e2e-second-app-key"
+SECOND_SECRET = "e2e-second-app-secret-2222"
+SECRETS = {
+    "RC_KEY": APP_KEY,
+    "RC_SECRET": APP_SECRET,
+    "DIFY_KEY": DIFY_KEY,
+    "RC2_KEY": SECOND_KEY,
+    "RC2_SECRET": SECOND_SECRET,
+}
+HEAD = "1" * 40
+MERGE = "2" * 40
+RUN_URL = "https://github.com/octo/bots/actions/runs/"
+
+
+@pytest.fixture
+def server() -> Iterator[EmulatorServer]:
+    with EmulatorServer(apps={APP_KEY: APP_SECRET, SECOND_KEY: SECOND_SECRET}) as running:
+        yield running
+
+
+@dataclass
+class Run:
+    """One CLI run in a runner: exit code, streams, and what it wrote for the runner."""
+
+    code: int
+    out: str
+    err: str
+    summary: str
+    outputs: dict[str, str]
+
+    @property
+    def log(self) -> str:
+        return self.out + self.err
+
+
+@dataclass
+class World:
+    """GitHub, the emulator, the origin and the two runners' clones."""
+
+    tmp: Path
+    github: GitHubFake
+    server: EmulatorServer
+    capsys: pytest.CaptureFixture[str]
+    pr: Workspace
+    main: Workspace
+    runs: list[Run] = field(default_factory=list)
+    run_id: int = 100
+
+    def both(self, action: str, *args: Any, **kwargs: Any) -> None:
+        """Make the same manifest change in both clones (the merge brings it to main)."""
+        for workspace in (self.pr, self.main):
+            getattr(workspace, action)(*args, **kwargs)
+
+    def run(
+        self,
+        where: Workspace,
+        args: list[str],
+        *,
+        event: str,
+        payload: Mapping[str, Any] | None = None,
+        sha: str = HEAD,
+        secrets: Mapping[str, str] | None = None,
+        token: str = WORKFLOW_TOKEN,
+    ) -> Run:
+        self.run_id += 1
+        folder = self.tmp / f"run-{self.run_id}"
+        folder.mkdir()
+        event_path = folder / "event.json"
+        event_path.write_text(json.dumps(payload or {}), encoding="utf-8")
+        env = {
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_REPOSITORY": REPO_NAME,
+            "GITHUB_API_URL": self.github.api_url,
+            "GITHUB_SERVER_URL": "https://github.com",
+            "GITHUB_RUN_ID": str(self.run_id),
+            "GITHUB_SHA": sha,
+            "GITHUB_EVENT_NAME": event,
+            "GITHUB_EVENT_PATH": str(event_path),
+            "GITHUB_STEP_SUMMARY": str(folder / "summary.md"),
+            "GITHUB_OUTPUT": str(folder / "output"),
+            "GITHUB_TOKEN": token,
+            "NO_COLOR": "1",
+            **(secrets or {}),
+        }
+        with pytest.MonkeyPatch.context() as patch:
+            patch.chdir(where.root)
+            for name in SECRETS:
+                patch.delenv(name, raising=False)
+            for name, value in env.items():
+                patch.setenv(name, value)
+            code = main(["github", *args])
+        captured = self.capsys.readouterr()
+        close_opened()
+        summary = folder / "summary.md"
+        run = Run(
+            code,
+            captured.out,
+            captured.err,
+            summary.read_text(encoding="utf-8") if summary.exists() else "",
+            _outputs(folder / "output"),
+        )
+        self.runs.append(run)
+        return run
+
+    def plan(self, number: int, *args: str, head: str = HEAD, **kwargs: Any) -> Run:
+        payload = pull_event(number, head)
+        return self.run(self.pr, ["plan", *args], event="pull_request", payload=payload, **kwargs)
+
+    def apply(self, *args: str, sha: str = MERGE, event: str = "push", **kwargs: Any) -> Run:
+        kwargs.setdefault("secrets", SECRETS)
+        return self.run(self.main, ["apply", *args], event=event, sha=sha, **kwargs)
+
+    def drift(self, *args: str, **kwargs: Any) -> Run:
+        kwargs.setdefault("secrets", SECRETS)
+        return self.run(self.main, ["drift", *args], event="schedule", sha=MERGE, **kwargs)
+
+    def comments(self, number: int) -> list[dict[str, Any]]:
+        return self.github.comments(REPO_NAME, number)
+
+    def state(self, app: str = "demo") -> RecordedApp:
+        text = branch_file(self.tmp / "origin.git", f"{app}.json")
+        assert text is not None
+        return RecordedApp.from_data(json.loads(text), where=app)
+
+
+def pull_event(number: int, head: str, head_repo: str = REPO_NAME) -> dict[str, Any]:
+    return {
+        "action": "synchronize",
+        "number": number,
+        "pull_request": {
+            "number": number,
+            "head": {"sha": head, "repo": {"full_name": head_repo}},
+            "base": {"repo": {"full_name": REPO_NAME}},
+        },
+    }
+
+
+def _outputs(path: Path) -> dict[str, str]:
+    """``$GITHUB_OUTPUT`` in the heredoc form ``name<<DELIM\\nvalue\\nDELIM``."""
+    if not path.exists():
+        return {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    found: dict[str, str] = {}
+    index = 0
+    while index < len(lines):
+        name, _, delimiter = lines[index].partition("<<")
+        end = lines.index(delimiter, index + 1)
+        found[name] = "\n".join(lines[index + 1 : end])
+        index = end + 1
+    return found
+
+
+@pytest.fixture
+def world(
+    tmp_path: Path,
+    github: GitHubFake,
+    server: EmulatorServer,
+    capsys: pytest.CaptureFixture[str],
+) -> Iterator[World]:
+    origin = make_origin(tmp_path)
+    pr = Workspace(make_clone(origin, tmp_path / "pr"), server.url)
+    main_clone = Workspace(make_clone(origin, tmp_path / "main"), server.url)
+    made = World(tmp_path, github, server, capsys, pr, main_clone)
+    made.both("app", extra=GIT_STATE)
+    made.both("bot", "assistant-bot", name="Assistant")
+    made.both("bot", "helper-bot", name="Helper")
+    yield made
+    close_opened()
+
+
+def plan_data(body: str) -> dict[str, Any]:
+    last = body.rstrip().splitlines()[-1]
+    prefix = "<!-- provisioner:plan-data "
+    assert last.startswith(prefix)
+    data: dict[str, Any] = json.loads(last[len(prefix) : -len(" -->")])
+    return data
+
+
+def open_pull(world: World, head: str = HEAD) -> int:
+    return world.github.add_pull(REPO_NAME, head_sha=head)
+
+
+def merged_and_applied(world: World) -> int:
+    """The first pull request: planned, merged as MERGE, applied. Returns its number."""
+    number = open_pull(world)
+    assert world.plan(number).code == 0
+    world.github.merge_pull(REPO_NAME, number, MERGE)
+    applied = world.apply()
+    assert applied.code == 0, applied.log
+    return number
+
+
+# --- github plan ---------------------------------------------------------------------------------
+
+
+def test_a_pull_request_gets_one_comment_edited_on_each_push_without_any_secret(
+    world: World,
+) -> None:
+    number = open_pull(world)
+    first = world.plan(number)
+    assert first.code == 0, first.log
+    (comment,) = world.comments(number)
+    assert comment["user"]["login"] == "github-actions[bot]"
+    body = comment["body"]
+    assert body.startswith(
+        "<!-- provisioner:plan -->\n## provisioner plan: 1 of 1 apps with changes\n"
+    )
+    data = plan_data(body)
+    assert data["head_sha"] == HEAD
+    (app,) = data["apps"]
+    assert (app["app"], app["serial"], app["lineage"]) == ("demo", 0, None)
+    assert [(c["action"], c["user_id"]) for c in app["changes"]] == [
+        ("create", "assistant-bot"),
+        ("create", "helper-bot"),
+    ]
+    assert f"[workflow run]({RUN_URL}101)" in body
+    assert first.outputs == {
+        "changes": "true",
+        "blocked": "false",
+        "plan-ids": json.dumps({"demo": app["plan_id"]}, separators=(",", ":")),
+    }
+    assert "## demo" in first.summary or "demo" in first.summary
+    assert "DIFY_KEY" in first.out  # "not checked in this run"
+    assert "Not checked in this run" in first.out
+
+    world.both("bot", "helper-bot", name="Helper Two")
+    second = world.plan(number, head="3" * 40)
+    assert second.code == 0, second.log
+    (edited,) = world.comments(number)
+    assert edited["id"] == comment["id"]
+    assert "Helper Two" in edited["body"]
+    assert plan_data(edited["body"])["head_sha"] == "3" * 40
+    assert world.github.calls["POST /repos/{owner}/{repo}/issues/{number}/comments"] == 1
+    assert world.github.calls["PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}"] == 1
+
+
+def test_a_forged_marker_comment_is_ignored_and_warned_about(world: World) -> None:
+    number = open_pull(world)
+    forged = "<!-- provisioner:plan -->\nall good\n<!-- provisioner:plan-data {} -->"
+    world.github.add_comment(REPO_NAME, number, forged, author=HUMAN_LOGIN)
+    run = world.plan(number)
+    assert run.code == 0
+    ours = [c for c in world.comments(number) if c["user"]["login"] == "github-actions[bot]"]
+    assert len(ours) == 1 and len(world.comments(number)) == 2
+    assert "::warning title=provisioner::ignored " in run.out
+    assert f"by {HUMAN_LOGIN}: it carries provisioner's marker" in run.out
+
+
+def test_a_fork_pull_request_gets_the_summary_and_no_comment(world: World) -> None:
+    number = world.github.add_pull(REPO_NAME, head_sha=HEAD, head_repo="mallory/bots")
+    payload = pull_event(number, HEAD, head_repo="mallory/bots")
+    run = world.run(world.pr, ["plan"], event="pull_request", payload=payload, token=READONLY_TOKEN)
+    assert run.code == 0, run.log
+    assert world.comments(number) == []
+    assert "::notice title=provisioner::a fork's pull request gets a read-only token" in run.out
+    assert "assistant-bot" in run.summary
+
+
+def test_manifest_text_cannot_issue_workflow_commands(world: World) -> None:
+    world.both("bot", "assistant-bot", name="::error::forged")
+    run = world.plan(open_pull(world))
+    assert run.code == 0
+    opened = [line for line in run.out.splitlines() if line.startswith("::stop-commands::")]
+    assert len(opened) == 1
+    token = opened[0].removeprefix("::stop-commands::")
+    inside = run.out.split(opened[0])[1].split(f"::{token}::")[0]
+    assert "::error::forged" in inside
+    assert "::error::forged" not in run.out.replace(inside, "")
+
+
+def test_validation_errors_are_annotations_and_a_summary_table_and_fail_the_check(
+    world: World,
+) -> None:
+    (world.pr.root / "bots" / "demo" / "helper-bot.yaml").write_text(
+        "userId: helper-bot\nname: 5\n", encoding="utf-8"
+    )
+    number = open_pull(world)
+    run = world.plan(number)
+    assert run.code == 1
+    assert "::error file=bots/demo/helper-bot.yaml,line=" in run.out
+    assert "| `bots/demo/helper-bot.yaml:" in run.summary
+    assert "**Could not plan (see the job log):**" in run.summary
+    (comment,) = world.comments(number)
+    assert "could not be planned" in comment["body"] or "failed" in comment["body"]
+
+
+def test_a_blocked_app_fails_the_plan_check_with_the_reason_in_the_comment(world: World) -> None:
+    merged_and_applied(world)
+    world.both("remove_bot", "assistant-bot")
+    world.both("remove_bot", "helper-bot")
+    number = open_pull(world, "4" * 40)
+    run = world.plan(number, head="4" * 40)
+    assert run.code == 3, run.log
+    assert run.outputs["blocked"] == "true"
+    (comment,) = world.comments(number)
+    assert "blocked" in comment["body"]
+    assert "--allow-empty" in comment["body"]
+
+
+# --- github apply --------------------------------------------------------------------------------
+
+
+def test_a_merge_applies_exactly_the_reviewed_plan_and_reports_on_the_pull_request(
+    world: World,
+) -> None:
+    number = open_pull(world)
+    reviewed = plan_data(world.plan(number).summary and world.comments(number)[0]["body"])
+    world.github.merge_pull(REPO_NAME, number, MERGE)
+    run = world.apply()
+    assert run.code == 0, run.log
+    assert "Applying the plan reviewed on pull request #1" in run.out
+    assert write_calls(world.server) == 2
+    state = world.state()
+    assert sorted(state.bots) == ["assistant-bot", "helper-bot"]
+    assert state.last_run == f"{RUN_URL}{world.run_id}"
+    outcome = [c for c in world.comments(number) if "<!-- provisioner:apply -->" in c["body"]]
+    assert len(outcome) == 1
+    assert "| `demo` | ✅ applied | 2 | 0 | 0 |  |" in outcome[0]["body"]
+    assert "| `demo` | ✅ applied |" in run.summary
+    assert run.outputs["plan-ids"] == json.dumps(
+        {"demo": reviewed["apps"][0]["plan_id"]}, separators=(",", ":")
+    )
+    # the next pull request plans from the state branch, still without any secret
+    second = world.github.add_pull(REPO_NAME, head_sha="5" * 40)
+    again = world.plan(second, head="5" * 40)
+    assert again.code == 0, again.log
+    (comment,) = world.comments(second)
+    assert "No changes" in comment["body"]
+    (app,) = plan_data(comment["body"])["apps"]
+    assert (app["serial"], app["lineage"]) == (2, state.lineage)
+    assert write_calls(world.server) == 2
+
+
+def test_a_re_run_of_a_done_apply_edits_the_outcome_comment_and_makes_no_call(
+    world: World,
+) -> None:
+    number = merged_and_applied(world)
+    run = world.apply()
+    assert run.code == 0, run.log
+    outcomes = [c for c in world.comments(number) if "<!-- provisioner:apply -->" in c["body"]]
+    assert len(outcomes) == 1
+    assert "| `demo` | ✅ nothing to do | 0 | 0 | 0 |  |" in outcomes[0]["body"]
+    assert write_calls(world.server) == 2
+
+
+def test_a_re_run_after_a_partial_apply_finishes_the_reviewed_plan(world: World) -> None:
+    number = open_pull(world)
+    assert world.plan(number).code == 0
+    world.github.merge_pull(REPO_NAME, number, MERGE)
+    with client_for(world.server) as client:  # the app's 10-bot quota leaves room for one
+        for index in range(9):
+            client.create_bot(BotPayload.model_validate({**HAND_MADE, "userId": f"hand-{index}"}))
+    partial = world.apply()
+    assert partial.code == 4, partial.log
+    assert world.state().serial == 1
+    with client_for(world.server) as client:
+        client.delete_bot("hand-0")
+    finished = world.apply()
+    assert finished.code == 0, finished.log
+    assert sorted(world.state().bots) == ["assistant-bot", "helper-bot"]
+    assert world.state().serial == 2
+    body = next(c for c in world.comments(number) if "provisioner:apply" in c["body"])["body"]
+    assert "| `demo` | ✅ applied | 1 | 0 | 0 |  |" in body
+
+
+HAND_MADE = {
+    "userId": "hand",
+    "name": "Made by hand",
+    "type": "x",
+    "profileUrl": "https://example.com/hand.png",
+    "integrations": [{"type": "webhook", "callbackUrl": "https://hooks.example.com/hand"}],
+}
+
+
+def test_a_stale_plan_is_refused_with_what_differs_and_other_apps_still_apply(
+    world: World,
+) -> None:
+    world.both("app", "second", key_var="RC2_KEY", secret_var="RC2_SECRET", extra=GIT_STATE)
+    world.both("bot", "second-bot", app="second")
+    merged_and_applied(world)
+    world.both("bot", "assistant-bot", name="Assistant Two")
+    world.both("bot", "second-bot", app="second", name="Second Two")
+    number = open_pull(world, "6" * 40)
+    assert world.plan(number, head="6" * 40).code == 0
+    with client_for(world.server) as client:  # someone edits a bot in the console
+        bot = {b.userId: b for b in client.query_bots()}["helper-bot"]
+        client.update_bot(BotPayload.model_validate({**bot.model_dump(), "name": "By hand"}))
+    before = write_calls(world.server)
+    world.github.merge_pull(REPO_NAME, number, "7" * 40)
+    run = world.apply(sha="7" * 40)
+    assert run.code == 1, run.log
+    assert (
+        "error: the plan for app demo is not the one reviewed on pull request #2 (reviewed "
+        in run.err
+    )
+    assert "drift found on the server since the review: helper-bot (changed)" in run.err
+    assert write_calls(world.server) == before  # demo: no call
+    assert write_calls(world.server, SECOND_KEY) == 2  # second: created, then updated
+    body = next(c for c in world.comments(number) if "provisioner:apply" in c["body"])["body"]
+    assert "| `demo` | ⛔ refused |" in body and "helper-bot (changed)" in body
+    assert "| `second` | ✅ applied | 1 | 0 | 0 |  |" in body
+
+
+def test_a_state_moved_by_another_run_names_that_run(world: World) -> None:
+    merged_and_applied(world)
+    world.pr.bot("assistant-bot", name="Assistant Two")
+    number = open_pull(world, "6" * 40)
+    assert world.plan(number, head="6" * 40).code == 0
+    world.main.bot("helper-bot", name="Helper Two")  # pushed to main without review
+    dispatched = world.apply("--auto-approve", event="workflow_dispatch", sha="8" * 40)
+    assert dispatched.code == 0, dispatched.log
+    mover = world.run_id
+    world.main.bot("assistant-bot", name="Assistant Two")  # the merge brings the change
+    world.github.merge_pull(REPO_NAME, number, "7" * 40)
+    run = world.apply(sha="7" * 40)
+    assert run.code == 1
+    assert run.err.startswith(
+        "error: the plan for app demo is not the one reviewed on pull request #2 (reviewed "
+    )
+    assert f"): state moved from serial 2 to 3 in run {RUN_URL}{mover}\n" in run.err
+    assert world.state().bots["assistant-bot"].spec["name"] == "Assistant"
+
+
+def test_a_secret_rotated_outside_git_is_refused_by_name_then_applied_by_dispatch(
+    world: World,
+) -> None:
+    merged_and_applied(world)
+    world.both("bot", "assistant-bot", name="Assistant Two")
+    number = open_pull(world, "6" * 40)
+    assert world.plan(number, head="6" * 40).code == 0
+    world.github.merge_pull(REPO_NAME, number, "7" * 40)
+    rotated = {**SECRETS, "DIFY_KEY": "dify-rotated-key-9999"}
+    run = world.apply(sha="7" * 40, secrets=rotated)
+    assert run.code == 1
+    assert "a secret changed outside git: ${DIFY_KEY}" in run.err
+    assert "dispatch workflow" in run.err
+    assert "dify-rotated-key-9999" not in run.log.replace("::add-mask::dify-rotated-key-9999", "")
+    by_hand = world.apply(
+        "--auto-approve", event="workflow_dispatch", sha="7" * 40, secrets=rotated
+    )
+    assert by_hand.code == 0, by_hand.log
+
+
+def test_without_a_merged_pull_request_apply_refuses_unless_auto_approved(world: World) -> None:
+    world.github.add_commit(REPO_NAME, MERGE)
+    refused = world.apply()
+    assert refused.code == 3
+    assert "error: no merged pull request has commit 222222222222 as its merge commit" in (
+        refused.err
+    )
+    assert write_calls(world.server) == 0
+    approved = world.apply("--auto-approve")
+    assert approved.code == 0, approved.log
+    assert "applying the current plan (--auto-approve)" in approved.out
+    assert write_calls(world.server) == 2
+
+
+def test_a_plan_comment_of_an_older_push_is_refused(world: World) -> None:
+    number = open_pull(world)
+    assert world.plan(number).code == 0
+    world.github.push_to_pull(REPO_NAME, number, "9" * 40)
+    world.github.merge_pull(REPO_NAME, number, MERGE)
+    run = world.apply()
+    assert run.code == 3
+    assert "is for commit 111111111111, but the pull request's last commit is 999999999999" in (
+        run.err
+    )
+    assert write_calls(world.server) == 0
+
+
+def test_a_blocked_app_is_refused_on_apply_and_does_not_stop_the_others(world: World) -> None:
+    world.both("app", "second", key_var="RC2_KEY", secret_var="RC2_SECRET", extra=GIT_STATE)
+    world.both("bot", "second-bot", app="second")
+    merged_and_applied(world)
+    world.both("remove_bot", "second-bot", app="second")
+    world.both("bot", "assistant-bot", name="Assistant Two")
+    number = open_pull(world, "6" * 40)
+    assert world.plan(number, head="6" * 40).code == 3
+    world.github.merge_pull(REPO_NAME, number, "7" * 40)
+    run = world.apply(sha="7" * 40)
+    assert run.code == 3, run.log
+    assert world.state().bots["assistant-bot"].spec["name"] == "Assistant Two"
+    assert sorted(world.state("second").bots) == ["second-bot"]
+    body = next(c for c in world.comments(number) if "provisioner:apply" in c["body"])["body"]
+    assert "| `second` | ⛔ refused |" in body and "| `demo` | ✅ applied | 1 |" in body
+
+
+# --- github drift ---------------------------------------------------------------------------------
+
+
+def test_the_drift_issue_is_opened_updated_reopened_and_closed(world: World) -> None:
+    merged_and_applied(world)
+    clean = world.drift()
+    assert clean.code == 0, clean.log
+    assert world.github.issues_of(REPO_NAME) == []
+    with client_for(world.server) as client:
+        bot = {b.userId: b for b in client.query_bots()}["helper-bot"]
+        client.update_bot(BotPayload.model_validate({**bot.model_dump(), "name": "By hand"}))
+    opened = world.drift()
+    assert opened.code == 2, opened.log
+    assert "Drift issue #2: opened" in opened.out
+    (issue,) = world.github.issues_of(REPO_NAME)
+    assert issue["state"] == "open" and issue["labels"][0]["name"] == "provisioner-drift"
+    assert "`helper-bot`" in issue["body"]
+    assert world.drift().out.count("Drift issue #2: updated") == 1
+    with_token(world.github, issue["number"], {"state": "closed"})
+    assert "Drift issue #2: reopened" in world.drift().out
+    assert world.github.issue(REPO_NAME, issue["number"])["state"] == "open"
+    fixed = world.apply("--auto-approve", event="workflow_dispatch", sha="8" * 40)
+    assert fixed.code == 0, fixed.log
+    closing = world.drift()
+    assert closing.code == 0
+    assert "Drift issue #2: closed" in closing.out
+    closed = world.github.issue(REPO_NAME, issue["number"])
+    assert closed["state"] == "closed"
+    assert "No drift found" in world.comments(issue["number"])[-1]["body"]
+
+
+def with_token(github: GitHubFake, number: int, changes: Mapping[str, str]) -> None:
+    """Someone edits the issue by hand."""
+    import httpx
+
+    httpx.patch(
+        f"{github.api_url}/repos/{REPO_NAME}/issues/{number}",
+        json=dict(changes),
+        headers={
+            "Authorization": "Bearer ghp_fakeHumanToken0123456789abcdef",
+            "User-Agent": "test",
+        },
+    ).raise_for_status()
+
+
+def test_provisioner_drift_reports_without_github(world: World) -> None:
+    merged_and_applied(world)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(world.main.root)
+        for name, value in SECRETS.items():
+            patch.setenv(name, value)
+        assert main(["drift"]) == 0
+        assert world.capsys.readouterr().out == "demo: clean\n"
+        with client_for(world.server) as client:
+            client.delete_bot("helper-bot")
+        assert main(["drift", "--format", "json"]) == 2
+        document = json.loads(world.capsys.readouterr().out)
+    assert document["failures"] == []
+    assert [d["user_id"] for d in document["plans"][0]["drift"]] == ["helper-bot"]
+
+
+# --- many apps ------------------------------------------------------------------------------------
+
+
+def test_shard_jobs_fan_in_to_one_comment(world: World) -> None:
+    for name in ("second", "third"):
+        world.both("app", name, extra=GIT_STATE)
+        world.both("bot", f"{name}-bot", app=name)
+    number = open_pull(world)
+    results = []
+    for index in (1, 2):
+        out = world.tmp / f"shard-{index}.json"
+        run = world.plan(number, "--shard", f"{index}/2", "--results-out", str(out))
+        assert run.code == 0, run.log
+        results.append(str(out))
+    assert world.comments(number) == []
+    world.github.reset_calls()
+    fan_in = world.plan(number, "--results", results[0], "--results", results[1])
+    assert fan_in.code == 0, fan_in.log
+    (comment,) = world.comments(number)
+    assert sorted(app["app"] for app in plan_data(comment["body"])["apps"]) == [
+        "demo",
+        "second",
+        "third",
+    ]
+    assert sum(world.github.calls.values()) == 2  # list the comments, create one
+
+
+# --- secrets -------------------------------------------------------------------------------------
+
+
+def test_no_secret_value_reaches_a_comment_summary_output_or_log(world: World) -> None:
+    canary = "CANARY-github-loop-dify-7c1d"
+    secrets = {**SECRETS, "DIFY_KEY": canary}
+    number = open_pull(world)
+    world.plan(number, secrets=secrets)  # a same-repository job given the secrets anyway
+    world.github.merge_pull(REPO_NAME, number, MERGE)
+    world.apply(secrets=secrets)
+    with client_for(world.server) as client:
+        client.delete_bot("helper-bot")
+    world.drift(secrets=secrets)
+    texts = [comment["body"] for comment in world.comments(number)]
+    texts += [issue["body"] for issue in world.github.issues_of(REPO_NAME)]
+    texts += [branch_file(world.tmp / "origin.git", "demo.json") or ""]
+    for run in world.runs:
+        texts += [run.summary, json.dumps(run.outputs)]
+        texts += [line for line in run.log.splitlines() if not line.startswith("::add-mask::")]
+        assert f"::add-mask::{canary}" in run.out
+    assert not [text for text in texts if canary in text or APP_SECRET in text]
+    assert not [text for text in texts if WORKFLOW_TOKEN in text]
+
+
+def test_a_sharded_apply_keeps_one_outcome_comment_per_shard(world: World) -> None:
+    for name in ("second", "third"):
+        world.both("app", name, extra=GIT_STATE)
+        world.both("bot", f"{name}-bot", app=name)
+    number = open_pull(world)
+    assert world.plan(number).code == 0
+    world.github.merge_pull(REPO_NAME, number, MERGE)
+    for index in (1, 2):
+        assert world.apply("--shard", f"{index}/2").code == 0
+    assert world.apply("--shard", "1/2").code == 0  # a re-run edits its shard's comment
+    outcomes = [c["body"] for c in world.comments(number) if "provisioner:apply" in c["body"]]
+    assert sorted(body.splitlines()[0] for body in outcomes) == [
+        "<!-- provisioner:apply shard=1/2 -->",
+        "<!-- provisioner:apply shard=2/2 -->",
+    ]
+    applied = "".join(outcomes)
+    assert all(f"| `{app}` |" in applied for app in ("demo", "second", "third"))
+
+
+def test_auto_approve_does_not_cover_a_merged_pull_request_without_a_trusted_plan(
+    world: World,
+) -> None:
+    number = open_pull(world)
+    forged = "<!-- provisioner:plan -->\nlooks fine\n<!-- provisioner:plan-data {} -->"
+    world.github.add_comment(REPO_NAME, number, forged, author=HUMAN_LOGIN)
+    world.github.merge_pull(REPO_NAME, number, MERGE)
+    run = world.apply("--auto-approve")
+    assert run.code == 3
+    assert (
+        f"error: pull request #{number} has no plan comment by github-actions[bot]; ignored "
+        in (run.err)
+    )
+    assert write_calls(world.server) == 0
