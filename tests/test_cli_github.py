@@ -329,6 +329,13 @@ def test_a_blocked_app_fails_the_plan_check_with_the_reason_in_the_comment(world
     (comment,) = world.comments(number)
     assert "blocked" in comment["body"]
     assert "--allow-empty" in comment["body"]
+    # lifted on both sides (whether a plan is blocked is part of its id): applied as reviewed
+    lifted = world.plan(number, "--allow-empty", head="4" * 40)
+    assert lifted.code == 0 and lifted.outputs["blocked"] == "false"
+    world.github.merge_pull(REPO_NAME, number, "5" * 40)
+    applied = world.apply("--allow-empty", sha="5" * 40)
+    assert applied.code == 0, applied.log
+    assert world.state().bots == {}
 
 
 # --- github apply --------------------------------------------------------------------------------

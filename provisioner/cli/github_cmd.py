@@ -45,6 +45,7 @@ from provisioner.cli.output import echo_app_error
 from provisioner.exit_codes import EXIT_BLOCKED, EXIT_CHANGES
 
 if TYPE_CHECKING:
+    from provisioner.github.actions import PullRequestEvent
     from provisioner.github.client import GitHubClient
     from provisioner.github.comment import AppFailure
     from provisioner.github.sync import ReviewedPlan
@@ -98,6 +99,7 @@ results_out_option = click.option(
     is_flag=True,
     help="Also read the live bots (needs the app credentials; not for fork pull requests).",
 )
+@allow_empty_option
 @concurrency_option("Most apps planned at once.")
 def plan_command(
     apps: tuple[str, ...],
@@ -107,6 +109,7 @@ def plan_command(
     result_files: tuple[Path, ...],
     results_out: Path | None,
     refresh: bool,
+    allow_empty: bool,
     concurrency: int,
 ) -> int:
     """Plan each APP for the pull request of this `pull_request` run and post the plan as
@@ -119,7 +122,8 @@ def plan_command(
 
     Exit status: 0 the plan was posted (changes included), 3 an app is blocked by a safety
     rule, 1 an error or an app that could not be planned. With --results-out: 0 once the
-    result is written (the fan-in job reports blocked and failed apps).
+    result is written (the fan-in job reports blocked and failed apps). Give --allow-empty
+    to plan and apply alike: whether a plan is blocked is part of its id.
     """
     from provisioner.errors import ConfigError
     from provisioner.github.actions import plan_outputs, read_pull_request_event
@@ -135,6 +139,7 @@ def plan_command(
         result_files=result_files,
         results_out=results_out,
         refresh=refresh,
+        allow_empty=allow_empty,
         shard=shard,
         concurrency=concurrency,
     )
@@ -175,7 +180,7 @@ def _plan_summary(
 
 def _post_plan_comment(
     job: Job,
-    event: Any,
+    event: PullRequestEvent,
     docs: Sequence[Mapping[str, Any]],
     failures: Sequence[AppFailure],
     trusted_login: str,
@@ -394,6 +399,7 @@ def drift_command(
         result_files=result_files,
         results_out=results_out,
         refresh=True,
+        allow_empty=False,
         shard=shard,
         concurrency=concurrency,
     )

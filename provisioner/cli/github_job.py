@@ -149,6 +149,7 @@ def gather(
     result_files: Sequence[Path],
     results_out: Path | None,
     refresh: bool,
+    allow_empty: bool,
     shard: tuple[int, int] | None,
     concurrency: int,
 ) -> Gathered:
@@ -164,7 +165,9 @@ def gather(
         return merged_results(result_files)
     loaded = load_masked(apps, bots_dir, env, require_secrets=False, shard=shard)
     desired = [each.app for each in loaded if each.app is not None]
-    planned = plan_apps(desired, env, refresh=refresh, allow_empty=False, concurrency=concurrency)
+    planned = plan_apps(
+        desired, env, refresh=refresh, allow_empty=allow_empty, concurrency=concurrency
+    )
     docs = [each.plan.document for each in planned if each.plan is not None]
     return Gathered(loaded, docs, failures_of(loaded, planned))
 
