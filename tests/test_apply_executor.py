@@ -14,7 +14,13 @@ from typing import Any
 
 import pytest
 
-from provisioner.apply.executor import CallPool, apply_plan, is_fatal, phases
+from provisioner.apply.executor import (
+    RECORDING_THREADS,
+    CallPool,
+    apply_plan,
+    is_fatal,
+    phases,
+)
 from provisioner.apply.interrupts import StopSignal
 from provisioner.apply.recorder import StateRecorder
 from provisioner.apply.results import ChangeResult
@@ -149,20 +155,28 @@ def test_a_call_slot_is_free_while_the_last_answer_is_recorded() -> None:
     assert reported == [("a", ["a"]), ("b", ["a", "b"])]
 
 
-def test_an_app_records_on_its_own_thread_one_write_at_a_time(pool: CallPool) -> None:
+def test_answers_are_recorded_off_the_call_workers_by_the_recording_threads(
+    pool: CallPool,
+) -> None:
+    """At most RECORDING_THREADS writes at once (StateRecorder's own lock then makes one
+    app's writes one at a time), never on a call worker."""
+
     class WatchingRecorder(FakeRecorder):
         def __init__(self) -> None:
             super().__init__()
-            self.threads: set[int] = set()
+            self.threads: set[str] = set()
             self.writing = 0
             self.most_writing = 0
+            self.counting = threading.Lock()
 
         def record(self, change: Change, server: Mapping[str, Any]) -> None:
-            self.threads.add(threading.get_ident())
-            self.writing += 1
-            self.most_writing = max(self.most_writing, self.writing)
-            time.sleep(0.005)
-            self.writing -= 1
+            with self.counting:
+                self.threads.add(threading.current_thread().name)
+                self.writing += 1
+                self.most_writing = max(self.most_writing, self.writing)
+            time.sleep(0.01)
+            with self.counting:
+                self.writing -= 1
             super().record(change, server)
 
     recorder = WatchingRecorder()
@@ -170,7 +184,9 @@ def test_an_app_records_on_its_own_thread_one_write_at_a_time(pool: CallPool) ->
     assert result.ok and len(recorder.recorded) == 0  # the job got its own recorder
     app_job = job(FakeApi(), [change("create", f"b{i}") for i in range(8)], recorder)
     (result,) = in_a_thread(pool, app_job)
-    assert result.ok and len(recorder.threads) == 1 and recorder.most_writing == 1
+    assert result.ok and len(recorder.recorded) == 8
+    assert all(name.startswith("record") for name in recorder.threads), recorder.threads
+    assert recorder.most_writing == RECORDING_THREADS == len(recorder.threads)
 
 
 def test_adopt_without_differences_is_recorded_without_a_call(pool: CallPool) -> None:
@@ -249,7 +265,7 @@ def test_a_state_write_failure_stops_new_calls() -> None:
 def test_a_failure_to_persist_stops_new_calls_and_is_reported() -> None:
     recorder = FakeRecorder()
     recorder.fail_to_persist_after = 1
-    api = FakeApi()
+    api = FakeApi(latency=0.2)  # b is still in flight when a's write reports the failure
     with CallPool(1) as one:
         result = run(api, [change("create", n) for n in "abc"], one, recorder)
     assert result.counts["applied"] >= 1 and result.counts["not_attempted"] >= 1

@@ -5,12 +5,16 @@ then creates and adopts, then updates. The calls of every app of a run go throug
 :class:`CallPool` of ``concurrency`` workers (so at most that many calls are in flight); the
 client's token bucket keeps each app under its rate limit.
 
-Each app is applied by its own thread (the caller's), which keeps its fair share of the
-pool busy with its changes (see :class:`CallPool`), so the apps of a run take turns instead
-of one app's whole phase filling every worker. That thread also records each answer as it
-arrives (the state write after EACH successful call, so an interrupted or failed apply leaves
-a state that holds exactly what was applied), while the freed worker is already making the
-next call. A change counts as applied only once it is recorded.
+Each app is applied by its own thread (the caller's), which hands the pool its fair share of
+changes (see :class:`CallPool`), so the apps of a run take turns instead of one app's whole
+phase filling every worker, and then sleeps until the phase is done. What follows a call runs
+without waking it: the answer goes to one of the pool's :data:`RECORDING_THREADS` recording
+threads, which records it (the state write after EACH successful call, so an interrupted or
+failed apply leaves a state that holds exactly what was applied), reports it, and hands the
+pool the app's next change, while the freed worker is already making another call. A change
+counts as applied only once it is recorded. (A hundred app threads waking up after every
+call, each writing its own state, kept that many threads fighting for the GIL: the apply of
+tests/benchmarks/bench_apply.py took about a fifth longer.)
 
 Ambiguity (the call may or may not have taken effect) is settled by reading the bot back,
 never by a blind repeat: see :mod:`provisioner.apply.settle`.
@@ -48,9 +52,13 @@ from provisioner.plan import Change, Plan
 from provisioner.rongcloud.models import BotPayload
 
 DEFAULT_CONCURRENCY = 8
+RECORDING_THREADS = 2
+"""Threads recording answers (state writes) for every app of a run: each write holds the GIL
+to encode its JSON, so more writers only slow the calls down."""
 
 OnResult = Callable[[str, ChangeResult], None]
-"""``on_result(app, result)``: called from the app's thread as each change settles."""
+"""``on_result(app, result)``: called from a recording thread as each change settles (two
+may call it at once: guard what it shares)."""
 
 
 def phases(changes: Iterable[Change]) -> list[list[Change]]:
@@ -98,6 +106,9 @@ class CallPool:
     ) -> None:
         self._size = max(1, concurrency)
         self._workers = ThreadPoolExecutor(max_workers=self._size, thread_name_prefix="call")
+        self._recorders = ThreadPoolExecutor(
+            max_workers=RECORDING_THREADS, thread_name_prefix="record"
+        )
         self._lock = threading.Lock()
         self._applying = 0
         self.stop = stop if stop is not None else StopSignal()
@@ -126,8 +137,18 @@ class CallPool:
     def submit(self, function: Callable[..., Any], *args: Any) -> Future[Any]:
         return self._workers.submit(function, *args)
 
+    def record_later(self, function: Callable[..., Any], *args: Any) -> None:
+        """Run ``function`` on a recording thread (here, once the pool is shut down)."""
+        try:
+            self._recorders.submit(function, *args)
+        except RuntimeError:
+            function(*args)
+
     def shutdown(self) -> None:
+        """Cancel the calls not started, wait for the others, then for their recording
+        (never cancelled: a call that was made is recorded)."""
         self._workers.shutdown(wait=True, cancel_futures=True)
+        self._recorders.shutdown(wait=True)
 
     def __enter__(self) -> CallPool:
         return self
@@ -169,7 +190,8 @@ def apply_plan(
 
 
 class _AppCalls:
-    """One app's apply, driven by the app's own thread (see the module docstring)."""
+    """One app's apply: its thread hands out the changes, the recording threads settle them
+    (see the module docstring)."""
 
     def __init__(self, job: AppJob, pool: CallPool) -> None:
         self.job = job
@@ -180,6 +202,13 @@ class _AppCalls:
         self.bug: BaseException | None = None
         self.unpersisted: StateNotPersistedError | None = None
         """The state could not reach its shared store (kept locally): applied, then halt."""
+        self._lock = threading.Lock()
+        self._waiting: Iterator[Change] = iter(())
+        self._in_pool: set[Future[Settled | None]] = set()
+        """Changes handed to the pool whose call has not ended: the app's share in use."""
+        self._unsettled: dict[Future[Settled | None], Change] = {}
+        """Changes handed to the pool and not recorded (or cancelled) yet."""
+        self._phase_end: Future[None] = Future()
 
     def run(self) -> ApplyResult:
         for phase in phases(self.job.changes):
@@ -209,36 +238,79 @@ class _AppCalls:
         )
 
     def _run_phase(self, phase: Sequence[Change]) -> None:
-        """Keep the app's fair share of the pool busy with the phase's changes, settle each
-        as it ends; return when all are settled (or, after a stop, when the calls in flight
-        are)."""
-        waiting = iter(phase)
-        running: dict[Future[Settled | None], Change] = {}
-        self._top_up(waiting, running)
-        while running and not self.stopping():
-            watch: set[Future[Any]] = {*running, self.pool.stop.future}
-            done = wait(watch, return_when=FIRST_COMPLETED).done
-            ended = [(running.pop(future), future) for future in done if future in running]
-            self._top_up(waiting, running)  # the freed slots go to the next calls first
-            for change, future in ended:
-                self._settle(change, future)
-        self._drain(running)
+        """Hand the pool the phase's first changes and sleep until every change handed out
+        is settled (the recording threads hand out the rest); after a stop, cancel what has
+        not started and wait for the calls in flight."""
+        with self._lock:
+            self._waiting = iter(phase)
+            self._phase_end = Future()
+        self._top_up()
+        watch: set[Future[Any]] = {self._phase_end, self.pool.stop.future}
+        wait(watch, return_when=FIRST_COMPLETED)
+        if not self._phase_end.done():
+            self._cancel_queued()
+            self._phase_end.result()
 
-    def _top_up(
-        self, waiting: Iterator[Change], running: dict[Future[Settled | None], Change]
-    ) -> None:
+    def _top_up(self) -> None:
         """Hand the pool the next changes until the app has its share in it (unless
-        stopping)."""
-        while not self.stopping() and len(running) < self.pool.share():
-            change = next(waiting, None)
-            if change is None:
-                return
-            try:
-                running[self.pool.submit(self._call, change)] = change
-            except RuntimeError:  # the pool is shut down: nobody will run it
-                self.halted = True
-                self._drain(running)
-                raise
+        stopping); end the phase once nothing handed out is left to settle."""
+        handed: list[Future[Settled | None]] = []
+        with self._lock:
+            while not self.stopping() and len(self._in_pool) < self.pool.share():
+                change = next(self._waiting, None)
+                if change is None:
+                    break
+                try:
+                    future = self.pool.submit(self._call, change)
+                except RuntimeError:  # the pool is shut down: nobody will run it
+                    self.halted = True
+                    break
+                self._in_pool.add(future)
+                self._unsettled[future] = change
+                handed.append(future)
+            if not self._unsettled and not self._phase_end.done():
+                self._phase_end.set_result(None)
+        for future in handed:  # outside the lock: a call already done runs it here
+            future.add_done_callback(self._call_ended)
+
+    def _call_ended(self, future: Future[Settled | None]) -> None:
+        """On the worker (or whoever cancelled it): the freed share goes to the app's next
+        change first, then the answer goes to a recording thread."""
+        with self._lock:
+            self._in_pool.discard(future)
+        if future.cancelled():
+            self._settled(future)
+            return
+        self._top_up()
+        self.pool.record_later(self._record, future)
+
+    def _record(self, future: Future[Settled | None]) -> None:
+        """On a recording thread: record and report the change."""
+        with self._lock:
+            change = self._unsettled[future]
+        try:
+            result = self._outcome(change, future)
+            if result is not None:
+                self._report(change, result)
+        except BaseException as exc:  # a bug: stop this app, raise it once the calls are done
+            self.halted = True
+            self.bug = self.bug or exc
+        finally:
+            self._settled(future)
+
+    def _settled(self, future: Future[Settled | None]) -> None:
+        with self._lock:
+            self._unsettled.pop(future, None)
+        if self.stopping():
+            self._cancel_queued()
+        self._top_up()
+
+    def _cancel_queued(self) -> None:
+        """Cancel every change handed out whose call has not started."""
+        with self._lock:
+            handed = list(self._in_pool)
+        for future in handed:
+            future.cancel()
 
     def _call(self, change: Change) -> Settled | None:
         """On a worker: the API call (None: skipped, its turn came after a stop). A fatal
@@ -254,26 +326,6 @@ class _AppCalls:
             if is_fatal(exc):
                 self.halted = True
             raise
-
-    def _drain(self, running: dict[Future[Settled | None], Change]) -> None:
-        """Cancel what has not started; wait for and settle the calls in flight."""
-        for future in running:
-            future.cancel()
-        while running:
-            for future in wait(set(running), return_when=FIRST_COMPLETED).done:
-                self._settle(running.pop(future), future)
-
-    def _settle(self, change: Change, future: Future[Settled | None]) -> None:
-        """Record and report one change whose call has ended (or was cancelled)."""
-        if future.cancelled():
-            return
-        try:
-            result = self._outcome(change, future)
-            if result is not None:
-                self._report(change, result)
-        except BaseException as exc:  # a bug: stop this app, raise it once the calls are done
-            self.halted = True
-            self.bug = self.bug or exc
 
     def _outcome(self, change: Change, future: Future[Settled | None]) -> ChangeResult | None:
         """Applied once recorded, failed with the error, or None when it was skipped."""
