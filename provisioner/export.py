@@ -377,9 +377,17 @@ def create_secrets_file(path: Path) -> int:
         ) from exc
 
 
-def write_secrets(descriptor: int, exports: Sequence[AppExport]) -> tuple[int, int]:
+def write_secrets(
+    descriptor: int, path: Path, exports: Sequence[AppExport]
+) -> tuple[int, int] | None:
     """Write every plain-text key of ``exports`` as ``NAME=value`` (masked ones as a comment)
-    and close ``descriptor``; returns (values written, masked)."""
+    and close ``descriptor``; returns (values written, masked). When no app had a Dify key
+    (or every app failed), the file made by :func:`create_secrets_file` is removed and None
+    returned."""
+    if not any(result.secrets for result in exports):
+        os.close(descriptor)
+        path.unlink(missing_ok=True)
+        return None
     lines = ["# Dify API keys exported by `provisioner export`. Keep this file secret."]
     written = masked = 0
     for result in exports:

@@ -301,8 +301,10 @@ def test_the_round_trip_property(
             assert main(export_args(emulator, app, "--secrets-to", str(secrets))) == 0, (
                 capsys.readouterr()
             )
-            values = load_dotenv(secrets, monkeypatch)
-            if masked:
+            dify = [i for each in bots for i in each.integrations if i.type != "webhook"]
+            assert secrets.exists() == bool(dify)  # no key to write: no file left behind
+            values = load_dotenv(secrets, monkeypatch) if dify else {}
+            if masked and dify:
                 assert values == {}
                 for line in secrets.read_text("utf-8").splitlines()[1:]:
                     monkeypatch.setenv(line.split()[1].rstrip(":"), "any-value")
@@ -425,6 +427,20 @@ def test_an_existing_secrets_file_is_refused_before_anything_is_written(
     )
     assert not (workdir / "bots").exists()
     assert (workdir / "dify.env").read_text("utf-8") == "OLD=1\n"
+
+
+def test_a_failed_export_leaves_no_secrets_file_behind(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    args = ["export", "demo", "--endpoint", f"http://127.0.0.1:{port}", "--secrets-to", "k.env"]
+    args += ["--app-key-var", "RONGCLOUD_KEY", "--app-secret-var", "RONGCLOUD_SECRET"]
+    assert main(args) == 1
+    out, _ = capsys.readouterr()
+    assert out.endswith("No Dify API key found: k.env was not kept.\n")
+    assert not (workdir / "k.env").exists()
 
 
 def test_existing_manifests_need_merge(

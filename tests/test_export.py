@@ -123,7 +123,7 @@ def test_the_secrets_file_is_new_and_private(tmp_path: Path) -> None:
         SecretRef("B_KEY", "b", "dify_chat", None),
         SecretRef("C_KEY", "c", "dify_chat", 'we"ird $value'),
     ]
-    assert write_secrets(descriptor, [result]) == (2, 1)
+    assert write_secrets(descriptor, path, [result]) == (2, 1)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert path.read_text("utf-8").splitlines() == [
         "# Dify API keys exported by `provisioner export`. Keep this file secret.",
@@ -131,6 +131,13 @@ def test_the_secrets_file_is_new_and_private(tmp_path: Path) -> None:
         "# B_KEY: masked by the API; copy it from Dify (demo/b dify_chat)",
         'C_KEY="we\\"ird $value"',
     ]
+
+
+def test_a_secrets_file_without_any_key_is_not_kept(tmp_path: Path) -> None:
+    path = tmp_path / "dify.env"
+    failed = AppExport("demo", tmp_path)
+    assert write_secrets(create_secrets_file(path), path, [failed]) is None
+    assert not path.exists()
 
 
 @pytest.mark.parametrize(

@@ -80,7 +80,9 @@ def command(
     folders = [_folder(bots_dir, app) for app in apps]
     descriptor = create_secrets_file(secrets_to) if secrets_to is not None else None
     exports = _export_all(folders, new_app, merge, schemas_dir, concurrency)
-    saved = write_secrets(descriptor, exports) if descriptor is not None else None
+    saved = None
+    if descriptor is not None and secrets_to is not None:
+        saved = write_secrets(descriptor, secrets_to, exports)
     for result in exports:
         _report(result)
     _report_secrets(exports, secrets_to, saved)
@@ -165,6 +167,8 @@ def _report_secrets(
             click.echo(f"  {secret.name.ljust(width)}  {where}{masked}")
         plain = sum(1 for _, secret in secrets if secret.value is not None)
         click.echo(_secrets_note(plain, len(secrets) - plain, secrets_to, saved))
+    elif secrets_to is not None:
+        click.echo(f"No Dify API key found: {display_path(secrets_to)} was not kept.")
     done = [result for result in exports if result.error is None]
     if done:
         paths = " ".join(display_path(result.folder) for result in done)
