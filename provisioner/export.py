@@ -261,10 +261,10 @@ def _write_new(path: Path, exported: ExportedBot, header: str) -> WrittenFile:
 def _merged(old: Existing, exported: ExportedBot) -> WrittenFile:
     from provisioner import roundtrip
 
-    layout = roundtrip.layout_of(old.data, old.text)
-    if not roundtrip.merge(old.data, exported.manifest):
+    text = roundtrip.merged_text(old.text, old.data, exported.manifest)
+    if text is None:
         return WrittenFile(old.path, "unchanged")
-    _write(old.path, roundtrip.dump(old.data, layout=layout))
+    _write(old.path, text)
     return WrittenFile(old.path, "updated")
 
 

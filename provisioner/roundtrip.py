@@ -2,10 +2,10 @@
 in place keeping comments, key order, quoting and layout.
 
 - :func:`dump` writes a new manifest (indentation as in the demo manifests);
-- :func:`load` reads an existing one; :func:`dump_like` writes it back with the layout it
-  had (the indentation that reproduces the original text, tried from a few common ones);
-- :func:`merge` changes a loaded manifest into the exported one field by field, leaving
-  alone what is equal (``${NAME}`` references, API defaults written out, ``protect``).
+- :func:`load` reads an existing one; :func:`merge` changes it into the exported one field
+  by field, leaving alone what is equal (``${NAME}`` references, API defaults written out,
+  ``protect``); :func:`merged_text` does both and writes it back with the layout it had
+  (the indentation that reproduces the original text, tried from a few common ones).
 
 Strings that PyYAML (YAML 1.1, how manifests are read) would take for something else
 (``no``, ``1``, ``1.0``) are double-quoted, so the manifest reads back as it was exported.
@@ -70,6 +70,17 @@ def layout_of(data: Any, original: str) -> Layout:
         if dump(data, layout=layout) == original:
             return layout
     return DEFAULT_LAYOUT
+
+
+def merged_text(original: str, data: CommentedMap, source: Mapping[str, Any]) -> str | None:
+    """The text of the manifest ``original`` (loaded as ``data``, which is changed in place)
+    once :func:`merge` made it say what ``source`` says, in the layout it had; None when
+    nothing differs (the text stays as it is, byte for byte)."""
+    if not merge(data, source):
+        return None
+    # the layout is found by dumping the manifest as it was, so only for a text that changes
+    # (most of a re-export does not): merge has changed data, read it again
+    return dump(data, layout=layout_of(load(original), original))
 
 
 def _quoted(value: Any) -> Any:

@@ -44,10 +44,8 @@ def exported(**changes: Any) -> dict[str, Any]:
 
 def merged(source: dict[str, Any], text: str | None = None) -> tuple[bool, str]:
     original = FIXTURE.read_text("utf-8") if text is None else text
-    data = roundtrip.load(original)
-    layout = roundtrip.layout_of(data, original)
-    changed = roundtrip.merge(data, source)
-    return changed, roundtrip.dump(data, layout=layout)
+    result = roundtrip.merged_text(original, roundtrip.load(original), source)
+    return result is not None, original if result is None else result
 
 
 def test_nothing_to_change_is_byte_identical() -> None:
@@ -113,3 +111,17 @@ def test_strings_yaml_1_1_would_misread_are_quoted(text: str) -> None:
 def test_chinese_is_text_and_lists_of_names_are_inline() -> None:
     dumped = roundtrip.dump({"name": "翻译助手", "objectNames": ["RC:TxtMsg"]})
     assert dumped == "name: 翻译助手\nobjectNames: [RC:TxtMsg]\n"
+
+
+def test_a_changed_manifest_keeps_its_own_layout() -> None:
+    text = (
+        "userId: assistant-bot\n"
+        "name: helper  # shown to users\n"
+        "integrations:\n"
+        "- type: webhook\n"
+        "  callbackUrl: https://hooks.example.com/rongcloud\n"
+        "  objectNames: [RC:TxtMsg]\n"
+    )
+    source = yaml.safe_load(text) | {"name": "helper v2"}
+    # the dash stays at column 0, the comment at its column
+    assert merged(source, text) == (True, text.replace("helper  #", "helper v2 #"))
