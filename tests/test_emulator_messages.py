@@ -145,6 +145,20 @@ def settled(server: EmulatorServer, user: str = "u1", bot: str = "bot-1") -> dic
         time.sleep(0.02)
 
 
+def answered(server: EmulatorServer, user: str = "u1", bot: str = "bot-1") -> dict[str, Any]:
+    """:func:`settled`, every delivery of it delivered (else the whole view is shown)."""
+    view = settled(server, user, bot)
+    statuses = [d["status"] for m in view["messages"] for d in m.get("deliveries", [])]
+    assert set(statuses) == {"delivered"}, json.dumps(view, ensure_ascii=False, indent=1)
+    return view
+
+
+def sent(http: httpx.Client, text: str, **fields: str) -> None:
+    """:func:`publish`, answered with 200."""
+    response = publish(http, text, **fields)
+    assert response.status_code == 200, response.text
+
+
 def texts(view: dict[str, Any]) -> list[tuple[str, str]]:
     return [(m["fromUserId"], json.loads(m["content"])["content"]) for m in view["messages"]]
 
@@ -287,10 +301,10 @@ def test_a_two_turn_conversation_keeps_its_context(
     http: httpx.Client, server: EmulatorServer
 ) -> None:
     create(http, "bot-1", dify("dify_chat", CHAT_KEY, stream=False))
-    publish(http, "hello")
-    settled(server)
-    publish(http, "what did I say?")
-    view = settled(server)
+    sent(http, "hello")
+    answered(server)
+    sent(http, "what did I say?")
+    view = answered(server)
     assert texts(view) == [
         ("u1", "hello"),
         ("bot-1", "Buddy (turn 1): you said “hello”."),
@@ -319,11 +333,11 @@ def test_conversations_are_per_sender_and_in_order(
     http: httpx.Client, server: EmulatorServer
 ) -> None:
     create(http, "bot-1", dify("dify_chatflow", FLOW_KEY))
-    publish(http, "one", sender="alice")
-    publish(http, "two", sender="bob")
-    publish(http, "three", sender="alice")
-    publish(http, "four", sender="alice")
-    alice, bob = settled(server, "alice"), settled(server, "bob")
+    sent(http, "one", sender="alice")
+    sent(http, "two", sender="bob")
+    sent(http, "three", sender="alice")
+    sent(http, "four", sender="alice")
+    alice, bob = answered(server, "alice"), answered(server, "bob")
     assert sorted(text for who, text in texts(alice) if who == "bot-1") == [
         "Flow (turn 1): you said “one”.",
         "Flow (turn 2): you said “three”. Before that you said “one”.",
@@ -403,8 +417,8 @@ def test_conversations_outlive_the_emulator_with_a_database(tmp_path: Path) -> N
         with emulator as run, httpx.Client(base_url=run.url) as c:
             if text == "first":
                 create(c, "bot-1", dify("dify_chat", CHAT_KEY, stream=False))
-            publish(c, text)
-            view = settled(run)
+            sent(c, text)
+            view = answered(run)
     assert texts(view)[-1] == (
         "bot-1",
         "Buddy (turn 2): you said “second”. Before that you said “first”.",
