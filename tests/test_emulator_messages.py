@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ from provisioner.emulator import EmulatorServer
 from provisioner.emulator.app import EmulatorState, build_app
 from provisioner.emulator.dify_apps import DifyApp
 from provisioner.emulator.faults import FaultInjector
-from provisioner.emulator.messages import CONVERSATION_TTL_MS, MessageStore
+from provisioner.emulator.messages import CONVERSATION_TTL_MS, Message, MessageStore
 from provisioner.emulator.publish import message_routes
 from provisioner.emulator.ratelimit import SlidingWindowLimiter
 from provisioner.emulator.runtime import MessageRuntime, shown_url, signed_url
@@ -437,6 +438,38 @@ def test_a_dify_conversation_is_kept_for_24_hours(tmp_path: Path) -> None:
     now[0] += 1
     assert store.dify_session("k", "u", "b") is None
     store.close()
+
+
+def test_a_conversation_is_read_at_one_moment(tmp_path: Path) -> None:
+    """The server thread stores a reply, then settles the delivery; a reader in another
+    thread (EmulatorServer.conversation from Python) never sees the delivery settled without
+    its reply (40 of 467 reads did when the parts were read one by one)."""
+    store = MessageStore.open(tmp_path / "m.sqlite3")
+    done = threading.Event()
+
+    def serve() -> None:
+        for n in range(300):
+            store.add("k", Message(f"q{n}", "u", "b", "RC:TxtMsg", "{}", n))
+            delivery = store.add_delivery(f"q{n}", "dify_chat", "t", "pending", "")
+            store.add("k", Message(f"a{n}", "b", "u", "RC:TxtMsg", "{}", n, reply_to=f"q{n}"))
+            store.settle_delivery(delivery, "delivered", "stored")
+        done.set()
+
+    server = threading.Thread(target=serve)
+    server.start()
+    try:
+        while not done.is_set():
+            read = store.conversation("k", "u", "b")
+            replied = {m.reply_to for m in read.messages if m.reply_to}
+            settled = {
+                uid
+                for uid, fired in read.deliveries.items()
+                if any(delivery["status"] == "delivered" for delivery in fired)
+            }
+            assert settled <= replied, sorted(settled - replied)
+    finally:
+        server.join()
+        store.close()
 
 
 def test_the_conversation_endpoint(

@@ -78,6 +78,17 @@ class Message:
     reply_to: str | None = None
 
 
+@dataclass(frozen=True)
+class Conversation:
+    """What :meth:`MessageStore.conversation` read at one moment."""
+
+    messages: list[Message]
+    deliveries: dict[str, list[dict[str, Any]]]
+    """Per message of the user, what it fired."""
+    dify_session: tuple[str, int] | None
+    """``(conversation_id, started_at)``, unless none or older than 24 hours."""
+
+
 class MessageStore:
     """Messages, deliveries and Dify sessions (thread safe)."""
 
@@ -123,8 +134,12 @@ class MessageStore:
                 ),
             )
 
-    def between(self, app_key: str, user: str, bot: str) -> list[Message]:
-        """The messages from ``user`` to ``bot`` and back, oldest first."""
+    def conversation(self, app_key: str, user: str, bot: str) -> Conversation:
+        """The messages from ``user`` to ``bot`` and back (oldest first), what each of the
+        user's messages fired, and the Dify session, read at one moment: every write goes
+        through this store's lock, so a reply stored and its delivery settled by the server
+        thread are seen both or neither (read one by one, a caller could see the delivery
+        settled and the reply missing)."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT uid, from_user, to_user, object_name, content, sent_at, reply_to "
@@ -132,7 +147,10 @@ class MessageStore:
                 "(from_user = ? AND to_user = ?)) ORDER BY seq",
                 (app_key, user, bot, bot, user),
             ).fetchall()
-        return [Message(*row) for row in rows]
+            messages = [Message(*row) for row in rows]
+            deliveries = self._deliveries([m.uid for m in messages if m.from_user == user])
+            session = self._dify_session(app_key, user, bot)
+        return Conversation(messages, deliveries, session)
 
     # deliveries ------------------------------------------------------------------------------
 
@@ -154,18 +172,18 @@ class MessageStore:
                 (status, detail, self.clock_ms(), delivery),
             )
 
-    def deliveries(self, uids: list[str]) -> dict[str, list[dict[str, Any]]]:
-        """Per message UID, what it fired: ``{integration, target, status, detail}``."""
+    def _deliveries(self, uids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """Per message UID, what it fired: ``{integration, target, status, detail}`` (the
+        caller holds the lock)."""
         found: dict[str, list[dict[str, Any]]] = {uid: [] for uid in uids}
         if not uids:
             return found
         marks = ", ".join("?" * len(uids))
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT message_uid, integration, target, status, detail FROM deliveries "
-                f"WHERE message_uid IN ({marks}) ORDER BY seq",
-                uids,
-            ).fetchall()
+        rows = self._db.execute(
+            "SELECT message_uid, integration, target, status, detail FROM deliveries "
+            f"WHERE message_uid IN ({marks}) ORDER BY seq",
+            uids,
+        ).fetchall()
         for uid, integration, target, status, detail in rows:
             found[uid].append(
                 {"integration": integration, "target": target, "status": status, "detail": detail}
@@ -178,11 +196,14 @@ class MessageStore:
         """``(conversation_id, started_at)`` kept for ``user`` and ``bot``, unless older than
         24 hours."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT conversation_id, started_at FROM dify_sessions "
-                "WHERE app_key = ? AND user_id = ? AND bot_id = ?",
-                (app_key, user, bot),
-            ).fetchone()
+            return self._dify_session(app_key, user, bot)
+
+    def _dify_session(self, app_key: str, user: str, bot: str) -> tuple[str, int] | None:
+        row = self._db.execute(
+            "SELECT conversation_id, started_at FROM dify_sessions "
+            "WHERE app_key = ? AND user_id = ? AND bot_id = ?",
+            (app_key, user, bot),
+        ).fetchone()
         if row is None or self.clock_ms() - int(row[1]) >= CONVERSATION_TTL_MS:
             return None
         return str(row[0]), int(row[1])

@@ -140,9 +140,8 @@ class MessageRuntime:
 
     def conversation(self, app_key: str, user: str, bot: str) -> dict[str, Any]:
         """The admin view of ``user``'s conversation with ``bot`` (never a key)."""
-        messages = self.messages.between(app_key, user, bot)
-        deliveries = self.messages.deliveries([m.uid for m in messages if m.from_user == user])
-        session = self.messages.dify_session(app_key, user, bot)
+        read = self.messages.conversation(app_key, user, bot)
+        messages, deliveries, session = read.messages, read.deliveries, read.dify_session
         return {
             "appKey": app_key,
             "userId": user,
