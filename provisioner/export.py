@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from provisioner.canonical import is_masked
 from provisioner.errors import ConfigError, ProvisionerError
@@ -356,12 +356,19 @@ SECRETS_MODE = 0o600
 _PLAIN_VALUE = re.compile(r"^[A-Za-z0-9_.:/+=@-]*$")
 
 
-def create_secrets_file(path: Path) -> int:
+class SecretsFile(NamedTuple):
+    """The new dotenv file of ``--secrets-to``, open for writing."""
+
+    path: Path
+    descriptor: int
+
+
+def create_secrets_file(path: Path) -> SecretsFile:
     """Create ``path`` for the dotenv file, readable by its owner only; refused when it
     exists (whatever it holds), so a secret never lands in a file others can read. Returns
-    the open descriptor (the caller writes and closes it with :func:`write_secrets`)."""
+    it open (the caller writes and closes it with :func:`write_secrets`)."""
     try:
-        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SECRETS_MODE)
+        return SecretsFile(path, os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SECRETS_MODE))
     except FileExistsError:
         mode = path.stat().st_mode & 0o777
         readable = "" if mode == SECRETS_MODE else f" and is readable by others (mode {mode:o})"
@@ -377,16 +384,13 @@ def create_secrets_file(path: Path) -> int:
         ) from exc
 
 
-def write_secrets(
-    descriptor: int, path: Path, exports: Sequence[AppExport]
-) -> tuple[int, int] | None:
+def write_secrets(file: SecretsFile, exports: Sequence[AppExport]) -> tuple[int, int] | None:
     """Write every plain-text key of ``exports`` as ``NAME=value`` (masked ones as a comment)
-    and close ``descriptor``; returns (values written, masked). When no app had a Dify key
-    (or every app failed), the file made by :func:`create_secrets_file` is removed and None
-    returned."""
+    and close ``file``; returns (values written, masked). When no app had a Dify key (or
+    every app failed), the file is removed again and None returned."""
     if not any(result.secrets for result in exports):
-        os.close(descriptor)
-        path.unlink(missing_ok=True)
+        os.close(file.descriptor)
+        file.path.unlink(missing_ok=True)
         return None
     lines = ["# Dify API keys exported by `provisioner export`. Keep this file secret."]
     written = masked = 0
@@ -399,7 +403,7 @@ def write_secrets(
             else:
                 lines.append(f"{secret.name}={_dotenv_value(secret.value)}")
                 written += 1
-    with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+    with os.fdopen(file.descriptor, "w", encoding="utf-8") as stream:
         stream.write("\n".join(lines) + "\n")
     return written, masked
 

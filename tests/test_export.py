@@ -116,14 +116,14 @@ def test_file_stems_are_safe_unique_and_never_app() -> None:
 
 def test_the_secrets_file_is_new_and_private(tmp_path: Path) -> None:
     path = tmp_path / "dify.env"
-    descriptor = create_secrets_file(path)
+    file = create_secrets_file(path)
     result = AppExport("demo", tmp_path)
     result.secrets = [
         SecretRef("A_KEY", "a", "dify_chat", "app-1"),
         SecretRef("B_KEY", "b", "dify_chat", None),
         SecretRef("C_KEY", "c", "dify_chat", 'we"ird $value'),
     ]
-    assert write_secrets(descriptor, path, [result]) == (2, 1)
+    assert write_secrets(file, [result]) == (2, 1)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert path.read_text("utf-8").splitlines() == [
         "# Dify API keys exported by `provisioner export`. Keep this file secret.",
@@ -136,7 +136,7 @@ def test_the_secrets_file_is_new_and_private(tmp_path: Path) -> None:
 def test_a_secrets_file_without_any_key_is_not_kept(tmp_path: Path) -> None:
     path = tmp_path / "dify.env"
     failed = AppExport("demo", tmp_path)
-    assert write_secrets(create_secrets_file(path), path, [failed]) is None
+    assert write_secrets(create_secrets_file(path), [failed]) is None
     assert not path.exists()
 
 

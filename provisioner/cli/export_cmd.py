@@ -78,11 +78,9 @@ def command(
         secret_var=_checked_var("--app-secret-var", app_secret_var),
     )
     folders = [_folder(bots_dir, app) for app in apps]
-    descriptor = create_secrets_file(secrets_to) if secrets_to is not None else None
+    secrets_file = create_secrets_file(secrets_to) if secrets_to is not None else None
     exports = _export_all(folders, new_app, merge, schemas_dir, concurrency)
-    saved = None
-    if descriptor is not None and secrets_to is not None:
-        saved = write_secrets(descriptor, secrets_to, exports)
+    saved = write_secrets(secrets_file, exports) if secrets_file is not None else None
     for result in exports:
         _report(result)
     _report_secrets(exports, secrets_to, saved)
