@@ -181,8 +181,17 @@ def refused(faults: FaultInjector, rejection: Rejection) -> JSONResponse:
 
 
 def _endpoint(
-    state: EmulatorState, operation: Operation, *, writes: bool
+    state: EmulatorState,
+    operation: Operation,
+    *,
+    writes: bool,
+    decode: Callable[[bytes], Any] | None = None,
 ) -> Callable[[Request], Awaitable[Response]]:
+    r"""An endpoint of the server API: faults, admission (signature, rate limit), the body
+    read and ``decode``\ d (JSON by default), ``operation(app_key, decoded)``, and for
+    ``writes`` the commit recorded and a connection dropped after it when asked."""
+    decoded = decode or _decode
+
     async def endpoint(request: Request) -> Response:
         refusal = await _injected_fault(state.faults)
         if refusal is not None:
@@ -195,7 +204,7 @@ def _endpoint(
             if raw is None:
                 state.limiter.record(app_key, request.url.path, "disconnected")
                 return _unsent()
-            result = operation(app_key, _decode(raw))
+            result = operation(app_key, decoded(raw))
         except Rejection as rejection:
             return refused(state.faults, rejection)
         if writes:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
@@ -25,17 +26,12 @@ from provisioner.emulator import codes
 # The bot API's steps, shared so that both endpoints behave the same (see app.py).
 from provisioner.emulator.app import (
     EmulatorState,
-    _admit,
-    _body,
-    _drop_connection,
-    _injected_fault,
+    _endpoint,
     _loopback_only,
-    _unsent,
     envelope,
-    refused,
 )
 from provisioner.emulator.runtime import MessageRuntime, Published
-from provisioner.emulator.validation import Rejection, parameter_error
+from provisioner.emulator.validation import parameter_error
 
 PUBLISH_PATH = "/message/private/publish.json"
 MAX_RECIPIENTS = 1000
@@ -89,28 +85,10 @@ def message_routes(state: EmulatorState, runtime: MessageRuntime) -> list[Route]
 def _publish(
     state: EmulatorState, runtime: MessageRuntime
 ) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
-        refusal = await _injected_fault(state.faults)
-        if refusal is not None:
-            return refusal
-        app_key, refusal = _admit(state, request)
-        if refusal is not None:
-            return refusal
-        try:
-            raw = await _body(request)
-            if raw is None:
-                state.limiter.record(app_key, PUBLISH_PATH, "disconnected")
-                return _unsent()
-            published = parse_publish(raw)
-        except Rejection as rejection:
-            return refused(state.faults, rejection)
-        uids = runtime.publish(app_key, published)
-        state.limiter.record(app_key, PUBLISH_PATH, "committed")
-        if state.faults.should_drop() and await _drop_connection(request):
-            return _unsent()
-        return JSONResponse({"code": codes.CODE_OK, "messageUIDs": uids})
+    def publish(app_key: str, published: Published) -> dict[str, Any]:
+        return {"messageUIDs": runtime.publish(app_key, published)}
 
-    return endpoint
+    return _endpoint(state, publish, writes=True, decode=parse_publish)
 
 
 def _conversation(runtime: MessageRuntime) -> Callable[[Request], Awaitable[Response]]:
