@@ -115,6 +115,16 @@ def test_a_stream_with_pings_pieces_and_the_end() -> None:
     assert reply.first_token_seconds == 0.25
 
 
+def test_lines_are_fed_through_the_decoder_and_a_last_event_without_blank_line_counts() -> None:
+    stream = reader()
+    for line in [": keep-alive", "event: ping", "", f"data: {data(event='message', answer='Hi')}"]:
+        stream.feed(line)
+    stream.feed("")
+    stream.feed(f"data: {data(event='message_end', conversation_id='c9')}")  # no blank line
+    reply = stream.reply()
+    assert (reply.answer, reply.conversation_id) == ("Hi", "c9")
+
+
 def test_agent_pieces_win_over_the_closing_message_and_replace_resets() -> None:
     stream = reader()
     stream.event("", data(event="agent_message", answer="A"))

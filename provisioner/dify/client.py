@@ -34,7 +34,6 @@ from tenacity import (
 from provisioner import __version__
 from provisioner.dify.protocol import (
     Reply,
-    SseDecoder,
     StreamReader,
     blocking_reply,
     error_envelope,
@@ -176,14 +175,8 @@ class DifyClient:
         self, response: httpx.Response, endpoint: str, started: float, deadline: float
     ) -> Reply:
         reader = StreamReader(endpoint, secrets=self._secrets, clock=self._clock, started=started)
-        decoder = SseDecoder()
         for line in self._lines(response, endpoint, deadline):
-            event = decoder.feed(line)
-            if event is not None:
-                reader.event(*event)
-        last = decoder.close()
-        if last is not None:
-            reader.event(*last)
+            reader.feed(line)
         return reader.reply()
 
     @contextmanager

@@ -235,7 +235,8 @@ class StreamReader:
     ``message_replace`` replaces the answer so far; ``message_end`` ends it; ``ping`` and
     every other event (``workflow_*``, ``node_*``, ``agent_thought``, ``tts_*``...) are
     skipped. An ``error`` event (the HTTP status stays 200) raises DifyError, as does a
-    stream that ends without ``message_end``.
+    stream that ends without ``message_end``. :meth:`feed` takes the stream's lines (an
+    :class:`SseDecoder` makes them events), :meth:`event` one event.
     """
 
     def __init__(
@@ -256,7 +257,14 @@ class StreamReader:
         self._conversation_id: str | None = None
         self._message_id: str | None = None
         self._failed_workflow = False
+        self._decoder = SseDecoder()
         self.ended = False
+
+    def feed(self, line: str) -> None:
+        """One line of the stream, without its line break."""
+        event = self._decoder.feed(line)
+        if event is not None:
+            self.event(*event)
 
     def event(self, sse_event: str, data: str) -> None:
         """One event (the ``event:`` field and the ``data:`` text)."""
@@ -279,8 +287,11 @@ class StreamReader:
             self._failed_workflow = isinstance(result, dict) and result.get("status") == "failed"
 
     def reply(self) -> Reply:
-        """The answer, once the stream is over; DifyError when it never reached
-        ``message_end``."""
+        """The answer, once the stream is over (a last event without its blank line
+        counts); DifyError when it never reached ``message_end``."""
+        last = self._decoder.close()
+        if last is not None:
+            self.event(*last)
         if not self.ended:
             what = "the workflow failed" if self._failed_workflow else "the stream ended"
             raise DifyUnreachableError(

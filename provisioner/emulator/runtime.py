@@ -34,7 +34,6 @@ from provisioner.dify.protocol import (
     PRIVATE_MESSAGE_EVENT,
     TEXT_MESSAGE,
     Reply,
-    SseDecoder,
     StreamReader,
     blocking_reply,
     dify_request,
@@ -350,14 +349,8 @@ async def call_dify(
                 raw = b"".join([chunk async for chunk in _bounded(response, MAX_ANSWER_BYTES)])
                 return _blocking(endpoint, response.status_code, raw, api_key)
             reader = StreamReader(endpoint, secrets=[api_key])
-            decoder = SseDecoder()
             async for line in _lines(response):
-                event = decoder.feed(line)
-                if event is not None:
-                    reader.event(*event)
-            last = decoder.close()
-            if last is not None:
-                reader.event(*last)
+                reader.feed(line)
             return reader.reply()
     except httpx.RequestError as exc:
         raise DifyError(
