@@ -88,10 +88,7 @@ class LiveProgress(Progress):
         table.add_row(f"[bold]{self.verb}[/bold] {done} of {len(self.names)} apps")
         for name in self.names:
             outcome, ok = self.states[name]
-            mark = (
-                "[yellow]…[/yellow]" if ok is None else "[green]✓[/green]" if ok else "[red]✗[/red]"
-            )
-            table.add_row(f"  {mark} {name}: {outcome}")
+            table.add_row(f"  {_MARKS[ok]} {name}: {outcome}")
         return table
 
     def finished(self, name: str, outcome: str, ok: bool = True) -> None:
