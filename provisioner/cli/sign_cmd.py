@@ -85,14 +85,18 @@ def command(
         )
     check_credential("app key", key, hint=f"pass --app-key KEY or set {KEY_ENV}")
     check_credential("app secret", secret, hint=f"set {SECRET_ENV}")
-    headers = sign(key, secret).as_dict()
+    _echo_headers(sign(key, secret).as_dict(), output_format)
+    return 0
+
+
+def _echo_headers(headers: dict[str, str], output_format: str) -> None:
+    """``Name: value`` lines, or for curl ``-H`` flags joined by line continuations."""
     if output_format == "curl":
         flags = [f"-H {shlex.quote(f'{name}: {value}')}" for name, value in headers.items()]
         click.echo(" \\\n".join(flags))
     else:
         for name, value in headers.items():
             click.echo(f"{name}: {value}")
-    return 0
 
 
 def _sign_for_app(
@@ -129,9 +133,6 @@ def _sign_for_app(
         data = parse_body(body or "", "the JSON argument")
         url = found.hosts[0] + check_path(path)
         click.echo(curl_command(url, headers, data, form=form))
-    elif output_format == "curl":
-        click.echo(" \\\n".join(f"-H {shlex.quote(f'{k}: {v}')}" for k, v in headers.items()))
     else:
-        for name, value in headers.items():
-            click.echo(f"{name}: {value}")
+        _echo_headers(headers, output_format)
     return 0
