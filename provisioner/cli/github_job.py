@@ -12,7 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from provisioner.cli.output import echo_app_error, echo_workflow_masks, mask
+from provisioner.cli.output import (
+    echo_app_error,
+    echo_workflow_masks,
+    mask,
+    write_output_file,
+)
 
 if TYPE_CHECKING:
     from provisioner.github.actions import ActionsContext
@@ -195,13 +200,5 @@ def merged_results(files: Sequence[Path]) -> Gathered:
 
 def write_result(path: Path, text: str, count: int) -> None:
     """A shard job's result file for the fan-in job (``count`` apps in it)."""
-    from provisioner.errors import ConfigError
-
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot write the shard result {path}: {exc.strerror}",
-            hint="check that the folder exists and is writable",
-        ) from exc
+    write_output_file(path, text, f"the shard result {path}")
     click.echo(f"Shard result written to {path} ({count} app(s)).")

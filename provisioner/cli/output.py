@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 import click
@@ -163,6 +164,20 @@ def guarded_streams() -> Iterator[None]:
 
 
 # --- notices of the state backends ------------------------------------------------------------
+
+
+def write_output_file(path: Path, text: str, what: str) -> None:
+    """Write a file the user asked for (``--out``, ``--results-out``); ConfigError naming
+    ``what`` (``the plan to <path>``) when it cannot be written."""
+    from provisioner.errors import ConfigError
+
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write {what}: {exc.strerror}",
+            hint="check that the folder exists and is writable",
+        ) from exc
 
 
 def echo_warning(message: str) -> None:

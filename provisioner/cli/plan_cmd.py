@@ -16,7 +16,13 @@ from provisioner.cli.options import (
     no_refresh_option,
     shard_option,
 )
-from provisioner.cli.output import echo_app_error, echo_load_warnings, mask, use_color
+from provisioner.cli.output import (
+    echo_app_error,
+    echo_load_warnings,
+    mask,
+    use_color,
+    write_output_file,
+)
 from provisioner.exit_codes import EXIT_BLOCKED, EXIT_CHANGES
 
 if TYPE_CHECKING:
@@ -96,7 +102,7 @@ def command(
         if error is not None:
             echo_app_error(each.name, error.message, hint=error.hint)
     if out is not None and not errors:
-        _write_out(out, render_json(docs))
+        write_output_file(out, render_json(docs), f"the plan to {out}")
     return _exit_code(plans, failed=bool(errors), detailed=detailed_exitcode)
 
 
@@ -126,18 +132,6 @@ def _plan_all(
     ):
         watch_plans(session, progress)
         return session.plans()
-
-
-def _write_out(path: Path, text: str) -> None:
-    from provisioner.errors import ConfigError
-
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot write the plan to {path}: {exc.strerror}",
-            hint="check that the folder exists and is writable",
-        ) from exc
 
 
 def _exit_code(plans: Sequence[Plan], *, failed: bool, detailed: bool) -> int:
