@@ -9,7 +9,6 @@ clients, so only the message id comes back.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -183,19 +182,15 @@ def _wait(
 
 
 def _outcome(bot_id: str, sender: str, uid: str, view: dict[str, Any] | None) -> Conversed:
+    from provisioner.dify.protocol import TEXT_MESSAGE, message_text
+
     if view is None:
         return Conversed(bot_id, sender, uid, on_emulator=True, timed_out=True)
     messages = view["messages"]
     [message] = [m for m in messages if m["messageUID"] == uid]
-    replies = tuple(_text(m["content"]) for m in messages if m.get("replyTo") == uid)
+    # the replies are the bot's text messages (assumption 20 of docs/emulator.md)
+    replies = tuple(
+        message_text(TEXT_MESSAGE, m["content"]) for m in messages if m.get("replyTo") == uid
+    )
     deliveries = tuple(Delivery(**d) for d in message.get("deliveries", []))
     return Conversed(bot_id, sender, uid, True, replies, deliveries)
-
-
-def _text(content: str) -> str:
-    try:
-        decoded = json.loads(content)
-    except ValueError:
-        return content
-    text = decoded.get("content") if isinstance(decoded, dict) else None
-    return text if isinstance(text, str) else content
