@@ -40,7 +40,8 @@ def tell(notices: list[str], notice: str) -> None:
 
 
 class StateBackend(Protocol):
-    """Recorded state of one app, somewhere."""
+    """Recorded state of one app, somewhere. The backends subclass it, so :meth:`read`
+    is written once (on :meth:`read_recorded`)."""
 
     app: str
     """The app's name (its folder under bots/)."""
@@ -53,7 +54,8 @@ class StateBackend(Protocol):
     def read(self) -> RecordedApp:
         """The recorded state: one committed version (a fresh serial-0 state when nothing
         is recorded). While this backend holds the lock, the latest state it wrote."""
-        ...
+        stored = self.read_recorded()
+        return stored if stored is not None else RecordedApp.fresh(self.app)
 
     def read_recorded(self) -> RecordedApp | None:
         """Like :meth:`read`, but None when nothing is recorded."""

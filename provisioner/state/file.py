@@ -14,14 +14,14 @@ from pathlib import Path
 
 from provisioner.errors import StateError
 from provisioner.state.atomic import AtomicFile, FileIdentity, identity
-from provisioner.state.backend import BackendKind
+from provisioner.state.backend import BackendKind, StateBackend
 from provisioner.state.codec import Fragments, parse_state, read_state_file, render_state
 from provisioner.state.lock import StateLock
 from provisioner.state.model import LockHolder, RecordedApp
 from provisioner.state.succession import check_write, expected_serial_of
 
 
-class FileBackend:
+class FileBackend(StateBackend):
     """Recorded state of app ``app`` in the JSON file ``path``.
 
     ``read`` never creates anything; ``write`` replaces the file atomically and refuses to
@@ -48,11 +48,6 @@ class FileBackend:
 
     def describe(self) -> str:
         return self.shown
-
-    def read(self) -> RecordedApp:
-        """The recorded state; a missing file gives a fresh, unwritten state (serial 0)."""
-        stored = self.read_recorded()
-        return stored if stored is not None else RecordedApp.fresh(self.app)
 
     def read_recorded(self) -> RecordedApp | None:
         raw = read_state_file(self.path, str(self.path))

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from provisioner.errors import StateConflictError, StateError
 from provisioner.state.atomic import AtomicFile
-from provisioner.state.backend import BackendKind, tell
+from provisioner.state.backend import BackendKind, StateBackend, tell
 from provisioner.state.codec import Fragments, parse_state, read_state_file, render_state
 from provisioner.state.git_branch import (
     Contents,
@@ -85,7 +85,7 @@ def push_count() -> int:
         return sum(branch.pushes for branch in _BRANCHES.values())
 
 
-class GitBackend:
+class GitBackend(StateBackend):
     """Recorded state of app ``app`` on ``branch`` (see the module docstring)."""
 
     kind: BackendKind = "git"
@@ -115,10 +115,6 @@ class GitBackend:
         return self.branch.where
 
     # --- reading ----------------------------------------------------------------------
-
-    def read(self) -> RecordedApp:
-        stored = self.read_recorded()
-        return stored if stored is not None else RecordedApp.fresh(self.app)
 
     def read_recorded(self) -> RecordedApp | None:
         if self._locked:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provisioner.errors import ConfigError, StateConflictError, StateError
-from provisioner.state.backend import BackendKind, tell
+from provisioner.state.backend import BackendKind, StateBackend, tell
 from provisioner.state.codec import MAX_STATE_BYTES, Fragments, parse_state, render_state
 from provisioner.state.holder import current_holder
 from provisioner.state.model import LockHolder, RecordedApp
@@ -65,7 +65,7 @@ def close_stores() -> None:
         store.close()
 
 
-class PostgresBackend:
+class PostgresBackend(StateBackend):
     """Recorded state of app ``app`` in ``store`` (see the module docstring)."""
 
     kind: BackendKind = "postgres"
@@ -109,10 +109,6 @@ class PostgresBackend:
         return self.store.where
 
     # --- reading ----------------------------------------------------------------------
-
-    def read(self) -> RecordedApp:
-        stored = self.read_recorded()
-        return stored if stored is not None else RecordedApp.fresh(self.app)
 
     def read_recorded(self) -> RecordedApp | None:
         import psycopg
