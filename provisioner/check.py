@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from provisioner.connect import dify_route
-from provisioner.diagnostics import Diagnostic
+from provisioner.diagnostics import Diagnostic, has_errors
 from provisioner.dify.client import DEFAULT_TIMEOUT, DifyClient
 from provisioner.dify.converse import Conversation, converse
 from provisioner.dify.preflight import Outcome, preflight
@@ -55,7 +55,7 @@ class Checked:
 
     @property
     def failed(self) -> bool:
-        return any(d.severity == "error" for d in self.diagnostics)
+        return has_errors(self.diagnostics)
 
 
 @dataclass

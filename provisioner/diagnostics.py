@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -32,7 +33,7 @@ class Diagnostic:
         return asdict(self)
 
 
-def has_errors(diagnostics: list[Diagnostic], *, strict: bool = False) -> bool:
+def has_errors(diagnostics: Iterable[Diagnostic], *, strict: bool = False) -> bool:
     """True when any diagnostic fails the run (warnings count only with ``strict``)."""
     return any(d.severity == "error" or strict for d in diagnostics)
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from provisioner.diagnostics import Diagnostic, JsonPath, diagnostic_at
+from provisioner.diagnostics import Diagnostic, JsonPath, diagnostic_at, has_errors
 from provisioner.errors import ConfigError
 from provisioner.manifest import Document, load_document
 from provisioner.models import DesiredApp
@@ -215,7 +215,7 @@ def validate_app(folder: Path, *, env: Mapping[str, str] | None = None) -> AppVa
         diagnostics.extend(check_document(document, "bot", env=env))
     diagnostics.extend(_cross_file_checks(folder, settings_doc, bot_docs))
     app = None
-    if settings_doc is not None and not any(d.severity == "error" for d in diagnostics):
+    if settings_doc is not None and not has_errors(diagnostics):
         app, problems = _build_app(folder, settings_doc, bot_docs)
         diagnostics.extend(problems)
     diagnostics.sort(key=diagnostic_order)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from provisioner.diagnostics import Diagnostic
+from provisioner.diagnostics import Diagnostic, has_errors
 from provisioner.dify.client import BUSY_CODE, QUOTA_CODE, DifyClient
 from provisioner.dify.protocol import (
     MODE_NAMES,
@@ -52,7 +52,7 @@ class Outcome:
 
     @property
     def failed(self) -> bool:
-        return any(d.severity == "error" for d in self.diagnostics)
+        return has_errors(self.diagnostics)
 
 
 def preflight(target: Target, connect: ClientFactory, env: Mapping[str, str]) -> Outcome:
@@ -66,7 +66,7 @@ def preflight(target: Target, connect: ClientFactory, env: Mapping[str, str]) ->
             info = client.info()
             wrong_mode = mode_findings(target, info.get("mode"))
             found += wrong_mode
-            if not any(d.severity == "error" for d in wrong_mode):  # else its inputs mislead
+            if not has_errors(wrong_mode):  # else its inputs mislead
                 found += input_findings(target, client.parameters(), env)
     except DifyError as exc:
         found.append(failure_finding(target, exc))
