@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from provisioner.diagnostics import Diagnostic, diagnostic_at, format_path
+from provisioner.diagnostics import Diagnostic, diagnostic_at, format_path, has_errors
 
 
 def test_format_path() -> None:
@@ -23,3 +23,15 @@ def test_diagnostic_at_names_file_position_and_field() -> None:
         message="bad",
         hint="fix it",
     )
+
+
+def test_has_errors_counts_warnings_only_when_strict() -> None:
+    warning = diagnostic_at("a.yaml", (1, 1), (), "w", "m", "h", severity="warning")
+    error = diagnostic_at("a.yaml", (1, 1), (), "e", "m", "h")
+    assert (has_errors([]), has_errors([warning]), has_errors([warning, error])) == (
+        False,
+        False,
+        True,
+    )
+    assert has_errors(iter([warning]), strict=True)
+    assert not has_errors([], strict=True)
