@@ -17,7 +17,7 @@ from pathlib import Path
 from provisioner.connect import dify_route
 from provisioner.diagnostics import Diagnostic, has_errors
 from provisioner.dify.client import DEFAULT_TIMEOUT, DifyClient
-from provisioner.dify.converse import Conversation, converse
+from provisioner.dify.conversation import Conversation, converse
 from provisioner.dify.preflight import Outcome, preflight
 from provisioner.dify.targets import Target, targets_of
 from provisioner.errors import PreflightError, ProvisionerError

@@ -183,8 +183,8 @@ def dify_route(
     if settings is None or not settings.dify:
         yield DifyRoute(None)
         return
-    from provisioner.emulator.dify_apps import apps_from_settings
-    from provisioner.emulator.dify_server import DifyStandIn
+    from provisioner.emulator.dify.apps import apps_from_settings
+    from provisioner.emulator.dify.server import DifyStandIn
     from provisioner.emulator.server import local_database
 
     apps = apps_from_settings(settings.dify, env)

@@ -102,7 +102,7 @@ def _endpoint(app: DesiredApp, env: Mapping[str, str], base_dir: Path) -> Iterat
     settings = app.settings
     if settings.endpoint == LOCAL_ENDPOINT:
         from provisioner.emulator import EmulatorServer
-        from provisioner.emulator.dify_apps import apps_from_settings
+        from provisioner.emulator.dify.apps import apps_from_settings
 
         stand_in = settings.emulator.dify if settings.emulator else []
         dify_apps = apps_from_settings(stand_in, env) if stand_in else None

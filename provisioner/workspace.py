@@ -8,11 +8,20 @@ resolve and load apps the same way. The state commands (``state show``, ``unlock
 (bounded size, depth and aliases) and the same schema and messages as ``validate``: a missing
 ``app.yaml`` means the default file backend; an unreadable one, or an invalid ``state`` block,
 is a ConfigError, since guessing could point a command at the wrong store.
+
+Sharding (``--shard I/N`` of plan, apply, drift and their ``github`` forms, so a repository
+with hundreds of apps fans out over a CI matrix): job I of N takes the apps with
+``shard_of(app, N) == I``. The hash is the first 8 bytes of SHA-256 of the app name (UTF-8),
+as an unsigned big-endian integer, modulo N, plus one: stable across processes, machines and
+Python versions (unlike ``hash``), and independent of which other apps exist, so adding an app
+never moves another.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +30,6 @@ from typing import TYPE_CHECKING
 from provisioner.errors import ConfigError, ManifestError
 from provisioner.render.safe import terminal_safe
 from provisioner.secrets import referenced_values
-from provisioner.shard import shard_of
 
 if TYPE_CHECKING:
     from provisioner.diagnostics import Diagnostic
@@ -88,7 +96,7 @@ def load_each(
     :func:`resolve_app_folders`), on its own: one app's broken manifests do not stop another.
     ``require_secrets``: an unset or empty variable a bot references is an error of its app
     (False for a plan, which does not need them). ``shard`` ``(I, N)``: only the apps of job
-    I of N (:mod:`provisioner.shard`).
+    I of N (:func:`shard_of`).
 
     ConfigError when an argument names no app, or two folders have the same app name (they
     would share state and lock).
@@ -97,9 +105,8 @@ def load_each(
     folders = resolve_app_folders(names_or_paths, bots_dir)
     _refuse_same_names(folders)
     if shard is not None:
-        folders = [
-            folder for folder in folders if shard_of(folder.absolute().name, shard[1]) == shard[0]
-        ]
+        index, count = shard
+        folders = [f for f in folders if shard_of(f.absolute().name, count) == index]
     return [_load_one(folder, environ, require_secrets) for folder in folders]
 
 
@@ -183,6 +190,36 @@ def format_diagnostic(diagnostic: Diagnostic) -> str:
     where = f"{diagnostic.file}:{diagnostic.line}:{diagnostic.column}"
     field = f"{diagnostic.path}: " if diagnostic.path else ""
     return terminal_safe(f"{where}: {field}{diagnostic.message}")
+
+
+# --- sharding: which of N jobs takes an app -------------------------------------
+
+_SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+
+
+def shard_of(app: str, count: int) -> int:
+    """The shard (1..count) that plans ``app`` when the apps are split over ``count`` jobs."""
+    if count < 1:
+        raise ConfigError(f"the shard count must be at least 1, not {count}")
+    digest = hashlib.sha256(app.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % count + 1
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"2/4"`` -> ``(2, 4)``; ConfigError unless 1 ≤ I ≤ N."""
+    match = _SHARD.match(text)
+    index, count = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+    if not match or not 1 <= index <= count:
+        raise ConfigError(
+            f"--shard {text!r} is not of the form I/N with 1 ≤ I ≤ N",
+            hint="give each matrix job its own I of the same N, e.g. --shard 1/4 ... --shard 4/4",
+        )
+    return index, count
+
+
+def apps_in_shard(apps: Sequence[str], index: int, count: int) -> list[str]:
+    """The apps among ``apps`` that shard ``index`` of ``count`` plans, in their order."""
+    return [app for app in apps if shard_of(app, count) == index]
 
 
 # --- the state backend of an app named on the command line ----------------------------------

@@ -15,10 +15,10 @@ from typing import Any
 from provisioner.apply.executor import AppJob, CallPool
 from provisioner.apply.results import ApplyResult
 from provisioner.apply.settle import ChangeRunner, canonical_matcher
-from provisioner.canonical import api_payload, canonical_spec
 from provisioner.errors import AmbiguousWriteError, ApiError, StateError, TransportError
 from provisioner.models import Bot
 from provisioner.plan import Change, FieldDiff
+from provisioner.plan.canonical import api_payload, canonical_spec
 from provisioner.rongcloud.models import BotPayload
 
 SECRET = "dify-key-0123456789"

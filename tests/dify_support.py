@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from provisioner.emulator.dify_apps import DifyApp, DifyInput
-from provisioner.emulator.dify_server import DifyStandIn
+from provisioner.emulator.dify.apps import DifyApp, DifyInput
+from provisioner.emulator.dify.server import DifyStandIn
 from provisioner.emulator.serving import ThreadedServer
 
 KEYS = {

@@ -23,7 +23,7 @@ OPENED: list[Any] = []
 
 
 def close_opened() -> None:
-    from provisioner.state.postgres import close_stores
+    from provisioner.state.postgres.backend import close_stores
 
     while OPENED:
         OPENED.pop().close()
@@ -34,19 +34,19 @@ def make_backend(kind: str, config: dict[str, Any], app: str = "demo") -> StateB
     """A new backend (for git and postgres: with its own branch client or connections, as
     another process would have)."""
     if kind == "file":
-        from provisioner.state.file import FileBackend
+        from provisioner.state.file.backend import FileBackend
 
         return FileBackend(Path(config["path"]), app)
     if kind == "git":
-        from provisioner.state.git import GitBackend
-        from provisioner.state.git_branch import StateBranch
-        from provisioner.state.git_cli import GitRepository
+        from provisioner.state.git.backend import GitBackend
+        from provisioner.state.git.branch import StateBranch
+        from provisioner.state.git.cli import GitRepository
 
         repo = GitRepository.discover(Path(config["dir"]))
         branch = StateBranch(repo, "origin", config.get("branch", "provisioner-state"))
         return GitBackend(app, branch, base_dir=Path(config["dir"]))
-    from provisioner.state.postgres import PostgresBackend
-    from provisioner.state.postgres_store import PostgresStore
+    from provisioner.state.postgres.backend import PostgresBackend
+    from provisioner.state.postgres.store import PostgresStore
 
     schema = config["schema"]
     store = PostgresStore(
@@ -71,13 +71,13 @@ CRASH_STEPS: dict[str, list[str]] = {
         "provisioner.state.atomic.AtomicFile._fsync_directory",
     ],
     "git": [
-        "provisioner.state.git_cli.GitRepository.commit",
-        "provisioner.state.git_cli.GitRepository.push",
-        "provisioner.state.git_cli.GitRepository.update_ref",
+        "provisioner.state.git.cli.GitRepository.commit",
+        "provisioner.state.git.cli.GitRepository.push",
+        "provisioner.state.git.cli.GitRepository.update_ref",
     ],
     "postgres": [
-        "provisioner.state.postgres.render_state",
-        "provisioner.state.postgres.PostgresBackend._store_row",
+        "provisioner.state.postgres.backend.render_state",
+        "provisioner.state.postgres.backend.PostgresBackend._store_row",
     ],
 }
 """Where a write can die, per backend: the process exits the moment it reaches the step

@@ -14,11 +14,11 @@ import pytest
 
 from provisioner.apply.results import ChangeResult
 from provisioner.apply.session import Session, plan_app, plan_apps
-from provisioner.canonical import api_payload, canonical_spec
 from provisioner.connect import connect
 from provisioner.emulator import EmulatorServer
 from provisioner.errors import ConfigError, LockedError
 from provisioner.models import DesiredApp
+from provisioner.plan.canonical import api_payload, canonical_spec
 from provisioner.rongcloud.models import BotPayload
 from provisioner.state import FileBackend, RecordedBot, backend_for
 from provisioner.workspace import load_apps

@@ -7,15 +7,15 @@ from typing import Any
 
 import pytest
 
-from provisioner.canonical import (
+from provisioner.errors import ConfigError
+from provisioner.models import Bot
+from provisioner.plan.canonical import (
     UNKNOWN_FINGERPRINT,
     api_payload,
     canonical_live,
     canonical_spec,
     is_masked,
 )
-from provisioner.errors import ConfigError
-from provisioner.models import Bot
 from provisioner.rongcloud.models import BotPayload
 from provisioner.secrets import fingerprint
 

@@ -37,7 +37,7 @@ def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: EmulatorServer) 
 
 def manifest_payload(user_id: str) -> BotPayload:
     """The API body of a bot of ``bots/demo`` as its manifest declares it."""
-    from provisioner.canonical import api_payload
+    from provisioner.plan.canonical import api_payload
     from provisioner.workspace import load_apps
 
     (app,) = load_apps(["demo"], Path("bots"), env=ENV)

@@ -11,7 +11,7 @@ import pytest
 
 from provisioner.cli import main
 from provisioner.emulator import EmulatorServer
-from provisioner.emulator.dify_server import DifyStandIn
+from provisioner.emulator.dify.server import DifyStandIn
 from tests.apply_support import APP_KEY, APP_SECRET, calls, live_bots
 from tests.dify_support import APPS, KEYS, CheckWorkspace, at, enter
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from provisioner.cli import main
-from provisioner.emulator.dify_server import DifyStandIn
+from provisioner.emulator.dify.server import DifyStandIn
 from tests.dify_support import APPS, KEYS, CheckWorkspace, Misbehaving, at, enter
 
 

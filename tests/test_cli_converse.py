@@ -13,7 +13,7 @@ import pytest
 from provisioner import converse as converse_module
 from provisioner.cli import main
 from provisioner.emulator import EmulatorServer
-from provisioner.emulator.dify_apps import DifyApp
+from provisioner.emulator.dify.apps import DifyApp
 from tests.dify_support import Misbehaving
 from tests.test_emulator_messages import Receiver
 

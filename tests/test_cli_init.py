@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from provisioner.cli import main
-from provisioner.scaffold import SCHEMA_NAMES, packaged_schema
+from provisioner.export.scaffold import SCHEMA_NAMES, packaged_schema
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -95,8 +95,8 @@ def test_local_endpoint_plans_against_the_emulator(
 def test_bot_already_on_the_emulator_is_adopted(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from provisioner.canonical import api_payload
     from provisioner.connect import connect
+    from provisioner.plan.canonical import api_payload
     from provisioner.workspace import load_apps
 
     write_app(workdir)

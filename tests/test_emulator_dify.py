@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from provisioner.dify.protocol import SseDecoder
-from provisioner.emulator.dify_apps import DifyApp, DifyInput
-from provisioner.emulator.dify_server import DifyStandIn
+from provisioner.emulator.dify.apps import DifyApp, DifyInput
+from provisioner.emulator.dify.server import DifyStandIn
 from provisioner.errors import ConfigError, EmulatorError
 
 CHAT_KEY = "app-chat-key-0001"

@@ -23,7 +23,7 @@ from starlette.routing import Route
 from provisioner.dify.routing import DifyRoute
 from provisioner.emulator import EmulatorServer
 from provisioner.emulator.app import EmulatorState, build_app
-from provisioner.emulator.dify_apps import DifyApp
+from provisioner.emulator.dify.apps import DifyApp
 from provisioner.emulator.faults import FaultInjector
 from provisioner.emulator.messages import CONVERSATION_TTL_MS, Message, MessageStore
 from provisioner.emulator.publish import message_routes

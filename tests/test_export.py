@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from provisioner.errors import ConfigError
-from provisioner.export import (
+from provisioner.export.bots import (
     AppExport,
     SecretRef,
     create_secrets_file,

@@ -7,12 +7,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from provisioner.canonical import canonical_spec
 from provisioner.github.apply import carries_on, review_against
 from provisioner.github.comment import PlanData, ReviewedApp, plan_data
 from provisioner.github.models import Comment, PullRequest
 from provisioner.github.sync import ReviewedPlan
 from provisioner.plan import Plan, make_plan
+from provisioner.plan.canonical import canonical_spec
 from provisioner.state import RecordedApp, RecordedBot
 from tests.test_plan import ENV, make_app, make_bot, record
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from provisioner.manifest import load_document
 from provisioner.models import AppSettings, Auth, Bot, Integration
-from provisioner.schema_errors import validator
+from provisioner.validate.schema import validator
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "manifests"
 DEMO = Path(__file__).resolve().parent.parent / "bots" / "demo"

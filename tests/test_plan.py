@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from provisioner.canonical import api_payload, canonical_spec
 from provisioner.errors import PlanError, UnsafePlanError
 from provisioner.models import AppSettings, Bot, DesiredApp
 from provisioner.plan import Change, FieldDiff, Plan, diff_specs, format_path, make_plan
+from provisioner.plan.canonical import api_payload, canonical_spec
 from provisioner.rongcloud.models import BotPayload
 from provisioner.secrets import fingerprint
 from provisioner.state import RecordedApp, RecordedBot
@@ -461,8 +461,8 @@ def test_the_plan_core_imports_no_io_module() -> None:
     probe = (
         "import sys, provisioner.plan; "
         "print(sorted(m for m in ('httpx', 'provisioner.rongcloud.client', 'uvicorn', "
-        "'filelock', 'psycopg', 'provisioner.state.file', 'provisioner.state.git', "
-        "'provisioner.state.postgres') if m in sys.modules))"
+        "'filelock', 'psycopg', 'provisioner.state.file.backend', 'provisioner.state.git.backend', "
+        "'provisioner.state.postgres.backend') if m in sys.modules))"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True

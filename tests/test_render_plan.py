@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.canonical import api_payload
 from provisioner.plan import Plan, make_plan
+from provisioner.plan.canonical import api_payload
 from provisioner.render.plan import (
     MARKDOWN_MARKER,
     render_json,

@@ -9,7 +9,7 @@ import pytest
 
 from provisioner.apply.session import plan_app
 from provisioner.errors import PlanError
-from provisioner.review import check_reviewed, plans_document, read_plan_file
+from provisioner.plan.review import check_reviewed, plans_document, read_plan_file
 from provisioner.state.model import RecordedApp
 from provisioner.workspace import load_apps
 from tests.test_workspace import ENV, write_app

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from provisioner import roundtrip
+from provisioner.export import roundtrip
 
 FIXTURE = Path(__file__).parent / "fixtures" / "export" / "commented.yaml"
 DEMO = Path(__file__).resolve().parent.parent / "bots" / "demo"

@@ -111,7 +111,7 @@ def test_demo_manifests_validate_and_carry_the_modeline() -> None:
 
 def test_schemas_ship_inside_the_package() -> None:
     assert SCHEMAS.resolve() == (REPO / "provisioner" / "schemas").resolve()
-    from provisioner.schema_errors import load_schema, max_bots_per_app
+    from provisioner.validate.schema import load_schema, max_bots_per_app
 
     assert load_schema("bot") == load("bot")
     assert max_bots_per_app() == 10

@@ -19,7 +19,7 @@ from provisioner.state import (
     default_state_path,
     dumps_state,
 )
-from provisioner.state.lock import StateLock
+from provisioner.state.file.lock import StateLock
 from provisioner.state.model import LockHolder
 
 SPEC = {
@@ -522,8 +522,9 @@ def test_importing_the_state_model_stays_cheap() -> None:
 
     code = (
         "import sys, provisioner.state.model, provisioner.state\n"
-        "heavy = {'filelock', 'psycopg', 'subprocess', 'pydantic', 'provisioner.state.file',"
-        " 'provisioner.state.git', 'provisioner.state.postgres'}\n"
+        "heavy = {'filelock', 'psycopg', 'subprocess', 'pydantic',"
+        " 'provisioner.state.file.backend', 'provisioner.state.git.backend',"
+        " 'provisioner.state.postgres.backend'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )
     result = subprocess.run(

@@ -14,9 +14,9 @@ import pytest
 
 from provisioner.errors import LockedError, StateError
 from provisioner.state import dumps_state
-from provisioner.state.git import GitBackend
-from provisioner.state.git_branch import StateBranch
-from provisioner.state.git_cli import GitRepository, actions_credentials, redact
+from provisioner.state.git.backend import GitBackend
+from provisioner.state.git.branch import StateBranch
+from provisioner.state.git.cli import GitRepository, actions_credentials, redact
 from tests.git_support import branch_file, git, install_rejecting_hook, make_clone, make_origin
 from tests.state_support import next_state
 

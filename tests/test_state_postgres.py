@@ -11,8 +11,8 @@ import pytest
 
 from provisioner.errors import ConfigError, LockedError, StateError
 from provisioner.models import PostgresStateSettings
-from provisioner.state.postgres import PostgresBackend, close_stores
-from provisioner.state.postgres_store import SCHEMA_VERSION, PostgresStore
+from provisioner.state.postgres.backend import PostgresBackend, close_stores
+from provisioner.state.postgres.store import SCHEMA_VERSION, PostgresStore
 from tests.postgres_support import PASSWORD, PASSWORD_USER, Cluster
 from tests.state_support import next_state
 
@@ -90,7 +90,7 @@ def test_the_same_app_in_two_schemas_has_two_locks(
 def test_the_holder_is_named_in_the_row_and_in_application_name(
     pg_cluster: Cluster, pg_schema: str, stores: list[PostgresStore], tmp_path: Path
 ) -> None:
-    from provisioner.state.postgres import shared_store
+    from provisioner.state.postgres.backend import shared_store
 
     store = shared_store(pg_cluster.dsn(), pg_schema, f"postgres schema {pg_schema}")
     backend = PostgresBackend("demo", store, base_dir=tmp_path)
@@ -137,7 +137,7 @@ def test_a_session_shared_with_another_holder_is_a_pooler(
 ) -> None:
     """Through a transaction pooler, two clients can land on one server session, where
     pg_try_advisory_lock succeeds for both: the row naming this very session gives it away."""
-    monkeypatch.setattr("provisioner.state.postgres_store.MAX_SESSIONS", 1)
+    monkeypatch.setattr("provisioner.state.postgres.store.MAX_SESSIONS", 1)
     backend = backend_of(stores, pg_cluster.dsn(), pg_schema, tmp=tmp_path)
     backend.write(next_state(backend.read(), "a"))
     session = backend.store.lock_session("another-client")
@@ -157,7 +157,7 @@ def test_a_connection_that_changes_backend_is_refused(
     pg_cluster: Cluster, pg_schema: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pids = iter([101, 202])
-    monkeypatch.setattr("provisioner.state.postgres_store._backend_pid", lambda c: next(pids))
+    monkeypatch.setattr("provisioner.state.postgres.store._backend_pid", lambda c: next(pids))
     store = PostgresStore(
         pg_cluster.dsn(), pg_schema, where="postgres schema x", application_name="t"
     )

@@ -10,7 +10,7 @@ import pytest
 
 from provisioner.errors import ConfigError, StateError
 from provisioner.state import backend_for, check_app_name
-from provisioner.state.file import FileBackend
+from provisioner.state.file.backend import FileBackend
 from provisioner.workspace import state_backend_for, state_settings
 
 

@@ -39,7 +39,6 @@ from provisioner.apply.interrupts import StopSignal, on_main_thread, run_through
 from provisioner.apply.recorder import Recorder, StateRecorder
 from provisioner.apply.results import ApplyResult, ChangeResult
 from provisioner.apply.settle import BotApi, ChangeRunner, Settled, canonical_matcher
-from provisioner.canonical import api_payload
 from provisioner.errors import (
     ApiError,
     PlanError,
@@ -49,6 +48,7 @@ from provisioner.errors import (
 )
 from provisioner.models import DesiredApp
 from provisioner.plan import Change, Plan
+from provisioner.plan.canonical import api_payload
 from provisioner.rongcloud.models import BotPayload
 
 DEFAULT_CONCURRENCY = 8

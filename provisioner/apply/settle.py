@@ -24,9 +24,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from provisioner.canonical import SERVER_FIELDS, canonical_live
 from provisioner.errors import AmbiguousWriteError, ApiError, ConflictError, ProvisionerError
 from provisioner.plan import Change
+from provisioner.plan.canonical import SERVER_FIELDS, canonical_live
 from provisioner.rongcloud.models import BotPayload
 
 NO_EFFECT_CODES = frozenset({1002, 1004, 1008})

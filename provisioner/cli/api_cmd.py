@@ -48,7 +48,7 @@ def command(app: str, path: str, body: str | None, form: bool, bots_dir: Path) -
     import json
 
     from provisioner.connect import connect
-    from provisioner.direct import READ_PATHS, check_path, form_fields, load_settings
+    from provisioner.rongcloud.direct import READ_PATHS, check_path, form_fields, load_settings
     from provisioner.secrets import referenced_values
     from provisioner.workspace import resolve_app_folders
 
@@ -81,7 +81,7 @@ def _masked_keys(value: object) -> object:
 
 
 def _read_body(argument: str | None) -> dict[str, object]:
-    from provisioner.direct import parse_body
+    from provisioner.rongcloud.direct import parse_body
 
     if argument is not None and argument != "-":
         return parse_body(argument, "the JSON argument")

@@ -182,7 +182,7 @@ def _verdicts(
     """Every app of the command line, in order (:func:`provisioner.apply.verdicts.decide`):
     a plan that is not the reviewed one (``--plan``/``--plan-id``) is refused."""
     from provisioner.apply.verdicts import decide
-    from provisioner.review import check_reviewed
+    from provisioner.plan.review import check_reviewed
 
     def review(plan: Plan) -> PlanError | None:
         return check_reviewed(plan, reviewed, source) if reviewed is not None else None
@@ -222,7 +222,7 @@ def _confirm(verdicts: Mapping[str, Verdict], approved: bool, report: _Report) -
 def _read_reviewed_file(plan_file: Path | None) -> dict[str, str] | None:
     if plan_file is None:
         return None
-    from provisioner.review import read_plan_file
+    from provisioner.plan.review import read_plan_file
 
     return read_plan_file(plan_file)
 

@@ -15,7 +15,7 @@ from provisioner.errors import ConfigError
 
 if TYPE_CHECKING:
     from provisioner.emulator import EmulatorServer
-    from provisioner.emulator.dify_server import DifyStandIn
+    from provisioner.emulator.dify.server import DifyStandIn
 
 
 @click.group("emulator")
@@ -127,7 +127,7 @@ def serve(
     import os
 
     from provisioner.emulator import EmulatorServer, FaultConfig
-    from provisioner.emulator.dify_apps import apps_from_file
+    from provisioner.emulator.dify.apps import apps_from_file
 
     _check_host(host, allow_remote)
     apps = _apps(app_keys, app_secrets)
@@ -186,8 +186,8 @@ def dify(apps_file: Path, host: str, port: int, db_path: Path | None, allow_remo
     """
     import os
 
-    from provisioner.emulator.dify_apps import apps_from_file
-    from provisioner.emulator.dify_server import DifyStandIn
+    from provisioner.emulator.dify.apps import apps_from_file
+    from provisioner.emulator.dify.server import DifyStandIn
 
     _check_host(host, allow_remote)
     stand_in = DifyStandIn(

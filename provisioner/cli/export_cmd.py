@@ -1,4 +1,4 @@
-"""`provisioner export`: the bots on the server -> manifests (see provisioner/export.py)."""
+"""`provisioner export`: the bots on the server -> manifests (see provisioner/export/bots.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from provisioner.cli.options import (
 from provisioner.cli.output import echo_app_error
 
 if TYPE_CHECKING:
-    from provisioner.export import AppExport
+    from provisioner.export.bots import AppExport
 
 
 @click.command("export")
@@ -69,8 +69,8 @@ def command(
       provisioner export production --endpoint cn --secrets-to .env.dify
       provisioner export staging production --merge
     """
-    from provisioner.export import NewApp, create_secrets_file, write_secrets
-    from provisioner.scaffold import check_endpoint
+    from provisioner.export.bots import NewApp, create_secrets_file, write_secrets
+    from provisioner.export.scaffold import check_endpoint
 
     new_app = NewApp(
         endpoint=check_endpoint(endpoint) if endpoint is not None else None,
@@ -88,7 +88,7 @@ def command(
 
 
 def _checked_var(option: str, name: str | None) -> str | None:
-    from provisioner.scaffold import check_variable_name
+    from provisioner.export.scaffold import check_variable_name
 
     return check_variable_name(option, name) if name is not None else None
 
@@ -107,7 +107,7 @@ def _export_all(
 ) -> list[AppExport]:
     from concurrent.futures import ThreadPoolExecutor
 
-    from provisioner.export import NewApp, export_app
+    from provisioner.export.bots import NewApp, export_app
 
     assert isinstance(new_app, NewApp)
     env = dict(os.environ)

@@ -41,7 +41,7 @@ def command(
       provisioner init staging --endpoint cn
       provisioner validate bots/staging && provisioner plan staging
     """
-    from provisioner.scaffold import check_endpoint, init_app
+    from provisioner.export.scaffold import check_endpoint, init_app
     from provisioner.validate import display_path
 
     folder = app_folder(bots_dir, app)
@@ -78,7 +78,7 @@ def resolved_credential_vars(
     app: str, app_key_var: str | None, app_secret_var: str | None
 ) -> tuple[str, str]:
     """The variables app.yaml references: the options, else RONGCLOUD_<APP>_APP_KEY/SECRET."""
-    from provisioner.scaffold import check_variable_name, credential_names
+    from provisioner.export.scaffold import check_variable_name, credential_names
 
     default_key, default_secret = credential_names(app)
     return (

@@ -68,7 +68,7 @@ def _parse_shard(ctx: click.Context, param: click.Parameter, value: str | None) 
     if value is None:
         return None
     from provisioner.errors import ConfigError
-    from provisioner.shard import parse_shard
+    from provisioner.workspace import parse_shard
 
     try:
         return parse_shard(value)

@@ -26,7 +26,7 @@ def command(out: Path) -> int:
       # yaml-language-server: $schema=../../schemas/bot.schema.json
       # $schema: ../../schemas/bot.schema.json
     """
-    from provisioner.scaffold import write_schemas
+    from provisioner.export.scaffold import write_schemas
     from provisioner.validate import display_path
 
     for written in write_schemas(out, overwrite=True):

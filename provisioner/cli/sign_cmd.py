@@ -108,7 +108,13 @@ def _sign_for_app(
     form: bool,
     bots_dir: Path,
 ) -> int:
-    from provisioner.direct import check_path, credentials, curl_command, load_settings, parse_body
+    from provisioner.rongcloud.direct import (
+        check_path,
+        credentials,
+        curl_command,
+        load_settings,
+        parse_body,
+    )
     from provisioner.rongcloud.signing import check_credential, sign
     from provisioner.workspace import resolve_app_folders
 

@@ -184,7 +184,7 @@ def _all_app_names(bots_dir: Path) -> list[str]:
     lock file, a holder record or a scratch file)."""
     from provisioner.errors import ConfigError
     from provisioner.state import DEFAULT_STATE_DIR
-    from provisioner.state.lock import is_lock_file
+    from provisioner.state.file.lock import is_lock_file
 
     names: list[str] = []
     if bots_dir.is_dir():

@@ -10,7 +10,7 @@
   manifest positions and resolved keys;
 - :mod:`~provisioner.dify.preflight`: ``provisioner check`` (``GET /info``,
   ``GET /parameters``: no side effects);
-- :mod:`~provisioner.dify.converse`: ``provisioner check --converse`` (two real messages).
+- :mod:`~provisioner.dify.conversation`: ``provisioner check --converse`` (two real messages).
 
 Importing this package imports none of them.
 """

@@ -2,7 +2,7 @@
 fault injection, and a Dify stand-in.
 
 Use :class:`EmulatorServer` (a context manager) and :class:`FaultConfig`; the Dify stand-in is
-:class:`~provisioner.emulator.dify_server.DifyStandIn`. ``docs/emulator.md`` describes running
+:class:`~provisioner.emulator.dify.server.DifyStandIn`. ``docs/emulator.md`` describes running
 them, the admin endpoints, the message runtime and the fault switches.
 
 Assumptions to check against the real service: RongCloud does not document these, so the

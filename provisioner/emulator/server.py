@@ -27,8 +27,8 @@ from provisioner.emulator.app import (
     collect_stats,
     reset_stats,
 )
-from provisioner.emulator.dify_apps import DifyApp
-from provisioner.emulator.dify_server import DifyStandIn
+from provisioner.emulator.dify.apps import DifyApp
+from provisioner.emulator.dify.server import DifyStandIn
 from provisioner.emulator.faults import FaultConfig, FaultInjector
 from provisioner.emulator.messages import MessageStore
 from provisioner.emulator.publish import message_routes

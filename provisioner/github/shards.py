@@ -1,5 +1,5 @@
 """Merging the JSON results of several shard jobs (``--shard I/N``, see
-:mod:`provisioner.shard`) into one comment or issue.
+:func:`provisioner.workspace.shard_of`) into one comment or issue.
 
 A shard job writes ``{"format_version": 1, "plans": [Plan.document, ...], "failures":
 [{"app", "message", "hint"}], "head_sha": "..."}`` (``failures`` and ``head_sha`` may be

@@ -21,7 +21,7 @@ from provisioner.state.model import STATE_VERSION, LockHolder, RecordedApp, Reco
 if TYPE_CHECKING:
     from provisioner.models import AppSettings, DesiredApp
     from provisioner.state.codec import dumps_state
-    from provisioner.state.file import FileBackend
+    from provisioner.state.file.backend import FileBackend
 
 DEFAULT_STATE_DIR = Path(".provisioner") / "state"
 UNSAVED_STATE_DIR = Path(".provisioner") / "state-unsaved"
@@ -46,7 +46,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     """``FileBackend`` and ``dumps_state``, imported on first use."""
     if name == "FileBackend":
-        from provisioner.state.file import FileBackend
+        from provisioner.state.file.backend import FileBackend
 
         return FileBackend
     if name == "dumps_state":
@@ -95,15 +95,15 @@ def backend_for(
     base = base_dir if base_dir is not None else Path.cwd()
     state = settings.state if settings is not None else None
     if state is None or state.backend == "file":
-        from provisioner.state.file import FileBackend
+        from provisioner.state.file.backend import FileBackend
 
         configured = state.path if state is not None else None
         path = Path(configured) if configured else default_state_path(name)
         return FileBackend(path if path.is_absolute() else base / path, name, shown=str(path))
     if state.backend == "git":
-        from provisioner.state.git import GitBackend
+        from provisioner.state.git.backend import GitBackend
 
         return GitBackend.for_settings(name, state, base)
-    from provisioner.state.postgres import PostgresBackend
+    from provisioner.state.postgres.backend import PostgresBackend
 
     return PostgresBackend.for_settings(name, state, base, env)

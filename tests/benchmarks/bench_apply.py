@@ -150,7 +150,7 @@ def time_apply_phase(root: Path, env: dict[str, str], concurrency: int) -> tuple
     releasing each app's lock (git: its final push). Planning (locks, state, a refresh that
     also opens each app's client) comes before, as in the CLI."""
     from provisioner.apply.session import Session
-    from provisioner.state.git import push_count
+    from provisioner.state.git.backend import push_count
     from provisioner.workspace import load_apps
 
     apps = load_apps([], root / "bots", env=env)
@@ -187,7 +187,7 @@ def time_plain_calls(root: Path, env: dict[str, str], concurrency: int) -> tuple
     machine, httpx and the emulator allow; apply's own overhead is the difference."""
     import httpx
 
-    from provisioner.canonical import api_payload
+    from provisioner.plan.canonical import api_payload
     from provisioner.rongcloud.signing import RongCloudAuth
     from provisioner.secrets import resolve
     from provisioner.workspace import load_apps

@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from provisioner.canonical import canonical_spec
 from provisioner.models import AppSettings, Bot, DesiredApp
 from provisioner.plan import make_plan
+from provisioner.plan.canonical import canonical_spec
 from provisioner.state import RecordedApp, RecordedBot
 
 ENV = {"DIFY_KEY": "app-benchmark-key", "DIFY_KEY_2": "app-rotated"}

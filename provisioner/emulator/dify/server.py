@@ -8,9 +8,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from provisioner.emulator.dify import DifyFaults, StandInState, build_dify_app
-from provisioner.emulator.dify_apps import DifyApp
-from provisioner.emulator.dify_store import DifyStore
+from provisioner.emulator.dify.app import DifyFaults, StandInState, build_dify_app
+from provisioner.emulator.dify.apps import DifyApp
+from provisioner.emulator.dify.store import DifyStore
 from provisioner.emulator.serving import ThreadedServer
 from provisioner.errors import ConfigError, EmulatorError
 

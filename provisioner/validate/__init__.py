@@ -7,7 +7,7 @@
 at file, line and column, and builds the :class:`~provisioner.models.DesiredApp` when there is
 no error. The JSON Schemas are the contract (run with the ``jsonschema`` library, compiled
 once); the pydantic models in :mod:`provisioner.models` mirror them and build the typed app.
-Schema errors are translated into messages in :mod:`provisioner.schema_errors`.
+Schema errors are translated into messages in :mod:`provisioner.validate.schema`.
 
 Nothing here reads ``os.environ``: the environment is passed in (``env``) and only used to
 check that referenced variables are set. No message ever contains a secret value.
@@ -27,7 +27,7 @@ from provisioner.errors import ConfigError
 from provisioner.manifest import Document, load_document
 from provisioner.models import DesiredApp
 from provisioner.secrets import REFERENCE, is_available, unavailable_error
-from provisioner.urls import credential_places
+from provisioner.secrets.urls import credential_places
 
 APP_FILE = "app.yaml"
 MANIFEST_SUFFIXES = (".yaml", ".yml")
@@ -182,7 +182,7 @@ def validate_apps(
     from concurrent.futures import ProcessPoolExecutor
     from functools import partial
 
-    from provisioner.schema_errors import max_bots_per_app, validator
+    from provisioner.validate.schema import max_bots_per_app, validator
 
     validator("bot")  # compile the schemas once, before the fork
     validator("app")
@@ -233,7 +233,7 @@ def check_document(
 ) -> list[Diagnostic]:
     """Every single-file problem of one document: load problems, schema, references, and for
     a bot one integration per type and plain-http warnings (unsorted)."""
-    from provisioner import schema_errors
+    from provisioner.validate import schema as schema_errors
 
     found = list(document.diagnostics)
     if not document.loaded:
@@ -487,7 +487,7 @@ def _credential_warnings(document: Document, path: JsonPath, url: str) -> list[D
 def _state_checks(document: Document) -> list[Diagnostic]:
     """``state.path`` outside the working directory (a warning: the state leaves the
     repository), and a literal password in ``state.dsn`` (an error: it is a secret)."""
-    from provisioner.dsn import has_literal_password
+    from provisioner.secrets.dsn import has_literal_password
 
     state = document.value.get("state")
     if not isinstance(state, dict):
@@ -551,7 +551,7 @@ def _cross_file_checks(
     folder: Path, settings_doc: Document | None, bot_docs: list[Document]
 ) -> list[Diagnostic]:
     """At most 10 bots per app (the assembled-app schema's limit) and unique userIds."""
-    from provisioner.schema_errors import max_bots_per_app
+    from provisioner.validate.schema import max_bots_per_app
 
     found: list[Diagnostic] = []
     limit = max_bots_per_app()

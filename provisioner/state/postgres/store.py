@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from provisioner.dsn import scrub
 from provisioner.errors import StateError
+from provisioner.secrets.dsn import scrub
 
 if TYPE_CHECKING:
     import psycopg

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from provisioner.canonical import is_masked
 from provisioner.errors import ConfigError, ProvisionerError
+from provisioner.export.scaffold import WrittenFile, env_name, modelines
+from provisioner.plan.canonical import is_masked
 from provisioner.rongcloud.models import BotPayload, IntegrationPayload
-from provisioner.scaffold import WrittenFile, env_name, modelines
 from provisioner.secrets import REFERENCE
 
 _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
@@ -175,7 +175,7 @@ def existing_manifests(folder: Path) -> dict[str, Existing]:
     naming the file when one cannot be read as YAML)."""
     from ruamel.yaml.error import YAMLError
 
-    from provisioner import roundtrip
+    from provisioner.export import roundtrip
     from provisioner.validate import bot_files, display_path
 
     found: dict[str, Existing] = {}
@@ -252,14 +252,14 @@ def _keys_of(old: Existing | None) -> dict[str, str]:
 
 
 def _write_new(path: Path, exported: ExportedBot, header: str) -> WrittenFile:
-    from provisioner import roundtrip
+    from provisioner.export import roundtrip
 
     _write(path, roundtrip.dump(exported.manifest, header=header))
     return WrittenFile(path, "written")
 
 
 def _merged(old: Existing, exported: ExportedBot) -> WrittenFile:
-    from provisioner import roundtrip
+    from provisioner.export import roundtrip
 
     text = roundtrip.merged_text(old.text, old.data, exported.manifest)
     if text is None:
@@ -304,7 +304,7 @@ def export_app(
     """Export one app: write ``app.yaml`` first when the folder has none, read every bot
     through the API, write the manifests. Errors are returned in ``AppExport.error``."""
     from provisioner.connect import connect
-    from provisioner.direct import load_settings
+    from provisioner.rongcloud.direct import load_settings
 
     result = AppExport(folder.absolute().name, folder)
     try:
@@ -322,7 +322,7 @@ def _ensure_app_yaml(
     folder: Path, env: Mapping[str, str], new_app: NewApp, schemas_dir: Path
 ) -> list[WrittenFile]:
     """``app.yaml`` for a new app folder, once the credentials it references are set."""
-    from provisioner.scaffold import app_yaml_text, credential_names, write_schemas
+    from provisioner.export.scaffold import app_yaml_text, credential_names, write_schemas
 
     path = folder / "app.yaml"
     if path.is_file():

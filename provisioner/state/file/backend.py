@@ -16,7 +16,7 @@ from provisioner.errors import StateError
 from provisioner.state.atomic import AtomicFile, FileIdentity, identity
 from provisioner.state.backend import BackendKind, StateBackend
 from provisioner.state.codec import Fragments, parse_state, read_state_file, render_state
-from provisioner.state.lock import StateLock
+from provisioner.state.file.lock import StateLock
 from provisioner.state.model import LockHolder, RecordedApp
 from provisioner.state.succession import check_write, expected_serial_of
 

@@ -29,8 +29,8 @@ from provisioner.state.backend import BackendKind, StateBackend, tell
 from provisioner.state.codec import MAX_STATE_BYTES, Fragments, parse_state, render_state
 from provisioner.state.holder import current_holder
 from provisioner.state.model import LockHolder, RecordedApp
-from provisioner.state.postgres_lock import HELD_BY_THIS_SESSION, AppLock
-from provisioner.state.postgres_store import PostgresStore, Session
+from provisioner.state.postgres.lock import HELD_BY_THIS_SESSION, AppLock
+from provisioner.state.postgres.store import PostgresStore, Session
 from provisioner.state.succession import check_request, check_stored, expected_serial_of
 from provisioner.state.unsaved import persist_failure
 

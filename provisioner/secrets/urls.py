@@ -2,7 +2,7 @@
 credential query parameter (``?token=...``, ``key=``, ``secret=``...).
 
 Pure string work. :mod:`provisioner.validate` warns about them (an error under ``--strict``);
-:mod:`provisioner.canonical` replaces each one by a short salted fingerprint, so plans, their
+:mod:`provisioner.plan.canonical` replaces each one by a short salted fingerprint, so plans, their
 JSON and the state never show it, while a change of it still shows as a change.
 """
 

@@ -1,5 +1,5 @@
 """The Dify stand-in: the part of Dify's Service API that RongCloud and ``provisioner
-check`` use, for apps configured explicitly (:mod:`~provisioner.emulator.dify_apps`).
+check`` use, for apps configured explicitly (:mod:`~provisioner.emulator.dify.apps`).
 
 Endpoints, under ``/v1`` with ``Authorization: Bearer <app key>``:
 
@@ -20,7 +20,7 @@ agent app), 404 ``not_found`` (an unknown conversation, or one of another user),
 
 Answers are deterministic and say the turn: ``Helper (turn 2): you said “b”. Before that you
 said “a”.``; completions count the user's requests instead. Conversations are kept per app and
-user (:mod:`~provisioner.emulator.dify_store`).
+user (:mod:`~provisioner.emulator.dify.store`).
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from provisioner.dify.protocol import MODE_NAMES, STREAMING_ONLY_MODES
-from provisioner.emulator.dify_apps import DifyApp
-from provisioner.emulator.dify_store import DifyStore, Turn, app_digest
+from provisioner.emulator.dify.apps import DifyApp
+from provisioner.emulator.dify.store import DifyStore, Turn, app_digest
 from provisioner.errors import ConfigError
 
 CHAT_MODES = frozenset({"chat", "agent-chat", "advanced-chat", "agent"})

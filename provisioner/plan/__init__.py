@@ -32,7 +32,9 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, Literal
 
-from provisioner.canonical import (
+from provisioner.errors import PlanError, UnsafePlanError
+from provisioner.models import Bot, DesiredApp
+from provisioner.plan.canonical import (
     DESCEND,
     UNCHECKED_FINGERPRINT,
     UNKNOWN_FINGERPRINT,
@@ -41,8 +43,6 @@ from provisioner.canonical import (
     walk_aligned,
     with_templates,
 )
-from provisioner.errors import PlanError, UnsafePlanError
-from provisioner.models import Bot, DesiredApp
 from provisioner.rongcloud.models import BotPayload
 from provisioner.secrets import SENSITIVE_KEY, TEMPLATE_KEY, is_sensitive_value
 from provisioner.state.model import RecordedApp, RecordedBot

@@ -27,8 +27,8 @@ from typing import TypeVar
 
 from provisioner.errors import StateError
 from provisioner.state.codec import MAX_STATE_BYTES
-from provisioner.state.git_cli import GitError, GitRepository, private_ref
-from provisioner.state.git_lease import (
+from provisioner.state.git.cli import GitError, GitRepository, private_ref
+from provisioner.state.git.lease import (
     DEFAULT_LEASE,
     locked_error,
     parse_record,

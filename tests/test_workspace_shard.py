@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from provisioner.errors import ConfigError
-from provisioner.shard import apps_in_shard, parse_shard, shard_of
+from provisioner.workspace import apps_in_shard, parse_shard, shard_of
 
 
 def test_shard_of_is_stable_and_documented() -> None:

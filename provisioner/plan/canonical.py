@@ -32,7 +32,7 @@ from provisioner.secrets import (
     references,
     resolve,
 )
-from provisioner.urls import mask_credentials
+from provisioner.secrets.urls import mask_credentials
 
 UNCHECKED_FINGERPRINT = "unchecked"
 """Fingerprint of a secret whose value this run does not have, with no recorded value for

@@ -3,7 +3,7 @@
 ``state: {backend: git, branch: provisioner-state, remote: origin}``. No infrastructure but
 the repository: the branch holds the same JSON document as the file backend (so ``git log -p
 provisioner-state`` is the state's history) and the lock record ``locks/<app>.json``. The
-user's work tree and index are never touched (:mod:`provisioner.state.git_cli`).
+user's work tree and index are never touched (:mod:`provisioner.state.git.cli`).
 
 * **Lock**: a holder record committed on the branch by a compare-and-swap push, with a lease
   the holder renews. A live record refuses a second run at once, naming its holder; one whose
@@ -11,7 +11,7 @@ user's work tree and index are never touched (:mod:`provisioner.state.git_cli`).
   :meth:`GitBackend.notices`).
 * **Write** (under the lock): the state is recorded durably on local disk at once (the journal,
   ``.provisioner/state-journal/<app>.json``, written atomically) and queued for the branch's
-  worker (:mod:`provisioner.state.git_branch`), which pushes pending writes together, one push
+  worker (:mod:`provisioner.state.git.branch`), which pushes pending writes together, one push
   in flight. A failed push is :meth:`GitBackend.pending_error` (and the next write raises it).
 * **Release**: pushes what is pending and removes the lock record in one commit; if that fails,
   the state goes to ``.provisioner/state-unsaved/<app>.json`` and the StateError's hint is the
@@ -32,14 +32,14 @@ from provisioner.errors import StateConflictError, StateError
 from provisioner.state.atomic import AtomicFile
 from provisioner.state.backend import BackendKind, StateBackend, tell
 from provisioner.state.codec import Fragments, parse_state, read_state_file, render_state
-from provisioner.state.git_branch import (
+from provisioner.state.git.branch import (
     Contents,
     StateBranch,
     lock_file,
     state_file,
 )
-from provisioner.state.git_cli import GitError, GitRepository
-from provisioner.state.git_lease import DEFAULT_LEASE, parse_record, stale_reason
+from provisioner.state.git.cli import GitError, GitRepository
+from provisioner.state.git.lease import DEFAULT_LEASE, parse_record, stale_reason
 from provisioner.state.holder import current_holder
 from provisioner.state.model import LockHolder, RecordedApp
 from provisioner.state.succession import check_request, check_stored, expected_serial_of

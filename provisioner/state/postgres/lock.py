@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from provisioner.errors import LockedError, StateError
 from provisioner.state.model import LockHolder
-from provisioner.state.postgres_store import pooler_error
+from provisioner.state.postgres.store import pooler_error
 
 if TYPE_CHECKING:
     import psycopg

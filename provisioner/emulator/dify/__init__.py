@@ -1,0 +1,1 @@
+"""The Dify stand-in: the part of Dify's Service API that RongCloud and `provisioner check` call."""
