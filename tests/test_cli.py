@@ -10,12 +10,34 @@ from pathlib import Path
 import pytest
 
 from provisioner import __version__
-from provisioner.cli import main
+from provisioner.cli import COMMANDS, cli, main
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"provisioner, version {__version__}"
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_each_command_is_listed_with_its_own_summary(name: str) -> None:
+    command = cli.get_command(None, name)  # type: ignore[arg-type]
+    assert command is not None and command.name == name
+    assert COMMANDS[name].summary == command.get_short_help_str(10_000)
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["plan", "--help"]])
+def test_the_group_imports_only_the_command_that_runs(args: list[str]) -> None:
+    code = (
+        "import sys\n"
+        "from provisioner.cli import main\n"
+        f"main({args!r})\n"
+        "print(sorted(m for m in sys.modules if m.endswith('_cmd')))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    expected = ["provisioner.cli.plan_cmd"] if args[0] == "plan" else []
+    assert result.stdout.splitlines()[-1] == repr(expected)
 
 
 def test_python_dash_m_runs_the_cli() -> None:

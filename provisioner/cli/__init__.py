@@ -4,8 +4,10 @@ Exit codes: 0 success / no changes, 1 error (usage errors too: 2 means "changes 
 2 changes present (``plan --detailed-exitcode``), 3 blocked by a safety rule, 4 partial apply,
 130 interrupted (Ctrl-C), 143 terminated (SIGTERM, handled like Ctrl-C).
 
-Each command lives in its own module and keeps heavy imports inside its function body, so
-``provisioner --version`` stays fast.
+Each command lives in its own module (``cli/<name>_cmd.py``), which imports what it needs at
+its top. The group loads a command's module only when that command runs (:class:`LazyGroup`,
+after pip's ``commands_dict``): ``--version`` and ``--help`` import no command, and
+``provisioner plan`` imports only the plan command's modules.
 """
 
 from __future__ import annotations
@@ -18,28 +20,67 @@ import click
 
 from provisioner import __version__
 from provisioner.apply.interrupts import Terminated, terminate_like_interrupt
-from provisioner.cli import (
-    api_cmd,
-    apply_cmd,
-    check_cmd,
-    converse_cmd,
-    drift_cmd,
-    emulator_cmd,
-    export_cmd,
-    github_cmd,
-    init_cmd,
-    plan_cmd,
-    schema_cmd,
-    sign_cmd,
-    state_cmd,
-    validate_cmd,
-)
+from provisioner.cli.lazy import Entry, LazyGroup
 from provisioner.cli.output import echo_error, guarded_streams, show_state_notices
 from provisioner.errors import ProvisionerError
 from provisioner.exit_codes import EXIT_INTERRUPTED, EXIT_TERMINATED
 
+COMMANDS = {
+    "validate": Entry("validate_cmd", "Validate the bot manifests of every app under PATH..."),
+    "plan": Entry(
+        "plan_cmd",
+        "Show what `apply` would change for each APP (default: every app under --bots-dir).",
+    ),
+    "apply": Entry(
+        "apply_cmd",
+        "Apply the manifests of each APP (default: every app under --bots-dir; with --plan,"
+        " the apps in the plan file).",
+    ),
+    "drift": Entry(
+        "drift_cmd",
+        "Refresh each APP (default: every app under --bots-dir) from the API and report what"
+        " differs from git: bots changed or deleted on the server outside git (drift), bots on"
+        " the server that nobody manages (unmanaged) and changes in git not applied yet"
+        " (pending).",
+    ),
+    "state": Entry("state_cmd", "Inspect, free, move or edit the recorded state of apps."),
+    "github": Entry(
+        "github_cmd",
+        "The GitOps loop on GitHub Actions: `plan` on pull requests, `apply` after merge,"
+        " `drift` on a schedule.",
+    ),
+    "check": Entry(
+        "check_cmd",
+        "Check the Dify integrations of each APP (default: every app under --bots-dir).",
+    ),
+    "converse": Entry(
+        "converse_cmd",
+        "Send TEXT to BOT (its userId) of APP as a user, through the app's endpoint.",
+    ),
+    "init": Entry("init_cmd", "Create bots/APP/ with app.yaml and one commented example bot."),
+    "export": Entry("export_cmd", "Write one manifest per bot of each APP as the server holds it."),
+    "schema": Entry(
+        "schema_cmd",
+        "Write the manifests' JSON Schemas (Draft 2020-12) into --out, replacing older copies.",
+    ),
+    "api": Entry(
+        "api_cmd",
+        "POST one signed request to PATH with APP's credentials; print the answer's JSON.",
+    ),
+    "sign": Entry("sign_cmd", "Print fresh App-Key, Nonce, Timestamp and Signature headers."),
+    "emulator": Entry(
+        "emulator_cmd", "A local stand-in for RongCloud's bot API and messages, and for Dify."
+    ),
+}
+"""Every command: the module under ``provisioner.cli`` that defines it as ``command``, and its
+summary for ``provisioner --help`` (tests/test_cli.py holds each equal to the command's own)."""
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group(
+    cls=LazyGroup,
+    commands_dict=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, prog_name="provisioner")
 @click.option("--debug", is_flag=True, help="Show tracebacks for unexpected errors.")
 @click.pass_context
@@ -51,28 +92,6 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
-
-
-COMMANDS = (
-    validate_cmd,
-    plan_cmd,
-    apply_cmd,
-    drift_cmd,
-    state_cmd,
-    github_cmd,
-    check_cmd,
-    converse_cmd,
-    init_cmd,
-    export_cmd,
-    schema_cmd,
-    api_cmd,
-    sign_cmd,
-    emulator_cmd,
-)
-"""Every command module (`provisioner --help` lists them by name)."""
-
-for _module in COMMANDS:
-    cli.add_command(_module.command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
