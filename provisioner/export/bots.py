@@ -22,11 +22,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from ruamel.yaml.error import YAMLError
+
+from provisioner.connect import connect
 from provisioner.errors import ConfigError, ProvisionerError
-from provisioner.export.scaffold import WrittenFile, env_name, modelines
+from provisioner.export import roundtrip
+from provisioner.export.scaffold import (
+    WrittenFile,
+    app_yaml_text,
+    credential_names,
+    env_name,
+    modelines,
+    write_schemas,
+)
 from provisioner.plan.canonical import is_masked
+from provisioner.rongcloud.direct import load_settings
 from provisioner.rongcloud.models import BotPayload, IntegrationPayload
 from provisioner.secrets import REFERENCE
+from provisioner.validate import bot_files, display_path
 
 _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 RESERVED_STEMS = frozenset({"app"})
@@ -173,11 +186,6 @@ class Existing:
 def existing_manifests(folder: Path) -> dict[str, Existing]:
     """userId -> the manifest declaring it, for every bot file of ``folder`` (ConfigError
     naming the file when one cannot be read as YAML)."""
-    from ruamel.yaml.error import YAMLError
-
-    from provisioner.export import roundtrip
-    from provisioner.validate import bot_files, display_path
-
     found: dict[str, Existing] = {}
     for path in bot_files(folder):
         try:
@@ -203,12 +211,10 @@ def write_bots(
     schemas_dir: Path,
 ) -> None:
     """Write one manifest per live bot into ``result.folder`` (see the module docstring)."""
-    from provisioner.validate import bot_files
-
     existing = existing_manifests(result.folder) if merge else {}
     if not merge and bot_files(result.folder):
         raise ConfigError(
-            f"{_shown(result.folder)} already holds bot manifests",
+            f"{display_path(result.folder)} already holds bot manifests",
             hint="pass --merge to update them in place (comments and layout are kept), or"
             " export into a new app folder",
         )
@@ -227,7 +233,9 @@ def write_bots(
             result.files.append(_write_new(path, exported, header))
     declared = {bot.userId for bot in live}
     result.gone = [
-        (user_id, _shown(old.path)) for user_id, old in existing.items() if user_id not in declared
+        (user_id, display_path(old.path))
+        for user_id, old in existing.items()
+        if user_id not in declared
     ]
 
 
@@ -252,15 +260,11 @@ def _keys_of(old: Existing | None) -> dict[str, str]:
 
 
 def _write_new(path: Path, exported: ExportedBot, header: str) -> WrittenFile:
-    from provisioner.export import roundtrip
-
     _write(path, roundtrip.dump(exported.manifest, header=header))
     return WrittenFile(path, "written")
 
 
 def _merged(old: Existing, exported: ExportedBot) -> WrittenFile:
-    from provisioner.export import roundtrip
-
     text = roundtrip.merged_text(old.text, old.data, exported.manifest)
     if text is None:
         return WrittenFile(old.path, "unchanged")
@@ -273,15 +277,9 @@ def _write(path: Path, text: str) -> None:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise ConfigError(
-            f"cannot write {_shown(path)}: {exc.strerror or exc}",
+            f"cannot write {display_path(path)}: {exc.strerror or exc}",
             hint="check that the app folder is writable",
         ) from exc
-
-
-def _shown(path: Path) -> str:
-    from provisioner.validate import display_path
-
-    return display_path(path)
 
 
 @dataclass(frozen=True)
@@ -303,9 +301,6 @@ def export_app(
 ) -> AppExport:
     """Export one app: write ``app.yaml`` first when the folder has none, read every bot
     through the API, write the manifests. Errors are returned in ``AppExport.error``."""
-    from provisioner.connect import connect
-    from provisioner.rongcloud.direct import load_settings
-
     result = AppExport(folder.absolute().name, folder)
     try:
         result.files.extend(_ensure_app_yaml(folder, env, new_app, schemas_dir))
@@ -322,14 +317,12 @@ def _ensure_app_yaml(
     folder: Path, env: Mapping[str, str], new_app: NewApp, schemas_dir: Path
 ) -> list[WrittenFile]:
     """``app.yaml`` for a new app folder, once the credentials it references are set."""
-    from provisioner.export.scaffold import app_yaml_text, credential_names, write_schemas
-
     path = folder / "app.yaml"
     if path.is_file():
         return []
     if new_app.endpoint is None:
         raise ConfigError(
-            f"{_shown(path)} does not exist",
+            f"{display_path(path)} does not exist",
             hint="pass --endpoint (local, a data center such as cn, or a base URL) so export"
             " writes it, with references for the App Key and Secret",
         )
@@ -373,13 +366,13 @@ def create_secrets_file(path: Path) -> SecretsFile:
         mode = path.stat().st_mode & 0o777
         readable = "" if mode == SECRETS_MODE else f" and is readable by others (mode {mode:o})"
         raise ConfigError(
-            f"--secrets-to {_shown(path)}: the file already exists{readable}",
+            f"--secrets-to {display_path(path)}: the file already exists{readable}",
             hint="give a new file name (it is created with mode 600), or remove the old file"
             " once its values are where they belong",
         ) from None
     except OSError as exc:
         raise ConfigError(
-            f"--secrets-to {_shown(path)}: cannot create it: {exc.strerror or exc}",
+            f"--secrets-to {display_path(path)}: cannot create it: {exc.strerror or exc}",
             hint="give a file in a writable folder",
         ) from exc
 

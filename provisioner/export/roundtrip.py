@@ -20,6 +20,8 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+from yaml import ScalarNode
+from yaml.resolver import Resolver
 
 from provisioner.secrets import is_sensitive
 
@@ -108,9 +110,6 @@ def _quoted(value: Any) -> Any:
 
 
 def _reads_back_as_other(text: str) -> bool:
-    from yaml import ScalarNode
-    from yaml.resolver import Resolver
-
     tag: str = Resolver().resolve(ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
     return tag != _STR_TAG
 

@@ -13,13 +13,18 @@ Files are only written by :func:`write_schemas` and :func:`init_app`; the texts 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import yaml
+
 from provisioner.errors import ConfigError
+from provisioner.models import is_endpoint
+from provisioner.secrets import REFERENCE
 
 SCHEMA_NAMES = ("bot", "app", "app-bundle")
 DEFAULT_SCHEMAS_DIR = Path("schemas")
@@ -186,9 +191,6 @@ def init_app(
 
 def check_endpoint(value: str) -> str:
     """``value`` when it is an endpoint or one ``${NAME}`` reference (ConfigError if not)."""
-    from provisioner.models import is_endpoint
-    from provisioner.secrets import REFERENCE
-
     if is_endpoint(value) or REFERENCE.fullmatch(value):
         return value
     raise ConfigError(
@@ -200,9 +202,5 @@ def check_endpoint(value: str) -> str:
 
 def _yaml_scalar(value: str) -> str:
     """``value`` as a YAML scalar (quoted when a plain scalar would not read back as it)."""
-    import json
-
-    import yaml
-
     plain = value and yaml.safe_load(value) == value and ": " not in value and "#" not in value
     return value if plain else json.dumps(value)
