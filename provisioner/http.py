@@ -83,9 +83,15 @@ class RetryPolicy:
             reraise=True,
         )
         try:
-            return retrying(attempt)
+            # Not retrying(attempt): that asks the retry rule about every success too, while a
+            # return from inside the loop ends it at once (a call is CPU-bound under the GIL
+            # when many run at once).
+            for each in retrying:
+                with each:
+                    return attempt()
         except Retry as failure:
             raise failure.error from failure.__cause__
+        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
     def _wait(self, state: RetryCallState) -> float:
         failure = state.outcome.exception() if state.outcome else None
