@@ -1,4 +1,4 @@
-"""Reading answers: Retry-After forms, redaction, the envelope."""
+"""Reading answers: redaction, the envelope, bounded bodies, hints."""
 
 from __future__ import annotations
 
@@ -17,28 +17,7 @@ from provisioner.rongcloud.responses import (
     read_answer,
     read_body,
     redact,
-    retry_after_seconds,
 )
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (None, None),
-        ("", None),
-        ("2", 2.0),
-        ("0.5", 0.5),
-        ("-3", 0.0),
-        ("nan", None),
-        ("9999", 60.0),
-        ("Thu, 01 Jan 2026 12:00:05 GMT", 5.0),
-        ("Thu, 01 Jan 2026 11:00:00 GMT", 0.0),
-        ("soon", None),
-    ],
-)
-def test_retry_after(value: str | None, expected: float | None) -> None:
-    noon = 1767268800.0  # 2026-01-01T12:00:00Z
-    assert retry_after_seconds(value, noon) == expected
 
 
 def test_redact_longest_first() -> None:

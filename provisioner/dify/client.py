@@ -19,19 +19,10 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
 
-from provisioner import __version__
 from provisioner.dify.protocol import (
     Reply,
     StreamReader,
@@ -39,7 +30,7 @@ from provisioner.dify.protocol import (
     error_envelope,
 )
 from provisioner.errors import ConfigError, DifyError, DifyUnreachableError
-from provisioner.rongcloud.responses import retry_after_seconds
+from provisioner.http import ApiClient, Retry, RetryPolicy, http_client, retry_after
 from provisioner.rongcloud.signing import credential_problem
 from provisioner.secrets import redact
 
@@ -66,16 +57,7 @@ NOT_DIFY_HINT = (
 )
 
 
-class _Busy(Exception):
-    """Dify's concurrency limit (retried); ``error`` is raised when no attempt is left."""
-
-    def __init__(self, error: DifyError, retry_after: float | None) -> None:
-        super().__init__(error.message)
-        self.error = error
-        self.retry_after = retry_after
-
-
-class DifyClient:
+class DifyClient(ApiClient):
     """One Dify app: ``base_url`` is the API base (``https://api.dify.ai/v1``), ``api_key``
     the app's key. A context manager; not shared between threads."""
 
@@ -102,20 +84,19 @@ class DifyClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._secrets = [api_key]
-        self._max_attempts = max(1, max_attempts)
-        self._backoff = wait_exponential_jitter(
-            multiplier=backoff_base, max=backoff_max, jitter=backoff_base
+        self._retry = RetryPolicy(
+            attempts=max(1, max_attempts),
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            sleep=sleep,
         )
-        self._sleep = sleep
         self._clock = clock
-        self._http = httpx.Client(
-            timeout=httpx.Timeout(timeout),
-            headers={
-                "Authorization": f"Bearer {api_key}",
-                "User-Agent": f"provisioner/{__version__}",
-            },
-            follow_redirects=False,
-            transport=transport,
+        super().__init__(
+            http_client(
+                timeout=httpx.Timeout(timeout),
+                headers={"Authorization": f"Bearer {api_key}"},
+                transport=transport,
+            )
         )
 
     def info(self) -> dict[str, Any]:
@@ -129,22 +110,7 @@ class DifyClient:
     def send(self, path: str, body: dict[str, Any]) -> Reply:
         """POST a generation request (``/chat-messages`` or ``/completion-messages``); the
         answer, read as a stream when ``body["response_mode"]`` is ``streaming``."""
-        reply: Reply = self._retrying(lambda: self._generate(path, body))
-        return reply
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        return self._retry.call(lambda: self._generate(path, body))
 
     def __repr__(self) -> str:
         return f"DifyClient(base_url={self.base_url!r})"
@@ -158,8 +124,7 @@ class DifyClient:
                 body = self._body(response, endpoint, self._clock() + self.timeout)
             return self._decoded_object(endpoint, response, body)
 
-        result: dict[str, Any] = self._retrying(attempt)
-        return result
+        return self._retry.call(attempt)
 
     def _generate(self, path: str, body: dict[str, Any]) -> Reply:
         endpoint = f"POST {path}"
@@ -192,28 +157,6 @@ class DifyClient:
             yield response
         finally:
             response.close()
-
-    def _retrying(self, attempt: Callable[[], Any]) -> Any:
-        retrying = Retrying(
-            stop=stop_after_attempt(self._max_attempts),
-            wait=self._wait,
-            retry=retry_if_exception_type(_Busy),
-            sleep=self._sleep,
-            reraise=True,
-        )
-        try:
-            for each in retrying:
-                with each:
-                    return attempt()
-        except _Busy as busy:
-            raise busy.error from None
-        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
-
-    def _wait(self, state: RetryCallState) -> float:
-        failure = state.outcome.exception() if state.outcome else None
-        if isinstance(failure, _Busy) and failure.retry_after is not None:
-            return failure.retry_after
-        return float(self._backoff(state))
 
     # -- reading answers -------------------------------------------------------------------
 
@@ -274,8 +217,7 @@ class DifyClient:
             )
         failure = self._failure(endpoint, status, data)
         if status == 429 and failure.code == BUSY_CODE:
-            wait = retry_after_seconds(response.headers.get("Retry-After"), time.time())
-            raise _Busy(failure, wait)
+            raise Retry(failure, wait=retry_after(response, time.time()))
         raise failure
 
     def _failure(self, endpoint: str, status: int, data: object) -> DifyError:

@@ -5,7 +5,8 @@ comments, issues). Every request sends ``Accept: application/vnd.github+json``,
 ``X-GitHub-Api-Version: 2022-11-28``, a User-Agent and the token as a bearer token; the token
 is never part of a message, a log record or ``repr``.
 
-Retry policy (tenacity, like the RongCloud client; ``sleep``/``clock`` are seams):
+Retry policy (the skeleton of :mod:`provisioner.http`, under the RongCloud and Dify clients
+too; ``sleep``/``clock`` are seams):
 
 * a connect error (nothing was sent) is retried for every call, backing off with jitter;
 * a read (GET) or an edit (PATCH, idempotent) is also retried on timeouts, dropped
@@ -20,36 +21,21 @@ Retry policy (tenacity, like the RongCloud client; ``sleep``/``clock`` are seams
 * anything else that is not 2xx raises GitHubError at once (422 "body is too long":
   GitHubBodyTooLongError).
 
-Pagination follows ``Link: <...>; rel="next"`` and never leaves the API's origin.
+Pagination follows ``Link: <...>; rel="next"`` (httpx's ``Response.links``) and never
+leaves the API's origin.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, ValidationError
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
 
-from provisioner import __version__
-from provisioner.errors import (
-    ConfigError,
-    GitHubError,
-    GitHubRateLimitedError,
-    ProvisionerError,
-    TransportError,
-)
+from provisioner.errors import ConfigError, GitHubError, GitHubRateLimitedError, TransportError
 from provisioner.github.models import (
     Account,
     Branch,
@@ -70,6 +56,7 @@ from provisioner.github.responses import (
     message_of,
     seconds_of,
 )
+from provisioner.http import NOT_SENT, ApiClient, Retry, RetryPolicy, http_client
 
 __all__ = [
     "Account",
@@ -97,9 +84,7 @@ SECONDARY_DEFAULT_WAIT = 60.0
 
 logger = logging.getLogger("provisioner.github")
 
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _IDEMPOTENT = frozenset({"GET", "PATCH", "PUT", "DELETE"})
-_LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 _Model = TypeVar("_Model", bound=BaseModel)
 
 
@@ -120,16 +105,7 @@ class _TokenAuth(httpx.Auth):
         return "_TokenAuth(token=(sensitive))"
 
 
-class _RetryableFailure(Exception):
-    """One attempt failed in a way that may be retried; ``error`` is raised if none is left."""
-
-    def __init__(self, error: ProvisionerError, *, wait: float | None = None) -> None:
-        super().__init__(error.message)
-        self.error = error
-        self.wait = wait
-
-
-class GitHubClient:
+class GitHubClient(ApiClient):
     """GitHub REST client for the endpoints of the GitOps loop; a context manager.
 
     ``api_url`` is ``GITHUB_API_URL`` (``https://api.github.com``, or
@@ -161,26 +137,21 @@ class GitHubClient:
             raise ConfigError("max_attempts and timeout must be positive, max_wait not negative")
         self._token = token
         self._base = httpx.URL(api_url.rstrip("/") + "/")
-        self._max_attempts = max_attempts
         self._max_wait = max_wait
-        self._backoff = wait_exponential_jitter(
-            initial=backoff_base, max=backoff_max, jitter=backoff_base
+        self._retry = RetryPolicy(
+            attempts=max_attempts, backoff_base=backoff_base, backoff_max=backoff_max, sleep=sleep
         )
-        self._sleep = sleep
         self._clock = clock
         self.requests_sent = 0
         """Every HTTP request sent (retries included): the GitHub budget this client used."""
         self.rate_limit = RateLimit(None, None, None, None)
-        self._http = httpx.Client(
-            auth=_TokenAuth(token),
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            headers={
-                "Accept": MEDIA_TYPE,
-                "X-GitHub-Api-Version": API_VERSION,
-                "User-Agent": f"provisioner/{__version__}",
-            },
-            follow_redirects=False,
-            transport=transport,
+        super().__init__(
+            http_client(
+                auth=_TokenAuth(token),
+                timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+                headers={"Accept": MEDIA_TYPE, "X-GitHub-Api-Version": API_VERSION},
+                transport=transport,
+            )
         )
 
     # -- the API ---------------------------------------------------------------------------
@@ -246,25 +217,9 @@ class GitHubClient:
             payload["labels"] = list(labels)
         return self._one(Issue, "PATCH", f"repos/{repo}/issues/{number}", payload)
 
-    # -- lifecycle -------------------------------------------------------------------------
-
     @property
     def api_url(self) -> str:
         return str(self._base).rstrip("/")
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"GitHubClient(api_url={self.api_url!r})"
@@ -304,10 +259,10 @@ class GitHubClient:
         )
 
     def _next_page(self, answer: httpx.Response) -> httpx.URL | None:
-        match = _LINK_NEXT.search(answer.headers.get("link", ""))
-        if match is None:
+        link = answer.links.get("next")
+        if link is None:
             return None
-        url = httpx.URL(match.group(1))
+        url = httpx.URL(link["url"])
         same_origin = (url.scheme, url.host, url.port) == (
             self._base.scheme,
             self._base.host,
@@ -334,26 +289,7 @@ class GitHubClient:
         """One logical call under the retry policy; the 2xx answer."""
         target = url if isinstance(url, httpx.URL) else self._base.join(url)
         endpoint = endpoint_name(method, target.path)
-        retrying = Retrying(
-            stop=stop_after_attempt(self._max_attempts),
-            wait=self._wait,
-            retry=retry_if_exception_type(_RetryableFailure),
-            sleep=self._sleep,
-            reraise=True,
-        )
-        try:
-            for attempt in retrying:
-                with attempt:
-                    return self._attempt(method, target, endpoint, params, json)
-        except _RetryableFailure as failure:
-            raise failure.error from failure.__cause__
-        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
-
-    def _wait(self, state: RetryCallState) -> float:
-        failure = state.outcome.exception() if state.outcome else None
-        if isinstance(failure, _RetryableFailure) and failure.wait is not None:
-            return failure.wait
-        return float(self._backoff(state))
+        return self._retry.call(lambda: self._attempt(method, target, endpoint, params, json))
 
     def _attempt(
         self,
@@ -382,20 +318,20 @@ class GitHubClient:
 
     def _transport_failure(self, method: str, endpoint: str, exc: httpx.RequestError) -> Exception:
         what = type(exc).__name__
-        if isinstance(exc, _NOT_SENT):
+        if isinstance(exc, NOT_SENT):
             error = TransportError(
                 f"could not connect to GitHub for {endpoint} ({what})",
                 endpoint=endpoint,
                 hint="check GITHUB_API_URL and the network; GitHub may be unreachable",
             )
-            return _RetryableFailure(error)
+            return Retry(error)
         if method in _IDEMPOTENT:
             error = TransportError(
                 f"GitHub gave no answer to {endpoint} ({what})",
                 endpoint=endpoint,
                 hint="GitHub may be slow or down; try again later",
             )
-            return _RetryableFailure(error)
+            return Retry(error)
         return TransportError(
             f"GitHub gave no answer to {endpoint} ({what}); it may or may not have been done",
             endpoint=endpoint,
@@ -409,7 +345,7 @@ class GitHubClient:
             return limited
         error = github_error(endpoint, answer, self._token)
         if answer.status_code >= 500 and method in _IDEMPOTENT:
-            return _RetryableFailure(error)
+            return Retry(error)
         return error
 
     def _rate_limited(self, endpoint: str, answer: httpx.Response) -> Exception | None:
@@ -444,7 +380,7 @@ class GitHubClient:
         )
         if wait is None or wait > self._max_wait:
             return error
-        return _RetryableFailure(error, wait=wait)
+        return Retry(error, wait=wait)
 
     def _note_rate_limit(self, answer: httpx.Response) -> None:
         headers = answer.headers

@@ -1,6 +1,6 @@
 """The signed RongCloud bot API client: one ``httpx.Client``, rate limited, retrying, failing over.
 
-Retry policy (see docs/api-client.md):
+Retry policy (see docs/api-client.md; the loop itself is :mod:`provisioner.http`'s):
 
 * every attempt waits for the app key's rate limiter, and is signed afresh;
 * a connect error (nothing was sent) fails over to the next host and is retried, for every
@@ -18,33 +18,23 @@ Success is HTTP 200 **and** body ``code == 200``.
 from __future__ import annotations
 
 import logging
-import os
-import ssl
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, ValidationError
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
 
-from provisioner import __version__
-from provisioner.errors import (
-    AmbiguousWriteError,
-    ApiError,
-    ConfigError,
-    ProvisionerError,
-    RateLimitedError,
-    TransportError,
+from provisioner.errors import AmbiguousWriteError, ConfigError, RateLimitedError, TransportError
+from provisioner.http import (
+    NOT_SENT,
+    ApiClient,
+    Retry,
+    RetryPolicy,
+    http_client,
+    retry_after,
+    shared_ssl_context,
 )
 from provisioner.rongcloud.hosts import HostRing
 from provisioner.rongcloud.models import (
@@ -61,9 +51,9 @@ from provisioner.rongcloud.responses import (
     SUCCESS,
     OversizedAnswer,
     api_error,
+    odd_success,
     read_answer,
     read_body,
-    retry_after_seconds,
 )
 from provisioner.rongcloud.signing import (
     REQUEST_ID_HEADER,
@@ -85,24 +75,12 @@ GET_BATCH = 20
 """``/v3/bot/get.json`` takes at most 20 ids a call."""
 MAX_PAGES = 1000
 
+LIMITS = httpx.Limits(max_connections=20, keepalive_expiry=30.0)
+"""Connections per client; idle ones close after 30 s (RongCloud advises below 55 s)."""
+
 logger = logging.getLogger("provisioner.rongcloud")
 
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-"""Failures that prove the request never left: safe to repeat, even for a write."""
-
 _Model = TypeVar("_Model", bound=BaseModel)
-
-
-class _RetryableFailure(Exception):
-    """One attempt failed in a way that may be retried; ``error`` is raised if none is left."""
-
-    def __init__(
-        self, error: ProvisionerError, *, retry_after: float | None = None, immediate: bool = False
-    ) -> None:
-        super().__init__(error.message)
-        self.error = error
-        self.retry_after = retry_after
-        self.immediate = immediate
 
 
 @dataclass
@@ -121,7 +99,7 @@ class _Call:
     """A call of :meth:`RongCloudClient.call`: a v2 API's success code 10000 is success too."""
 
 
-class RongCloudClient:
+class RongCloudClient(ApiClient):
     """Signed client for ``/v3/bot/*.json``; safe to share between threads; a context manager.
 
     ``hosts`` are base URLs in order of preference (see :func:`hosts_for_endpoint`).
@@ -150,33 +128,26 @@ class RongCloudClient:
         clock: Callable[[], float] = time.time,
         redact: Sequence[str] = (),
     ) -> None:
-        _check_credentials(app_key, app_secret)
-        if max_attempts < 1:
-            raise ConfigError(f"max_attempts must be at least 1, not {max_attempts}")
-        if timeout <= 0 or backoff_base < 0 or backoff_max < 0:
-            raise ConfigError("timeout must be positive and backoff times not negative")
+        _check_settings(app_key, app_secret, max_attempts, timeout, backoff_base, backoff_max)
         self._app_key = app_key
-        self._app_secret = app_secret
         self._redact = [app_secret, *redact]
         self._stored_keys: frozenset[str] = frozenset()
         """apiKeys the server returned (get/query): a later error might quote them. Replaced
         whole (never changed in place), so calls on other threads read it safely."""
         self._ring = HostRing(hosts)
         RATE_LIMITERS.configure(app_key, rate_limit)
-        self._max_attempts = max_attempts
-        self._backoff = wait_exponential_jitter(
-            multiplier=backoff_base, max=backoff_max, jitter=backoff_base
+        self._retry = RetryPolicy(
+            attempts=max_attempts, backoff_base=backoff_base, backoff_max=backoff_max, sleep=sleep
         )
-        self._sleep = sleep
         self._clock = clock
-        self._http = httpx.Client(
-            auth=RongCloudAuth(app_key, app_secret),
-            timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(max_connections=20, keepalive_expiry=30.0),
-            headers={"User-Agent": f"provisioner/{__version__}"},
-            follow_redirects=False,
-            transport=transport,
-            verify=shared_ssl_context() if transport is None else True,
+        super().__init__(
+            http_client(
+                auth=RongCloudAuth(app_key, app_secret),
+                timeout=httpx.Timeout(timeout),
+                limits=LIMITS,
+                transport=transport,
+                verify=shared_ssl_context() if transport is None else True,
+            )
         )
         # What Client.post would merge in for every request, prepared once (a call is CPU-bound
         # under the GIL when many run at once; parsing the same URL each time is a waste).
@@ -227,7 +198,7 @@ class RongCloudClient:
             if not answer.bots:
                 logger.warning("%s page %d is empty but hasNext is true; stopping", QUERY, page)
                 return bots
-        raise _odd_success(
+        raise odd_success(
             QUERY,
             f"{QUERY} still reported more pages after {MAX_PAGES}",
             hint="the server keeps answering hasNext=true; report this to RongCloud",
@@ -248,20 +219,6 @@ class RongCloudClient:
     @property
     def hosts(self) -> list[str]:
         return self._ring.hosts
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"RongCloudClient(app_key={self._app_key!r}, hosts={self._ring.hosts!r})"
@@ -287,20 +244,7 @@ class RongCloudClient:
             form=form,
             any_api=any_api,
         )
-        retrying = Retrying(
-            stop=stop_after_attempt(self._max_attempts),
-            wait=self._wait,
-            retry=retry_if_exception_type(_RetryableFailure),
-            sleep=self._sleep,
-            reraise=True,
-        )
-        try:
-            for attempt in retrying:
-                with attempt:
-                    return self._attempt(call)
-        except _RetryableFailure as failure:
-            raise failure.error from failure.__cause__
-        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+        return self._retry.call(lambda: self._attempt(call))
 
     def _remember_keys(self, bots: list[BotPayload]) -> list[BotPayload]:
         keys = {key for bot in bots for key in _api_keys(bot) if "***" not in key}
@@ -314,14 +258,10 @@ class RongCloudClient:
             url = self._urls[(host, path)] = httpx.URL(host + path)
         return url
 
-    def _wait(self, state: RetryCallState) -> float:
-        failure = state.outcome.exception() if state.outcome else None
-        if isinstance(failure, _RetryableFailure):
-            if failure.retry_after is not None:
-                return failure.retry_after
-            if failure.immediate:
-                return 0.0
-        return float(self._backoff(state))
+    def _fail_over(self, call: _Call, host: str) -> float | None:
+        """Move on from ``host``; the wait before the next attempt: none (0) when the next host
+        is one this call has not tried yet, else ``None`` (back off)."""
+        return None if self._ring.fail_over(host) in call.tried_hosts else 0.0
 
     def _attempt(self, call: _Call) -> dict[str, Any]:
         host = self._ring.current()
@@ -362,7 +302,7 @@ class RongCloudClient:
             type(exc).__name__,
             request_id,
         )
-        if not isinstance(exc, _NOT_SENT):
+        if not isinstance(exc, NOT_SENT):
             return self._unusable_answer(
                 call,
                 host,
@@ -370,13 +310,12 @@ class RongCloudClient:
                 f"got no answer ({what})",
                 hint="check the network and the timeout; RongCloud may be slow or down",
             )
-        fresh = self._ring.fail_over(host) not in call.tried_hosts
         error = TransportError(
             f"could not connect to {host} for {call.path} ({what})",
             endpoint=call.path,
             hint="check the endpoint in app.yaml and the network; RongCloud may be down",
         )
-        return _RetryableFailure(error, immediate=fresh)
+        return Retry(error, wait=self._fail_over(call, host))
 
     def _oversized_answer(self, call: _Call, host: str, request_id: str, status: int) -> Exception:
         """The error (retryable or final) for an answer whose body passed MAX_ANSWER_BYTES."""
@@ -404,16 +343,15 @@ class RongCloudClient:
     ) -> Exception:
         """A request that was sent but got no usable answer: ambiguous for a write; for a read,
         a retryable TransportError (``hint`` for when no attempt is left). Fails over."""
-        fresh = self._ring.fail_over(host) not in call.tried_hosts
+        wait = self._fail_over(call, host)
         if call.mutating:
-            return AmbiguousWriteError(
-                f"{call.path} to {host} {outcome}; it may or may not have taken effect "
-                f"(request id {request_id})",
-                endpoint=call.path,
-                hint="read the bot back to find out, then run apply again",
+            return _ambiguous(
+                call,
+                host,
+                f"{outcome}; it may or may not have taken effect (request id {request_id})",
             )
         error = TransportError(f"{call.path} to {host} {outcome}", endpoint=call.path, hint=hint)
-        return _RetryableFailure(error, immediate=fresh)
+        return Retry(error, wait=wait)
 
     def _answer(
         self, call: _Call, host: str, request_id: str, response: httpx.Response, body: bytes
@@ -432,20 +370,18 @@ class RongCloudClient:
         if answer.ok or (call.any_api and answer.status == SUCCESS and answer.code == V2_SUCCESS):
             return answer.data
         if answer.rate_limited:
-            wait = retry_after_seconds(response.headers.get("Retry-After"), self._clock())
-            raise _RetryableFailure(
-                api_error(call.path, answer, RateLimitedError), retry_after=wait
-            )
+            wait = retry_after(response, self._clock())
+            raise Retry(api_error(call.path, answer, RateLimitedError), wait=wait)
         if answer.status >= 500:
-            fresh = self._ring.fail_over(host) not in call.tried_hosts
+            wait = self._fail_over(call, host)
             if call.mutating:
-                raise AmbiguousWriteError(
-                    f"{call.path} to {host} answered HTTP {answer.status} "
-                    f"(request id {answer.request_id}); it may or may not have taken effect",
-                    endpoint=call.path,
-                    hint="read the bot back to find out, then run apply again",
+                raise _ambiguous(
+                    call,
+                    host,
+                    f"answered HTTP {answer.status} (request id {answer.request_id}); it may or "
+                    "may not have taken effect",
                 )
-            raise _RetryableFailure(api_error(call.path, answer), immediate=fresh)
+            raise Retry(api_error(call.path, answer), wait=wait)
         raise api_error(call.path, answer)
 
     def _parse(self, path: str, data: dict[str, Any], model: type[_Model]) -> _Model:
@@ -453,51 +389,42 @@ class RongCloudClient:
             return model.model_validate(data)
         except ValidationError:
             # from None: pydantic's text quotes input values, which may hold an apiKey.
-            raise _odd_success(
+            raise odd_success(
                 path,
                 f"{path} answered success with a body of unexpected shape",
                 hint="the API may have changed; report this with --debug output",
             ) from None
 
 
-def _odd_success(path: str, message: str, *, hint: str) -> ApiError:
-    """An answer that says success (HTTP 200, code 200) but cannot be used."""
-    return ApiError(
-        message,
-        endpoint=path,
-        http_status=SUCCESS,
-        code=SUCCESS,
-        error_message=None,
-        request_id=None,
-        hint=hint,
+def _ambiguous(call: _Call, host: str, what: str) -> AmbiguousWriteError:
+    """A write that may have reached ``host``: never repeated; the caller reads back."""
+    return AmbiguousWriteError(
+        f"{call.path} to {host} {what}",
+        endpoint=call.path,
+        hint="read the bot back to find out, then run apply again",
     )
 
 
-_SSL_CONTEXTS: dict[tuple[str | None, str | None], ssl.SSLContext] = {}
-_SSL_LOCK = threading.Lock()
-
-
-def shared_ssl_context() -> ssl.SSLContext:
-    """The certificate-verifying SSL context httpx would make for a client (``verify=True``:
-    ``SSL_CERT_FILE``/``SSL_CERT_DIR`` when set, else certifi's bundle), made once per
-    process and shared: loading the CA bundle costs ~20 ms of CPU, once per client otherwise
-    (100 apps, 100 clients)."""
-    key = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
-    with _SSL_LOCK:
-        context = _SSL_CONTEXTS.get(key)
-        if context is None:
-            context = _SSL_CONTEXTS[key] = httpx.create_ssl_context()
-        return context
-
-
-def _check_credentials(app_key: str, app_secret: str) -> None:
-    """ConfigError for an empty or unsendable app key or secret; the value is never shown."""
+def _check_settings(
+    app_key: str,
+    app_secret: str,
+    max_attempts: int,
+    timeout: float,
+    backoff_base: float,
+    backoff_max: float,
+) -> None:
+    """ConfigError for an empty or unsendable app key or secret (the value is never shown) or
+    a retry setting out of range."""
     check_credential(
         "app key", app_key, hint="set appKey in app.yaml (or the variable it references)"
     )
     check_credential(
         "app secret", app_secret, hint="set the variable appSecret references in app.yaml"
     )
+    if max_attempts < 1:
+        raise ConfigError(f"max_attempts must be at least 1, not {max_attempts}")
+    if timeout <= 0 or backoff_base < 0 or backoff_max < 0:
+        raise ConfigError("timeout must be positive and backoff times not negative")
 
 
 def _write_body(bot: BotPayload) -> dict[str, Any]:

@@ -8,26 +8,22 @@ twice): only a connect error (nothing was sent; the next host is tried) and HTTP
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
 
-from provisioner import __version__
-from provisioner.errors import AmbiguousWriteError, ApiError, TransportError
-from provisioner.rongcloud.responses import (
-    OversizedAnswer,
-    api_error,
-    read_answer,
-    read_body,
-    retry_after_seconds,
-)
+from provisioner.errors import AmbiguousWriteError, TransportError
+from provisioner.http import NOT_SENT, Retry, RetryPolicy, http_client, retry_after
+from provisioner.rongcloud.responses import OversizedAnswer, api_error, read_answer, read_body
 from provisioner.rongcloud.signing import REQUEST_ID_HEADER, RongCloudAuth, new_request_id
 
 PUBLISH = "/message/private/publish.json"
 MAX_ATTEMPTS = 3
 RETRY_BACKOFF = 1.0
+"""The wait after a rate limit without ``Retry-After`` (backoff capped at its base: constant)."""
 
 
 def publish_private(
@@ -50,44 +46,27 @@ def publish_private(
         "objectName": object_name,
         "content": content,
     }
-    with httpx.Client(
-        auth=RongCloudAuth(app_key, app_secret),
-        timeout=httpx.Timeout(timeout),
-        headers={"User-Agent": f"provisioner/{__version__}"},
-        follow_redirects=False,
-        transport=transport,
-    ) as client:
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            host = hosts[(attempt - 1) % len(hosts)]
-            result = _attempt(client, host, form, [app_secret])
-            if isinstance(result, str):
-                return result
-            if attempt == MAX_ATTEMPTS:
-                raise result.error
-            sleep(result.wait)
-    raise AssertionError("unreachable")  # pragma: no cover
+    retry = RetryPolicy(
+        attempts=MAX_ATTEMPTS, backoff_base=RETRY_BACKOFF, backoff_max=RETRY_BACKOFF, sleep=sleep
+    )
+    each_host = itertools.cycle(hosts)  # attempt n goes to the next host: primary, backup, ...
+    auth = RongCloudAuth(app_key, app_secret)
+    with http_client(auth=auth, timeout=httpx.Timeout(timeout), transport=transport) as client:
+        return retry.call(lambda: _attempt(client, next(each_host), form, [app_secret]))
 
 
-class _Retry:
-    def __init__(self, error: ApiError | TransportError, wait: float) -> None:
-        self.error = error
-        self.wait = wait
-
-
-def _attempt(
-    client: httpx.Client, host: str, form: dict[str, str], secrets: list[str]
-) -> str | _Retry:
+def _attempt(client: httpx.Client, host: str, form: dict[str, str], secrets: list[str]) -> str:
     request_id = new_request_id()
     try:
         response = client.post(host + PUBLISH, data=form, headers={REQUEST_ID_HEADER: request_id})
         body = read_body(response)
-    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+    except NOT_SENT as exc:
         error = TransportError(
             f"could not connect to {host} for {PUBLISH} ({type(exc).__name__})",
             endpoint=PUBLISH,
             hint="check the endpoint in app.yaml and the network",
         )
-        return _Retry(error, 0.0)
+        raise Retry(error, wait=0.0) from None
     except (httpx.RequestError, OversizedAnswer) as exc:
         raise AmbiguousWriteError(
             f"{PUBLISH} to {host} got no usable answer ({type(exc).__name__}); the message "
@@ -99,8 +78,7 @@ def _attempt(
     if answer.ok:
         return _message_uid(answer.data)
     if answer.rate_limited:
-        wait = retry_after_seconds(response.headers.get("Retry-After"), time.time())
-        return _Retry(api_error(PUBLISH, answer), RETRY_BACKOFF if wait is None else wait)
+        raise Retry(api_error(PUBLISH, answer), wait=retry_after(response, time.time()))
     raise api_error(PUBLISH, answer)
 
 

@@ -1,5 +1,5 @@
 """Reading RongCloud's answers: a bounded body, the ``{code, errorMessage}`` envelope, typed
-errors, hints, ``Retry-After``, and redaction of secrets a server might echo back.
+errors, hints, and redaction of secrets a server might echo back.
 
 Success is HTTP 200 **and** body ``code == 200``; anything else becomes an ApiError carrying
 the endpoint, HTTP status, ``code``, ``errorMessage`` and ``X-Request-ID``. A body is read
@@ -13,7 +13,6 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -23,8 +22,6 @@ from provisioner.secrets import redact
 
 SUCCESS = 200
 RATE_LIMITED_CODE = 1008
-MAX_RETRY_AFTER = 60.0
-"""Longest ``Retry-After`` honoured, in seconds; a longer one is cut to this."""
 MAX_ANSWER_BYTES = 4 * 1024 * 1024
 """Longest answer body read (4 MiB, after decompression); RongCloud's bot answers are a few KiB."""
 
@@ -161,21 +158,17 @@ def hint_for(answer: Answer) -> str | None:
     return HINTS.get(answer.code or 0) or STATUS_HINTS.get(answer.status)
 
 
-def retry_after_seconds(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value (delta-seconds or HTTP date), capped at
-    :data:`MAX_RETRY_AFTER`; ``None`` when absent or unreadable. ``now`` is epoch seconds."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = parsedate_to_datetime(value).timestamp() - now
-        except (TypeError, ValueError, IndexError):
-            return None
-    if seconds != seconds:  # NaN
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+def odd_success(path: str, message: str, *, hint: str) -> ApiError:
+    """An answer that says success (HTTP 200, code 200) but cannot be used."""
+    return ApiError(
+        message,
+        endpoint=path,
+        http_status=SUCCESS,
+        code=SUCCESS,
+        error_message=None,
+        request_id=None,
+        hint=hint,
+    )
 
 
 def _json_object(body: bytes) -> tuple[dict[str, Any], str | None]:
