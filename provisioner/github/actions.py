@@ -20,7 +20,7 @@ from typing import Any
 from provisioner.errors import ConfigError
 from provisioner.github.client import Repo
 from provisioner.render.diagnostics import escape_data, escape_property
-from provisioner.render.plan import cut_markdown
+from provisioner.render.markdown import cut_markdown
 
 SUMMARY_LIMIT = 1024 * 1024
 """GitHub's limit for one step's summary, in bytes; past it the summary is not shown."""

@@ -30,7 +30,8 @@ from provisioner.github.outcome import AppOutcome, render_apply_outcome
 from provisioner.github.sync import ReviewedPlan
 from provisioner.plan import Plan, PlanDoc
 from provisioner.render.apply import progress_line, render_summary
-from provisioner.render.plan import render_markdown, render_text
+from provisioner.render.markdown import render_markdown
+from provisioner.render.plan import render_text
 from provisioner.workspace import LoadedApp
 
 COMMAND = "provisioner github apply"

@@ -22,7 +22,7 @@ from provisioner.github.comment import (
     encode_data_block,
     read_hidden_block,
 )
-from provisioner.render.plan import cut_markdown, markdown_code
+from provisioner.render.markdown import cut_markdown, markdown_code
 
 DRIFT_MARKER = "<!-- provisioner:drift -->"
 DRIFT_DATA_PREFIX = "<!-- provisioner:drift-data "

@@ -26,6 +26,7 @@ from provisioner.plan.document import (
     PlanDataDoc,
     PlanDoc,
     ReplacementDoc,
+    zero_counts,
 )
 from provisioner.secrets import SENSITIVE_KEY, TEMPLATE_KEY, is_sensitive_value
 
@@ -133,7 +134,7 @@ class Plan:
     def counts(self) -> CountsDoc:
         """Number of changes per action, ``replace`` (delete + create pairs, counted in both
         too), plus ``drift`` and ``unmanaged``."""
-        counts = CountsDoc(create=0, adopt=0, update=0, delete=0, replace=0, drift=0, unmanaged=0)
+        counts = zero_counts()
         for change in self.changes:
             counts[change.action] += 1
         counts["replace"] = sum(

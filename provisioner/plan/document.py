@@ -1,4 +1,5 @@
-"""The plan document's shape: ``Plan.data`` and ``Plan.document`` as TypedDicts. Types only.
+"""The plan document's shape: ``Plan.data`` and ``Plan.document`` as TypedDicts (types, and
+the zero counts).
 
 What travels between plan, render, review and the GitHub modules (and is written to plan
 files, shard results and ``--format json``). Canonical specs (``before``/``after``) stay
@@ -77,6 +78,11 @@ class CountsDoc(TypedDict):
     replace: int
     drift: int
     unmanaged: int
+
+
+def zero_counts() -> CountsDoc:
+    """Every count 0, in the order of :data:`COUNT_KEYS`."""
+    return CountsDoc(create=0, adopt=0, update=0, delete=0, replace=0, drift=0, unmanaged=0)
 
 
 class PlanDataDoc(TypedDict):
