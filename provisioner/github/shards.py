@@ -97,8 +97,8 @@ def merge_shard_results(results: Mapping[str, str]) -> ShardResults:
 def _claim(
     app: str,
     name: str,
-    plans: Mapping[str, tuple[str, Any]],
-    failures: Mapping[str, tuple[str, Any]],
+    plans: Mapping[str, tuple[str, object]],
+    failures: Mapping[str, tuple[str, object]],
 ) -> None:
     earlier = plans.get(app) or failures.get(app)
     if earlier is not None:

@@ -235,7 +235,7 @@ def plan_id(data: PlanDataDoc) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _change_view(change: ChangeDoc) -> dict[str, Any]:
+def _change_view(change: ChangeDoc) -> dict[str, object]:
     """A change as the plan id sees it: no source, secrets as unchanged/new tokens."""
     before = change.get("before")
     replacement = change.get("replacement")
@@ -252,7 +252,7 @@ def _change_view(change: ChangeDoc) -> dict[str, Any]:
     }
 
 
-def _field_view(field: FieldDoc) -> dict[str, Any]:
+def _field_view(field: FieldDoc) -> dict[str, object]:
     return {
         **_unflagged(field),
         "old": _without_fingerprints(field["old"]),
@@ -265,7 +265,7 @@ def _drift_view(drift: DriftDoc) -> Any:
     return _without_fingerprints({**drift, "fields": fields})
 
 
-def _unflagged(field: FieldDoc) -> dict[str, Any]:
+def _unflagged(field: FieldDoc) -> dict[str, object]:
     """``field`` without its ``reference_renamed`` flag (it needs the values)."""
     return {key: value for key, value in field.items() if key != "reference_renamed"}
 
