@@ -3,6 +3,8 @@ and Hypothesis properties (a recorded app plans to nothing; applying a plan conv
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -528,9 +530,6 @@ def test_property_applying_a_plan_over_drift_converges(
 
 def test_the_plan_core_imports_no_io_module() -> None:
     """`import provisioner.plan` loads neither httpx nor a state backend (DESIGN §1)."""
-    import subprocess
-    import sys
-
     probe = (
         "import sys, provisioner.plan, provisioner.plan.review; "
         "print(sorted(m for m in ('httpx', 'provisioner.rongcloud.client', 'uvicorn', "

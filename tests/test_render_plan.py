@@ -23,7 +23,7 @@ from provisioner.render.markdown import (
 )
 from provisioner.render.plan import render_json, render_text
 from provisioner.state import RecordedApp
-from tests.test_plan import make_app, make_bot, record
+from tests.test_plan import ENV, make_app, make_bot, record, renamed
 
 SNAPSHOTS = Path(__file__).parent / "fixtures" / "render_plan"
 SECRETS = {"DIFY_KEY": "app-SECRET-one", "OTHER_KEY": "app-SECRET-two"}
@@ -243,8 +243,6 @@ def test_markdown_app_section_is_the_renderer_s_section() -> None:
 
 
 def test_a_replacement_is_one_entry_with_a_warning_in_text_and_markdown() -> None:
-    from tests.test_plan import ENV, renamed
-
     app, state = renamed("old-bot", "new-bot")
     doc = make_plan(app, state, ENV).document
     text = render_text([doc])
