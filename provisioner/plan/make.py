@@ -38,32 +38,17 @@ def make_plan(
     it counts as unchanged where the state records the same reference. The plan is always
     made; safety rules only mark it ``blocked``.
     """
-    if desired.name != recorded.app:
-        raise PlanError(
-            f"the recorded state belongs to app {recorded.app}, not to app {desired.name}",
-            hint="give each app its own state.path in its app.yaml",
-        )
+    _check_state_of(desired, recorded)
     live_by_id = {bot.userId: bot for bot in live} if live is not None else None
     unchecked: set[str] | None = None if check_secrets else set()
-    declared = {bot.userId for bot in desired.bots}
-    planned = [
-        *(
-            _planned_bot(bot, desired.sources.get(bot.userId), recorded, env, live_by_id, unchecked)
-            for bot in desired.bots
-        ),
-        *(
-            _planned_delete(user_id, rec, live_by_id, recorded.salt)
-            for user_id, rec in recorded.bots.items()
-            if user_id not in declared
-        ),
-    ]
+    planned = _planned_bots(desired, recorded, env, live_by_id, unchecked)
     changes = pair_replacements([change for change, _ in planned if change is not None], recorded)
+    drift = [found for _, found in planned if found is not None]
+    declared = {bot.userId for bot in desired.bots}
     return Plan(
         app=desired.name,
         changes=tuple(sorted(changes, key=lambda change: change.sort_key)),
-        drift=tuple(
-            sorted((found for _, found in planned if found is not None), key=lambda d: d.user_id)
-        ),
+        drift=tuple(sorted(drift, key=lambda item: item.user_id)),
         unmanaged=tuple(sorted(set(live_by_id or ()) - set(recorded.bots) - declared)),
         blocked=tuple(_blocked_reasons(desired.name, recorded, changes, allow_empty)),
         lineage=recorded.lineage,
@@ -72,6 +57,36 @@ def make_plan(
         last_plan=recorded.last_plan,
         unchecked=tuple(sorted(unchecked or ())),
     )
+
+
+def _check_state_of(desired: DesiredApp, recorded: RecordedApp) -> None:
+    if desired.name != recorded.app:
+        raise PlanError(
+            f"the recorded state belongs to app {recorded.app}, not to app {desired.name}",
+            hint="give each app its own state.path in its app.yaml",
+        )
+
+
+def _planned_bots(
+    desired: DesiredApp,
+    recorded: RecordedApp,
+    env: Mapping[str, str],
+    live_by_id: Mapping[str, BotPayload] | None,
+    unchecked: set[str] | None,
+) -> list[_Planned]:
+    """Each declared bot's change and drift (in manifest order), then each recorded bot's
+    that is no longer declared (its delete)."""
+    declared = {bot.userId for bot in desired.bots}
+    kept = [
+        _planned_bot(bot, desired.sources.get(bot.userId), recorded, env, live_by_id, unchecked)
+        for bot in desired.bots
+    ]
+    gone = [
+        _planned_delete(user_id, rec, live_by_id, recorded.salt)
+        for user_id, rec in recorded.bots.items()
+        if user_id not in declared
+    ]
+    return [*kept, *gone]
 
 
 def _planned_bot(
