@@ -29,7 +29,7 @@ from provisioner.github.sync import (
     upsert_plan_comment,
 )
 from provisioner.plan import make_plan
-from provisioner.render.plan import render_markdown
+from provisioner.render.markdown import render_markdown
 from tests.github_fake import REPO_NAME, FakeClock, GitHubFake
 from tests.test_plan import make_app, make_bot, record
 

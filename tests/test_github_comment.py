@@ -20,7 +20,7 @@ from provisioner.github.comment import (
     plan_data,
     render_plan_comment,
 )
-from provisioner.render.plan import markdown_app_section
+from provisioner.render.markdown import markdown_app_section
 from tests.github_support import blocked_doc, created_doc, deleting_doc, unchanged_doc
 
 RUN = RunInfo("https://github.com/octo/bots/actions/runs/42", "a" * 40)

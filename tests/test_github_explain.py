@@ -62,6 +62,20 @@ def test_a_rotated_secret_is_named_by_its_variable_never_its_value() -> None:
     assert list(rotated_secrets(doc["changes"])) == ["${DIFY_KEY}", "${DIFY_KEY}"]
 
 
+def test_a_rotated_secret_in_a_top_level_field_is_named_too() -> None:
+    """``name: ${BOT_NAME}`` rotated: the field keeps its reference, so it is named (the
+    DeepDiff-based diff dropped the template of a field above ``integrations``)."""
+    env = {**ENV, "BOT_NAME": "Assistant"}
+    app = make_app(make_bot("assistant", name="${BOT_NAME}"))
+    state = record(app, env)
+    reviewed = reviewed_of(make_plan(app, state, env).document)
+    doc = make_plan(app, state, {**env, "BOT_NAME": "Renamed by hand"}).document
+    assert explain_difference(reviewed, doc, changes_known=True) == (
+        "changes added: update assistant; a secret changed outside git: ${BOT_NAME}"
+        " (the reference is the same, the value is not)"
+    )
+
+
 def test_unknown_changes_and_values_the_comment_does_not_record() -> None:
     state = record(BEFORE)
     reviewed_app = make_app(make_bot("assistant", name="One"), make_bot("helper"))

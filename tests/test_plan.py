@@ -3,6 +3,8 @@ and Hypothesis properties (a recorded app plans to nothing; applying a plan conv
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ from hypothesis import strategies as st
 
 from provisioner.errors import PlanError, UnsafePlanError
 from provisioner.models import AppSettings, Bot, DesiredApp
-from provisioner.plan import Change, FieldDiff, Plan, diff_specs, format_path, make_plan
+from provisioner.plan import Change, FieldDiff, Plan, change_path, diff_specs, make_plan
 from provisioner.plan.canonical import api_payload, canonical_spec
 from provisioner.rongcloud.models import BotPayload
 from provisioner.secrets import fingerprint
@@ -364,10 +366,83 @@ def test_plan_id_of_a_never_written_state_is_reproducible() -> None:
 
 def test_diff_specs_of_equal_specs_is_empty_and_paths_are_formatted() -> None:
     assert diff_specs({"a": 1}, {"a": 1}) == ()
-    assert format_path(("integrations", "dify_chat", "auth", "apiKey")) == (
+    assert change_path(("integrations", "dify_chat", "auth", "apiKey")) == (
         "integrations[dify_chat].auth.apiKey"
     )
-    assert format_path(("metadata", "a.b")) == 'metadata["a.b"]'
+    assert change_path(("metadata", "a.b")) == 'metadata["a.b"]'
+
+
+def test_diff_specs_walks_mappings_and_keeps_lists_and_markers_whole() -> None:
+    marker = {"sensitive": "hmac-sha256:1", "template": "${A}"}
+    old = {
+        "name": marker,
+        "metadata": {"a": "1", "gone": "x"},
+        "integrations": [{"type": "webhook", "events": ["e1"], "enabled": True}],
+    }
+    new = {
+        "name": {**marker, "template": "${B}"},
+        "metadata": {"a": "2", "new key": "y"},
+        "integrations": [
+            {"type": "webhook", "events": ["e1", "e2"], "enabled": True},
+            {"type": "dify_chat", "stream": False},
+        ],
+    }
+    assert diff_specs(old, new) == (
+        FieldDiff("integrations[dify_chat]", None, {"stream": False}),
+        FieldDiff("integrations[webhook].events", ["e1"], ["e1", "e2"]),
+        FieldDiff("metadata.a", "1", "2"),
+        FieldDiff("metadata.gone", "x", None),
+        FieldDiff('metadata["new key"]', None, "y"),
+        FieldDiff("name", marker, {**marker, "template": "${B}"}, sensitive=True),
+    )
+
+
+# --- references renamed, secrets rotated (one field each, the marker whole) ----------------
+
+
+def test_a_renamed_reference_with_the_same_value_is_the_field_flagged_renamed() -> None:
+    """``${BOT_NAME_A}`` -> ``${BOT_NAME_B}``, one value: the field ``name`` (not an internal
+    ``name.template``), marked ``reference_renamed`` in the plan and its JSON view."""
+    env = {**ENV, "BOT_NAME_A": "Assistant", "BOT_NAME_B": "Assistant"}
+    state = record(make_app(make_bot("a", name="${BOT_NAME_A}")), env)
+    desired = make_app(make_bot("a", name="${BOT_NAME_B}"))
+    plan = make_plan(desired, state, env)
+    (change,) = plan.changes
+    same = fingerprint("Assistant", state.salt)
+    old = {"sensitive": same, "template": "${BOT_NAME_A}"}
+    new = {"sensitive": same, "template": "${BOT_NAME_B}"}
+    assert change.fields == (FieldDiff("name", old, new, sensitive=True),)
+    assert change.fields[0].reference_renamed
+    assert plan.data["changes"][0]["fields"] == [
+        {"path": "name", "old": old, "new": new, "sensitive": True, "reference_renamed": True}
+    ]
+    reviewed = without_secrets(desired, state)
+    assert not reviewed.changes[0].fields[0].reference_renamed
+    assert "reference_renamed" not in reviewed.data["changes"][0]["fields"][0]
+    assert reviewed.id == plan.id  # the flag needs the values: the id leaves it out
+
+
+def test_a_renamed_reference_with_another_value_is_a_plain_change() -> None:
+    env = {**ENV, "BOT_NAME_A": "Assistant", "BOT_NAME_B": "Helper"}
+    state = record(make_app(make_bot("a", name="${BOT_NAME_A}")), env)
+    plan = make_plan(make_app(make_bot("a", name="${BOT_NAME_B}")), state, env)
+    (field,) = plan.changes[0].fields
+    assert (field.path, field.sensitive, field.reference_renamed) == ("name", True, False)
+    assert set(plan.data["changes"][0]["fields"][0]) == {"path", "old", "new", "sensitive"}
+
+
+def test_a_secret_rotated_in_a_top_level_field_keeps_its_reference() -> None:
+    env = {**ENV, "BOT_NAME": "Assistant"}
+    state = record(make_app(make_bot("a", name="${BOT_NAME}")), env)
+    plan = make_plan(make_app(make_bot("a", name="${BOT_NAME}")), state, {**env, "BOT_NAME": "B"})
+    assert plan.changes[0].fields == (
+        FieldDiff(
+            "name",
+            {"sensitive": fingerprint("Assistant", state.salt), "template": "${BOT_NAME}"},
+            {"sensitive": fingerprint("B", state.salt), "template": "${BOT_NAME}"},
+            sensitive=True,
+        ),
+    )
 
 
 # --- properties --------------------------------------------------------------------------
@@ -455,13 +530,11 @@ def test_property_applying_a_plan_over_drift_converges(
 
 def test_the_plan_core_imports_no_io_module() -> None:
     """`import provisioner.plan` loads neither httpx nor a state backend (DESIGN §1)."""
-    import subprocess
-    import sys
-
     probe = (
-        "import sys, provisioner.plan; "
+        "import sys, provisioner.plan, provisioner.plan.review; "
         "print(sorted(m for m in ('httpx', 'provisioner.rongcloud.client', 'uvicorn', "
-        "'filelock', 'psycopg', 'provisioner.state.file.backend', 'provisioner.state.git.backend', "
+        "'starlette', 'rich', 'subprocess', 'deepdiff', 'filelock', 'psycopg', "
+        "'provisioner.state.file.backend', 'provisioner.state.git.backend', "
         "'provisioner.state.postgres.backend') if m in sys.modules))"
     )
     result = subprocess.run(

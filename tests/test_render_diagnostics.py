@@ -10,6 +10,7 @@ from provisioner.render.diagnostics import (
     escape_property,
     render_github,
     render_json,
+    render_markdown,
     render_text,
 )
 
@@ -79,8 +80,6 @@ def test_github_annotations() -> None:
 
 
 def test_markdown_table_lists_every_diagnostic() -> None:
-    from provisioner.render.diagnostics import render_markdown
-
     diagnostics = [
         Diagnostic("bots/a.yaml", 3, 7, "name", "schema-type", "error", "bad | value", "quote it"),
         Diagnostic("bots/b.yaml", 1, 1, "", "yaml", "warning", "odd\nthing"),

@@ -15,14 +15,15 @@ import pytest
 
 from provisioner.plan import Plan, make_plan
 from provisioner.plan.canonical import api_payload
-from provisioner.render.plan import (
+from provisioner.render.markdown import (
     MARKDOWN_MARKER,
-    render_json,
+    cut_markdown,
+    markdown_app_section,
     render_markdown,
-    render_text,
 )
+from provisioner.render.plan import render_json, render_text
 from provisioner.state import RecordedApp
-from tests.test_plan import make_app, make_bot, record
+from tests.test_plan import ENV, make_app, make_bot, record, renamed
 
 SNAPSHOTS = Path(__file__).parent / "fixtures" / "render_plan"
 SECRETS = {"DIFY_KEY": "app-SECRET-one", "OTHER_KEY": "app-SECRET-two"}
@@ -224,8 +225,6 @@ def test_markdown_for_one_app_has_no_totals_line() -> None:
 
 
 def test_cut_markdown_keeps_whole_lines_and_closes_what_is_open() -> None:
-    from provisioner.render.plan import cut_markdown
-
     text = "<details><summary>s</summary>\n\n```text\n" + "line\n" * 50 + "```\n\n</details>\n"
     assert cut_markdown(text, 10_000, "NOTE\n") == text
     cut = cut_markdown(text, 80, "NOTE\n")
@@ -239,15 +238,11 @@ def test_cut_markdown_keeps_whole_lines_and_closes_what_is_open() -> None:
 
 
 def test_markdown_app_section_is_the_renderer_s_section() -> None:
-    from provisioner.render.plan import markdown_app_section
-
     doc = representative_plan().document
     assert render_markdown([doc]) == MARKDOWN_MARKER + "\n" + markdown_app_section(doc)
 
 
 def test_a_replacement_is_one_entry_with_a_warning_in_text_and_markdown() -> None:
-    from tests.test_plan import ENV, renamed
-
     app, state = renamed("old-bot", "new-bot")
     doc = make_plan(app, state, ENV).document
     text = render_text([doc])
@@ -275,3 +270,71 @@ def test_webhook_integrations_do_not_list_dify_only_defaults() -> None:
     assert "integrations[webhook].handleResponse" not in text
     assert "      + integrations[dify_chat].stream: true" in text
     assert text.splitlines()[-1] == "      + protect: false"
+
+
+# --- a ${NAME} renamed, its value the same ---------------------------------------------------
+
+
+def renamed_reference_plan() -> Plan:
+    """``name: ${BOT_NAME_A}`` applied, now ``${BOT_NAME_B}``: another variable, one value."""
+    env = {**SECRETS, "BOT_NAME_A": "Assistant", "BOT_NAME_B": "Assistant"}
+    fixed = RecordedApp(app="demo", lineage="l-1", serial=0, salt="s", bots={})
+    state = record(make_app(make_bot("a", name="${BOT_NAME_A}")), env, fixed)
+    return make_plan(make_app(make_bot("a", name="${BOT_NAME_B}")), state, env)
+
+
+def test_a_renamed_reference_reads_renamed_in_text() -> None:
+    plan = renamed_reference_plan()
+    assert render_text([plan.document]) == (
+        "Plan for app demo: 1 to update\n"
+        f"Plan id: {plan.id} (state serial 1, lineage l-1)\n"
+        "\n"
+        "  ~ update a (bots/demo/a.yaml)\n"
+        "      ~ name: (sensitive, reference renamed, value unchanged)\n"
+    )
+
+
+def test_a_renamed_reference_reads_renamed_in_markdown() -> None:
+    plan = renamed_reference_plan()
+    text = render_text([plan.document])
+    assert render_markdown([plan.document]) == (
+        f"{MARKDOWN_MARKER}\n"
+        "### Plan for `demo`: 1 to update\n"
+        "\n"
+        f"Plan id: `{plan.id}` (state serial 1, lineage l-1)\n"
+        "\n"
+        "| Action | Bot | Field | Before | After |\n"
+        "|---|---|---|---|---|\n"
+        "| ~ update | `a` | `name` | (sensitive) |"
+        " (sensitive, reference renamed, value unchanged) |\n"
+        "\n"
+        "<details><summary>Full plan</summary>\n"
+        "\n"
+        f"```text\n{text}```\n"
+        "\n"
+        "</details>\n"
+    )
+
+
+def test_a_renamed_reference_is_flagged_in_json() -> None:
+    plan = renamed_reference_plan()
+    (entry,) = json.loads(render_json([plan.document]))["plans"]
+    same = plan.changes[0].fields[0].old["sensitive"]
+    assert entry["changes"][0]["fields"] == [
+        {
+            "path": "name",
+            "old": {"sensitive": same, "template": "${BOT_NAME_A}"},
+            "new": {"sensitive": same, "template": "${BOT_NAME_B}"},
+            "sensitive": True,
+            "reference_renamed": True,
+        }
+    ]
+    assert "Assistant" not in render_json([plan.document])
+
+
+def test_a_renamed_reference_with_another_value_reads_changed() -> None:
+    env = {**SECRETS, "BOT_NAME_A": "Assistant", "BOT_NAME_B": "Helper"}
+    state = record(make_app(make_bot("a", name="${BOT_NAME_A}")), env)
+    doc = make_plan(make_app(make_bot("a", name="${BOT_NAME_B}")), state, env).document
+    assert render_text([doc]).splitlines()[-1] == "      ~ name: (sensitive, changed)"
+    assert "| `name` | (sensitive) | (sensitive, changed) |" in render_markdown([doc])

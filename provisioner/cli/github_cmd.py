@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from provisioner.github.client import GitHubClient
     from provisioner.github.comment import AppFailure
     from provisioner.github.sync import ReviewedPlan
+    from provisioner.plan.document import PlanDoc
     from provisioner.workspace import LoadedApp
 
 
@@ -162,17 +163,17 @@ def plan_command(
     return EXIT_BLOCKED if any(doc["blocked"] for doc in docs) else 0
 
 
-def _show_plans(docs: Sequence[Mapping[str, Any]]) -> None:
+def _show_plans(docs: Sequence[PlanDoc]) -> None:
     from provisioner.render.plan import render_text
 
     echo_untrusted(render_text(docs) or "No apps to plan.\n")
 
 
 def _plan_summary(
-    docs: Sequence[Mapping[str, Any]], failures: Sequence[AppFailure], loaded: Sequence[LoadedApp]
+    docs: Sequence[PlanDoc], failures: Sequence[AppFailure], loaded: Sequence[LoadedApp]
 ) -> str:
     from provisioner.github.actions import SUMMARY_LIMIT
-    from provisioner.render.plan import render_markdown
+    from provisioner.render.markdown import render_markdown
 
     plans = render_markdown(docs, limit=SUMMARY_LIMIT // 2) if docs else "No apps to plan.\n"
     return plans + failures_markdown(failures) + diagnostics_markdown(loaded)
@@ -181,7 +182,7 @@ def _plan_summary(
 def _post_plan_comment(
     job: Job,
     event: PullRequestEvent,
-    docs: Sequence[Mapping[str, Any]],
+    docs: Sequence[PlanDoc],
     failures: Sequence[AppFailure],
     trusted_login: str,
 ) -> None:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from provisioner.github.actions import ActionsContext
     from provisioner.github.client import GitHubClient
     from provisioner.github.comment import AppFailure
+    from provisioner.plan.document import PlanDoc
     from provisioner.workspace import LoadedApp
 
 
@@ -141,7 +142,7 @@ class Gathered:
     shard results (then ``loaded`` is empty and ``head_sha`` is theirs, when they say)."""
 
     loaded: Sequence[LoadedApp]
-    docs: list[dict[str, Any]]
+    docs: list[PlanDoc]
     failures: list[AppFailure]
     head_sha: str | None = None
 
@@ -194,7 +195,7 @@ def merged_results(files: Sequence[Path]) -> Gathered:
     merged = merge_shard_results(texts)
     for failure in merged.failures:
         echo_app_error(failure.app, failure.message, hint=failure.hint)
-    docs = [dict(doc) for doc in merged.plans]
+    docs = [doc.copy() for doc in merged.plans]
     return Gathered((), docs, list(merged.failures), merged.head_sha)
 
 

@@ -75,7 +75,8 @@ def command(
     Exit status: 0 no changes (or success without --detailed-exitcode), 1 error,
     2 changes or drift (with --detailed-exitcode), 3 blocked by a safety rule.
     """
-    from provisioner.render.plan import render_json, render_markdown, render_text
+    from provisioner.render.markdown import render_markdown
+    from provisioner.render.plan import render_json, render_text
     from provisioner.workspace import load_each
 
     env = dict(os.environ)

@@ -19,8 +19,9 @@ from typing import Any
 
 from provisioner.errors import ConfigError
 from provisioner.github.client import Repo
+from provisioner.plan.document import PlanDoc
 from provisioner.render.diagnostics import escape_data, escape_property
-from provisioner.render.plan import cut_markdown
+from provisioner.render.markdown import cut_markdown
 
 SUMMARY_LIMIT = 1024 * 1024
 """GitHub's limit for one step's summary, in bytes; past it the summary is not shown."""
@@ -195,7 +196,7 @@ def write_outputs(path: Path, outputs: Mapping[str, str]) -> None:
         handle.write(text)
 
 
-def plan_outputs(docs: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+def plan_outputs(docs: Sequence[PlanDoc]) -> dict[str, str]:
     """The Action's outputs for plan documents: ``changes`` and ``blocked`` (``true`` /
     ``false``) and ``plan-ids`` (a JSON object, app name -> plan id)."""
     return {

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from provisioner.apply.session import Applied, Session
 from provisioner.apply.verdicts import Review, Verdict, decide, run_outcome
@@ -28,9 +28,10 @@ from provisioner.github.comment import ReviewedApp, RunInfo
 from provisioner.github.explain import explain_difference, rotated_secrets
 from provisioner.github.outcome import AppOutcome, render_apply_outcome
 from provisioner.github.sync import ReviewedPlan
-from provisioner.plan import Plan
+from provisioner.plan import Plan, PlanDoc
 from provisioner.render.apply import progress_line, render_summary
-from provisioner.render.plan import render_markdown, render_text
+from provisioner.render.markdown import render_markdown
+from provisioner.render.plan import render_text
 from provisioner.workspace import LoadedApp
 
 COMMAND = "provisioner github apply"
@@ -87,7 +88,7 @@ def review_against(reviewed: ReviewedPlan) -> Review:
     return review
 
 
-def carries_on(reviewed: ReviewedApp, doc: Mapping[str, Any], changes_known: bool) -> bool:
+def carries_on(reviewed: ReviewedApp, doc: PlanDoc, changes_known: bool) -> bool:
     """True when ``doc`` (a fresh plan) is what is left of the reviewed plan after an apply
     of it stopped part way (see the module docstring)."""
     state = doc["state"]
@@ -123,7 +124,7 @@ class ReviewedApply:
     closing: ProvisionerError | None
 
     @property
-    def docs(self) -> list[dict[str, Any]]:
+    def docs(self) -> list[PlanDoc]:
         return [verdict.plan.document for verdict in self.verdicts.values() if verdict.plan]
 
     def outcomes(self) -> list[AppOutcome]:

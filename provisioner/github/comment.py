@@ -23,19 +23,20 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from provisioner.errors import PlanError, UnreviewedPlanError
 from provisioner.github.client import Comment
-from provisioner.render.plan import (
+from provisioner.plan.document import PlanDoc
+from provisioner.render.markdown import (
     MARKDOWN_MARKER,
     cut_markdown,
     markdown_app_section,
     markdown_code,
-    summary,
 )
+from provisioner.render.plan import counts_summary, summary, total_counts
 
 PLAN_MARKER = MARKDOWN_MARKER
 """``<!-- provisioner:plan -->``: the first line of the plan comment."""
@@ -106,7 +107,7 @@ class PlanData(_Strict):
         return {app.app: app.plan_id for app in self.apps}
 
 
-def plan_data(docs: Sequence[Mapping[str, Any]], head_sha: str) -> PlanData:
+def plan_data(docs: Sequence[PlanDoc], head_sha: str) -> PlanData:
     """The data block's content for plan documents (``Plan.document``)."""
     apps = tuple(
         ReviewedApp(
@@ -223,7 +224,7 @@ def ignored_warning(comment: Comment) -> str:
 
 
 def render_plan_comment(
-    docs: Sequence[Mapping[str, Any]],
+    docs: Sequence[PlanDoc],
     run: RunInfo,
     failures: Sequence[AppFailure] = (),
     *,
@@ -242,7 +243,7 @@ def render_plan_comment(
     return body
 
 
-def _fitting_data_block(docs: Sequence[Mapping[str, Any]], head_sha: str, limit: int) -> str:
+def _fitting_data_block(docs: Sequence[PlanDoc], head_sha: str, limit: int) -> str:
     data = plan_data(docs, head_sha)
     block = encode_data_block(data)
     if len(block) > limit // 2:
@@ -256,14 +257,14 @@ def _fitting_data_block(docs: Sequence[Mapping[str, Any]], head_sha: str, limit:
     return block
 
 
-def _sectioned(docs: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+def _sectioned(docs: Sequence[PlanDoc]) -> list[PlanDoc]:
     """The apps that get a section: anything to show beyond their plan id."""
     return [
         doc for doc in docs if doc["changes"] or doc["drift"] or doc["unmanaged"] or doc["blocked"]
     ]
 
 
-def _head(docs: Sequence[Mapping[str, Any]], failures: Sequence[AppFailure]) -> str:
+def _head(docs: Sequence[PlanDoc], failures: Sequence[AppFailure]) -> str:
     shown = _sectioned(docs)
     lines = [PLAN_MARKER, _title(docs, shown, failures), ""]
     lines += _totals(shown)
@@ -286,8 +287,8 @@ def _head(docs: Sequence[Mapping[str, Any]], failures: Sequence[AppFailure]) -> 
 
 
 def _title(
-    docs: Sequence[Mapping[str, Any]],
-    shown: Sequence[Mapping[str, Any]],
+    docs: Sequence[PlanDoc],
+    shown: Sequence[PlanDoc],
     failures: Sequence[AppFailure],
 ) -> str:
     parts = [f"{len(shown)} of {len(docs)} apps with changes" if docs else "no apps planned"]
@@ -299,17 +300,13 @@ def _title(
     return "## provisioner plan: " + ", ".join(parts)
 
 
-def _totals(shown: Sequence[Mapping[str, Any]]) -> list[str]:
+def _totals(shown: Sequence[PlanDoc]) -> list[str]:
     if not shown:
         return []
-    totals: dict[str, int] = {}
-    for doc in shown:
-        for key, count in doc["counts"].items():
-            totals[key] = totals.get(key, 0) + count
-    return [f"**Total:** {summary({'counts': totals})}", ""]
+    return [f"**Total:** {counts_summary(total_counts(shown))}", ""]
 
 
-def _deletion_warning(shown: Sequence[Mapping[str, Any]]) -> list[str]:
+def _deletion_warning(shown: Sequence[PlanDoc]) -> list[str]:
     parts = []
     total = 0
     for doc in shown:
@@ -324,7 +321,7 @@ def _deletion_warning(shown: Sequence[Mapping[str, Any]]) -> list[str]:
     return ["> [!WARNING]", f"> **{total} {noun} will be deleted:** {'; '.join(parts)}", ""]
 
 
-def _blocked_list(shown: Sequence[Mapping[str, Any]]) -> list[str]:
+def _blocked_list(shown: Sequence[PlanDoc]) -> list[str]:
     rows = [
         f"> - {markdown_code(doc['app'])}: {_line(reason)}"
         for doc in shown
@@ -351,7 +348,7 @@ def _line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _fit_sections(docs: Sequence[Mapping[str, Any]], room: int) -> str:
+def _fit_sections(docs: Sequence[PlanDoc], room: int) -> str:
     """Every app's section folded in ``<details>``; when they do not all fit in ``room``,
     the small ones stay whole and the others share what is left, each cut with a note."""
     shown = _sectioned(docs)
@@ -380,7 +377,7 @@ def _budgets(sizes: Mapping[str, int], room: int) -> dict[str, int]:
     return budgets
 
 
-def _folded(doc: Mapping[str, Any]) -> str:
+def _folded(doc: PlanDoc) -> str:
     title = f"<code>{_html(doc['app'])}</code>: {_html(summary(doc))}"
     if doc["blocked"]:
         title += " — <b>BLOCKED</b>"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -22,7 +21,8 @@ from provisioner.github.comment import (
     encode_data_block,
     read_hidden_block,
 )
-from provisioner.render.plan import cut_markdown, markdown_code
+from provisioner.plan.document import PlanDoc
+from provisioner.render.markdown import cut_markdown, markdown_code
 
 DRIFT_MARKER = "<!-- provisioner:drift -->"
 DRIFT_DATA_PREFIX = "<!-- provisioner:drift-data "
@@ -55,7 +55,7 @@ class DriftData(BaseModel):
 
 
 def drift_entries(
-    docs: Sequence[Mapping[str, Any]], previous_since: Mapping[str, str], now: str
+    docs: Sequence[PlanDoc], previous_since: Mapping[str, str], now: str
 ) -> list[DriftEntry]:
     """An entry per plan document (made with a refresh) that differs from git; ``since`` is
     the previous run's for an app still drifting, else ``now``."""

@@ -15,10 +15,10 @@ lineage and serial, changes as action + userId + field paths) and the fresh plan
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
 
 from provisioner.github.comment import ReviewedApp, ReviewedChange
+from provisioner.plan.document import ChangeDoc, DriftDoc, PlanDoc, PlanStateDoc
 from provisioner.secrets import is_sensitive_value
 
 _SHOWN = 5
@@ -27,7 +27,7 @@ _SHOWN = 5
 ChangeKey = tuple[str, str]
 
 
-def explain_difference(reviewed: ReviewedApp, doc: Mapping[str, Any], changes_known: bool) -> str:
+def explain_difference(reviewed: ReviewedApp, doc: PlanDoc, changes_known: bool) -> str:
     """What differs between the reviewed plan of an app and its fresh plan ``doc``
     (``Plan.document``), as one sentence of ``;``-separated parts. ``changes_known`` is
     False when the comment left its change lists out (they did not fit)."""
@@ -50,7 +50,7 @@ def explain_difference(reviewed: ReviewedApp, doc: Mapping[str, Any], changes_kn
     return "; ".join(parts)
 
 
-def _state_parts(reviewed: ReviewedApp, state: Mapping[str, Any]) -> list[str]:
+def _state_parts(reviewed: ReviewedApp, state: PlanStateDoc) -> list[str]:
     run = state.get("last_run")
     by = f" in run {run}" if run else ""
     if reviewed.lineage is not None and state["lineage"] not in (None, reviewed.lineage):
@@ -60,9 +60,7 @@ def _state_parts(reviewed: ReviewedApp, state: Mapping[str, Any]) -> list[str]:
     return []
 
 
-def _change_parts(
-    reviewed: Sequence[ReviewedChange], current: Sequence[Mapping[str, Any]]
-) -> list[str]:
+def _change_parts(reviewed: Sequence[ReviewedChange], current: Sequence[ChangeDoc]) -> list[str]:
     before = {(change.action, change.user_id): tuple(change.fields) for change in reviewed}
     now = {
         (change["action"], change["user_id"]): tuple(field["path"] for field in change["fields"])
@@ -84,7 +82,7 @@ def _change_parts(
     return parts
 
 
-def rotated_secrets(changes: Sequence[Mapping[str, Any]]) -> Iterable[str]:
+def rotated_secrets(changes: Sequence[ChangeDoc]) -> Iterable[str]:
     """The ``${NAME}`` references whose value changed while the reference did not."""
     for change in changes:
         for field in change["fields"]:
@@ -99,7 +97,7 @@ def rotated_secrets(changes: Sequence[Mapping[str, Any]]) -> Iterable[str]:
                 yield str(new["template"])
 
 
-def _drift_parts(drift: Sequence[Mapping[str, Any]]) -> list[str]:
+def _drift_parts(drift: Sequence[DriftDoc]) -> list[str]:
     if not drift:
         return []
     names = [

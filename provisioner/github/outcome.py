@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from provisioner.github.comment import COMMENT_BUDGET, RunInfo
-from provisioner.render.plan import cut_markdown, markdown_code
+from provisioner.render.markdown import cut_markdown, markdown_code
 
 APPLY_MARKER = "<!-- provisioner:apply -->"
 

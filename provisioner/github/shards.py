@@ -12,30 +12,47 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NotRequired, TypedDict, cast
 
 from provisioner.errors import ConfigError
 from provisioner.github.comment import AppFailure
+from provisioner.plan.document import PlanDoc
 
 RESULT_FORMAT_VERSION = 1
+
+
+class FailureDoc(TypedDict):
+    app: str
+    message: str
+    hint: str | None
+
+
+class ShardResultDoc(TypedDict):
+    """What a shard job writes. One read back is checked part by part: the file of
+    ``provisioner plan --format json`` (no ``failures``, no ``head_sha``) is a result too."""
+
+    format_version: int
+    plans: list[PlanDoc]
+    failures: list[FailureDoc]
+    head_sha: NotRequired[str]
 
 
 @dataclass(frozen=True)
 class ShardResults:
     """Plan documents and failures of every shard, sorted by app, and the head SHA."""
 
-    plans: tuple[Mapping[str, Any], ...]
+    plans: tuple[PlanDoc, ...]
     failures: tuple[AppFailure, ...]
     head_sha: str | None
 
 
 def shard_result_json(
-    docs: Sequence[Mapping[str, Any]],
+    docs: Sequence[PlanDoc],
     failures: Sequence[AppFailure] = (),
     head_sha: str | None = None,
 ) -> str:
     """What a shard job writes for the fan-in job (sorted keys, trailing newline)."""
-    document: dict[str, Any] = {
+    document: ShardResultDoc = {
         "format_version": RESULT_FORMAT_VERSION,
         "plans": list(docs),
         "failures": [
@@ -51,14 +68,14 @@ def shard_result_json(
 def merge_shard_results(results: Mapping[str, str]) -> ShardResults:
     """Merge shard result files (name -> JSON text); ConfigError, naming the files, for a
     file that is not a result, an app in two files, or results of different commits."""
-    plans: dict[str, tuple[str, Mapping[str, Any]]] = {}
+    plans: dict[str, tuple[str, PlanDoc]] = {}
     failures: dict[str, tuple[str, AppFailure]] = {}
     shas: dict[str, str] = {}
     for name, text in results.items():
         document = _result_document(name, text)
         if document.get("head_sha") is not None:
             shas[name] = str(document["head_sha"])
-        for doc in document["plans"]:
+        for doc in _plans(name, document):
             _claim(doc["app"], name, plans, failures)
             plans[doc["app"]] = (name, doc)
         for failure in _failures(name, document):
@@ -80,8 +97,8 @@ def merge_shard_results(results: Mapping[str, str]) -> ShardResults:
 def _claim(
     app: str,
     name: str,
-    plans: Mapping[str, tuple[str, Any]],
-    failures: Mapping[str, tuple[str, Any]],
+    plans: Mapping[str, tuple[str, object]],
+    failures: Mapping[str, tuple[str, object]],
 ) -> None:
     earlier = plans.get(app) or failures.get(app)
     if earlier is not None:
@@ -91,20 +108,29 @@ def _claim(
         )
 
 
+_RESULT_HINT = "pass the files written by the shard jobs (provisioner plan --format json)"
+
+
 def _result_document(name: str, text: str) -> dict[str, Any]:
-    hint = "pass the files written by the shard jobs (provisioner plan --format json)"
+    """The JSON object of a result file of format_version 1 (its plans and failures are
+    checked by :func:`_plans` and :func:`_failures`)."""
     try:
         document = json.loads(text)
     except ValueError:
-        raise ConfigError(f"shard result {name} is not JSON", hint=hint) from None
+        raise ConfigError(f"shard result {name} is not JSON", hint=_RESULT_HINT) from None
     if not isinstance(document, dict) or document.get("format_version") != RESULT_FORMAT_VERSION:
         raise ConfigError(
-            f"shard result {name} is not a plan result of format_version 1", hint=hint
+            f"shard result {name} is not a plan result of format_version 1", hint=_RESULT_HINT
         )
+    return document
+
+
+def _plans(name: str, document: Mapping[str, Any]) -> list[PlanDoc]:
+    """The plan documents of a result, once each looks like one (app, id, changes, state)."""
     plans = document.get("plans")
     if not isinstance(plans, list) or not all(_is_plan(doc) for doc in plans):
-        raise ConfigError(f"shard result {name} has no valid plans list", hint=hint)
-    return document
+        raise ConfigError(f"shard result {name} has no valid plans list", hint=_RESULT_HINT)
+    return cast(list[PlanDoc], plans)
 
 
 def _is_plan(doc: Any) -> bool:

@@ -13,9 +13,9 @@ reported in ``warnings`` for the caller to print.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from provisioner.errors import ConfigError, NoMergedPullRequestError, UnreviewedPlanError
 from provisioner.github.client import Comment, GitHubClient, Issue, PullRequest, Repo
@@ -37,6 +37,7 @@ from provisioner.github.drift import (
     render_drift_issue,
 )
 from provisioner.github.outcome import APPLY_MARKER
+from provisioner.plan.document import PlanDoc
 
 _GATE_HINT = (
     "require the plan check to pass before merging (branch protection), and merge only "
@@ -160,7 +161,7 @@ class DriftReport:
     """One drift check: plan documents made with a refresh, the apps that could not be
     checked, the run's page and the time of the check (ISO 8601, UTC)."""
 
-    docs: Sequence[Mapping[str, Any]]
+    docs: Sequence[PlanDoc]
     failures: Sequence[AppFailure] = ()
     run_url: str = ""
     now: str = ""

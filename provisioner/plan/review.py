@@ -11,16 +11,17 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from provisioner.errors import PlanError
-from provisioner.plan import FORMAT_VERSION, Plan, plan_id
+from provisioner.plan.changes import FORMAT_VERSION, Plan, plan_id
+from provisioner.plan.document import PlanDataDoc, PlansDoc
 
 MAX_PLAN_FILE_BYTES = 64 * 1024 * 1024
 """A plan file is refused past this size (a plan of 1,000 apps × 10 bots is ~10 MiB)."""
 
 
-def plans_document(plans: Sequence[Plan]) -> dict[str, Any]:
+def plans_document(plans: Sequence[Plan]) -> PlansDoc:
     """The JSON document of ``plan --out``/``--format json``:
     ``{"format_version": 1, "plans": [plan.document, ...]}`` in app order."""
     return {"format_version": FORMAT_VERSION, "plans": [plan.document for plan in plans]}
@@ -106,8 +107,8 @@ def _entry_id(path: Path, number: int, entry: object) -> tuple[str, str]:
     ):
         raise PlanError(f"{path}: plan {number} has no app or id", hint="re-run plan --out")
     app, reviewed = entry["app"], entry["id"]
-    try:
-        actual = plan_id(entry)
+    try:  # an entry of any shape: plan_id raises on what is not a plan document
+        actual = plan_id(cast(PlanDataDoc, entry))
     except (KeyError, TypeError, AttributeError, ValueError, RecursionError):
         actual = None
     if actual != reviewed:

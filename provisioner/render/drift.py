@@ -4,24 +4,24 @@ Pure: plan documents (made with a refresh) in, text out."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
+from provisioner.plan.document import PlanDoc
 from provisioner.render.plan import field_lines
 from provisioner.render.safe import terminal_safe
 
 
-def has_findings(doc: Mapping[str, Any]) -> bool:
+def has_findings(doc: PlanDoc) -> bool:
     """Drift, unmanaged bots or pending changes: anything that differs from git."""
     return bool(doc["drift"] or doc["unmanaged"] or doc["changes"])
 
 
-def render_drift_text(docs: Sequence[Mapping[str, Any]]) -> str:
+def render_drift_text(docs: Sequence[PlanDoc]) -> str:
     """One line per app (``clean``, or what was found), then the details of each finding."""
     return "".join(_app_text(doc) for doc in docs)
 
 
-def _app_text(doc: Mapping[str, Any]) -> str:
+def _app_text(doc: PlanDoc) -> str:
     if not has_findings(doc):
         return terminal_safe(f"{doc['app']}: clean") + "\n"
     parts = []

@@ -1,33 +1,37 @@
-"""Plan renderers: text, json and markdown, all from ``Plan.document`` (rendered once).
+"""Plan renderers: text and json from ``Plan.document``, and the pieces every plan renderer
+shares (summary, field lines, change titles); markdown is :mod:`provisioner.render.markdown`.
 
 Pure: a list of plan documents in, a string out. Secrets never appear: canonical values hold
-``{"sensitive": fingerprint}`` markers, shown as ``(sensitive)`` / ``(sensitive, changed)``
-(the json format keeps the fingerprints, which are not secrets). Colour is a flag the CLI sets.
+``{"sensitive": fingerprint}`` markers, shown as ``(sensitive)`` / ``(sensitive, changed)`` /
+``(sensitive, reference renamed, value unchanged)`` (the json format keeps the fingerprints,
+which are not secrets). Colour is a flag the CLI sets.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from provisioner.render.safe import (
-    json_terminal_safe,
-    markdown_fence,
-    markdown_text,
-    terminal_safe,
+from provisioner.plan.document import (
+    COUNT_KEYS,
+    ChangeDoc,
+    CountKey,
+    CountsDoc,
+    DriftDoc,
+    FieldDoc,
+    PlanDataDoc,
+    PlanDoc,
+    PlanStateDoc,
+    ReplacementDoc,
+    zero_counts,
 )
-from provisioner.render.safe import markdown_code as safe_code
-from provisioner.secrets import is_sensitive_value
+from provisioner.render.safe import json_terminal_safe, terminal_safe
+from provisioner.secrets import MASK, is_sensitive_value
 
-MARKDOWN_LIMIT = 60_000
-"""Markdown is kept under this many characters (a GitHub comment holds 65,536)."""
-
-MARKDOWN_MARKER = "<!-- provisioner:plan -->"
-"""Hidden marker so a CI job can find and update its own pull-request comment."""
-
-MASK = "(sensitive)"
 MASK_CHANGED = "(sensitive, changed)"
+MASK_RENAMED = "(sensitive, reference renamed, value unchanged)"
+"""A sensitive field whose ``${NAME}`` reference changed while its value did not."""
 
 SYMBOLS = {"delete": "-", "create": "+", "adopt": "<=", "update": "~", "replace": "-/+"}
 VERBS = {"delete": "delete", "create": "create", "adopt": "adopt", "update": "update"}
@@ -40,13 +44,17 @@ _COLORS = {
     "!": "35",
     "blocked": "1;31",
 }
-_SUMMARY_ORDER = (
+_SUMMARY_ORDER: tuple[tuple[CountKey, str], ...] = (
     ("replace", "to replace"),
     ("delete", "to delete"),
     ("create", "to create"),
     ("adopt", "to adopt"),
+    ("update", "to update"),
 )
-_SUMMARY_REST = (("update", "to update"),)
+_SUMMARY_EXTRA: tuple[tuple[CountKey, str], ...] = (
+    ("drift", "drifted"),
+    ("unmanaged", "unmanaged"),
+)
 DIFY_ONLY_FIELDS = ("stream", "handleResponse")
 """Integration fields that mean something only for Dify types: not listed for a webhook
 integration when they hold the API default (true)."""
@@ -72,33 +80,44 @@ def _masked(value: Any) -> Any:
     return value
 
 
-def summary(doc: Mapping[str, Any]) -> str:
+def summary(doc: PlanDataDoc) -> str:
     """``1 to replace, 1 to delete, 2 to create, 1 to update; 1 drifted, 1 unmanaged`` or
     ``no changes``. A replacement is counted once, not also as a delete and a create."""
-    counts = dict(doc["counts"])
+    return counts_summary(doc["counts"])
+
+
+def counts_summary(counts: CountsDoc) -> str:
+    """:func:`summary` of counts (one plan's, or :func:`total_counts` of several)."""
+    shown = counts.copy()
     paired = counts.get("replace", 0)
-    counts["delete"] = counts.get("delete", 0) - paired
-    counts["create"] = counts.get("create", 0) - paired
-    parts = [
-        f"{counts[key]} {label}"
-        for key, label in (*_SUMMARY_ORDER, *_SUMMARY_REST)
-        if counts.get(key)
-    ]
-    extra = [
-        f"{counts[key]} {label}"
-        for key, label in (("drift", "drifted"), ("unmanaged", "unmanaged"))
-        if counts.get(key)
-    ]
+    shown["delete"] = counts.get("delete", 0) - paired
+    shown["create"] = counts.get("create", 0) - paired
+    parts = [f"{shown[key]} {label}" for key, label in _SUMMARY_ORDER if shown.get(key)]
+    extra = [f"{shown[key]} {label}" for key, label in _SUMMARY_EXTRA if shown.get(key)]
     text = ", ".join(parts) if parts else "no changes"
     return f"{text}; {', '.join(extra)}" if extra else text
 
 
-def field_lines(field: Mapping[str, Any]) -> list[tuple[str, str]]:
+def total_counts(docs: Iterable[PlanDataDoc]) -> CountsDoc:
+    """The counts of several plans added up."""
+    totals = zero_counts()
+    for doc in docs:
+        for key in COUNT_KEYS:
+            totals[key] += doc["counts"].get(key, 0)
+    return totals
+
+
+def sensitive_change(field: FieldDoc) -> str:
+    """How a sensitive field present before and after is shown: changed, or only renamed."""
+    return MASK_RENAMED if field.get("reference_renamed") else MASK_CHANGED
+
+
+def field_lines(field: FieldDoc) -> list[tuple[str, str]]:
     """One field diff as ``(symbol, text)`` lines; added/removed mappings are expanded."""
     path, old, new = field["path"], field["old"], field["new"]
     if field.get("sensitive"):
         if old is not None and new is not None:
-            return [("~", f"{path}: {MASK_CHANGED}")]
+            return [("~", f"{path}: {sensitive_change(field)}")]
         return [("+" if old is None else "-", f"{path}: {MASK}")]
     if old is None and new is not None:
         return [("+", f"{leaf}: {value}") for leaf, value in leaves(path, new)]
@@ -149,7 +168,7 @@ def spec_leaves(spec: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
                 yield path, value
 
 
-def change_lines(change: Mapping[str, Any]) -> list[tuple[str, str]]:
+def change_lines(change: ChangeDoc) -> list[tuple[str, str]]:
     """The detail lines of one change: every field and ``protect`` for a create, the recorded
     fields that will be lost for a delete, the diff otherwise (a replacement: its diff)."""
     replacement = change.get("replacement")
@@ -163,7 +182,7 @@ def change_lines(change: Mapping[str, Any]) -> list[tuple[str, str]]:
     return [line for field in change["fields"] for line in field_lines(field)]
 
 
-def change_title(change: Mapping[str, Any]) -> str:
+def change_title(change: ChangeDoc) -> str:
     source = f" ({change['source']})" if change.get("source") else ""
     protect = " [protected]" if change.get("protect") and change["action"] == "delete" else ""
     replacement = change.get("replacement")
@@ -172,7 +191,7 @@ def change_title(change: Mapping[str, Any]) -> str:
     return f"{VERBS[change['action']]} {change['user_id']}{source}{protect}"
 
 
-def replacement_warning(replacement: Mapping[str, Any]) -> str:
+def replacement_warning(replacement: ReplacementDoc) -> str:
     """What a replacement means for the bot, in one sentence."""
     return (
         f"the userId changes, so the bot's identity changes: {replacement['old']} is deleted"
@@ -181,7 +200,7 @@ def replacement_warning(replacement: Mapping[str, Any]) -> str:
     )
 
 
-def shown_changes(changes: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+def shown_changes(changes: Sequence[ChangeDoc]) -> list[ChangeDoc]:
     """The changes as renderers list them: a replacement once, as its delete (with the
     create's source), in the delete's place; its create is left out."""
     creates = {
@@ -189,34 +208,28 @@ def shown_changes(changes: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any
         for change in changes
         if change["action"] == "create" and change.get("replacement")
     }
-    shown: list[Mapping[str, Any]] = []
+    shown: list[ChangeDoc] = []
     for change in changes:
         replacement = change.get("replacement")
         if replacement is None:
             shown.append(change)
         elif change["action"] == "delete":
-            create = creates.get(replacement["new"], {})
-            shown.append({**change, "source": create.get("source")})
+            create = creates.get(replacement["new"])
+            shown.append({**change, "source": create.get("source") if create else None})
     return shown
 
 
-def change_symbol(change: Mapping[str, Any]) -> str:
+def change_symbol(change: ChangeDoc) -> str:
     return SYMBOLS["replace" if change.get("replacement") else change["action"]]
 
 
-# --- text --------------------------------------------------------------------------------
+def state_note(state: PlanStateDoc) -> str:
+    if state.get("lineage") is None:
+        return "no recorded state yet"
+    return f"state serial {state['serial']}, lineage {state['lineage']}"
 
 
-def render_text(docs: Sequence[Mapping[str, Any]], *, color: bool = False) -> str:
-    """The human plan for a terminal, one block per app in the given order."""
-    return "\n".join(_text_plan(doc, color) for doc in docs)
-
-
-def _paint(text: str, key: str, color: bool) -> str:
-    return f"\x1b[{_COLORS[key]}m{text}\x1b[0m" if color else text
-
-
-def _unchecked_note(names: Sequence[str]) -> str:
+def unchecked_note(names: Sequence[str]) -> str:
     return (
         "Not checked in this run (no value in the environment): "
         + ", ".join(names)
@@ -224,47 +237,24 @@ def _unchecked_note(names: Sequence[str]) -> str:
     )
 
 
-def _state_note(state: Mapping[str, Any]) -> str:
-    if state.get("lineage") is None:
-        return "no recorded state yet"
-    return f"state serial {state['serial']}, lineage {state['lineage']}"
+# --- text --------------------------------------------------------------------------------
 
 
-def _text_plan(doc: Mapping[str, Any], color: bool) -> str:
-    state = doc["state"]
+def render_text(docs: Sequence[PlanDoc], *, color: bool = False) -> str:
+    """The human plan for a terminal, one block per app in the given order."""
+    return "\n".join(app_text(doc, color=color) for doc in docs)
+
+
+def app_text(doc: PlanDoc, *, color: bool = False) -> str:
+    """One app's text plan: heading, changes, drift, unmanaged bots, blocking reasons."""
     lines = [
         terminal_safe(f"Plan for app {doc['app']}: {summary(doc)}"),
-        f"Plan id: {doc['id']} ({_state_note(state)})",
+        f"Plan id: {doc['id']} ({state_note(doc['state'])})",
     ]
     if doc.get("unchecked"):
-        lines.append(terminal_safe(_unchecked_note(doc["unchecked"])))
-    if doc["changes"]:
-        lines.append("")
-    for change in shown_changes(doc["changes"]):
-        symbol = change_symbol(change)
-        lines.append(f"  {_paint(symbol, symbol, color)} {terminal_safe(change_title(change))}")
-        if change.get("replacement") is not None:
-            mark = _paint("!", "!", color)
-            warning = terminal_safe(replacement_warning(change["replacement"]))
-            lines.append(f"      {mark} warning: {warning}")
-        lines.extend(
-            f"      {_paint(sym, sym, color)} {terminal_safe(text)}"
-            for sym, text in change_lines(change)
-        )
-    if doc["drift"]:
-        lines += ["", "Drift (changed on the server outside git; recorded -> live):"]
-        for drift in doc["drift"]:
-            mark = _paint("!", "!", color)
-            who = terminal_safe(drift["user_id"])
-            if drift["kind"] == "missing":
-                lines.append(f"  {mark} {who}: missing on the server")
-                continue
-            lines.append(f"  {mark} {who}: changed on the server")
-            for field in drift["fields"]:
-                lines.extend(
-                    f"      {_paint(sym, sym, color)} {terminal_safe(text)}"
-                    for sym, text in field_lines(field)
-                )
+        lines.append(terminal_safe(unchecked_note(doc["unchecked"])))
+    lines += _text_changes(doc["changes"], color)
+    lines += _text_drift(doc["drift"], color)
     if doc["unmanaged"]:
         lines += [
             "",
@@ -272,236 +262,54 @@ def _text_plan(doc: Mapping[str, Any], color: bool) -> str:
             + terminal_safe(", ".join(doc["unmanaged"])),
         ]
     if doc["blocked"]:
-        lines += [
-            "",
-            _paint("Blocked by a safety rule (nothing will be applied):", "blocked", color),
-        ]
-        lines.extend(f"  - {terminal_safe(reason)}" for reason in doc["blocked"])
+        heading = "Blocked by a safety rule (nothing will be applied):"
+        lines += ["", _paint(heading, "blocked", color)]
+        lines += [f"  - {terminal_safe(reason)}" for reason in doc["blocked"]]
     return "\n".join(lines) + "\n"
+
+
+def _paint(text: str, key: str, color: bool) -> str:
+    return f"\x1b[{_COLORS[key]}m{text}\x1b[0m" if color else text
+
+
+def _details(lines: Iterable[tuple[str, str]], color: bool) -> list[str]:
+    """Detail lines ``(symbol, text)`` under a change or a drifted bot."""
+    return [f"      {_paint(sym, sym, color)} {terminal_safe(text)}" for sym, text in lines]
+
+
+def _text_changes(changes: Sequence[ChangeDoc], color: bool) -> list[str]:
+    lines = [""] if changes else []
+    for change in shown_changes(changes):
+        symbol = change_symbol(change)
+        lines.append(f"  {_paint(symbol, symbol, color)} {terminal_safe(change_title(change))}")
+        replacement = change.get("replacement")
+        if replacement is not None:
+            warning = terminal_safe(replacement_warning(replacement))
+            lines.append(f"      {_paint('!', '!', color)} warning: {warning}")
+        lines += _details(change_lines(change), color)
+    return lines
+
+
+def _text_drift(drift: Sequence[DriftDoc], color: bool) -> list[str]:
+    if not drift:
+        return []
+    lines = ["", "Drift (changed on the server outside git; recorded -> live):"]
+    mark = _paint("!", "!", color)
+    for item in drift:
+        who = terminal_safe(item["user_id"])
+        if item["kind"] == "missing":
+            lines.append(f"  {mark} {who}: missing on the server")
+            continue
+        lines.append(f"  {mark} {who}: changed on the server")
+        for field in item["fields"]:
+            lines += _details(field_lines(field), color)
+    return lines
 
 
 # --- json --------------------------------------------------------------------------------
 
 
-def render_json(docs: Sequence[Mapping[str, Any]], *, format_version: int = 1) -> str:
+def render_json(docs: Sequence[PlanDoc], *, format_version: int = 1) -> str:
     """``{"format_version": 1, "plans": [...]}``, sorted keys, indent 2, trailing newline."""
     document = {"format_version": format_version, "plans": list(docs)}
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-# --- markdown ----------------------------------------------------------------------------
-
-
-def render_markdown(docs: Sequence[Mapping[str, Any]], *, limit: int = MARKDOWN_LIMIT) -> str:
-    """A pull-request comment: summary with counts and plan ids, deletions first with a
-    warning, a table of changed fields per bot, details folded; under ``limit`` characters."""
-    full = _markdown(docs, details=True)
-    if len(full) <= limit:
-        return full
-    compact = _markdown(docs, details=False)
-    note = (
-        "\n> [!NOTE]\n> The plan was too long for one comment and is truncated here. Run"
-        " `provisioner plan --format json` or see the saved `plan --out` file for all of it.\n"
-    )
-    if len(compact) + len(note) <= limit:
-        return compact + note
-    budget = limit - len(note) - 1
-    kept: list[str] = []
-    used = 0
-    for line in compact.splitlines(keepends=True):
-        if used + len(line) > budget:
-            break
-        kept.append(line)
-        used += len(line)
-    return "".join(kept) + "\n" + note
-
-
-def _markdown(docs: Sequence[Mapping[str, Any]], *, details: bool) -> str:
-    parts = [MARKDOWN_MARKER]
-    if len(docs) > 1:
-        parts.append(_markdown_overview(docs))
-    for doc in docs:
-        parts.append(_markdown_plan(doc, details=details))
-    return "\n".join(parts)
-
-
-def _markdown_overview(docs: Sequence[Mapping[str, Any]]) -> str:
-    """The line above the apps' sections when a comment covers several: total counts, which
-    apps are blocked, which have nothing to do."""
-    totals: dict[str, int] = {}
-    for doc in docs:
-        for key, count in doc["counts"].items():
-            totals[key] = totals.get(key, 0) + count
-    line = f"## Plan for {len(docs)} apps: {summary({'counts': totals})}"
-    blocked = [_code(doc["app"]) for doc in docs if doc["blocked"]]
-    if blocked:
-        line += f" — **BLOCKED**: {', '.join(blocked)}"
-    out = [line, ""]
-    unchanged = [_code(doc["app"]) for doc in docs if not doc["changes"]]
-    if unchanged:
-        out += [f"No changes: {', '.join(unchanged)}", ""]
-    return "\n".join(out)
-
-
-def _markdown_plan(doc: Mapping[str, Any], *, details: bool) -> str:
-    blocked = " — **BLOCKED**" if doc["blocked"] else ""
-    out = [
-        f"### Plan for `{doc['app']}`: {summary(doc)}{blocked}",
-        "",
-        f"Plan id: `{doc['id']}` ({_state_note(doc['state'])})",
-        "",
-    ]
-    if doc.get("unchecked"):
-        out += [markdown_text(_unchecked_note(doc["unchecked"])), ""]
-    deletes = [change for change in doc["changes"] if change["action"] == "delete"]
-    plain = [change for change in deletes if not change.get("replacement")]
-    replaced = [change["replacement"] for change in deletes if change.get("replacement")]
-    if deletes:
-        out.append("> [!WARNING]")
-    if plain:
-        names = ", ".join(_code(change["user_id"]) for change in plain)
-        count = f"{len(plain)} bot" + ("s" if len(plain) != 1 else "")
-        out.append(f"> **{count} will be deleted:** {names}")
-    for replacement in replaced:
-        if plain or replacement is not replaced[0]:
-            out.append(">")
-        pair = f"{_code(replacement['old'])} → {_code(replacement['new'])}"
-        out.append(f"> **Replaced** {pair}: {_cell(replacement_warning(replacement))}")
-    if deletes:
-        out.append("")
-    if doc["blocked"]:
-        out += ["> [!CAUTION]", "> **Blocked by a safety rule; nothing will be applied:**"]
-        out += [f"> - {_cell(reason)}" for reason in doc["blocked"]]
-        out.append("")
-    if doc["changes"]:
-        out += _markdown_table(doc["changes"])
-    if doc["drift"]:
-        out += ["", "**Drift** (changed on the server outside git; recorded → live):", ""]
-        for drift in doc["drift"]:
-            if drift["kind"] == "missing":
-                out.append(f"- {_code(drift['user_id'])}: missing on the server")
-                continue
-            shown = "; ".join(
-                _cell(text) for field in drift["fields"] for _, text in field_lines(field)
-            )
-            out.append(f"- {_code(drift['user_id'])}: {shown}")
-    if doc["unmanaged"]:
-        names = ", ".join(_code(name) for name in doc["unmanaged"])
-        out += ["", f"**Unmanaged** (on the server, never recorded; left alone): {names}"]
-    if details and doc["changes"]:
-        text = _text_plan(doc, color=False)
-        fence = markdown_fence(text)
-        out += ["", "<details><summary>Full plan</summary>", "", f"{fence}text", text.rstrip()]
-        out += [fence, "", "</details>"]
-    return "\n".join(out) + "\n"
-
-
-def _markdown_table(changes: Sequence[Mapping[str, Any]]) -> list[str]:
-    rows = ["| Action | Bot | Field | Before | After |", "|---|---|---|---|---|"]
-    for change in shown_changes(changes):
-        replacement = change.get("replacement")
-        verb = "replace" if replacement else change["action"]
-        action = f"{change_symbol(change)} {verb}"
-        bot = _code(change["user_id"])
-        if replacement:
-            bot = f"{_code(replacement['old'])} → {_code(replacement['new'])}"
-        cells = _table_cells(change)
-        if not cells:
-            rows.append(f"| {action} | {bot} | | | |")
-        for index, (field, before, after) in enumerate(cells):
-            first = index == 0
-            lead = f"| {action} | {bot} |" if first else "| | |"
-            rows.append(f"{lead} {field} | {before} | {after} |")
-    return rows
-
-
-def _table_cells(change: Mapping[str, Any]) -> list[tuple[str, str, str]]:
-    replacement = change.get("replacement")
-    if replacement is not None:
-        return [_field_cells(field) for field in replacement["fields"]]
-    if change["action"] == "create":
-        return [("*(new bot)*", "", "")]
-    if change["action"] == "delete":
-        return [("*(whole bot)*", "", "protected" if change.get("protect") else "")]
-    return [_field_cells(field) for field in change["fields"]]
-
-
-def _field_cells(field: Mapping[str, Any]) -> tuple[str, str, str]:
-    if field.get("sensitive"):
-        before = MASK if field["old"] is not None else ""
-        after = (
-            (MASK_CHANGED if field["old"] is not None else MASK) if field["new"] is not None else ""
-        )
-    else:
-        before = _code(show(field["old"])) if field["old"] is not None else ""
-        after = _code(show(field["new"])) if field["new"] is not None else ""
-    return _code(field["path"]), before, after
-
-
-def _code(text: str, width: int = 200) -> str:
-    if len(text) > width:
-        text = text[: width - 1] + "…"
-    return safe_code(text)
-
-
-def _cell(text: str) -> str:
-    return markdown_text(text)
-
-
-# --- pieces for the GitHub comment (provisioner/github/comment.py) -------------------------
-
-
-def markdown_app_section(doc: Mapping[str, Any], *, details: bool = True) -> str:
-    """One app's markdown section exactly as :func:`render_markdown` writes it (heading,
-    plan id, deletion warning, blocked reasons, table of changes, drift, unmanaged bots and,
-    with ``details``, the full text plan folded)."""
-    return _markdown_plan(doc, details=details)
-
-
-def markdown_code(text: str) -> str:
-    """``text`` as inline code safe in a table cell (backticks and pipes handled)."""
-    return _code(text)
-
-
-def cut_markdown(text: str, limit: int, note: str, *, size: Callable[[str], int] = len) -> str:
-    """``text`` when ``size(text) <= limit``; else its longest run of whole leading lines that
-    fits together with what closes it (an open code fence, open ``<details>``) and ``note``.
-
-    ``size`` measures: ``len`` counts code points (GitHub's comment limit), a UTF-8 byte
-    count suits the step summary. The result never exceeds ``limit`` when ``note`` fits.
-    """
-    if size(text) <= limit:
-        return text
-    kept: list[str] = []
-    used = 0
-    fence: str | None = None
-    depth = 0
-    for line in text.splitlines(keepends=True):
-        next_fence, next_depth = _markdown_state(line, fence, depth)
-        closers = _closers(next_fence, next_depth)
-        if used + size(line) + size(closers) + size(note) > limit:
-            break
-        kept.append(line)
-        used += size(line)
-        fence, depth = next_fence, next_depth
-    body = "".join(kept)
-    if body and not body.endswith("\n"):
-        body += "\n"
-    return body + _closers(fence, depth) + note
-
-
-def _markdown_state(line: str, fence: str | None, depth: int) -> tuple[str | None, int]:
-    """The open fence and ``<details>`` depth after ``line``."""
-    stripped = line.strip()
-    if fence is not None:
-        return (None, depth) if stripped == fence else (fence, depth)
-    if stripped.startswith("```"):
-        return stripped[: len(stripped) - len(stripped.lstrip("`"))], depth
-    opened = stripped.count("<details")
-    closed = stripped.count("</details>")
-    return None, max(0, depth + opened - closed)
-
-
-def _closers(fence: str | None, depth: int) -> str:
-    text = f"{fence}\n" if fence else ""
-    return text + "\n</details>\n" * depth

@@ -1,0 +1,255 @@
+"""The plan in markdown (a pull-request comment, a job summary), and markdown cut to a limit.
+
+Pure: plan documents in, a string out; built from the pieces of
+:mod:`provisioner.render.plan`, with everything a manifest controls made safe
+(:mod:`provisioner.render.safe`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from provisioner.plan.document import ChangeDoc, DriftDoc, FieldDoc, PlanDoc
+from provisioner.render.plan import (
+    app_text,
+    change_symbol,
+    counts_summary,
+    field_lines,
+    replacement_warning,
+    sensitive_change,
+    show,
+    shown_changes,
+    state_note,
+    summary,
+    total_counts,
+    unchecked_note,
+)
+from provisioner.render.safe import markdown_code as safe_code
+from provisioner.render.safe import markdown_fence, markdown_text
+from provisioner.secrets import MASK
+
+MARKDOWN_LIMIT = 60_000
+"""Markdown is kept under this many characters (a GitHub comment holds 65,536)."""
+
+MARKDOWN_MARKER = "<!-- provisioner:plan -->"
+"""Hidden marker so a CI job can find and update its own pull-request comment."""
+
+
+def render_markdown(docs: Sequence[PlanDoc], *, limit: int = MARKDOWN_LIMIT) -> str:
+    """A pull-request comment: summary with counts and plan ids, deletions first with a
+    warning, a table of changed fields per bot, details folded; under ``limit`` characters."""
+    full = _markdown(docs, details=True)
+    if len(full) <= limit:
+        return full
+    compact = _markdown(docs, details=False)
+    note = (
+        "\n> [!NOTE]\n> The plan was too long for one comment and is truncated here. Run"
+        " `provisioner plan --format json` or see the saved `plan --out` file for all of it.\n"
+    )
+    if len(compact) + len(note) <= limit:
+        return compact + note
+    budget = limit - len(note) - 1
+    kept: list[str] = []
+    used = 0
+    for line in compact.splitlines(keepends=True):
+        if used + len(line) > budget:
+            break
+        kept.append(line)
+        used += len(line)
+    return "".join(kept) + "\n" + note
+
+
+def _markdown(docs: Sequence[PlanDoc], *, details: bool) -> str:
+    parts = [MARKDOWN_MARKER]
+    if len(docs) > 1:
+        parts.append(_markdown_overview(docs))
+    for doc in docs:
+        parts.append(markdown_app_section(doc, details=details))
+    return "\n".join(parts)
+
+
+def _markdown_overview(docs: Sequence[PlanDoc]) -> str:
+    """The line above the apps' sections when a comment covers several: total counts, which
+    apps are blocked, which have nothing to do."""
+    line = f"## Plan for {len(docs)} apps: {counts_summary(total_counts(docs))}"
+    blocked = [markdown_code(doc["app"]) for doc in docs if doc["blocked"]]
+    if blocked:
+        line += f" — **BLOCKED**: {', '.join(blocked)}"
+    out = [line, ""]
+    unchanged = [markdown_code(doc["app"]) for doc in docs if not doc["changes"]]
+    if unchanged:
+        out += [f"No changes: {', '.join(unchanged)}", ""]
+    return "\n".join(out)
+
+
+def markdown_app_section(doc: PlanDoc, *, details: bool = True) -> str:
+    """One app's markdown section exactly as :func:`render_markdown` writes it (heading,
+    plan id, deletion warning, blocked reasons, table of changes, drift, unmanaged bots and,
+    with ``details``, the full text plan folded)."""
+    blocked = " — **BLOCKED**" if doc["blocked"] else ""
+    out = [
+        f"### Plan for `{doc['app']}`: {summary(doc)}{blocked}",
+        "",
+        f"Plan id: `{doc['id']}` ({state_note(doc['state'])})",
+        "",
+    ]
+    if doc.get("unchecked"):
+        out += [markdown_text(unchecked_note(doc["unchecked"])), ""]
+    out += _deletion_warning(doc["changes"])
+    if doc["blocked"]:
+        out += ["> [!CAUTION]", "> **Blocked by a safety rule; nothing will be applied:**"]
+        out += [f"> - {markdown_text(reason)}" for reason in doc["blocked"]]
+        out.append("")
+    if doc["changes"]:
+        out += _markdown_table(doc["changes"])
+    out += _markdown_drift(doc["drift"])
+    if doc["unmanaged"]:
+        names = ", ".join(markdown_code(name) for name in doc["unmanaged"])
+        out += ["", f"**Unmanaged** (on the server, never recorded; left alone): {names}"]
+    if details and doc["changes"]:
+        out += _full_plan(doc)
+    return "\n".join(out) + "\n"
+
+
+def _deletion_warning(changes: Sequence[ChangeDoc]) -> list[str]:
+    """The warning block over the bots deleted, and each replacement with what it means."""
+    deletes = [change for change in changes if change["action"] == "delete"]
+    if not deletes:
+        return []
+    plain = [change for change in deletes if not change.get("replacement")]
+    replaced = [found for change in deletes if (found := change.get("replacement"))]
+    out = ["> [!WARNING]"]
+    if plain:
+        names = ", ".join(markdown_code(change["user_id"]) for change in plain)
+        count = f"{len(plain)} bot" + ("s" if len(plain) != 1 else "")
+        out.append(f"> **{count} will be deleted:** {names}")
+    for index, replacement in enumerate(replaced):
+        if plain or index:
+            out.append(">")
+        pair = f"{markdown_code(replacement['old'])} → {markdown_code(replacement['new'])}"
+        out.append(f"> **Replaced** {pair}: {markdown_text(replacement_warning(replacement))}")
+    return [*out, ""]
+
+
+def _markdown_drift(drift: Sequence[DriftDoc]) -> list[str]:
+    if not drift:
+        return []
+    out = ["", "**Drift** (changed on the server outside git; recorded → live):", ""]
+    for item in drift:
+        if item["kind"] == "missing":
+            out.append(f"- {markdown_code(item['user_id'])}: missing on the server")
+            continue
+        shown = "; ".join(
+            markdown_text(text) for field in item["fields"] for _, text in field_lines(field)
+        )
+        out.append(f"- {markdown_code(item['user_id'])}: {shown}")
+    return out
+
+
+def _full_plan(doc: PlanDoc) -> list[str]:
+    """The text plan, folded in ``<details>``."""
+    text = app_text(doc)
+    fence = markdown_fence(text)
+    return [
+        "",
+        "<details><summary>Full plan</summary>",
+        "",
+        f"{fence}text",
+        text.rstrip(),
+        fence,
+        "",
+        "</details>",
+    ]
+
+
+def _markdown_table(changes: Sequence[ChangeDoc]) -> list[str]:
+    rows = ["| Action | Bot | Field | Before | After |", "|---|---|---|---|---|"]
+    for change in shown_changes(changes):
+        replacement = change.get("replacement")
+        verb = "replace" if replacement else change["action"]
+        action = f"{change_symbol(change)} {verb}"
+        bot = markdown_code(change["user_id"])
+        if replacement:
+            bot = f"{markdown_code(replacement['old'])} → {markdown_code(replacement['new'])}"
+        cells = _table_cells(change)
+        if not cells:
+            rows.append(f"| {action} | {bot} | | | |")
+        for index, (field, before, after) in enumerate(cells):
+            first = index == 0
+            lead = f"| {action} | {bot} |" if first else "| | |"
+            rows.append(f"{lead} {field} | {before} | {after} |")
+    return rows
+
+
+def _table_cells(change: ChangeDoc) -> list[tuple[str, str, str]]:
+    replacement = change.get("replacement")
+    if replacement is not None:
+        return [_field_cells(field) for field in replacement["fields"]]
+    if change["action"] == "create":
+        return [("*(new bot)*", "", "")]
+    if change["action"] == "delete":
+        return [("*(whole bot)*", "", "protected" if change.get("protect") else "")]
+    return [_field_cells(field) for field in change["fields"]]
+
+
+def _field_cells(field: FieldDoc) -> tuple[str, str, str]:
+    old, new = field["old"], field["new"]
+    if field.get("sensitive"):
+        before = MASK if old is not None else ""
+        after = (sensitive_change(field) if old is not None else MASK) if new is not None else ""
+    else:
+        before = markdown_code(show(old)) if old is not None else ""
+        after = markdown_code(show(new)) if new is not None else ""
+    return markdown_code(field["path"]), before, after
+
+
+def markdown_code(text: str, width: int = 200) -> str:
+    """``text`` as inline code safe in a table cell (backticks and pipes handled), cut to
+    ``width`` characters with an ellipsis."""
+    if len(text) > width:
+        text = text[: width - 1] + "…"
+    return safe_code(text)
+
+
+def cut_markdown(text: str, limit: int, note: str, *, size: Callable[[str], int] = len) -> str:
+    """``text`` when ``size(text) <= limit``; else its longest run of whole leading lines that
+    fits together with what closes it (an open code fence, open ``<details>``) and ``note``.
+
+    ``size`` measures: ``len`` counts code points (GitHub's comment limit), a UTF-8 byte
+    count suits the step summary. The result never exceeds ``limit`` when ``note`` fits.
+    """
+    if size(text) <= limit:
+        return text
+    kept: list[str] = []
+    used = 0
+    fence: str | None = None
+    depth = 0
+    for line in text.splitlines(keepends=True):
+        next_fence, next_depth = _markdown_state(line, fence, depth)
+        closers = _closers(next_fence, next_depth)
+        if used + size(line) + size(closers) + size(note) > limit:
+            break
+        kept.append(line)
+        used += size(line)
+        fence, depth = next_fence, next_depth
+    body = "".join(kept)
+    if body and not body.endswith("\n"):
+        body += "\n"
+    return body + _closers(fence, depth) + note
+
+
+def _markdown_state(line: str, fence: str | None, depth: int) -> tuple[str | None, int]:
+    """The open fence and ``<details>`` depth after ``line``."""
+    stripped = line.strip()
+    if fence is not None:
+        return (None, depth) if stripped == fence else (fence, depth)
+    if stripped.startswith("```"):
+        return stripped[: len(stripped) - len(stripped.lstrip("`"))], depth
+    opened = stripped.count("<details")
+    closed = stripped.count("</details>")
+    return None, max(0, depth + opened - closed)
+
+
+def _closers(fence: str | None, depth: int) -> str:
+    text = f"{fence}\n" if fence else ""
+    return text + "\n</details>\n" * depth
