@@ -15,8 +15,6 @@ from provisioner.manifest import Document, load_document
 from provisioner.models import DIFY_TYPES, Bot, DesiredApp, Integration
 from provisioner.secrets import references, resolve
 
-LOCAL_ENDPOINT = "local"
-
 
 @dataclass(frozen=True)
 class Target:
@@ -86,8 +84,9 @@ class Target:
 
 def targets_of(app: DesiredApp, env: Mapping[str, str], route: DifyRoute | None) -> list[Target]:
     """The enabled Dify integrations of ``app``'s bots, in manifest order. ``route`` is the
-    local rule for ``endpoint: local`` (``None``: call each ``callbackUrl`` as it is)."""
-    local = app.settings.endpoint == LOCAL_ENDPOINT
+    local rule of a local app (``None``: the app is not local, call each ``callbackUrl`` as
+    it is)."""
+    local = route is not None
     found: list[Target] = []
     for bot in app.bots:
         document: Document | None = None
