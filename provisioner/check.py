@@ -15,7 +15,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provisioner.connect import dify_route
+from provisioner.apply import DEFAULT_CONCURRENCY
+from provisioner.connect import DEFAULT_RETRY_BACKOFF, dify_route
 from provisioner.diagnostics import Diagnostic, has_errors
 from provisioner.dify.client import DEFAULT_TIMEOUT, DifyClient
 from provisioner.dify.conversation import Conversation, converse
@@ -25,8 +26,6 @@ from provisioner.errors import PreflightError, ProvisionerError
 from provisioner.models import DIFY_TYPES, DesiredApp
 from provisioner.workspace import format_diagnostic
 
-DEFAULT_CONCURRENCY = 8
-
 
 @dataclass(frozen=True)
 class CheckSettings:
@@ -34,7 +33,7 @@ class CheckSettings:
     base of the retry backoff; ``converse``: also run the conversation check."""
 
     timeout: float = DEFAULT_TIMEOUT
-    backoff: float = 0.5
+    backoff: float = DEFAULT_RETRY_BACKOFF
     converse: bool = False
     concurrency: int = DEFAULT_CONCURRENCY
 
