@@ -66,7 +66,7 @@ class Credentials:
     is_local: bool = False
 
 
-LOCAL = Credentials("", "", (), is_local=True)
+LOCAL_CREDENTIALS = Credentials("", "", (), is_local=True)
 """The credentials of a local app before its emulator runs."""
 
 NoCredentials = Callable[[Sequence[str]], ConfigError]
@@ -77,12 +77,12 @@ in the words of what the caller could not do without them."""
 def credentials(
     app: DesiredApp, env: Mapping[str, str], missing: NoCredentials, *, otherwise: str = ""
 ) -> Credentials:
-    """The app's credentials (:data:`LOCAL` for a local app). ConfigError at app.yaml's line
-    and column when ``endpoint`` cannot be resolved (:func:`app_endpoint`, ``otherwise`` as
-    there), ``missing(names)`` when the key or secret cannot."""
+    """The app's credentials (:data:`LOCAL_CREDENTIALS` for a local app). ConfigError at
+    app.yaml's line and column when ``endpoint`` cannot be resolved (:func:`app_endpoint`,
+    ``otherwise`` as there), ``missing(names)`` when the key or secret cannot."""
     endpoint = app_endpoint(app, env, otherwise=otherwise)
     if endpoint == LOCAL_ENDPOINT:
-        return LOCAL
+        return LOCAL_CREDENTIALS
     names = missing_credentials(app, env)
     key, secret = app.settings.appKey, app.settings.appSecret
     if names or key is None or secret is None:

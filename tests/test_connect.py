@@ -11,7 +11,7 @@ import pytest
 from provisioner import connect as connect_module
 from provisioner.cli import main
 from provisioner.connect import (
-    LOCAL,
+    LOCAL_CREDENTIALS,
     Credentials,
     connect,
     credentials,
@@ -123,7 +123,7 @@ def test_an_endpoint_variable_whose_value_is_local_is_local(workdir: Path, load:
     )
     env = {**ENV, "RC_ENDPOINT": "local"}  # the credentials it references need not be set
     assert is_local(app, env)
-    assert credentials(app, env, no_credentials) == LOCAL
+    assert credentials(app, env, no_credentials) == LOCAL_CREDENTIALS
     assert not is_local(app, {**env, "RC_ENDPOINT": "sg"})
 
 
