@@ -3,7 +3,8 @@
 ``provisioner apply --check`` run; nothing here prints.
 
 Apps are independent: one whose Dify stand-in cannot start is reported on its own, the
-others are checked.
+others are checked. The environment is read once per app, before any call: whether it is
+local, its stand-in's keys, and each target's key, URL and bot (:func:`check_apps`).
 """
 
 from __future__ import annotations
@@ -14,16 +15,16 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provisioner.connect import dify_route
+from provisioner.apply import DEFAULT_CONCURRENCY
+from provisioner.connect import DEFAULT_RETRY_BACKOFF, dify_route
 from provisioner.diagnostics import Diagnostic, has_errors
 from provisioner.dify.client import DEFAULT_TIMEOUT, DifyClient
 from provisioner.dify.conversation import Conversation, converse
 from provisioner.dify.preflight import Outcome, preflight
 from provisioner.dify.targets import Target, targets_of
 from provisioner.errors import PreflightError, ProvisionerError
-from provisioner.models import DesiredApp
-
-DEFAULT_CONCURRENCY = 8
+from provisioner.models import DIFY_TYPES, DesiredApp
+from provisioner.workspace import format_diagnostic
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class CheckSettings:
     base of the retry backoff; ``converse``: also run the conversation check."""
 
     timeout: float = DEFAULT_TIMEOUT
-    backoff: float = 0.5
+    backoff: float = DEFAULT_RETRY_BACKOFF
     converse: bool = False
     concurrency: int = DEFAULT_CONCURRENCY
 
@@ -77,8 +78,9 @@ def check_apps(
     *,
     base_dir: Path,
 ) -> CheckRun:
-    """Check every enabled Dify integration of ``apps`` (``base_dir``: where ``endpoint:
-    local`` keeps its emulator's database)."""
+    """Check every enabled Dify integration of ``apps`` (``base_dir``: where a local app
+    keeps its emulator's database). ``env`` is read here only, app by app, into the values
+    the checks need."""
     run = CheckRun()
     with ExitStack() as stack:
         targets: list[Target] = []
@@ -90,22 +92,22 @@ def check_apps(
                 run.app_errors[app.name] = exc
         workers = max(1, min(settings.concurrency, len(targets)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dify-check") as pool:
-            run.checked = list(pool.map(lambda target: _check(target, env, settings), targets))
+            run.checked = list(pool.map(lambda target: _check(target, settings), targets))
     return run
 
 
-def _check(target: Target, env: Mapping[str, str], settings: CheckSettings) -> Checked:
+def _check(target: Target, settings: CheckSettings) -> Checked:
     def connect(each: Target) -> DifyClient:
         assert each.base_url is not None
         return DifyClient(
             each.base_url, each.api_key, timeout=settings.timeout, backoff_base=settings.backoff
         )
 
-    outcome = preflight(target, connect, env)
+    outcome = preflight(target, connect)
     if not settings.converse or outcome.failed:
         return Checked(outcome)
     with connect(target) as client:
-        return Checked(outcome, converse(target, client, env))
+        return Checked(outcome, converse(target, client))
 
 
 def refusals(run: CheckRun, apps: Sequence[DesiredApp]) -> dict[str, dict[str, ProvisionerError]]:
@@ -123,8 +125,6 @@ def refusals(run: CheckRun, apps: Sequence[DesiredApp]) -> dict[str, dict[str, P
 
 
 def _failed_bots(run: CheckRun) -> dict[tuple[str, str], PreflightError]:
-    from provisioner.workspace import format_diagnostic
-
     errors: dict[tuple[str, str], list[Diagnostic]] = {}
     for checked in run.checked:
         found = [d for d in checked.diagnostics if d.severity == "error"]
@@ -140,8 +140,6 @@ def _failed_bots(run: CheckRun) -> dict[tuple[str, str], PreflightError]:
 
 
 def _unchecked_bots(app: DesiredApp, error: ProvisionerError) -> dict[str, ProvisionerError]:
-    from provisioner.models import DIFY_TYPES
-
     refusal = PreflightError(
         f"refused: the pre-flight of app {app.name} could not run: {error.message}",
         hint=error.hint,

@@ -1,16 +1,32 @@
-"""The API client of an app: its endpoint, credentials from the environment, rate limit and
-retry backoff. ``endpoint: local`` starts the embedded emulator for the block instead — and,
-for its Dify integrations, the app's Dify stand-in (:func:`dify_route`)."""
+"""An app's credentials and API client, and the one rule that says whether an app is local.
+
+- :func:`app_endpoint` resolves ``endpoint`` (a ``${NAME}`` included); the app is local when
+  that is ``local`` (:func:`is_local`), however it was written;
+- :func:`credentials` resolves what reaching the app's API needs, once: key, secret, hosts;
+- :func:`connect` makes the app's client (rate limit, retry backoff, redaction);
+- a local app is served by the embedded emulator (:func:`local_emulator`) and its Dify
+  integrations by the app's Dify stand-in (:func:`dify_route`): the ``[emulator]`` extra,
+  imported only when an app is local (:func:`_emulator`).
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
+import yaml
+from pydantic import TypeAdapter, ValidationError
+
+from provisioner.diagnostics import format_path
+from provisioner.dify.protocol import MODE_NAMES
+from provisioner.dify.routing import DifyRoute
 from provisioner.errors import ConfigError
+from provisioner.models import DesiredApp, StandInApp, is_endpoint
+from provisioner.rongcloud import RongCloudClient, hosts_for_endpoint
 from provisioner.secrets import (
     is_available,
     is_sensitive,
@@ -19,97 +35,95 @@ from provisioner.secrets import (
     resolve,
     unavailable_error,
 )
+from provisioner.validate import APP_FILE, display_path
 
 if TYPE_CHECKING:
-    from provisioner.dify.routing import DifyRoute
-    from provisioner.models import DesiredApp
-    from provisioner.rongcloud.client import RongCloudClient
-
-DEFAULT_RATE_LIMIT = 50.0
-"""Calls per second when an app's settings give no ``rateLimit``."""
+    from provisioner.emulator.dify.apps import DifyApp, DifyInput
+    from provisioner.emulator.dify.server import DifyStandIn
+    from provisioner.emulator.server import EmulatorServer
 
 LOCAL_ENDPOINT = "local"
+DEFAULT_RATE_LIMIT = 50.0
+"""Calls per second when an app's settings give no ``rateLimit``."""
 RETRY_BACKOFF_ENV = "PROVISIONER_RETRY_BACKOFF"
 """Seconds: the base of the API client's retry backoff (RongCloudClient's ``backoff_base``)."""
 DEFAULT_RETRY_BACKOFF = 0.5
 MAX_RETRY_BACKOFF = 60.0
+NO_REFRESH = "pass --no-refresh to plan from the recorded state only"
+"""What a refresh without credentials can do instead (the end of its hints)."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """How to reach an app's API, every reference resolved: the key and secret app.yaml names
+    and the hosts of its endpoint (primary first). ``is_local``: the embedded emulator, which
+    makes its own key, secret and address once it runs (:func:`local_emulator`); until then
+    all three are empty. ``repr`` leaves the secret out."""
+
+    app_key: str
+    app_secret: str = field(repr=False)
+    hosts: tuple[str, ...]
+    is_local: bool = False
+
+
+LOCAL_CREDENTIALS = Credentials("", "", (), is_local=True)
+"""The credentials of a local app before its emulator runs."""
+
+NoCredentials = Callable[[Sequence[str]], ConfigError]
+"""The error for unset ``appKey``/``appSecret`` variables or settings absent from app.yaml,
+in the words of what the caller could not do without them."""
+
+
+def credentials(
+    app: DesiredApp, env: Mapping[str, str], missing: NoCredentials, *, otherwise: str = ""
+) -> Credentials:
+    """The app's credentials (:data:`LOCAL_CREDENTIALS` for a local app). ConfigError at
+    app.yaml's line and column when ``endpoint`` cannot be resolved (:func:`app_endpoint`,
+    ``otherwise`` as there), ``missing(names)`` when the key or secret cannot."""
+    endpoint = app_endpoint(app, env, otherwise=otherwise)
+    if endpoint == LOCAL_ENDPOINT:
+        return LOCAL_CREDENTIALS
+    names = missing_credentials(app, env)
+    key, secret = app.settings.appKey, app.settings.appSecret
+    if names or key is None or secret is None:
+        raise missing(names)
+    return Credentials(resolve(key, env), resolve(secret, env), tuple(hosts_for_endpoint(endpoint)))
 
 
 def missing_credentials(app: DesiredApp, env: Mapping[str, str]) -> list[str]:
-    """What keeps a refresh from calling the API: unset variables referenced by ``endpoint``,
-    ``appKey``/``appSecret`` or an absent setting (empty list: ready; ``local`` always is)."""
-    settings = app.settings
-    unset_endpoint = [name for name in references(settings.endpoint) if not is_available(name, env)]
-    if unset_endpoint:
-        return unset_endpoint
-    if app_endpoint(app, env) == LOCAL_ENDPOINT:
-        return []
+    """What keeps an app that is not local from calling its API: the unset variables
+    ``appKey``/``appSecret`` reference, or a setting absent from app.yaml (empty: ready)."""
     missing: list[str] = []
-    for field, value in (("appKey", settings.appKey), ("appSecret", settings.appSecret)):
+    for name, value in (("appKey", app.settings.appKey), ("appSecret", app.settings.appSecret)):
         if value is None:
-            missing.append(f"{field} (not set in app.yaml)")
+            missing.append(f"{name} (not set in app.yaml)")
             continue
-        missing.extend(name for name in references(value) if not is_available(name, env))
+        missing.extend(ref for ref in references(value) if not is_available(ref, env))
     return missing
 
 
-@contextmanager
-def connect(app: DesiredApp, env: Mapping[str, str]) -> Iterator[RongCloudClient]:
-    """A client for the app's API. ``endpoint: local`` starts the embedded emulator for the
-    block (state under ``.provisioner/`` of the working directory). The client redacts every
-    ``${NAME}`` value of the app from the messages RongCloud sends back."""
-    from provisioner.rongcloud import RongCloudClient, hosts_for_endpoint
-
-    settings = app.settings
-    rate_limit = settings.rateLimit or DEFAULT_RATE_LIMIT
-    backoff = retry_backoff(env)
-    redact = referenced_values(app.reference_texts(), env)
-
-    def client_for(app_key: str, app_secret: str, hosts: Sequence[str]) -> RongCloudClient:
-        return RongCloudClient(
-            app_key=app_key,
-            app_secret=app_secret,
-            hosts=hosts,
-            rate_limit=rate_limit,
-            backoff_base=backoff,
-            redact=redact,
-        )
-
-    unset = [name for name in references(settings.endpoint) if not is_available(name, env)]
-    if unset:
-        error = unavailable_error(unset[0], env)
-        raise ConfigError(
-            f"{_where(app, 'endpoint')}: endpoint: {error.message}",
-            hint=f"export {unset[0]}=... (local, a data center or a base URL), or pass"
-            " --no-refresh to plan from the recorded state only",
-        )
-    missing = missing_credentials(app, env)
-    endpoint = app_endpoint(app, env)
-    if endpoint == LOCAL_ENDPOINT:
-        from provisioner.emulator import EmulatorServer
-
-        with EmulatorServer.local(app.name, Path.cwd()) as server:
-            app_key, app_secret = next(iter(server.apps.items()))
-            with client_for(app_key, app_secret, [server.url]) as client:
-                yield client
-        return
-    if missing or settings.appKey is None or settings.appSecret is None:
-        raise _credentials_error(app, missing)
-    key, secret = resolve(settings.appKey, env), resolve(settings.appSecret, env)
-    with client_for(key, secret, hosts_for_endpoint(endpoint)) as client:
-        yield client
+def is_local(app: DesiredApp, env: Mapping[str, str]) -> bool:
+    """True when the embedded emulator serves the app: its endpoint is ``local``, written so or
+    as a ``${NAME}`` whose value is (ConfigError as :func:`app_endpoint`)."""
+    return app_endpoint(app, env) == LOCAL_ENDPOINT
 
 
-def app_endpoint(app: DesiredApp, env: Mapping[str, str]) -> str:
-    """The app's ``endpoint`` with its ``${NAME}`` resolved from ``env``. A value from the
-    environment must itself be a valid endpoint (``local``, a data center or a base URL): a
-    ConfigError names app.yaml's line and column, the field and the variable, never the value.
-    """
+def app_endpoint(app: DesiredApp, env: Mapping[str, str], *, otherwise: str = "") -> str:
+    """The app's ``endpoint`` with its ``${NAME}`` resolved from ``env``. ConfigError naming
+    app.yaml's line and column, the field and the variable (never the value) when the variable
+    is unset or empty (the hint offers ``otherwise`` too), or when its value is not itself an
+    endpoint (``local``, a data center or a base URL)."""
     endpoint = app.settings.endpoint
     if not is_sensitive(endpoint):
         return endpoint
-    from provisioner.models import is_endpoint
-
+    unset = [name for name in references(endpoint) if not is_available(name, env)]
+    if unset:
+        error = unavailable_error(unset[0], env)
+        instead = f", or {otherwise}" if otherwise else ""
+        raise ConfigError(
+            f"{_where(app, 'endpoint')}: endpoint: {error.message}",
+            hint=f"export {unset[0]}=... (local, a data center or a base URL){instead}",
+        )
     value = resolve(endpoint, env)
     if not is_endpoint(value):
         names = ", ".join(dict.fromkeys(references(endpoint)))
@@ -121,19 +135,52 @@ def app_endpoint(app: DesiredApp, env: Mapping[str, str]) -> str:
     return value
 
 
-def _where(app: DesiredApp, field: str) -> str:
-    """``bots/demo/app.yaml:3:11`` for a field of the app's settings (just the file when it
-    cannot be read again)."""
-    from provisioner.manifest import load_document
-    from provisioner.validate import APP_FILE, display_path
+def _where(app: DesiredApp, setting: str) -> str:
+    """``bots/demo/app.yaml:3:11`` for a setting of the app (just the file when its position
+    is not known)."""
+    shown = display_path(app.folder / APP_FILE)
+    position = app.settings_at.get(setting)
+    return shown if position is None else f"{shown}:{position[0]}:{position[1]}"
 
-    path = app.folder / APP_FILE
-    shown = display_path(path)
-    document = load_document(path, shown)
-    if not document.loaded:
-        return shown
-    line, column = document.location((field,))
-    return f"{shown}:{line}:{column}"
+
+# --- the API client -----------------------------------------------------------------------
+
+
+@contextmanager
+def connect(app: DesiredApp, env: Mapping[str, str]) -> Iterator[RongCloudClient]:
+    """A client for the app's API. A local app's emulator runs for the block (state under
+    ``.provisioner/`` of the working directory). The client redacts every ``${NAME}`` value
+    of the app from the messages RongCloud sends back."""
+    backoff = retry_backoff(env)
+    redact = referenced_values(app.reference_texts(), env)
+    found = credentials(app, env, _no_refresh_credentials, otherwise=NO_REFRESH)
+
+    def client_for(reached: Credentials) -> RongCloudClient:
+        return RongCloudClient(
+            app_key=reached.app_key,
+            app_secret=reached.app_secret,
+            hosts=reached.hosts,
+            rate_limit=app.settings.rateLimit or DEFAULT_RATE_LIMIT,
+            backoff_base=backoff,
+            redact=redact,
+        )
+
+    if not found.is_local:
+        with client_for(found) as client:
+            yield client
+        return
+    with local_emulator(app, Path.cwd()) as served, client_for(served) as client:
+        yield client
+
+
+def _no_refresh_credentials(missing: Sequence[str]) -> ConfigError:
+    """The message leaves the app name to the caller (the CLI prefixes ``app NAME:``)."""
+    names = ", ".join(missing)
+    exports = " ".join(f"{name}=..." for name in missing if " " not in name)
+    how = f"export {exports}" if exports else "set appKey/appSecret in app.yaml"
+    return ConfigError(
+        f"no credentials to refresh from the API: {names}", hint=f"{how}, or {NO_REFRESH}"
+    )
 
 
 def retry_backoff(env: Mapping[str, str]) -> float:
@@ -155,38 +202,122 @@ def retry_backoff(env: Mapping[str, str]) -> float:
     return value
 
 
-def _credentials_error(app: DesiredApp, missing: Sequence[str]) -> ConfigError:
-    """The message leaves the app name to the caller (the CLI prefixes ``app NAME:``)."""
-    names = ", ".join(missing)
-    exports = " ".join(f"{name}=..." for name in missing if " " not in name)
-    how = f"export {exports}" if exports else "set appKey/appSecret in app.yaml"
-    return ConfigError(
-        f"no credentials to refresh from the API: {names}",
-        hint=f"{how}, or pass --no-refresh to plan from the recorded state only",
-    )
+# --- a local app: the embedded emulator and the Dify stand-in ------------------------------
+
+
+@contextmanager
+def local_emulator(
+    app: DesiredApp, base_dir: Path, stand_in: Sequence[DifyApp] = ()
+) -> Iterator[Credentials]:
+    """The embedded emulator of a local app, serving while the block runs (its bots and
+    secret kept under ``base_dir/.provisioner/``), and its credentials (``is_local``);
+    ``stand_in``: the Dify stand-in apps it serves too (:func:`app_stand_in`)."""
+    emulator = _emulator()
+    with emulator.server.local(app.name, base_dir, dify_apps=list(stand_in) or None) as server:
+        app_key, app_secret = next(iter(server.apps.items()))
+        yield Credentials(app_key, app_secret, (server.url,), is_local=True)
 
 
 @contextmanager
 def dify_route(
     app: DesiredApp, env: Mapping[str, str], base_dir: Path
 ) -> Iterator[DifyRoute | None]:
-    """How ``app``'s Dify integrations are reached while the block runs: for ``endpoint:
-    local``, the local rule, with the app's Dify stand-in (``emulator.dify``) serving on
-    loopback, conversations kept in the local emulator's database under ``base_dir``;
-    ``None`` (call each ``callbackUrl``) for any other endpoint."""
-    from provisioner.dify.routing import DifyRoute
-
-    if app.settings.endpoint != LOCAL_ENDPOINT:
+    """How ``app``'s Dify integrations are reached while the block runs: for a local app, the
+    local rule, with the app's Dify stand-in (``emulator.dify``) serving on loopback,
+    conversations kept in the local emulator's database under ``base_dir``; ``None`` (call
+    each ``callbackUrl``) for any other endpoint."""
+    if not is_local(app, env):
         yield None
         return
-    settings = app.settings.emulator
-    if settings is None or not settings.dify:
+    apps = app_stand_in(app, env)
+    if not apps:
         yield DifyRoute(None)
         return
-    from provisioner.emulator.dify.apps import apps_from_settings
-    from provisioner.emulator.dify.server import DifyStandIn
-    from provisioner.emulator.server import local_database
-
-    apps = apps_from_settings(settings.dify, env)
-    with DifyStandIn(apps, db_path=local_database(app.name, base_dir)) as stand_in:
+    emulator = _emulator()
+    with emulator.stand_in(apps, db_path=emulator.database(app.name, base_dir)) as stand_in:
         yield DifyRoute(stand_in.api_base)
+
+
+def app_stand_in(app: DesiredApp, env: Mapping[str, str]) -> list[DifyApp]:
+    """The apps of the app's Dify stand-in (``emulator.dify`` in its app.yaml), as the
+    stand-in's values (:func:`stand_in_apps`)."""
+    return stand_in_apps(app.settings.emulator.dify if app.settings.emulator else [], env)
+
+
+def stand_in_apps(apps: Sequence[StandInApp], env: Mapping[str, str]) -> list[DifyApp]:
+    """The Dify stand-in's own values for stand-in apps of the manifests, keys resolved from
+    ``env`` (ConfigError naming an unset variable; two apps with the same key are an error)."""
+    if not apps:
+        return []
+    emulator = _emulator()
+    resolved = [
+        emulator.dify_app(
+            api_key=resolve(app.apiKey, env),
+            mode=app.mode,
+            name=app.name or f"Dify {MODE_NAMES[app.mode]} app",
+            inputs=tuple(
+                emulator.dify_input(item.variable, required=item.required, kind=item.type)
+                for item in app.inputs
+            ),
+            enabled=app.enabled,
+            published=app.published,
+        )
+        for app in apps
+    ]
+    _refuse_shared_keys(resolved, [app.apiKey for app in apps])
+    return resolved
+
+
+def stand_in_apps_file(path: Path, env: Mapping[str, str]) -> list[DifyApp]:
+    """The stand-in apps listed in a YAML file (the ``emulator.dify`` format: a list of
+    ``{apiKey, mode, name, inputs, enabled, published}``), for ``emulator serve --dify-apps``
+    and ``emulator dify --apps``."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(
+            f"cannot read the Dify stand-in apps in {path}: {type(exc).__name__}",
+            hint="give a YAML list of {apiKey: KEY, mode: chat, ...}",
+        ) from None
+    try:
+        apps = TypeAdapter(list[StandInApp]).validate_python(data)
+    except ValidationError as exc:
+        first = exc.errors(include_input=False, include_url=False)[0]
+        where = format_path(tuple(part for part in first["loc"] if isinstance(part, str | int)))
+        raise ConfigError(
+            f"{path}: {where or 'the file'}: {first['msg']}",
+            hint="each app is {apiKey: KEY, mode: chat|agent-chat|advanced-chat|"
+            "completion|workflow|agent, name, inputs: [{variable, required, type}]}",
+        ) from None
+    return stand_in_apps(apps, env)
+
+
+def _refuse_shared_keys(apps: Sequence[DifyApp], written: Sequence[str]) -> None:
+    seen: dict[str, int] = {}
+    for index, app in enumerate(apps):
+        if app.api_key in seen:
+            first = seen[app.api_key]
+            raise ConfigError(
+                f"Dify stand-in apps {first} ({written[first]}) and {index} "
+                f"({written[index]}) have the same key",
+                hint="a key names one app: give each stand-in app its own variable",
+            )
+        seen[app.api_key] = index
+
+
+class _Emulator(NamedTuple):
+    server: type[EmulatorServer]
+    stand_in: type[DifyStandIn]
+    dify_app: type[DifyApp]
+    dify_input: type[DifyInput]
+    database: Callable[[str, Path], Path]
+
+
+def _emulator() -> _Emulator:
+    """The embedded emulator: the ``[emulator]`` extra, imported here only, when an app is
+    local."""
+    from provisioner.emulator.dify.apps import DifyApp, DifyInput
+    from provisioner.emulator.dify.server import DifyStandIn
+    from provisioner.emulator.server import EmulatorServer, local_database
+
+    return _Emulator(EmulatorServer, DifyStandIn, DifyApp, DifyInput, local_database)

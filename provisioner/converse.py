@@ -10,18 +10,24 @@ clients, so only the message id comes back.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+
+from provisioner.connect import Credentials, app_stand_in, credentials, local_emulator
+from provisioner.dify.protocol import TEXT_MESSAGE, message_text, text_content
+from provisioner.dify.routing import is_loopback_url
 from provisioner.errors import ConfigError
 from provisioner.models import DesiredApp
+from provisioner.rongcloud import RongCloudClient
+from provisioner.rongcloud.messages import publish_private
 
 DEFAULT_SENDER = "provisioner-user"
 POLL_SECONDS = 0.05
-LOCAL_ENDPOINT = "local"
 
 
 @dataclass(frozen=True)
@@ -53,9 +59,7 @@ class Conversed:
 
 @dataclass(frozen=True)
 class _Endpoint:
-    hosts: list[str]
-    app_key: str
-    app_secret: str = field(repr=False)
+    reached: Credentials
     emulator: str | None
     """The emulator's base URL when the endpoint is one (its admin API answers)."""
 
@@ -71,10 +75,8 @@ def converse(
     base_dir: Path,
 ) -> Conversed:
     """Send ``text`` from ``sender`` to ``bot_id`` of ``app``; on the emulator, wait (up to
-    ``timeout`` seconds) until everything the message fired has ended."""
-    from provisioner.dify.protocol import TEXT_MESSAGE, text_content
-    from provisioner.rongcloud.messages import publish_private
-
+    ``timeout`` seconds) until everything the message fired has ended. ``env`` is read here
+    only, for the app's credentials and (on the embedded emulator) its Dify stand-in's keys."""
     if bot_id not in {bot.userId for bot in app.bots}:
         known = ", ".join(bot.userId for bot in app.bots) or "none"
         raise ConfigError(
@@ -82,11 +84,11 @@ def converse(
             hint=f"give one of its bots' userId: {known}",
         )
     with _endpoint(app, env, base_dir) as endpoint:
-        _require_bot(app, endpoint, bot_id)
+        _require_bot(app, endpoint.reached, bot_id)
         uid = publish_private(
-            app_key=endpoint.app_key,
-            app_secret=endpoint.app_secret,
-            hosts=endpoint.hosts,
+            app_key=endpoint.reached.app_key,
+            app_secret=endpoint.reached.app_secret,
+            hosts=endpoint.reached.hosts,
             from_user=sender,
             to_user=bot_id,
             object_name=TEXT_MESSAGE,
@@ -99,43 +101,25 @@ def converse(
 
 @contextmanager
 def _endpoint(app: DesiredApp, env: Mapping[str, str], base_dir: Path) -> Iterator[_Endpoint]:
-    settings = app.settings
-    if settings.endpoint == LOCAL_ENDPOINT:
-        from provisioner.emulator import EmulatorServer
-        from provisioner.emulator.dify.apps import apps_from_settings
-
-        stand_in = settings.emulator.dify if settings.emulator else []
-        dify_apps = apps_from_settings(stand_in, env) if stand_in else None
-        with EmulatorServer.local(app.name, base_dir, dify_apps=dify_apps) as server:
-            app_key, app_secret = next(iter(server.apps.items()))
-            yield _Endpoint([server.url], app_key, app_secret, server.url)
+    """Where the message goes: a local app's emulator (with its Dify stand-in) for the block,
+    else the app's endpoint, which may be an emulator of one's own on this machine."""
+    found = credentials(app, env, _no_credentials)
+    if found.is_local:
+        with local_emulator(app, base_dir, app_stand_in(app, env)) as served:
+            yield _Endpoint(served, served.hosts[0])
         return
-    from provisioner.connect import missing_credentials
-    from provisioner.rongcloud import hosts_for_endpoint
-    from provisioner.secrets import resolve
+    yield _Endpoint(found, found.hosts[0] if _is_emulator(found.hosts[0]) else None)
 
-    missing = missing_credentials(app, env)
-    if missing or settings.appKey is None or settings.appSecret is None:
-        names = ", ".join(missing)
-        raise ConfigError(
-            f"no credentials to send a message: {names}",
-            hint="export the variables appKey and appSecret reference in app.yaml",
-        )
-    hosts = hosts_for_endpoint(resolve(settings.endpoint, env))
-    yield _Endpoint(
-        hosts,
-        resolve(settings.appKey, env),
-        resolve(settings.appSecret, env),
-        hosts[0] if _is_emulator(hosts[0]) else None,
+
+def _no_credentials(missing: Sequence[str]) -> ConfigError:
+    return ConfigError(
+        f"no credentials to send a message: {', '.join(missing)}",
+        hint="export the variables appKey and appSecret reference in app.yaml",
     )
 
 
 def _is_emulator(base: str) -> bool:
     """True when ``base`` is on this machine and answers the emulator's admin API."""
-    import httpx
-
-    from provisioner.dify.routing import is_loopback_url
-
     if not is_loopback_url(base):
         return False
     try:
@@ -145,11 +129,9 @@ def _is_emulator(base: str) -> bool:
         return False
 
 
-def _require_bot(app: DesiredApp, endpoint: _Endpoint, bot_id: str) -> None:
-    from provisioner.rongcloud import RongCloudClient
-
+def _require_bot(app: DesiredApp, reached: Credentials, bot_id: str) -> None:
     with RongCloudClient(
-        app_key=endpoint.app_key, app_secret=endpoint.app_secret, hosts=endpoint.hosts
+        app_key=reached.app_key, app_secret=reached.app_secret, hosts=reached.hosts
     ) as client:
         found = client.get_bots([bot_id])
     if not found:
@@ -163,9 +145,7 @@ def _wait(
     endpoint: _Endpoint, bot_id: str, sender: str, uid: str, timeout: float
 ) -> dict[str, Any] | None:
     """The message's view once none of its deliveries is pending; None after ``timeout``."""
-    import httpx
-
-    params = {"appKey": endpoint.app_key, "userId": sender, "botId": bot_id}
+    params = {"appKey": endpoint.reached.app_key, "userId": sender, "botId": bot_id}
     deadline = time.monotonic() + timeout
     with httpx.Client(base_url=endpoint.emulator or "", timeout=5.0) as client:
         while True:
@@ -182,8 +162,6 @@ def _wait(
 
 
 def _outcome(bot_id: str, sender: str, uid: str, view: dict[str, Any] | None) -> Conversed:
-    from provisioner.dify.protocol import TEXT_MESSAGE, message_text
-
     if view is None:
         return Conversed(bot_id, sender, uid, on_emulator=True, timed_out=True)
     messages = view["messages"]

@@ -228,6 +228,8 @@ class DesiredApp(BaseModel):
     bots: tuple[Bot, ...]
     sources: dict[str, str]
     """userId -> manifest file (as given to the user), for messages."""
+    settings_at: dict[str, tuple[int, int]] = Field(default_factory=dict)
+    """Setting (a top-level key of app.yaml) -> its value's line and column, for messages."""
 
     def reference_texts(self) -> list[str]:
         """Every string of the app (settings and bots) that holds a ``${NAME}`` reference."""

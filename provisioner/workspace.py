@@ -3,11 +3,16 @@ validated DesiredApps (every error of every app in one ManifestError), and the s
 of an app named on the command line even when its bot manifests are broken.
 
 The CLI commands that load manifests (``plan``, ``apply``, ...) all go through here, so they
-resolve and load apps the same way. The state commands (``state show``, ``unlock``, ``pull``,
-``push``, ``forget``) read only ``app.yaml``'s ``state`` block, with the project's loader
-(bounded size, depth and aliases) and the same schema and messages as ``validate``: a missing
-``app.yaml`` means the default file backend; an unreadable one, or an invalid ``state`` block,
-is a ConfigError, since guessing could point a command at the wrong store.
+resolve and load apps the same way. Some commands read ``app.yaml`` alone, and this is the one
+place that does (:func:`_read_app_yaml`: the project's loader, bounded in size, depth and
+aliases, and the same schema and messages as ``validate``):
+
+- ``api``, ``sign`` and ``export`` need only the app's settings (:func:`load_settings`): its
+  bots may be broken, a direct call does not need them;
+- the state commands (``state show``, ``unlock``, ``pull``, ``push``, ``forget``) read only the
+  ``state`` block (:func:`state_settings`): a missing ``app.yaml`` means the default file
+  backend; an unreadable one, or an invalid ``state`` block, is a ConfigError, since guessing
+  could point a command at the wrong store.
 
 Sharding (``--shard I/N`` of plan, apply, drift and their ``github`` forms, so a repository
 with hundreds of apps fans out over a CI matrix): job I of N takes the apps with
@@ -27,14 +32,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
+
+from provisioner.diagnostics import Diagnostic
 from provisioner.errors import ConfigError, ManifestError
+from provisioner.manifest import Document, load_document
+from provisioner.models import AppSettings, DesiredApp, FileStateSettings
 from provisioner.render.safe import terminal_safe
 from provisioner.secrets import referenced_values
+from provisioner.state import backend_for
+from provisioner.validate import (
+    APP_FILE,
+    check_document,
+    diagnostic_order,
+    discover_apps,
+    display_path,
+    unset_variable,
+    validate_app,
+)
 
 if TYPE_CHECKING:
-    from provisioner.diagnostics import Diagnostic
-    from provisioner.manifest import Document
-    from provisioner.models import AppSettings, DesiredApp
     from provisioner.state.backend import StateBackend
 
 CREDENTIAL_FIELDS = frozenset({"appKey", "appSecret"})
@@ -46,8 +63,6 @@ def resolve_app_folders(names_or_paths: Sequence[str], bots_dir: Path) -> list[P
     """App folders for the command-line arguments: an app name under ``bots_dir`` or a path
     to an app folder; no arguments means every app folder under ``bots_dir``."""
     if not names_or_paths:
-        from provisioner.validate import discover_apps
-
         if not bots_dir.is_dir():
             raise ConfigError(
                 f"no bots directory {bots_dir}",
@@ -127,8 +142,6 @@ def all_loaded(loaded: Sequence[LoadedApp]) -> list[DesiredApp]:
 
 
 def _load_one(folder: Path, env: Mapping[str, str], require_secrets: bool) -> LoadedApp:
-    from provisioner.validate import validate_app
-
     result = validate_app(folder, env=env if require_secrets else None)
     problems = tuple(d for d in result.diagnostics if _fails_load(d))
     warnings = tuple(d for d in result.diagnostics if d.severity == "warning")
@@ -168,8 +181,6 @@ def _fails_load(diagnostic: Diagnostic) -> bool:
 
 
 def _manifest_error(errors: Sequence[Diagnostic]) -> ManifestError:
-    from provisioner.validate import diagnostic_order, unset_variable
-
     ordered = sorted(errors, key=diagnostic_order)
     lines = "\n".join(f"  {format_diagnostic(d)}" for d in ordered)
     count = f"{len(errors)} error" + ("s" if len(errors) != 1 else "")
@@ -222,7 +233,7 @@ def apps_in_shard(apps: Sequence[str], index: int, count: int) -> list[str]:
     return [app for app in apps if shard_of(app, count) == index]
 
 
-# --- the state backend of an app named on the command line ----------------------------------
+# --- app.yaml alone: the settings of an app named on the command line -----------------------
 
 
 def app_folder(name_or_path: str, bots_dir: Path) -> tuple[str, Path]:
@@ -239,47 +250,29 @@ def state_backend_for(
     name_or_path: str, bots_dir: Path, *, env: Mapping[str, str] | None = None
 ) -> StateBackend:
     """The state backend of an app named on the command line."""
-    from provisioner.state import backend_for
-
     name, folder = app_folder(name_or_path, bots_dir)
-    return backend_for(name, state_settings(folder / "app.yaml"), env=env)
+    return backend_for(name, state_settings(folder / APP_FILE), env=env)
 
 
 def state_settings(app_yaml: Path) -> AppSettings | None:
     """The settings holding ``app_yaml``'s ``state`` block (None without an app.yaml)."""
-    from pydantic import ValidationError
-
-    from provisioner.manifest import load_document
-    from provisioner.models import AppSettings, FileStateSettings
-    from provisioner.validate import display_path
-
     if not app_yaml.exists() and not app_yaml.is_symlink():
         return None
-    shown = display_path(app_yaml)
-    document = load_document(app_yaml, shown)
+    document, errors = _read_app_yaml(app_yaml)
     if not document.loaded:
-        raise _settings_error(shown, [format_diagnostic(d) for d in document.diagnostics])
+        raise _settings_error(document.file, [format_diagnostic(d) for d in document.diagnostics])
     state = document.value.get("state")
     if state is None:
         return AppSettings(endpoint="local", state=FileStateSettings())
-    problems = _state_problems(document)
+    problems = [
+        format_diagnostic(d) for d in errors if d.path == "state" or d.path.startswith("state.")
+    ]
     if problems:
-        raise _settings_error(shown, problems)
+        raise _settings_error(document.file, problems)
     try:
         return AppSettings.model_validate({"endpoint": "local", "state": state})
     except ValidationError as exc:  # pragma: no cover - the schema check above agrees
-        raise _settings_error(shown, [str(exc)]) from exc
-
-
-def _state_problems(document: Document) -> list[str]:
-    """The schema and rule errors of the ``state`` block, as ``file:line:col: ...`` lines."""
-    from provisioner.validate import check_document
-
-    return [
-        format_diagnostic(d)
-        for d in check_document(document, "app")
-        if d.severity == "error" and (d.path == "state" or d.path.startswith("state."))
-    ]
+        raise _settings_error(document.file, [str(exc)]) from exc
 
 
 def _settings_error(shown: str, problems: list[str]) -> ConfigError:
@@ -289,3 +282,47 @@ def _settings_error(shown: str, problems: list[str]) -> ConfigError:
         hint=f"fix them (`provisioner validate {Path(shown).parent.as_posix()}` shows the"
         " details), then run again",
     )
+
+
+def load_settings(folder: Path, env: Mapping[str, str]) -> DesiredApp:
+    """The app of ``folder`` from its ``app.yaml`` alone (no bots). ManifestError listing
+    every problem of app.yaml (``file:line:col: field: message``) but the unset variables
+    only a call needs, which :func:`provisioner.connect.credentials` reports."""
+    path = folder / APP_FILE
+    if not path.is_file():
+        raise ConfigError(
+            f"{display_path(path)} does not exist",
+            hint="create it with `provisioner init APP`, or give another app",
+        )
+    document, problems = _read_app_yaml(path, env)
+    unset = [d for d in problems if d.code == "env-missing" and d.path in REFRESH_FIELDS]
+    if problems and len(unset) < len(problems):
+        lines = "\n".join(f"  {format_diagnostic(d)}" for d in problems)
+        raise ManifestError(
+            f"{document.file} has {len(problems)} error(s):\n{lines}",
+            hint="fix them (`provisioner validate` shows the details), then run again",
+        )
+    try:
+        settings = AppSettings.model_validate(document.value)
+    except ValidationError as exc:  # the schema accepted it: a disagreement is a bug
+        raise ManifestError(
+            f"{document.file} is not valid app settings",
+            hint="run `provisioner validate` and report this bug",
+        ) from exc
+    return DesiredApp(
+        name=folder.absolute().name,
+        folder=folder,
+        settings=settings,
+        bots=(),
+        sources={},
+        settings_at={key: document.location((key,)) for key in document.value},
+    )
+
+
+def _read_app_yaml(
+    path: Path, env: Mapping[str, str] | None = None
+) -> tuple[Document, list[Diagnostic]]:
+    """``path`` loaded alone, and its errors as ``validate`` finds them (with ``env``: every
+    variable it references must be set)."""
+    document = load_document(path, display_path(path))
+    return document, [d for d in check_document(document, "app", env=env) if d.severity == "error"]

@@ -491,6 +491,42 @@ def test_a_local_app_reaches_its_stand_in_instead_of_dify(
     assert (ws.root / ".provisioner" / "emulator" / "demo.sqlite3").is_file()
 
 
+def test_an_endpoint_variable_whose_value_is_local_reaches_the_stand_in_too(
+    ws: CheckWorkspace, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``endpoint: ${NAME}`` with NAME=local is local for check as for plan and apply: the
+    stand-in answers, and the RongCloud credentials it references need not be set."""
+    ws.app(endpoint="${CHECK_ENDPOINT}", extra=STAND_IN)
+    monkeypatch.setenv("CHECK_ENDPOINT", "local")
+    monkeypatch.setenv("LOCAL_KEY", "app-local-chat")
+    ws.bot("a", kind="dify_chat", url="https://api.dify.ai/v1", key_var="LOCAL_KEY")
+    code, out, err = check(capsys)
+    assert (code, out.splitlines(), err) == (
+        0,
+        [
+            'demo/a dify_chat: passed (Chatbot app "Local")',
+            "Checked 1 Dify integration: 1 passed, 0 failed.",
+        ],
+        "",
+    )
+
+
+def test_an_endpoint_variable_that_is_unset_leaves_the_app_unchecked(
+    ws: CheckWorkspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Whether the app is local cannot be known, so its Dify integrations are not called."""
+    ws.app(endpoint="${CHECK_ENDPOINT}")
+    ws.bot("a", kind="dify_chat", url="https://api.dify.ai/v1", key_var="DIFY_CHAT")
+    code, out, err = check(capsys)
+    assert (code, out.splitlines(), err) == (
+        1,
+        ["No Dify integration was checked. 1 app not checked."],
+        "error: app demo: bots/demo/app.yaml:1:11: endpoint: environment variable"
+        " CHECK_ENDPOINT is not set\n"
+        "  hint: export CHECK_ENDPOINT=... (local, a data center or a base URL)\n",
+    )
+
+
 def test_a_local_app_still_fails_for_a_real_misconfiguration(
     ws: CheckWorkspace, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

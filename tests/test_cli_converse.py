@@ -77,6 +77,32 @@ def test_the_guide_on_the_demo_keeps_the_context_between_runs(
     assert (code, lines[1]) == (0, "companion-bot: 陪伴助手 (turn 1): you said “hi”.")
 
 
+def test_an_endpoint_variable_whose_value_is_local_is_the_emulator(
+    demo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``endpoint: ${NAME}`` with NAME=local is the embedded emulator for converse too, as it
+    is for plan and apply (the credentials it references need not be set)."""
+    app_yaml = demo / "bots" / "demo" / "app.yaml"
+    app_yaml.write_text(
+        app_yaml.read_text("utf-8").replace(
+            "\nendpoint: local\n",
+            "\nendpoint: ${DEMO_ENDPOINT}\nappKey: ${DEMO_KEY}\nappSecret: ${DEMO_SECRET}\n",
+        ),
+        "utf-8",
+    )
+    monkeypatch.setenv("DEMO_ENDPOINT", "local")
+    assert run(capsys, "apply", "demo", "--auto-approve")[0] == 0
+    code, lines, err = run(capsys, "converse", "demo", "assistant-bot", "Hello")
+    assert (code, lines[:2], err) == (
+        0,
+        [
+            "Sent to assistant-bot as provisioner-user (message UID).",
+            "assistant-bot: 消息助手 (turn 1): you said “Hello”.",
+        ],
+        "",
+    )
+
+
 def test_a_bot_not_applied_yet_or_unknown(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys, "converse", "demo", "assistant-bot", "Hello") == (
         1,

@@ -12,3 +12,7 @@
 
 Importing this package imports none of them.
 """
+
+DEFAULT_CONCURRENCY = 8
+"""How many at once unless told (``--concurrency``): API calls of an apply, apps planned or
+refreshed, Dify integrations checked."""

@@ -51,7 +51,6 @@ from provisioner.plan import Change, Plan
 from provisioner.plan.canonical import api_payload
 from provisioner.rongcloud.models import BotPayload
 
-DEFAULT_CONCURRENCY = 8
 RECORDING_THREADS = 2
 """Threads recording answers (state writes) for every app of a run: each write holds the GIL
 to encode its JSON, so more writers only slow the calls down."""

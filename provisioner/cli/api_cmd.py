@@ -3,6 +3,7 @@ credentials (see docs/api-client.md, "Direct calls")."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -11,6 +12,10 @@ import click
 
 from provisioner.cli.options import bots_dir_option
 from provisioner.cli.output import mask
+from provisioner.connect import connect
+from provisioner.rongcloud.direct import READ_PATHS, check_path, form_fields, parse_body
+from provisioner.secrets import MASK, referenced_values
+from provisioner.workspace import load_settings, resolve_app_folders
 
 
 @click.command("api")
@@ -45,13 +50,6 @@ def command(app: str, path: str, body: str | None, form: bool, bots_dir: Path) -
             "content": {"content": "你好"}}' |
         provisioner api production /message/private/publish.json --form
     """
-    import json
-
-    from provisioner.connect import connect
-    from provisioner.rongcloud.direct import READ_PATHS, check_path, form_fields, load_settings
-    from provisioner.secrets import referenced_values
-    from provisioner.workspace import resolve_app_folders
-
     check_path(path)
     data = _read_body(body)
     env = dict(os.environ)
@@ -68,8 +66,6 @@ def command(app: str, path: str, body: str | None, form: bool, bots_dir: Path) -
 
 def _masked_keys(value: object) -> object:
     """The answer with every ``apiKey`` value (a bot's Dify key) shown as ``(sensitive)``."""
-    from provisioner.secrets import MASK
-
     if isinstance(value, dict):
         return {
             key: MASK if key == "apiKey" and isinstance(item, str) else _masked_keys(item)
@@ -81,8 +77,6 @@ def _masked_keys(value: object) -> object:
 
 
 def _read_body(argument: str | None) -> dict[str, object]:
-    from provisioner.rongcloud.direct import parse_body
-
     if argument is not None and argument != "-":
         return parse_body(argument, "the JSON argument")
     if argument is None and sys.stdin.isatty():

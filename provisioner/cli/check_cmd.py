@@ -3,20 +3,24 @@ a real two-message conversation); see docs/check.md."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
+from provisioner.apply.results import error_data
+from provisioner.check import Checked, CheckRun, CheckSettings, check_apps
 from provisioner.cli.options import bots_dir_option
 from provisioner.cli.output import echo_app_error, use_color
-
-if TYPE_CHECKING:
-    from provisioner.check import Checked, CheckRun
-    from provisioner.diagnostics import Diagnostic
-    from provisioner.workspace import LoadedApp
+from provisioner.connect import retry_backoff
+from provisioner.diagnostics import Diagnostic
+from provisioner.dify.protocol import MODE_NAMES
+from provisioner.render.diagnostics import render_github, render_text
+from provisioner.validate import diagnostic_order
+from provisioner.workspace import LoadedApp, load_each
 
 SHORT_TEXT = 60
 _COLORS = {"error": "red", "warning": "yellow"}
@@ -64,10 +68,6 @@ def command(
       provisioner check production --format github
       provisioner check demo --converse      # two real messages per integration
     """
-    from provisioner.check import CheckSettings, check_apps
-    from provisioner.connect import retry_backoff
-    from provisioner.workspace import load_each
-
     env = dict(os.environ)
     loaded = load_each(list(apps), bots_dir, env=env)
     settings = CheckSettings(timeout=timeout, backoff=retry_backoff(env), converse=converse)
@@ -79,8 +79,6 @@ def command(
         click.echo(_json_document(loaded, run, diagnostics, failed))
     elif output_format == "github":
         if diagnostics:
-            from provisioner.render.diagnostics import render_github
-
             click.echo(render_github(diagnostics))
     else:
         _print_text(loaded, run, diagnostics)
@@ -90,8 +88,6 @@ def command(
 
 
 def _diagnostics(loaded: Sequence[LoadedApp], run: CheckRun) -> list[Diagnostic]:
-    from provisioner.validate import diagnostic_order
-
     found = [d for each in loaded for d in each.problems]  # why an app was not checked
     found += [d for checked in run.checked for d in checked.diagnostics]
     return sorted(set(found), key=diagnostic_order)
@@ -101,8 +97,6 @@ def _diagnostics(loaded: Sequence[LoadedApp], run: CheckRun) -> list[Diagnostic]
 
 
 def _print_text(loaded: Sequence[LoadedApp], run: CheckRun, diagnostics: list[Diagnostic]) -> None:
-    from provisioner.render.diagnostics import render_text
-
     color = use_color()
     if diagnostics:
         click.echo(render_text(diagnostics, style=lambda text, sev: _style(text, sev, color)))
@@ -123,8 +117,6 @@ def _style(text: str, severity: str, color: bool) -> str:
 
 def _status_line(checked: Checked) -> str:
     """``demo/assistant-bot dify_chatflow: passed (Chatflow app "Assistant")``."""
-    from provisioner.dify.protocol import MODE_NAMES
-
     errors = sum(1 for d in checked.diagnostics if d.severity == "error")
     warnings = len(checked.diagnostics) - errors
     verdict = "failed" if errors else "passed"
@@ -192,10 +184,6 @@ def _summary(run: CheckRun, *, unchecked: int) -> str:
 def _json_document(
     loaded: Sequence[LoadedApp], run: CheckRun, diagnostics: list[Diagnostic], failed: bool
 ) -> str:
-    import json
-
-    from provisioner.apply.results import error_data
-
     document: dict[str, Any] = {
         "format_version": 1,
         "passed": not failed,

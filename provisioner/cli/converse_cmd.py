@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from provisioner.cli.options import bots_dir_option
 from provisioner.cli.output import echo_error
-
-if TYPE_CHECKING:
-    from provisioner.converse import Conversed
+from provisioner.converse import DEFAULT_SENDER, Conversed, converse
+from provisioner.workspace import load_each
 
 
 @click.command("converse")
@@ -24,7 +22,7 @@ if TYPE_CHECKING:
 @click.option(
     "--from",
     "sender",
-    default="provisioner-user",
+    default=DEFAULT_SENDER,
     show_default=True,
     help="The user who sends the message (RongCloud's fromUserId).",
 )
@@ -51,9 +49,6 @@ def command(app: str, bot: str, text: str, bots_dir: Path, sender: str, timeout:
       provisioner converse demo assistant-bot "Do you remember me?"
       provisioner converse staging helper-bot "ping" --from qa-user
     """
-    from provisioner.converse import converse
-    from provisioner.workspace import load_each
-
     env = dict(os.environ)
     [loaded] = load_each([app], bots_dir, env=env)
     if loaded.error is not None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from provisioner.connect import stand_in_apps_file
 from provisioner.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -127,11 +128,10 @@ def serve(
     import os
 
     from provisioner.emulator import EmulatorServer, FaultConfig
-    from provisioner.emulator.dify.apps import apps_from_file
 
     _check_host(host, allow_remote)
     apps = _apps(app_keys, app_secrets)
-    dify_apps = apps_from_file(dify_apps_file, os.environ) if dify_apps_file else None
+    dify_apps = stand_in_apps_file(dify_apps_file, os.environ) if dify_apps_file else None
     faults = FaultConfig(
         latency_ms=latency_ms,
         error_rate=error_rate,
@@ -186,12 +186,11 @@ def dify(apps_file: Path, host: str, port: int, db_path: Path | None, allow_remo
     """
     import os
 
-    from provisioner.emulator.dify.apps import apps_from_file
     from provisioner.emulator.dify.server import DifyStandIn
 
     _check_host(host, allow_remote)
     stand_in = DifyStandIn(
-        apps_from_file(apps_file, os.environ), db_path=db_path, host=host, port=port
+        stand_in_apps_file(apps_file, os.environ), db_path=db_path, host=host, port=port
     )
     with stand_in:
         click.echo(f"Dify stand-in listening on {stand_in.api_base}")

@@ -8,8 +8,9 @@ from typing import Any
 
 import click
 
-DEFAULT_CONCURRENCY = 8
-"""Default of ``--concurrency`` (``provisioner.apply.executor.DEFAULT_CONCURRENCY`` too)."""
+from provisioner.apply import DEFAULT_CONCURRENCY
+from provisioner.errors import ConfigError
+from provisioner.workspace import parse_shard
 
 bots_dir_option = click.option(
     "--bots-dir",
@@ -67,9 +68,6 @@ def credential_var_options(function: Callable[..., Any]) -> Callable[..., Any]:
 def _parse_shard(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
     if value is None:
         return None
-    from provisioner.errors import ConfigError
-    from provisioner.workspace import parse_shard
-
     try:
         return parse_shard(value)
     except ConfigError as exc:

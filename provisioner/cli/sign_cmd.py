@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import click
 
 from provisioner.cli.options import bots_dir_option
+from provisioner.connect import Credentials, credentials
 from provisioner.errors import ConfigError
+from provisioner.models import DesiredApp
+from provisioner.rongcloud.direct import check_path, curl_command, parse_body
+from provisioner.rongcloud.signing import check_credential, sign
+from provisioner.workspace import load_settings, resolve_app_folders
 
 SECRET_ENV = "RONGCLOUD_APP_SECRET"
 KEY_ENV = "RONGCLOUD_APP_KEY"
@@ -68,8 +74,6 @@ def command(
     """
     if app is not None:
         return _sign_for_app(app, path, body, app_key, output_format, form, bots_dir)
-    from provisioner.rongcloud.signing import check_credential, sign
-
     key = app_key or os.environ.get(KEY_ENV)
     if not key:
         raise ConfigError(
@@ -108,16 +112,6 @@ def _sign_for_app(
     form: bool,
     bots_dir: Path,
 ) -> int:
-    from provisioner.rongcloud.direct import (
-        check_path,
-        credentials,
-        curl_command,
-        load_settings,
-        parse_body,
-    )
-    from provisioner.rongcloud.signing import check_credential, sign
-    from provisioner.workspace import resolve_app_folders
-
     if app.startswith("/"):
         raise ConfigError(
             f"{app!r} looks like an API path, not an app",
@@ -131,7 +125,7 @@ def _sign_for_app(
         raise click.UsageError("JSON and --form need PATH")
     env = dict(os.environ)
     (folder,) = resolve_app_folders([app], bots_dir)
-    found = credentials(load_settings(folder, env), env)
+    found = _credentials(load_settings(folder, env), env)
     check_credential("app key", found.app_key, hint="set appKey in app.yaml (or its variable)")
     check_credential("app secret", found.app_secret, hint="set the variable appSecret references")
     headers = sign(found.app_key, found.app_secret).as_dict()
@@ -142,3 +136,25 @@ def _sign_for_app(
     else:
         _echo_headers(headers, output_format)
     return 0
+
+
+def _credentials(app: DesiredApp, env: Mapping[str, str]) -> Credentials:
+    """The app's key, secret and hosts; ConfigError when a variable is unset or the app is
+    local (the embedded emulator has no fixed address)."""
+
+    def missing(names: Sequence[str]) -> ConfigError:
+        exports = " ".join(f"{name}=..." for name in names if " " not in name)
+        return ConfigError(
+            f"app {app.name}: cannot sign without {', '.join(names)}",
+            hint=f"export {exports}" if exports else "set appKey and appSecret in app.yaml",
+        )
+
+    found = credentials(app, env, missing)
+    if found.is_local:
+        raise ConfigError(
+            f"app {app.name} uses endpoint: local, the embedded emulator, which has no fixed"
+            " address or secret to sign for",
+            hint=f"call it with `provisioner api {app.name} PATH`, or run `provisioner emulator"
+            " serve` and sign for its app key",
+        )
+    return found

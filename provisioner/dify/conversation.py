@@ -12,7 +12,6 @@ conversation. It costs tokens, so it runs only when asked.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from provisioner.diagnostics import Diagnostic
@@ -55,7 +54,7 @@ class Conversation:
     diagnostics: tuple[Diagnostic, ...] = ()
 
 
-def converse(target: Target, client: DifyClient, env: Mapping[str, str]) -> Conversation:
+def converse(target: Target, client: DifyClient) -> Conversation:
     """Two messages to the target's app (see the module docstring)."""
     chat = target.integration.type != "dify_completion"
     exchanges: list[Exchange] = []
@@ -64,7 +63,7 @@ def converse(target: Target, client: DifyClient, env: Mapping[str, str]) -> Conv
         try:
             reply = client.send(
                 generation_path(target.integration.type),
-                _request(target, env, text, conversation_id),
+                _request(target, text, conversation_id),
             )
         except DifyError as exc:
             return Conversation(tuple(exchanges), None, (_failed(target, number, exc),))
@@ -76,11 +75,9 @@ def converse(target: Target, client: DifyClient, env: Mapping[str, str]) -> Conv
     return Conversation(tuple(exchanges), True if chat else None)
 
 
-def _request(
-    target: Target, env: Mapping[str, str], text: str, conversation_id: str | None
-) -> dict[str, object]:
+def _request(target: Target, text: str, conversation_id: str | None) -> dict[str, object]:
     callback = private_message_callback(
-        target.callback_bot(env),
+        target.callback_bot,
         from_user=PROBE_USER,
         object_name=TEXT_MESSAGE,
         content=text_content(text),

@@ -55,7 +55,7 @@ class Outcome:
         return has_errors(self.diagnostics)
 
 
-def preflight(target: Target, connect: ClientFactory, env: Mapping[str, str]) -> Outcome:
+def preflight(target: Target, connect: ClientFactory) -> Outcome:
     """Check one target (see the module docstring); never raises a ProvisionerError."""
     found = address_findings(target)
     if target.base_url is None:
@@ -67,7 +67,7 @@ def preflight(target: Target, connect: ClientFactory, env: Mapping[str, str]) ->
             wrong_mode = mode_findings(target, info.get("mode"))
             found += wrong_mode
             if not has_errors(wrong_mode):  # else its inputs mislead
-                found += input_findings(target, client.parameters(), env)
+                found += input_findings(target, client.parameters())
     except DifyError as exc:
         found.append(failure_finding(target, exc))
     except ProvisionerError as exc:  # an app key that cannot be sent
@@ -184,9 +184,7 @@ def unsupported_mode(target: Target, mode: str, name: str) -> Diagnostic:
 # --- the app's inputs ---------------------------------------------------------------------
 
 
-def input_findings(
-    target: Target, parameters: Mapping[str, Any], env: Mapping[str, str]
-) -> list[Diagnostic]:
+def input_findings(target: Target, parameters: Mapping[str, Any]) -> list[Diagnostic]:
     """Required variables RongCloud leaves empty, and a completion app without ``query``."""
     form = parameters.get("user_input_form")
     if not isinstance(form, list):
@@ -201,7 +199,7 @@ def input_findings(
         ]
     variables = dict(_variables(form))
     kind = target.integration.type
-    filled = filled_inputs(kind, target.callback_bot(env))
+    filled = filled_inputs(kind, target.callback_bot)
     found = []
     if kind == "dify_completion" and "query" not in variables:
         found.append(

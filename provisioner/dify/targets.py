@@ -1,6 +1,8 @@
 """The Dify integrations to check: one :class:`Target` per Dify integration of each bot, with
-its manifest position (every finding points at ``file:line:col``), its resolved key and the
-API base to call (:mod:`~provisioner.dify.routing`)."""
+its manifest position (every finding points at ``file:line:col``), and what its calls need,
+resolved from the environment once (:func:`targets_of`): the key, the API base to call
+(:mod:`~provisioner.dify.routing`) and the bot as a callback names it. Nothing after
+:func:`targets_of` reads the environment."""
 
 from __future__ import annotations
 
@@ -15,8 +17,6 @@ from provisioner.manifest import Document, load_document
 from provisioner.models import DIFY_TYPES, Bot, DesiredApp, Integration
 from provisioner.secrets import references, resolve
 
-LOCAL_ENDPOINT = "local"
-
 
 @dataclass(frozen=True)
 class Target:
@@ -29,6 +29,8 @@ class Target:
     integration: Integration
     document: Document = field(repr=False)
     api_key: str = field(repr=False)
+    callback_bot: Mapping[str, Any] = field(repr=False)
+    """The bot as a callback names it (references resolved: this goes to Dify only)."""
     base_url: str | None
     """Where the calls go (``None``: nowhere, see :mod:`~provisioner.dify.routing`)."""
     routed: bool = False
@@ -70,24 +72,11 @@ class Target:
             self.file, self.position(*fields), self.path(*fields), code, message, hint, severity
         )
 
-    def callback_bot(self, env: Mapping[str, str]) -> dict[str, Any]:
-        """The bot as a callback names it (references resolved: this goes to Dify only)."""
-        bot = self.bot
-        fields: dict[str, Any] = {
-            "userId": bot.userId,
-            "name": resolve(bot.name, env),
-            "profileUrl": resolve(bot.profileUrl, env),
-            "type": resolve(bot.type, env),
-        }
-        if bot.metadata:
-            fields["metadata"] = {key: resolve(value, env) for key, value in bot.metadata.items()}
-        return fields
-
 
 def targets_of(app: DesiredApp, env: Mapping[str, str], route: DifyRoute | None) -> list[Target]:
-    """The enabled Dify integrations of ``app``'s bots, in manifest order. ``route`` is the
-    local rule for ``endpoint: local`` (``None``: call each ``callbackUrl`` as it is)."""
-    local = app.settings.endpoint == LOCAL_ENDPOINT
+    """The enabled Dify integrations of ``app``'s bots, in manifest order, their references
+    resolved from ``env``. ``route`` is the local rule of a local app (``None``: the app is
+    not local, call each ``callbackUrl`` as it is)."""
     found: list[Target] = []
     for bot in app.bots:
         document: Document | None = None
@@ -100,10 +89,31 @@ def targets_of(app: DesiredApp, env: Mapping[str, str], route: DifyRoute | None)
                 shown = app.sources[bot.userId]
                 document = load_document(Path(shown), shown)
             url = resolve(integration.callbackUrl, env)
-            base = route.target(url) if route is not None else url.rstrip("/")
-            routed = route is not None and route.routed(url)
-            key = resolve(integration.auth.apiKey, env)
             found.append(
-                Target(app.name, local, bot, index, integration, document, key, base, routed)
+                Target(
+                    app=app.name,
+                    local=route is not None,
+                    bot=bot,
+                    index=index,
+                    integration=integration,
+                    document=document,
+                    api_key=resolve(integration.auth.apiKey, env),
+                    callback_bot=_callback_bot(bot, env),
+                    base_url=route.target(url) if route is not None else url.rstrip("/"),
+                    routed=route is not None and route.routed(url),
+                )
             )
     return found
+
+
+def _callback_bot(bot: Bot, env: Mapping[str, str]) -> dict[str, Any]:
+    """The bot as a callback names it (references resolved: this goes to Dify only)."""
+    fields: dict[str, Any] = {
+        "userId": bot.userId,
+        "name": resolve(bot.name, env),
+        "profileUrl": resolve(bot.profileUrl, env),
+        "type": resolve(bot.type, env),
+    }
+    if bot.metadata:
+        fields["metadata"] = {key: resolve(value, env) for key, value in bot.metadata.items()}
+    return fields

@@ -36,10 +36,10 @@ from provisioner.export.scaffold import (
     write_schemas,
 )
 from provisioner.plan.canonical import is_masked
-from provisioner.rongcloud.direct import load_settings
 from provisioner.rongcloud.models import BotPayload, IntegrationPayload
 from provisioner.secrets import REFERENCE
 from provisioner.validate import bot_files, display_path
+from provisioner.workspace import load_settings
 
 _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 RESERVED_STEMS = frozenset({"app"})

@@ -1,9 +1,7 @@
-"""Direct calls with an app's own credentials: what ``provisioner api`` and ``sign APP`` need.
+"""Raw calls to RongCloud's server API: what ``provisioner api`` and ``sign APP`` send, with
+the app's own credentials (resolved by :func:`provisioner.connect.credentials`).
 
-- :func:`load_settings` reads only ``app.yaml`` of an app folder (its bots may be broken: a
-  direct call does not need them) into a :class:`~provisioner.models.DesiredApp` without
-  bots, which :func:`provisioner.connect.connect` turns into a client;
-- :func:`credentials` resolves the app key, secret and hosts for signing by hand;
+- :func:`check_path` accepts only a server API path such as ``/v3/bot/query.json``;
 - :func:`parse_body` reads a JSON body (ConfigError with line and column when malformed);
 - :func:`form_fields` flattens it for the form-encoded legacy APIs;
 - :func:`curl_command` prints one signed request as a copy-pasteable curl command;
@@ -17,12 +15,9 @@ import json
 import re
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from provisioner.errors import ConfigError, ManifestError
-from provisioner.models import DesiredApp
+from provisioner.errors import ConfigError
 
 READ_PATHS = frozenset({"/v3/bot/get.json", "/v3/bot/query.json"})
 """Paths documented as reads (RongCloud's bot get and list): retried after a timeout, a
@@ -41,81 +36,6 @@ def check_path(path: str) -> str:
             " or /message/private/publish.json (the host comes from the app's endpoint)",
         )
     return path
-
-
-def load_settings(folder: Path, env: Mapping[str, str]) -> DesiredApp:
-    """The app of ``folder`` from its ``app.yaml`` alone (no bots). ManifestError listing
-    every problem of app.yaml (``file:line:col: field: message``)."""
-    from pydantic import ValidationError
-
-    from provisioner.manifest import load_document
-    from provisioner.models import AppSettings
-    from provisioner.validate import APP_FILE, check_document, display_path
-    from provisioner.workspace import REFRESH_FIELDS, format_diagnostic
-
-    path = folder / APP_FILE
-    if not path.is_file():
-        raise ConfigError(
-            f"{display_path(path)} does not exist",
-            hint="create it with `provisioner init APP`, or give another app",
-        )
-    document = load_document(path, display_path(path))
-    problems = [d for d in check_document(document, "app", env=env) if d.severity == "error"]
-    unset = [d for d in problems if d.code == "env-missing" and d.path in REFRESH_FIELDS]
-    if problems and len(unset) < len(problems):
-        lines = "\n".join(f"  {format_diagnostic(d)}" for d in problems)
-        raise ManifestError(
-            f"{display_path(path)} has {len(problems)} error(s):\n{lines}",
-            hint="fix them (`provisioner validate` shows the details), then run again",
-        )
-    try:
-        settings = AppSettings.model_validate(document.value)
-    except ValidationError as exc:  # the schema accepted it: a disagreement is a bug
-        raise ManifestError(
-            f"{display_path(path)} is not valid app settings",
-            hint="run `provisioner validate` and report this bug",
-        ) from exc
-    name = folder.absolute().name
-    return DesiredApp(name=name, folder=folder, settings=settings, bots=(), sources={})
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """What signing a request by hand needs. ``repr`` leaves the secret out."""
-
-    app_key: str
-    app_secret: str = field(repr=False)
-    hosts: tuple[str, ...]
-
-
-def credentials(app: DesiredApp, env: Mapping[str, str]) -> Credentials:
-    """The app's key, secret and hosts, references resolved; ConfigError when a variable is
-    unset or the endpoint is ``local`` (the embedded emulator has no fixed address)."""
-    from provisioner.connect import LOCAL_ENDPOINT, app_endpoint, missing_credentials
-    from provisioner.rongcloud import hosts_for_endpoint
-    from provisioner.secrets import resolve
-
-    missing = missing_credentials(app, env)
-    if missing:
-        exports = " ".join(f"{name}=..." for name in missing if " " not in name)
-        raise ConfigError(
-            f"app {app.name}: cannot sign without {', '.join(missing)}",
-            hint=f"export {exports}" if exports else "set appKey and appSecret in app.yaml",
-        )
-    endpoint = app_endpoint(app, env)
-    settings = app.settings
-    if endpoint == LOCAL_ENDPOINT or settings.appKey is None or settings.appSecret is None:
-        raise ConfigError(
-            f"app {app.name} uses endpoint: local, the embedded emulator, which has no fixed"
-            " address or secret to sign for",
-            hint=f"call it with `provisioner api {app.name} PATH`, or run `provisioner emulator"
-            " serve` and sign for its app key",
-        )
-    return Credentials(
-        app_key=resolve(settings.appKey, env),
-        app_secret=resolve(settings.appSecret, env),
-        hosts=tuple(hosts_for_endpoint(endpoint)),
-    )
 
 
 def parse_body(text: str, where: str) -> dict[str, Any]:

@@ -618,6 +618,7 @@ def _build_app(
         settings=settings,
         bots=tuple(bots),
         sources={bot.userId: document.file for bot, document in zip(bots, bot_docs, strict=True)},
+        settings_at={key: settings_doc.location((key,)) for key in settings_doc.value},
     )
     return app, []
 

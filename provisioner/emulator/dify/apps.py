@@ -4,21 +4,19 @@ They are always configured explicitly: ``emulator.dify`` in an ``endpoint: local
 ``app.yaml`` (see docs/check.md), a YAML file for ``emulator serve --dify-apps``, or
 :class:`DifyApp` values from Python. A key is a stand-in key of one's choosing or a ``${NAME}``
 reference resolved from the environment; a bot's Dify integration reaches the stand-in app
-whose key its ``auth.apiKey`` resolves to, and any other key is refused (401).
+whose key its ``auth.apiKey`` resolves to, and any other key is refused (401). The manifests'
+settings become these values in :mod:`provisioner.connect` (``stand_in_apps``): the emulator
+knows nothing of the manifests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from provisioner.dify.protocol import MODE_NAMES
 from provisioner.errors import ConfigError
-
-if TYPE_CHECKING:
-    from provisioner.models import StandInApp
 
 INPUT_KINDS = ("text-input", "paragraph", "select", "number")
 
@@ -69,71 +67,6 @@ class DifyApp:
                     f"type {item.kind!r}",
                     hint=f"use one of {', '.join(INPUT_KINDS)}",
                 )
-
-
-def apps_from_settings(apps: Sequence[StandInApp], env: Mapping[str, str]) -> list[DifyApp]:
-    """The stand-in apps of an app's ``emulator.dify`` settings, keys resolved from ``env``
-    (ConfigError naming an unset variable; two apps with the same key are an error)."""
-    from provisioner.secrets import resolve
-
-    resolved = [
-        DifyApp(
-            api_key=resolve(app.apiKey, env),
-            mode=app.mode,
-            name=app.name or f"Dify {MODE_NAMES[app.mode]} app",
-            inputs=tuple(
-                DifyInput(item.variable, required=item.required, kind=item.type)
-                for item in app.inputs
-            ),
-            enabled=app.enabled,
-            published=app.published,
-        )
-        for app in apps
-    ]
-    _refuse_shared_keys(resolved, [app.apiKey for app in apps])
-    return resolved
-
-
-def apps_from_file(path: Path, env: Mapping[str, str]) -> list[DifyApp]:
-    """The stand-in apps listed in a YAML file (the ``emulator.dify`` format: a list of
-    ``{apiKey, mode, name, inputs, enabled, published}``)."""
-    import yaml
-    from pydantic import TypeAdapter, ValidationError
-
-    from provisioner.diagnostics import format_path
-    from provisioner.models import StandInApp
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(
-            f"cannot read the Dify stand-in apps in {path}: {type(exc).__name__}",
-            hint="give a YAML list of {apiKey: KEY, mode: chat, ...}",
-        ) from None
-    try:
-        apps = TypeAdapter(list[StandInApp]).validate_python(data)
-    except ValidationError as exc:
-        first = exc.errors(include_input=False, include_url=False)[0]
-        where = format_path(tuple(part for part in first["loc"] if isinstance(part, str | int)))
-        raise ConfigError(
-            f"{path}: {where or 'the file'}: {first['msg']}",
-            hint="each app is {apiKey: KEY, mode: chat|agent-chat|advanced-chat|"
-            "completion|workflow|agent, name, inputs: [{variable, required, type}]}",
-        ) from None
-    return apps_from_settings(apps, env)
-
-
-def _refuse_shared_keys(apps: Sequence[DifyApp], references: Sequence[str]) -> None:
-    seen: dict[str, int] = {}
-    for index, app in enumerate(apps):
-        if app.api_key in seen:
-            first = seen[app.api_key]
-            raise ConfigError(
-                f"Dify stand-in apps {first} ({references[first]}) and {index} "
-                f"({references[index]}) have the same key",
-                hint="a key names one app: give each stand-in app its own variable",
-            )
-        seen[app.api_key] = index
 
 
 def describe(apps: Sequence[DifyApp]) -> list[dict[str, Any]]:
