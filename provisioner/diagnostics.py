@@ -38,6 +38,12 @@ def has_errors(diagnostics: Iterable[Diagnostic], *, strict: bool = False) -> bo
     return any(d.severity == "error" or strict for d in diagnostics)
 
 
+def diagnostic_order(diagnostic: Diagnostic) -> tuple[str, int, int, str, str, str]:
+    """Sort key: file, line, column, then path, code and message (never compares hints)."""
+    d = diagnostic
+    return (d.file, d.line, d.column, d.path, d.code, d.message)
+
+
 def format_path(path: JsonPath) -> str:
     """``("integrations", 1, "callbackUrl")`` -> ``integrations[1].callbackUrl``."""
     text = ""

@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING, TextIO
 
 import click
 
+from provisioner.diagnostics import Diagnostic, diagnostic_order
+from provisioner.errors import ConfigError
+from provisioner.render.diagnostics import render_text
 from provisioner.render.safe import terminal_safe
 from provisioner.secrets import redact
 
 if TYPE_CHECKING:
-    from provisioner.diagnostics import Diagnostic
     from provisioner.workspace import LoadedApp
 
 STATE_LOGGER = "provisioner.state"
@@ -51,9 +53,6 @@ def styled_severity(text: str, severity: str, color: bool) -> str:
 
 def echo_diagnostics(diagnostics: Iterable[Diagnostic], *, err: bool = False) -> None:
     """Diagnostics in validate's text format (``file:line:col: severity: path: message``)."""
-    from provisioner.render.diagnostics import render_text
-    from provisioner.validate import diagnostic_order
-
     ordered = sorted(diagnostics, key=diagnostic_order)
     if not ordered:
         return
@@ -169,8 +168,6 @@ def guarded_streams() -> Iterator[None]:
 def write_output_file(path: Path, text: str, what: str) -> None:
     """Write a file the user asked for (``--out``, ``--results-out``); ConfigError naming
     ``what`` (``the plan to <path>``) when it cannot be written."""
-    from provisioner.errors import ConfigError
-
     try:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:

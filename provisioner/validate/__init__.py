@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from provisioner.diagnostics import Diagnostic, JsonPath, diagnostic_at, has_errors
+from provisioner.diagnostics import diagnostic_order as diagnostic_order  # re-exported
 from provisioner.errors import ConfigError
 from provisioner.manifest import Document, load_document
 from provisioner.models import DesiredApp
@@ -59,12 +60,6 @@ class AppValidation:
     @property
     def warnings(self) -> int:
         return sum(1 for d in self.diagnostics if d.severity == "warning")
-
-
-def diagnostic_order(diagnostic: Diagnostic) -> tuple[str, int, int, str, str, str]:
-    """Sort key: file, line, column, then path, code and message (never compares hints)."""
-    d = diagnostic
-    return (d.file, d.line, d.column, d.path, d.code, d.message)
 
 
 def _child(folder_shown: str, name: str) -> str:
