@@ -1,5 +1,7 @@
 """Apply: making a plan's changes through the API, recording each one in state.
 
+- :mod:`~provisioner.apply.run`: the apply skeleton `apply` and `github apply` share
+  (session, decide, show, apply, summaries, outcome), with the command's rule and printer;
 - :mod:`~provisioner.apply.session`: one run over several apps (plan them all, decide, apply
   the approved ones), also what `provisioner plan` plans through;
 - :mod:`~provisioner.apply.executor`: one app's changes in order, on a call pool shared by

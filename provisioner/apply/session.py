@@ -50,6 +50,8 @@ from provisioner.state.backend import StateBackend
 from provisioner.state.holder import ci_run_url
 from provisioner.state.model import RecordedApp
 
+APPLY_COMMAND = "provisioner apply"
+"""What the lock holder record names, unless the command names itself (`github apply`)."""
 ABANDON_PLANNING_AFTER_SECONDS = 1.0
 """After a stop, how long to wait for apps still planning before leaving them to their
 (daemon) threads: their reads change nothing."""
@@ -188,7 +190,7 @@ class Session:
         allow_empty: bool,
         concurrency: int,
         lock: bool = True,
-        command: str = "provisioner apply",
+        command: str = APPLY_COMMAND,
         held: Mapping[str, Mapping[str, ProvisionerError]] | None = None,
     ) -> None:
         self.env = env

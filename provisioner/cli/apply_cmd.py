@@ -1,26 +1,35 @@
 """`provisioner apply`: re-plan, show, decide per app, then apply the approved plans (see
 docs/apply.md).
 
-The plans and applies run in :mod:`provisioner.apply.session` (one thread per app, every API
-call in one pool of --concurrency workers). This module shows every plan, decides per app —
-an app that cannot be loaded or planned, whose plan is blocked by a safety rule, or whose
-plan is not the reviewed one is refused on its own; the others go on — asks for confirmation
-when nobody approved, prints the progress and the summary, and turns the outcomes into the
-exit status: the worst app outcome, in the order 130/143 interrupted, 4 partial apply,
-1 error or refused, 3 blocked, 0.
+The run is :func:`provisioner.apply.run.apply_apps` (the skeleton `github apply` shares):
+one thread per app, every API call in one pool of --concurrency workers; an app that cannot
+be loaded or planned, whose plan is blocked by a safety rule, or whose plan is not the
+reviewed one is refused on its own, the others go on. This module brings the command's
+rule — the plan file or --plan-id, and the confirmation asked when nobody approved — and
+its output (:class:`ApplyPrinter`): the progress, the plans, the summary, and the exit
+status: the worst app outcome, in the order 130/143 interrupted, 4 partial apply, 1 error or
+refused, 3 blocked, 0.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
+from provisioner.apply.results import ApplyResult, ChangeResult, error_data
+from provisioner.apply.run import ApplyRun, ReviewRule, apply_apps
+from provisioner.apply.session import Session
+from provisioner.apply.verdicts import Review, Verdict
+from provisioner.check import CheckSettings, check_apps, refusals
 from provisioner.cli.options import (
     allow_empty_option,
     bots_dir_option,
@@ -35,16 +44,17 @@ from provisioner.cli.output import (
     mask,
     use_color,
 )
+from provisioner.cli.progress import progress_for, watch_plans
+from provisioner.connect import retry_backoff
+from provisioner.diagnostics import diagnostic_order
+from provisioner.errors import ConfigError, PlanError, ProvisionerError
 from provisioner.exit_codes import worst
-
-if TYPE_CHECKING:
-    from provisioner.apply.results import ApplyResult, ChangeResult
-    from provisioner.apply.session import Applied, Planned, Session
-    from provisioner.apply.verdicts import Verdict
-    from provisioner.errors import PlanError, ProvisionerError
-    from provisioner.models import DesiredApp
-    from provisioner.plan import Plan
-    from provisioner.workspace import LoadedApp
+from provisioner.plan import FORMAT_VERSION, Plan, PlanDoc
+from provisioner.plan.review import check_reviewed, read_plan_file
+from provisioner.render import diagnostics as render_diagnostics
+from provisioner.render.apply import progress_line, render_summary
+from provisioner.render.plan import render_text
+from provisioner.workspace import LoadedApp, load_each
 
 
 @click.command("apply")
@@ -108,98 +118,78 @@ def command(
     rule, 1 error or refused (or a failed --check), 4 partial apply (re-run to converge), 130
     interrupted by Ctrl-C, 143 by SIGTERM.
     """
-    from provisioner.apply.session import Session
-    from provisioner.workspace import load_each
-
     if plan_file is not None and plan_ids:
         raise click.UsageError("give either --plan FILE or --plan-id, not both")
-    reviewed_file = _read_reviewed_file(plan_file)
-    names = list(apps) or (sorted(reviewed_file) if reviewed_file is not None else [])
+    reviewed_file = read_plan_file(plan_file) if plan_file is not None else None
     env = dict(os.environ)
-    loaded = load_each(names, bots_dir, env=env, shard=shard)
+    loaded = load_each(list(apps) or sorted(reviewed_file or {}), bots_dir, env=env, shard=shard)
     mask(secret for each in loaded for secret in each.secrets)
     echo_load_warnings(loaded)
     reviewed = reviewed_file if reviewed_file is not None else _parse_plan_ids(plan_ids, loaded)
-    desired = [each.app for each in loaded if each.app is not None]
-    report = _Report(output_format)
-    held = _preflight(desired, env, report) if preflight else {}
-    with Session(
-        desired,
+    show = ApplyPrinter(output_format)
+    held = _preflight(loaded, env, show) if preflight else {}
+    approve = partial(_confirm, approved=auto_approve or reviewed is not None, show=show)
+    run = apply_apps(
+        loaded,
         env,
+        ReviewRule(_review(reviewed, plan_file), approve=approve),
+        show,
         refresh=not no_refresh,
         allow_empty=allow_empty,
         concurrency=concurrency,
         held=held,
-    ) as session:
-        verdicts = _verdicts(loaded, _watched_plans(session), reviewed, plan_file)
-        report.plans(verdicts)
-        go = _confirm(verdicts, auto_approve or reviewed is not None, report)
-        applied = session.apply(lambda name: go and verdicts[name].ready, report.on_result)
-        stop = session.stop.reason
-    report.finish(verdicts, applied)
-    if report.cancelled:
+    )
+    return _finish(run, show, held=bool(held))
+
+
+def _finish(run: ApplyRun, show: ApplyPrinter, *, held: bool) -> int:
+    """The json document, then the exit status (see the module docstring) and its closing
+    line; a failed --check (``held``) fails the run."""
+    if show.is_json:
+        click.echo(_json_document(run))
+    if show.cancelled:
         return 1
-    return worst([_exit_status(verdicts, applied, stop), 1 if held else 0])
+    if run.closing is not None:
+        echo_error(run.closing.message, hint=run.closing.hint)
+    return worst([run.code, 1 if held else 0])
 
 
 def _preflight(
-    desired: Sequence[DesiredApp], env: Mapping[str, str], report: _Report
+    loaded: Sequence[LoadedApp], env: Mapping[str, str], show: ApplyPrinter
 ) -> dict[str, dict[str, ProvisionerError]]:
     """``--check``: the pre-flight's findings printed (on stderr with --format json), and
     app → bot userId → the refusal of each bot that failed it."""
-    from provisioner.check import CheckSettings, check_apps, refusals
-    from provisioner.connect import retry_backoff
-    from provisioner.render.diagnostics import render_text
-    from provisioner.validate import diagnostic_order
-
+    desired = [each.app for each in loaded if each.app is not None]
     run = check_apps(desired, env, CheckSettings(backoff=retry_backoff(env)), base_dir=Path.cwd())
     findings = sorted((d for each in run.checked for d in each.diagnostics), key=diagnostic_order)
     if findings:
-        click.echo(render_text(findings), err=report.is_json)
+        click.echo(render_diagnostics.render_text(findings), err=show.is_json)
     for name, error in run.app_errors.items():
         echo_app_error(name, error.message, hint=error.hint)
     return refusals(run, desired)
 
 
-def _watched_plans(session: Session) -> list[Planned]:
-    """Every app's plan, with the progress of a multi-app run on stderr."""
-    from provisioner.cli.progress import progress_for, watch_plans
-
-    with progress_for("planned", [run.app.name for run in session.runs]) as progress:
-        watch_plans(session, progress)
-        return session.plans()
+# --- the command's rule -----------------------------------------------------------------------
 
 
-# --- deciding per app --------------------------------------------------------------------------
-
-
-def _verdicts(
-    loaded: Sequence[LoadedApp],
-    planned: Sequence[Planned],
-    reviewed: Mapping[str, str] | None,
-    source: Path | None,
-) -> dict[str, Verdict]:
-    """Every app of the command line, in order (:func:`provisioner.apply.verdicts.decide`):
-    a plan that is not the reviewed one (``--plan``/``--plan-id``) is refused."""
-    from provisioner.apply.verdicts import decide
-    from provisioner.plan.review import check_reviewed
+def _review(reviewed: Mapping[str, str] | None, source: Path | None) -> Review | None:
+    """A plan that is not the reviewed one (``--plan``/``--plan-id``) is refused."""
+    if reviewed is None:
+        return None
 
     def review(plan: Plan) -> PlanError | None:
-        return check_reviewed(plan, reviewed, source) if reviewed is not None else None
+        return check_reviewed(plan, reviewed, source)
 
-    errors = {each.name: each.error for each in loaded if each.error is not None}
-    return decide([each.name for each in loaded], errors, planned, review)
+    return review
 
 
-def _confirm(verdicts: Mapping[str, Verdict], approved: bool, report: _Report) -> bool:
+def _confirm(verdicts: Mapping[str, Verdict], *, approved: bool, show: ApplyPrinter) -> bool:
     """Whether the ready apps may go: approved (auto-approve or a reviewed plan), or yes on
     a terminal. ConfigError when nobody approved and there is no terminal to ask."""
-    from provisioner.errors import ConfigError
-
     ready = [verdict for verdict in verdicts.values() if verdict.ready]
     if not ready:
         if all(v.refusal is None for v in verdicts.values()):
-            report.line("No changes.")
+            show.line("No changes.")
         return False
     if approved:
         return True
@@ -211,28 +201,18 @@ def _confirm(verdicts: Mapping[str, Verdict], approved: bool, report: _Report) -
         )
     total = sum(len(verdict.plan.changes) for verdict in ready if verdict.plan is not None)
     if click.confirm(
-        f"Apply {total} change(s) to {len(ready)} app(s)?", default=False, err=report.is_json
+        f"Apply {total} change(s) to {len(ready)} app(s)?", default=False, err=show.is_json
     ):
         return True
-    report.line("Apply cancelled; nothing was changed.")
-    report.cancelled = True
+    show.line("Apply cancelled; nothing was changed.")
+    show.cancelled = True
     return False
-
-
-def _read_reviewed_file(plan_file: Path | None) -> dict[str, str] | None:
-    if plan_file is None:
-        return None
-    from provisioner.plan.review import read_plan_file
-
-    return read_plan_file(plan_file)
 
 
 def _parse_plan_ids(values: Sequence[str], apps: Sequence[LoadedApp]) -> dict[str, str] | None:
     """``--plan-id ID`` (one app) or ``--plan-id APP=ID`` (any number) → app name → id."""
     if not values:
         return None
-    from provisioner.errors import ConfigError
-
     ids: dict[str, str] = {}
     for value in values:
         app, sep, plan_id = value.rpartition("=")
@@ -252,26 +232,15 @@ def _parse_plan_ids(values: Sequence[str], apps: Sequence[LoadedApp]) -> dict[st
     return ids
 
 
-# --- the outcome ----------------------------------------------------------------------------
+# --- the output -------------------------------------------------------------------------------
 
 
-def _exit_status(
-    verdicts: Mapping[str, Verdict], applied: Sequence[Applied], stop: str | None
-) -> int:
-    """The worst app outcome (see the module docstring); prints the closing error line."""
-    from provisioner.apply.verdicts import run_outcome
+class ApplyPrinter:
+    """What an apply shows (:class:`provisioner.apply.run.Printer`): the progress of the
+    planning on stderr, then the plans, refusals, progress lines and summaries as they
+    happen; with --format json nothing more on stdout until one document at the end."""
 
-    outcome = run_outcome(verdicts, applied, stop)
-    if outcome.closing is not None:
-        echo_error(outcome.closing.message, hint=outcome.closing.hint)
-    return outcome.code
-
-
-class _Report:
-    """Prints plans, refusals, progress and the summary: text as it happens, json once at
-    the end."""
-
-    def __init__(self, output_format: str) -> None:
+    def __init__(self, output_format: str = "text") -> None:
         self.is_json = output_format == "json"
         self.cancelled = False
         self._lock = threading.Lock()
@@ -280,58 +249,46 @@ class _Report:
         if not self.is_json:
             click.echo(text)
 
-    def plans(self, verdicts: Mapping[str, Verdict]) -> None:
-        """Every plan, then the refusal of each refused app (``error: app NAME: ...``)."""
-        if self.is_json:
-            return
-        from provisioner.render.plan import render_text
+    @contextmanager
+    def planning(self, session: Session) -> Iterator[None]:
+        """The progress of a multi-app run on stderr."""
+        with progress_for("planned", [run.app.name for run in session.runs]) as progress:
+            watch_plans(session, progress)
+            yield
 
-        docs = [verdict.plan.document for verdict in verdicts.values() if verdict.plan]
-        color = use_color()
-        click.echo(render_text(docs, color=color), nl=False, color=color)
-        for verdict in verdicts.values():
-            if verdict.refusal is not None:
-                error = verdict.refusal
-                echo_app_error(verdict.name, error.message, hint=error.hint)
+    def plans(self, docs: Sequence[PlanDoc]) -> None:
+        if not self.is_json:
+            color = use_color()
+            click.echo(render_text(docs, color=color), nl=False, color=color)
 
-    def on_result(self, app: str, result: ChangeResult) -> None:
-        if self.is_json:
-            return
-        from provisioner.render.apply import progress_line
+    def refused(self, app: str, error: ProvisionerError) -> None:
+        """``error: app NAME: ...``."""
+        if not self.is_json:
+            echo_app_error(app, error.message, hint=error.hint)
 
-        with self._lock:
-            click.echo(progress_line(app, result))
+    def progress(self, app: str, result: ChangeResult) -> None:
+        if not self.is_json:
+            with self._lock:  # from the app threads
+                click.echo(progress_line(app, result))
 
-    def finish(self, verdicts: Mapping[str, Verdict], applied: Sequence[Applied]) -> None:
-        results = [each.result for each in applied if each.result is not None]
-        if self.is_json:
-            click.echo(_json_document(verdicts, applied, results))
-            return
-        from provisioner.render.apply import render_summary
-
-        for result in results:
+    def summary(self, result: ApplyResult) -> None:
+        if not self.is_json:
             click.echo(render_summary(result), nl=False)
-        for each in applied:
-            if each.error is not None:
-                echo_app_error(each.app, each.error.message, hint=each.error.hint)
 
 
-def _json_document(
-    verdicts: Mapping[str, Verdict], applied: Sequence[Applied], results: Sequence[ApplyResult]
-) -> str:
-    import json
-
-    from provisioner.apply.results import error_data
-
+def _json_document(run: ApplyRun) -> str:
+    verdicts = run.verdicts.values()
     document: dict[str, Any] = {
-        "format_version": 1,
-        "plans": [verdict.plan.document for verdict in verdicts.values() if verdict.plan],
-        "applies": [result.data for result in results],
+        "format_version": FORMAT_VERSION,
+        "plans": run.docs,
+        "applies": [each.result.data for each in run.applied if each.result is not None],
         "refused": [
             {"app": verdict.name, "error": error_data(verdict.refusal)}
-            for verdict in verdicts.values()
+            for verdict in verdicts
             if verdict.refusal is not None
         ]
-        + [{"app": each.app, "error": error_data(each.error)} for each in applied if each.error],
+        + [
+            {"app": each.app, "error": error_data(each.error)} for each in run.applied if each.error
+        ],
     }
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False)

@@ -3,19 +3,18 @@ for the scheduled job that keeps one issue about it)."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from provisioner.cli.options import bots_dir_option, concurrency_option, shard_option
 from provisioner.cli.output import echo_app_error, echo_load_warnings, mask
 from provisioner.exit_codes import EXIT_CHANGES
-
-if TYPE_CHECKING:
-    from provisioner.errors import ProvisionerError
+from provisioner.github.gather import gather
+from provisioner.github.shards import shard_result_json
+from provisioner.render.drift import has_findings, render_drift_text
+from provisioner.workspace import load_each
 
 
 @click.command("drift")
@@ -46,32 +45,18 @@ def command(
 
     Exit status: 0 every app is clean, 2 something was found, 1 an app could not be checked.
     """
-    from provisioner.apply.session import plan_apps
-    from provisioner.render.drift import has_findings, render_drift_text
-    from provisioner.workspace import load_each
-
     env = dict(os.environ)
     loaded = load_each(apps, bots_dir, env=env, require_secrets=False, shard=shard)
     mask(secret for each in loaded for secret in each.secrets)
     echo_load_warnings(loaded)
-    desired = [each.app for each in loaded if each.app is not None]
-    planned = plan_apps(desired, env, refresh=True, allow_empty=True, concurrency=concurrency)
-    docs = [each.plan.document for each in planned if each.plan is not None]
-    errors: dict[str, ProvisionerError] = {
-        each.name: each.error for each in loaded if each.error is not None
-    }
-    errors.update({each.app.name: each.error for each in planned if each.error is not None})
+    gathered = gather(loaded, env, refresh=True, allow_empty=True, concurrency=concurrency)
+    docs, failures = gathered.docs, gathered.failures
     if output_format == "json":
-        failures = [
-            {"app": name, "message": error.message, "hint": error.hint}
-            for name, error in errors.items()
-        ]
-        document = {"format_version": 1, "plans": docs, "failures": failures}
-        click.echo(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False))
+        click.echo(shard_result_json(docs, failures), nl=False)  # a shard result's format
     else:
         click.echo(render_drift_text(docs), nl=False)
-        for name, error in errors.items():
-            echo_app_error(name, error.message, hint=error.hint)
-    if errors:
+        for failure in failures:
+            echo_app_error(failure.app, failure.message, hint=failure.hint)
+    if failures:
         return 1
     return EXIT_CHANGES if any(has_findings(doc) for doc in docs) else 0

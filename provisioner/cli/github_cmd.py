@@ -17,19 +17,21 @@ and the step outputs, and makes a constant number of GitHub calls whatever the n
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import click
 
+from provisioner.apply.session import Session
+from provisioner.cli.apply_cmd import ApplyPrinter
 from provisioner.cli.github_job import (
     Job,
     diagnostics_markdown,
     echo_untrusted,
     failures_markdown,
-    gather,
+    gather_plans,
     load_masked,
     start_job,
     warn,
@@ -41,16 +43,36 @@ from provisioner.cli.options import (
     concurrency_option,
     shard_option,
 )
-from provisioner.cli.output import echo_app_error
+from provisioner.cli.output import echo_app_error, echo_error
+from provisioner.errors import GitHubError, NoMergedPullRequestError
 from provisioner.exit_codes import EXIT_BLOCKED, EXIT_CHANGES
-
-if TYPE_CHECKING:
-    from provisioner.github.actions import PullRequestEvent
-    from provisioner.github.client import GitHubClient
-    from provisioner.github.comment import AppFailure
-    from provisioner.github.sync import ReviewedPlan
-    from provisioner.plan.document import PlanDoc
-    from provisioner.workspace import LoadedApp
+from provisioner.github.actions import (
+    SUMMARY_LIMIT,
+    PullRequestEvent,
+    annotation,
+    plan_outputs,
+    read_pull_request_event,
+    stop_commands,
+)
+from provisioner.github.apply import apply_reviewed
+from provisioner.github.client import GitHubClient
+from provisioner.github.comment import AppFailure, RunInfo, render_plan_comment
+from provisioner.github.outcome import apply_marker
+from provisioner.github.shards import shard_result_json
+from provisioner.github.sync import (
+    DriftReport,
+    ReviewedPlan,
+    find_reviewed_plan,
+    post_apply_outcome,
+    sync_drift_issue,
+    upsert_plan_comment,
+)
+from provisioner.plan import PlanDoc
+from provisioner.render.drift import has_findings, render_drift_text
+from provisioner.render.markdown import render_markdown
+from provisioner.render.plan import render_text
+from provisioner.state.holder import utc_now
+from provisioner.workspace import LoadedApp
 
 
 @click.group("github")
@@ -85,16 +107,28 @@ results_out_option = click.option(
 )
 
 
+def _gathering_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``APP...``, --bots-dir, --shard, --trusted-login, --results and --results-out: what
+    `github plan` and `github drift` plan, or merge, and who writes for them."""
+    for option in reversed(
+        (
+            click.argument("apps", nargs=-1),
+            bots_dir_option,
+            shard_option,
+            trusted_login_option,
+            results_option,
+            results_out_option,
+        )
+    ):
+        function = option(function)
+    return function
+
+
 # --- github plan ----------------------------------------------------------------------------
 
 
 @command.command("plan")
-@click.argument("apps", nargs=-1)
-@bots_dir_option
-@shard_option
-@trusted_login_option
-@results_option
-@results_out_option
+@_gathering_options
 @click.option(
     "--refresh",
     is_flag=True,
@@ -126,14 +160,10 @@ def plan_command(
     result is written (the fan-in job reports blocked and failed apps). Give --allow-empty
     to plan and apply alike: whether a plan is blocked is part of its id.
     """
-    from provisioner.errors import ConfigError
-    from provisioner.github.actions import plan_outputs, read_pull_request_event
-    from provisioner.github.shards import shard_result_json
-
     env = dict(os.environ)
     job = start_job(env, need_token=results_out is None)
     event = read_pull_request_event(job.context.event_path)
-    gathered = gather(
+    gathered = gather_plans(
         apps,
         bots_dir,
         env,
@@ -144,14 +174,9 @@ def plan_command(
         shard=shard,
         concurrency=concurrency,
     )
-    if gathered.head_sha not in (None, event.head_sha):
-        raise ConfigError(
-            f"the shard results are for commit {gathered.head_sha[:12]}, this run is for"
-            f" {event.head_sha[:12]}",
-            hint="merge only the results of this run's shard jobs",
-        )
+    gathered.check_head(event.head_sha)
     docs, failures = gathered.docs, gathered.failures
-    _show_plans(docs)
+    echo_untrusted(render_text(docs) or "No apps to plan.\n")
     job.summary(_plan_summary(docs, failures, gathered.loaded))
     job.outputs(plan_outputs(docs))
     if results_out is not None:
@@ -163,18 +188,9 @@ def plan_command(
     return EXIT_BLOCKED if any(doc["blocked"] for doc in docs) else 0
 
 
-def _show_plans(docs: Sequence[PlanDoc]) -> None:
-    from provisioner.render.plan import render_text
-
-    echo_untrusted(render_text(docs) or "No apps to plan.\n")
-
-
 def _plan_summary(
     docs: Sequence[PlanDoc], failures: Sequence[AppFailure], loaded: Sequence[LoadedApp]
 ) -> str:
-    from provisioner.github.actions import SUMMARY_LIMIT
-    from provisioner.render.markdown import render_markdown
-
     plans = render_markdown(docs, limit=SUMMARY_LIMIT // 2) if docs else "No apps to plan.\n"
     return plans + failures_markdown(failures) + diagnostics_markdown(loaded)
 
@@ -186,10 +202,6 @@ def _post_plan_comment(
     failures: Sequence[AppFailure],
     trusted_login: str,
 ) -> None:
-    from provisioner.github.actions import annotation
-    from provisioner.github.comment import RunInfo, render_plan_comment
-    from provisioner.github.sync import upsert_plan_comment
-
     if event.is_from_fork:
         click.echo(
             annotation(
@@ -248,9 +260,6 @@ def apply_command(
     reviewed plan, 1 error or refused, 4 partial apply (re-run to converge), 130/143
     interrupted.
     """
-    from provisioner.github.actions import stop_commands
-    from provisioner.github.apply import apply_reviewed
-
     env = dict(os.environ)
     job = start_job(env)
     loaded = load_masked(apps, bots_dir, env, require_secrets=True, shard=shard)  # masks first
@@ -271,8 +280,6 @@ def apply_command(
         if reviewed is not None:
             _post_outcome(client, job, reviewed, body, trusted_login, shard)
     if run.closing is not None:
-        from provisioner.cli.output import echo_error
-
         echo_error(run.closing.message, hint=run.closing.hint)
     return run.code
 
@@ -282,9 +289,6 @@ def _reviewed_plan(
 ) -> ReviewedPlan | None:
     """The reviewed plan of the merged pull request; None (apply without one) only with
     --auto-approve and only when no pull request was merged as this commit."""
-    from provisioner.errors import NoMergedPullRequestError
-    from provisioner.github.sync import find_reviewed_plan
-
     context = job.context
     try:
         if context.event_name not in ("push", ""):
@@ -315,10 +319,6 @@ def _post_outcome(
     trusted_login: str,
     shard: tuple[int, int] | None,
 ) -> None:
-    from provisioner.errors import GitHubError
-    from provisioner.github.outcome import apply_marker
-    from provisioner.github.sync import post_apply_outcome
-
     number, repository = reviewed.pull.number, job.context.repository
     try:
         comment, warnings = post_apply_outcome(
@@ -331,37 +331,24 @@ def _post_outcome(
     click.echo(f"Outcome comment: {comment.html_url or comment.id}")
 
 
-class _ApplyPrinter:
+class _ApplyPrinter(ApplyPrinter):
     """What `github apply` prints while it runs (inside one ``::stop-commands::`` block):
-    plans, refusals, progress lines and each app's summary."""
+    what `provisioner apply` prints as text, but no colour and no progress display while
+    planning (a log), and a line when no app planned."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
+    @contextmanager
+    def planning(self, session: Session) -> Iterator[None]:
+        yield
 
-    def plans(self, text: str) -> None:
-        click.echo(text, nl=False)
-
-    def refused(self, app: str, message: str, hint: str | None) -> None:
-        echo_app_error(app, message, hint=hint)
-
-    def progress(self, line: str) -> None:
-        with self._lock:  # from the app threads
-            click.echo(line)
-
-    def summary(self, text: str) -> None:
-        click.echo(text, nl=False)
+    def plans(self, docs: Sequence[PlanDoc]) -> None:
+        click.echo(render_text(docs) or "No apps to apply.\n", nl=False)
 
 
 # --- github drift ---------------------------------------------------------------------------
 
 
 @command.command("drift")
-@click.argument("apps", nargs=-1)
-@bots_dir_option
-@shard_option
-@trusted_login_option
-@results_option
-@results_out_option
+@_gathering_options
 @click.option(
     "--label",
     default="provisioner-drift",
@@ -386,14 +373,9 @@ def drift_command(
     Exit status: 0 clean, 2 something found, 1 an app could not be checked. With
     --results-out: 0 once the result is written.
     """
-    from provisioner.github.shards import shard_result_json
-    from provisioner.github.sync import DriftReport, sync_drift_issue
-    from provisioner.render.drift import has_findings, render_drift_text
-    from provisioner.state.holder import utc_now
-
     env = dict(os.environ)
     job = start_job(env, need_token=results_out is None)
-    gathered = gather(
+    gathered = gather_plans(
         apps,
         bots_dir,
         env,
@@ -412,7 +394,16 @@ def drift_command(
         write_result(results_out, shard_result_json(docs, failures), len(docs))
         job.summary(render_drift_text(docs))
         return 0
-    report = DriftReport(docs, failures, job.context.run_url, utc_now())
+    _sync_drift_issue(
+        job, DriftReport(docs, failures, job.context.run_url, utc_now()), trusted_login, label
+    )
+    if failures:
+        return 1
+    return EXIT_CHANGES if found else 0
+
+
+def _sync_drift_issue(job: Job, report: DriftReport, trusted_login: str, label: str) -> None:
+    """Open, rewrite, reopen or close the one drift issue; its text goes in the summary."""
     with job.client() as client:
         synced = sync_drift_issue(client, job.context.repository, report, trusted_login, label)
     warn(list(synced.warnings))
@@ -421,6 +412,3 @@ def drift_command(
         click.echo(f"Drift issue #{synced.issue.number}: {synced.action}")
     else:
         job.summary("No drift: every app matches git.\n")
-    if failures:
-        return 1
-    return EXIT_CHANGES if found else 0

@@ -1,8 +1,9 @@
 """`github apply`: apply, app by app, exactly what a merged pull request reviewed.
 
-Every app is re-planned with a refresh under its lock (one :class:`Session`, the same path as
-`provisioner apply`); :func:`review_against` refuses an app whose fresh plan id is not the
-reviewed one, saying what differs (:mod:`provisioner.github.explain`); the others apply.
+Every app is re-planned with a refresh under its lock by the skeleton `provisioner apply`
+runs too (:func:`provisioner.apply.run.apply_apps`), with this command's rule
+(:func:`reviewed_rule`): :func:`review_against` refuses an app whose fresh plan id is not
+the reviewed one, saying what differs (:mod:`provisioner.github.explain`); the others apply.
 An app with nothing left to do is never refused (no call would be made).
 
 A re-run after an apply of the reviewed plan stopped part way (a failed call, a lost runner)
@@ -11,27 +12,24 @@ made applying this very plan (``last_plan``), nothing drifted, and every change 
 of the reviewed changes (a create the first run made may come back as an adoption). Its
 writes are stamped with the reviewed id again, so a further re-run carries on too; a write by
 any other plan in between stops that. Nothing here prints: what the command shows goes
-through a :class:`Printer`.
+through a :class:`~provisioner.apply.run.Printer`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Protocol
 
-from provisioner.apply.session import Applied, Session
-from provisioner.apply.verdicts import Review, Verdict, decide, run_outcome
-from provisioner.errors import PlanError, ProvisionerError
+from provisioner.apply.run import ApplyRun, Printer, ReviewRule, apply_apps
+from provisioner.apply.session import Applied
+from provisioner.apply.verdicts import Review, Verdict
+from provisioner.errors import PlanError
 from provisioner.github.actions import SUMMARY_LIMIT, plan_outputs
 from provisioner.github.comment import ReviewedApp, RunInfo
 from provisioner.github.explain import explain_difference, rotated_secrets
 from provisioner.github.outcome import AppOutcome, render_apply_outcome
 from provisioner.github.sync import ReviewedPlan
 from provisioner.plan import Plan, PlanDoc
-from provisioner.render.apply import progress_line, render_summary
 from provisioner.render.markdown import render_markdown
-from provisioner.render.plan import render_text
 from provisioner.workspace import LoadedApp
 
 COMMAND = "provisioner github apply"
@@ -45,18 +43,6 @@ _ROTATION_HINT = (
     " path: run the dispatch workflow in the protected environment (docs/github.md, key"
     " rotation)"
 )
-
-
-class Printer(Protocol):
-    """Where `github apply` shows what happens (the CLI prints it)."""
-
-    def plans(self, text: str) -> None: ...
-
-    def refused(self, app: str, message: str, hint: str | None) -> None: ...
-
-    def progress(self, line: str) -> None: ...
-
-    def summary(self, text: str) -> None: ...
 
 
 def review_against(reviewed: ReviewedPlan) -> Review:
@@ -114,18 +100,8 @@ def _key(action: str, user_id: str, fields: Sequence[str]) -> tuple[str, str, tu
     return action, user_id, tuple(fields)
 
 
-@dataclass(frozen=True)
-class ReviewedApply:
-    """What `github apply` did: the verdicts, the applies and the run's exit status."""
-
-    verdicts: Mapping[str, Verdict]
-    applied: Sequence[Applied]
-    code: int
-    closing: ProvisionerError | None
-
-    @property
-    def docs(self) -> list[PlanDoc]:
-        return [verdict.plan.document for verdict in self.verdicts.values() if verdict.plan]
+class ReviewedApply(ApplyRun):
+    """What `github apply` did (an :class:`ApplyRun`), as the pull request and the job see it."""
 
     def outcomes(self) -> list[AppOutcome]:
         """One row per app, in the order of the command line."""
@@ -171,33 +147,22 @@ def apply_reviewed(
 ) -> ReviewedApply:
     """Plan (refresh, lock) and apply every loaded app: with ``reviewed``, only the apps
     whose plan is the reviewed one; without (``--auto-approve``), every unblocked app."""
-    desired = [each.app for each in loaded if each.app is not None]
-    review = review_against(reviewed) if reviewed is not None else None
-    load_errors = {each.name: each.error for each in loaded if each.error is not None}
-    with Session(
-        desired,
+    run = apply_apps(
+        loaded,
         env,
+        reviewed_rule(reviewed),
+        show,
         refresh=True,
         allow_empty=allow_empty,
         concurrency=concurrency,
         command=COMMAND,
-    ) as session:
-        verdicts = decide([each.name for each in loaded], load_errors, session.plans(), review)
-        docs = [verdict.plan.document for verdict in verdicts.values() if verdict.plan]
-        show.plans(render_text(docs) or "No apps to apply.\n")
-        for verdict in verdicts.values():
-            if verdict.refusal is not None:
-                show.refused(verdict.name, verdict.refusal.message, verdict.refusal.hint)
-        applied = session.apply(
-            lambda name: verdicts[name].ready,
-            lambda app, result: show.progress(progress_line(app, result)),
-            carries=reviewed.data.plan_ids if reviewed is not None else None,
-        )
-        stop = session.stop.reason
-    for each in applied:
-        if each.result is not None:
-            show.summary(render_summary(each.result))
-        if each.error is not None:
-            show.refused(each.app, each.error.message, each.error.hint)
-    outcome = run_outcome(verdicts, applied, stop)
-    return ReviewedApply(verdicts, applied, outcome.code, outcome.closing)
+    )
+    return ReviewedApply(run.verdicts, run.applied, run.code, run.closing)
+
+
+def reviewed_rule(reviewed: ReviewedPlan | None) -> ReviewRule:
+    """The plans the pull request reviewed, and their ids on every write (a re-run carries
+    on); without one (``--auto-approve``), any unblocked plan."""
+    if reviewed is None:
+        return ReviewRule()
+    return ReviewRule(review_against(reviewed), carries=reviewed.data.plan_ids)
