@@ -4,8 +4,10 @@ optionally a Dify stand-in) until Ctrl-C; `provisioner emulator dify`: the stand
 from __future__ import annotations
 
 import ipaddress
+import os
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +24,40 @@ if TYPE_CHECKING:
 @click.group("emulator")
 def command() -> None:
     """A local stand-in for RongCloud's bot API and messages, and for Dify."""
+
+
+_FAULT_OPTIONS = (
+    click.option(
+        "--latency-ms", type=click.FloatRange(min=0), default=0, help="Delay per request."
+    ),
+    click.option(
+        "--error-rate", type=click.FloatRange(0, 1), default=0, help="Fraction answered HTTP 500."
+    ),
+    click.option(
+        "--burst-429", type=click.IntRange(min=0), default=0, help="Next N calls get 429."
+    ),
+    click.option(
+        "--drop-after-commit",
+        type=click.FloatRange(0, 1),
+        default=0,
+        help="Fraction of writes committed, then dropped without an answer.",
+    ),
+    click.option(
+        "--random-undocumented-codes",
+        is_flag=True,
+        help="Answer outcomes RongCloud gives no code for (duplicate userId, unknown bot,"
+        " ...) with HTTP 400 and a random code instead of the invented 1010, 1404, 1502.",
+    ),
+    click.option("--seed", type=int, help="Seed for the random faults (deterministic runs)."),
+)
+"""The fault switches of `emulator serve`, named as the fields of the emulator's
+``FaultConfig``: the command hands them over as they are."""
+
+
+def _fault_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(_FAULT_OPTIONS):
+        function = option(function)
+    return function
 
 
 @command.command("serve")
@@ -55,24 +91,7 @@ def command() -> None:
     is_flag=True,
     help="Refuse nonces over 18 characters and replayed nonces (the documented letter).",
 )
-@click.option("--latency-ms", type=click.FloatRange(min=0), default=0, help="Delay per request.")
-@click.option(
-    "--error-rate", type=click.FloatRange(0, 1), default=0, help="Fraction answered HTTP 500."
-)
-@click.option("--burst-429", type=click.IntRange(min=0), default=0, help="Next N calls get 429.")
-@click.option(
-    "--drop-after-commit",
-    type=click.FloatRange(0, 1),
-    default=0,
-    help="Fraction of writes committed, then dropped without an answer.",
-)
-@click.option(
-    "--random-undocumented-codes",
-    is_flag=True,
-    help="Answer outcomes RongCloud gives no code for (duplicate userId, unknown bot, ...) "
-    "with HTTP 400 and a random code instead of the invented 1010, 1404, 1502.",
-)
-@click.option("--seed", type=int, help="Seed for the random faults (deterministic runs).")
+@_fault_options
 @click.option(
     "--rate-limit",
     type=click.IntRange(min=1),
@@ -103,16 +122,11 @@ def serve(
     app_secrets: tuple[str, ...],
     mask_api_keys: bool,
     strict_signatures: bool,
-    latency_ms: float,
-    error_rate: float,
-    burst_429: int,
-    drop_after_commit: float,
-    random_undocumented_codes: bool,
-    seed: int | None,
     rate_limit: int,
     dify_apps_file: Path | None,
     callback_timeout: float,
     allow_remote: bool,
+    **faults: Any,  # _FAULT_OPTIONS, by the names of FaultConfig's fields
 ) -> int:
     """Serve the emulator, print its URL and credentials, and run until Ctrl-C.
 
@@ -125,27 +139,17 @@ def serve(
     POST /_emulator/reset-stats, GET /_emulator/conversation. Exit status 0 when stopped with
     Ctrl-C or SIGTERM.
     """
-    import os
-
     from provisioner.emulator import EmulatorServer, FaultConfig
 
     _check_host(host, allow_remote)
     apps = _apps(app_keys, app_secrets)
     dify_apps = stand_in_apps_file(dify_apps_file, os.environ) if dify_apps_file else None
-    faults = FaultConfig(
-        latency_ms=latency_ms,
-        error_rate=error_rate,
-        burst_429=burst_429,
-        drop_after_commit=drop_after_commit,
-        random_undocumented_codes=random_undocumented_codes,
-        seed=seed,
-    )
     server = EmulatorServer(
         apps=apps,
         db_path=db_path,
         host=host,
         port=port,
-        faults=faults,
+        faults=FaultConfig(**faults),
         mask_api_keys=mask_api_keys,
         strict_signatures=strict_signatures,
         rate_limit=rate_limit,
@@ -184,8 +188,6 @@ def dify(apps_file: Path, host: str, port: int, db_path: Path | None, allow_remo
     Point a bot's callbackUrl at the printed API base (it ends in /v1). Exit status 0 when
     stopped with Ctrl-C or SIGTERM.
     """
-    import os
-
     from provisioner.emulator.dify.server import DifyStandIn
 
     _check_host(host, allow_remote)

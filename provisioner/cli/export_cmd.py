@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
+from provisioner.cli.init_cmd import app_folder
 from provisioner.cli.options import (
     bots_dir_option,
     concurrency_option,
@@ -16,9 +17,16 @@ from provisioner.cli.options import (
     schemas_dir_option,
 )
 from provisioner.cli.output import echo_app_error
-
-if TYPE_CHECKING:
-    from provisioner.export.bots import AppExport
+from provisioner.cli.progress import progress_for
+from provisioner.export.bots import (
+    AppExport,
+    NewApp,
+    create_secrets_file,
+    export_app,
+    write_secrets,
+)
+from provisioner.export.scaffold import check_endpoint, check_variable_name
+from provisioner.validate import display_path
 
 
 @click.command("export")
@@ -69,9 +77,6 @@ def command(
       provisioner export production --endpoint cn --secrets-to .env.dify
       provisioner export staging production --merge
     """
-    from provisioner.export.bots import NewApp, create_secrets_file, write_secrets
-    from provisioner.export.scaffold import check_endpoint
-
     new_app = NewApp(
         endpoint=check_endpoint(endpoint) if endpoint is not None else None,
         key_var=_checked_var("--app-key-var", app_key_var),
@@ -88,14 +93,10 @@ def command(
 
 
 def _checked_var(option: str, name: str | None) -> str | None:
-    from provisioner.export.scaffold import check_variable_name
-
     return check_variable_name(option, name) if name is not None else None
 
 
 def _folder(bots_dir: Path, app: str) -> Path:
-    from provisioner.cli.init_cmd import app_folder
-
     path = Path(app)
     if ("/" in app or os.sep in app) and path.is_dir():
         return path
@@ -103,17 +104,9 @@ def _folder(bots_dir: Path, app: str) -> Path:
 
 
 def _export_all(
-    folders: Sequence[Path], new_app: object, merge: bool, schemas_dir: Path, concurrency: int
+    folders: Sequence[Path], new_app: NewApp, merge: bool, schemas_dir: Path, concurrency: int
 ) -> list[AppExport]:
-    from concurrent.futures import ThreadPoolExecutor
-
-    from provisioner.export.bots import NewApp, export_app
-
-    assert isinstance(new_app, NewApp)
     env = dict(os.environ)
-
-    from provisioner.cli.progress import progress_for
-
     progress = progress_for("exported", [folder.absolute().name for folder in folders])
 
     def one(folder: Path) -> AppExport:
@@ -131,8 +124,6 @@ def _export_all(
 
 
 def _report(result: AppExport) -> None:
-    from provisioner.validate import display_path
-
     if result.error is not None:
         for written in result.files:
             click.echo(f"  {written.status} {display_path(written.path)}")
@@ -152,8 +143,6 @@ def _report(result: AppExport) -> None:
 def _report_secrets(
     exports: Sequence[AppExport], secrets_to: Path | None, saved: tuple[int, int] | None
 ) -> None:
-    from provisioner.validate import display_path
-
     secrets = [(result.name, secret) for result in exports for secret in result.secrets]
     if secrets:
         click.echo("")
@@ -176,8 +165,6 @@ def _report_secrets(
 def _secrets_note(
     plain: int, masked: int, secrets_to: Path | None, saved: tuple[int, int] | None
 ) -> str:
-    from provisioner.validate import display_path
-
     notes: list[str] = []
     if plain and secrets_to is not None and saved is not None:
         notes.append(

@@ -7,6 +7,14 @@ from pathlib import Path
 import click
 
 from provisioner.cli.options import bots_dir_option, credential_var_options, schemas_dir_option
+from provisioner.errors import ConfigError
+from provisioner.export.scaffold import (
+    check_endpoint,
+    check_variable_name,
+    credential_names,
+    init_app,
+)
+from provisioner.validate import display_path
 
 
 @click.command("init")
@@ -41,9 +49,6 @@ def command(
       provisioner init staging --endpoint cn
       provisioner validate bots/staging && provisioner plan staging
     """
-    from provisioner.export.scaffold import check_endpoint, init_app
-    from provisioner.validate import display_path
-
     folder = app_folder(bots_dir, app)
     key_var, secret_var = resolved_credential_vars(folder.name, app_key_var, app_secret_var)
     written = init_app(
@@ -64,8 +69,6 @@ def command(
 
 def app_folder(bots_dir: Path, app: str) -> Path:
     """``bots_dir/app`` for an app name (ConfigError for a name that is a path)."""
-    from provisioner.errors import ConfigError
-
     if not app or "/" in app or "\\" in app or app in (".", "..") or app.startswith("."):
         raise ConfigError(
             f"app name {app!r} is not a folder name",
@@ -78,8 +81,6 @@ def resolved_credential_vars(
     app: str, app_key_var: str | None, app_secret_var: str | None
 ) -> tuple[str, str]:
     """The variables app.yaml references: the options, else RONGCLOUD_<APP>_APP_KEY/SECRET."""
-    from provisioner.export.scaffold import check_variable_name, credential_names
-
     default_key, default_secret = credential_names(app)
     return (
         check_variable_name("--app-key-var", app_key_var or default_key),

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
+from provisioner.apply.session import Planned, Session
 from provisioner.cli.options import (
     allow_empty_option,
     bots_dir_option,
@@ -23,13 +23,20 @@ from provisioner.cli.output import (
     use_color,
     write_output_file,
 )
+from provisioner.cli.progress import progress_for, watch_plans
+from provisioner.errors import ProvisionerError
 from provisioner.exit_codes import EXIT_BLOCKED, EXIT_CHANGES
+from provisioner.models import DesiredApp
+from provisioner.plan import Plan, PlanDoc
+from provisioner.render.markdown import render_markdown
+from provisioner.render.plan import render_json, render_text
+from provisioner.workspace import LoadedApp, load_each
 
-if TYPE_CHECKING:
-    from provisioner.apply.session import Planned
-    from provisioner.errors import ProvisionerError
-    from provisioner.models import DesiredApp
-    from provisioner.plan import Plan
+_RENDERERS: dict[str, Callable[[Sequence[PlanDoc]], str]] = {
+    "json": render_json,
+    "markdown": render_markdown,
+}
+"""--format json and markdown; text is rendered in colour on a terminal."""
 
 
 @click.command("plan")
@@ -75,10 +82,6 @@ def command(
     Exit status: 0 no changes (or success without --detailed-exitcode), 1 error,
     2 changes or drift (with --detailed-exitcode), 3 blocked by a safety rule.
     """
-    from provisioner.render.markdown import render_markdown
-    from provisioner.render.plan import render_json, render_text
-    from provisioner.workspace import load_each
-
     env = dict(os.environ)
     loaded = load_each(apps, bots_dir, env=env, require_secrets=False, shard=shard)
     mask(secret for each in loaded for secret in each.secrets)
@@ -87,24 +90,29 @@ def command(
     planned = _plan_all(desired, env, not no_refresh, allow_empty, concurrency)
     plans = [outcome.plan for outcome in planned if outcome.plan is not None]
     docs = [plan.document for plan in plans]
-    if output_format == "json":
-        click.echo(render_json(docs), nl=False)
-    elif output_format == "markdown":
-        click.echo(render_markdown(docs), nl=False)
-    else:
-        color = use_color()
-        click.echo(render_text(docs, color=color), nl=False, color=color)
-    errors: dict[str, ProvisionerError] = {
-        each.name: each.error for each in loaded if each.error is not None
-    }
-    errors.update({each.app.name: each.error for each in planned if each.error is not None})
-    for each in loaded:
-        error = errors.get(each.name)
-        if error is not None:
-            echo_app_error(each.name, error.message, hint=error.hint)
+    _echo_plans(docs, output_format)
+    errors = _errors(loaded, planned)
+    for name, error in errors.items():
+        echo_app_error(name, error.message, hint=error.hint)
     if out is not None and not errors:
         write_output_file(out, render_json(docs), f"the plan to {out}")
     return _exit_code(plans, failed=bool(errors), detailed=detailed_exitcode)
+
+
+def _echo_plans(docs: Sequence[PlanDoc], output_format: str) -> None:
+    render = _RENDERERS.get(output_format)
+    if render is not None:
+        click.echo(render(docs), nl=False)
+    else:
+        color = use_color()
+        click.echo(render_text(docs, color=color), nl=False, color=color)
+
+
+def _errors(loaded: Sequence[LoadedApp], planned: Sequence[Planned]) -> dict[str, ProvisionerError]:
+    """App → why it could not be loaded or planned, in the order of the command line."""
+    unplanned = {each.app.name: each.error for each in planned if each.error is not None}
+    errors = {each.name: each.error or unplanned.get(each.name) for each in loaded}
+    return {name: error for name, error in errors.items() if error is not None}
 
 
 def _plan_all(
@@ -116,9 +124,6 @@ def _plan_all(
 ) -> list[Planned]:
     """Every app's plan, as :func:`provisioner.apply.session.plan_apps` makes them, with the
     progress of a multi-app run on stderr."""
-    from provisioner.apply.session import Session
-    from provisioner.cli.progress import progress_for, watch_plans
-
     progress = progress_for("planned", [app.name for app in desired])
     with (
         progress,

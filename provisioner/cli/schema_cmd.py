@@ -6,6 +6,9 @@ from pathlib import Path
 
 import click
 
+from provisioner.export.scaffold import write_schemas
+from provisioner.validate import display_path
+
 
 @click.command("schema")
 @click.option(
@@ -26,9 +29,6 @@ def command(out: Path) -> int:
       # yaml-language-server: $schema=../../schemas/bot.schema.json
       # $schema: ../../schemas/bot.schema.json
     """
-    from provisioner.export.scaffold import write_schemas
-    from provisioner.validate import display_path
-
     for written in write_schemas(out, overwrite=True):
         click.echo(f"{written.status} {display_path(written.path)}")
     return 0

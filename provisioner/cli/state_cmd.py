@@ -4,16 +4,21 @@ recorded state of apps, on every backend (file, git, postgres). See docs/state.m
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from provisioner.cli.options import bots_dir_option
+from provisioner.errors import ConfigError, LockedError, StateError
 from provisioner.render.safe import terminal_safe
-
-if TYPE_CHECKING:
-    from provisioner.state import RecordedApp, StateBackend
+from provisioner.state import DEFAULT_STATE_DIR, UNSAVED_STATE_DIR, RecordedApp, StateBackend
+from provisioner.state.codec import dumps_state, parse_state, read_state_file
+from provisioner.state.file.lock import is_lock_file
+from provisioner.state.transfer import decide_push, forget_bots
+from provisioner.validate import discover_apps
+from provisioner.workspace import state_backend_for
 
 _HIDDEN_HOLDER_KEYS = ("token", "boot_id")
 
@@ -55,8 +60,6 @@ def show(apps: tuple[str, ...], bots_dir: Path, output_format: str) -> int:
 @click.option("--force", is_flag=True, help="Remove the lock even if a live run holds it.")
 def unlock(app: str, bots_dir: Path, force: bool) -> int:
     """Remove the state lock of APP left behind by a run that is gone."""
-    from provisioner.errors import LockedError
-
     backend = _backend(app, bots_dir)
     if backend.is_locked() and not force:
         holder = backend.lock_holder()
@@ -81,8 +84,6 @@ def pull(app: str, bots_dir: Path) -> int:
 
     Takes no lock and writes nothing. With `state push`, moves a state between backends.
     """
-    from provisioner.state import dumps_state
-
     click.echo(dumps_state(_recorded(_backend(app, bots_dir))), nl=False)
     return 0
 
@@ -99,9 +100,6 @@ def push(app: str, file: Path, bots_dir: Path, force: bool) -> int:
     one, and says which bot records it would lose. Finishes an apply whose state could not be
     stored (its error names the FILE), or moves a state to another backend.
     """
-    from provisioner.state.codec import parse_state, read_state_file
-    from provisioner.state.transfer import decide_push
-
     raw = read_state_file(file, str(file))
     if raw is None:
         raise click.BadParameter(f"{file} does not exist", param_hint="FILE")
@@ -137,8 +135,6 @@ def forget(app: str, user_ids: tuple[str, ...], bots_dir: Path) -> int:
     the next plan with refresh lists them as unmanaged. Remove their manifests first, or the
     next plan adopts them again.
     """
-    from provisioner.state.transfer import forget_bots
-
     backend = _backend(app, bots_dir)
     with backend.lock("provisioner state forget"):
         state = forget_bots(_recorded(backend), user_ids)
@@ -151,14 +147,10 @@ def forget(app: str, user_ids: tuple[str, ...], bots_dir: Path) -> int:
 
 
 def _backend(app: str, bots_dir: Path) -> StateBackend:
-    from provisioner.workspace import state_backend_for
-
     return state_backend_for(app, bots_dir)
 
 
 def _recorded(backend: StateBackend) -> RecordedApp:
-    from provisioner.errors import StateError
-
     state = backend.read_recorded()
     if state is None:
         raise StateError(
@@ -171,8 +163,6 @@ def _recorded(backend: StateBackend) -> RecordedApp:
 
 def _remove_if_unsaved(file: Path, app: str) -> None:
     """A file that an apply saved because it could not store it is done with once pushed."""
-    from provisioner.state import UNSAVED_STATE_DIR
-
     unsaved = (Path.cwd() / UNSAVED_STATE_DIR).resolve()
     if file.resolve().parent == unsaved and file.exists():
         file.unlink()
@@ -182,14 +172,8 @@ def _remove_if_unsaved(file: Path, app: str) -> None:
 def _all_app_names(bots_dir: Path) -> list[str]:
     """App folders under ``bots_dir``, then state files in the default state folder (never a
     lock file, a holder record or a scratch file)."""
-    from provisioner.errors import ConfigError
-    from provisioner.state import DEFAULT_STATE_DIR
-    from provisioner.state.file.lock import is_lock_file
-
     names: list[str] = []
     if bots_dir.is_dir():
-        from provisioner.validate import discover_apps
-
         names = [folder.absolute().name for folder in discover_apps([bots_dir])]
     state_dir = Path.cwd() / DEFAULT_STATE_DIR
     if state_dir.is_dir():
@@ -277,6 +261,4 @@ def _table(rows: list[tuple[str, ...]]) -> list[str]:
 
 def _width(text: str) -> int:
     """Display width: East Asian wide characters take two columns."""
-    import unicodedata
-
     return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
-from provisioner.cli.output import styled_severity, use_color
+from provisioner.cli.output import echo_diagnostics
+from provisioner.diagnostics import Diagnostic, diagnostic_order, has_errors
+from provisioner.render.diagnostics import render_github, render_json
+from provisioner.validate import (
+    AppValidation,
+    app_folders_of,
+    discover_apps,
+    display_path,
+    validate_apps,
+)
 
 
 @click.command("validate")
@@ -51,9 +61,6 @@ def command(
       provisioner validate --require-env         # in CI, with the secrets exported
       provisioner validate --expand-files bots/demo/assistant.yaml   # as pre-commit runs it
     """
-    from provisioner.render.diagnostics import render_github, render_json, render_text
-    from provisioner.validate import app_folders_of, diagnostic_order, discover_apps, validate_apps
-
     env = dict(os.environ) if require_env else None
     if expand_files:
         paths = tuple(app_folders_of(paths))
@@ -61,32 +68,32 @@ def command(
     diagnostics = sorted(
         (d for result in results for d in result.diagnostics), key=diagnostic_order
     )
-    failed = any(result.errors or (strict and result.warnings) for result in results)
+    _echo(results, diagnostics, output_format, strict)
+    return 1 if has_errors(diagnostics, strict=strict) else 0
+
+
+def _echo(
+    results: Sequence[AppValidation],
+    diagnostics: Sequence[Diagnostic],
+    output_format: str,
+    strict: bool,
+) -> None:
+    """The findings in ``output_format``; as text, then one summary line per app."""
     if output_format == "json":
         click.echo(render_json(diagnostics))
-        return 1 if failed else 0
-    if output_format == "github":
+    elif output_format == "github":
         if diagnostics:
             click.echo(render_github(diagnostics))
-        return 1 if failed else 0
-    color = use_color()
-    if diagnostics:
-        click.echo(
-            render_text(
-                diagnostics, style=lambda text, severity: styled_severity(text, severity, color)
-            ),
-            color=color,
-        )
-    for result in results:
-        click.echo(
-            _summary(result.folder, len(result.files), result.errors, result.warnings, strict)
-        )
-    return 1 if failed else 0
+    else:
+        echo_diagnostics(diagnostics)
+        for result in results:
+            click.echo(
+                _summary(result.folder, len(result.files), result.errors, result.warnings, strict)
+            )
 
 
 def _summary(folder: Path, bots: int, errors: int, warnings: int, strict: bool) -> str:
     """``bots/demo: 3 bots valid`` or ``bots/demo: 2 errors, 1 warning``."""
-    from provisioner.validate import display_path
 
     def count(number: int, word: str) -> str:
         return f"{number} {word}{'' if number == 1 else 's'}"
