@@ -23,15 +23,11 @@ from provisioner.errors import PlanError, ProvisionerError
 from provisioner.exit_codes import EXIT_BLOCKED
 from provisioner.plan import Plan
 from provisioner.workspace import load_each
-from tests.apply_support import ENV, Workspace, enter_workspace, live_bots, write_calls
+from tests import test_apply_session
+from tests.apply_support import ENV, Workspace, live_bots, write_calls
 
-
-@pytest.fixture
-def ws(tmp_path: Any, monkeypatch: pytest.MonkeyPatch, server: EmulatorServer) -> Workspace:
-    workspace = enter_workspace(tmp_path, server.url, monkeypatch, {})
-    workspace.bot("assistant-bot", name="Assistant")
-    workspace.bot("helper-bot", name="Helper")
-    return workspace
+ws = test_apply_session.ws
+"""The fixture: app demo with two bots, on the emulator."""
 
 
 class Recorder:
