@@ -25,6 +25,7 @@ from provisioner.diagnostics import format_path
 from provisioner.dify.protocol import MODE_NAMES
 from provisioner.dify.routing import DifyRoute
 from provisioner.errors import ConfigError
+from provisioner.extras import requires_extra
 from provisioner.models import DesiredApp, StandInApp, is_endpoint
 from provisioner.rongcloud import RongCloudClient, hosts_for_endpoint
 from provisioner.secrets import (
@@ -316,8 +317,9 @@ class _Emulator(NamedTuple):
 def _emulator() -> _Emulator:
     """The embedded emulator: the ``[emulator]`` extra, imported here only, when an app is
     local."""
-    from provisioner.emulator.dify.apps import DifyApp, DifyInput
-    from provisioner.emulator.dify.server import DifyStandIn
-    from provisioner.emulator.server import EmulatorServer, local_database
+    with requires_extra("emulator"):
+        from provisioner.emulator.dify.apps import DifyApp, DifyInput
+        from provisioner.emulator.dify.server import DifyStandIn
+        from provisioner.emulator.server import EmulatorServer, local_database
 
     return _Emulator(EmulatorServer, DifyStandIn, DifyApp, DifyInput, local_database)

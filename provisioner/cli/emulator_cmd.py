@@ -15,6 +15,7 @@ import click
 
 from provisioner.connect import stand_in_apps_file
 from provisioner.errors import ConfigError
+from provisioner.extras import requires_extra
 
 if TYPE_CHECKING:
     from provisioner.emulator import EmulatorServer
@@ -139,7 +140,8 @@ def serve(
     POST /_emulator/reset-stats, GET /_emulator/conversation. Exit status 0 when stopped with
     Ctrl-C or SIGTERM.
     """
-    from provisioner.emulator import EmulatorServer, FaultConfig
+    with requires_extra("emulator"):
+        from provisioner.emulator import EmulatorServer, FaultConfig
 
     _check_host(host, allow_remote)
     apps = _apps(app_keys, app_secrets)
@@ -188,7 +190,8 @@ def dify(apps_file: Path, host: str, port: int, db_path: Path | None, allow_remo
     Point a bot's callbackUrl at the printed API base (it ends in /v1). Exit status 0 when
     stopped with Ctrl-C or SIGTERM.
     """
-    from provisioner.emulator.dify.server import DifyStandIn
+    with requires_extra("emulator"):
+        from provisioner.emulator.dify.server import DifyStandIn
 
     _check_host(host, allow_remote)
     stand_in = DifyStandIn(

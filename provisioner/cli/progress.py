@@ -2,7 +2,8 @@
 
 - On a terminal: a live display (rich), one row per app that turns from "planning…" into
   the app's outcome, erased when the phase ends (the command's own output follows);
-- elsewhere (CI logs): one plain line per app as it finishes, ``planned demo: 1 to create``;
+- elsewhere (CI logs), or without rich (the ``tty`` extra): one plain line per app as it
+  finishes, ``planned demo: 1 to create``;
 - a single app: nothing (its own output says it all).
 
 A terminal is stderr being a TTY whose ``TERM`` is not ``dumb``; ``FORCE_COLOR`` gives colour
@@ -22,6 +23,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 import click
 
 from provisioner.cli.output import is_terminal, use_color
+from provisioner.errors import ProvisionerError
+from provisioner.extras import has_extra
+from provisioner.render.plan import summary
 
 if TYPE_CHECKING:
     from provisioner.apply.session import Session
@@ -122,7 +126,7 @@ def progress_for(verb: str, names: Sequence[str], stream: TextIO | None = None) 
     target = sys.stderr if stream is None else stream
     if len(names) < 2:
         return Progress()
-    if is_terminal(target) and os.environ.get("TERM") != "dumb":
+    if is_terminal(target) and os.environ.get("TERM") != "dumb" and has_extra("tty"):
         return LiveProgress(verb, names, target)
     return LineProgress(verb, target)
 
@@ -142,9 +146,6 @@ def _reporter(name: str, progress: Progress) -> Callable[[Future[Plan]], None]:
 
 
 def _planned(future: Future[Plan]) -> tuple[str, bool]:
-    from provisioner.errors import ProvisionerError
-    from provisioner.render.plan import summary
-
     error = future.exception()
     if error is None:
         plan = future.result()

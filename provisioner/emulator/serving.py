@@ -83,7 +83,7 @@ class ThreadedServer:
             http=self.http,
             ws="none",
             lifespan="off",
-            loop="auto",
+            loop="asyncio",  # the same loop everywhere, uvloop installed or not
             log_config=None,
             log_level="warning",
             access_log=False,

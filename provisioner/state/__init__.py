@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provisioner.errors import StateError
+from provisioner.extras import requires_extra
 from provisioner.state.backend import StateBackend
 from provisioner.state.model import STATE_VERSION, LockHolder, RecordedApp, RecordedBot
 
@@ -104,6 +105,7 @@ def backend_for(
         from provisioner.state.git.backend import GitBackend
 
         return GitBackend.for_settings(name, state, base)
-    from provisioner.state.postgres.backend import PostgresBackend
+    with requires_extra("postgres"):
+        from provisioner.state.postgres.backend import PostgresBackend
 
     return PostgresBackend.for_settings(name, state, base, env)
