@@ -11,7 +11,7 @@ import pytest
 from provisioner.emulator import EmulatorServer
 from tests.apply_support import emulator
 from tests.github_fake import REPO_NAME, FakeClock, GitHubFake
-from tests.postgres_support import Cluster, postgres_required, running_cluster
+from tests.postgres_support import Cluster, running_cluster
 
 
 @pytest.fixture
@@ -38,15 +38,13 @@ def github(fake_clock: FakeClock) -> Iterator[GitHubFake]:
 
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[Cluster]:
-    """One throwaway PostgreSQL cluster for the whole session (see tests/postgres_support.py):
-    skipped when it cannot start, except in CI, where that fails."""
+    """One throwaway PostgreSQL cluster for the whole session (see tests/postgres_support.py).
+    The tests that use it fail, never skip, when it cannot start."""
     try:
         context = running_cluster()
         cluster = context.__enter__()
     except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
-        if postgres_required():
-            pytest.fail(f"the PostgreSQL tests need a server, which did not start: {exc}")
-        pytest.skip(f"no PostgreSQL server could be started here: {exc}")
+        pytest.fail(f"the PostgreSQL tests need a server, which did not start: {exc}")
     try:
         yield cluster
     finally:

