@@ -154,14 +154,81 @@ def test_action_inputs_outputs_and_install() -> None:
         "python-version",
         "github-token",
         "args",
+        "extras",
     }
+    assert action["inputs"]["extras"]["default"] == ""
     assert set(action["outputs"]) == {"changes", "blocked", "plan-ids", "exit-code"}
     assert action["runs"]["using"] == "composite"
-    scripts = "\n".join(step.get("run", "") for step in action["runs"]["steps"])
-    assert '--require-hashes -r "$ACTION_PATH/requirements/main.lock"' in scripts
-    assert '--no-deps --no-build-isolation "$ACTION_PATH"' in scripts
-    assert any(
-        str(step.get("uses", "")).startswith("actions/cache@") for step in action["runs"]["steps"]
+    install = step_named(action, "Install provisioner")["run"]
+    for installer in (
+        '"$venv/bin/pip" install',
+        'uv pip install --python "$venv/bin/python"',
+    ):
+        assert f'{installer} --quiet --require-hashes -r "$LOCK"' in install
+        assert f'{installer} --quiet --no-deps --no-build-isolation "$ACTION_PATH"' in install
+    [cache] = [
+        step
+        for step in action["runs"]["steps"]
+        if step.get("uses", "").startswith("actions/cache@")
+    ]
+    assert cache["with"]["path"] == "${{ steps.lock.outputs.cache-dir }}"
+    assert "${{ steps.lock.outputs.hash }}" in cache["with"]["key"]
+    assert "${{ steps.lock.outputs.installer }}" in cache["with"]["key"]
+
+
+def step_named(action: dict[Any, Any], prefix: str) -> dict[str, Any]:
+    [step] = [step for step in action["runs"]["steps"] if step.get("name", "").startswith(prefix)]
+    return step
+
+
+def choose_lock(tmp_path: Path, extras: str, *, uv: bool) -> dict[str, str]:
+    """Run the Action's "Choose the lock" script as the runner would; its outputs."""
+    script = step_named(load(ACTION), "Choose the lock")["run"]
+    tools = tmp_path / "bin"
+    tools.mkdir(exist_ok=True)
+    fake_uv = tools / "uv"
+    if uv:
+        fake_uv.write_text("#!/bin/sh\necho /cache/uv\n")
+        fake_uv.chmod(0o755)
+    else:
+        fake_uv.unlink(missing_ok=True)
+    (tools / "python").unlink(missing_ok=True)
+    (tools / "python").symlink_to(sys.executable)
+    output = tmp_path / "output"
+    output.write_text("")
+    env = {
+        "PATH": f"{tools}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "ACTION_PATH": str(REPO),
+        "EXTRAS": extras,
+        "GITHUB_OUTPUT": str(output),
+    }
+    result = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", script], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return dict(line.split("=", 1) for line in output.read_text().splitlines())
+
+
+def test_the_action_installs_core_unless_extras_are_asked(tmp_path: Path) -> None:
+    core = choose_lock(tmp_path, "", uv=False)
+    assert core["file"] == f"{REPO}/requirements/core.lock"
+    assert core["installer"] == "pip"
+    assert core["cache-dir"]
+    for extras in ("postgres", "emulator, tty", "all"):
+        assert choose_lock(tmp_path, extras, uv=False)["file"] == f"{REPO}/requirements/main.lock"
+    with_uv = choose_lock(tmp_path, "", uv=True)
+    assert with_uv["installer"] == "uv" and with_uv["cache-dir"] == "/cache/uv"
+    assert with_uv["hash"] == core["hash"] != choose_lock(tmp_path, "all", uv=True)["hash"]
+
+
+def test_the_action_refuses_an_unknown_extra(tmp_path: Path) -> None:
+    script = step_named(load(ACTION), "Choose the lock")["run"]
+    env = {"PATH": "/usr/bin:/bin", "ACTION_PATH": str(REPO), "EXTRAS": "postgres,rich"}
+    result = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stdout == (
+        "::error title=provisioner::unknown extra 'rich': use postgres, emulator, tty or all\n"
     )
 
 
