@@ -161,7 +161,7 @@ def test_action_inputs_outputs_and_install() -> None:
     assert action["runs"]["using"] == "composite"
     install = step_named(action, "Install provisioner")["run"]
     for installer in (
-        '"$venv/bin/pip" install',
+        'python -m pip --python "$venv/bin/python" install',
         'uv pip install --python "$venv/bin/python"',
     ):
         assert f'{installer} --quiet --require-hashes -r "$LOCK"' in install

@@ -11,8 +11,9 @@ Rows:
 
 "dists" counts the distributions installed besides provisioner itself, pip and setuptools;
 "MB" is the size of site-packages without pip and setuptools (uv compiles no bytecode, pip
-does: part of pip's MB and seconds is ``.pyc`` files). "first run" is the first
-``provisioner validate bots/demo`` after the install.
+does: part of pip's MB and seconds is ``.pyc`` files). "install s" is the wall clock of the
+install, "cpu s" the CPU time it took (steadier on a shared machine), "first run" the wall
+clock of the first ``provisioner validate bots/demo`` after it.
 
     .venv/bin/python tests/benchmarks/bench_install.py [--ref REV] [--rows core,all,hook]
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -46,6 +48,7 @@ class Figures:
     dists: int
     megabytes: float
     seconds: float
+    cpu: float
     first_run: float
 
 
@@ -69,6 +72,13 @@ def measure(site: Path) -> tuple[int, float]:
         if path.is_file() and not path.is_symlink()
     )
     return len(dists), size / 1e6
+
+
+def children_cpu() -> float:
+    """CPU seconds (user + system) of the finished child processes: on a shared machine a
+    steadier figure than the wall clock."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def first_run(prefix: Path, env: dict[str, str]) -> float:
@@ -136,11 +146,15 @@ def run_action_steps(source: Path, extras: str, env: dict[str, str], scratch: Pa
         output.write_text("")
         step_env = {name: evaluate(str(value), context) for name, value in step["env"].items()}
         step_env.update(RUNNER_TEMP=str(runner_temp), GITHUB_OUTPUT=str(output))
-        subprocess.run(
+        result = subprocess.run(
             ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
             env={**env, **step_env},
-            check=True,
+            capture_output=True,
+            text=True,
+            check=False,
         )
+        if result.returncode != 0:
+            raise SystemExit(f"step {step.get('name')!r} failed:\n{result.stdout}{result.stderr}")
         lines = output.read_text().splitlines()
         if "id" in step:
             context["steps"][step["id"]] = {"outputs": dict(line.split("=", 1) for line in lines)}
@@ -151,11 +165,11 @@ def action_row(source: Path, extras: str, uv: Path | None) -> Figures:
     with tempfile.TemporaryDirectory(prefix="bench-install-") as name:
         scratch = Path(name)
         env = cold_env(scratch, tools_dir(scratch, uv))
-        start = time.monotonic()
+        start, cpu = time.monotonic(), children_cpu()
         prefix = run_action_steps(source, extras, env, scratch)
-        seconds = time.monotonic() - start
+        seconds, cpu = time.monotonic() - start, children_cpu() - cpu
         dists, megabytes = measure(site_packages(prefix))
-        return Figures(dists, megabytes, seconds, first_run(prefix, env))
+        return Figures(dists, megabytes, seconds, cpu, first_run(prefix, env))
 
 
 def git(cwd: Path, *args: str) -> None:
@@ -184,12 +198,12 @@ def hook_row(ref: str | None) -> Figures:
         command = [str(pre_commit), "try-repo", str(REPO), "provisioner-validate"]
         command += ["--ref", ref] if ref else []
         command += ["--files", *(f"bots/demo/{path.name}" for path in DEMO.glob("*.yaml"))]
-        start = time.monotonic()
+        start, cpu = time.monotonic(), children_cpu()
         subprocess.run(command, cwd=user, env=env, check=True, capture_output=True)
-        seconds = time.monotonic() - start
+        seconds, cpu = time.monotonic() - start, children_cpu() - cpu
         [prefix] = (scratch / "home").glob("repo*/py_env-*")
         dists, megabytes = measure(site_packages(prefix))
-        return Figures(dists, megabytes, seconds, first_run(prefix, env))
+        return Figures(dists, megabytes, seconds, cpu, first_run(prefix, env))
 
 
 def checkout(ref: str, scratch: Path) -> Path:
@@ -230,7 +244,7 @@ def measurements(
 
 def line(name: str, figures: Figures) -> str:
     row = f"{name:<28} {figures.dists:>5} {figures.megabytes:>7.1f} {figures.seconds:>9.1f}"
-    return f"{row} {figures.first_run:>9.2f}"
+    return f"{row} {figures.cpu:>7.1f} {figures.first_run:>9.2f}"
 
 
 def main() -> None:
@@ -241,7 +255,7 @@ def main() -> None:
     wanted = set(args.rows.split(","))
     uv = find_uv()
     print(f"uv: {uv or 'not found (pip rows only)'}; python {sys.version.split()[0]}")
-    print(f"{'row':<28} {'dists':>5} {'MB':>7} {'install s':>9} {'first run':>9}")
+    print(f"{'row':<28} {'dists':>5} {'MB':>7} {'install s':>9} {'cpu s':>7} {'first run':>9}")
     with tempfile.TemporaryDirectory(prefix="bench-ref-") as name:
         sources: list[tuple[Path, str | None]] = [(REPO, None)]
         if args.ref:
