@@ -10,8 +10,9 @@ Rows:
 - ``--ref REV`` adds the same rows for the commit REV (``git archive``), for a before figure.
 
 "dists" counts the distributions installed besides provisioner itself, pip and setuptools;
-"MB" is the size of site-packages without pip and setuptools (uv compiles no bytecode, pip
-does: part of pip's MB and seconds is ``.pyc`` files). "install s" is the wall clock of the
+"MB" is the size of site-packages without pip and setuptools (the Action installs no
+bytecode; pre-commit's pip and the Action before uv compile it, so part of their MB is
+``.pyc`` files). "install s" is the wall clock of the
 install, "cpu s" the CPU time it took (steadier on a shared machine), "first run" the wall
 clock of the first ``provisioner validate bots/demo`` after it.
 
