@@ -5,16 +5,16 @@ Rows:
 - ``action core pip|uv``: the Action's own steps (action.yml, every ``run:`` step before the
   command itself), run as the runner would, with ``extras`` empty, without and with ``uv`` on
   PATH; ``action all pip|uv``: the same with ``extras: all``;
-- ``pre-commit hook``: ``pre-commit try-repo`` of this checkout on bots/demo; the figures are
-  those of the environment pre-commit builds for the hook;
+- ``pre-commit hook``: ``pre-commit run`` of the hook at HEAD (commit what you measure) on
+  bots/demo; the figures are those of the environment pre-commit builds for the hook;
 - ``--ref REV`` adds the same rows for the commit REV (``git archive``), for a before figure.
 
 "dists" counts the distributions installed besides provisioner itself, pip and setuptools;
 "MB" is the size of site-packages without pip and setuptools (the Action installs no
 bytecode; pre-commit's pip and the Action before uv compile it, so part of their MB is
-``.pyc`` files). "install s" is the wall clock of the
-install, "cpu s" the CPU time it took (steadier on a shared machine), "first run" the wall
-clock of the first ``provisioner validate bots/demo`` after it.
+``.pyc`` files); "venv MB" is the whole environment, pip and setuptools included. "install
+s" is the wall clock of the install, "cpu s" the CPU time it took (steadier on a shared
+machine), "first run" the wall clock of the first ``provisioner validate bots/demo`` after it.
 
     .venv/bin/python tests/benchmarks/bench_install.py [--ref REV] [--rows core,all,hook]
 """
@@ -48,6 +48,7 @@ EXPRESSION = re.compile(r"\$\{\{\s*(.+?)\s*\}\}")
 class Figures:
     dists: int
     megabytes: float
+    whole: float
     seconds: float
     cpu: float
     first_run: float
@@ -80,6 +81,12 @@ def children_cpu() -> float:
     steadier figure than the wall clock."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def size(folder: Path) -> float:
+    """MB of every file under ``folder`` (the whole venv: interpreter links, pip, scripts)."""
+    files = (path for path in folder.rglob("*") if path.is_file() and not path.is_symlink())
+    return sum(path.stat().st_size for path in files) / 1e6
 
 
 def first_run(prefix: Path, env: dict[str, str]) -> float:
@@ -170,7 +177,7 @@ def action_row(source: Path, extras: str, uv: Path | None) -> Figures:
         prefix = run_action_steps(source, extras, env, scratch)
         seconds, cpu = time.monotonic() - start, children_cpu() - cpu
         dists, megabytes = measure(site_packages(prefix))
-        return Figures(dists, megabytes, seconds, cpu, first_run(prefix, env))
+        return Figures(dists, megabytes, size(prefix), seconds, cpu, first_run(prefix, env))
 
 
 def git(cwd: Path, *args: str) -> None:
@@ -185,26 +192,37 @@ def git(cwd: Path, *args: str) -> None:
 
 
 def hook_row(ref: str | None) -> Figures:
-    """``pre-commit try-repo`` of this checkout (at ``ref``, or as it is) in a scratch user
-    repository holding bots/demo; the figures of the hook's environment."""
+    """``pre-commit run`` of the hook from this repository at ``ref`` (default HEAD: commit
+    what you measure) in a scratch user repository holding bots/demo; the figures of the
+    environment pre-commit builds for the hook (try-repo would remove it at exit)."""
     pre_commit = Path(sys.executable).parent / "pre-commit"
+    rev = subprocess.run(
+        ["git", "rev-parse", ref or "HEAD"], cwd=REPO, check=True, capture_output=True, text=True
+    ).stdout.strip()
     with tempfile.TemporaryDirectory(prefix="bench-hook-") as name:
         scratch = Path(name)
         user = scratch / "user"
         shutil.copytree(DEMO, user / "bots" / "demo")
+        hook = {"id": "provisioner-validate"}
+        config = {"repos": [{"repo": str(REPO), "rev": rev, "hooks": [hook]}]}
+        (user / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config))
         git(user, "init", "-q")
         git(user, "add", ".")
         env = cold_env(scratch, tools_dir(scratch, None))
         env["PRE_COMMIT_HOME"] = str(scratch / "home")
-        command = [str(pre_commit), "try-repo", str(REPO), "provisioner-validate"]
-        command += ["--ref", ref] if ref else []
-        command += ["--files", *(f"bots/demo/{path.name}" for path in DEMO.glob("*.yaml"))]
+        files = [f"bots/demo/{path.name}" for path in DEMO.glob("*.yaml")]
         start, cpu = time.monotonic(), children_cpu()
-        subprocess.run(command, cwd=user, env=env, check=True, capture_output=True)
+        subprocess.run(
+            [str(pre_commit), "run", "--files", *files],
+            cwd=user,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         seconds, cpu = time.monotonic() - start, children_cpu() - cpu
         [prefix] = (scratch / "home").glob("repo*/py_env-*")
         dists, megabytes = measure(site_packages(prefix))
-        return Figures(dists, megabytes, seconds, cpu, first_run(prefix, env))
+        return Figures(dists, megabytes, size(prefix), seconds, cpu, first_run(prefix, env))
 
 
 def checkout(ref: str, scratch: Path) -> Path:
@@ -244,7 +262,8 @@ def measurements(
 
 
 def line(name: str, figures: Figures) -> str:
-    row = f"{name:<28} {figures.dists:>5} {figures.megabytes:>7.1f} {figures.seconds:>9.1f}"
+    row = f"{name:<28} {figures.dists:>5} {figures.megabytes:>7.1f} {figures.whole:>8.1f}"
+    row += f" {figures.seconds:>9.1f}"
     return f"{row} {figures.cpu:>7.1f} {figures.first_run:>9.2f}"
 
 
@@ -256,7 +275,8 @@ def main() -> None:
     wanted = set(args.rows.split(","))
     uv = find_uv()
     print(f"uv: {uv or 'not found (pip rows only)'}; python {sys.version.split()[0]}")
-    print(f"{'row':<28} {'dists':>5} {'MB':>7} {'install s':>9} {'cpu s':>7} {'first run':>9}")
+    heads = f"{'dists':>5} {'MB':>7} {'venv MB':>8} {'install s':>9} {'cpu s':>7} {'first run':>9}"
+    print(f"{'row':<28} {heads}")
     with tempfile.TemporaryDirectory(prefix="bench-ref-") as name:
         sources: list[tuple[Path, str | None]] = [(REPO, None)]
         if args.ref:
