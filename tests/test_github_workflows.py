@@ -70,6 +70,13 @@ def test_zizmor_offline() -> None:
         assert f"completed {path}" in output
 
 
+def test_ci_lints_the_example_workflows_with_zizmor() -> None:
+    # zizmor collects nothing from a folder without .github/workflows: name the files
+    steps = steps_of(load(REPO / ".github" / "workflows" / "ci.yml"))
+    [command] = [step["run"] for step in steps if "zizmor" in step.get("run", "")]
+    assert " examples/github/*.yml " in command
+
+
 @pytest.mark.parametrize(
     ("schema", "files"),
     [
