@@ -13,10 +13,11 @@ import click
 from provisioner.cli.options import bots_dir_option
 from provisioner.errors import ConfigError, LockedError, StateError
 from provisioner.render.safe import terminal_safe
-from provisioner.state import DEFAULT_STATE_DIR, UNSAVED_STATE_DIR, RecordedApp, StateBackend
+from provisioner.state import DEFAULT_STATE_DIR, RecordedApp, StateBackend
 from provisioner.state.codec import dumps_state, parse_state, read_state_file
 from provisioner.state.file.lock import is_lock_file
 from provisioner.state.transfer import decide_push, forget_bots
+from provisioner.state.unsaved import UNSAVED_STATE_DIR
 from provisioner.validate import discover_apps
 from provisioner.workspace import state_backend_for
 

@@ -4,8 +4,12 @@ Public API (used by plan, apply and the ``state`` command): :class:`RecordedApp`
 :class:`RecordedBot`, :class:`LockHolder`, the :class:`StateBackend` protocol and its one
 factory :func:`backend_for` (``file``, ``git`` or ``postgres`` from the app's settings).
 
-Cheap to import: the backends (and filelock, git, psycopg behind them) are imported only when
-:func:`backend_for` builds one, or when ``FileBackend``/``dumps_state`` are looked up here.
+Cheap to import, because :mod:`provisioner.plan` imports the model through this package: the
+backends (and filelock, subprocess, psycopg behind them) are imported only when
+:func:`backend_for` builds one, or when ``FileBackend`` is looked up here. Imported at the top,
+the file and git backends would more than double what ``import provisioner.state`` costs
+(``python -X importtime``) for everything that imports the model (``plan``, ``export``), most
+of which builds one backend or none.
 """
 
 from __future__ import annotations
@@ -17,21 +21,18 @@ from typing import TYPE_CHECKING, Any
 from provisioner.errors import StateError
 from provisioner.extras import requires_extra
 from provisioner.state.backend import StateBackend
+from provisioner.state.codec import dumps_state
 from provisioner.state.model import STATE_VERSION, LockHolder, RecordedApp, RecordedBot
 
 if TYPE_CHECKING:
     from provisioner.models import AppSettings, DesiredApp
-    from provisioner.state.codec import dumps_state
     from provisioner.state.file.backend import FileBackend
 
 DEFAULT_STATE_DIR = Path(".provisioner") / "state"
-UNSAVED_STATE_DIR = Path(".provisioner") / "state-unsaved"
-"""Where a backend that could not reach its shared store keeps what it knows."""
 
 __all__ = [
     "DEFAULT_STATE_DIR",
     "STATE_VERSION",
-    "UNSAVED_STATE_DIR",
     "FileBackend",
     "LockHolder",
     "RecordedApp",
@@ -45,15 +46,11 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """``FileBackend`` and ``dumps_state``, imported on first use."""
+    """``FileBackend``, imported on first use (see the module docstring)."""
     if name == "FileBackend":
         from provisioner.state.file.backend import FileBackend
 
         return FileBackend
-    if name == "dumps_state":
-        from provisioner.state.codec import dumps_state
-
-        return dumps_state
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

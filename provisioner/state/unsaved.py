@@ -10,10 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from provisioner.errors import StateError, StateNotPersistedError
-from provisioner.state import UNSAVED_STATE_DIR
 from provisioner.state.atomic import AtomicFile
 from provisioner.state.codec import dumps_state
 from provisioner.state.model import RecordedApp
+
+UNSAVED_STATE_DIR = Path(".provisioner") / "state-unsaved"
+"""Where a backend that could not reach its shared store keeps what it knows."""
 
 
 def unsaved_path(app: str, base_dir: Path) -> Path:

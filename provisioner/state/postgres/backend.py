@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provisioner.errors import ConfigError, StateConflictError, StateError
+from provisioner.secrets import resolve
 from provisioner.state.backend import BackendKind, StateBackend, tell
 from provisioner.state.codec import MAX_STATE_BYTES, Fragments, parse_state, render_state
 from provisioner.state.holder import current_holder
@@ -91,10 +93,6 @@ class PostgresBackend(StateBackend):
     ) -> PostgresBackend:
         """The backend of ``app``; the DSN's ``${NAME}`` references are resolved from
         ``env`` (default: the process environment)."""
-        import os
-
-        from provisioner.secrets import resolve
-
         try:
             dsn = resolve(settings.dsn, os.environ if env is None else env)
         except ConfigError as exc:
