@@ -321,6 +321,13 @@ GOOD_HEAD = '{"version": 1, "serial": 1, "app": "demo", "lineage": "l", "salt": 
             ' {"sensitive": ...} fingerprint',
         ),
         ('{"a": {"spec": {}, "server": []}}', "bots.a.server must be a JSON object"),
+        ('{"a": {"spec": {}, "protect": "yes"}}', "bots.a.protect must be true or false"),
+        ('{"a": {"spec": {}, "source": 7}}', "bots.a.source must be a non-empty string"),
+        ('{"": {"spec": {}}}', "a bot id must be a non-empty string"),
+        ('{"a": {"spec": {}, "protect": 1, "server": []}}', "bots.a.protect must be true or false"),
+        ('{}, "last_run": 42', "'last_run' must be a non-empty string"),
+        ('{}, "last_plan": ""', "'last_plan' must be a non-empty string"),
+        ('{"a": []}, "last_run": 42', "bots.a must be a JSON object"),
     ],
 )
 def test_damaged_shapes_the_plan_relies_on_are_state_errors(
@@ -332,6 +339,26 @@ def test_damaged_shapes_the_plan_relies_on_are_state_errors(
         backend.read()
     assert caught.value.message == f"{backend.path}: state file is corrupt: {message}"
     assert caught.value.hint == "restore it from git or a backup; provisioner will not overwrite it"
+
+
+def test_a_document_without_the_optional_keys_reads_with_their_defaults(
+    backend: FileBackend,
+) -> None:
+    backend.path.parent.mkdir(parents=True)
+    bots = '{"a": {"spec": {"userId": "a"}, "source": null}}, "last_run": null, "last_plan": "p"}'
+    backend.path.write_text(GOOD_HEAD + bots)
+    state = backend.read()
+    assert state.bots == {"a": RecordedBot({"userId": "a"})}
+    assert (state.last_run, state.last_plan) == (None, "p")
+    assert state.data == {
+        "app": "demo",
+        "bots": {"a": {"protect": False, "server": {}, "spec": {"userId": "a"}}},
+        "lineage": "l",
+        "salt": "s",
+        "serial": 1,
+        "version": 1,
+        "last_plan": "p",
+    }
 
 
 @pytest.mark.parametrize("depth", [40, 100_000])

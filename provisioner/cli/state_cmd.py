@@ -195,9 +195,7 @@ def _view(backend: StateBackend) -> dict[str, Any]:
     """What ``state show`` prints for one app (never the salt, never a secret)."""
     state = backend.read_recorded()
     holder = backend.lock_holder() if backend.is_locked() else None
-    data = state.data if state is not None else None
-    if data is not None:
-        data.pop("salt", None)
+    data = None if state is None else {k: v for k, v in state.data.items() if k != "salt"}
     lock = None
     if holder is not None:
         lock = {key: value for key, value in holder.data.items() if key not in _HIDDEN_HOLDER_KEYS}

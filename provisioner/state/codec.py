@@ -52,9 +52,8 @@ def render_state(state: RecordedApp, fragments: Fragments) -> str:
     The JSON encoder is pure Python once it indents; encoding only the bot that changed makes
     the write after each call cost the same whatever the number of bots.
     """
-    data = state.data
-    data["bots"] = _BOTS_PLACEHOLDER
-    head = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False)
+    head_doc = {**state.data, "bots": _BOTS_PLACEHOLDER}
+    head = json.dumps(head_doc, indent=2, sort_keys=True, ensure_ascii=False)
     encoded: Fragments = {}
     for user_id, bot in state.bots.items():
         known = fragments.get(user_id)

@@ -34,13 +34,53 @@ import secrets as _random
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NotRequired, TypedDict, cast
 
 from provisioner.errors import StateError
 from provisioner.secrets import is_sensitive_value
 
 STATE_VERSION = 1
 """The newest state document version this release reads and writes."""
+
+
+class RecordedBotDoc(TypedDict):
+    """One bot of the state document (:attr:`RecordedBot.data`). ``protect`` and ``server``
+    are always written; a document without them reads as false and ``{}``."""
+
+    protect: NotRequired[bool]
+    server: NotRequired[dict[str, object]]
+    spec: dict[str, Any]
+    """The canonical spec (:mod:`provisioner.plan.canonical` owns its shape)."""
+    source: NotRequired[str | None]
+
+
+class RecordedAppDoc(TypedDict):
+    """The state document of one app (:attr:`RecordedApp.data`; see the module docstring).
+    ``last_run`` and ``last_plan`` are written only when known (``null`` reads as unknown)."""
+
+    app: str
+    bots: dict[str, RecordedBotDoc]
+    lineage: str
+    salt: str
+    serial: int
+    version: int
+    last_run: NotRequired[str | None]
+    last_plan: NotRequired[str | None]
+
+
+class LockHolderDoc(TypedDict):
+    """A lock record (:attr:`LockHolder.data`): the optional fields only when known."""
+
+    command: str
+    host: str
+    pid: int
+    started: str
+    user: str
+    app: NotRequired[str]
+    boot_id: NotRequired[str]
+    ci_run: NotRequired[str]
+    expires: NotRequired[str]
+    token: NotRequired[str]
 
 
 @dataclass(frozen=True)
@@ -52,13 +92,13 @@ class RecordedBot:
 
     spec: dict[str, Any]
     protect: bool = False
-    server: dict[str, Any] = field(default_factory=dict)
+    server: dict[str, object] = field(default_factory=dict)
     source: str | None = None
 
     @property
-    def data(self) -> dict[str, Any]:
+    def data(self) -> RecordedBotDoc:
         """JSON view as stored in the state file (``source`` only when known)."""
-        data: dict[str, Any] = {"protect": self.protect, "server": self.server, "spec": self.spec}
+        data: RecordedBotDoc = {"protect": self.protect, "server": self.server, "spec": self.spec}
         if self.source is not None:
             data["source"] = self.source
         return data
@@ -113,9 +153,9 @@ class RecordedApp:
         return replace(self, bots=bots, serial=self.serial + 1)
 
     @property
-    def data(self) -> dict[str, Any]:
+    def data(self) -> RecordedAppDoc:
         """JSON view as stored in the state file (serialise with sorted keys)."""
-        data: dict[str, Any] = {
+        data: RecordedAppDoc = {
             "app": self.app,
             "bots": {user_id: bot.data for user_id, bot in sorted(self.bots.items())},
             "lineage": self.lineage,
@@ -135,52 +175,65 @@ class RecordedApp:
 
         A ``version`` newer than :data:`STATE_VERSION` is refused: never guess at a newer format.
         """
-        doc = _mapping(data, where, "the document")
-        version = doc.get("version")
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise _corrupt(where, "'version' must be a positive integer")
-        if version > STATE_VERSION:
-            raise StateError(
-                f"{where}: state version {version} is newer than this provisioner supports"
-                f" ({STATE_VERSION})",
-                hint="upgrade provisioner; the file was left untouched",
-            )
-        serial = doc.get("serial")
-        if not isinstance(serial, int) or isinstance(serial, bool) or serial < 0:
-            raise _corrupt(where, "'serial' must be a non-negative integer")
-        bots_doc = _mapping(doc.get("bots"), where, "'bots'")
-        last_run, last_plan = doc.get("last_run"), doc.get("last_plan")
+        doc = _checked_document(data, where)
         return cls(
-            app=_string(doc.get("app"), where, "'app'"),
-            lineage=_string(doc.get("lineage"), where, "'lineage'"),
-            serial=serial,
-            salt=_string(doc.get("salt"), where, "'salt'"),
-            bots={
-                _string(user_id, where, "a bot id"): _bot_from_data(bot, where, user_id)
-                for user_id, bot in bots_doc.items()
-            },
-            version=version,
-            last_run=None if last_run is None else _string(last_run, where, "'last_run'"),
-            last_plan=None if last_plan is None else _string(last_plan, where, "'last_plan'"),
+            app=doc["app"],
+            lineage=doc["lineage"],
+            serial=doc["serial"],
+            salt=doc["salt"],
+            bots={user_id: _bot_of(bot) for user_id, bot in doc["bots"].items()},
+            version=doc["version"],
+            last_run=doc.get("last_run"),
+            last_plan=doc.get("last_plan"),
         )
 
 
-def _bot_from_data(data: object, where: str, user_id: str) -> RecordedBot:
+def _bot_of(doc: RecordedBotDoc) -> RecordedBot:
+    return RecordedBot(
+        spec=doc["spec"],
+        protect=doc.get("protect", False),
+        server=doc.get("server", {}),
+        source=doc.get("source"),
+    )
+
+
+def _checked_document(data: object, where: str) -> RecordedAppDoc:
+    """``data`` once it is checked to be a state document this release reads; StateError
+    naming ``where`` and the first problem otherwise."""
+    doc = _mapping(data, where, "the document")
+    version = doc.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise _corrupt(where, "'version' must be a positive integer")
+    if version > STATE_VERSION:
+        raise StateError(
+            f"{where}: state version {version} is newer than this provisioner supports"
+            f" ({STATE_VERSION})",
+            hint="upgrade provisioner; the file was left untouched",
+        )
+    serial = doc.get("serial")
+    if not isinstance(serial, int) or isinstance(serial, bool) or serial < 0:
+        raise _corrupt(where, "'serial' must be a non-negative integer")
+    bots = _mapping(doc.get("bots"), where, "'bots'")
+    for key in ("app", "lineage", "salt"):
+        _string(doc.get(key), where, f"'{key}'")
+    for user_id, bot in bots.items():
+        _string(user_id, where, "a bot id")
+        _check_bot(bot, where, user_id)
+    for key in ("last_run", "last_plan"):
+        if doc.get(key) is not None:
+            _string(doc.get(key), where, f"'{key}'")
+    return cast(RecordedAppDoc, doc)
+
+
+def _check_bot(data: object, where: str, user_id: str) -> None:
     doc = _mapping(data, where, f"bots.{user_id}")
-    protect = doc.get("protect", False)
-    if not isinstance(protect, bool):
+    if not isinstance(doc.get("protect", False), bool):
         raise _corrupt(where, f"bots.{user_id}.protect must be true or false")
     spec = _mapping(doc.get("spec"), where, f"bots.{user_id}.spec")
     _check_spec(spec, where, f"bots.{user_id}.spec")
-    source = doc.get("source")
-    if source is not None:
-        source = _string(source, where, f"bots.{user_id}.source")
-    return RecordedBot(
-        spec=spec,
-        protect=protect,
-        server=_mapping(doc.get("server", {}), where, f"bots.{user_id}.server"),
-        source=source,
-    )
+    if doc.get("source") is not None:
+        _string(doc.get("source"), where, f"bots.{user_id}.source")
+    _mapping(doc.get("server", {}), where, f"bots.{user_id}.server")
 
 
 _TEXT_FIELDS = ("userId", "name", "type", "profileUrl")
@@ -188,7 +241,7 @@ _INTEGRATION_FLAGS = ("enabled", "stream", "handleResponse")
 _INTEGRATION_LISTS = ("objectNames", "events")
 
 
-def _check_spec(spec: dict[str, Any], where: str, what: str) -> None:
+def _check_spec(spec: dict[str, object], where: str, what: str) -> None:
     """The shape the plan relies on: text fields are strings (or fingerprints), ``metadata``
     a mapping of texts, ``integrations`` a list of mappings with a string ``type``."""
     for key in _TEXT_FIELDS:
@@ -235,7 +288,7 @@ def _text(value: object, where: str, what: str) -> None:
     raise _corrupt(where, f'{what} must be a string or a {{"sensitive": ...}} fingerprint')
 
 
-def _mapping(value: object, where: str, what: str) -> dict[str, Any]:
+def _mapping(value: object, where: str, what: str) -> dict[str, object]:
     if not isinstance(value, dict):
         raise _corrupt(where, f"{what} must be a JSON object")
     return value
@@ -276,22 +329,24 @@ class LockHolder:
     """Random id of this holding (tells a renewal by the holder from a new holder)."""
 
     @property
-    def data(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
+    def data(self) -> LockHolderDoc:
+        data: LockHolderDoc = {
             "command": self.command,
             "host": self.host,
             "pid": self.pid,
             "started": self.started,
             "user": self.user,
         }
-        optional = {
-            "app": self.app,
-            "boot_id": self.boot_id,
-            "ci_run": self.ci_run,
-            "expires": self.expires,
-            "token": self.token,
-        }
-        data.update({key: value for key, value in optional.items() if value is not None})
+        if self.app is not None:
+            data["app"] = self.app
+        if self.boot_id is not None:
+            data["boot_id"] = self.boot_id
+        if self.ci_run is not None:
+            data["ci_run"] = self.ci_run
+        if self.expires is not None:
+            data["expires"] = self.expires
+        if self.token is not None:
+            data["token"] = self.token
         return data
 
     @classmethod
