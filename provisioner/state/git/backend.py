@@ -32,14 +32,10 @@ from provisioner.errors import StateConflictError, StateError
 from provisioner.state.atomic import AtomicFile
 from provisioner.state.backend import BackendKind, StateBackend, tell
 from provisioner.state.codec import Fragments, parse_state, read_state_file, render_state
-from provisioner.state.git.branch import (
-    Contents,
-    StateBranch,
-    lock_file,
-    state_file,
-)
+from provisioner.state.git.branch import StateBranch
 from provisioner.state.git.cli import GitError, GitRepository
 from provisioner.state.git.lease import DEFAULT_LEASE, parse_record, stale_reason
+from provisioner.state.git.records import Contents, lock_file, state_file
 from provisioner.state.holder import current_holder
 from provisioner.state.model import LockHolder, RecordedApp
 from provisioner.state.succession import check_request, check_stored, expected_serial_of
@@ -120,7 +116,7 @@ class GitBackend(StateBackend):
         if self._locked:
             return self._latest
         _tip, contents = self._read([state_file(self.app)])
-        return self._parse(contents[state_file(self.app)][1])
+        return self._parse(contents[state_file(self.app)].content)
 
     def _parse(self, document: bytes | None) -> RecordedApp | None:
         if document is None:
@@ -180,7 +176,7 @@ class GitBackend(StateBackend):
         document = render_state(state, self._fragments).encode("utf-8")
 
         def decide(contents: Contents) -> dict[str, bytes | None]:
-            check_stored(self.branch.where, self._parse(contents[path][1]), state, expected)
+            check_stored(self.branch.where, self._parse(contents[path].content), state, expected)
             return {path: document}
 
         message = f"provisioner: {self.app} serial {state.serial}\n"
@@ -282,12 +278,12 @@ class GitBackend(StateBackend):
 
     def lock_holder(self) -> LockHolder | None:
         _tip, contents = self._read([lock_file(self.app)])
-        record = contents[lock_file(self.app)][1]
+        record = contents[lock_file(self.app)].content
         return parse_record(record) if record is not None else None
 
     def is_locked(self) -> bool:
         _tip, contents = self._read([lock_file(self.app)])
-        record = contents[lock_file(self.app)][1]
+        record = contents[lock_file(self.app)].content
         if record is None:
             return False
         return stale_reason(parse_record(record), self.branch.clock()) is None
@@ -298,7 +294,7 @@ class GitBackend(StateBackend):
         found: list[LockHolder | None] = []
 
         def decide(contents: Contents) -> dict[str, bytes | None]:
-            record = contents[path][1]
+            record = contents[path].content
             found[:] = [parse_record(record) if record is not None else None]
             return {path: None} if record is not None else {}
 

@@ -11,7 +11,8 @@ its state.
 One worker thread does all the pushing, one push at a time: lock requests, state writes,
 lease renewals and releases that arrive while a push is in flight go together in the next
 commit. So the number of pushes follows the run's duration and the push latency, not the
-number of bots (nor, mostly, of apps).
+number of bots (nor, mostly, of apps). What a batch carries and changes is in
+:mod:`provisioner.state.git.records`; this module runs it (threads, git).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
 from typing import TypeVar
 
 from provisioner.errors import StateError
@@ -36,6 +36,20 @@ from provisioner.state.git.lease import (
     stale_reason,
     with_expiry,
 )
+from provisioner.state.git.records import (
+    Acquired,
+    AcquireRequest,
+    Batch,
+    Contents,
+    Grant,
+    Held,
+    Outcome,
+    PendingWrite,
+    Stored,
+    commit_message,
+    lock_file,
+    state_file,
+)
 from provisioner.state.model import LockHolder
 
 _T = TypeVar("_T")
@@ -44,62 +58,6 @@ MAX_ATTEMPTS = 50
 """Pushes of one batch before giving up on a branch that keeps moving."""
 WAIT = 900.0
 """Seconds a caller waits for the worker's answer (fetch + push, with retries)."""
-
-
-Contents = dict[str, tuple[str | None, bytes | None]]
-"""path -> (blob id, content) on the branch (None, None: absent)."""
-
-
-def state_file(app: str) -> str:
-    return f"{app}.json"
-
-
-def lock_file(app: str) -> str:
-    return f"locks/{app}.json"
-
-
-@dataclass(frozen=True)
-class Acquired:
-    """A lock taken: the app's state blob and document at that commit, and what to say."""
-
-    blob: str | None
-    document: bytes | None
-    notices: list[str]
-
-
-@dataclass
-class Held:
-    """An app whose lock this process holds."""
-
-    holder: LockHolder
-    blob: str | None
-    """Blob of ``<app>.json`` on the branch as this run last saw or pushed it."""
-    renewed: float
-    pending: bytes | None = None
-    serial: int = 0
-    """Serial of ``pending`` (for commit messages)."""
-    generation: int = 0
-    error: StateError | None = None
-
-
-@dataclass
-class _Batch:
-    acquires: list[tuple[str, LockHolder, Future[Acquired]]] = field(default_factory=list)
-    writes: dict[str, tuple[bytes, int, int]] = field(default_factory=dict)
-    """app -> (document, generation, serial)."""
-    releases: dict[str, Future[None]] = field(default_factory=dict)
-    renewals: set[str] = field(default_factory=set)
-
-    def apps(self) -> set[str]:
-        return set(self.writes) | set(self.releases) | self.renewals
-
-
-@dataclass
-class _Outcome:
-    changes: dict[str, bytes | None] = field(default_factory=dict)
-    granted: dict[str, tuple[LockHolder, Acquired]] = field(default_factory=dict)
-    refused: dict[str, StateError] = field(default_factory=dict)
-    lost: dict[str, StateError] = field(default_factory=dict)
 
 
 class StateBranch:
@@ -126,7 +84,7 @@ class StateBranch:
         self._git = threading.Lock()
         self._tip: str | None = None
         self._held: dict[str, Held] = {}
-        self._queue = _Batch()
+        self._queue = Batch()
         self._worker: threading.Thread | None = None
         self._seen_at = -1.0
         """When the tip was last known to be the remote's (monotonic; a fetch started then,
@@ -140,7 +98,7 @@ class StateBranch:
         """Take ``app``'s lock; LockedError naming the live holder."""
         future: Future[Acquired] = Future()
         with self._mutex:
-            self._queue.acquires.append((app, holder, future))
+            self._queue.acquires.append(AcquireRequest(app, holder, future))
             self._start()
         return self._answer(future, f"taking the lock of app {app}")
 
@@ -213,6 +171,19 @@ class StateBranch:
         raise StateError(f"{self.where}: the branch kept moving; {MAX_ATTEMPTS} pushes refused")
 
     # --- the worker -------------------------------------------------------------------
+    #
+    # Who answers which Future. Callers wait on two kinds; stage() waits on none (a failed
+    # push is kept in Held.error, which the next stage() and error() return). Each is
+    # answered once, by the worker, for the batch that carries it:
+    # - _next_batch answers none: it hands the queued requests to one batch, and ends the
+    #   worker (returns None) only when nothing is queued or held, so nobody is left waiting.
+    # - AcquireRequest.future (acquire): _settle, after the push or when there was nothing to
+    #   push (the Acquired, or the LockedError naming who holds the lock); or _fail.
+    # - Batch.releases[app] (release): _settle_held after the push (None once nothing is
+    #   pending, or the StateError of a lost lock); when a write was staged during that final
+    #   push, _settle_held queues it again instead and the next batch answers it; or _fail.
+    # - _fail answers the whole batch with its StateError; _round calls it before letting
+    #   any other exception through, and _answer stops waiting after WAIT anyway.
 
     def _start(self) -> None:
         """Wake the worker (start it if needed). Called with the mutex held."""
@@ -233,7 +204,7 @@ class StateBranch:
             with self._git:
                 self._round(batch)
 
-    def _next_batch(self) -> _Batch | None:
+    def _next_batch(self) -> Batch | None:
         """Wait (mutex held) for work: queued requests, pending writes, renewals due. None
         when nothing is held or queued any more."""
         while True:
@@ -241,18 +212,18 @@ class StateBranch:
             for app, held in self._held.items():
                 retrying = held.error is None or app in batch.releases  # the final push retries
                 if held.pending is not None and retrying:
-                    batch.writes[app] = (held.pending, held.generation, held.serial)
+                    batch.writes[app] = PendingWrite(held.pending, held.generation, held.serial)
                 if held.error is None and self.clock() >= held.renewed + self.lease / 3:
                     batch.renewals.add(app)
             if batch.acquires or batch.writes or batch.releases or batch.renewals:
-                self._queue = _Batch()
+                self._queue = Batch()
                 return batch
             if not self._held:
                 return None
             soonest = min(held.renewed for held in self._held.values()) + self.lease / 3
             self._mutex.wait(timeout=max(0.05, min(soonest - self.clock(), 60.0)))
 
-    def _round(self, batch: _Batch) -> None:
+    def _round(self, batch: Batch) -> None:
         """Push one batch, rebuilding it on the new tip while the branch moves."""
         try:
             for attempt in range(MAX_ATTEMPTS):
@@ -262,7 +233,7 @@ class StateBranch:
                 if not outcome.changes:
                     self._settle(batch, outcome)
                     return
-                result = self._push(self._tip, outcome.changes, self._message(batch, outcome))
+                result = self._push(self._tip, outcome.changes, commit_message(batch, outcome))
                 if result is None:
                     self._settle(batch, outcome)
                     return
@@ -277,15 +248,15 @@ class StateBranch:
             self._fail(batch, f"internal error ({type(exc).__name__})")
             raise
 
-    def _evaluate(self, batch: _Batch) -> _Outcome:
+    def _evaluate(self, batch: Batch) -> Outcome:
         """What this batch changes on the current tip, checking every lock it relies on."""
-        outcome = _Outcome()
-        apps = {app for app, _holder, _future in batch.acquires} | batch.apps()
+        outcome = Outcome()
+        apps = {request.app for request in batch.acquires} | batch.apps()
         paths = [path for app in sorted(apps) for path in (state_file(app), lock_file(app))]
         contents = self._contents(self._tip, paths)
         now = self.clock()
-        for app, holder, _future in batch.acquires:
-            self._evaluate_acquire(app, holder, contents, now, outcome)
+        for request in batch.acquires:
+            self._evaluate_acquire(request.app, request.holder, contents, now, outcome)
         for app in sorted(batch.apps()):
             self._evaluate_held(app, batch, contents, now, outcome)
         return outcome
@@ -296,14 +267,14 @@ class StateBranch:
         holder: LockHolder,
         contents: Contents,
         now: float,
-        outcome: _Outcome,
+        outcome: Outcome,
     ) -> None:
-        record = contents[lock_file(app)][1]
+        record = contents[lock_file(app)].content
         current = parse_record(record) if record is not None else None
         notices: list[str] = []
         if app in self._held or app in outcome.granted:
-            refusal = self._held[app].holder if app in self._held else outcome.granted[app][0]
-            outcome.refused[app] = locked_error(app, refusal)
+            taken_by = self._held[app].holder if app in self._held else outcome.granted[app].leased
+            outcome.refused[app] = locked_error(app, taken_by)
             return
         if record is not None:
             why = stale_reason(current, now)
@@ -314,19 +285,19 @@ class StateBranch:
             notices.append(f"app {app}: took over the lock of {who} on {self.where}: {why}")
         leased = with_expiry(holder, now + self.lease)
         outcome.changes[lock_file(app)] = record_bytes(leased)
-        blob, document = contents[state_file(app)]
-        outcome.granted[app] = (leased, Acquired(blob, document, notices))
+        stored = contents[state_file(app)]
+        outcome.granted[app] = Grant(leased, Acquired(stored.blob, stored.content, notices))
 
     def _evaluate_held(
         self,
         app: str,
-        batch: _Batch,
+        batch: Batch,
         contents: Contents,
         now: float,
-        outcome: _Outcome,
+        outcome: Outcome,
     ) -> None:
         held = self._held[app]
-        record = contents[lock_file(app)][1]
+        record = contents[lock_file(app)].content
         current = parse_record(record) if record is not None else None
         if current is None or current.token != held.holder.token:
             how = (
@@ -339,40 +310,41 @@ class StateBranch:
                 " it (its lease had expired, or `state unlock --force` was run)"
             )
             return
-        if contents[state_file(app)][0] != held.blob:
+        if contents[state_file(app)].blob != held.blob:
             outcome.lost[app] = StateError(
                 f"{self.where}: another run wrote the state of app {app} while this run held"
                 " its lock"
             )
             return
         if app in batch.writes:
-            outcome.changes[state_file(app)] = batch.writes[app][0]
+            outcome.changes[state_file(app)] = batch.writes[app].document
         if app in batch.releases:
             outcome.changes[lock_file(app)] = None
         elif app in batch.renewals:
             renewed = with_expiry(held.holder, now + self.lease)
             outcome.changes[lock_file(app)] = record_bytes(renewed)
 
-    def _settle(self, batch: _Batch, outcome: _Outcome) -> None:
+    def _settle(self, batch: Batch, outcome: Outcome) -> None:
         """After a successful push (or nothing to push): answer everyone."""
         blobs = self._pushed_blobs if outcome.changes else {}
         now = self.clock()
         with self._mutex:
-            for app, _holder, future in batch.acquires:
+            for request in batch.acquires:
+                app = request.app
                 if app in outcome.refused:
-                    future.set_exception(outcome.refused[app])
+                    request.future.set_exception(outcome.refused[app])
                     continue
-                leased, acquired = outcome.granted[app]
-                self._held[app] = Held(leased, acquired.blob, now)
-                future.set_result(acquired)
+                grant = outcome.granted[app]
+                self._held[app] = Held(grant.leased, grant.acquired.blob, now)
+                request.future.set_result(grant.acquired)
             for app in batch.apps():
                 self._settle_held(app, batch, outcome, blobs, now)
 
     def _settle_held(
         self,
         app: str,
-        batch: _Batch,
-        outcome: _Outcome,
+        batch: Batch,
+        outcome: Outcome,
         blobs: dict[str, str | None],
         now: float,
     ) -> None:
@@ -387,7 +359,7 @@ class StateBranch:
             return
         if app in batch.writes:
             held.blob = blobs.get(state_file(app), held.blob)
-            if held.generation == batch.writes[app][1]:
+            if held.generation == batch.writes[app].generation:
                 held.pending = None
         if lock_file(app) in outcome.changes:
             held.renewed = now
@@ -399,13 +371,13 @@ class StateBranch:
             else:  # a write arrived during the final push: push again
                 self._queue.releases[app] = future
 
-    def _fail(self, batch: _Batch, reason: str) -> None:
+    def _fail(self, batch: Batch, reason: str) -> None:
         """A batch that could not be pushed: tell every caller; the writes stay pending."""
         with self._mutex:
-            for app, _holder, future in batch.acquires:
-                future.set_exception(
+            for request in batch.acquires:
+                request.future.set_exception(
                     StateError(
-                        f"{self.where}: cannot take the lock of app {app}: {reason}",
+                        f"{self.where}: cannot take the lock of app {request.app}: {reason}",
                         hint="check that this clone can push to the branch (credentials, branch"
                         " protection), then run again",
                     )
@@ -431,7 +403,7 @@ class StateBranch:
         ids = self.repo.blob_ids(tip, paths)
         present = sorted({blob for blob in ids.values() if blob is not None})
         blobs = self.repo.read_blobs(present, MAX_STATE_BYTES)
-        return {path: (blob, blobs[blob] if blob else None) for path, blob in ids.items()}
+        return {path: Stored(blob, blobs[blob] if blob else None) for path, blob in ids.items()}
 
     def _push(self, tip: str | None, changes: dict[str, bytes | None], message: str) -> str | None:
         """Commit ``changes`` on ``tip`` and push it; None on success, else "stale" or the
@@ -448,21 +420,6 @@ class StateBranch:
             self.repo.update_ref(private_ref(self.remote, self.branch), commit)
             return None
         return "stale" if result.outcome == "stale" else result.detail
-
-    def _message(self, batch: _Batch, outcome: _Outcome) -> str:
-        parts = [
-            f"lock {app} for {leased.describe()}"
-            for app, (leased, _) in sorted(outcome.granted.items())
-        ]
-        parts += [
-            f"{app} serial {batch.writes[app][2]}"
-            for app in sorted(batch.writes)
-            if app not in outcome.lost
-        ]
-        parts += [f"unlock {app}" for app in sorted(batch.releases) if app not in outcome.lost]
-        if not parts:
-            parts = ["renew " + ", ".join(sorted(batch.renewals))]
-        return "provisioner: " + "; ".join(parts) + "\n"
 
 
 def _backoff(attempt: int) -> None:

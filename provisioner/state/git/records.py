@@ -1,0 +1,130 @@
+"""The records the state branch's worker passes around (values; no git, no threads).
+
+What is on the branch (:class:`Stored`, per path), what callers ask of the worker
+(:class:`AcquireRequest`, :class:`PendingWrite`, releases, renewals), gathered in one
+:class:`Batch`, and what that batch changes on the tip (:class:`Outcome`), which also
+gives the commit message. :mod:`provisioner.state.git.branch` runs them.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from provisioner.errors import StateError
+from provisioner.state.model import LockHolder
+
+
+def state_file(app: str) -> str:
+    return f"{app}.json"
+
+
+def lock_file(app: str) -> str:
+    return f"locks/{app}.json"
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A path on the branch: its blob id and content (both None: absent)."""
+
+    blob: str | None
+    content: bytes | None
+
+
+Contents = dict[str, Stored]
+"""path -> what the branch holds there."""
+
+
+@dataclass(frozen=True)
+class Acquired:
+    """A lock taken: the app's state blob and document at that commit, and what to say."""
+
+    blob: str | None
+    document: bytes | None
+    notices: list[str]
+
+
+@dataclass
+class Held:
+    """An app whose lock this process holds."""
+
+    holder: LockHolder
+    blob: str | None
+    """Blob of ``<app>.json`` on the branch as this run last saw or pushed it."""
+    renewed: float
+    pending: bytes | None = None
+    serial: int = 0
+    """Serial of ``pending`` (for commit messages)."""
+    generation: int = 0
+    error: StateError | None = None
+
+
+@dataclass(frozen=True)
+class AcquireRequest:
+    """A caller waiting for ``app``'s lock as ``holder``, on ``future``."""
+
+    app: str
+    holder: LockHolder
+    future: Future[Acquired]
+
+
+@dataclass(frozen=True)
+class PendingWrite:
+    """An app's next state document, as a batch pushes it."""
+
+    document: bytes
+    generation: int
+    """:attr:`Held.generation` when taken: a write staged since is still pending after."""
+    serial: int
+    """Its serial (for the commit message)."""
+
+
+@dataclass
+class Batch:
+    """Everything one push carries: lock requests, writes, releases (each with the caller's
+    future) and lease renewals."""
+
+    acquires: list[AcquireRequest] = field(default_factory=list)
+    writes: dict[str, PendingWrite] = field(default_factory=dict)
+    releases: dict[str, Future[None]] = field(default_factory=dict)
+    renewals: set[str] = field(default_factory=set)
+
+    def apps(self) -> set[str]:
+        """The apps held before this batch that it concerns (not those it acquires)."""
+        return set(self.writes) | set(self.releases) | self.renewals
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A lock request granted: the record pushed (``leased``) and the caller's answer."""
+
+    leased: LockHolder
+    acquired: Acquired
+
+
+@dataclass
+class Outcome:
+    """What a batch does on the current tip: the files it changes (None: removes), and per
+    app the locks granted, refused, and held locks found lost."""
+
+    changes: dict[str, bytes | None] = field(default_factory=dict)
+    granted: dict[str, Grant] = field(default_factory=dict)
+    refused: dict[str, StateError] = field(default_factory=dict)
+    lost: dict[str, StateError] = field(default_factory=dict)
+
+
+def commit_message(batch: Batch, outcome: Outcome) -> str:
+    """``provisioner: lock demo for ...; demo serial 3; unlock other`` (or ``renew ...``)."""
+    parts = [
+        f"lock {app} for {grant.leased.describe()}"
+        for app, grant in sorted(outcome.granted.items())
+    ]
+    parts += [
+        f"{app} serial {write.serial}"
+        for app, write in sorted(batch.writes.items())
+        if app not in outcome.lost
+    ]
+    parts += [f"unlock {app}" for app in sorted(batch.releases) if app not in outcome.lost]
+    if not parts:
+        parts = ["renew " + ", ".join(sorted(batch.renewals))]
+    return "provisioner: " + "; ".join(parts) + "\n"
