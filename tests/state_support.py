@@ -10,6 +10,7 @@ CONFIG is JSON: ``{"path": ...}`` (file), ``{"dir": clone}`` (git), ``{"dsn", "s
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
@@ -17,6 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from provisioner.state import RecordedApp, RecordedBot, StateBackend
+from provisioner.state.file.backend import FileBackend
+from provisioner.state.git.backend import GitBackend
+from provisioner.state.git.branch import StateBranch
+from provisioner.state.git.cli import GitRepository
 
 OPENED: list[Any] = []
 """The postgres stores made here (:func:`close_opened` closes their connections)."""
@@ -34,14 +39,8 @@ def make_backend(kind: str, config: dict[str, Any], app: str = "demo") -> StateB
     """A new backend (for git and postgres: with its own branch client or connections, as
     another process would have)."""
     if kind == "file":
-        from provisioner.state.file.backend import FileBackend
-
         return FileBackend(Path(config["path"]), app)
     if kind == "git":
-        from provisioner.state.git.backend import GitBackend
-        from provisioner.state.git.branch import StateBranch
-        from provisioner.state.git.cli import GitRepository
-
         repo = GitRepository.discover(Path(config["dir"]))
         branch = StateBranch(repo, "origin", config.get("branch", "provisioner-state"))
         return GitBackend(app, branch, base_dir=Path(config["dir"]))
@@ -85,8 +84,6 @@ CRASH_STEPS: dict[str, list[str]] = {
 
 
 def _crash_at(step: str, when: str) -> None:
-    import importlib
-
     module_name, _, attribute = step.rpartition(".")
     owner: Any
     try:

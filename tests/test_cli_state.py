@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from provisioner.cli import main
+from provisioner.errors import LockedError
 from provisioner.state import FileBackend, RecordedApp, RecordedBot, dumps_state
 
 SPEC = {
@@ -182,8 +183,6 @@ def test_a_second_run_fails_fast_naming_the_holder(
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
-        from provisioner.errors import LockedError
-
         with pytest.raises(LockedError) as caught, backend.lock("provisioner apply"):
             pass  # pragma: no cover - never entered
         assert f"pid {holder.pid} (provisioner apply)" in caught.value.message

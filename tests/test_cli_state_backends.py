@@ -13,7 +13,7 @@ import pytest
 from provisioner.cli import main
 from provisioner.state import FileBackend, RecordedApp, RecordedBot, dumps_state
 from tests.git_support import make_clone, make_origin
-from tests.postgres_support import Cluster
+from tests.postgres_support import PASSWORD_USER, Cluster
 from tests.state_support import close_opened
 
 CANARY = "CANARY-dsn-password-31f0"
@@ -159,8 +159,6 @@ def test_a_dsn_password_never_reaches_any_output(
     pg_cluster: Cluster,
     pg_schema: str,
 ) -> None:
-    from tests.postgres_support import PASSWORD_USER
-
     monkeypatch.setenv("PROVISIONER_STATE_DSN", pg_cluster.dsn(user=PASSWORD_USER, password=CANARY))
     settings(clone, PG_STATE % pg_schema)
     (clone / "bots" / "demo" / "bot.yaml").write_text("userId: x\n", "utf-8")

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from provisioner.errors import LockedError, StateConflictError, StateError
+from provisioner.models import AppSettings, FileStateSettings
 from provisioner.state import (
     FileBackend,
     RecordedApp,
@@ -20,6 +23,7 @@ from provisioner.state import (
     dumps_state,
 )
 from provisioner.state.file.lock import StateLock
+from provisioner.state.holder import ci_run_url, current_holder
 from provisioner.state.model import LockHolder
 
 SPEC = {
@@ -426,8 +430,6 @@ def test_state_of_another_app_is_refused(tmp_path: Path) -> None:
 
 
 def test_backend_for_uses_state_path_or_the_default(tmp_path: Path) -> None:
-    from provisioner.models import AppSettings, FileStateSettings
-
     assert backend_for("demo", base_dir=tmp_path).path == tmp_path / ".provisioner/state/demo.json"
     settings = AppSettings(endpoint="local", state=FileStateSettings(path="var/demo.json"))
     assert backend_for("demo", settings, base_dir=tmp_path).path == tmp_path / "var/demo.json"
@@ -525,8 +527,6 @@ def test_unlock_leaves_the_lock_of_another_app_alone(tmp_path: Path) -> None:
 
 
 def test_the_holder_names_the_ci_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    from provisioner.state.holder import ci_run_url, current_holder
-
     env = {
         "GITHUB_SERVER_URL": "https://github.com",
         "GITHUB_REPOSITORY": "acme/bots",
@@ -544,9 +544,6 @@ def test_the_holder_names_the_ci_run(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_importing_the_state_model_stays_cheap() -> None:
-    import subprocess
-    import sys
-
     code = (
         "import sys, provisioner.state.model, provisioner.state\n"
         "heavy = {'filelock', 'psycopg', 'subprocess', 'pydantic',"

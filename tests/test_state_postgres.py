@@ -11,7 +11,7 @@ import pytest
 
 from provisioner.errors import ConfigError, LockedError, StateError
 from provisioner.models import PostgresStateSettings
-from provisioner.state.postgres.backend import PostgresBackend, close_stores
+from provisioner.state.postgres.backend import PostgresBackend, close_stores, shared_store
 from provisioner.state.postgres.store import SCHEMA_VERSION, PostgresStore
 from tests.postgres_support import PASSWORD, PASSWORD_USER, Cluster
 from tests.state_support import next_state
@@ -90,8 +90,6 @@ def test_the_same_app_in_two_schemas_has_two_locks(
 def test_the_holder_is_named_in_the_row_and_in_application_name(
     pg_cluster: Cluster, pg_schema: str, stores: list[PostgresStore], tmp_path: Path
 ) -> None:
-    from provisioner.state.postgres.backend import shared_store
-
     store = shared_store(pg_cluster.dsn(), pg_schema, f"postgres schema {pg_schema}")
     backend = PostgresBackend("demo", store, base_dir=tmp_path)
     with backend.lock("provisioner apply"):

@@ -1,1 +1,2 @@
-"""The file backend: one JSON document per app under `.provisioner/state/`, and its lock."""
+"""The file backend: one JSON document per app under ``.provisioner/state/`` (:mod:`.backend`)
+and its lock (:mod:`.lock`)."""
