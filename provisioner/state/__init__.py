@@ -4,12 +4,11 @@ Public API (used by plan, apply and the ``state`` command): :class:`RecordedApp`
 :class:`RecordedBot`, :class:`LockHolder`, the :class:`StateBackend` protocol and its one
 factory :func:`backend_for` (``file``, ``git`` or ``postgres`` from the app's settings).
 
-Cheap to import, because :mod:`provisioner.plan` imports the model through this package: the
-backends (and filelock, subprocess, psycopg behind them) are imported only when
-:func:`backend_for` builds one, or when ``FileBackend`` is looked up here. Imported at the top,
-the file and git backends would more than double what ``import provisioner.state`` costs
-(``python -X importtime``) for everything that imports the model (``plan``, ``export``), most
-of which builds one backend or none.
+The pure :mod:`provisioner.plan` imports the model through this package, so the backends (and
+filelock, subprocess, psycopg behind them) are imported only when :func:`backend_for` builds
+one, or when ``FileBackend`` is looked up here. Imported at the top, the git backend would take
+subprocess into the pure core, and the file and git backends would more than double what
+``import provisioner.state`` costs (``python -X importtime``).
 """
 
 from __future__ import annotations
