@@ -40,7 +40,7 @@ from provisioner.manifest import Document, load_document
 from provisioner.models import AppSettings, DesiredApp, FileStateSettings
 from provisioner.render.safe import terminal_safe
 from provisioner.secrets import referenced_values
-from provisioner.state import backend_for
+from provisioner.state.backends import backend_for
 from provisioner.validate import (
     APP_FILE,
     check_document,

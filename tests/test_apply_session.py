@@ -20,7 +20,9 @@ from provisioner.errors import ConfigError, LockedError
 from provisioner.models import DesiredApp
 from provisioner.plan.canonical import api_payload, canonical_spec
 from provisioner.rongcloud.models import BotPayload
-from provisioner.state import FileBackend, RecordedBot, backend_for
+from provisioner.state import RecordedBot
+from provisioner.state.backends import backend_for
+from provisioner.state.file.backend import FileBackend
 from provisioner.workspace import load_apps
 from tests.apply_support import ENV, Workspace, enter_workspace, live_bots, write_calls
 from tests.test_workspace import ENV as WS_ENV

@@ -381,7 +381,7 @@ def test_an_app_with_nothing_to_do_does_not_need_credentials(
 def test_a_held_lock_fails_fast_naming_the_holder(
     ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from provisioner.state import FileBackend
+    from provisioner.state.file.backend import FileBackend
 
     backend = FileBackend(ws.state_path(), "demo")
     with backend.lock("provisioner apply (ci run 42)"):

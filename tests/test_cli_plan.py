@@ -13,7 +13,8 @@ import pytest
 
 from provisioner.cli import main
 from provisioner.emulator import EmulatorServer
-from provisioner.state import FileBackend, RecordedApp, RecordedBot
+from provisioner.state import RecordedApp, RecordedBot
+from provisioner.state.file.backend import FileBackend
 from tests.apply_support import ENV, calls
 
 BOT = """\

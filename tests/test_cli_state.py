@@ -12,7 +12,8 @@ import pytest
 
 from provisioner.cli import main
 from provisioner.errors import LockedError
-from provisioner.state import FileBackend, RecordedApp, RecordedBot, dumps_state
+from provisioner.state import RecordedApp, RecordedBot, dumps_state
+from provisioner.state.file.backend import FileBackend
 
 SPEC = {
     "userId": "assistant-bot",
@@ -169,7 +170,7 @@ def test_a_second_run_fails_fast_naming_the_holder(
     script = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from provisioner.state import FileBackend\n"
+        "from provisioner.state.file.backend import FileBackend\n"
         "b = FileBackend(Path(sys.argv[1]), 'demo')\n"
         "with b.lock('provisioner apply'):\n"
         "    print('locked', flush=True)\n"

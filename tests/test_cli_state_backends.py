@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from provisioner.cli import main
-from provisioner.state import FileBackend, RecordedApp, RecordedBot, dumps_state
+from provisioner.state import RecordedApp, RecordedBot, dumps_state
+from provisioner.state.file.backend import FileBackend
 from tests.git_support import make_clone, make_origin
 from tests.postgres_support import PASSWORD_USER, Cluster
 from tests.state_support import close_opened

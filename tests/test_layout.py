@@ -39,11 +39,6 @@ OPTIONAL_EXTRAS = (
 )
 """What a function may import: the optional extras ([emulator], [postgres], [tty]) and the
 modules built on them, so a core install never loads them."""
-STATE_FACTORY = ("provisioner.state", ("provisioner.state.file", "provisioner.state.git"))
-"""Also lazy: the backend an app's settings name, in the state factory (``backend_for``).
-plan reaches ``provisioner.state`` through the model, so importing the git backend at its
-head would take subprocess into the pure core (and the file and git backends would double
-what importing the package costs)."""
 MAX_MODULE_LINES = 450
 MAX_FUNCTION_LINES = 60
 
@@ -169,9 +164,7 @@ def test_functions_import_only_optional_extras() -> None:
         f"{name}:{each.line} imports {each.module}"
         for name in MODULES
         for each in imports_of(name)
-        if each.local
-        and not _within(each.module, OPTIONAL_EXTRAS)
-        and not (name == STATE_FACTORY[0] and _within(each.module, STATE_FACTORY[1]))
+        if each.local and not _within(each.module, OPTIONAL_EXTRAS)
     ]
     assert offending == []
 

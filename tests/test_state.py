@@ -13,14 +13,9 @@ import pytest
 
 from provisioner.errors import LockedError, StateConflictError, StateError
 from provisioner.models import AppSettings, FileStateSettings
-from provisioner.state import (
-    FileBackend,
-    RecordedApp,
-    RecordedBot,
-    backend_for,
-    default_state_path,
-    dumps_state,
-)
+from provisioner.state import RecordedApp, RecordedBot, default_state_path, dumps_state
+from provisioner.state.backends import backend_for
+from provisioner.state.file.backend import FileBackend
 from provisioner.state.file.lock import StateLock
 from provisioner.state.holder import ci_run_url, current_holder
 from provisioner.state.model import LockHolder

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from provisioner.errors import StateError
-from provisioner.state import FileBackend, RecordedApp, RecordedBot
+from provisioner.state import RecordedApp, RecordedBot
+from provisioner.state.file.backend import FileBackend
 
 
 @pytest.fixture

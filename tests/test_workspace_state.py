@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from provisioner.errors import ConfigError, StateError
-from provisioner.state import backend_for, check_app_name
+from provisioner.state import check_app_name
+from provisioner.state.backends import backend_for
 from provisioner.state.file.backend import FileBackend
 from provisioner.workspace import state_backend_for, state_settings
 

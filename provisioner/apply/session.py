@@ -45,8 +45,8 @@ from provisioner.errors import ProvisionerError
 from provisioner.models import DesiredApp
 from provisioner.plan import Plan, make_plan
 from provisioner.rongcloud.models import BotPayload
-from provisioner.state import backend_for
 from provisioner.state.backend import StateBackend
+from provisioner.state.backends import backend_for
 from provisioner.state.holder import ci_run_url
 from provisioner.state.model import RecordedApp
 
