@@ -167,12 +167,9 @@ def test_action_inputs_outputs_and_install() -> None:
     assert set(action["outputs"]) == {"changes", "blocked", "plan-ids", "exit-code"}
     assert action["runs"]["using"] == "composite"
     install = step_named(action, "Install provisioner")["run"]
-    for installer in (
-        'python -m pip --python "$venv/bin/python" install --quiet --no-compile',
-        'uv pip install --python "$venv/bin/python" --quiet',
-    ):
-        assert f'{installer} --require-hashes -r "$LOCK"' in install
-        assert f'{installer} --no-deps --no-build-isolation "$ACTION_PATH"' in install
+    installer = '"$UV" pip install --python "$venv/bin/python" --quiet'
+    assert f'{installer} --require-hashes -r "$LOCK"' in install
+    assert f'{installer} --no-deps --no-build-isolation "$ACTION_PATH"' in install
     [cache] = [
         step
         for step in action["runs"]["steps"]
@@ -180,7 +177,7 @@ def test_action_inputs_outputs_and_install() -> None:
     ]
     assert cache["with"]["path"] == "${{ steps.lock.outputs.cache-dir }}"
     assert "${{ steps.lock.outputs.hash }}" in cache["with"]["key"]
-    assert "${{ steps.lock.outputs.installer }}" in cache["with"]["key"]
+    assert cache["with"]["key"].startswith("provisioner-uv-")
 
 
 def step_named(action: dict[Any, Any], prefix: str) -> dict[str, Any]:
@@ -188,19 +185,34 @@ def step_named(action: dict[Any, Any], prefix: str) -> dict[str, Any]:
     return step
 
 
+FAKE_UV = "#!/bin/sh\necho /cache/uv\n"
+FAKE_PYTHON = """#!/bin/sh
+# `python -m venv DIR` makes DIR/bin; `python -m pip --python DIR/bin/python install ... -r LOCK`
+# records its arguments and "installs" uv there (no network in the tests)
+case "$2" in
+  venv) mkdir -p "$4/bin" ;;
+  pip) echo "$@" > "$(dirname "$4")/pip-args"
+       printf '#!/bin/sh\\necho /cache/bootstrapped\\n' > "$(dirname "$4")/uv"
+       chmod +x "$(dirname "$4")/uv" ;;
+esac
+"""
+
+
 def choose_lock(tmp_path: Path, extras: str, *, uv: bool) -> dict[str, str]:
-    """Run the Action's "Choose the lock" script as the runner would; its outputs."""
+    """Run the Action's "Choose the lock" script as the runner would; its outputs. Without
+    ``uv`` on PATH the script pip-installs it from requirements/uv.lock (faked here)."""
     script = step_named(load(ACTION), "Choose the lock")["run"]
     tools = tmp_path / "bin"
     tools.mkdir(exist_ok=True)
     fake_uv = tools / "uv"
     if uv:
-        fake_uv.write_text("#!/bin/sh\necho /cache/uv\n")
+        fake_uv.write_text(FAKE_UV)
         fake_uv.chmod(0o755)
     else:
         fake_uv.unlink(missing_ok=True)
     (tools / "python").unlink(missing_ok=True)
-    (tools / "python").symlink_to(sys.executable)
+    (tools / "python").write_text(FAKE_PYTHON)
+    (tools / "python").chmod(0o755)
     output = tmp_path / "output"
     output.write_text("")
     env = {
@@ -209,6 +221,7 @@ def choose_lock(tmp_path: Path, extras: str, *, uv: bool) -> dict[str, str]:
         "ACTION_PATH": str(REPO),
         "EXTRAS": extras,
         "GITHUB_OUTPUT": str(output),
+        "RUNNER_TEMP": str(tmp_path / "temp"),
     }
     result = subprocess.run(
         ["bash", "-eo", "pipefail", "-c", script], env=env, capture_output=True, text=True
@@ -220,12 +233,15 @@ def choose_lock(tmp_path: Path, extras: str, *, uv: bool) -> dict[str, str]:
 def test_the_action_installs_core_unless_extras_are_asked(tmp_path: Path) -> None:
     core = choose_lock(tmp_path, "", uv=False)
     assert core["file"] == f"{REPO}/requirements/core.lock"
-    assert core["installer"] == "pip"
-    assert core["cache-dir"]
+    bootstrapped = tmp_path / "temp" / "provisioner-uv" / "bin"
+    assert core["uv"] == f"{bootstrapped}/uv" and core["cache-dir"] == "/cache/bootstrapped"
+    pip_args = (bootstrapped / "pip-args").read_text().split()
+    assert pip_args[pip_args.index("-r") + 1] == f"{REPO}/requirements/uv.lock"
+    assert "--require-hashes" in pip_args
     for extras in ("postgres", "emulator, tty", "all"):
         assert choose_lock(tmp_path, extras, uv=False)["file"] == f"{REPO}/requirements/main.lock"
     with_uv = choose_lock(tmp_path, "", uv=True)
-    assert with_uv["installer"] == "uv" and with_uv["cache-dir"] == "/cache/uv"
+    assert with_uv["uv"] == f"{tmp_path}/bin/uv" and with_uv["cache-dir"] == "/cache/uv"
     assert with_uv["hash"] == core["hash"] != choose_lock(tmp_path, "all", uv=True)["hash"]
 
 

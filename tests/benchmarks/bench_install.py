@@ -2,9 +2,10 @@
 distributions, MB of site-packages and seconds. Prints the figures.
 
 Rows:
-- ``action core pip|uv``: the Action's own steps (action.yml, every ``run:`` step before the
-  command itself), run as the runner would, with ``extras`` empty, without and with ``uv`` on
-  PATH; ``action all pip|uv``: the same with ``extras: all``;
+- ``action core no-uv|uv``: the Action's own steps (action.yml, every ``run:`` step before
+  the command itself), run as the runner would, with ``extras`` empty, without ``uv`` on PATH
+  (the Action then installs uv from requirements/uv.lock; before it, pip installed everything)
+  and with it; ``action all no-uv|uv``: the same with ``extras: all``;
 - ``pre-commit hook``: ``pre-commit run`` of the hook at HEAD (commit what you measure) on
   bots/demo; the figures are those of the environment pre-commit builds for the hook;
 - ``--ref REV`` adds the same rows for the commit REV (``git archive``), for a before figure.
@@ -247,7 +248,7 @@ def measurements(
     sources: list[tuple[Path, str | None]], wanted: set[str], uv: Path | None
 ) -> Iterator[tuple[str, Figures]]:
     """Each row kind for every source in turn (before, after: interleaved)."""
-    installers: list[tuple[str, Path | None]] = [("pip", None)] + ([("uv", uv)] if uv else [])
+    installers: list[tuple[str, Path | None]] = [("no-uv", None)] + ([("uv", uv)] if uv else [])
     for extras, key in (("", "core"), ("all", "all")):
         if key not in wanted:
             continue
@@ -274,7 +275,7 @@ def main() -> None:
     args = parser.parse_args()
     wanted = set(args.rows.split(","))
     uv = find_uv()
-    print(f"uv: {uv or 'not found (pip rows only)'}; python {sys.version.split()[0]}")
+    print(f"uv: {uv or 'not found (no-uv rows only)'}; python {sys.version.split()[0]}")
     heads = f"{'dists':>5} {'MB':>7} {'venv MB':>8} {'install s':>9} {'cpu s':>7} {'first run':>9}"
     print(f"{'row':<28} {heads}")
     with tempfile.TemporaryDirectory(prefix="bench-ref-") as name:
