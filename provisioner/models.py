@@ -234,16 +234,21 @@ class DesiredApp(BaseModel):
     def reference_texts(self) -> list[str]:
         """Every string of the app (settings and bots) that holds a ``${NAME}`` reference."""
         found: list[str] = []
-        _collect_references(self.settings.model_dump(mode="json"), found)
+        _collect_references(self.settings, found)
         for bot in self.bots:
-            _collect_references(bot.model_dump(mode="json"), found)
+            _collect_references(bot, found)
         return found
 
 
 def _collect_references(value: Any, found: list[str]) -> None:
+    """The strings holding ``${`` in ``value``, in field order (a model's values are those of
+    its ``model_dump``; walked as they are, without dumping the model)."""
     if isinstance(value, str):
         if "${" in value:
             found.append(value)
+    elif isinstance(value, BaseModel):
+        for item in value.__dict__.values():
+            _collect_references(item, found)
     elif isinstance(value, dict):
         for item in value.values():
             _collect_references(item, found)

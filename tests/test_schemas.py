@@ -13,6 +13,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
 from provisioner import models
+from provisioner.validate.schema import load_schema, max_bots_per_app
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMAS = REPO / "schemas"
@@ -111,7 +112,5 @@ def test_demo_manifests_validate_and_carry_the_modeline() -> None:
 
 def test_schemas_ship_inside_the_package() -> None:
     assert SCHEMAS.resolve() == (REPO / "provisioner" / "schemas").resolve()
-    from provisioner.validate.schema import load_schema, max_bots_per_app
-
     assert load_schema("bot") == load("bot")
     assert max_bots_per_app() == 10

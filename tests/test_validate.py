@@ -505,9 +505,6 @@ def test_state_path_outside_the_working_directory_is_a_warning(in_fixtures: Path
     ],
 )
 def test_state_path_outside_rule(path: str, outside: bool) -> None:
-    from provisioner.manifest import parse_document
-    from provisioner.validate import check_document
-
     text = f"endpoint: local\nstate: {{path: '{path}'}}\n".encode()
     codes = [d.code for d in check_document(parse_document(text, "app.yaml"), "app")]
     assert codes == (["state-path-outside"] if outside else [])
@@ -528,9 +525,6 @@ def test_state_path_outside_rule(path: str, outside: bool) -> None:
     ],
 )
 def test_literal_dsn_password_rule(dsn: str, literal: bool) -> None:
-    from provisioner.manifest import parse_document
-    from provisioner.validate import check_document
-
     text = f'endpoint: local\nstate: {{backend: postgres, dsn: "{dsn}"}}\n'.encode()
     found = check_document(parse_document(text, "app.yaml"), "app")
     assert [d.code for d in found] == (["secret-literal"] if literal else [])

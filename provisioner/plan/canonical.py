@@ -63,21 +63,26 @@ def canonical_spec(
     checked in this run), or :data:`UNCHECKED_FINGERPRINT` when nothing is recorded for it.
     """
     body = _normalise(bot.model_dump(mode="json", exclude={"protect"}))
-    reference = _normalise(dict(recorded)) if recorded is not None else {}
+    # only a reference this run cannot resolve (``unchecked``) looks at the recorded spec
+    reference = _normalise(dict(recorded)) if recorded is not None and unchecked is not None else {}
 
-    def visit(node: Any, recorded_node: Any, path: tuple[str, ...]) -> Any:
-        if not isinstance(node, str):
-            return DESCEND
-        return _spec_string(node, recorded_node, env, salt, unchecked)
+    def replace(text: str, recorded_node: Any) -> Any:
+        return _spec_string(text, recorded_node, env, salt, unchecked)
 
-    result: dict[str, Any] = _mask_url_credentials(walk_aligned(body, reference, visit), salt)
-    return result
+    _replace_references(body, reference, replace)
+    return _mask_url_credentials(body, salt)
 
 
 def with_templates(recorded: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
     """``recorded`` (a spec from a state written before templates were recorded) with the
     template of ``desired`` added to each marker that holds the same fingerprint, so the
-    same secret never shows as a change because of its recording."""
+    same secret never shows as a change because of its recording.
+
+    A spec whose markers all hold their template (any state this release wrote) comes back
+    as a new mapping sharing its values with ``recorded`` (recorded specs are never changed
+    in place)."""
+    if not _lacks_template(recorded):
+        return dict(recorded)
 
     def visit(node: Any, wanted: Any, path: tuple[str, ...]) -> Any:
         if not is_sensitive_value(node):
@@ -89,6 +94,21 @@ def with_templates(recorded: Mapping[str, Any], desired: Mapping[str, Any]) -> d
 
     upgraded: dict[str, Any] = walk_aligned(dict(recorded), desired, visit)
     return upgraded
+
+
+def _lacks_template(value: Any) -> bool:
+    """True when ``value`` holds a sensitive marker without its template."""
+    if isinstance(value, dict):
+        if is_sensitive_value(value):
+            return TEMPLATE_KEY not in value
+        return any(map(_lacks_template, filter(_is_container, value.values())))
+    if isinstance(value, list):
+        return any(map(_lacks_template, filter(_is_container, value)))
+    return False
+
+
+def _is_container(value: Any) -> bool:
+    return isinstance(value, dict | list)
 
 
 def api_payload(bot: Bot, env: Mapping[str, str]) -> BotPayload:
@@ -198,6 +218,8 @@ def _normalise_integration(item: Mapping[str, Any]) -> dict[str, Any]:
 DESCEND: Any = object()
 """What a visitor of :func:`walk_aligned` returns for a node it does not replace."""
 Visitor = Callable[[Any, Any, tuple[str, ...]], Any]
+StringVisitor = Callable[[str, Any], Any]
+"""``(a string holding ${, the node at the same place in the base) -> its replacement``."""
 
 
 def walk_aligned(value: Any, base: Any, visit: Visitor, path: tuple[str, ...] = ()) -> Any:
@@ -225,6 +247,42 @@ def walk_aligned(value: Any, base: Any, visit: Visitor, path: tuple[str, ...] = 
             walk_aligned(item, items[i] if i < len(items) else None, visit, path)
             for i, item in enumerate(value)
         ]
+    return value
+
+
+def _replace_references(body: dict[str, Any], base: Any, replace: StringVisitor) -> None:
+    """Replace, in place, each string of ``body`` (a fresh canonical body) holding ``${`` by
+    ``replace(string, the node at the same place in base)``, with the alignment of
+    :func:`walk_aligned` (integrations by type, other lists by position). The other strings
+    hold no ``${NAME}`` reference, so they would come back unchanged."""
+    ref = base if isinstance(base, dict) else {}
+    for key, item in body.items():
+        if key == "integrations" and isinstance(item, list):
+            by_type = {
+                each.get("type"): each for each in ref.get(key) or [] if isinstance(each, dict)
+            }
+            for index, each in enumerate(item):
+                item[index] = _replaced(each, by_type.get(each.get("type")), replace)
+        else:
+            body[key] = _replaced(item, ref.get(key), replace)
+
+
+def _replaced(value: Any, base: Any, replace: StringVisitor) -> Any:
+    """``value`` with the strings holding ``${`` replaced (containers changed in place)."""
+    if isinstance(value, str):
+        return replace(value, base) if "${" in value else value
+    if isinstance(value, dict):
+        ref = base if isinstance(base, dict) else {}
+        for key, item in value.items():
+            if not isinstance(item, str) or "${" in item:
+                value[key] = _replaced(item, ref.get(key), replace)
+    elif isinstance(value, list):
+        items = base if isinstance(base, list) else []
+        for index, item in enumerate(value):
+            if not isinstance(item, str) or "${" in item:
+                value[index] = _replaced(
+                    item, items[index] if index < len(items) else None, replace
+                )
     return value
 
 

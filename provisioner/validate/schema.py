@@ -220,23 +220,32 @@ def _type(document: Document, error: ValidationError, path: JsonPath) -> Iterato
     wanted = " or ".join(_TYPE_NAMES.get(name, name) for name in names)
     value = error.instance
     message = f"expected {wanted}, got {_described(document, path, value)}"
-    hint = None
-    if value is None:
-        hint = "write a value after the colon, or remove the key"
-    elif path and path[-1] == "auth":
-        hint = "write auth: {apiKey: ${DIFY_API_KEY}} and keep the key in the environment"
-    elif names == ["boolean"] and isinstance(value, str):
-        word = "false" if value.lower() in _FALSE_WORDS else "true"
-        hint = f"write {path[-1] if path else 'the value'}: {word} without quotes"
-    elif "string" in names and isinstance(value, bool | int | float):
-        text = document.scalar_text.get(path, json.dumps(value))
-        if _is_secret_path(path):
-            hint = "quote the value to keep it as text"
-        elif path and isinstance(path[-1], str):
-            hint = f'quote it to keep it as text: {path[-1]}: "{text}"'
-        else:
-            hint = f'quote it to keep it as text: - "{text}"'
+    hint = _type_hint(document, path, names, value)
     yield diagnostic_at(document.file, document.location(path), path, "schema-type", message, hint)
+
+
+def _type_hint(document: Document, path: JsonPath, names: list[str], value: Any) -> str | None:
+    """How to write the value with the type the schema expects (None: nothing to suggest)."""
+    if value is None:
+        return "write a value after the colon, or remove the key"
+    if path and path[-1] == "auth":
+        return "write auth: {apiKey: ${DIFY_API_KEY}} and keep the key in the environment"
+    if names == ["boolean"] and isinstance(value, str):
+        word = "false" if value.lower() in _FALSE_WORDS else "true"
+        return f"write {path[-1] if path else 'the value'}: {word} without quotes"
+    if "string" in names and isinstance(value, bool | int | float):
+        return _quote_hint(document, path, value)
+    return None
+
+
+def _quote_hint(document: Document, path: JsonPath, value: bool | int | float) -> str:
+    """Quote a number or boolean written where text is expected (``version: "1"``)."""
+    text = document.scalar_text.get(path, json.dumps(value))
+    if _is_secret_path(path):
+        return "quote the value to keep it as text"
+    if path and isinstance(path[-1], str):
+        return f'quote it to keep it as text: {path[-1]}: "{text}"'
+    return f'quote it to keep it as text: - "{text}"'
 
 
 def _min_length(document: Document, error: ValidationError, path: JsonPath) -> Iterator[Diagnostic]:
@@ -272,52 +281,54 @@ def _property_name(document: Document, error: ValidationError, path: JsonPath) -
 def _pattern(document: Document, error: ValidationError, path: JsonPath) -> Iterator[Diagnostic]:
     field = path[-1] if path else ""
     value = error.instance if isinstance(error.instance, str) else ""
-    position = document.location(path)
     if not value:  # an empty string is reported once, by minLength
         return
     if field in SECRET_FIELDS:
-        variable = _SUGGESTED_VARIABLE[str(field)]
-        yield diagnostic_at(
-            document.file,
-            position,
-            path,
-            "secret-literal",
-            "holds a literal secret; it must be a ${NAME} environment reference",
-            f"move the secret to an environment variable and write {field}: ${{{variable}}} "
-            f"(never commit the secret itself)",
-        )
-        return
-    if _keyword_value(error) == DIFY_URL_PATTERN:
+        yield _secret_literal(document, path, str(field))
+    elif _keyword_value(error) == DIFY_URL_PATTERN:
         if re.search(URL_PATTERN, value):  # a plain URL error is reported on its own
             yield diagnostic_at(
                 document.file,
-                position,
+                document.location(path),
                 path,
                 "dify-callback-url",
                 "must be the Dify API base URL ending in /v1",
                 _dify_url_hint(value),
             )
-        return
-    message = str(_schema(error).get("patternErrorMessage", "has an invalid format"))
+    else:
+        message = str(_schema(error).get("patternErrorMessage", "has an invalid format"))
+        code, hint = _pattern_code_and_hint(path, value)
+        yield diagnostic_at(document.file, document.location(path), path, code, message, hint)
+
+
+def _secret_literal(document: Document, path: JsonPath, field: str) -> Diagnostic:
+    variable = _SUGGESTED_VARIABLE[field]
+    return diagnostic_at(
+        document.file,
+        document.location(path),
+        path,
+        "secret-literal",
+        "holds a literal secret; it must be a ${NAME} environment reference",
+        f"move the secret to an environment variable and write {field}: ${{{variable}}} "
+        f"(never commit the secret itself)",
+    )
+
+
+def _pattern_code_and_hint(path: JsonPath, value: str) -> tuple[str, str | None]:
+    """The code and hint of a value that does not match its field's pattern."""
+    field = path[-1] if path else ""
     if field in ("profileUrl", "callbackUrl"):
-        yield diagnostic_at(
-            document.file,
-            position,
-            path,
-            "url-invalid",
-            message,
-            "write an absolute URL including the scheme, e.g. https://example.com/path",
+        return "url-invalid", (
+            "write an absolute URL including the scheme, e.g. https://example.com/path"
         )
-    elif field == "endpoint":
-        hint = (
+    if field == "endpoint":
+        return "endpoint-invalid", (
             "http:// is allowed only for loopback hosts (localhost, 127.x.x.x, [::1]); use https://"
             if value.lower().startswith("http://")
             else "e.g. endpoint: cn, or endpoint: local for the embedded emulator"
         )
-        yield diagnostic_at(document.file, position, path, "endpoint-invalid", message, hint)
-    else:
-        state_hint = _STATE_PATTERN_HINTS.get(str(field)) if path[:1] == ("state",) else None
-        yield diagnostic_at(document.file, position, path, "schema-pattern", message, state_hint)
+    state_hint = _STATE_PATTERN_HINTS.get(str(field)) if path[:1] == ("state",) else None
+    return "schema-pattern", state_hint
 
 
 _STATE_PATTERN_HINTS = {

@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from provisioner.validate import discover_apps, validate_apps
+
 BOT = """# yaml-language-server: $schema=../../schemas/bot.schema.json
 userId: bot-{app}-{index}
 name: 消息助手 {index}
@@ -50,8 +52,6 @@ def generate(root: Path, apps: int) -> None:
 
 
 def in_process(root: Path, workers: int) -> tuple[float, int]:
-    from provisioner.validate import discover_apps, validate_apps
-
     start = time.perf_counter()
     results = validate_apps(discover_apps([root]), workers=workers)
     elapsed = time.perf_counter() - start
