@@ -6,7 +6,9 @@
   out whole;
 - nothing imports the CLI, and no two modules import each other, however indirectly;
 - imports sit at the top of a module; a function imports only an optional extra;
-- no module over 450 lines, no function over 60.
+- at most 13 modules at the top level, no package below it with more than 14 modules and
+  sub-packages (the CLI's one module per command aside), no module over 450 lines, no
+  function over 60.
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ OPTIONAL_EXTRAS = (
 )
 """What a function may import: the optional extras ([emulator], [postgres], [tty]) and the
 modules built on them, so a core install never loads them."""
+MAX_TOP_LEVEL_MODULES = 13
+"""``__init__`` and ``__main__`` included; everything else is a package of its subsystem."""
+MAX_PACKAGE_ENTRIES = 14
+"""Modules and sub-packages directly in one package (``cli/``, one module per command, aside)."""
 MAX_MODULE_LINES = 450
 MAX_FUNCTION_LINES = 60
 
@@ -167,6 +173,21 @@ def test_functions_import_only_optional_extras() -> None:
         if each.local and not _within(each.module, OPTIONAL_EXTRAS)
     ]
     assert offending == []
+
+
+def test_no_package_holds_more_than_14_modules_and_sub_packages() -> None:
+    crowded = {}
+    for package in (p.parent for p in PACKAGE.rglob("*/__init__.py")):
+        entries = [p for p in package.iterdir() if p.suffix == ".py" and p.name != "__init__.py"]
+        entries += [p for p in package.iterdir() if (p / "__init__.py").is_file()]
+        if len(entries) > MAX_PACKAGE_ENTRIES and package.name != "cli":
+            crowded[package.name] = len(entries)
+    assert crowded == {}
+
+
+def test_the_top_level_is_the_vocabulary_and_the_pipeline() -> None:
+    modules = sorted(p.stem for p in PACKAGE.glob("*.py"))
+    assert len(modules) <= MAX_TOP_LEVEL_MODULES, modules
 
 
 def test_no_module_over_450_lines() -> None:
