@@ -21,9 +21,23 @@ from typing import Protocol
 from provisioner.apply.results import ApplyResult, ChangeResult
 from provisioner.apply.session import APPLY_COMMAND, Applied, Session
 from provisioner.apply.verdicts import Review, Verdict, decide, run_outcome
-from provisioner.errors import ProvisionerError
+from provisioner.errors import ManifestError, ProvisionerError
+from provisioner.models import DesiredApp
 from provisioner.plan import PlanDoc
-from provisioner.workspace import LoadedApp
+
+
+class Loaded(Protocol):
+    """An app folder as a command line loaded it (``workspace.LoadedApp``): the app, or why
+    it could not be loaded."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def app(self) -> DesiredApp | None: ...
+
+    @property
+    def error(self) -> ManifestError | None: ...
 
 
 class Printer(Protocol):
@@ -85,7 +99,7 @@ def plan_docs(verdicts: Mapping[str, Verdict]) -> list[PlanDoc]:
 
 
 def apply_apps(
-    loaded: Sequence[LoadedApp],
+    loaded: Sequence[Loaded],
     env: Mapping[str, str],
     rule: ReviewRule,
     show: Printer,
