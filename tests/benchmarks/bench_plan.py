@@ -35,18 +35,21 @@ from provisioner.apply.session import plan_apps
 from provisioner.manifest import load_document
 from provisioner.models import DesiredApp
 from provisioner.plan import Plan, make_plan
-from provisioner.state import RecordedApp, RecordedBot, backend_for
+from provisioner.state import RecordedApp, RecordedBot
 from provisioner.validate import APP_FILE, bot_files, discover_apps, validate_app
 from provisioner.workspace import load_each
 
 try:  # the layout of this branch
     from provisioner.plan.canonical import canonical_spec
+    from provisioner.state.backends import backend_for
     from provisioner.validate.schema import check as schema_check
 except ImportError:  # the flat layout before it (bb265a1), for A/B runs
     from provisioner.canonical import canonical_spec  # type: ignore[import-not-found,no-redef]
     from provisioner.schema_errors import (  # type: ignore[import-not-found,no-redef]
         check as schema_check,
     )
+
+    from provisioner.state import backend_for  # type: ignore[attr-defined,no-redef]
 
 TARGET_RATIO = 2.0
 CONCURRENCY = 8
