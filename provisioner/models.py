@@ -204,6 +204,9 @@ class AppSettings(_Strict):
     )
     rateLimit: Annotated[float, Field(gt=0, le=100)] | None = None
     """Calls per second for this app key (default 50, at most 100)."""
+    drift: Literal["refuse", "revert"] = "refuse"
+    """``github apply`` on a bot the merged change sets while the server drifted in other
+    fields: refuse it (default), or revert the drift (reported as such)."""
     state: StateSettings = Field(default_factory=FileStateSettings)
     emulator: EmulatorSettings | None = None
     """Only for ``endpoint: local``: the Dify stand-in's apps (ignored, with a warning,

@@ -5,13 +5,17 @@ from __future__ import annotations
 import hashlib
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from provisioner.emulator import EmulatorServer
-from tests.apply_support import emulator
+from tests.apply_support import APP_KEY, APP_SECRET, Workspace, emulator
+from tests.git_support import make_clone, make_origin
 from tests.github_fake import REPO_NAME, FakeClock, GitHubFake
+from tests.github_world import GIT_STATE, SECOND_KEY, SECOND_SECRET, World
 from tests.postgres_support import Cluster, running_cluster
+from tests.state_support import close_opened
 
 
 @pytest.fixture
@@ -34,6 +38,33 @@ def github(fake_clock: FakeClock) -> Iterator[GitHubFake]:
     with GitHubFake(clock=fake_clock.now) as fake:
         fake.add_repo(REPO_NAME)
         yield fake
+
+
+@pytest.fixture
+def world_server() -> Iterator[EmulatorServer]:
+    """The emulator of the end-to-end GitHub tests: two apps."""
+    with EmulatorServer(apps={APP_KEY: APP_SECRET, SECOND_KEY: SECOND_SECRET}) as running:
+        yield running
+
+
+@pytest.fixture
+def world(
+    tmp_path: Path,
+    github: GitHubFake,
+    world_server: EmulatorServer,
+    capsys: pytest.CaptureFixture[str],
+) -> Iterator[World]:
+    """GitHub, the emulator, the origin and the two runners' clones, with app ``demo``
+    (git state backend) and its bots ``assistant-bot`` and ``helper-bot`` in both clones."""
+    origin = make_origin(tmp_path)
+    pr = Workspace(make_clone(origin, tmp_path / "pr"), world_server.url)
+    main_clone = Workspace(make_clone(origin, tmp_path / "main"), world_server.url)
+    made = World(tmp_path, github, world_server, capsys, pr, main_clone)
+    made.both("app", extra=GIT_STATE)
+    made.both("bot", "assistant-bot", name="Assistant")
+    made.both("bot", "helper-bot", name="Helper")
+    yield made
+    close_opened()
 
 
 @pytest.fixture(scope="session")

@@ -9,220 +9,29 @@ environment) and ``main`` (the ``push`` job after the merge, with the secrets).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from collections.abc import Mapping
 
 import pytest
 
 from provisioner.cli import main
-from provisioner.emulator import EmulatorServer
 from provisioner.rongcloud import BotPayload
-from provisioner.state import RecordedApp
-from tests.apply_support import APP_KEY, APP_SECRET, DIFY_KEY, Workspace, client_for, write_calls
-from tests.git_support import branch_file, make_clone, make_origin
-from tests.github_fake import (
-    HUMAN_LOGIN,
-    READONLY_TOKEN,
-    REPO_NAME,
-    WORKFLOW_TOKEN,
-    GitHubFake,
+from tests.apply_support import APP_SECRET, client_for, write_calls
+from tests.git_support import branch_file
+from tests.github_fake import HUMAN_LOGIN, READONLY_TOKEN, REPO_NAME, WORKFLOW_TOKEN, GitHubFake
+from tests.github_world import (
+    GIT_STATE,
+    HAND_MADE,
+    HEAD,
+    MERGE,
+    RUN_URL,
+    SECOND_KEY,
+    SECRETS,
+    World,
+    merged_and_applied,
+    open_pull,
+    plan_data,
+    pull_event,
 )
-from tests.state_support import close_opened
-
-GIT_STATE = "state: {backend: git, branch: provisioner-state, remote: origin}\n"
-SECOND_KEY = "e2e-second-app-key"
-SECOND_SECRET = "e2e-second-app-secret-2222"
-SECRETS = {
-    "RC_KEY": APP_KEY,
-    "RC_SECRET": APP_SECRET,
-    "DIFY_KEY": DIFY_KEY,
-    "RC2_KEY": SECOND_KEY,
-    "RC2_SECRET": SECOND_SECRET,
-}
-HEAD = "1" * 40
-MERGE = "2" * 40
-RUN_URL = "https://github.com/octo/bots/actions/runs/"
-
-
-@pytest.fixture
-def server() -> Iterator[EmulatorServer]:
-    with EmulatorServer(apps={APP_KEY: APP_SECRET, SECOND_KEY: SECOND_SECRET}) as running:
-        yield running
-
-
-@dataclass
-class Run:
-    """One CLI run in a runner: exit code, streams, and what it wrote for the runner."""
-
-    code: int
-    out: str
-    err: str
-    summary: str
-    outputs: dict[str, str]
-
-    @property
-    def log(self) -> str:
-        return self.out + self.err
-
-
-@dataclass
-class World:
-    """GitHub, the emulator, the origin and the two runners' clones."""
-
-    tmp: Path
-    github: GitHubFake
-    server: EmulatorServer
-    capsys: pytest.CaptureFixture[str]
-    pr: Workspace
-    main: Workspace
-    runs: list[Run] = field(default_factory=list)
-    run_id: int = 100
-
-    def both(self, action: str, *args: Any, **kwargs: Any) -> None:
-        """Make the same manifest change in both clones (the merge brings it to main)."""
-        for workspace in (self.pr, self.main):
-            getattr(workspace, action)(*args, **kwargs)
-
-    def run(
-        self,
-        where: Workspace,
-        args: list[str],
-        *,
-        event: str,
-        payload: Mapping[str, Any] | None = None,
-        sha: str = HEAD,
-        secrets: Mapping[str, str] | None = None,
-        token: str = WORKFLOW_TOKEN,
-    ) -> Run:
-        self.run_id += 1
-        folder = self.tmp / f"run-{self.run_id}"
-        folder.mkdir()
-        event_path = folder / "event.json"
-        event_path.write_text(json.dumps(payload or {}), encoding="utf-8")
-        env = {
-            "GITHUB_ACTIONS": "true",
-            "GITHUB_REPOSITORY": REPO_NAME,
-            "GITHUB_API_URL": self.github.api_url,
-            "GITHUB_SERVER_URL": "https://github.com",
-            "GITHUB_RUN_ID": str(self.run_id),
-            "GITHUB_SHA": sha,
-            "GITHUB_EVENT_NAME": event,
-            "GITHUB_EVENT_PATH": str(event_path),
-            "GITHUB_STEP_SUMMARY": str(folder / "summary.md"),
-            "GITHUB_OUTPUT": str(folder / "output"),
-            "GITHUB_TOKEN": token,
-            "NO_COLOR": "1",
-            **(secrets or {}),
-        }
-        with pytest.MonkeyPatch.context() as patch:
-            patch.chdir(where.root)
-            for name in SECRETS:
-                patch.delenv(name, raising=False)
-            for name, value in env.items():
-                patch.setenv(name, value)
-            code = main(["github", *args])
-        captured = self.capsys.readouterr()
-        close_opened()
-        summary = folder / "summary.md"
-        run = Run(
-            code,
-            captured.out,
-            captured.err,
-            summary.read_text(encoding="utf-8") if summary.exists() else "",
-            _outputs(folder / "output"),
-        )
-        self.runs.append(run)
-        return run
-
-    def plan(self, number: int, *args: str, head: str = HEAD, **kwargs: Any) -> Run:
-        payload = pull_event(number, head)
-        return self.run(self.pr, ["plan", *args], event="pull_request", payload=payload, **kwargs)
-
-    def apply(self, *args: str, sha: str = MERGE, event: str = "push", **kwargs: Any) -> Run:
-        kwargs.setdefault("secrets", SECRETS)
-        return self.run(self.main, ["apply", *args], event=event, sha=sha, **kwargs)
-
-    def drift(self, *args: str, **kwargs: Any) -> Run:
-        kwargs.setdefault("secrets", SECRETS)
-        return self.run(self.main, ["drift", *args], event="schedule", sha=MERGE, **kwargs)
-
-    def comments(self, number: int) -> list[dict[str, Any]]:
-        return self.github.comments(REPO_NAME, number)
-
-    def state(self, app: str = "demo") -> RecordedApp:
-        text = branch_file(self.tmp / "origin.git", f"{app}.json")
-        assert text is not None
-        return RecordedApp.from_data(json.loads(text), where=app)
-
-
-def pull_event(number: int, head: str, head_repo: str = REPO_NAME) -> dict[str, Any]:
-    return {
-        "action": "synchronize",
-        "number": number,
-        "pull_request": {
-            "number": number,
-            "head": {"sha": head, "repo": {"full_name": head_repo}},
-            "base": {"repo": {"full_name": REPO_NAME}},
-        },
-    }
-
-
-def _outputs(path: Path) -> dict[str, str]:
-    """``$GITHUB_OUTPUT`` in the heredoc form ``name<<DELIM\\nvalue\\nDELIM``."""
-    if not path.exists():
-        return {}
-    lines = path.read_text(encoding="utf-8").splitlines()
-    found: dict[str, str] = {}
-    index = 0
-    while index < len(lines):
-        name, _, delimiter = lines[index].partition("<<")
-        end = lines.index(delimiter, index + 1)
-        found[name] = "\n".join(lines[index + 1 : end])
-        index = end + 1
-    return found
-
-
-@pytest.fixture
-def world(
-    tmp_path: Path,
-    github: GitHubFake,
-    server: EmulatorServer,
-    capsys: pytest.CaptureFixture[str],
-) -> Iterator[World]:
-    origin = make_origin(tmp_path)
-    pr = Workspace(make_clone(origin, tmp_path / "pr"), server.url)
-    main_clone = Workspace(make_clone(origin, tmp_path / "main"), server.url)
-    made = World(tmp_path, github, server, capsys, pr, main_clone)
-    made.both("app", extra=GIT_STATE)
-    made.both("bot", "assistant-bot", name="Assistant")
-    made.both("bot", "helper-bot", name="Helper")
-    yield made
-    close_opened()
-
-
-def plan_data(body: str) -> dict[str, Any]:
-    last = body.rstrip().splitlines()[-1]
-    prefix = "<!-- provisioner:plan-data "
-    assert last.startswith(prefix)
-    data: dict[str, Any] = json.loads(last[len(prefix) : -len(" -->")])
-    return data
-
-
-def open_pull(world: World, head: str = HEAD) -> int:
-    return world.github.add_pull(REPO_NAME, head_sha=head)
-
-
-def merged_and_applied(world: World) -> int:
-    """The first pull request: planned, merged as MERGE, applied. Returns its number."""
-    number = open_pull(world)
-    assert world.plan(number).code == 0
-    world.github.merge_pull(REPO_NAME, number, MERGE)
-    applied = world.apply()
-    assert applied.code == 0, applied.log
-    return number
-
 
 # --- github plan ---------------------------------------------------------------------------------
 
@@ -349,7 +158,9 @@ def test_a_merge_applies_exactly_the_reviewed_plan_and_reports_on_the_pull_reque
     world.github.merge_pull(REPO_NAME, number, MERGE)
     run = world.apply()
     assert run.code == 0, run.log
-    assert "Applying the plan reviewed on pull request #1" in run.out
+    assert "Applying the changes reviewed on pull request #1 (head 111111111111), bot by bot." in (
+        run.out
+    )
     assert write_calls(world.server) == 2
     state = world.state()
     assert sorted(state.bots) == ["assistant-bot", "helper-bot"]
@@ -404,84 +215,6 @@ def test_a_re_run_after_a_partial_apply_finishes_the_reviewed_plan(world: World)
     assert "| `demo` | ✅ applied | 1 | 0 | 0 |  |" in body
 
 
-HAND_MADE = {
-    "userId": "hand",
-    "name": "Made by hand",
-    "type": "x",
-    "profileUrl": "https://example.com/hand.png",
-    "integrations": [{"type": "webhook", "callbackUrl": "https://hooks.example.com/hand"}],
-}
-
-
-def test_a_stale_plan_is_refused_with_what_differs_and_other_apps_still_apply(
-    world: World,
-) -> None:
-    world.both("app", "second", key_var="RC2_KEY", secret_var="RC2_SECRET", extra=GIT_STATE)
-    world.both("bot", "second-bot", app="second")
-    merged_and_applied(world)
-    world.both("bot", "assistant-bot", name="Assistant Two")
-    world.both("bot", "second-bot", app="second", name="Second Two")
-    number = open_pull(world, "6" * 40)
-    assert world.plan(number, head="6" * 40).code == 0
-    with client_for(world.server) as client:  # someone edits a bot in the console
-        bot = {b.userId: b for b in client.query_bots()}["helper-bot"]
-        client.update_bot(BotPayload.model_validate({**bot.model_dump(), "name": "By hand"}))
-    before = write_calls(world.server)
-    world.github.merge_pull(REPO_NAME, number, "7" * 40)
-    run = world.apply(sha="7" * 40)
-    assert run.code == 1, run.log
-    assert (
-        "error: the plan for app demo is not the one reviewed on pull request #2 (reviewed "
-        in run.err
-    )
-    assert "drift found on the server since the review: helper-bot (changed)" in run.err
-    assert write_calls(world.server) == before  # demo: no call
-    assert write_calls(world.server, SECOND_KEY) == 2  # second: created, then updated
-    body = next(c for c in world.comments(number) if "provisioner:apply" in c["body"])["body"]
-    assert "| `demo` | ⛔ refused |" in body and "helper-bot (changed)" in body
-    assert "| `second` | ✅ applied | 1 | 0 | 0 |  |" in body
-
-
-def test_a_state_moved_by_another_run_names_that_run(world: World) -> None:
-    merged_and_applied(world)
-    world.pr.bot("assistant-bot", name="Assistant Two")
-    number = open_pull(world, "6" * 40)
-    assert world.plan(number, head="6" * 40).code == 0
-    world.main.bot("helper-bot", name="Helper Two")  # pushed to main without review
-    dispatched = world.apply("--auto-approve", event="workflow_dispatch", sha="8" * 40)
-    assert dispatched.code == 0, dispatched.log
-    mover = world.run_id
-    world.main.bot("assistant-bot", name="Assistant Two")  # the merge brings the change
-    world.github.merge_pull(REPO_NAME, number, "7" * 40)
-    run = world.apply(sha="7" * 40)
-    assert run.code == 1
-    assert run.err.startswith(
-        "error: the plan for app demo is not the one reviewed on pull request #2 (reviewed "
-    )
-    assert f"): state moved from serial 2 to 3 in run {RUN_URL}{mover}\n" in run.err
-    assert world.state().bots["assistant-bot"].spec["name"] == "Assistant"
-
-
-def test_a_secret_rotated_outside_git_is_refused_by_name_then_applied_by_dispatch(
-    world: World,
-) -> None:
-    merged_and_applied(world)
-    world.both("bot", "assistant-bot", name="Assistant Two")
-    number = open_pull(world, "6" * 40)
-    assert world.plan(number, head="6" * 40).code == 0
-    world.github.merge_pull(REPO_NAME, number, "7" * 40)
-    rotated = {**SECRETS, "DIFY_KEY": "dify-rotated-key-9999"}
-    run = world.apply(sha="7" * 40, secrets=rotated)
-    assert run.code == 1
-    assert "a secret changed outside git: ${DIFY_KEY}" in run.err
-    assert "dispatch workflow" in run.err
-    assert "dify-rotated-key-9999" not in run.log.replace("::add-mask::dify-rotated-key-9999", "")
-    by_hand = world.apply(
-        "--auto-approve", event="workflow_dispatch", sha="7" * 40, secrets=rotated
-    )
-    assert by_hand.code == 0, by_hand.log
-
-
 def test_without_a_merged_pull_request_apply_refuses_unless_auto_approved(world: World) -> None:
     world.github.add_commit(REPO_NAME, MERGE)
     refused = world.apply()
@@ -507,6 +240,29 @@ def test_a_plan_comment_of_an_older_push_is_refused(world: World) -> None:
         run.err
     )
     assert write_calls(world.server) == 0
+
+
+def test_a_second_app_applies_while_one_bot_of_the_first_is_refused(world: World) -> None:
+    world.both("app", "second", key_var="RC2_KEY", secret_var="RC2_SECRET", extra=GIT_STATE)
+    world.both("bot", "second-bot", app="second")
+    merged_and_applied(world)
+    world.both("bot", "helper-bot", name="Helper Two")
+    world.both("bot", "second-bot", app="second", name="Second Two")
+    number = open_pull(world, "6" * 40)
+    assert world.plan(number, head="6" * 40).code == 0
+    with client_for(world.server) as client:  # the reviewed bot is deleted in the console
+        client.delete_bot("helper-bot")
+    world.github.merge_pull(REPO_NAME, number, "7" * 40)
+    run = world.apply(sha="7" * 40)
+    assert run.code == 1, run.log
+    assert (
+        "error: app demo: bot helper-bot refused: deleted on the server outside git: creating it"
+        " again would revert a deletion nobody reviewed" in run.err
+    )
+    assert write_calls(world.server, SECOND_KEY) == 2  # second: created, then updated
+    body = next(c for c in world.comments(number) if "provisioner:apply" in c["body"])["body"]
+    assert "| `demo` | ⛔ refused (1 bot refused) |" in body
+    assert "| `second` | ✅ applied | 1 | 0 | 0 |  |" in body
 
 
 def test_a_blocked_app_is_refused_on_apply_and_does_not_stop_the_others(world: World) -> None:

@@ -84,7 +84,7 @@ def test_footer_links_the_run_and_the_data_block_comes_last() -> None:
     assert lines[-2] == (
         "Planned `aaaaaaaaaaaa` from the recorded state · "
         "[workflow run](https://github.com/octo/bots/actions/runs/42) (full plan in its job "
-        "summary) · the apply after merge applies these plan ids only"
+        "summary) · after the merge, apply makes exactly the changes shown here, bot by bot"
     )
     assert lines[-1].startswith(DATA_PREFIX) and lines[-1].endswith(" -->")
 
@@ -120,10 +120,10 @@ def test_no_value_can_end_the_hidden_block() -> None:
     [
         (None, "the plan comment has no data block"),
         ("{not json", "the plan comment's data block is not valid JSON"),
-        ('{"version": 2}', "the plan comment's data block has version 2, not 1"),
-        ('{"version": 1, "apps": []}', "the plan comment's data block is malformed at head_sha"),
+        ('{"version": 1}', "the plan comment's data block has version 1, not 2"),
+        ('{"version": 2, "apps": []}', "the plan comment's data block is malformed at head_sha"),
         (
-            '{"version": 1, "head_sha": "a", "apps": [{"app": "x", "plan_id": 5, '
+            '{"version": 2, "head_sha": "a", "apps": [{"app": "x", "plan_id": 5, '
             '"lineage": null, "serial": 1}]}',
             "the plan comment's data block is malformed at apps.0.plan_id",
         ),
@@ -260,4 +260,4 @@ def test_a_github_app_identity_is_configurable() -> None:
 def test_data_block_is_compact_json() -> None:
     block = render_plan_comment([deleting_doc("prod")], RUN).splitlines()[-1]
     payload = json.loads(block[len(DATA_PREFIX) : -len(" -->")])
-    assert payload["head_sha"] == "a" * 40 and payload["version"] == 1
+    assert payload["head_sha"] == "a" * 40 and payload["version"] == 2

@@ -60,9 +60,17 @@ def test_issue_body_and_round_trip() -> None:
 | `prod` | `assistant` | `manual-1` |  | 2026-11-30T06:17:00Z |
 | `staging` |  |  | 2 | 2026-12-01T06:17:00Z |
 
-Drift is fixed through git: change the manifests to match the server, or apply the manifests \
-again (a reviewed pull request). This issue is rewritten on every check and closed when \
-nothing differs.
+Each app that differs has **two ways out**, both reviewed:
+
+- **accept the server's version:** change the manifests to match it in a pull request; its \
+merge records what the server holds (no call where it already matches);
+- **revert to git:** a reviewer runs the dispatch workflow with this issue's number \
+(`provisioner github apply --pending <number>`, in the protected environment), which applies \
+the pending plan below exactly as this check planned it (the revert of the drift, and any \
+change of git not applied yet); an app whose plan changed since is not applied, and a new \
+pending plan is posted.
+
+This issue is rewritten on every check and closed when nothing differs.
 
 **Could not check:**
 

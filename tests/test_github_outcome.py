@@ -38,8 +38,8 @@ def test_outcome_per_app() -> None:
 (serial 4 → 5) |
 
 ---
-Applied `bbbbbbbbbbbb` · [workflow run](https://github.com/octo/bots/actions/runs/43) · \
-state records exactly what was applied
+Merge commit `bbbbbbbbbbbb` · [workflow run](https://github.com/octo/bots/actions/runs/43) · \
+the state records exactly what was applied
 """
     )
 
@@ -49,7 +49,7 @@ def test_outcome_is_cut_to_the_limit() -> None:
     body = render_apply_outcome(outcomes, RUN, limit=10_000)
     assert len(body) <= 10_000
     assert "the full outcome is in the job summary" in body
-    assert body.endswith("state records exactly what was applied\n")
+    assert body.endswith("the state records exactly what was applied\n")
 
 
 def test_each_shard_of_a_sharded_apply_keeps_its_own_comment() -> None:

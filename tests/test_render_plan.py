@@ -151,6 +151,7 @@ def test_json_is_the_documented_plans_document() -> None:
         "after",
         "fields",
         "replacement",
+        "digest",
     }
     assert update["fields"][0] == {
         "path": "integrations[dify_chat].auth.apiKey",

@@ -79,7 +79,9 @@ def is_fatal(error: ProvisionerError) -> bool:
 class AppJob:
     """Everything needed to apply one app's changes: the API bodies (``payloads``, userId →
     desired body with secrets resolved), who makes the calls and who records them.
-    ``held``: userId → why that bot gets no call (``apply --check``); its change fails."""
+    ``held``: userId → why that bot gets no call (``apply --check``); its change fails.
+    ``record_only``: userId → why that bot's change is recorded without a call (a reviewed
+    delete of a bot already gone from the server)."""
 
     app: str
     plan_id: str
@@ -88,6 +90,7 @@ class AppJob:
     runner: ChangeRunner
     recorder: Recorder
     held: Mapping[str, ProvisionerError] = field(default_factory=dict)
+    record_only: Mapping[str, str] = field(default_factory=dict)
 
 
 class CallPool:
@@ -164,6 +167,7 @@ def apply_plan(
     recorder: StateRecorder,
     pool: CallPool,
     held: Mapping[str, ProvisionerError] | None = None,
+    record_only: Mapping[str, str] | None = None,
 ) -> ApplyResult:
     """Apply ``plan`` (made against ``recorder.state``, which the caller holds locked) to
     ``desired``: API bodies resolved from ``env``, each success recorded by ``recorder``,
@@ -184,7 +188,9 @@ def apply_plan(
         if change.action != "delete"
     }
     runner = ChangeRunner(api, canonical_matcher(state.salt))
-    job = AppJob(plan.app, plan.id, plan.changes, payloads, runner, recorder, held or {})
+    job = AppJob(
+        plan.app, plan.id, plan.changes, payloads, runner, recorder, held or {}, record_only or {}
+    )
     return pool.apply(job)
 
 
@@ -319,6 +325,9 @@ class _AppCalls:
         held = self.job.held.get(change.user_id)
         if held is not None and change.action != "delete":
             raise held
+        note = self.job.record_only.get(change.user_id)
+        if note is not None:
+            return Settled(note=note)
         try:
             return self.job.runner.run(change, self.job.payloads.get(change.user_id))
         except ProvisionerError as exc:

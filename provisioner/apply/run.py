@@ -20,7 +20,7 @@ from typing import Protocol
 
 from provisioner.apply.results import ApplyResult, ChangeResult
 from provisioner.apply.session import APPLY_COMMAND, Applied, Session
-from provisioner.apply.verdicts import Review, Verdict, decide, run_outcome
+from provisioner.apply.verdicts import Review, Select, Verdict, decide, run_outcome
 from provisioner.errors import ManifestError, ProvisionerError
 from provisioner.models import DesiredApp
 from provisioner.plan import PlanDoc
@@ -76,6 +76,8 @@ class ReviewRule:
     review: Review | None = None
     approve: Callable[[Mapping[str, Verdict]], bool] = approved
     carries: Mapping[str, str] | None = None
+    select: Select | None = None
+    """A review per bot (``github apply``): what of each plan may be applied."""
 
 
 @dataclass(frozen=True)
@@ -126,11 +128,20 @@ def apply_apps(
     ) as session:
         with show.planning(session):
             planned = session.plans()
-        verdicts = decide([each.name for each in loaded], load_errors, planned, rule.review)
+        names = [each.name for each in loaded]
+        verdicts = decide(names, load_errors, planned, rule.review, rule.select)
         _show_verdicts(verdicts, show)
         go = rule.approve(verdicts)
+        selections = {
+            name: verdict.bots.selection
+            for name, verdict in verdicts.items()
+            if verdict.bots is not None
+        }
         applied = session.apply(
-            lambda name: go and verdicts[name].ready, show.progress, carries=rule.carries
+            lambda name: go and verdicts[name].ready,
+            show.progress,
+            carries=rule.carries,
+            selections=selections,
         )
         stop = session.stop.reason
     _show_applied(applied, show)
@@ -139,11 +150,13 @@ def apply_apps(
 
 
 def _show_verdicts(verdicts: Mapping[str, Verdict], show: Printer) -> None:
-    """Every plan, then the refusal of each refused app."""
+    """Every plan, then the refusal of each refused app and bot."""
     show.plans(plan_docs(verdicts))
     for verdict in verdicts.values():
         if verdict.refusal is not None:
             show.refused(verdict.name, verdict.refusal)
+        for error in verdict.bots.refused.values() if verdict.bots is not None else ():
+            show.refused(verdict.name, error)
 
 
 def _show_applied(applied: Sequence[Applied], show: Printer) -> None:

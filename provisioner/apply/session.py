@@ -87,6 +87,16 @@ class Planned:
 
 
 @dataclass(frozen=True)
+class Selection:
+    """What an app applies when a review decides per bot: ``plan``, its plan with only the
+    changes to carry out (same lineage and serial), and ``record_only``, userId → why that
+    change is recorded without a call."""
+
+    plan: Plan
+    record_only: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class Applied:
     """One app at the end of the run: its apply result when it made calls (or meant to), or
     the error that stopped it after planning."""
@@ -156,7 +166,12 @@ class AppRun:
                 check_secrets=session.lock,
             )
         self.planned.set_result(plan)
-        if not session.lock or not self.decision.result() or plan.is_empty:
+        if not session.lock or not self.decision.result():
+            return None
+        selection = session.selections.get(app.name)  # set before the decision
+        if selection is not None:
+            plan = selection.plan
+        if plan.is_empty:
             return None
         self.applying = True
         if client is None:
@@ -168,7 +183,8 @@ class AppRun:
             plan_id=session.carries.get(app.name, plan.id),
         )
         held = session.held.get(app.name)
-        return apply_plan(plan, app, session.env, client, recorder, session.pool, held)
+        record_only = selection.record_only if selection is not None else None
+        return apply_plan(plan, app, session.env, client, recorder, session.pool, held, record_only)
 
 
 class Session:
@@ -197,6 +213,10 @@ class Session:
         self.held = held or {}
         self.carries: Mapping[str, str] = {}
         """app → the id of the reviewed plan its apply carries on (default: its own)."""
+        self.selections: Mapping[str, Selection] = {}
+        """app → the part of its plan it applies, when a review decides per bot (default:
+        the whole plan). Like :attr:`carries`, set by :meth:`apply` before any app is let
+        go: the app threads read both only after their decision."""
         self.refresh = refresh
         self.allow_empty = allow_empty
         self.lock = lock
@@ -238,14 +258,17 @@ class Session:
         go: Callable[[str], bool],
         on_result: OnResult,
         carries: Mapping[str, str] | None = None,
+        selections: Mapping[str, Selection] | None = None,
     ) -> list[Applied]:
         """Let every app for which ``go(app name)`` holds apply; wait (through Ctrl-C and
         SIGTERM, which stop new calls) for every app, in app order. ``on_result(app name,
         result)`` is called from the app threads as each change ends. ``carries``: app →
         the reviewed plan id its writes are stamped with (``last_plan``), when the apply
-        carries on a reviewed plan whose first apply stopped part way."""
+        carries on a reviewed plan whose first apply stopped part way. ``selections``: app →
+        the part of its plan it applies (a review per bot)."""
         self.pool.on_result = on_result
         self.carries = dict(carries or {})
+        self.selections = dict(selections or {})
         for run in self.runs:
             run.decide(run.planned.done() and not run.planned.exception() and go(run.app.name))
         with _frozen_heap():
@@ -259,6 +282,8 @@ class Session:
             return Applied(name, result=result_through_stops(run.finished, self.stop))
         except ProvisionerError as exc:
             plan = run.planned.result()
+            selection = self.selections.get(name)
+            plan = selection.plan if selection is not None else plan
             if run.decision.result() and not plan.is_empty:
                 return Applied(name, result=unapplied(plan, exc))
             return Applied(name, error=exc)

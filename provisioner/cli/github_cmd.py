@@ -8,31 +8,29 @@ and the step outputs, and makes a constant number of GitHub calls whatever the n
 - ``plan`` (``pull_request``): no secret needed; plans from the recorded state; one sticky
   comment (or, with ``--results-out``, a shard's result for a fan-in job; with ``--results``,
   the fan-in of several shards);
-- ``apply`` (``push`` to the default branch): the merged pull request's reviewed plan ids,
-  re-plan with refresh under the lock, apply the apps whose plan id matches; the outcome on
-  the pull request;
+- ``apply`` (``push`` to the default branch; :mod:`provisioner.cli.github_apply`): the merged
+  pull request's reviewed changes, bot by bot, re-planned with refresh under the lock; the
+  outcome and, for what was refused, a pending plan on the pull request; ``--pending N``
+  applies a pending plan a reviewer approved;
 - ``drift`` (``schedule``): refresh every app; one issue, opened, rewritten, reopened, closed.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
-from provisioner.apply.session import Session
-from provisioner.cli.apply_cmd import ApplyPrinter
+from provisioner.cli import github_apply
 from provisioner.cli.github_job import (
     Job,
     diagnostics_markdown,
     echo_untrusted,
     failures_markdown,
     gather_plans,
-    load_masked,
     start_job,
     warn,
     write_result,
@@ -43,8 +41,6 @@ from provisioner.cli.options import (
     concurrency_option,
     shard_option,
 )
-from provisioner.cli.output import echo_app_error, echo_error
-from provisioner.errors import GitHubError, NoMergedPullRequestError
 from provisioner.exit_codes import EXIT_BLOCKED, EXIT_CHANGES
 from provisioner.github.actions import (
     SUMMARY_LIMIT,
@@ -52,18 +48,11 @@ from provisioner.github.actions import (
     annotation,
     plan_outputs,
     read_pull_request_event,
-    stop_commands,
 )
-from provisioner.github.apply import apply_reviewed
-from provisioner.github.client import GitHubClient
 from provisioner.github.comment import AppFailure, RunInfo, render_plan_comment
-from provisioner.github.outcome import apply_marker
 from provisioner.github.shards import shard_result_json
 from provisioner.github.sync import (
     DriftReport,
-    ReviewedPlan,
-    find_reviewed_plan,
-    post_apply_outcome,
     sync_drift_issue,
     upsert_plan_comment,
 )
@@ -225,123 +214,7 @@ def _post_plan_comment(
 # --- github apply ---------------------------------------------------------------------------
 
 
-@command.command("apply")
-@click.argument("apps", nargs=-1)
-@bots_dir_option
-@shard_option
-@trusted_login_option
-@click.option(
-    "--auto-approve",
-    is_flag=True,
-    help="When no merged pull request reviewed this commit (a direct push, a manual dispatch),"
-    " apply the current plan anyway. Use only in an environment with required reviewers.",
-)
-@allow_empty_option
-@concurrency_option("Most API calls in flight at once (all apps together).")
-def apply_command(
-    apps: tuple[str, ...],
-    bots_dir: Path,
-    shard: tuple[int, int] | None,
-    trusted_login: str,
-    auto_approve: bool,
-    allow_empty: bool,
-    concurrency: int,
-) -> int:
-    """Apply what the pull request merged as GITHUB_SHA reviewed, app by app.
-
-    Reads the plan ids from the pull request's plan comment (only one written by
-    --trusted-login counts), re-plans each APP with a refresh under its lock, and applies
-    only the apps whose fresh plan id is the reviewed one; for any other it makes no call
-    and says what differs (state moved, changes added or gone, drift, a secret changed
-    outside git). Apps are independent. The outcome goes on the pull request and in the
-    job summary.
-
-    Exit status, the worst over the apps: 0 applied or nothing to do, 3 blocked or no
-    reviewed plan, 1 error or refused, 4 partial apply (re-run to converge), 130/143
-    interrupted.
-    """
-    env = dict(os.environ)
-    job = start_job(env)
-    loaded = load_masked(apps, bots_dir, env, require_secrets=True, shard=shard)  # masks first
-    with job.client() as client:
-        reviewed = _reviewed_plan(job, client, trusted_login, auto_approve)
-        with stop_commands(lambda text: click.echo(text, nl=False)):
-            run = apply_reviewed(
-                loaded,
-                env,
-                reviewed,
-                allow_empty=allow_empty,
-                concurrency=concurrency,
-                show=_ApplyPrinter(),
-            )
-        body = run.outcome_markdown(job.context.run_url, job.context.sha, shard)
-        job.summary(body + run.plans_markdown())
-        job.outputs(run.outputs())
-        if reviewed is not None:
-            _post_outcome(client, job, reviewed, body, trusted_login, shard)
-    if run.closing is not None:
-        echo_error(run.closing.message, hint=run.closing.hint)
-    return run.code
-
-
-def _reviewed_plan(
-    job: Job, client: GitHubClient, trusted_login: str, auto_approve: bool
-) -> ReviewedPlan | None:
-    """The reviewed plan of the merged pull request; None (apply without one) only with
-    --auto-approve and only when no pull request was merged as this commit."""
-    context = job.context
-    try:
-        if context.event_name not in ("push", ""):
-            raise NoMergedPullRequestError(
-                f"a {context.event_name} run applies no pull request's reviewed plan",
-                hint="run `github apply --auto-approve` in an environment with required"
-                " reviewers (see examples/github/dispatch.yml)",
-            )
-        reviewed = find_reviewed_plan(client, context.repository, context.sha, trusted_login)
-    except NoMergedPullRequestError as exc:
-        if not auto_approve:
-            raise
-        warn([f"{exc.message}: applying the current plan (--auto-approve)"])
-        return None
-    warn(list(reviewed.warnings))
-    click.echo(
-        f"Applying the plan reviewed on pull request #{reviewed.pull.number}"
-        f" (head {reviewed.data.head_sha[:12]})."
-    )
-    return reviewed
-
-
-def _post_outcome(
-    client: GitHubClient,
-    job: Job,
-    reviewed: ReviewedPlan,
-    body: str,
-    trusted_login: str,
-    shard: tuple[int, int] | None,
-) -> None:
-    number, repository = reviewed.pull.number, job.context.repository
-    try:
-        comment, warnings = post_apply_outcome(
-            client, repository, number, body, trusted_login, apply_marker(shard)
-        )
-    except GitHubError as exc:  # the apply is done and recorded: say so, do not hide it
-        echo_app_error("(outcome comment)", exc.message, hint=exc.hint)
-        return
-    warn(warnings)
-    click.echo(f"Outcome comment: {comment.html_url or comment.id}")
-
-
-class _ApplyPrinter(ApplyPrinter):
-    """What `github apply` prints while it runs (inside one ``::stop-commands::`` block):
-    what `provisioner apply` prints as text, but no colour and no progress display while
-    planning (a log), and a line when no app planned."""
-
-    @contextmanager
-    def planning(self, session: Session) -> Iterator[None]:
-        yield
-
-    def plans(self, docs: Sequence[PlanDoc]) -> None:
-        click.echo(render_text(docs) or "No apps to apply.\n", nl=False)
+command.add_command(github_apply.command)
 
 
 # --- github drift ---------------------------------------------------------------------------
@@ -395,7 +268,10 @@ def drift_command(
         job.summary(render_drift_text(docs))
         return 0
     _sync_drift_issue(
-        job, DriftReport(docs, failures, job.context.run_url, utc_now()), trusted_login, label
+        job,
+        DriftReport(docs, failures, job.context.run_url, utc_now(), job.context.sha),
+        trusted_login,
+        label,
     )
     if failures:
         return 1

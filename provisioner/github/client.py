@@ -163,6 +163,10 @@ class GitHubClient(ApiClient):
     def get_pull(self, repo: Repo, number: int) -> PullRequest:
         return self._one(PullRequest, "GET", f"repos/{repo}/pulls/{number}")
 
+    def get_issue(self, repo: Repo, number: int) -> Issue:
+        """Issue (or pull request) ``number``, with its body and author."""
+        return self._one(Issue, "GET", f"repos/{repo}/issues/{number}")
+
     def issue_comments(self, repo: Repo, number: int) -> list[Comment]:
         """Every comment of issue or pull request ``number``, oldest first."""
         return self._list(Comment, f"repos/{repo}/issues/{number}/comments")

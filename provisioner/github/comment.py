@@ -28,8 +28,9 @@ from typing import TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from provisioner.errors import PlanError, UnreviewedPlanError
-from provisioner.github.client import Comment
+from provisioner.github.client import Comment, Issue
 from provisioner.plan.document import PlanDoc
+from provisioner.plan.reviewed import BotReview
 from provisioner.render.markdown import (
     MARKDOWN_MARKER,
     cut_markdown,
@@ -42,7 +43,8 @@ PLAN_MARKER = MARKDOWN_MARKER
 """``<!-- provisioner:plan -->``: the first line of the plan comment."""
 DATA_PREFIX = "<!-- provisioner:plan-data "
 DATA_SUFFIX = " -->"
-DATA_VERSION = 1
+DATA_VERSION = 2
+"""2: a record per bot (change, field paths, the desired spec's digest, the manifest file)."""
 GITHUB_BODY_LIMIT = 65_536
 COMMENT_BUDGET = GITHUB_BODY_LIMIT - 536
 """What the renderers aim for: GitHub's limit less a margin for how it counts."""
@@ -80,9 +82,17 @@ class _Strict(BaseModel):
 
 
 class ReviewedChange(_Strict):
+    """One bot the plan showed a change for (see :mod:`provisioner.plan.reviewed`)."""
+
     action: str
     user_id: str
     fields: tuple[str, ...] = ()
+    digest: str | None = None
+    source: str | None = None
+
+    @property
+    def review(self) -> BotReview:
+        return BotReview(self.user_id, self.action, self.fields, self.digest, self.source)
 
 
 class ReviewedApp(_Strict):
@@ -91,6 +101,10 @@ class ReviewedApp(_Strict):
     lineage: str | None
     serial: int
     changes: tuple[ReviewedChange, ...] = ()
+
+    @property
+    def reviews(self) -> tuple[BotReview, ...]:
+        return tuple(change.review for change in self.changes)
 
 
 class PlanData(_Strict):
@@ -120,6 +134,8 @@ def plan_data(docs: Sequence[PlanDoc], head_sha: str) -> PlanData:
                     action=change["action"],
                     user_id=change["user_id"],
                     fields=tuple(field["path"] for field in change["fields"]),
+                    digest=change["digest"],
+                    source=change["source"],
                 )
                 for change in doc["changes"]
             ),
@@ -196,7 +212,7 @@ class TrustedComment:
         return [ignored_warning(comment) for comment in self.ignored]
 
 
-def is_trusted_author(comment: Comment, trusted_login: str) -> bool:
+def is_trusted_author(comment: Comment | Issue, trusted_login: str) -> bool:
     """GitHub logins compare case-insensitively."""
     return comment.user is not None and comment.user.login.lower() == trusted_login.lower()
 
@@ -400,6 +416,6 @@ def _cut_note(app: str | None) -> str:
 def _footer(run: RunInfo) -> str:
     return (
         f"\n---\nPlanned `{run.head_sha[:_SHORT_ID]}` from the recorded state · "
-        f"[workflow run]({run.run_url}) (full plan in its job summary) · the apply after "
-        "merge applies these plan ids only\n"
+        f"[workflow run]({run.run_url}) (full plan in its job summary) · after the merge, "
+        "apply makes exactly the changes shown here, bot by bot\n"
     )

@@ -22,7 +22,7 @@ from provisioner.github.comment import (
     read_hidden_block,
 )
 from provisioner.plan.document import PlanDoc
-from provisioner.render.markdown import cut_markdown, markdown_code
+from provisioner.render.markdown import cut_markdown, markdown_code, render_markdown
 
 DRIFT_MARKER = "<!-- provisioner:drift -->"
 DRIFT_DATA_PREFIX = "<!-- provisioner:drift-data "
@@ -52,6 +52,11 @@ class DriftData(BaseModel):
 
     version: int = 1
     since: dict[str, str]
+    sha: str = ""
+    """The commit the drift run planned at."""
+    pending: dict[str, str] = {}
+    """app → the plan id of its pending plan: the revert of its drift (and any change of git
+    not applied yet), what ``github apply --pending <this issue>`` applies."""
 
 
 def drift_entries(
@@ -78,31 +83,50 @@ def render_drift_issue(
     checked_at: str,
     limit: int = COMMENT_BUDGET,
     kept_since: Mapping[str, str] | None = None,
+    plans: Sequence[PlanDoc] = (),
+    sha: str = "",
 ) -> str:
     """The whole issue body. ``kept_since`` carries the "since" of apps that could not be
-    checked this time, so it is not lost."""
+    checked this time, so it is not lost; ``plans``: the plans of the apps that differ (made
+    with the refresh at commit ``sha``), the pending plan ``github apply --pending`` applies."""
     since = {**(kept_since or {}), **{entry.app: entry.since for entry in entries}}
-    block = encode_data_block(DriftData(since=since), DRIFT_DATA_PREFIX)
+    shown = {entry.app for entry in entries}
+    pending = {doc["app"]: doc["id"] for doc in plans if doc["app"] in shown}
+    data = DriftData(since=since, sha=sha, pending=pending)
+    block = encode_data_block(data, DRIFT_DATA_PREFIX)
     footer = f"\n---\nChecked {checked_at} · [workflow run]({run_url})\n{block}\n"
     lines = [DRIFT_MARKER, _drift_title(entries, failures), ""]
     if entries:
         lines += ["| App | Drifted bots | Unmanaged bots | Pending changes | Since |"]
         lines += ["|---|---|---|---|---|"]
         lines += [_row(entry) for entry in entries]
-        lines += ["", _ADVICE]
+        lines += ["", *_ADVICE]
     if failures:
         lines += ["", "**Could not check:**", ""]
         lines += [
             f"- {markdown_code(failure.app)}: {_line(failure.message)}" for failure in failures
         ]
     body = "\n".join(lines) + "\n"
-    return cut_markdown(body, limit - len(footer), _NOTE) + footer
+    room = limit - len(footer)
+    shown_plans = [doc for doc in plans if doc["app"] in shown]
+    if shown_plans and len(body) < room:
+        body += "\n### The pending plan (what reverting would do)\n\n"
+        body += render_markdown(shown_plans, limit=max(room - len(body), 0))
+    return cut_markdown(body, room, _NOTE) + footer
 
 
 _ADVICE = (
-    "Drift is fixed through git: change the manifests to match the server, or apply the "
-    "manifests again (a reviewed pull request). This issue is rewritten on every check and "
-    "closed when nothing differs."
+    "Each app that differs has **two ways out**, both reviewed:",
+    "",
+    "- **accept the server's version:** change the manifests to match it in a pull request;"
+    " its merge records what the server holds (no call where it already matches);",
+    "- **revert to git:** a reviewer runs the dispatch workflow with this issue's number"
+    " (`provisioner github apply --pending <number>`, in the protected environment), which"
+    " applies the pending plan below exactly as this check planned it (the revert of the"
+    " drift, and any change of git not applied yet); an app whose plan changed since is not"
+    " applied, and a new pending plan is posted.",
+    "",
+    "This issue is rewritten on every check and closed when nothing differs.",
 )
 
 

@@ -105,6 +105,7 @@ class Issue(_Shape):
     labels: list[Label] = []
     user: Account | None = None
     html_url: str = ""
+    updated_at: str = ""
     pull_request: dict[str, Any] | None = None
 
     @property

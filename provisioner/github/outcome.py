@@ -1,8 +1,10 @@
 """The apply-outcome comment (and job summary) on the merged pull request. Pure.
 
-One row per app: applied / failed / not attempted counts, or why the app was refused
-(its fresh plan id differs from the reviewed one, no reviewed plan, blocked), with a link
-to the run. Found again by its marker and author, so a re-run edits it.
+One row per app: applied / failed / not attempted counts, or why the app was refused, then,
+per app, a line per bot the apply decided: what was made (created, updated, adopted, already
+as declared, forgotten), what was refused, why and what to do, and what was left alone. An
+app or a bot that was refused is never called applied. Found again by its marker and author,
+so a re-run edits it.
 """
 
 from __future__ import annotations
@@ -29,17 +31,66 @@ _NOTE = (
     "\n> [!NOTE]\n> This comment was cut to fit GitHub's comment limit; the full outcome is "
     "in the job summary.\n"
 )
+_MADE = {"create": "created", "update": "updated", "delete": "deleted", "adopt": "adopted"}
+
+
+@dataclass(frozen=True)
+class BotOutcome:
+    """What apply did with one bot: its decision (``outcome``: make, record, forget, done,
+    refuse, leave), why, what to do, and how its call ended (``result``: applied, failed,
+    not_attempted; None when no change was carried out)."""
+
+    user_id: str
+    outcome: str
+    reason: str = ""
+    hint: str | None = None
+    result: str | None = None
+    error: str | None = None
+
+    @property
+    def text(self) -> str:
+        """``✅ updated``, ``⛔ refused: … — what to do: …``, ``➖ left alone: …``."""
+        if self.outcome == "refuse":
+            return f"⛔ refused: {self.reason}" + (
+                f" — **what to do:** {self.hint}" if self.hint else ""
+            )
+        if self.outcome == "leave":
+            return f"➖ left alone: {self.reason}" + (f" — {self.hint}" if self.hint else "")
+        if self.result == "failed":
+            return f"❌ failed: {self.error or self.reason}"
+        if self.result == "not_attempted":
+            return "⏸ not attempted (the apply stopped first): re-run it"
+        return "✅ " + self._done()
+
+    def _done(self) -> str:
+        if self.outcome == "record":
+            return "already as declared on the server (recorded, no call)"
+        if self.outcome == "forget":
+            return "already gone from the server (forgotten from the state, no call)"
+        if self.outcome == "done":
+            return "nothing to do (already as declared)"
+        action, _, rest = self.reason.partition(";")
+        made = _MADE.get(action.strip(), action.strip())
+        if made == "adopted":
+            made = "adopted (the server already held it as declared; no call)"
+        return made + (f";{rest}" if rest else "")
 
 
 @dataclass(frozen=True)
 class AppOutcome:
     """What apply did to one app. ``counts`` has ``applied``, ``failed``,
-    ``not_attempted``; ``refused`` says why nothing was tried; ``message`` is an error."""
+    ``not_attempted``; ``refused`` says why nothing was tried; ``message`` is an error;
+    ``bots`` the decision per bot, when the apply decided per bot."""
 
     app: str
     counts: Mapping[str, int] = field(default_factory=dict)
     refused: str | None = None
     message: str | None = None
+    bots: Sequence[BotOutcome] = ()
+
+    @property
+    def refused_bots(self) -> int:
+        return sum(1 for bot in self.bots if bot.outcome == "refuse")
 
     @property
     def result(self) -> str:
@@ -49,6 +100,10 @@ class AppOutcome:
             return "⛔ refused"
         if self.message or failed:
             return "⚠️ partly applied" if applied else "❌ failed"
+        if self.refused_bots:
+            noun = "bot" if self.refused_bots == 1 else "bots"
+            done = "⚠️ partly applied" if applied else "⛔ refused"
+            return f"{done} ({self.refused_bots} {noun} refused)"
         return "✅ applied" if applied else "✅ nothing to do"
 
     @property
@@ -62,9 +117,11 @@ def render_apply_outcome(
     *,
     limit: int = COMMENT_BUDGET,
     shard: tuple[int, int] | None = None,
+    pending: str | None = None,
 ) -> str:
     """The apply-outcome comment for ``outcomes`` (in the given order), within ``limit``;
-    ``shard``: the comment of one shard job (its own marker and title)."""
+    ``shard``: the comment of one shard job (its own marker and title); ``pending``: where
+    the pending plan of what remains was posted."""
     bad = [outcome for outcome in outcomes if not outcome.ok]
     part = f" (shard {shard[0]} of {shard[1]})" if shard else ""
     title = (
@@ -72,16 +129,27 @@ def render_apply_outcome(
         + (f", {len(bad)} need attention" if bad else "")
     )
     lines = [apply_marker(shard), title, ""]
-    lines += [
-        "| App | Result | Applied | Failed | Not attempted | Why |",
-        "|---|---|---|---|---|---|",
-    ]
-    lines += [_row(outcome) for outcome in outcomes]
+    if not outcomes:
+        lines += ["This merge changed no bot: nothing to apply."]
+    else:
+        lines += [
+            "| App | Result | Applied | Failed | Not attempted | Why |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [_row(outcome) for outcome in outcomes]
+        bots = [line for outcome in outcomes for line in _bot_lines(outcome)]
+        lines += ["", *bots] if bots else []
+    if pending:
+        lines += [
+            "",
+            f"**What remains** is in the pending plan {pending}: a reviewer applies it with the"
+            " dispatch workflow (`github apply --pending N`, in the protected environment).",
+        ]
     footer = (
-        f"\n---\nApplied `{run.head_sha[:12]}` · [workflow run]({run.run_url}) · state "
-        "records exactly what was applied\n"
+        f"\n---\nMerge commit `{run.head_sha[:12]}` · [workflow run]({run.run_url}) · the state"
+        " records exactly what was applied\n"
     )
-    body = "\n".join(lines) + "\n"
+    body = "\n".join(lines).rstrip("\n") + "\n"
     return cut_markdown(body, limit - len(footer), _NOTE) + footer
 
 
@@ -94,6 +162,22 @@ def _row(outcome: AppOutcome) -> str:
         str(counts.get("applied", 0)),
         str(counts.get("failed", 0)),
         str(counts.get("not_attempted", 0)),
-        " ".join(why.split()).replace("|", "\\|"),
+        _cell(why),
     )
     return "| " + " | ".join(cells) + " |"
+
+
+def _bot_lines(outcome: AppOutcome) -> list[str]:
+    if not outcome.bots:
+        return []
+    lines = [f"**{markdown_code(outcome.app)}**", ""]
+    lines += [f"- {markdown_code(bot.user_id)}: {_line(bot.text)}" for bot in outcome.bots]
+    return [*lines, ""]
+
+
+def _cell(text: str) -> str:
+    return _line(text).replace("|", "\\|")
+
+
+def _line(text: str) -> str:
+    return " ".join(text.split())

@@ -6,7 +6,8 @@ login wrote is edited or believed; anything else carrying a marker is ignored an
 reported in ``warnings`` for the caller to print.
 
 - :func:`upsert_plan_comment`: the one sticky plan comment of a pull request;
-- :func:`find_reviewed_plan`: the pull request merged as a commit and its trusted plan data;
+- :func:`find_reviewed_plan`: the pull request merged as a commit (:func:`merged_pull`) and
+  its trusted plan data (:func:`reviewed_plan`);
 - :func:`post_apply_outcome`: the one apply-outcome comment of that pull request;
 - :func:`sync_drift_issue`: the one drift issue: opened, rewritten, reopened, or closed.
 """
@@ -113,14 +114,20 @@ def find_reviewed_plan(
     sha: str,
     trusted_login: str = DEFAULT_TRUSTED_LOGIN,
 ) -> ReviewedPlan:
-    """The plan reviewed on the pull request merged as ``sha`` (``GITHUB_SHA`` of the push).
+    """The plan reviewed on the pull request merged as ``sha`` (``GITHUB_SHA`` of the push):
+    :func:`merged_pull`, then :func:`reviewed_plan`."""
+    return reviewed_plan(client, repo, merged_pull(client, repo, sha), trusted_login)
 
-    UnreviewedPlanError (exit 3) when no merged pull request has ``sha`` as its merge
-    commit (NoMergedPullRequestError), when it has no plan comment by ``trusted_login`` (a
-    forged one is named), when the comment's data block cannot be read, or when it was made
-    for an older head commit.
+
+def reviewed_plan(
+    client: GitHubClient, repo: Repo, pull: PullRequest, trusted_login: str = DEFAULT_TRUSTED_LOGIN
+) -> ReviewedPlan:
+    """The trusted plan comment of the merged pull request ``pull`` and its data.
+
+    UnreviewedPlanError (exit 3) when it has no plan comment by ``trusted_login`` (a forged
+    one is named), when the comment's data block cannot be read, or when it was made for an
+    older head commit: the pull request's last push was never reviewed.
     """
-    pull = _merged_pull(client, repo, sha)
     picked = pick_trusted(client.issue_comments(repo, pull.number), PLAN_MARKER, trusted_login)
     if picked.comment is None:
         forged = "".join(f"; {ignored_warning(comment)}" for comment in picked.ignored)
@@ -138,7 +145,7 @@ def find_reviewed_plan(
     return ReviewedPlan(pull, picked.comment, data, tuple(picked.warnings))
 
 
-def _merged_pull(client: GitHubClient, repo: Repo, sha: str) -> PullRequest:
+def merged_pull(client: GitHubClient, repo: Repo, sha: str) -> PullRequest:
     pulls = client.pulls_for_commit(repo, sha)
     for pull in pulls:
         if pull.is_merged and pull.merge_commit_sha == sha:
@@ -165,6 +172,8 @@ class DriftReport:
     failures: Sequence[AppFailure] = ()
     run_url: str = ""
     now: str = ""
+    sha: str = ""
+    """The commit the check planned at (the pending plan's)."""
 
 
 DriftAction = Literal["opened", "updated", "reopened", "closed", "none"]
@@ -195,7 +204,13 @@ def sync_drift_issue(
     failed = {failure.app for failure in report.failures}
     kept = {app: since for app, since in previous.items() if app in failed}
     body = render_drift_issue(
-        entries, report.failures, run_url=report.run_url, checked_at=report.now, kept_since=kept
+        entries,
+        report.failures,
+        run_url=report.run_url,
+        checked_at=report.now,
+        kept_since=kept,
+        plans=report.docs,
+        sha=report.sha,
     )
     is_open = issue is not None and issue.state == "open"
     if entries and issue is None:

@@ -16,6 +16,8 @@ so an apply followed by a plan shows no changes.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -71,6 +73,24 @@ def canonical_spec(
 
     _replace_references(body, reference, replace)
     return _mask_url_credentials(body, salt)
+
+
+DIGEST_PREFIX = "sha256:"
+_DIGEST_HEX = 32
+"""128 bits of SHA-256: collisions are out of reach, and a review record stays small."""
+
+
+def review_form(bot: Bot) -> dict[str, Any]:
+    """A manifest bot as a review saw it: the canonical form with every string as written in
+    git (``${NAME}`` references unresolved, so it needs no secret) and ``protect``."""
+    return _normalise(bot.model_dump(mode="json"))
+
+
+def bot_digest(bot: Bot) -> str:
+    """The digest of a manifest bot's desired spec (:func:`review_form`): what a review of
+    the bot saw, computed the same way with or without secrets."""
+    text = json.dumps(review_form(bot), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return DIGEST_PREFIX + hashlib.sha256(text.encode("utf-8")).hexdigest()[:_DIGEST_HEX]
 
 
 def with_templates(recorded: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:

@@ -65,6 +65,20 @@ class FieldDiff:
             and self.old[TEMPLATE_KEY] != self.new[TEMPLATE_KEY]
         )
 
+    @property
+    def secret_rotated(self) -> bool:
+        """True when the value behind an unchanged ``${NAME}`` reference changed (a key
+        rotated in the environment): same template, another comparable fingerprint."""
+        old, new = self.old, self.new
+        return (
+            is_sensitive_value(old)
+            and is_sensitive_value(new)
+            and TEMPLATE_KEY in old
+            and old.get(TEMPLATE_KEY) == new.get(TEMPLATE_KEY)
+            and old[SENSITIVE_KEY] != new[SENSITIVE_KEY]
+            and new[SENSITIVE_KEY] not in (UNCHECKED_FINGERPRINT, UNKNOWN_FINGERPRINT)
+        )
+
 
 @dataclass(frozen=True)
 class Replacement:
@@ -86,6 +100,9 @@ class Change:
     fields: tuple[FieldDiff, ...] = ()
     protect: bool = False
     replacement: Replacement | None = None
+    digest: str | None = None
+    """The digest of the desired spec (:func:`~provisioner.plan.canonical.bot_digest`) of a
+    declared bot; None for a delete: what a review of this change records."""
 
     @property
     def sort_key(self) -> tuple[int, str]:
@@ -307,6 +324,7 @@ def _change_data(change: Change) -> ChangeDoc:
         "after": change.after,
         "fields": [_field_data(field) for field in change.fields],
         "replacement": _replacement_data(change.replacement),
+        "digest": change.digest,
     }
 
 

@@ -53,6 +53,8 @@ class ChangeDoc(TypedDict):
     after: dict[str, Any] | None
     fields: list[FieldDoc]
     replacement: ReplacementDoc | None
+    digest: str | None
+    """The desired spec's digest (a declared bot), None for a delete: what a review records."""
 
 
 class DriftDoc(TypedDict):

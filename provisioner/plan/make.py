@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from provisioner.errors import PlanError
 from provisioner.models import Bot, DesiredApp
-from provisioner.plan.canonical import canonical_live, canonical_spec, with_templates
+from provisioner.plan.canonical import bot_digest, canonical_live, canonical_spec, with_templates
 from provisioner.plan.changes import Change, Drift, FieldDiff, Plan, Replacement, source_file
 from provisioner.plan.diff import diff_specs
 from provisioner.state.model import RecordedApp, RecordedBot
@@ -78,7 +78,12 @@ def _planned_bots(
     that is no longer declared (its delete)."""
     declared = {bot.userId for bot in desired.bots}
     kept = [
-        _planned_bot(bot, desired.sources.get(bot.userId), recorded, env, live_by_id, unchecked)
+        _with_digest(
+            bot,
+            _planned_bot(
+                bot, desired.sources.get(bot.userId), recorded, env, live_by_id, unchecked
+            ),
+        )
         for bot in desired.bots
     ]
     gone = [
@@ -87,6 +92,12 @@ def _planned_bots(
         if user_id not in declared
     ]
     return [*kept, *gone]
+
+
+def _with_digest(bot: Bot, planned: _Planned) -> _Planned:
+    """A declared bot's change carries the digest of its desired spec (what a review records)."""
+    change, found = planned
+    return (replace(change, digest=bot_digest(bot)) if change is not None else None), found
 
 
 def _planned_bot(
@@ -197,6 +208,10 @@ def _with_protect(
     return (*fields, FieldDiff("protect", before, after)) if before != after else fields
 
 
+EMPTYING = "the plan deletes every managed bot"
+"""How the safety rule against emptying an app starts its reason."""
+
+
 def _blocked_reasons(
     app: str, recorded: RecordedApp, changes: Sequence[Change], allow_empty: bool
 ) -> list[str]:
@@ -210,7 +225,6 @@ def _blocked_reasons(
     ]
     if recorded.bots and len(emptying) == len(recorded.bots) and not allow_empty:
         reasons.append(
-            f"the plan deletes every managed bot of app {app} ({len(deletes)});"
-            " pass --allow-empty if that is intended"
+            f"{EMPTYING} of app {app} ({len(deletes)}); pass --allow-empty if that is intended"
         )
     return reasons

@@ -1,0 +1,151 @@
+"""Pending plans: what remains to apply after a refusal, for a reviewer to approve.
+
+When `github apply` refuses a bot or an app, the job (which holds the credentials and a fresh
+view of the server) plans those apps again and posts a **pending plan** on the merged pull
+request: a comment by the trusted identity, first line ``<!-- provisioner:pending -->``, the
+plans in full, and a hidden block with each app's plan id. The drift issue carries the same
+block for the revert of each drifted app. ``github apply --pending N`` (the dispatch workflow,
+in the protected environment whose approval is the review) applies the latest trusted
+pending plan on pull request or issue N exactly, app by app, only where a fresh plan still
+has its id; for any other app it makes no call and posts a new pending plan.
+
+Pure but for :func:`find_pending` and :func:`post_pending`, which call GitHub.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict
+
+from provisioner.errors import UnreviewedPlanError
+from provisioner.github.client import Comment, GitHubClient, Repo
+from provisioner.github.comment import (
+    COMMENT_BUDGET,
+    RunInfo,
+    encode_data_block,
+    is_trusted_author,
+    pick_trusted,
+    read_hidden_block,
+)
+from provisioner.github.drift import DRIFT_DATA_PREFIX, DRIFT_MARKER, DriftData
+from provisioner.plan.document import PlanDoc
+from provisioner.render.markdown import markdown_code, render_markdown
+
+PENDING_MARKER = "<!-- provisioner:pending -->"
+PENDING_PREFIX = "<!-- provisioner:pending-data "
+PENDING_VERSION = 1
+
+
+class PendingData(BaseModel):
+    """What a pending plan records: the commit it was planned at, app → plan id."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    version: int = PENDING_VERSION
+    sha: str
+    plan_ids: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Pending:
+    """The latest trusted pending plan on an issue or pull request, and where it is."""
+
+    data: PendingData
+    url: str
+
+
+def pending_data(docs: Sequence[PlanDoc], sha: str) -> PendingData:
+    return PendingData(sha=sha, plan_ids={doc["app"]: doc["id"] for doc in docs})
+
+
+def render_pending_plan(
+    docs: Sequence[PlanDoc], run: RunInfo, number: int, why: str, *, limit: int = COMMENT_BUDGET
+) -> str:
+    """The pending-plan comment for the apps of ``docs`` (``why``: what was refused), on
+    pull request or issue ``number``."""
+    block = encode_data_block(pending_data(docs, run.head_sha), PENDING_PREFIX)
+    names = ", ".join(markdown_code(doc["app"]) for doc in docs)
+    noun = "app" if len(docs) == 1 else "apps"
+    head = "\n".join(
+        [
+            PENDING_MARKER,
+            f"## provisioner: pending plan for {len(docs)} {noun} ({names})",
+            "",
+            f"{why} This is what applying {'it' if len(docs) == 1 else 'them'} would do now,"
+            " planned with the live bots after the apply. Nothing here is applied until a"
+            " reviewer approves it:",
+            "",
+            f"- **apply it:** run the dispatch workflow with `{number}` as the number (`provisioner"
+            f" github apply --pending {number}`); the protected environment's approval is the"
+            " review of exactly these plans (an app whose plan changed by then is not applied:"
+            " a new pending plan is posted instead);",
+            "- **or change git:** push the manifests that match what you want to a pull"
+            " request; its merge applies as reviewed.",
+            "",
+        ]
+    )
+    footer = f"\n---\nPlanned `{run.head_sha[:12]}` · [workflow run]({run.run_url})\n{block}\n"
+    room = limit - len(head) - len(footer)
+    return head + "\n" + render_markdown(docs, limit=max(room, 0)) + footer
+
+
+def parse_pending(body: str) -> PendingData | None:
+    """The pending data of a comment body (None without one); UnreviewedPlanError when it
+    cannot be read."""
+    try:
+        return read_hidden_block(body, PENDING_PREFIX, PendingData)
+    except ValueError as exc:
+        raise UnreviewedPlanError(
+            f"the pending plan's data block {exc}",
+            hint="re-run the apply or drift job that posted it, to post a new one",
+        ) from None
+
+
+def find_pending(client: GitHubClient, repo: Repo, number: int, trusted_login: str) -> Pending:
+    """The latest pending plan on issue or pull request ``number`` written by
+    ``trusted_login``: a pending-plan comment, or the drift issue's own body.
+    UnreviewedPlanError when there is none."""
+    candidates: list[tuple[str, Pending]] = []
+    picked = pick_trusted(client.issue_comments(repo, number), PENDING_MARKER, trusted_login)
+    if picked.comment is not None:
+        data = parse_pending(picked.comment.text)
+        if data is not None:
+            url = picked.comment.html_url or f"comment {picked.comment.id}"
+            candidates.append((picked.comment.created_at, Pending(data, url)))
+    issue = client.get_issue(repo, number)
+    first = issue.text.split("\n", 1)[0].strip()
+    if first == DRIFT_MARKER and issue.user and is_trusted_author(issue, trusted_login):
+        drift = _drift_pending(issue.text)
+        if drift is not None:
+            candidates.append((issue.updated_at, Pending(drift, issue.html_url or f"#{number}")))
+    if not candidates:
+        raise UnreviewedPlanError(
+            f"#{number} has no pending plan by {trusted_login}",
+            hint="a pending plan is posted by `github apply` when it refuses something, and"
+            " kept in the drift issue; give the number of that pull request or issue",
+        )
+    return max(candidates, key=lambda item: item[0])[1]
+
+
+def _drift_pending(body: str) -> PendingData | None:
+    try:
+        drift = read_hidden_block(body, DRIFT_DATA_PREFIX, DriftData)
+    except ValueError:
+        return None
+    if drift is None or not drift.pending:
+        return None
+    return PendingData(sha=drift.sha, plan_ids=dict(drift.pending))
+
+
+def post_pending(
+    client: GitHubClient, repo: Repo, number: int, body: str, trusted_login: str
+) -> tuple[Comment, list[str]]:
+    """Post ``body`` as a new pending-plan comment on ``number`` (a pending plan is never
+    edited, so what a reviewer read stays as it was), unless the latest trusted one already
+    says exactly that."""
+    picked = pick_trusted(client.issue_comments(repo, number), PENDING_MARKER, trusted_login)
+    if picked.comment is not None and picked.comment.text == body:
+        return picked.comment, picked.warnings
+    return client.create_comment(repo, number, body), picked.warnings
