@@ -344,3 +344,30 @@ def test_the_comment_records_a_digest_per_bot_without_any_secret(world: World) -
     assert with_secrets.code == 0
     (again,) = plan_data(world.comments(number)[0]["body"])["apps"]
     assert [c["digest"] for c in again["changes"]] == [c["digest"] for c in app["changes"]]
+
+
+def test_no_secret_reaches_the_outcome_the_pending_plan_or_their_logs(world: World) -> None:
+    canary = "CANARY-review-model-dify-3b9e"
+    secrets = {**SECRETS, "DIFY_KEY": canary}
+    number = open_pull(world)
+    assert world.plan(number).code == 0
+    merge(world, number, MERGE)
+    assert world.apply(secrets=secrets).code == 0
+    console_edit(world, "helper-bot", name="By hand")
+    set_metadata(world, "helper-bot", "2")
+    second = reviewed(world, "6" * 40)
+    merge(world, second, "7" * 40)
+    assert world.apply(sha="7" * 40, secrets=secrets).code == 1
+    assert pending_comments(world, second)
+    pending = world.apply(
+        "--pending", str(second), event="workflow_dispatch", sha="7" * 40, secrets=secrets
+    )
+    assert pending.code == 0, pending.log
+    console_edit(world, "assistant-bot", name="By hand")
+    assert world.drift(secrets=secrets).code == 2
+    texts = [c["body"] for n in (number, second) for c in world.comments(n)]
+    texts += [issue["body"] for issue in world.github.issues_of(REPO_NAME)]
+    for run in world.runs:
+        texts += [run.summary, str(run.outputs)]
+        texts += [line for line in run.log.splitlines() if not line.startswith("::add-mask::")]
+    assert not [text for text in texts if canary in text]
