@@ -2,7 +2,8 @@
 
 One row per app: applied / failed / not attempted counts, or why the app was refused
 (its fresh plan id differs from the reviewed one, no reviewed plan, blocked), with a link
-to the run. Found again by its marker and author, so a re-run edits it.
+to the run. Found again by its marker (the exact first line) and author, so a re-run edits
+it; every reason is escaped (``render.safe.markdown_text``), so none can write a marker.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 
 from provisioner.github.comment import COMMENT_BUDGET, RunInfo
 from provisioner.render.markdown import cut_markdown, markdown_code
+from provisioner.render.safe import markdown_text
 
 APPLY_MARKER = "<!-- provisioner:apply -->"
 
@@ -94,6 +96,6 @@ def _row(outcome: AppOutcome) -> str:
         str(counts.get("applied", 0)),
         str(counts.get("failed", 0)),
         str(counts.get("not_attempted", 0)),
-        " ".join(why.split()).replace("|", "\\|"),
+        markdown_text(" ".join(why.split())),
     )
     return "| " + " | ".join(cells) + " |"
