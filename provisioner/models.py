@@ -6,6 +6,9 @@ unresolved. ``auth.apiKey`` and ``appSecret`` must be references. Patterns accep
 holding a reference, because a reference's value is only known at apply time; they run on
 Python's ``re`` engine, exactly as the JSON Schema validator does.
 
+``userId``, ``name`` and metadata keys are one line of printable text: no character of
+:data:`CONTROL_CHARACTERS` (tabs and newlines included). A metadata value may hold any text.
+
 Not mirrored here (cross-file and semantic rules live in :mod:`provisioner.validate`): unique
 ``userId`` per app, at most 10 bots per app, one integration per type, plain-http warnings.
 """
@@ -28,7 +31,17 @@ REFERENCE_PATTERN = r"\$\{[A-Za-z_][A-Za-z0-9_]*\}"
 URL_PATTERN = r"^https?://[^\s/?#]+(?:[/?#]\S*)?$|" + REFERENCE_PATTERN
 DIFY_URL_PATTERN = r"^https?://[^\s/?#]+(?:/\S*)?/v1$|" + REFERENCE_PATTERN
 SECRET_PATTERN = "^" + REFERENCE_PATTERN + "$"
-USER_ID_PATTERN = r"^[^\s\x00-\x1f\x7f-\x9f]+$"
+CONTROL_CHARACTERS = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
+"""A regex class body: the C0 controls (tab, newline, VT, FF, CR, ESC...), DEL, the C1 controls
+(NEL U+0085...), and U+2028 and U+2029, Unicode's only line and paragraph separators. Refused
+in ``userId``, ``name`` and metadata keys: they would break a line of a plan, a pull-request
+comment or its hidden data block."""
+_END = r"$(?!\n)"
+"""The end of the text in both regex engines (Python's ``$`` also matches before a final
+newline; JSON Schema's ECMA-262 ``$`` does not)."""
+USER_ID_PATTERN = r"^[^\s" + CONTROL_CHARACTERS + "]+" + _END
+ONE_LINE_PATTERN = "^[^" + CONTROL_CHARACTERS + "]*" + _END
+"""``name`` and metadata keys: any text on one line (lengths are checked apart)."""
 NO_SPACE_PATTERN = r"^\S+$"
 ENDPOINT_PATTERN = (
     r"^(?:local|cn|sg|sg-b|na|sa|sau)$|^https://[^\s/?#@]+(?:/[^\s?#]*)?$|"
@@ -46,7 +59,8 @@ def is_endpoint(value: str) -> bool:
 
 
 Text128 = Annotated[str, Field(min_length=1, max_length=128)]
-MetadataKey = Annotated[str, Field(min_length=1, max_length=32)]
+Name = Annotated[str, Field(min_length=1, max_length=128, pattern=ONE_LINE_PATTERN)]
+MetadataKey = Annotated[str, Field(min_length=1, max_length=32, pattern=ONE_LINE_PATTERN)]
 ObjectName = Annotated[str, Field(min_length=1, max_length=32, pattern=NO_SPACE_PATTERN)]
 EventName = Annotated[str, Field(min_length=1, pattern=NO_SPACE_PATTERN)]
 
@@ -97,7 +111,7 @@ class Integration(_Strict):
 
 class Bot(_Strict):
     userId: Annotated[str, Field(min_length=1, max_length=64, pattern=USER_ID_PATTERN)]
-    name: Text128
+    name: Name
     type: Text128
     profileUrl: Annotated[str, Field(min_length=1, max_length=256, pattern=URL_PATTERN)]
     metadata: Annotated[dict[MetadataKey, Text128], Field(default_factory=dict, max_length=16)]

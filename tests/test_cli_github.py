@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import pytest
 
 from provisioner.cli import main
+from provisioner.render.markdown import BLOCKED_NOTE
 from provisioner.rongcloud import BotPayload
 from tests.apply_support import APP_SECRET, client_for, write_calls
 from tests.git_support import branch_file
@@ -136,8 +137,10 @@ def test_a_blocked_app_fails_the_plan_check_with_the_reason_in_the_comment(world
     assert run.code == 3, run.log
     assert run.outputs["blocked"] == "true"
     (comment,) = world.comments(number)
-    assert "blocked" in comment["body"]
-    assert "--allow-empty" in comment["body"]
+    head = comment["body"].splitlines()[:6]  # opens with the block, then the deletions
+    assert head[1] == "## provisioner plan: BLOCKED (1 of 1 apps) — 1 of 1 apps with changes"
+    assert head[3:5] == ["> [!CAUTION]", f"> {BLOCKED_NOTE}"]
+    assert head[5].endswith("(2); pass --allow-empty if that is intended")
     # lifted on both sides (whether a plan is blocked is part of its id): applied as reviewed
     lifted = world.plan(number, "--allow-empty", head="4" * 40)
     assert lifted.code == 0 and lifted.outputs["blocked"] == "false"

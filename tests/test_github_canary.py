@@ -29,7 +29,7 @@ from provisioner.github.sync import (
     upsert_plan_comment,
 )
 from provisioner.plan import make_plan
-from provisioner.render.markdown import render_markdown
+from provisioner.render.markdown import BLOCKED_NOTE, render_markdown
 from tests.github_fake import REPO_NAME, FakeClock, GitHubFake
 from tests.test_plan import make_app, make_bot, record
 
@@ -42,7 +42,8 @@ REPO = Repo.parse(REPO_NAME)
 
 
 def secret_docs() -> list[dict[str, object]]:
-    """Plans whose bots reference ${DIFY_KEY}: one created, one with the key rotated."""
+    """Plans whose bots reference ${DIFY_KEY}: one created, one with the key rotated, one
+    blocked (it deletes every bot of its app)."""
     before = make_app(make_bot("assistant"), name="prod")
     state = record(before, {"DIFY_KEY": SECRET_CANARY, "OTHER_KEY": SECRET_CANARY})
     rotated = make_plan(before, state, {"DIFY_KEY": ROTATED_CANARY, "OTHER_KEY": "x"})
@@ -51,7 +52,12 @@ def secret_docs() -> list[dict[str, object]]:
         record(make_app(name="new")),
         {"DIFY_KEY": SECRET_CANARY},
     )
-    return [rotated.document, created.document]
+    emptied = make_plan(
+        make_app(name="empty"),
+        record(make_app(make_bot("gone"), name="empty"), {"DIFY_KEY": SECRET_CANARY}),
+        {"DIFY_KEY": SECRET_CANARY},
+    )
+    return [rotated.document, created.document, emptied.document]
 
 
 def test_no_canary_in_any_github_output(
@@ -111,6 +117,7 @@ def test_no_canary_in_any_github_output(
     texts += [record.getMessage() for record in caplog.records]
     everything = "\n".join(texts)
     assert "(sensitive, changed)" in everything and "plan-ids" in everything
+    assert "BLOCKED (1 of 3 apps)" in everything and BLOCKED_NOTE in everything
     for canary in CANARIES:
         assert canary not in everything, canary
     assert SECRET_CANARY in mask_commands([SECRET_CANARY])  # masks are the one exception

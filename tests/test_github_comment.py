@@ -15,12 +15,14 @@ from provisioner.github.comment import (
     PLAN_MARKER,
     AppFailure,
     RunInfo,
+    carries_marker,
+    encode_data_block,
     parse_plan_data,
     pick_trusted,
     plan_data,
     render_plan_comment,
 )
-from provisioner.render.markdown import markdown_app_section
+from provisioner.render.markdown import BLOCKED_NOTE, markdown_app_section
 from tests.github_support import blocked_doc, created_doc, deleting_doc, unchanged_doc
 
 RUN = RunInfo("https://github.com/octo/bots/actions/runs/42", "a" * 40)
@@ -41,16 +43,16 @@ def test_summary_comes_first() -> None:
     ]
     assert body.startswith(
         f"""{PLAN_MARKER}
-## provisioner plan: 2 of 3 apps with changes, 1 blocked, 1 failed to plan
+## provisioner plan: BLOCKED (1 of 3 apps) — 2 of 3 apps with changes, 1 failed to plan
+
+> [!CAUTION]
+> {BLOCKED_NOTE}
+> - `staging`: {docs[2]["blocked"][0]}
 
 **Total:** 2 to delete, 1 to update
 
 > [!WARNING]
 > **2 bots will be deleted:** `prod` (`old-bot`); `staging` (`only`)
-
-> [!CAUTION]
-> **Blocked by a safety rule; nothing is applied to:**
-> - `staging`: {docs[2]["blocked"][0]}
 
 > [!CAUTION]
 > **Could not plan (see the job log):**
@@ -59,7 +61,7 @@ def test_summary_comes_first() -> None:
 | App | Changes | Plan id |
 |---|---|---|
 | `prod` | 1 to delete, 1 to update | `{prod}` |
-| `staging` | 1 to delete — **BLOCKED** | `{staging}` |
+| `staging` | **BLOCKED** — 1 to delete | `{staging}` |
 
 No changes: `quiet`
 
@@ -113,6 +115,32 @@ def test_no_value_can_end_the_hidden_block() -> None:
     data = parse_plan_data(body)
     assert data.apps[0].app == doc["app"]
     assert data.apps[0].changes[0].user_id == "x-->y"
+
+
+SEPARATORS = "\u2028\u2029\x85\x0b\x0c\r\n\x1c\x1d\x1e"
+
+
+def test_no_line_separator_can_break_the_hidden_block() -> None:
+    doc = deleting_doc("prod")
+    doc["changes"][1]["user_id"] = f"a{SEPARATORS}b"
+    doc["changes"][1]["fields"][0]["path"] = f"metadata.k{SEPARATORS}"
+    body = render_plan_comment([doc], RUN)
+    block = body.splitlines()[-1]  # str.splitlines breaks at every one of them
+    assert block.startswith(DATA_PREFIX) and block.endswith(" -->")
+    assert "\\u2028\\u2029\\u0085\\u000b\\f\\r\\n\\u001c\\u001d\\u001e" in block
+    data = parse_plan_data(body)
+    assert data.apps[0].changes[1].user_id == f"a{SEPARATORS}b"
+    assert data.apps[0].changes[1].fields == (f"metadata.k{SEPARATORS}",)
+    assert data == plan_data([doc], RUN.head_sha)
+
+
+def test_a_block_holding_a_raw_separator_is_still_read() -> None:
+    """A comment written before the separators were escaped: lines end at \\n only."""
+    data = plan_data([deleting_doc("prod")], RUN.head_sha)
+    raw = data.model_copy(update={"head_sha": "a\u2028b\x85c"})
+    legacy = encode_data_block(raw).replace("\\u2028", "\u2028").replace("\\u0085", "\x85")
+    assert "\u2028" in legacy and "\x85" in legacy
+    assert parse_plan_data(f"{PLAN_MARKER}\nhello\n{legacy}\n").head_sha == "a\u2028b\x85c"
 
 
 @pytest.mark.parametrize(
@@ -246,6 +274,35 @@ def test_only_the_trusted_identity_s_comment_counts() -> None:
     ]
 
 
+def test_a_marker_counts_only_as_the_exact_first_line() -> None:
+    assert carries_marker(f"{PLAN_MARKER}\nbody", PLAN_MARKER)
+    assert carries_marker(f"{PLAN_MARKER}\r\nedited on the web", PLAN_MARKER)
+    assert carries_marker(PLAN_MARKER, PLAN_MARKER)
+    for text in (
+        f"## title\n{PLAN_MARKER}",
+        f" {PLAN_MARKER}\nbody",
+        f"{PLAN_MARKER} and more\nbody",
+        f"name: `{PLAN_MARKER}`",
+        f"\n{PLAN_MARKER}",
+        "<!-- provisioner:apply -->\n" + PLAN_MARKER,
+        f"{PLAN_MARKER}\u2028second",  # one line for GitHub, not the marker alone
+    ):
+        assert not carries_marker(text, PLAN_MARKER), text
+
+
+def test_a_marker_inside_a_trusted_comment_does_not_make_it_that_kind() -> None:
+    apply_marker = "<!-- provisioner:apply -->"
+    comments = [
+        comment(1, "github-actions[bot]", f"{PLAN_MARKER}\n| `{apply_marker}` |"),
+        comment(2, "github-actions[bot]", f"{apply_marker}\noutcome"),
+        comment(3, "mallory", f"quoting:\n{apply_marker}"),
+    ]
+    picked = pick_trusted(comments, apply_marker, "github-actions[bot]")
+    assert picked.comment is not None and picked.comment.id == 2
+    assert picked.ignored == ()  # mallory's comment does not carry it: no warning either
+    assert pick_trusted(comments[:1], apply_marker, "github-actions[bot]").comment is None
+
+
 def test_a_github_app_identity_is_configurable() -> None:
     comments = [
         comment(1, "github-actions[bot]", PLAN_MARKER),
@@ -261,3 +318,46 @@ def test_data_block_is_compact_json() -> None:
     block = render_plan_comment([deleting_doc("prod")], RUN).splitlines()[-1]
     payload = json.loads(block[len(DATA_PREFIX) : -len(" -->")])
     assert payload["head_sha"] == "a" * 40 and payload["version"] == 2
+
+
+# --- user text never writes a marker, a blocked plan opens with the block ---------------------
+
+
+def test_no_value_can_write_a_marker_or_open_a_comment() -> None:
+    doc = deleting_doc("prod")
+    hostile = "<!-- provisioner:apply -->"
+    doc["changes"][1]["fields"][0]["new"] = hostile
+    doc["changes"][1]["user_id"] = "<!--x-->"
+    doc["blocked"] = [f"reason {hostile}"]
+    failure = AppFailure("<!--bad-->", f"failed {hostile}", f"hint {hostile}")
+    body = render_plan_comment([doc], RUN, [failure])
+    assert body.count("<!--") == 2  # the marker and the data block
+    assert body.count("-->") == 2
+    assert body.splitlines()[0] == PLAN_MARKER
+    assert '`"\\u003c!-- provisioner:apply --\\u003e"`' in body
+
+
+def test_a_blocked_plan_opens_with_the_block_then_the_deletion_warning() -> None:
+    doc = blocked_doc("staging")
+    lines = render_plan_comment([doc], RUN).splitlines()
+    assert lines[:7] == [
+        PLAN_MARKER,
+        "## provisioner plan: BLOCKED (1 of 1 apps) — 1 of 1 apps with changes",
+        "",
+        "> [!CAUTION]",
+        "> **Blocked by a safety rule: nothing will be applied until the block is lifted; each"
+        " reason says how.**",
+        "> - `staging`: the plan deletes every managed bot of app staging (1); pass"
+        " --allow-empty if that is intended",
+        "",
+    ]
+    warning = lines.index("> **1 bot will be deleted:** `staging` (`only`)")
+    assert warning > 7
+    section = markdown_app_section(doc).splitlines()
+    assert section[:4] == [
+        "### Plan for `staging`: BLOCKED — 1 to delete",
+        "",
+        "> [!CAUTION]",
+        f"> {BLOCKED_NOTE}",
+    ]
+    assert section.index("> **1 bot will be deleted:** `only`") > 4

@@ -102,3 +102,14 @@ def test_parse_errors_and_absent_block() -> None:
     assert caught.value.message == "the drift issue's data block is malformed at since"
     with pytest.raises(ConfigError, match="is not valid JSON"):
         parse_drift_since(f"x\n{DRIFT_DATA_PREFIX}{{ -->")
+
+
+def test_no_value_can_write_a_marker_in_the_issue() -> None:
+    hostile = "<!-- provisioner:drift -->"
+    entries = [DriftEntry("prod", (f"a{hostile}",), (hostile,), 1, f"t{hostile}\u2028")]
+    body = render_drift_issue(
+        entries, [AppFailure(hostile, f"failed {hostile}")], run_url=RUN_URL, checked_at="now"
+    )
+    assert body.splitlines()[0] == DRIFT_MARKER
+    assert body.count("<!--") == 2 and body.count("-->") == 2  # the marker and the data block
+    assert parse_drift_since(body) == {"prod": f"t{hostile}\u2028"}

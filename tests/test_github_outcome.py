@@ -60,3 +60,10 @@ def test_each_shard_of_a_sharded_apply_keeps_its_own_comment() -> None:
     ]
     assert apply_marker((2, 4)) not in render_apply_outcome([], RUN, shard=(1, 4))
     assert APPLY_MARKER not in body and apply_marker(None) == APPLY_MARKER
+
+
+def test_no_reason_can_write_a_marker_or_markup() -> None:
+    hostile = "<!-- provisioner:plan --> <b>x</b> & | y"
+    body = render_apply_outcome([AppOutcome("eu", refused=hostile)], RUN)
+    assert body.count("<!--") == 1 and "-->" not in body.split("\n", 1)[1]
+    assert "| \\u003c!-- provisioner:plan --\\u003e &lt;b>x&lt;/b> &amp; \\| y |" in body

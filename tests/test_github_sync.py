@@ -217,6 +217,25 @@ def test_apply_outcome_is_one_comment_per_pull_request(
     assert "✅ applied" in bodies[1]
 
 
+def test_a_plan_comment_quoting_the_apply_marker_is_never_the_outcome_comment(
+    github: GitHubFake, client: GitHubClient
+) -> None:
+    number = merged_pull(github)
+    doc = deleting_doc("prod")
+    doc["changes"][1]["fields"][0]["new"] = "<!-- provisioner:apply -->"
+    plan, _ = upsert_plan_comment(client, REPO, number, render_plan_comment([doc], RUN))
+    legacy = f"{PLAN_MARKER}\nname: <!-- provisioner:apply -->"  # as main wrote it, unescaped
+    github.add_comment(REPO_NAME, number, legacy)
+    run = RunInfo("https://github.com/octo/bots/actions/runs/43", MERGE)
+    outcome, warnings = post_apply_outcome(
+        client, REPO, number, render_apply_outcome([AppOutcome("prod", {"applied": 2})], run)
+    )
+    assert outcome.id != plan.id and warnings == []
+    bodies = {c["id"]: c["body"] for c in github.comments(REPO_NAME, number)}
+    assert len(bodies) == 3 and bodies[plan.id] == plan.text
+    assert bodies[outcome.id].startswith("<!-- provisioner:apply -->\n")
+
+
 # --- the drift issue --------------------------------------------------------------------
 
 
@@ -279,6 +298,18 @@ def test_drift_issue_ignores_forged_issues(github: GitHubFake, client: GitHubCli
         f"ignored https://github.com/{REPO_NAME}/issues/{forged} by mallory: it carries "
         "provisioner's drift marker, but only what the workflow's own identity writes is trusted",
     )
+
+
+def test_only_an_issue_opening_with_the_drift_marker_is_the_drift_issue(
+    github: GitHubFake, client: GitHubClient
+) -> None:
+    quoted = github.add_issue(
+        REPO_NAME, title="about drift", body=f"see:\n{DRIFT_MARKER}", labels=(DRIFT_LABEL,)
+    )
+    synced = sync_drift_issue(client, REPO, report(drifting("prod"), now="t"))
+    assert synced.action == "opened" and synced.issue is not None
+    assert synced.issue.number != quoted and synced.warnings == ()
+    assert synced.issue.text.startswith(f"{DRIFT_MARKER}\n")
 
 
 def test_drift_failures_keep_the_issue_and_the_since(

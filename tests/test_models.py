@@ -99,6 +99,12 @@ TRICKY = st.sampled_from(
         "x",
         "a b",
         "bot\u0007",
+        "bot\n",
+        "tab\tname",
+        "line\u2028separator",
+        "next\u0085line",
+        "form\x0cfeed",
+        "<!-- provisioner:apply -->",
         "\u3000",
         "${X}",
         "${x-y}",
@@ -151,6 +157,10 @@ TRICKY = st.sampled_from(
         {"apiKey": "${K}"},
         {"apiKey": "literal"},
         {"k": "v"},
+        {"k\u2028": "v"},
+        {"k\t": "v"},
+        {"k\n": "v"},
+        {"k k": "v\u2028\u0085\n"},
         {"k": 1},
         {"": "v"},
         {"k" * 33: "v"},
@@ -264,3 +274,22 @@ def test_defaults_follow_the_api() -> None:
 def test_reprs_never_show_secrets() -> None:
     assert "${DIFY_KEY}" not in repr(Auth(apiKey="${DIFY_KEY}"))
     assert "${RC_SECRET}" not in repr(AppSettings.model_validate(VALID_APP))
+
+
+LINE_BREAKING = ["\t", "\n", "\r", "\x0b", "\x0c", "\x1b", "\x7f", "\x85", "\u2028", "\u2029"]
+
+
+@pytest.mark.parametrize("char", LINE_BREAKING, ids=lambda char: f"U+{ord(char):04X}")
+def test_user_id_name_and_metadata_keys_refuse_control_and_line_break_characters(
+    char: str,
+) -> None:
+    for document in (
+        mutate(VALID_BOT, [(("userId",), f"bot{char}x", False)]),
+        mutate(VALID_BOT, [(("name",), f"Bot{char}x", False)]),
+        mutate(VALID_BOT, [(("name",), f"Bot{char}", False)]),
+        mutate(VALID_BOT, [(("metadata",), {f"key{char}": "v"}, False)]),
+    ):
+        assert not schema_verdict("bot", document), document
+        assert not model_verdict("bot", document), document
+    value = mutate(VALID_BOT, [(("metadata",), {"key": f"v{char}w", "k k": "spaced key"}, False)])
+    assert schema_verdict("bot", value) and model_verdict("bot", value)

@@ -91,3 +91,10 @@ def test_markdown_table_lists_every_diagnostic() -> None:
         "| `bots/b.yaml:1:1` | warning |  | odd thing |  |\n"
     )
     assert render_markdown([]) == ""
+
+
+def test_markdown_table_cannot_open_a_comment() -> None:
+    hostile = Diagnostic("bots/<!--.yaml", 1, 1, "metadata", "x", "error", "key '<!--' -->")
+    table = render_markdown([hostile])
+    assert "<!--" not in table and "-->" not in table
+    assert "`bots/\\u003c!--.yaml:1:1`" in table and "key '\\u003c!--' --\\u003e" in table

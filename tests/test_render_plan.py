@@ -16,6 +16,7 @@ import pytest
 from provisioner.plan import Plan, make_plan
 from provisioner.plan.canonical import api_payload
 from provisioner.render.markdown import (
+    BLOCKED_NOTE,
     MARKDOWN_MARKER,
     cut_markdown,
     markdown_app_section,
@@ -209,15 +210,20 @@ def test_markdown_for_several_apps_opens_with_their_totals() -> None:
         make_plan(quiet, record(quiet, SECRETS), SECRETS).document,
     ]
     lines = render_markdown(docs).splitlines()
-    assert lines[:5] == [
+    assert lines[:9] == [
         MARKDOWN_MARKER,
-        "## Plan for 3 apps: 2 to delete, 3 to create, 1 to adopt, 1 to update;"
-        " 2 drifted, 1 unmanaged — **BLOCKED**: `demo`",
+        "## Plan for 3 apps: BLOCKED (1 of 3 apps) — 2 to delete, 3 to create, 1 to adopt,"
+        " 1 to update; 2 drifted, 1 unmanaged",
+        "",
+        "> [!CAUTION]",
+        f"> {BLOCKED_NOTE}",
+        "> - `demo`: legacy is protected (protect: true in state); set protect: false in a"
+        " separate apply before deleting it",
         "",
         "No changes: `quiet`",
         "",
     ]
-    assert lines[5].startswith("### Plan for `demo`: ")
+    assert lines[9].startswith("### Plan for `demo`: BLOCKED — ")
 
 
 def test_markdown_for_one_app_has_no_totals_line() -> None:

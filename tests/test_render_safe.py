@@ -13,6 +13,7 @@ import pytest
 
 from provisioner.cli import main
 from provisioner.render.safe import (
+    html_comment_safe,
     json_terminal_safe,
     markdown_code,
     markdown_fence,
@@ -50,6 +51,18 @@ def test_markdown_text_has_no_markup() -> None:
     )
 
 
+def test_no_value_can_open_or_close_an_html_comment() -> None:
+    assert html_comment_safe("<!-- x --> <b> a->b <-- --!> <!") == (
+        "\\u003c!-- x --\\u003e <b> a->b <-- --!\\u003e <!"
+    )
+    marker = "<!-- provisioner:apply -->"
+    assert markdown_code(marker) == "`\\u003c!-- provisioner:apply --\\u003e`"
+    assert markdown_text(marker) == "\\u003c!-- provisioner:apply --\\u003e"
+    for text in (marker, "<!--->", "a<!--<!---->-->", "--->"):
+        for safe in (markdown_code(text), markdown_text(text), html_comment_safe(text)):
+            assert "<!--" not in safe and "-->" not in safe and "--!>" not in safe, safe
+
+
 @pytest.fixture
 def hostile_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
@@ -58,8 +71,8 @@ def hostile_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (folder / "app.yaml").write_text("endpoint: local\n", encoding="utf-8")
     manifest = {
         "userId": "bot\u202eevil\u200b<b>",
-        "name": "Name " + UNSAFE,
-        "type": "t",
+        "name": "Name \u202e\u200b",  # controls and line breaks: refused in a name
+        "type": "Type " + UNSAFE,
         "profileUrl": "https://example.com/p.png",
         "metadata": {"k\u202e": "<script>alert(1)</script> ```"},
         "integrations": [{"type": "webhook", "callbackUrl": "https://example.com/h"}],

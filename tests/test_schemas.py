@@ -67,6 +67,8 @@ def test_schema_patterns_are_the_models_patterns() -> None:
     bot, app = load("bot"), load("app")
     integration = bot["properties"]["integrations"]["items"]
     assert bot["properties"]["userId"]["pattern"] == models.USER_ID_PATTERN
+    assert bot["properties"]["name"]["pattern"] == models.ONE_LINE_PATTERN
+    assert bot["properties"]["metadata"]["propertyNames"]["pattern"] == models.ONE_LINE_PATTERN
     assert bot["properties"]["profileUrl"]["pattern"] == models.URL_PATTERN
     assert integration["properties"]["callbackUrl"]["pattern"] == models.URL_PATTERN
     assert integration["then"]["properties"]["callbackUrl"]["pattern"] == models.DIFY_URL_PATTERN

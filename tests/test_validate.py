@@ -27,6 +27,9 @@ REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures" / "manifests"
 
 # Fixture folder -> the exact text output of `validate` for it (run from FIXTURES).
+ONE_LINE_HINT = (
+    "  hint: delete it: such characters are invisible and usually come in with pasted text"
+)
 EXPECTED: dict[str, list[str]] = {
     "app-credentials-missing": [
         "app-credentials-missing/app.yaml:1:1: error: appKey: required key is missing",
@@ -167,6 +170,26 @@ EXPECTED: dict[str, list[str]] = {
         "metadata-key-length/bot.yaml:6:3: error: metadata: a key must not be empty",
         "metadata-key-length/bot.yaml:7:3: error: metadata: key 'kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk' is 33 characters long; at most 32 allowed",
     ],
+    "metadata-key-control-characters": [
+        "metadata-key-control-characters/bot.yaml:6:3: error: metadata: key 'ver\\u2028sion'"
+        " holds U+2028 (LINE SEPARATOR) at character 4; a key must be one line of printable text",
+        ONE_LINE_HINT,
+        "metadata-key-control-characters/bot.yaml:7:3: error: metadata: key 'next\\u0085line'"
+        " holds U+0085 (NEXT LINE) at character 5; a key must be one line of printable text",
+        ONE_LINE_HINT,
+        "metadata-key-control-characters/bot.yaml:8:3: error: metadata: key 'tab\\u0009key'"
+        " holds U+0009 (TAB) at character 4; a key must be one line of printable text",
+        ONE_LINE_HINT,
+        "metadata-key-control-characters/bot.yaml:9:3: error: metadata: key 'vertical\\u000btab'"
+        " holds U+000B (VERTICAL TAB) at character 9; a key must be one line of printable text",
+        ONE_LINE_HINT,
+        "metadata-key-control-characters/bot.yaml:10:3: error: metadata: key 'form\\u000cfeed'"
+        " holds U+000C (FORM FEED) at character 5; a key must be one line of printable text",
+        ONE_LINE_HINT,
+        "metadata-key-control-characters/bot.yaml:11:3: error: metadata: key 'new\\u000aline'"
+        " holds U+000A (LINE FEED) at character 4; a key must be one line of printable text",
+        ONE_LINE_HINT,
+    ],
     "metadata-nested": [
         "metadata-nested/bot.yaml:6:9: error: metadata.tags: expected a string, got a list",
     ],
@@ -191,7 +214,7 @@ EXPECTED: dict[str, list[str]] = {
         "missing-required/bot.yaml:1:1: error: integrations: required key is missing",
         "  hint: add `integrations:` (Where the bot's messages go: a webhook and/or a Dify app)",
         "missing-required/bot.yaml:1:1: error: name: required key is missing",
-        "  hint: add `name:` (Display name (nickname) of the bot: 1-128 characters)",
+        "  hint: add `name:` (Display name (nickname) of the bot: 1-128 characters on one line)",
         "missing-required/bot.yaml:1:1: error: profileUrl: required key is missing",
         "  hint: add `profileUrl:` (Avatar image: an absolute http(s) URL of 1-256 characters)",
         "missing-required/bot.yaml:1:1: error: type: required key is missing",
@@ -204,6 +227,26 @@ EXPECTED: dict[str, list[str]] = {
     "name-null": [
         "name-null/bot.yaml:2:6: error: name: expected a string, got no value",
         "  hint: write a value after the colon, or remove the key",
+    ],
+    "name-control-characters": [
+        "name-control-characters/delete.yaml:2:7: error: name: holds U+007F (DELETE) at"
+        " character 4; it must be one line of printable text",
+        ONE_LINE_HINT,
+        "name-control-characters/escape.yaml:2:7: error: name: holds U+001B (ESCAPE) at"
+        " character 1; it must be one line of printable text",
+        ONE_LINE_HINT,
+        "name-control-characters/line-separator.yaml:2:7: error: name: holds U+2028 (LINE SEPARATOR) at"
+        " character 5; it must be one line of printable text",
+        ONE_LINE_HINT,
+        "name-control-characters/paragraph-separator.yaml:2:7: error: name: holds U+2029 (PARAGRAPH SEPARATOR) at"
+        " character 10; it must be one line of printable text",
+        ONE_LINE_HINT,
+        "name-control-characters/tab.yaml:2:7: error: name: holds U+0009 (TAB) at"
+        " character 4; it must be one line of printable text",
+        ONE_LINE_HINT,
+        "name-control-characters/trailing-newline.yaml:2:7: error: name: holds U+000A (LINE FEED) at"
+        " character 31; it must be one line of printable text",
+        ONE_LINE_HINT,
     ],
     "name-number": [
         "name-number/bot.yaml:1:9: error: userId: expected a string, got the number 1234",
@@ -275,7 +318,20 @@ EXPECTED: dict[str, list[str]] = {
         "  hint: did you mean 'name'?",
     ],
     "user-id-control-char": [
-        "user-id-control-char/bot.yaml:1:9: error: userId: must not contain whitespace or control characters",
+        "user-id-control-char/bot.yaml:1:9: error: userId: holds U+0007 (a control character) at"
+        " character 4; it must be one line of printable text",
+        ONE_LINE_HINT,
+    ],
+    "user-id-line-break": [
+        "user-id-line-break/next-line.yaml:1:9: error: userId: holds U+0085 (NEXT LINE) at"
+        " character 5; it must be one line of printable text",
+        ONE_LINE_HINT,
+        "user-id-line-break/paragraph.yaml:1:9: error: userId: holds U+2029 (PARAGRAPH SEPARATOR) at"
+        " character 5; it must be one line of printable text",
+        ONE_LINE_HINT,
+        "user-id-line-break/trailing-newline.yaml:1:9: error: userId: holds U+000A (LINE FEED) at"
+        " character 9; it must be one line of printable text",
+        ONE_LINE_HINT,
     ],
     "user-id-too-long": [
         "user-id-too-long/bot.yaml:1:9: error: userId: is 65 characters long; at most 64 allowed",
@@ -416,6 +472,7 @@ def test_every_diagnostic_code_has_a_fixture(in_fixtures: Path) -> None:
         "too-many-bots",
         "app-missing",
         "reference-malformed",
+        "control-character",
     }
 
 

@@ -60,6 +60,7 @@ from provisioner.plan import PlanDoc
 from provisioner.render.drift import has_findings, render_drift_text
 from provisioner.render.markdown import render_markdown
 from provisioner.render.plan import render_text
+from provisioner.render.safe import html_comment_safe
 from provisioner.state.holder import utc_now
 from provisioner.workspace import LoadedApp
 
@@ -265,7 +266,7 @@ def drift_command(
     job.outputs({"changes": "true" if found else "false"})
     if results_out is not None:
         write_result(results_out, shard_result_json(docs, failures), len(docs))
-        job.summary(render_drift_text(docs))
+        job.summary(html_comment_safe(render_drift_text(docs)))
         return 0
     _sync_drift_issue(
         job,

@@ -2,8 +2,11 @@
 
 Pure. The comment, top to bottom::
 
-    <!-- provisioner:plan -->              found by this marker AND its author
-    ## provisioner plan: ...               summary: apps with changes, totals, blocked, failed
+    <!-- provisioner:plan -->              found by this marker (the exact first line) AND
+                                           its author
+    ## provisioner plan: ...               summary: blocked first, apps with changes, failed
+    > [!CAUTION] Blocked by a safety rule   when blocked: which apps, why, how to lift it
+    **Total:** ...                         totals
     > [!WARNING] ... will be deleted        deletion warning
     | App | Changes | Plan id |            one row per app with changes
     No changes: `a`, `b`                   apps without changes on one line
@@ -13,7 +16,9 @@ Pure. The comment, top to bottom::
 
 The data block (``PlanData``) carries per app the plan id, state lineage and serial and the
 changes as action + userId + changed field paths, plus the head SHA; ``<``, ``>`` and ``&``
-are written as JSON ``\\u`` escapes, so no value can end the HTML comment. The whole body
+are written as JSON ``\\u`` escapes, so no value can end the HTML comment, and so is every
+character some reader takes for a line break (VT, FF, U+001C-U+001E, U+0085, U+2028, U+2029;
+JSON escapes newlines itself), so the block stays the body's last line. The whole body
 stays within :data:`COMMENT_BUDGET` code points (GitHub takes 65,536); the data block is
 never cut: if the block with every change does not fit, it keeps the plan ids only.
 """
@@ -23,21 +28,24 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from provisioner.errors import PlanError, UnreviewedPlanError
-from provisioner.github.client import Comment, Issue
+from provisioner.github.client import Account, Comment
 from provisioner.plan.document import PlanDoc
 from provisioner.plan.reviewed import BotReview
 from provisioner.render.markdown import (
     MARKDOWN_MARKER,
+    blocked_summary,
+    blocked_title,
     cut_markdown,
     markdown_app_section,
     markdown_code,
 )
 from provisioner.render.plan import counts_summary, summary, total_counts
+from provisioner.render.safe import markdown_text
 
 PLAN_MARKER = MARKDOWN_MARKER
 """``<!-- provisioner:plan -->``: the first line of the plan comment."""
@@ -51,6 +59,9 @@ COMMENT_BUDGET = GITHUB_BODY_LIMIT - 536
 DEFAULT_TRUSTED_LOGIN = "github-actions[bot]"
 """The identity the workflow's ``GITHUB_TOKEN`` writes as."""
 _SHORT_ID = 12
+_LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+"""What :meth:`str.splitlines` (and JavaScript, and browsers) may take for a line break."""
+_BLOCK_ESCAPES = str.maketrans({char: f"\\u{ord(char):04x}" for char in "<>&" + _LINE_BREAKS})
 _Block = TypeVar("_Block", bound=BaseModel)
 
 
@@ -146,17 +157,18 @@ def plan_data(docs: Sequence[PlanDoc], head_sha: str) -> PlanData:
 
 
 def encode_data_block(data: BaseModel, prefix: str = DATA_PREFIX) -> str:
-    """``<!-- provisioner:...-data {json} -->`` with ``<``, ``>``, ``&`` escaped."""
+    """``<!-- provisioner:...-data {json} -->`` on one line: ``<``, ``>``, ``&`` and every
+    line break character written as JSON ``\\uXXXX`` escapes (same value)."""
     text = json.dumps(data.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":"))
-    safe = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    return f"{prefix}{safe}{DATA_SUFFIX}"
+    return f"{prefix}{text.translate(_BLOCK_ESCAPES)}{DATA_SUFFIX}"
 
 
 def hidden_block(body: str, prefix: str) -> str | None:
     """The JSON text of the hidden block starting with ``prefix`` on the body's last line
-    (where the renderers put it, after anything user-controlled); ``None`` without one."""
-    lines = body.rstrip().splitlines()
-    last = lines[-1].strip() if lines else ""
+    (where the renderers put it, after anything user-controlled); ``None`` without one.
+    Lines end at ``\\n`` only, so a block that holds another line break character (one
+    written before they were escaped) is still read whole."""
+    last = body.rstrip().rpartition("\n")[2].strip()
     if not (last.startswith(prefix) and last.endswith(DATA_SUFFIX)):
         return None
     return last[len(prefix) : -len(DATA_SUFFIX)]
@@ -200,6 +212,24 @@ def parse_plan_data(body: str) -> PlanData:
 # --- trust ------------------------------------------------------------------------------------
 
 
+class Authored(Protocol):
+    """A comment or an issue: who wrote it and its text."""
+
+    @property
+    def user(self) -> Account | None: ...
+
+    @property
+    def text(self) -> str: ...
+
+
+def carries_marker(text: str, marker: str) -> bool:
+    """True when ``marker`` is the exact first line of ``text``, where the renderers put it,
+    before anything a manifest controls; a marker anywhere else is only text. With
+    :func:`is_trusted_author`, the one test of "this comment (or issue) is ours and of this
+    kind"."""
+    return text.partition("\n")[0].removesuffix("\r") == marker
+
+
 @dataclass(frozen=True)
 class TrustedComment:
     """The comment to trust among those carrying a marker, and the ones ignored."""
@@ -212,15 +242,16 @@ class TrustedComment:
         return [ignored_warning(comment) for comment in self.ignored]
 
 
-def is_trusted_author(comment: Comment | Issue, trusted_login: str) -> bool:
+def is_trusted_author(item: Authored, trusted_login: str) -> bool:
     """GitHub logins compare case-insensitively."""
-    return comment.user is not None and comment.user.login.lower() == trusted_login.lower()
+    return item.user is not None and item.user.login.lower() == trusted_login.lower()
 
 
 def pick_trusted(comments: Sequence[Comment], marker: str, trusted_login: str) -> TrustedComment:
-    """The newest comment holding ``marker`` written by ``trusted_login``; every other
-    comment holding the marker is ignored (reported, so the caller can warn)."""
-    marked = [comment for comment in comments if marker in comment.text]
+    """The newest comment whose first line is ``marker`` written by ``trusted_login``; every
+    other comment whose first line is the marker is ignored (reported, so the caller can
+    warn)."""
+    marked = [comment for comment in comments if carries_marker(comment.text, marker)]
     trusted = [comment for comment in marked if is_trusted_author(comment, trusted_login)]
     ignored = tuple(comment for comment in marked if not is_trusted_author(comment, trusted_login))
     chosen = max(trusted, key=lambda comment: comment.id) if trusted else None
@@ -283,15 +314,15 @@ def _sectioned(docs: Sequence[PlanDoc]) -> list[PlanDoc]:
 def _head(docs: Sequence[PlanDoc], failures: Sequence[AppFailure]) -> str:
     shown = _sectioned(docs)
     lines = [PLAN_MARKER, _title(docs, shown, failures), ""]
+    lines += blocked_summary(shown)
     lines += _totals(shown)
     lines += _deletion_warning(shown)
-    lines += _blocked_list(shown)
     lines += failure_lines(failures)
     if shown:
         lines += ["| App | Changes | Plan id |", "|---|---|---|"]
         lines += [
-            f"| {markdown_code(doc['app'])} | {summary(doc)}"
-            f"{' — **BLOCKED**' if doc['blocked'] else ''} | `{doc['id'][:_SHORT_ID]}` |"
+            f"| {markdown_code(doc['app'])} | {'**BLOCKED** — ' if doc['blocked'] else ''}"
+            f"{summary(doc)} | `{doc['id'][:_SHORT_ID]}` |"
             for doc in shown
         ]
         lines.append("")
@@ -308,12 +339,9 @@ def _title(
     failures: Sequence[AppFailure],
 ) -> str:
     parts = [f"{len(shown)} of {len(docs)} apps with changes" if docs else "no apps planned"]
-    blocked = sum(1 for doc in shown if doc["blocked"])
-    if blocked:
-        parts.append(f"{blocked} blocked")
     if failures:
         parts.append(f"{len(failures)} failed to plan")
-    return "## provisioner plan: " + ", ".join(parts)
+    return "## provisioner plan: " + blocked_title(docs) + ", ".join(parts)
 
 
 def _totals(shown: Sequence[PlanDoc]) -> list[str]:
@@ -337,24 +365,13 @@ def _deletion_warning(shown: Sequence[PlanDoc]) -> list[str]:
     return ["> [!WARNING]", f"> **{total} {noun} will be deleted:** {'; '.join(parts)}", ""]
 
 
-def _blocked_list(shown: Sequence[PlanDoc]) -> list[str]:
-    rows = [
-        f"> - {markdown_code(doc['app'])}: {_line(reason)}"
-        for doc in shown
-        for reason in doc["blocked"]
-    ]
-    if not rows:
-        return []
-    return ["> [!CAUTION]", "> **Blocked by a safety rule; nothing is applied to:**", *rows, ""]
-
-
 def failure_lines(failures: Sequence[AppFailure]) -> list[str]:
     """The apps that could not be planned, as a caution block (the comment and summary)."""
     if not failures:
         return []
     rows = [
-        f"> - {markdown_code(failure.app)}: {_line(failure.message)}"
-        + (f" (hint: {_line(failure.hint)})" if failure.hint else "")
+        f"> - {markdown_code(failure.app)}: {markdown_text(_line(failure.message))}"
+        + (f" (hint: {markdown_text(_line(failure.hint))})" if failure.hint else "")
         for failure in failures
     ]
     return ["> [!CAUTION]", "> **Could not plan (see the job log):**", *rows, ""]
@@ -394,9 +411,8 @@ def _budgets(sizes: Mapping[str, int], room: int) -> dict[str, int]:
 
 
 def _folded(doc: PlanDoc) -> str:
-    title = f"<code>{_html(doc['app'])}</code>: {_html(summary(doc))}"
-    if doc["blocked"]:
-        title += " — <b>BLOCKED</b>"
+    blocked = "<b>BLOCKED</b> — " if doc["blocked"] else ""
+    title = f"<code>{_html(doc['app'])}</code>: {blocked}{_html(summary(doc))}"
     section = markdown_app_section(doc, details=True)
     return f"<details><summary>{title}</summary>\n\n{section}\n</details>\n\n"
 

@@ -4,7 +4,8 @@ The body is a per-app table (what drifted: bots changed or missing on the server
 the server that nobody manages, changes in git not applied yet; and since when), a list of
 apps that could not be checked, a link to the run, and a hidden data block
 ``<!-- provisioner:drift-data {"version": 1, "since": {app: timestamp}} -->`` so that the
-next run keeps each app's "since".
+next run keeps each app's "since". The issue is found by its marker, the body's exact first
+line; every value shown is escaped (``render.safe``), so none can write a marker.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from provisioner.github.comment import (
 )
 from provisioner.plan.document import PlanDoc
 from provisioner.render.markdown import cut_markdown, markdown_code, render_markdown
+from provisioner.render.safe import markdown_text
 
 DRIFT_MARKER = "<!-- provisioner:drift -->"
 DRIFT_DATA_PREFIX = "<!-- provisioner:drift-data "
@@ -104,7 +106,8 @@ def render_drift_issue(
     if failures:
         lines += ["", "**Could not check:**", ""]
         lines += [
-            f"- {markdown_code(failure.app)}: {_line(failure.message)}" for failure in failures
+            f"- {markdown_code(failure.app)}: {markdown_text(_line(failure.message))}"
+            for failure in failures
         ]
     body = "\n".join(lines) + "\n"
     room = limit - len(footer)
@@ -145,7 +148,7 @@ def _row(entry: DriftEntry) -> str:
         _names(entry.drifted),
         _names(entry.unmanaged),
         str(entry.pending) if entry.pending else "",
-        entry.since,
+        markdown_text(entry.since),
     )
     return "| " + " | ".join(cells) + " |"
 

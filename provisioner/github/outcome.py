@@ -3,8 +3,9 @@
 One row per app: applied / failed / not attempted counts, or why the app was refused, then,
 per app, a line per bot the apply decided: what was made (created, updated, adopted, already
 as declared, forgotten), what was refused, why and what to do, and what was left alone. An
-app or a bot that was refused is never called applied. Found again by its marker and author,
-so a re-run edits it.
+app or a bot that was refused is never called applied. Found again by its marker (the exact
+first line) and author, so a re-run edits it; every reason is escaped
+(``render.safe.markdown_text``), so none can write a marker.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 
 from provisioner.github.comment import COMMENT_BUDGET, RunInfo
 from provisioner.render.markdown import cut_markdown, markdown_code
+from provisioner.render.safe import markdown_text
 
 APPLY_MARKER = "<!-- provisioner:apply -->"
 
@@ -162,7 +164,7 @@ def _row(outcome: AppOutcome) -> str:
         str(counts.get("applied", 0)),
         str(counts.get("failed", 0)),
         str(counts.get("not_attempted", 0)),
-        _cell(why),
+        markdown_text(" ".join(why.split())),
     )
     return "| " + " | ".join(cells) + " |"
 
@@ -171,12 +173,13 @@ def _bot_lines(outcome: AppOutcome) -> list[str]:
     if not outcome.bots:
         return []
     lines = [f"**{markdown_code(outcome.app)}**", ""]
-    lines += [f"- {markdown_code(bot.user_id)}: {_line(bot.text)}" for bot in outcome.bots]
+    lines += [f"- {markdown_code(bot.user_id)}: {_bot_text(bot)}" for bot in outcome.bots]
     return [*lines, ""]
 
 
-def _cell(text: str) -> str:
-    return _line(text).replace("|", "\\|")
+def _bot_text(bot: BotOutcome) -> str:
+    """The bot's line, its reasons escaped like every value (field paths are user text)."""
+    return markdown_text(_line(bot.text))
 
 
 def _line(text: str) -> str:

@@ -1,9 +1,10 @@
 """The GitHub writes of the GitOps loop, on top of :class:`GitHubClient`.
 
 Each function makes a constant number of GitHub calls whatever the number of apps: one
-listing (a page per 100 comments or issues) and at most two writes. Only what the trusted
-login wrote is edited or believed; anything else carrying a marker is ignored and
-reported in ``warnings`` for the caller to print.
+listing (a page per 100 comments or issues) and at most two writes. A comment or issue is
+of a kind when its first line is that kind's marker (``comment.carries_marker``); only what
+the trusted login wrote is edited or believed; anything else carrying a marker is ignored
+and reported in ``warnings`` for the caller to print.
 
 - :func:`upsert_plan_comment`: the one sticky plan comment of a pull request;
 - :func:`find_reviewed_plan`: the pull request merged as a commit (:func:`merged_pull`) and
@@ -25,7 +26,9 @@ from provisioner.github.comment import (
     PLAN_MARKER,
     AppFailure,
     PlanData,
+    carries_marker,
     ignored_warning,
+    is_trusted_author,
     parse_plan_data,
     pick_trusted,
 )
@@ -58,7 +61,7 @@ def upsert_comment(
     marker: str,
     trusted_login: str = DEFAULT_TRUSTED_LOGIN,
 ) -> tuple[Comment, list[str]]:
-    """Edit the trusted comment holding ``marker`` on issue or pull request ``number``, or
+    """Edit the trusted comment marked ``marker`` on issue or pull request ``number``, or
     create it; an unchanged body is not written again. Returns it and the warnings."""
     picked = pick_trusted(client.issue_comments(repo, number), marker, trusted_login)
     existing = picked.comment
@@ -76,7 +79,7 @@ def upsert_plan_comment(
     body: str,
     trusted_login: str = DEFAULT_TRUSTED_LOGIN,
 ) -> tuple[Comment, list[str]]:
-    """The one sticky plan comment (found by ``<!-- provisioner:plan -->`` and author)."""
+    """The one sticky plan comment (first line ``<!-- provisioner:plan -->``, and author)."""
     return upsert_comment(
         client, repo, pr_number, body, marker=PLAN_MARKER, trusted_login=trusted_login
     )
@@ -239,21 +242,17 @@ def _trusted_drift_issue(
     client: GitHubClient, repo: Repo, trusted_login: str, label: str
 ) -> tuple[Issue | None, list[str]]:
     issues = client.issues(repo, labels=[label], state="all")
-    marked = [issue for issue in issues if DRIFT_MARKER in issue.text]
-    trusted = [issue for issue in marked if _by(issue, trusted_login)]
+    marked = [issue for issue in issues if carries_marker(issue.text, DRIFT_MARKER)]
+    trusted = [issue for issue in marked if is_trusted_author(issue, trusted_login)]
     warnings = [
         f"ignored {issue.html_url or f'issue #{issue.number}'} by "
         f"{issue.user.login if issue.user else 'a deleted user'}: it carries provisioner's "
         "drift marker, but only what the workflow's own identity writes is trusted"
         for issue in marked
-        if not _by(issue, trusted_login)
+        if not is_trusted_author(issue, trusted_login)
     ]
     chosen = max(trusted, key=lambda issue: issue.number) if trusted else None
     return chosen, warnings
-
-
-def _by(issue: Issue, login: str) -> bool:
-    return issue.user is not None and issue.user.login.lower() == login.lower()
 
 
 def _previous_since(issue: Issue | None, warnings: list[str]) -> dict[str, str]:

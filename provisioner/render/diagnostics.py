@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable, Iterable
 
 from provisioner.diagnostics import Diagnostic
-from provisioner.render.safe import json_terminal_safe, terminal_safe
+from provisioner.render.safe import html_comment_safe, json_terminal_safe, terminal_safe
 
 Styler = Callable[[str, str], str]
 """``style(text, severity)`` -> text (the CLI passes one that adds colour on a terminal)."""
@@ -98,4 +98,4 @@ def render_markdown(diagnostics: Iterable[Diagnostic]) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return html_comment_safe(text).replace("|", "\\|").replace("\n", " ")

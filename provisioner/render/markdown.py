@@ -24,8 +24,8 @@ from provisioner.render.plan import (
     total_counts,
     unchecked_note,
 )
+from provisioner.render.safe import html_comment_safe, markdown_fence, markdown_text
 from provisioner.render.safe import markdown_code as safe_code
-from provisioner.render.safe import markdown_fence, markdown_text
 from provisioner.secrets import MASK
 
 MARKDOWN_LIMIT = 60_000
@@ -33,6 +33,10 @@ MARKDOWN_LIMIT = 60_000
 
 MARKDOWN_MARKER = "<!-- provisioner:plan -->"
 """Hidden marker so a CI job can find and update its own pull-request comment."""
+BLOCKED_NOTE = (
+    "**Blocked by a safety rule: nothing will be applied until the block is lifted; each "
+    "reason says how.**"
+)
 
 
 def render_markdown(docs: Sequence[PlanDoc], *, limit: int = MARKDOWN_LIMIT) -> str:
@@ -69,37 +73,53 @@ def _markdown(docs: Sequence[PlanDoc], *, details: bool) -> str:
 
 
 def _markdown_overview(docs: Sequence[PlanDoc]) -> str:
-    """The line above the apps' sections when a comment covers several: total counts, which
-    apps are blocked, which have nothing to do."""
-    line = f"## Plan for {len(docs)} apps: {counts_summary(total_counts(docs))}"
-    blocked = [markdown_code(doc["app"]) for doc in docs if doc["blocked"]]
-    if blocked:
-        line += f" — **BLOCKED**: {', '.join(blocked)}"
-    out = [line, ""]
+    """The lines above the apps' sections when a comment covers several: which apps are
+    blocked and why (first), total counts, which apps have nothing to do."""
+    counts = counts_summary(total_counts(docs))
+    out = [f"## Plan for {len(docs)} apps: {blocked_title(docs)}{counts}", ""]
+    out += blocked_summary(docs)
     unchanged = [markdown_code(doc["app"]) for doc in docs if not doc["changes"]]
     if unchanged:
         out += [f"No changes: {', '.join(unchanged)}", ""]
     return "\n".join(out)
 
 
+def blocked_title(docs: Sequence[PlanDoc]) -> str:
+    """``BLOCKED (1 of 3 apps) — `` for a heading that must say first that plans are
+    blocked; empty when none is."""
+    blocked = sum(1 for doc in docs if doc["blocked"])
+    return f"BLOCKED ({blocked} of {len(docs)} apps) — " if blocked else ""
+
+
+def blocked_summary(docs: Sequence[PlanDoc]) -> list[str]:
+    """The caution block that opens a blocked plan: each blocked app with each reason (a
+    reason says how to lift it); nothing when no plan is blocked."""
+    return _blocked_caution(
+        [
+            f"{markdown_code(doc['app'])}: {markdown_text(' '.join(reason.split()))}"
+            for doc in docs
+            for reason in doc["blocked"]
+        ]
+    )
+
+
+def _blocked_caution(rows: Sequence[str]) -> list[str]:
+    if not rows:
+        return []
+    return ["> [!CAUTION]", f"> {BLOCKED_NOTE}", *(f"> - {row}" for row in rows), ""]
+
+
 def markdown_app_section(doc: PlanDoc, *, details: bool = True) -> str:
     """One app's markdown section exactly as :func:`render_markdown` writes it (heading,
-    plan id, deletion warning, blocked reasons, table of changes, drift, unmanaged bots and,
+    blocked reasons, plan id, deletion warning, table of changes, drift, unmanaged bots and,
     with ``details``, the full text plan folded)."""
-    blocked = " — **BLOCKED**" if doc["blocked"] else ""
-    out = [
-        f"### Plan for `{doc['app']}`: {summary(doc)}{blocked}",
-        "",
-        f"Plan id: `{doc['id']}` ({state_note(doc['state'])})",
-        "",
-    ]
+    blocked = "BLOCKED — " if doc["blocked"] else ""
+    out = [f"### Plan for {markdown_code(doc['app'])}: {blocked}{summary(doc)}", ""]
+    out += _blocked_caution([markdown_text(reason) for reason in doc["blocked"]])
+    out += [f"Plan id: `{doc['id']}` ({markdown_text(state_note(doc['state']))})", ""]
     if doc.get("unchecked"):
         out += [markdown_text(unchecked_note(doc["unchecked"])), ""]
     out += _deletion_warning(doc["changes"])
-    if doc["blocked"]:
-        out += ["> [!CAUTION]", "> **Blocked by a safety rule; nothing will be applied:**"]
-        out += [f"> - {markdown_text(reason)}" for reason in doc["blocked"]]
-        out.append("")
     if doc["changes"]:
         out += _markdown_table(doc["changes"])
     out += _markdown_drift(doc["drift"])
@@ -148,7 +168,7 @@ def _markdown_drift(drift: Sequence[DriftDoc]) -> list[str]:
 
 def _full_plan(doc: PlanDoc) -> list[str]:
     """The text plan, folded in ``<details>``."""
-    text = app_text(doc)
+    text = html_comment_safe(app_text(doc))
     fence = markdown_fence(text)
     return [
         "",

@@ -3,9 +3,11 @@
 On a terminal: control characters (ANSI/OSC escape sequences start with ESC, ``\\x1b``),
 newlines, bidirectional overrides ("Trojan Source") and zero-width characters are shown as
 ``\\u202e``-style escapes, so a userId cannot recolour, rewrite or hide a line of the plan.
-In markdown (a pull-request comment): the same, plus inline code that no backtick can close
-and text in which ``<`` and ``&`` are entities (no tag, no entity can start), so a manifest
-cannot inject markup.
+In markdown (a pull-request comment, an issue, a job summary): the same, plus inline code
+that no backtick can close and text in which ``<`` and ``&`` are entities (no tag, no entity
+can start), so a manifest cannot inject markup; and in every value, in code or text alike,
+no HTML comment can open or close (:func:`html_comment_safe`), so no value can hide the rest
+of a comment or write a line that reads as one of provisioner's markers.
 Pure functions.
 """
 
@@ -22,6 +24,9 @@ _JSON_ESCAPED = re.compile(
     "[\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\u2028\u2029]"
 )
 """What :func:`json.dumps` leaves as it is (it escapes C0 itself) but a terminal must not get."""
+_COMMENT_MARK = re.compile("<(?=!--)|(?<=--)>|(?<=--!)>")
+"""The ``<`` that opens an HTML comment (``<!--``) and the ``>`` that closes one (``-->``,
+and ``--!>``, which HTML also accepts)."""
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -43,16 +48,24 @@ def json_terminal_safe(json_text: str) -> str:
     return _JSON_ESCAPED.sub(_escape, json_text)
 
 
+def html_comment_safe(text: str) -> str:
+    """``text`` that can neither open nor close an HTML comment: the ``<`` of ``<!--`` and
+    the ``>`` of ``-->`` written as ``\\u003c`` / ``\\u003e`` escapes, shown as such in code
+    and in text. Every markdown value from a manifest or a server goes through it (by
+    :func:`markdown_text`, :func:`markdown_code` or directly for a code block)."""
+    return _COMMENT_MARK.sub(_escape, text)
+
+
 def markdown_text(text: str) -> str:
     """Plain text for a markdown line or table cell: no markup, no unsafe characters."""
-    safe = terminal_safe(text).replace("&", "&amp;").replace("<", "&lt;")
+    safe = html_comment_safe(terminal_safe(text)).replace("&", "&amp;").replace("<", "&lt;")
     return safe.replace("|", "\\|")
 
 
 def markdown_code(text: str) -> str:
     """``text`` as inline code that no backtick inside can close (a longer fence, padded
     with spaces when it starts or ends with a backtick), safe in a table cell."""
-    safe = terminal_safe(text).replace("|", "\\|")
+    safe = html_comment_safe(terminal_safe(text)).replace("|", "\\|")
     longest = max((len(run) for run in re.findall("`+", safe)), default=0)
     fence = "`" * (longest + 1)
     if longest:

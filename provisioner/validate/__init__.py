@@ -14,6 +14,8 @@ The modules, in the order a folder goes through them:
 - :mod:`.app`: one folder -> Diagnostics + DesiredApp (:func:`validate_app`), one document's
   checks (:func:`check_document`);
 - :mod:`.schema`: the JSON Schemas, and their errors as messages;
+- :mod:`.characters`: the message of a control or line-break character in a ``userId``,
+  ``name`` or metadata key (the one-line rule);
 - :mod:`.references`: the ``${NAME}`` rules;
 - :mod:`.rules`: the semantic and cross-file rules the schema cannot say.
 

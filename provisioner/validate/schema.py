@@ -23,6 +23,7 @@ from jsonschema.exceptions import ValidationError
 from provisioner.diagnostics import Diagnostic, JsonPath, diagnostic_at
 from provisioner.manifest import Document
 from provisioner.models import DIFY_URL_PATTERN, POLICY_NOTE, URL_PATTERN
+from provisioner.validate.characters import character_problem
 
 Kind = Literal["bot", "app"]
 SECRET_FIELDS = frozenset({"apiKey", "appSecret"})
@@ -98,6 +99,9 @@ def _drop_explained_missing(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
 def _translate(document: Document, error: ValidationError) -> Iterator[Diagnostic]:
     path: JsonPath = tuple(error.absolute_path)
     keyword = str(error.validator)
+    if (problem := character_problem(document, error)) is not None:
+        yield problem
+        return
     if "propertyNames" in error.schema_path:
         yield _property_name(document, error, path)
         return
