@@ -17,7 +17,7 @@ and the step outputs, and makes a constant number of GitHub calls whatever the n
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -57,7 +57,9 @@ from provisioner.github.actions import (
 from provisioner.github.apply import apply_reviewed
 from provisioner.github.client import GitHubClient
 from provisioner.github.comment import AppFailure, RunInfo, render_plan_comment
+from provisioner.github.gather import Gathered, read_drift_records, write_drift_records
 from provisioner.github.outcome import apply_marker
+from provisioner.github.seen import SeenApp, seen_apps, seen_markdown, seen_text
 from provisioner.github.shards import shard_result_json
 from provisioner.github.sync import (
     DriftReport,
@@ -175,24 +177,37 @@ def plan_command(
         concurrency=concurrency,
     )
     gathered.check_head(event.head_sha)
+    gathered, seen = _drift_seen(gathered, env)
     docs, failures = gathered.docs, gathered.failures
-    echo_untrusted(render_text(docs) or "No apps to plan.\n")
-    job.summary(_plan_summary(docs, failures, gathered.loaded))
+    echo_untrusted((render_text(docs) or "No apps to plan.\n") + seen_text(seen))
+    job.summary(_plan_summary(docs, failures, gathered.loaded, seen_markdown(seen)))
     job.outputs(plan_outputs(docs))
     if results_out is not None:
-        write_result(results_out, shard_result_json(docs, failures, event.head_sha), len(docs))
+        result = shard_result_json(docs, failures, event.head_sha, gathered.seen)
+        write_result(results_out, result, len(docs))
         return 0
-    _post_plan_comment(job, event, docs, failures, trusted_login)
+    _post_plan_comment(job, event, docs, failures, trusted_login, seen_markdown(seen))
     if failures:
         return 1
     return EXIT_BLOCKED if any(doc["blocked"] for doc in docs) else 0
 
 
+def _drift_seen(gathered: Gathered, env: Mapping[str, str]) -> tuple[Gathered, list[SeenApp]]:
+    """The drift records of the apps planned (a warning for each unreadable one), and what
+    they say about this plan's bots."""
+    gathered, warnings = read_drift_records(gathered, env)
+    warn(warnings)
+    return gathered, seen_apps(gathered.docs, gathered.seen, now=utc_now())
+
+
 def _plan_summary(
-    docs: Sequence[PlanDoc], failures: Sequence[AppFailure], loaded: Sequence[LoadedApp]
+    docs: Sequence[PlanDoc],
+    failures: Sequence[AppFailure],
+    loaded: Sequence[LoadedApp],
+    seen: str,
 ) -> str:
     plans = render_markdown(docs, limit=SUMMARY_LIMIT // 2) if docs else "No apps to plan.\n"
-    return plans + failures_markdown(failures) + diagnostics_markdown(loaded)
+    return plans + seen + failures_markdown(failures) + diagnostics_markdown(loaded)
 
 
 def _post_plan_comment(
@@ -201,6 +216,7 @@ def _post_plan_comment(
     docs: Sequence[PlanDoc],
     failures: Sequence[AppFailure],
     trusted_login: str,
+    seen: str,
 ) -> None:
     if event.is_from_fork:
         click.echo(
@@ -213,7 +229,8 @@ def _post_plan_comment(
             nl=False,
         )
         return
-    body = render_plan_comment(docs, RunInfo(job.context.run_url, event.head_sha), failures)
+    run = RunInfo(job.context.run_url, event.head_sha)
+    body = render_plan_comment(docs, run, failures, seen=seen)
     with job.client() as client:
         comment, warnings = upsert_plan_comment(
             client, job.context.repository, event.number, body, trusted_login
@@ -386,6 +403,10 @@ def drift_command(
         shard=shard,
         concurrency=concurrency,
     )
+    now = utc_now()
+    warn(
+        write_drift_records(gathered, env, at=now, run=job.context.run_url, concurrency=concurrency)
+    )
     docs, failures = gathered.docs, gathered.failures
     echo_untrusted(render_drift_text(docs) or "No apps to check.\n")
     found = any(has_findings(doc) for doc in docs)
@@ -395,7 +416,7 @@ def drift_command(
         job.summary(render_drift_text(docs))
         return 0
     _sync_drift_issue(
-        job, DriftReport(docs, failures, job.context.run_url, utc_now()), trusted_login, label
+        job, DriftReport(docs, failures, job.context.run_url, now), trusted_login, label
     )
     if failures:
         return 1
