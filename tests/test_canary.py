@@ -125,6 +125,7 @@ def test_no_canary_in_any_output_stream_file_or_log(
         assert_no_canary(text, f"output stream #{number}")
     files = [path for path in ws.root.rglob("*") if path.is_file()]
     assert ws.root / "plan.json" in files and ws.state_path() in files
+    assert ws.root / ".provisioner" / "state" / "drift" / "demo.json" in files  # drift's record
     for path in files:
         assert_no_canary(path.read_text(encoding="utf-8", errors="replace"), str(path))
     joined = "".join(out.texts)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ from provisioner.cli import main
 from provisioner.render.markdown import BLOCKED_NOTE
 from provisioner.rongcloud import BotPayload
 from tests.apply_support import APP_SECRET, client_for, write_calls
-from tests.git_support import branch_file
+from tests.git_support import branch_file, install_rejecting_hook
 from tests.github_fake import HUMAN_LOGIN, READONLY_TOKEN, REPO_NAME, WORKFLOW_TOKEN, GitHubFake
 from tests.github_world import (
     GIT_STATE,
@@ -344,6 +345,116 @@ def test_provisioner_drift_reports_without_github(world: World) -> None:
         document = json.loads(world.capsys.readouterr().out)
     assert document["failures"] == []
     assert [d["user_id"] for d in document["plans"][0]["drift"]] == ["helper-bot"]
+    record = seen_record(world)  # recorded for pull-request plans, outside CI without a link
+    assert (record["run"], record["bots"]["helper-bot"]) == (
+        None,
+        {"fields": [], "status": "missing"},
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(world.main.root)
+        for name, value in SECRETS.items():
+            patch.setenv(name, value)
+        assert main(["drift", "--no-record"]) == 2
+    assert seen_record(world) == record
+
+
+# --- what the last drift run saw, on pull requests --------------------------------------------
+
+
+def seen_record(world: World, app: str = "demo") -> dict[str, Any]:
+    text = branch_file(world.tmp / "origin.git", f"drift/{app}.json")
+    assert text is not None
+    found: dict[str, Any] = json.loads(text)
+    return found
+
+
+def test_a_console_change_seen_by_the_drift_run_is_shown_on_the_next_pull_request(
+    world: World,
+) -> None:
+    merged_and_applied(world)
+    number = open_pull(world, "6" * 40)
+    before = world.plan(number, head="6" * 40)
+    assert "  demo: no drift run recorded yet\n" not in before.out  # no change, nothing to say
+    with client_for(world.server) as client:  # someone renames a bot in the console
+        bot = {b.userId: b for b in client.query_bots()}["helper-bot"]
+        client.update_bot(BotPayload.model_validate({**bot.model_dump(), "name": "By hand"}))
+    drifted = world.drift()
+    assert drifted.code == 2, drifted.log
+    drift_run = f"{RUN_URL}{world.run_id}"
+    record = seen_record(world)
+    assert record["bots"] == {
+        "assistant-bot": {"fields": [], "status": "in_sync"},
+        "helper-bot": {"fields": ["name"], "status": "drifted"},
+    }
+    assert (record["run"], record["state"]["serial"]) == (drift_run, 2)
+    assert "By hand" not in json.dumps(record)  # names and field paths, never a value
+    path = world.pr.bot("helper-bot", name="Helper")
+    path.write_text(path.read_text("utf-8").replace("Message AI", "Support"), "utf-8")
+    run = world.plan(number, head="7" * 40)
+    assert run.code == 0, run.log
+    when = record["at"][:10] + " " + record["at"][11:16] + " UTC"
+    assert (
+        f"  demo: helper-bot drifted in `name` (seen by the drift run of {when}, {drift_run}):"
+        " this merge will refuse it unless the PR sets `name` (or the app says `drift: revert`)\n"
+    ) in run.out
+    line = (
+        f"- `demo`: `helper-bot` drifted in `name` (seen by the [drift run of {when}]"
+        f"({drift_run})): this merge will refuse it unless the PR sets `name` (or the app says"
+        " `drift: revert`)\n"
+    )
+    (comment,) = world.comments(number)
+    assert line in comment["body"] and line in run.summary
+    # a sharded plan: the shard job reads the record, the fan-in job shows it
+    out = world.tmp / "shard-1.json"
+    assert world.plan(number, "--shard", "1/1", "--results-out", str(out), head="7" * 40).code == 0
+    assert world.plan(number, "--results", str(out), head="7" * 40).code == 0
+    (comment,) = world.comments(number)
+    assert line in comment["body"]
+
+
+def test_a_bot_made_by_hand_then_declared_in_a_pull_request_is_shown_as_adopted(
+    world: World,
+) -> None:
+    merged_and_applied(world)
+    with client_for(world.server) as client:
+        client.create_bot(BotPayload.model_validate({**HAND_MADE, "userId": "hr-bot"}))
+    assert world.drift().code == 2
+    assert seen_record(world)["bots"]["hr-bot"] == {"fields": [], "status": "unmanaged"}
+    world.pr.bot("hr-bot", name="HR")
+    number = open_pull(world, "6" * 40)
+    run = world.plan(number, head="6" * 40)
+    assert run.code == 0, run.log
+    (comment,) = world.comments(number)
+    assert "- `demo`: `hr-bot` exists on the server (seen by the [drift run of " in comment["body"]
+    assert (
+        f"({RUN_URL}{world.run_id - 1})): this merge adopts it if the server still holds exactly"
+        " this spec, else refuses it\n"
+    ) in comment["body"]
+
+
+def test_a_record_that_cannot_be_pushed_is_a_warning_and_changes_no_exit_code(
+    world: World,
+) -> None:
+    merged_and_applied(world)
+    install_rejecting_hook(world.tmp / "origin.git").touch()  # contents: read, say
+    with client_for(world.server) as client:
+        client.delete_bot("helper-bot")
+    run = world.drift()
+    assert run.code == 2, run.log
+    assert (
+        "::warning title=provisioner::app demo: what this drift run saw was not recorded: git"
+        " branch provisioner-state on origin: cannot write drift/demo.json: the push was"
+        " refused: "
+    ) in run.out
+    assert "Drift issue #2: opened" in run.out
+    assert branch_file(world.tmp / "origin.git", "drift/demo.json") is None
+
+
+def test_a_pull_request_before_any_drift_run_says_none_was_recorded(world: World) -> None:
+    run = world.plan(open_pull(world))
+    assert "What the last drift run saw:\n  demo: no drift run recorded yet\n" in run.out
+    (comment,) = world.comments(1)
+    assert "- `demo`: no drift run recorded yet\n" in comment["body"]
 
 
 # --- many apps ------------------------------------------------------------------------------------
@@ -389,6 +500,8 @@ def test_no_secret_value_reaches_a_comment_summary_output_or_log(world: World) -
     texts = [comment["body"] for comment in world.comments(number)]
     texts += [issue["body"] for issue in world.github.issues_of(REPO_NAME)]
     texts += [branch_file(world.tmp / "origin.git", "demo.json") or ""]
+    texts += [json.dumps(seen_record(world))]
+    assert seen_record(world)["bots"]["helper-bot"]["status"] == "missing"
     for run in world.runs:
         texts += [run.summary, json.dumps(run.outputs)]
         texts += [line for line in run.log.splitlines() if not line.startswith("::add-mask::")]

@@ -20,7 +20,9 @@ from provisioner.github.actions import (
 )
 from provisioner.github.client import GitHubClient, Repo
 from provisioner.github.comment import AppFailure, RunInfo, render_plan_comment
+from provisioner.github.drift import drift_record
 from provisioner.github.outcome import AppOutcome, render_apply_outcome
+from provisioner.github.seen import seen_apps, seen_markdown, seen_text
 from provisioner.github.sync import (
     DriftReport,
     find_reviewed_plan,
@@ -30,8 +32,9 @@ from provisioner.github.sync import (
 )
 from provisioner.plan import make_plan
 from provisioner.render.markdown import BLOCKED_NOTE, render_markdown
+from provisioner.state.drift_record import dumps_drift_record
 from tests.github_fake import REPO_NAME, FakeClock, GitHubFake
-from tests.test_plan import make_app, make_bot, record
+from tests.test_plan import live_of, make_app, make_bot, record
 
 TOKEN_CANARY = "ghs_CANARYtoken4b1d9e07c2a6f3"
 WRONG_TOKEN_CANARY = "ghs_CANARYwrongToken77a0c3e91d"
@@ -129,3 +132,31 @@ def _error_of(call: object) -> str:
     except ProvisionerError as exc:
         return f"{exc.message} {exc.hint}"
     raise AssertionError("no error")
+
+
+def test_no_canary_in_the_drift_record_or_what_pull_requests_are_told_of_it() -> None:
+    """A Dify key rotated on the server behind git's back: the record names the field, the
+    plan's lines name the field, neither holds the key or its fingerprint."""
+    desired = make_app(make_bot("assistant"), name="prod")
+    state = record(desired, {"DIFY_KEY": SECRET_CANARY, "OTHER_KEY": SECRET_CANARY})
+    live = live_of(desired, {"DIFY_KEY": ROTATED_CANARY, "OTHER_KEY": ROTATED_CANARY})
+    refreshed = make_plan(desired, state, {"DIFY_KEY": SECRET_CANARY}, live).document
+    (drifted,) = refreshed["drift"]
+    assert drifted["fields"][0]["path"] == "integrations[dify_chat].auth.apiKey"
+    seen = drift_record(refreshed, ["assistant"], at="2026-12-07T03:00:12Z", run=None)
+    pull = make_plan(
+        make_app(make_bot("assistant", type="x"), name="prod"), state, {}, check_secrets=False
+    )
+    apps = seen_apps([pull.document], {"prod": seen}, now="2026-12-08T03:00:12Z")
+    texts = [dumps_drift_record(seen), repr(seen), seen_text(apps), seen_markdown(apps)]
+    everything = "\n".join(texts)
+    assert "drifted in `integrations[dify_chat].auth.apiKey`" in everything
+    fingerprints = [
+        value["sensitive"]
+        for field in drifted["fields"]
+        for value in (field["old"], field["new"])
+        if isinstance(value, dict)
+    ]
+    assert len(fingerprints) == 2 and all(f.startswith("hmac-sha256:") for f in fingerprints)
+    for secret in (*CANARIES, *fingerprints):
+        assert secret not in everything, secret

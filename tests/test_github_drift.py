@@ -11,10 +11,14 @@ from provisioner.github.drift import (
     DRIFT_MARKER,
     DriftEntry,
     drift_entries,
+    drift_record,
     parse_drift_since,
     render_drift_issue,
 )
+from provisioner.plan import make_plan
+from provisioner.state.drift_record import BotSeen, DriftRecord, dumps_drift_record
 from tests.github_support import deleting_doc, unchanged_doc
+from tests.test_plan import ENV, live_of, make_app, make_bot, record
 
 RUN_URL = "https://github.com/octo/bots/actions/runs/44"
 
@@ -113,3 +117,43 @@ def test_no_value_can_write_a_marker_in_the_issue() -> None:
     assert body.splitlines()[0] == DRIFT_MARKER
     assert body.count("<!--") == 2 and body.count("-->") == 2  # the marker and the data block
     assert parse_drift_since(body) == {"prod": f"t{hostile}\u2028"}
+
+
+def test_the_drift_record_says_per_bot_what_the_refresh_saw_and_holds_no_value() -> None:
+    recorded_app = make_app(
+        make_bot("edited"), make_bot("pending"), make_bot("deleted"), make_bot("retired")
+    )
+    recorded = record(recorded_app)
+    desired = make_app(
+        make_bot("edited"),
+        make_bot("pending", type="Changed in git"),
+        make_bot("deleted"),
+        make_bot("new-bot"),
+        make_bot("taken-bot"),
+    )
+    server = make_app(
+        make_bot("edited", name="CANARY-by-hand", metadata={"version": "9"}),
+        make_bot("pending"),
+        make_bot("retired"),
+        make_bot("taken-bot"),
+        make_bot("stray-bot"),
+    )
+    doc = make_plan(desired, recorded, ENV, live_of(server)).document
+    declared = [bot.userId for bot in desired.bots]
+    made = drift_record(doc, declared, at="2026-12-07T03:00:12Z", run=RUN_URL)
+    assert made == DriftRecord(
+        "demo",
+        "2026-12-07T03:00:12Z",
+        RUN_URL,
+        {
+            "edited": BotSeen("drifted", ("metadata.version", "name")),
+            "pending": BotSeen("in_sync"),
+            "deleted": BotSeen("missing"),
+            "retired": BotSeen("in_sync"),
+            "taken-bot": BotSeen("unmanaged"),
+            "stray-bot": BotSeen("unmanaged"),
+        },
+        recorded.lineage,
+        recorded.serial,
+    )
+    assert "CANARY" not in dumps_drift_record(made)

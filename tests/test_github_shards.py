@@ -10,6 +10,7 @@ from provisioner.errors import ConfigError
 from provisioner.github.comment import AppFailure
 from provisioner.github.shards import merge_shard_results, shard_result_json
 from provisioner.render.plan import render_json
+from provisioner.state.drift_record import BotSeen, DriftRecord
 from tests.github_support import deleting_doc, unchanged_doc
 
 
@@ -72,3 +73,25 @@ def test_files_that_are_not_results(text: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         merge_shard_results({"x.json": text})
     assert caught.value.message == message
+
+
+def test_shard_results_carry_what_the_last_drift_run_saw() -> None:
+    seen = DriftRecord("prod", "2026-12-07T03:00:12Z", None, {"a": BotSeen("drifted", ("name",))})
+    results = {
+        "shard-1.json": shard_result_json([deleting_doc("prod")], seen={"prod": seen}),
+        "shard-2.json": shard_result_json([unchanged_doc("quiet")], seen={"quiet": None}),
+        "plan.json": render_json([unchanged_doc("other")]),
+    }
+    assert merge_shard_results(results).seen == {"prod": seen, "quiet": None}
+    assert "seen" not in json.loads(shard_result_json([unchanged_doc("quiet")]))
+    damaged = json.loads(results["shard-1.json"])
+    damaged["seen"]["prod"]["bots"]["a"]["fields"] = []
+    with pytest.raises(ConfigError) as caught:
+        merge_shard_results({"shard-1.json": json.dumps(damaged)})
+    assert caught.value.message == (
+        "shard result shard-1.json: seen.prod: drift record is damaged: bots.a.fields"
+        " must name the drifted fields, and only those"
+    )
+    damaged["seen"] = ["prod"]
+    with pytest.raises(ConfigError, match="'seen' is not a JSON object"):
+        merge_shard_results({"shard-1.json": json.dumps(damaged)})

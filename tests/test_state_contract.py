@@ -22,6 +22,7 @@ import pytest
 
 from provisioner.errors import LockedError, StateConflictError, StateError
 from provisioner.state import RecordedApp, StateBackend, dumps_state
+from provisioner.state.drift_record import BotSeen, DriftRecord
 from tests.git_support import make_clone, make_origin
 from tests.postgres_support import Cluster
 from tests.state_support import CRASH_STEPS, close_opened, make_backend, next_state
@@ -280,3 +281,40 @@ def _store_of(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Stor
         "dir": str(tmp_path),
     }
     return Store(kind, [config, config])
+
+
+# --- the drift record ---------------------------------------------------------------------
+
+
+def seen_record(at: str = "2026-12-07T03:00:12Z", serial: int = 1) -> DriftRecord:
+    bots = {"alpha-bot": BotSeen("drifted", ("name",)), "hand-bot": BotSeen("unmanaged")}
+    return DriftRecord("demo", at, "https://github.com/o/r/actions/runs/7", bots, None, serial)
+
+
+def test_a_drift_record_is_kept_beside_the_state_and_read_elsewhere(store: Store) -> None:
+    backend = store.backend()
+    assert backend.read_drift_record() is None
+    state = first_write(backend)
+    backend.write_drift_record(seen_record())
+    assert store.backend(where=1).read_drift_record() == seen_record()
+    assert store.backend(where=1).read() == state  # no serial, no other state
+    backend.write_drift_record(seen_record("2026-12-08T03:00:12Z"))  # the last writer wins
+    assert store.backend(where=1).read_drift_record() == seen_record("2026-12-08T03:00:12Z")
+    assert store.backend("other", where=1).read_drift_record() is None
+
+
+def test_a_drift_record_needs_no_lock_and_never_conflicts_with_an_apply(store: Store) -> None:
+    state = first_write(store.backend())
+    holder = store.hold()  # another process applies
+    store.backend().write_drift_record(seen_record())
+    assert store.backend(where=1).read_drift_record() == seen_record()
+    assert holder.stdin is not None
+    holder.stdin.write("go\n")
+    holder.stdin.flush()
+    _out, err = holder.communicate(timeout=60)
+    assert holder.returncode == 0, err  # its release landed on top of the record
+    applying = store.backend()
+    with applying.lock("provisioner apply"):
+        applying.write(next_state(applying.read(), "beta-bot"))
+    assert store.backend(where=1).read().serial == state.serial + 1
+    assert store.backend(where=1).read_drift_record() == seen_record()

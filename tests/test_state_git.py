@@ -8,12 +8,14 @@ import json
 import os
 import subprocess
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from provisioner.errors import LockedError, StateError
 from provisioner.state import dumps_state
+from provisioner.state.drift_record import DriftRecord, dumps_drift_record
 from provisioner.state.git.backend import GitBackend
 from provisioner.state.git.branch import StateBranch
 from provisioner.state.git.cli import GitRepository, actions_credentials, redact
@@ -289,3 +291,35 @@ def test_in_actions_the_job_token_reaches_git_for_the_github_server_only(tmp_pat
     assert actions_credentials({**env, "GITHUB_ACTIONS": ""}) == {}
     assert actions_credentials({**env, "GITHUB_TOKEN": ""}) == {}
     assert actions_credentials({**env, "GITHUB_SERVER_URL": "http://plain"}) == {}
+
+
+def test_drift_records_written_together_share_pushes_and_reads_reuse_a_fresh_tip(
+    origin: Path, laptop: Path, runner: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = backend_in(laptop)
+    backends = [GitBackend(f"app-{n}", first.branch, base_dir=laptop) for n in range(12)]
+    records = {
+        backend.app: DriftRecord(backend.app, "2026-12-07T03:00:12Z", None, {}, None, 0)
+        for backend in backends
+    }
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(lambda backend: backend.write_drift_record(records[backend.app]), backends))
+    assert first.branch.pushes < len(backends)  # records queued meanwhile share a push
+    assert branch_file(origin, "drift/app-3.json") == dumps_drift_record(records["app-3"])
+    log = git(laptop, "log", "--format=%s", "refs/provisioner/origin/provisioner-state")
+    assert log.splitlines()[-1].startswith("provisioner: write drift/app-")
+    elsewhere = backend_in(runner, "app-3")
+    fetches: list[str] = []
+    real = elsewhere.branch.repo.fetch
+
+    def counting(remote: str, branch: str) -> str | None:
+        fetches.append(branch)
+        return real(remote, branch)
+
+    monkeypatch.setattr(elsewhere.branch.repo, "fetch", counting)
+    assert elsewhere.read_drift_record() == records["app-3"]
+    others = [GitBackend(f"app-{n}", elsewhere.branch, base_dir=runner) for n in range(12)]
+    assert [other.read_drift_record() for other in others] == list(records.values())
+    assert len(fetches) == 1  # a tip fetched within RECORD_FRESHNESS serves every record
+    elsewhere.read()
+    assert len(fetches) == 2  # the state itself is always read from a new fetch

@@ -11,6 +11,7 @@ import pytest
 
 from provisioner.errors import ConfigError, LockedError, StateError
 from provisioner.models import PostgresStateSettings
+from provisioner.state.drift_record import BotSeen, DriftRecord
 from provisioner.state.postgres.backend import PostgresBackend, close_stores, shared_store
 from provisioner.state.postgres.store import SCHEMA_VERSION, PostgresStore
 from tests.postgres_support import PASSWORD, PASSWORD_USER, Cluster
@@ -47,16 +48,35 @@ def test_reads_create_nothing_and_the_first_write_creates_versioned_tables(
 ) -> None:
     backend = backend_of(stores, pg_cluster.dsn(), pg_schema, tmp=tmp_path)
     assert backend.read_recorded() is None and not backend.is_locked()
+    assert backend.read_drift_record() is None
     assert query(pg_cluster, "SELECT to_regnamespace(%s)", pg_schema) == [(None,)]
     backend.write(next_state(backend.read(), "a"))
-    versions = query(pg_cluster, f"SELECT version FROM {pg_schema}.migrations")
-    assert versions == [(SCHEMA_VERSION,)]
+    versions = query(pg_cluster, f"SELECT version FROM {pg_schema}.migrations ORDER BY 1")
+    assert versions == [(1,), (SCHEMA_VERSION,)] and SCHEMA_VERSION == 2
     again = backend_of(stores, pg_cluster.dsn(), pg_schema, tmp=tmp_path)
     with again.lock("provisioner apply"):  # migrating again changes nothing
         pass
-    assert query(pg_cluster, f"SELECT count(*) FROM {pg_schema}.migrations") == [(1,)]
+    assert query(pg_cluster, f"SELECT count(*) FROM {pg_schema}.migrations") == [(2,)]
     rows = query(pg_cluster, f"SELECT app, serial FROM {pg_schema}.states")
     assert rows == [("demo", 1)]
+
+
+def test_layout_1_reads_no_drift_record_and_the_first_record_upgrades_it(
+    pg_cluster: Cluster, pg_schema: str, stores: list[PostgresStore], tmp_path: Path
+) -> None:
+    backend = backend_of(stores, pg_cluster.dsn(), pg_schema, tmp=tmp_path)
+    backend.write(next_state(backend.read(), "a"))
+    query(pg_cluster, f"DROP TABLE {pg_schema}.drift_records")  # as an earlier release left it
+    query(pg_cluster, f"DELETE FROM {pg_schema}.migrations WHERE version = 2")
+    older = backend_of(stores, pg_cluster.dsn(), pg_schema, tmp=tmp_path)
+    assert older.read_drift_record() is None
+    record = DriftRecord("demo", "2026-12-07T03:00:12Z", None, {"a": BotSeen("missing")}, None, 1)
+    older.write_drift_record(record)
+    assert backend_of(stores, pg_cluster.dsn(), pg_schema, tmp=tmp_path).read_drift_record() == (
+        record
+    )
+    assert query(pg_cluster, f"SELECT max(version) FROM {pg_schema}.migrations") == [(2,)]
+    assert query(pg_cluster, f"SELECT app, serial FROM {pg_schema}.states") == [("demo", 1)]
 
 
 def test_tables_of_a_newer_layout_are_refused(

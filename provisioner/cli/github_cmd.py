@@ -18,7 +18,7 @@ and the step outputs, and makes a constant number of GitHub calls whatever the n
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,8 @@ from provisioner.github.actions import (
     read_pull_request_event,
 )
 from provisioner.github.comment import AppFailure, RunInfo, render_plan_comment
+from provisioner.github.gather import Gathered, read_drift_records, write_drift_records
+from provisioner.github.seen import SeenApp, seen_apps, seen_markdown, seen_text
 from provisioner.github.shards import shard_result_json
 from provisioner.github.sync import (
     DriftReport,
@@ -165,24 +167,42 @@ def plan_command(
         concurrency=concurrency,
     )
     gathered.check_head(event.head_sha)
+    gathered, seen = _drift_seen(gathered, env)
     docs, failures = gathered.docs, gathered.failures
-    echo_untrusted(render_text(docs) or "No apps to plan.\n")
-    job.summary(_plan_summary(docs, failures, gathered.loaded))
+    echo_untrusted((render_text(docs) or "No apps to plan.\n") + seen_text(seen))
+    job.summary(_plan_summary(docs, failures, gathered.loaded, seen_markdown(seen)))
     job.outputs(plan_outputs(docs))
     if results_out is not None:
-        write_result(results_out, shard_result_json(docs, failures, event.head_sha), len(docs))
+        result = shard_result_json(docs, failures, event.head_sha, gathered.seen)
+        write_result(results_out, result, len(docs))
         return 0
-    _post_plan_comment(job, event, docs, failures, trusted_login)
+    _post_plan_comment(job, event, docs, failures, trusted_login, seen_markdown(seen))
     if failures:
         return 1
     return EXIT_BLOCKED if any(doc["blocked"] for doc in docs) else 0
 
 
+def _drift_seen(gathered: Gathered, env: Mapping[str, str]) -> tuple[Gathered, list[SeenApp]]:
+    """The drift records of the apps planned (a warning for each unreadable one), and what
+    they say about this plan's bots."""
+    gathered, warnings = read_drift_records(gathered, env)
+    warn(warnings)
+    reverting = [
+        each.app.name
+        for each in gathered.loaded
+        if each.app is not None and each.app.settings.drift == "revert"
+    ]
+    return gathered, seen_apps(gathered.docs, gathered.seen, now=utc_now(), reverting=reverting)
+
+
 def _plan_summary(
-    docs: Sequence[PlanDoc], failures: Sequence[AppFailure], loaded: Sequence[LoadedApp]
+    docs: Sequence[PlanDoc],
+    failures: Sequence[AppFailure],
+    loaded: Sequence[LoadedApp],
+    seen: str,
 ) -> str:
     plans = render_markdown(docs, limit=SUMMARY_LIMIT // 2) if docs else "No apps to plan.\n"
-    return plans + failures_markdown(failures) + diagnostics_markdown(loaded)
+    return plans + seen + failures_markdown(failures) + diagnostics_markdown(loaded)
 
 
 def _post_plan_comment(
@@ -191,6 +211,7 @@ def _post_plan_comment(
     docs: Sequence[PlanDoc],
     failures: Sequence[AppFailure],
     trusted_login: str,
+    seen: str,
 ) -> None:
     if event.is_from_fork:
         click.echo(
@@ -203,7 +224,8 @@ def _post_plan_comment(
             nl=False,
         )
         return
-    body = render_plan_comment(docs, RunInfo(job.context.run_url, event.head_sha), failures)
+    run = RunInfo(job.context.run_url, event.head_sha)
+    body = render_plan_comment(docs, run, failures, seen=seen)
     with job.client() as client:
         comment, warnings = upsert_plan_comment(
             client, job.context.repository, event.number, body, trusted_login
@@ -260,6 +282,10 @@ def drift_command(
         shard=shard,
         concurrency=concurrency,
     )
+    now = utc_now()
+    warn(
+        write_drift_records(gathered, env, at=now, run=job.context.run_url, concurrency=concurrency)
+    )
     docs, failures = gathered.docs, gathered.failures
     echo_untrusted(render_drift_text(docs) or "No apps to check.\n")
     found = any(has_findings(doc) for doc in docs)
@@ -270,7 +296,7 @@ def drift_command(
         return 0
     _sync_drift_issue(
         job,
-        DriftReport(docs, failures, job.context.run_url, utc_now(), job.context.sha),
+        DriftReport(docs, failures, job.context.run_url, now, job.context.sha),
         trusted_login,
         label,
     )

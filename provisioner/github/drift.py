@@ -6,11 +6,14 @@ apps that could not be checked, a link to the run, and a hidden data block
 ``<!-- provisioner:drift-data {"version": 1, "since": {app: timestamp}} -->`` so that the
 next run keeps each app's "since". The issue is found by its marker, the body's exact first
 line; every value shown is escaped (``render.safe``), so none can write a marker.
+
+It also makes the drift record each app's store keeps (:func:`drift_record`): what the run
+saw per bot, which pull-request plans show (:mod:`provisioner.github.seen`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
@@ -25,6 +28,7 @@ from provisioner.github.comment import (
 from provisioner.plan.document import PlanDoc
 from provisioner.render.markdown import cut_markdown, markdown_code, render_markdown
 from provisioner.render.safe import markdown_text
+from provisioner.state.drift_record import MAX_FIELDS, BotSeen, DriftRecord
 
 DRIFT_MARKER = "<!-- provisioner:drift -->"
 DRIFT_DATA_PREFIX = "<!-- provisioner:drift-data "
@@ -174,3 +178,29 @@ def parse_drift_since(body: str) -> dict[str, str]:
             hint="edit the issue's hidden block back, or close the issue to start afresh",
         ) from None
     return dict(data.since) if data is not None else {}
+
+
+def drift_record(doc: PlanDoc, declared: Iterable[str], *, at: str, run: str | None) -> DriftRecord:
+    """What a drift run saw of one app, from its plan made with a refresh and the userIds
+    its manifests declare: ``drifted`` and ``missing`` from the plan's drift; ``unmanaged``
+    for a bot on the server the state does not record (the plan's unmanaged bots and
+    adoptions); ``in_sync`` for every other recorded bot (declared and not created, or
+    deleted from git)."""
+    new = {
+        change["user_id"] for change in doc["changes"] if change["action"] in ("create", "adopt")
+    }
+    bots = {user_id: BotSeen("in_sync") for user_id in declared if user_id not in new}
+    for change in doc["changes"]:
+        if change["action"] == "delete":
+            bots[change["user_id"]] = BotSeen("in_sync")
+        elif change["action"] == "adopt":
+            bots[change["user_id"]] = BotSeen("unmanaged")
+    bots.update({user_id: BotSeen("unmanaged") for user_id in doc["unmanaged"]})
+    for item in doc["drift"]:
+        paths = tuple(dict.fromkeys(field["path"] for field in item["fields"]))[:MAX_FIELDS]
+        if item["kind"] == "missing":
+            bots[item["user_id"]] = BotSeen("missing")
+        elif paths:
+            bots[item["user_id"]] = BotSeen("drifted", paths)
+    state = doc["state"]
+    return DriftRecord(doc["app"], at, run, bots, state["lineage"], state["serial"])

@@ -2,21 +2,23 @@
 :func:`provisioner.workspace.shard_of`) into one comment or issue.
 
 A shard job writes ``{"format_version": 1, "plans": [Plan.document, ...], "failures":
-[{"app", "message", "hint"}], "head_sha": "..."}`` (``failures`` and ``head_sha`` may be
-left out: the file of ``provisioner plan --format json`` is a valid result). One fan-in job
-merges them and makes the one comment or issue: a constant number of GitHub writes.
+[{"app", "message", "hint"}], "head_sha": "...", "seen": {app: drift record or null}}``
+(``failures``, ``head_sha`` and ``seen`` may be left out: the file of ``provisioner plan
+--format json`` is a valid result). One fan-in job merges them and makes the one comment
+or issue: a constant number of GitHub writes.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NotRequired, TypedDict, cast
 
-from provisioner.errors import ConfigError
+from provisioner.errors import ConfigError, StateError
 from provisioner.github.comment import AppFailure
 from provisioner.plan.document import PlanDoc
+from provisioner.state.drift_record import DriftRecord, DriftRecordDoc
 
 RESULT_FORMAT_VERSION = 1
 
@@ -35,6 +37,8 @@ class ShardResultDoc(TypedDict):
     plans: list[PlanDoc]
     failures: list[FailureDoc]
     head_sha: NotRequired[str]
+    seen: NotRequired[dict[str, DriftRecordDoc | None]]
+    """What the last drift run saw of each app planned (`github plan`; None: nothing)."""
 
 
 @dataclass(frozen=True)
@@ -44,12 +48,14 @@ class ShardResults:
     plans: tuple[PlanDoc, ...]
     failures: tuple[AppFailure, ...]
     head_sha: str | None
+    seen: Mapping[str, DriftRecord | None] = field(default_factory=dict)
 
 
 def shard_result_json(
     docs: Sequence[PlanDoc],
     failures: Sequence[AppFailure] = (),
     head_sha: str | None = None,
+    seen: Mapping[str, DriftRecord | None] | None = None,
 ) -> str:
     """What a shard job writes for the fan-in job (sorted keys, trailing newline)."""
     document: ShardResultDoc = {
@@ -62,6 +68,10 @@ def shard_result_json(
     }
     if head_sha is not None:
         document["head_sha"] = head_sha
+    if seen:
+        document["seen"] = {
+            app: record.data if record is not None else None for app, record in sorted(seen.items())
+        }
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
@@ -71,8 +81,10 @@ def merge_shard_results(results: Mapping[str, str]) -> ShardResults:
     plans: dict[str, tuple[str, PlanDoc]] = {}
     failures: dict[str, tuple[str, AppFailure]] = {}
     shas: dict[str, str] = {}
+    seen: dict[str, DriftRecord | None] = {}
     for name, text in results.items():
         document = _result_document(name, text)
+        seen.update(_seen(name, document))
         if document.get("head_sha") is not None:
             shas[name] = str(document["head_sha"])
         for doc in _plans(name, document):
@@ -91,6 +103,7 @@ def merge_shard_results(results: Mapping[str, str]) -> ShardResults:
         plans=tuple(plans[app][1] for app in sorted(plans)),
         failures=tuple(failures[app][1] for app in sorted(failures)),
         head_sha=next(iter(shas.values()), None),
+        seen=seen,
     )
 
 
@@ -141,6 +154,19 @@ def _is_plan(doc: Any) -> bool:
         and isinstance(doc.get("changes"), list)
         and isinstance(doc.get("state"), dict)
     )
+
+
+def _seen(name: str, document: Mapping[str, Any]) -> dict[str, DriftRecord | None]:
+    found = document.get("seen") or {}
+    if not isinstance(found, dict):
+        raise ConfigError(f"shard result {name}: 'seen' is not a JSON object", hint=_RESULT_HINT)
+    try:
+        return {
+            app: None if data is None else DriftRecord.from_data(data, where=f"seen.{app}")
+            for app, data in found.items()
+        }
+    except StateError as exc:
+        raise ConfigError(f"shard result {name}: {exc.message}", hint=_RESULT_HINT) from None
 
 
 def _failures(name: str, document: Mapping[str, Any]) -> list[AppFailure]:

@@ -188,7 +188,7 @@ def _update(review: BotReview, change: Change, drift: Drift | None, revert: bool
         return BotDecision(change.user_id, "record", "already as declared", change=record)
     if review.action in ("create", "adopt"):  # the review set every field
         return BotDecision(change.user_id, "make", "update", change=change)
-    outside = [diff.path for diff in drift.fields if not _covered(diff.path, review.fields)]
+    outside = [diff.path for diff in drift.fields if not covered(diff.path, review.fields)]
     if not outside:
         return BotDecision(change.user_id, "make", "update", change=change)
     where = ", ".join(f"`{path}`" for path in outside)
@@ -220,8 +220,9 @@ def _server_as_declared(change: Change, drift: Drift) -> bool:
     return bool(wanted) and wanted == found
 
 
-def _covered(path: str, fields: Sequence[str]) -> bool:
-    """``path`` is one of ``fields`` or lies inside (or around) one of them."""
+def covered(path: str, fields: Sequence[str]) -> bool:
+    """``path`` is one of ``fields`` or lies inside (or around) one of them: the rule that
+    tells drift a reviewed change sets from drift it does not."""
     return any(
         path == field
         or path.startswith((f"{field}.", f"{field}["))

@@ -16,6 +16,10 @@ serial the plan shows. A StateError from ``write`` (or from leaving ``lock``) is
 the app: no new call may start. Where the shared store cannot be written, the backend has
 already saved what it knows to ``.provisioner/state-unsaved/<app>.json`` and the error's hint
 is the exact ``provisioner state push APP FILE`` command that finishes the job.
+
+Beside the state, each backend keeps the app's drift record (what the last drift run saw,
+:mod:`provisioner.state.drift_record`): read by `github plan`, written by the drift runs,
+outside the lock and the state's serial.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from contextlib import AbstractContextManager
 from typing import Literal, Protocol
 
 from provisioner.errors import StateError
+from provisioner.state.drift_record import DriftRecord
 from provisioner.state.model import LockHolder, RecordedApp
 
 BackendKind = Literal["file", "git", "postgres"]
@@ -98,4 +103,16 @@ class StateBackend(Protocol):
         dead session's record taken over, an unsaved state left by an earlier run). Each is
         also logged at WARNING on the ``provisioner.state`` logger, which the CLI prints as
         ``warning: ...`` for every command."""
+        ...
+
+    def read_drift_record(self) -> DriftRecord | None:
+        """What the last drift run saw of this app (None: no run recorded one yet);
+        StateError when the stored record cannot be read or is damaged. Needs no lock and
+        creates nothing."""
+        ...
+
+    def write_drift_record(self, record: DriftRecord) -> None:
+        """Store ``record`` beside the state, replacing the previous one: no lock, no
+        serial, never in the way of an apply (the last writer wins); StateError when it
+        cannot be stored."""
         ...

@@ -1,5 +1,8 @@
 """The file backend: one JSON document per app, written atomically, under a lock.
 
+Beside it, ``drift/<app>.json`` (in the folder of ``<app>.json``) holds the app's drift
+record, written atomically too, without the lock (the layout of the git backend's branch).
+
 Writes go through :class:`~provisioner.state.atomic.AtomicFile` (scratch file, fsync, atomic
 swap, fsync of the folder): a reader sees the old state or the new one, never a mix, whenever
 the writer stops. Each write is a compare-and-swap on the serial it expects: it refuses a file
@@ -16,6 +19,7 @@ from provisioner.errors import StateError
 from provisioner.state.atomic import AtomicFile, FileIdentity, identity
 from provisioner.state.backend import BackendKind, StateBackend
 from provisioner.state.codec import Fragments, parse_state, read_state_file, render_state
+from provisioner.state.drift_record import DriftRecord, dumps_drift_record, parse_drift_record
 from provisioner.state.file.lock import StateLock
 from provisioner.state.model import LockHolder, RecordedApp
 from provisioner.state.succession import check_write, expected_serial_of
@@ -108,6 +112,30 @@ class FileBackend(StateBackend):
 
     def notices(self) -> list[str]:
         return []
+
+    @property
+    def drift_path(self) -> Path:
+        """``drift/demo.json`` in the folder of ``demo.json``: never another app's state file
+        (an app name has no separator), never listed with them."""
+        return self.path.parent / "drift" / self.path.name
+
+    def read_drift_record(self) -> DriftRecord | None:
+        raw = read_state_file(self.drift_path)  # bounded; only a regular file
+        if raw is None:
+            return None
+        return parse_drift_record(raw, str(self.drift_path), self.app)
+
+    def write_drift_record(self, record: DriftRecord) -> None:
+        writer = AtomicFile(self.drift_path)
+        try:
+            writer.replace(dumps_drift_record(record).encode("utf-8"))
+        except OSError as exc:
+            raise StateError(
+                f"{self.drift_path}: cannot write the drift record: {exc.strerror}",
+                hint="check the directory is writable; the state is not affected",
+            ) from exc
+        finally:
+            writer.close()
 
     def _stored_before_write(self) -> RecordedApp | None:
         """The stored state, without reading the file when it is still the very file this

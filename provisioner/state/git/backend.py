@@ -18,6 +18,10 @@ user's work tree and index are never touched (:mod:`provisioner.state.git.cli`).
   ``provisioner state push`` command.
 * Without the lock (``state push`` takes it; tests do not), a write is one synchronous
   compare-and-swap push.
+* **Drift record** (``drift/<app>.json``): written without the lock through the branch's
+  worker, so the records of many apps written at once go in one push; read from a tip
+  fetched at most :data:`RECORD_FRESHNESS` seconds before (the plan that just read the state
+  fetched it).
 """
 
 from __future__ import annotations
@@ -32,10 +36,11 @@ from provisioner.errors import StateConflictError, StateError
 from provisioner.state.atomic import AtomicFile
 from provisioner.state.backend import BackendKind, StateBackend, tell
 from provisioner.state.codec import Fragments, parse_state, read_state_file, render_state
+from provisioner.state.drift_record import DriftRecord, dumps_drift_record, parse_drift_record
 from provisioner.state.git.branch import StateBranch
 from provisioner.state.git.cli import GitError, GitRepository
 from provisioner.state.git.lease import DEFAULT_LEASE, parse_record, stale_reason
-from provisioner.state.git.records import Contents, lock_file, state_file
+from provisioner.state.git.records import Contents, drift_file, lock_file, state_file
 from provisioner.state.holder import current_holder
 from provisioner.state.model import LockHolder, RecordedApp
 from provisioner.state.succession import check_request, check_stored, expected_serial_of
@@ -45,6 +50,8 @@ if TYPE_CHECKING:
     from provisioner.models import GitStateSettings
 
 JOURNAL_DIR = Path(".provisioner") / "state-journal"
+RECORD_FRESHNESS = 60.0
+"""Seconds a fetched tip serves a drift record read: a record is advice, not a version."""
 
 _BRANCHES: dict[tuple[Path, str, str], StateBranch] = {}
 _BRANCHES_MUTEX = threading.Lock()
@@ -130,9 +137,9 @@ class GitBackend(StateBackend):
             )
         return state
 
-    def _read(self, paths: list[str]) -> tuple[str | None, Contents]:
+    def _read(self, paths: list[str], fresh_within: float = 0.0) -> tuple[str | None, Contents]:
         try:
-            return self.branch.read(paths)
+            return self.branch.read(paths, fresh_within=fresh_within)
         except GitError as exc:
             raise StateError(
                 f"{self.branch.where}: cannot read the state branch: {exc.detail}",
@@ -273,6 +280,19 @@ class GitBackend(StateBackend):
 
     def notices(self) -> list[str]:
         return list(self._notices)
+
+    # --- the drift record -------------------------------------------------------------
+
+    def read_drift_record(self) -> DriftRecord | None:
+        path = drift_file(self.app)
+        _tip, contents = self._read([path], RECORD_FRESHNESS)
+        content = contents[path].content
+        if content is None:
+            return None
+        return parse_drift_record(content, f"{self.branch.where}: {path}", self.app)
+
+    def write_drift_record(self, record: DriftRecord) -> None:
+        self.branch.publish(drift_file(self.app), dumps_drift_record(record).encode("utf-8"))
 
     # --- the lock record, for `state show` and `state unlock` --------------------------
 

@@ -1,18 +1,19 @@
 """One state branch of one repository, shared by every app of this process.
 
-The branch holds ``<app>.json`` (the state document) and ``locks/<app>.json`` (the holder of
-the app's lock, with a lease). Every change is a commit on the last seen tip, pushed with
-``--force-with-lease`` on that tip: a compare-and-swap. A push rejected because the branch
-moved (another app's commit, another runner) is rebuilt on the new tip and retried, which is
-safe because each app's files are only written by the holder of its lock, and every retry
-checks again that this run still holds each lock it writes under and that nobody else wrote
-its state.
+The branch holds ``<app>.json`` (the state document), ``locks/<app>.json`` (the holder of
+the app's lock, with a lease) and ``drift/<app>.json`` (what the last drift run saw, written
+without the lock: :meth:`StateBranch.publish`). Every change is a commit on the last seen
+tip, pushed with ``--force-with-lease`` on that tip: a compare-and-swap. A push rejected
+because the branch moved (another app's commit, another runner) is rebuilt on the new tip
+and retried, which is safe because each app's files are only written by the holder of its
+lock, and every retry checks again that this run still holds each lock it writes under and
+that nobody else wrote its state.
 
 One worker thread does all the pushing, one push at a time: lock requests, state writes,
-lease renewals and releases that arrive while a push is in flight go together in the next
-commit. So the number of pushes follows the run's duration and the push latency, not the
-number of bots (nor, mostly, of apps). What a batch carries and changes is in
-:mod:`provisioner.state.git.records`; this module runs it (threads, git).
+lease renewals, releases and published files that arrive while a push is in flight go
+together in the next commit. So the number of pushes follows the run's duration and the push
+latency, not the number of bots (nor, mostly, of apps). What a batch carries and changes is
+in :mod:`provisioner.state.git.records`; this module runs it (threads, git).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from provisioner.state.git.records import (
     Held,
     Outcome,
     PendingWrite,
+    Published,
     Stored,
     commit_message,
     lock_file,
@@ -128,6 +130,17 @@ class StateBranch:
             self._start()
         self._answer(future, f"the final push of app {app}")
 
+    def publish(self, path: str, content: bytes) -> None:
+        """Write ``path`` outside any lock (the last writer wins) with the next push, which
+        also carries whatever else is queued; StateError when that push fails."""
+        future: Future[None] = Future()
+        with self._mutex:
+            queued = self._queue.published.setdefault(path, Published(content, []))
+            queued.content = content
+            queued.futures.append(future)
+            self._start()
+        self._answer(future, f"writing {path}")
+
     def _answer(self, future: Future[_T], doing: str) -> _T:
         """The worker's answer; StateError when it takes longer than :data:`WAIT`."""
         try:
@@ -140,10 +153,11 @@ class StateBranch:
 
     # --- anyone's side (synchronous) --------------------------------------------------
 
-    def read(self, paths: list[str]) -> tuple[str | None, Contents]:
+    def read(self, paths: list[str], *, fresh_within: float = 0.0) -> tuple[str | None, Contents]:
         """The branch's tip and the (blob, content) of each path there, as fetched after
-        this call began: concurrent reads (one plan thread per app) share one fetch."""
-        asked = time.monotonic()
+        this call began (or up to ``fresh_within`` seconds before): concurrent reads (one
+        plan thread per app) share one fetch."""
+        asked = time.monotonic() - fresh_within
         with self._git:
             tip = self._tip if self._seen_at > asked else self._fetch()
             return tip, self._contents(tip, paths)
@@ -182,6 +196,7 @@ class StateBranch:
     # - Batch.releases[app] (release): _settle_held after the push (None once nothing is
     #   pending, or the StateError of a lost lock); when a write was staged during that final
     #   push, _settle_held queues it again instead and the next batch answers it; or _fail.
+    # - Batch.published[path].futures (publish): _settle after the push; or _fail.
     # - _fail answers the whole batch with its StateError; _round calls it before letting
     #   any other exception through, and _answer stops waiting after WAIT anyway.
 
@@ -215,7 +230,7 @@ class StateBranch:
                     batch.writes[app] = PendingWrite(held.pending, held.generation, held.serial)
                 if held.error is None and self.clock() >= held.renewed + self.lease / 3:
                     batch.renewals.add(app)
-            if batch.acquires or batch.writes or batch.releases or batch.renewals:
+            if batch.has_work():
                 self._queue = Batch()
                 return batch
             if not self._held:
@@ -259,6 +274,7 @@ class StateBranch:
             self._evaluate_acquire(request.app, request.holder, contents, now, outcome)
         for app in sorted(batch.apps()):
             self._evaluate_held(app, batch, contents, now, outcome)
+        outcome.changes.update({path: item.content for path, item in batch.published.items()})
         return outcome
 
     def _evaluate_acquire(
@@ -339,6 +355,9 @@ class StateBranch:
                 request.future.set_result(grant.acquired)
             for app in batch.apps():
                 self._settle_held(app, batch, outcome, blobs, now)
+            for published in batch.published.values():
+                for future in published.futures:
+                    future.set_result(None)
 
     def _settle_held(
         self,
@@ -390,6 +409,9 @@ class StateBranch:
                 release = batch.releases.get(app)
                 if release is not None:
                     release.set_exception(held.error)
+            for path, published in batch.published.items():
+                for future in published.futures:
+                    future.set_exception(StateError(f"{self.where}: cannot write {path}: {reason}"))
 
     # --- helpers ----------------------------------------------------------------------
 

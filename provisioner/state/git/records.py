@@ -1,9 +1,10 @@
 """The records the state branch's worker passes around (values; no git, no threads).
 
 What is on the branch (:class:`Stored`, per path), what callers ask of the worker
-(:class:`AcquireRequest`, :class:`PendingWrite`, releases, renewals), gathered in one
-:class:`Batch`, and what that batch changes on the tip (:class:`Outcome`), which also
-gives the commit message. :mod:`provisioner.state.git.branch` runs them.
+(:class:`AcquireRequest`, :class:`PendingWrite`, releases, renewals, :class:`Published`
+files), gathered in one :class:`Batch`, and what that batch changes on the tip
+(:class:`Outcome`), which also gives the commit message. :mod:`provisioner.state.git.branch`
+runs them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ def state_file(app: str) -> str:
 
 def lock_file(app: str) -> str:
     return f"locks/{app}.json"
+
+
+def drift_file(app: str) -> str:
+    """The app's drift record (:mod:`provisioner.state.drift_record`)."""
+    return f"drift/{app}.json"
 
 
 @dataclass(frozen=True)
@@ -80,14 +86,30 @@ class PendingWrite:
 
 
 @dataclass
+class Published:
+    """A file written outside any lock (a drift record: the last writer wins), and the
+    callers waiting for its push (a later content for the same path replaces it)."""
+
+    content: bytes
+    futures: list[Future[None]]
+
+
+@dataclass
 class Batch:
-    """Everything one push carries: lock requests, writes, releases (each with the caller's
-    future) and lease renewals."""
+    """Everything one push carries: lock requests, writes, releases, published files (each
+    with the caller's future) and lease renewals."""
 
     acquires: list[AcquireRequest] = field(default_factory=list)
     writes: dict[str, PendingWrite] = field(default_factory=dict)
     releases: dict[str, Future[None]] = field(default_factory=dict)
     renewals: set[str] = field(default_factory=set)
+    published: dict[str, Published] = field(default_factory=dict)
+    """path -> the file to write there."""
+
+    def has_work(self) -> bool:
+        return bool(
+            self.acquires or self.writes or self.releases or self.renewals or self.published
+        )
 
     def apps(self) -> set[str]:
         """The apps held before this batch that it concerns (not those it acquires)."""
@@ -125,6 +147,7 @@ def commit_message(batch: Batch, outcome: Outcome) -> str:
         if app not in outcome.lost
     ]
     parts += [f"unlock {app}" for app in sorted(batch.releases) if app not in outcome.lost]
+    parts += [f"write {path}" for path in sorted(batch.published)]
     if not parts:
         parts = ["renew " + ", ".join(sorted(batch.renewals))]
     return "provisioner: " + "; ".join(parts) + "\n"

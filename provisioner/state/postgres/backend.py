@@ -11,6 +11,8 @@ session.
   ``<schema>.locks`` naming the holder. A session that dies (kill -9, lost runner) frees its
   lock at once; its row is cleared by the next taker, who says so. A free lock whose row names
   a live session of *this* connection means a transaction pooler mixed two clients: refused.
+* **Drift record**: one row per app in ``<schema>.drift_records`` (layout version 2), written
+  by the drift runs without the lock (an upsert: the last writer wins), read by plans.
 * **Failure to persist**: the state is saved to ``.provisioner/state-unsaved/<app>.json`` and
   the StateError's hint is the ``provisioner state push`` command.
 """
@@ -29,6 +31,12 @@ from provisioner.errors import ConfigError, StateConflictError, StateError
 from provisioner.secrets import resolve
 from provisioner.state.backend import BackendKind, StateBackend, tell
 from provisioner.state.codec import MAX_STATE_BYTES, Fragments, parse_state, render_state
+from provisioner.state.drift_record import (
+    MAX_RECORD_BYTES,
+    DriftRecord,
+    dumps_drift_record,
+    parse_drift_record,
+)
 from provisioner.state.holder import current_holder
 from provisioner.state.model import LockHolder, RecordedApp
 from provisioner.state.postgres.lock import HELD_BY_THIS_SESSION, AppLock
@@ -316,6 +324,46 @@ class PostgresBackend(StateBackend):
                 return holder
         except psycopg.Error as exc:
             raise self.store.translate(exc, f"cannot unlock the state of app {self.app}") from None
+
+    def read_drift_record(self) -> DriftRecord | None:
+        import psycopg
+        from psycopg import sql
+
+        statement = sql.SQL("SELECT left(document, %s) FROM {}.drift_records WHERE app = %s")
+        try:
+            with self.store.reading() as connection:
+                if not self.store.check_version(connection, "drift_records"):
+                    return None
+                row = connection.execute(
+                    statement.format(sql.Identifier(self.store.schema)),
+                    [MAX_RECORD_BYTES + 1, self.app],  # longer: refused by its size
+                ).fetchone()
+        except psycopg.Error as exc:
+            doing = f"cannot read the drift record of app {self.app}"
+            raise self.store.translate(exc, doing) from None
+        if row is None:
+            return None
+        where = f"{self.store.where}, drift record of app {self.app}"
+        return parse_drift_record(str(row[0]).encode("utf-8"), where, self.app)
+
+    def write_drift_record(self, record: DriftRecord) -> None:
+        import psycopg
+        from psycopg import sql
+
+        statement = sql.SQL(
+            "INSERT INTO {}.drift_records (app, document) VALUES (%s, %s) ON CONFLICT (app)"
+            " DO UPDATE SET document = EXCLUDED.document, updated_at = now()"
+        )
+        try:
+            with self.store.reading() as connection:
+                self.store.migrate(connection)
+                connection.execute(
+                    statement.format(sql.Identifier(self.store.schema)),
+                    [self.app, dumps_drift_record(record)],
+                )
+        except psycopg.Error as exc:
+            doing = f"cannot write the drift record of app {self.app}"
+            raise self.store.translate(exc, doing) from None
 
     def pending_error(self) -> StateError | None:
         """Always None: every write is committed before :meth:`write` returns."""

@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 
 MAX_SESSIONS = 4
 """Lock sessions per store: the apply writes on at most two recording threads anyway."""
-SCHEMA_VERSION = 1
-"""The newest table layout this release knows."""
+SCHEMA_VERSION = 2
+"""The newest table layout this release knows (2: the drift records)."""
 CONNECT_OPTIONS: dict[str, Any] = {
     "connect_timeout": 10,
     "keepalives": 1,
@@ -54,6 +54,11 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE TABLE IF NOT EXISTS {schema}.locks ("
         " app text PRIMARY KEY, token text NOT NULL, backend_pid integer NOT NULL,"
         " holder jsonb NOT NULL, locked_at timestamptz NOT NULL DEFAULT now())",
+    ),
+    2: (
+        "CREATE TABLE IF NOT EXISTS {schema}.drift_records ("
+        " app text PRIMARY KEY, document text NOT NULL,"
+        " updated_at timestamptz NOT NULL DEFAULT now())",
     ),
 }
 
@@ -208,14 +213,14 @@ class PostgresStore:
                 [version],
             )
 
-    def check_version(self, connection: psycopg.Connection[Any]) -> bool:
-        """Whether the tables exist (reads create nothing); StateError for a layout newer
-        than this release knows."""
+    def check_version(self, connection: psycopg.Connection[Any], table: str = "states") -> bool:
+        """Whether the tables (``table`` among them) exist (reads create nothing); StateError
+        for a layout newer than this release knows."""
         from psycopg import sql
 
         row = connection.execute(
             "SELECT to_regclass(%s) IS NOT NULL, to_regclass(%s) IS NOT NULL",
-            [f"{self.schema}.migrations", f"{self.schema}.states"],
+            [f"{self.schema}.migrations", f"{self.schema}.{table}"],
         ).fetchone()
         if row is None or not row[0]:
             return False
