@@ -11,7 +11,11 @@ and the step outputs, and makes a constant number of GitHub calls whatever the n
 - ``apply`` (``push`` to the default branch): the merged pull request's reviewed plan ids,
   re-plan with refresh under the lock, apply the apps whose plan id matches; the outcome on
   the pull request;
-- ``drift`` (``schedule``): refresh every app; one issue, opened, rewritten, reopened, closed.
+- ``drift`` (``schedule``): refresh every app; one issue, opened, rewritten, reopened, closed;
+- ``secrets`` (anywhere): the variables every app needs (:mod:`provisioner.cli.github_secrets`).
+
+Each job command first merges the secrets bundle ``PROVISIONER_SECRETS`` (the Action's
+``secrets`` input) into its environment, masking every value (:func:`start_job`).
 """
 
 from __future__ import annotations
@@ -32,11 +36,13 @@ from provisioner.cli.github_job import (
     echo_untrusted,
     failures_markdown,
     gather_plans,
+    introduced_secrets,
     load_masked,
     start_job,
     warn,
     write_result,
 )
+from provisioner.cli.github_secrets import command as secrets_command
 from provisioner.cli.options import (
     allow_empty_option,
     bots_dir_option,
@@ -80,6 +86,9 @@ def command() -> None:
     """The GitOps loop on GitHub Actions: `plan` on pull requests, `apply` after merge,
     `drift` on a schedule. Run them in workflows (see docs/github.md and examples/github/);
     they read GITHUB_* from the runner and the token from GITHUB_TOKEN only."""
+
+
+command.add_command(secrets_command)
 
 
 trusted_login_option = click.option(
@@ -176,13 +185,14 @@ def plan_command(
     )
     gathered.check_head(event.head_sha)
     docs, failures = gathered.docs, gathered.failures
-    echo_untrusted(render_text(docs) or "No apps to plan.\n")
-    job.summary(_plan_summary(docs, failures, gathered.loaded))
+    log, notes = introduced_secrets(gathered)
+    echo_untrusted((render_text(docs) or "No apps to plan.\n") + log)
+    job.summary(_plan_summary(docs, failures, gathered.loaded) + notes)
     job.outputs(plan_outputs(docs))
     if results_out is not None:
         write_result(results_out, shard_result_json(docs, failures, event.head_sha), len(docs))
         return 0
-    _post_plan_comment(job, event, docs, failures, trusted_login)
+    _post_plan_comment(job, event, docs, failures, trusted_login, notes)
     if failures:
         return 1
     return EXIT_BLOCKED if any(doc["blocked"] for doc in docs) else 0
@@ -201,6 +211,7 @@ def _post_plan_comment(
     docs: Sequence[PlanDoc],
     failures: Sequence[AppFailure],
     trusted_login: str,
+    notes: str = "",
 ) -> None:
     if event.is_from_fork:
         click.echo(
@@ -213,7 +224,8 @@ def _post_plan_comment(
             nl=False,
         )
         return
-    body = render_plan_comment(docs, RunInfo(job.context.run_url, event.head_sha), failures)
+    run = RunInfo(job.context.run_url, event.head_sha)
+    body = render_plan_comment(docs, run, failures, notes=notes)
     with job.client() as client:
         comment, warnings = upsert_plan_comment(
             client, job.context.repository, event.number, body, trusted_login

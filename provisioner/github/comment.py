@@ -229,11 +229,13 @@ def render_plan_comment(
     failures: Sequence[AppFailure] = (),
     *,
     limit: int = COMMENT_BUDGET,
+    notes: str = "",
 ) -> str:
-    """The sticky plan comment for plan documents and failed apps, within ``limit``."""
+    """The sticky plan comment for plan documents and failed apps, within ``limit``;
+    ``notes``: markdown after the summary (the new secrets, :mod:`provisioner.github.wiring`)."""
     block = _fitting_data_block(docs, run.head_sha, limit)
     footer = _footer(run) + block + "\n"
-    head = _head(docs, failures)
+    head = _head(docs, failures) + notes
     room = limit - len(footer)
     head = cut_markdown(head, room // 2 if _sectioned(docs) else room, _cut_note(None))
     sections = _fit_sections(docs, room - len(head))
