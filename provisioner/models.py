@@ -136,13 +136,17 @@ class GitStateSettings(_Strict):
 
 
 class PostgresStateSettings(_Strict):
-    """``state: {backend: postgres, dsn: "${PROVISIONER_STATE_DSN}", schema: provisioner}``."""
+    """``state: {backend: postgres, dsn: "${PROVISIONER_STATE_DSN}", readDsn:
+    "${PROVISIONER_STATE_READ_DSN}", schema: provisioner}``."""
 
     model_config = ConfigDict(populate_by_name=True)
 
     backend: Literal["postgres"]
     dsn: Annotated[str, Field(min_length=1, repr=False)]
     """libpq connection string or URI, usually a ``${NAME}`` reference (it is a secret)."""
+    readDsn: Annotated[str, Field(min_length=1)] | None = Field(default=None, repr=False)
+    """A read-only role's DSN, for the commands that only read when its variables are set
+    (:func:`provisioner.state.backends.backend_for`); writes always use ``dsn``."""
     schema_name: Annotated[str, Field(alias="schema", pattern=SQL_SCHEMA_PATTERN)] = "provisioner"
 
 
