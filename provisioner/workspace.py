@@ -206,7 +206,7 @@ def _manifest_error(errors: Sequence[Diagnostic]) -> ManifestError:
     ordered = sorted(errors, key=diagnostic_order)
     lines = "\n".join(f"  {format_diagnostic(d)}" for d in ordered)
     count = f"{len(errors)} error" + ("s" if len(errors) != 1 else "")
-    unset = [name for name in map(unset_variable, errors) if name is not None]
+    unset = [name for name in map(unset_variable, ordered) if name is not None]
     if unset and len(unset) == len(errors):
         exports = " ".join(f"{name}=..." for name in dict.fromkeys(unset))
         hint = (

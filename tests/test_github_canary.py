@@ -28,6 +28,14 @@ from provisioner.github.sync import (
     sync_drift_issue,
     upsert_plan_comment,
 )
+from provisioner.github.wiring import (
+    app_needs,
+    introduced_by_app,
+    introduced_markdown,
+    introduced_text,
+    render_secrets_text,
+    secrets_document,
+)
 from provisioner.plan import make_plan
 from provisioner.render.markdown import render_markdown
 from tests.github_fake import REPO_NAME, FakeClock, GitHubFake
@@ -122,3 +130,20 @@ def _error_of(call: object) -> str:
     except ProvisionerError as exc:
         return f"{exc.message} {exc.hint}"
     raise AssertionError("no error")
+
+
+def test_no_canary_in_the_secrets_texts() -> None:
+    """`github secrets` and the plan's new-secrets section name variables, never values."""
+    env = {"DIFY_KEY": SECRET_CANARY, "OTHER_KEY": ROTATED_CANARY}
+    apps = [make_app(make_bot("assistant"), name="prod"), make_app(make_bot("helper"), name="new")]
+    needs = [app_needs(app) for app in apps]
+    found = introduced_by_app(secret_docs(), apps)  # type: ignore[arg-type]
+    texts = [
+        render_secrets_text(needs, env),
+        str(secrets_document(needs, env)),
+        introduced_markdown(found),
+        introduced_text(found),
+    ]
+    assert "DIFY_KEY" in texts[0] and "DIFY_KEY" in texts[2]
+    for canary in CANARIES:
+        assert canary not in "\n".join(texts), canary

@@ -168,7 +168,8 @@ def introduced_markdown(introduced: Mapping[str, Sequence[str]]) -> str:
         for app, names in introduced.items()
     ]
     title = "> **New secrets:** this pull request references variables the recorded state"
-    return "\n".join(["> [!IMPORTANT]", f"{title} does not hold yet; {_ADVICE}:", *rows, ""]) + "\n"
+    lines = ["", "> [!IMPORTANT]", f"{title} does not hold yet; {_ADVICE}:", *rows, ""]
+    return "\n".join(lines) + "\n"
 
 
 def introduced_text(introduced: Mapping[str, Sequence[str]]) -> str:
