@@ -227,3 +227,21 @@ def _create_password_role(root: Path, port: int) -> None:
     dsn = Cluster(root, port).dsn()
     with psycopg.connect(dsn, autocommit=True) as connection:
         connection.execute(f"CREATE ROLE {PASSWORD_USER} LOGIN SUPERUSER PASSWORD '{PASSWORD}'")
+
+
+def read_only_role(cluster: Cluster, schema: str) -> str:
+    """A role that may only read ``schema``'s tables (docs/state.md, "Roles"), made for the
+    test (``<schema>_reader``, trusted by pg_hba like every role but one); its name."""
+    import psycopg
+
+    role = f"{schema}_reader"
+    with psycopg.connect(cluster.dsn(), autocommit=True) as connection:
+        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        connection.execute(f"DROP ROLE IF EXISTS {role}")
+        connection.execute(f"CREATE ROLE {role} LOGIN")
+        connection.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+        connection.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}")
+        connection.execute(
+            f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT ON TABLES TO {role}"
+        )
+    return role
