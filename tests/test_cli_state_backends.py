@@ -237,7 +237,7 @@ def test_plan_jobs_read_through_a_read_only_role_and_apply_writes_through_dsn(
     code, out, err = run(capsys, "apply", "demo", "--auto-approve")
     assert code == 1
     assert (
-        f"postgres schema {pg_schema}: cannot lock the state of app demo: permission denied"
-        " for table locks\n"
+        f"postgres schema {pg_schema}: cannot lock the state of app demo: cannot execute"
+        " DELETE in a read-only transaction\n"
     ) in err
     assert "a read-only role belongs in state.readDsn" in err

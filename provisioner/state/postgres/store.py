@@ -45,8 +45,9 @@ SESSION_SETTINGS = (
     " SET tcp_keepalives_count = 3; SET statement_timeout = '60s'; SET lock_timeout = '30s'"
 )
 """The server's side of the keepalives: it frees a dead client's locks within ~1 minute."""
-INSUFFICIENT_PRIVILEGE = "42501"
-"""SQLSTATE of a statement the role may not run (a read-only role that tries to write)."""
+READ_ONLY_REFUSALS = frozenset({"42501", "25006"})
+"""SQLSTATEs of a statement a read-only role may not run: insufficient_privilege, and
+read_only_sql_transaction (``default_transaction_read_only``)."""
 _PRIVILEGE_HINT = (
     "the DSN's role may not do this: locking and writing need SELECT, INSERT, UPDATE and"
     ' DELETE on the schema\'s tables (docs/state.md, "Roles"); a read-only role belongs in'
@@ -259,7 +260,7 @@ def translate(exc: Exception, doing: str, where: str, dsn: str) -> StateError:
     """See :meth:`PostgresStore.translate`."""
     lines = str(exc).strip().splitlines()
     detail = scrub(lines[0] if lines else type(exc).__name__, dsn)
-    if getattr(exc, "sqlstate", None) == INSUFFICIENT_PRIVILEGE:
+    if getattr(exc, "sqlstate", None) in READ_ONLY_REFUSALS:
         return StateError(f"{where}: {doing}: {detail}", hint=_PRIVILEGE_HINT)
     return StateError(
         f"{where}: {doing}: {detail}",
