@@ -551,8 +551,8 @@ def test_json_output_lists_the_refused_apps(
             "error": {
                 "type": "ConfigError",
                 "message": "no credentials to refresh from the API: RC_KEY2, RC_SECRET2",
-                "hint": "export RC_KEY2=... RC_SECRET2=..., or pass --no-refresh to plan from"
-                " the recorded state only",
+                "hint": "export RC_KEY2=... RC_SECRET2=... (in CI: the PROVISIONER_SECRETS"
+                " bundle), or pass --no-refresh to plan from the recorded state only",
             },
         }
     ]
