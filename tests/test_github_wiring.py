@@ -185,3 +185,20 @@ def test_a_reference_in_any_field_is_a_need() -> None:
         ("OWNER", "metadata.owner"),
         ("DIFY_KEY", "integrations[1].auth.apiKey"),
     ]
+
+
+def test_a_read_dsn_is_optional_and_goes_to_the_plan_bundle() -> None:
+    needs = [app_needs(production())]
+    env = {"PROD_ENDPOINT": "sg", "RONGCLOUD_PROD_APP_KEY": "k", "RONGCLOUD_PROD_APP_SECRET": "s"}
+    text = render_secrets_text(needs, {**env, "PROVISIONER_PROD_STATE_DSN": "host=/x"})
+    assert (
+        "  PROVISIONER_PROD_STATE_READ_DSN  optional  bots/prod/app.yaml: state.readDsn\n"
+    ) in text
+    assert text.endswith(
+        "PROVISIONER_PLAN_SECRETS (plan jobs: read-only DSNs only):\n"
+        "# prod\n"
+        "PROVISIONER_PROD_STATE_READ_DSN=\n"
+        "\n"
+        "This environment holds every variable the apps need.\n"
+    )
+    assert secrets_document(needs, env)["missing"] == ["PROVISIONER_PROD_STATE_DSN"]
