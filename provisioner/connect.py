@@ -26,7 +26,7 @@ from provisioner.dify.protocol import MODE_NAMES
 from provisioner.dify.routing import DifyRoute
 from provisioner.errors import ConfigError
 from provisioner.extras import requires_extra
-from provisioner.models import DesiredApp, StandInApp, is_endpoint
+from provisioner.models import LOCAL_ENDPOINT, DesiredApp, StandInApp, is_endpoint
 from provisioner.rongcloud import RongCloudClient, hosts_for_endpoint
 from provisioner.secrets import (
     is_available,
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from provisioner.emulator.dify.server import DifyStandIn
     from provisioner.emulator.server import EmulatorServer
 
-LOCAL_ENDPOINT = "local"
 DEFAULT_RATE_LIMIT = 50.0
 """Calls per second when an app's settings give no ``rateLimit``."""
 RETRY_BACKOFF_ENV = "PROVISIONER_RETRY_BACKOFF"

@@ -37,6 +37,8 @@ ENDPOINT_PATTERN = (
 )
 
 LITERAL_ENDPOINT_PATTERN = ENDPOINT_PATTERN.removesuffix("|" + REFERENCE_PATTERN)
+LOCAL_ENDPOINT = "local"
+"""The endpoint served by the embedded emulator (it makes its own key and secret)."""
 
 
 def is_endpoint(value: str) -> bool:
@@ -216,7 +218,7 @@ class AppSettings(_Strict):
     @model_validator(mode="after")
     def _credentials(self) -> AppSettings:
         """``appKey`` and ``appSecret`` are required unless the endpoint is ``local``."""
-        if self.endpoint != "local" and (self.appKey is None or self.appSecret is None):
+        if self.endpoint != LOCAL_ENDPOINT and (self.appKey is None or self.appSecret is None):
             raise ValueError("appKey and appSecret are required unless endpoint is local")
         return self
 

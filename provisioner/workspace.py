@@ -34,11 +34,10 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from provisioner.connect import LOCAL_ENDPOINT
 from provisioner.diagnostics import Diagnostic
 from provisioner.errors import ConfigError, ManifestError
 from provisioner.manifest import Document, load_document
-from provisioner.models import AppSettings, DesiredApp, FileStateSettings
+from provisioner.models import LOCAL_ENDPOINT, AppSettings, DesiredApp, FileStateSettings
 from provisioner.render.safe import terminal_safe
 from provisioner.secrets import referenced_values
 from provisioner.secrets.bundle import BUNDLE_VARIABLE

@@ -25,12 +25,11 @@ from pathlib import Path
 import yaml
 
 from provisioner.errors import ConfigError
-from provisioner.models import is_endpoint
+from provisioner.models import LOCAL_ENDPOINT, is_endpoint
 from provisioner.secrets import REFERENCE
 
 SCHEMA_NAMES = ("bot", "app", "app-bundle")
 DEFAULT_SCHEMAS_DIR = Path("schemas")
-LOCAL = "local"
 EXAMPLE_USER_ID = "example-bot"
 _NOT_NAME = re.compile(r"[^A-Z0-9]+")
 _REFERENCE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -123,7 +122,7 @@ def app_yaml_text(
     """``app.yaml`` for ``endpoint``: credentials as references unless it is ``local``; then
     the ``state`` lines (:func:`state_yaml_lines`) when given."""
     lines = [header.rstrip("\n")]
-    if endpoint == LOCAL:
+    if endpoint == LOCAL_ENDPOINT:
         lines += [
             "# endpoint: local runs the embedded RongCloud emulator (no account needed).",
             "# For a real app: a data center (cn, sg, sg-b, na, sa) or an https:// base URL,",
