@@ -26,7 +26,7 @@ from provisioner.dify.protocol import MODE_NAMES
 from provisioner.dify.routing import DifyRoute
 from provisioner.errors import ConfigError
 from provisioner.extras import requires_extra
-from provisioner.models import DesiredApp, StandInApp, is_endpoint
+from provisioner.models import LOCAL_ENDPOINT, DesiredApp, StandInApp, is_endpoint
 from provisioner.rongcloud import RongCloudClient, hosts_for_endpoint
 from provisioner.secrets import (
     is_available,
@@ -36,6 +36,7 @@ from provisioner.secrets import (
     resolve,
     unavailable_error,
 )
+from provisioner.secrets.bundle import BUNDLE_VARIABLE
 from provisioner.validate import APP_FILE, display_path
 
 if TYPE_CHECKING:
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
     from provisioner.emulator.dify.server import DifyStandIn
     from provisioner.emulator.server import EmulatorServer
 
-LOCAL_ENDPOINT = "local"
 DEFAULT_RATE_LIMIT = 50.0
 """Calls per second when an app's settings give no ``rateLimit``."""
 RETRY_BACKOFF_ENV = "PROVISIONER_RETRY_BACKOFF"
@@ -80,7 +80,11 @@ def credentials(
 ) -> Credentials:
     """The app's credentials (:data:`LOCAL_CREDENTIALS` for a local app). ConfigError at
     app.yaml's line and column when ``endpoint`` cannot be resolved (:func:`app_endpoint`,
-    ``otherwise`` as there), ``missing(names)`` when the key or secret cannot."""
+    ``otherwise`` as there), ``missing(names)`` when the key or secret cannot, naming the
+    endpoint's unset variables too when it cannot either (every missing name at once)."""
+    unset = [name for name in references(app.settings.endpoint) if not is_available(name, env)]
+    if unset and missing_credentials(app, env):  # name them all at once
+        raise missing([*unset, *missing_credentials(app, env)])
     endpoint = app_endpoint(app, env, otherwise=otherwise)
     if endpoint == LOCAL_ENDPOINT:
         return LOCAL_CREDENTIALS
@@ -178,7 +182,11 @@ def _no_refresh_credentials(missing: Sequence[str]) -> ConfigError:
     """The message leaves the app name to the caller (the CLI prefixes ``app NAME:``)."""
     names = ", ".join(missing)
     exports = " ".join(f"{name}=..." for name in missing if " " not in name)
-    how = f"export {exports}" if exports else "set appKey/appSecret in app.yaml"
+    how = (
+        f"export {exports} (in CI: the {BUNDLE_VARIABLE} bundle)"
+        if exports
+        else "set appKey/appSecret in app.yaml"
+    )
     return ConfigError(
         f"no credentials to refresh from the API: {names}", hint=f"{how}, or {NO_REFRESH}"
     )

@@ -50,6 +50,8 @@ ENDPOINT_PATTERN = (
 )
 
 LITERAL_ENDPOINT_PATTERN = ENDPOINT_PATTERN.removesuffix("|" + REFERENCE_PATTERN)
+LOCAL_ENDPOINT = "local"
+"""The endpoint served by the embedded emulator (it makes its own key and secret)."""
 
 
 def is_endpoint(value: str) -> bool:
@@ -150,13 +152,17 @@ class GitStateSettings(_Strict):
 
 
 class PostgresStateSettings(_Strict):
-    """``state: {backend: postgres, dsn: "${PROVISIONER_STATE_DSN}", schema: provisioner}``."""
+    """``state: {backend: postgres, dsn: "${PROVISIONER_STATE_DSN}", readDsn:
+    "${PROVISIONER_STATE_READ_DSN}", schema: provisioner}``."""
 
     model_config = ConfigDict(populate_by_name=True)
 
     backend: Literal["postgres"]
     dsn: Annotated[str, Field(min_length=1, repr=False)]
     """libpq connection string or URI, usually a ``${NAME}`` reference (it is a secret)."""
+    readDsn: Annotated[str, Field(min_length=1)] | None = Field(default=None, repr=False)
+    """A read-only role's DSN, for the commands that only read when its variables are set
+    (:func:`provisioner.state.backends.backend_for`); writes always use ``dsn``."""
     schema_name: Annotated[str, Field(alias="schema", pattern=SQL_SCHEMA_PATTERN)] = "provisioner"
 
 
@@ -229,7 +235,7 @@ class AppSettings(_Strict):
     @model_validator(mode="after")
     def _credentials(self) -> AppSettings:
         """``appKey`` and ``appSecret`` are required unless the endpoint is ``local``."""
-        if self.endpoint != "local" and (self.appKey is None or self.appSecret is None):
+        if self.endpoint != LOCAL_ENDPOINT and (self.appKey is None or self.appSecret is None):
             raise ValueError("appKey and appSecret are required unless endpoint is local")
         return self
 

@@ -37,9 +37,10 @@ from pydantic import ValidationError
 from provisioner.diagnostics import Diagnostic
 from provisioner.errors import ConfigError, ManifestError
 from provisioner.manifest import Document, load_document
-from provisioner.models import AppSettings, DesiredApp, FileStateSettings
+from provisioner.models import LOCAL_ENDPOINT, AppSettings, DesiredApp, FileStateSettings
 from provisioner.render.safe import terminal_safe
 from provisioner.secrets import referenced_values
+from provisioner.secrets.bundle import BUNDLE_VARIABLE
 from provisioner.state.backends import backend_for
 from provisioner.validate import (
     APP_FILE,
@@ -57,6 +58,9 @@ if TYPE_CHECKING:
 CREDENTIAL_FIELDS = frozenset({"appKey", "appSecret"})
 REFRESH_FIELDS = CREDENTIAL_FIELDS | {"endpoint"}
 """Settings only a refresh (an API call) needs: their unset variables do not fail loading."""
+READ_DSN_FIELD = "state.readDsn"
+"""Only the read-only commands use it, and only when its variables are set: never a load
+failure."""
 
 
 def resolve_app_folders(names_or_paths: Sequence[str], bots_dir: Path) -> list[Path]:
@@ -146,6 +150,7 @@ def _load_one(folder: Path, env: Mapping[str, str], require_secrets: bool) -> Lo
     problems = tuple(d for d in result.diagnostics if _fails_load(d))
     warnings = tuple(d for d in result.diagnostics if d.severity == "warning")
     if problems:
+        problems += _unset_for_calls(folder, result.diagnostics)
         return LoadedApp(result.name, None, _manifest_error(problems), problems, warnings)
     app = result.app
     if app is None:  # only unset credentials failed: build the app without the env check
@@ -170,26 +175,43 @@ def _refuse_same_names(folders: Sequence[Path]) -> None:
 
 def _fails_load(diagnostic: Diagnostic) -> bool:
     """Errors fail loading, except unset variables of the endpoint and credentials in
-    app.yaml: only a refresh needs those, and :func:`provisioner.connect.connect` reports them
-    with a --no-refresh hint."""
-    credential = (
+    app.yaml (only a refresh needs those, and :func:`provisioner.connect.connect` reports them
+    with a --no-refresh hint) and of ``state.readDsn`` (optional)."""
+    unset_setting = (
         diagnostic.code == "env-missing"
-        and diagnostic.path in REFRESH_FIELDS
-        and Path(diagnostic.file).name == "app.yaml"
+        and diagnostic.path in (*REFRESH_FIELDS, READ_DSN_FIELD)
+        and Path(diagnostic.file).name == APP_FILE
     )
-    return diagnostic.severity == "error" and not credential
+    return diagnostic.severity == "error" and not unset_setting
+
+
+def _unset_for_calls(folder: Path, diagnostics: Sequence[Diagnostic]) -> tuple[Diagnostic, ...]:
+    """The unset variables of app.yaml's endpoint and credentials, listed with an app's
+    other errors so that one message names every variable an apply needs; none for an app
+    whose endpoint is ``local`` (the emulator makes its own credentials)."""
+    unset = tuple(
+        d
+        for d in diagnostics
+        if d.code == "env-missing" and d.path in REFRESH_FIELDS and Path(d.file).name == APP_FILE
+    )
+    if not unset or any(d.path == "endpoint" for d in unset):
+        return unset
+    document, _ = _read_app_yaml(folder / APP_FILE)
+    local = document.loaded and document.value.get("endpoint") == LOCAL_ENDPOINT
+    return () if local else unset
 
 
 def _manifest_error(errors: Sequence[Diagnostic]) -> ManifestError:
     ordered = sorted(errors, key=diagnostic_order)
     lines = "\n".join(f"  {format_diagnostic(d)}" for d in ordered)
     count = f"{len(errors)} error" + ("s" if len(errors) != 1 else "")
-    unset = [name for name in map(unset_variable, errors) if name is not None]
+    unset = [name for name in map(unset_variable, ordered) if name is not None]
     if unset and len(unset) == len(errors):
         exports = " ".join(f"{name}=..." for name in dict.fromkeys(unset))
         hint = (
-            f"the plan fingerprints every referenced secret: export {exports} (in CI, pass them"
-            " as secrets), then run again"
+            f"the plan fingerprints every referenced secret: export {exports} (in CI, add them"
+            f" to the {BUNDLE_VARIABLE} bundle; `provisioner github secrets` lists what each app"
+            " needs), then run again"
         )
     else:
         hint = "fix them (`provisioner validate` shows the details), then run again"
@@ -247,11 +269,16 @@ def app_folder(name_or_path: str, bots_dir: Path) -> tuple[str, Path]:
 
 
 def state_backend_for(
-    name_or_path: str, bots_dir: Path, *, env: Mapping[str, str] | None = None
+    name_or_path: str,
+    bots_dir: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    read_only: bool = False,
 ) -> StateBackend:
-    """The state backend of an app named on the command line."""
+    """The state backend of an app named on the command line (``read_only``: for a command
+    that never locks or writes, see :func:`provisioner.state.backends.backend_for`)."""
     name, folder = app_folder(name_or_path, bots_dir)
-    return backend_for(name, state_settings(folder / APP_FILE), env=env)
+    return backend_for(name, state_settings(folder / APP_FILE), env=env, read_only=read_only)
 
 
 def state_settings(app_yaml: Path) -> AppSettings | None:

@@ -227,3 +227,23 @@ def _create_password_role(root: Path, port: int) -> None:
     dsn = Cluster(root, port).dsn()
     with psycopg.connect(dsn, autocommit=True) as connection:
         connection.execute(f"CREATE ROLE {PASSWORD_USER} LOGIN SUPERUSER PASSWORD '{PASSWORD}'")
+
+
+def read_only_role(cluster: Cluster, schema: str, *, read_only_transactions: bool = True) -> str:
+    """A role that may only read ``schema``'s tables, made as docs/state.md ("Roles") says
+    (without ``default_transaction_read_only`` unless ``read_only_transactions``); named
+    ``<schema>_reader``, trusted by pg_hba like every role but one. Its name."""
+    import psycopg
+
+    role = f"{schema}_reader"
+    with psycopg.connect(cluster.dsn(), autocommit=True) as connection:
+        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        connection.execute(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 10")
+        if read_only_transactions:
+            connection.execute(f"ALTER ROLE {role} SET default_transaction_read_only = on")
+        connection.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+        connection.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}")
+        connection.execute(
+            f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT ON TABLES TO {role}"
+        )
+    return role

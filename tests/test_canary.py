@@ -306,3 +306,36 @@ def test_no_canary_in_export_api_or_sign_outputs(ws: Workspace, server: Emulator
     assert (ws.root / "bots/copy/assistant-bot.yaml").is_file()
     joined = "".join(out.texts)
     assert "Signature: " in joined and "(sensitive)" in joined
+
+
+BUNDLE_CANARY = "CANARY-bundle-value-6b0f2d"
+
+
+def test_no_canary_in_github_secrets_or_a_bundle_error(ws: Workspace) -> None:
+    """`github secrets` with a bundle holding canaries (names only, ever), and bundles that
+    are malformed around a canary (the error names the line, never its text)."""
+    ws.bot("hr-bot", dify_var="DIFY_HR")
+    out = Outputs(ws.root)
+    good = {"PROVISIONER_SECRETS": f"DIFY_HR='{BUNDLE_CANARY}'\nRC_SECRET={SECRET_CANARY}\n"}
+    assert out.run("--debug", "github", "secrets", env=good) == 0
+    assert out.run("--debug", "github", "secrets", "--format", "json", env=good) == 0
+    in_actions = {**good, "GITHUB_ACTIONS": "true"}
+    assert out.run("--debug", "github", "secrets", env=in_actions) == 0
+    masks = out.texts.pop(-2)
+    assert f"::add-mask::{BUNDLE_CANARY}\n" in masks  # the runner's masks: the one exception
+    shown = "".join(line for line in masks.splitlines(True) if not line.startswith("::add-mask::"))
+    assert_no_canary(shown, "the masked run")
+    assert BUNDLE_CANARY not in shown
+    for broken in (
+        f"DIFY_HR={BUNDLE_CANARY}\n{BUNDLE_CANARY}\n",
+        f'DIFY_HR="{BUNDLE_CANARY}\\q"\n',
+        f"DIFY_HR='{BUNDLE_CANARY}\n",
+        f"{BUNDLE_CANARY}=x\n",
+        f"DIFY_HR={BUNDLE_CANARY} #x\n",
+    ):
+        assert out.run("--debug", "github", "secrets", env={"PROVISIONER_SECRETS": broken}) == 1
+    joined = "".join(out.texts)
+    assert "DIFY_HR" in joined and "PROVISIONER_SECRETS, line 2: expected NAME=value" in joined
+    for number, text in enumerate(out.texts):
+        assert_no_canary(text, f"output stream #{number}")
+        assert BUNDLE_CANARY not in text, f"the bundle's canary leaked into stream #{number}"

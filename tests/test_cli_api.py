@@ -156,7 +156,8 @@ def test_unset_credentials_and_a_broken_app_yaml(
         1,
         "",
         "error: no credentials to refresh from the API: RC_SECRET\n"
-        "  hint: export RC_SECRET=..., or pass --no-refresh to plan from the recorded state"
+        "  hint: export RC_SECRET=... (in CI: the PROVISIONER_SECRETS bundle),"
+        " or pass --no-refresh to plan from the recorded state"
         " only\n",
     )
     monkeypatch.setenv("RC_SECRET", APP_SECRET)

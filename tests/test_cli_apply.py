@@ -476,10 +476,12 @@ def test_an_app_that_cannot_plan_is_reported_and_the_others_apply(
     assert "Apply complete for app demo: 2 applied, 0 failed, 0 not attempted." in captured.out
     assert without_progress(captured.err) == (
         "error: app second: no credentials to refresh from the API: RC_KEY2, RC_SECRET2\n"
-        "  hint: export RC_KEY2=... RC_SECRET2=..., or pass --no-refresh to plan from the"
+        "  hint: export RC_KEY2=... RC_SECRET2=... (in CI: the PROVISIONER_SECRETS bundle),"
+        " or pass --no-refresh to plan from the"
         " recorded state only\n"
         "error: app third: no credentials to refresh from the API: RC_KEY3, RC_SECRET3\n"
-        "  hint: export RC_KEY3=... RC_SECRET3=..., or pass --no-refresh to plan from the"
+        "  hint: export RC_KEY3=... RC_SECRET3=... (in CI: the PROVISIONER_SECRETS bundle),"
+        " or pass --no-refresh to plan from the"
         " recorded state only\n"
     )
     assert sorted(live_bots(server)) == ["assistant-bot", "helper-bot"]
@@ -549,8 +551,8 @@ def test_json_output_lists_the_refused_apps(
             "error": {
                 "type": "ConfigError",
                 "message": "no credentials to refresh from the API: RC_KEY2, RC_SECRET2",
-                "hint": "export RC_KEY2=... RC_SECRET2=..., or pass --no-refresh to plan from"
-                " the recorded state only",
+                "hint": "export RC_KEY2=... RC_SECRET2=... (in CI: the PROVISIONER_SECRETS"
+                " bundle), or pass --no-refresh to plan from the recorded state only",
             },
         }
     ]

@@ -76,6 +76,43 @@ def test_init_takes_variable_names_and_an_endpoint_reference(
     assert lines[-3:] == ["endpoint: ${X_ENDPOINT}", "appKey: ${K}", "appSecret: ${S}"]
 
 
+def test_init_writes_the_state_block_of_the_backend_asked_for(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["init", "prod-cn", "--endpoint", "cn", "--state", "postgres"]) == 0
+    assert capsys.readouterr().out.endswith(
+        "      (export RONGCLOUD_PROD_CN_APP_KEY=... RONGCLOUD_PROD_CN_APP_SECRET=..."
+        " PROVISIONER_PROD_CN_STATE_DSN=... first)\n"
+    )
+    lines = (workdir / "bots/prod-cn/app.yaml").read_text("utf-8").splitlines()
+    assert lines[-5:] == [
+        "state:",
+        "  backend: postgres",
+        "  dsn: ${PROVISIONER_PROD_CN_STATE_DSN}",
+        "  readDsn: ${PROVISIONER_PROD_CN_STATE_READ_DSN}",
+        "  schema: provisioner",
+    ]
+    assert main(["init", "team", "--state", "git"]) == 0
+    assert (workdir / "bots/team/app.yaml").read_text("utf-8").splitlines()[-3:] == [
+        "# The recorded state: team.json on the branch provisioner-state of this",
+        "# repository, shared by every clone and CI job (docs/state.md).",
+        "state: {backend: git, branch: provisioner-state, remote: origin}",
+    ]
+    assert main(["init", "solo", "--state", "file"]) == 0
+    assert (workdir / "bots/solo/app.yaml").read_text("utf-8").splitlines()[-2:] == [
+        "# The recorded state: the JSON file .provisioner/state/solo.json (docs/state.md).",
+        "state: {backend: file}",
+    ]
+    assert main(["validate", "--strict"]) == 0
+    capsys.readouterr()
+    assert main(["state", "show", "solo"]) == 0
+    assert capsys.readouterr().out == (
+        "App solo: no recorded state (.provisioner/state/solo.json does not exist)\n"
+    )
+    assert main(["init", "other", "--state", "s3"]) == 1
+    assert "'s3' is not one of 'file', 'git', 'postgres'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("args", "message", "hint"),
     [

@@ -252,7 +252,8 @@ def test_unset_credentials_need_no_refresh(
     assert (code, out) == (1, "")
     assert err == (
         "error: app demo: no credentials to refresh from the API: RC_KEY, RC_SECRET\n"
-        "  hint: export RC_KEY=... RC_SECRET=..., or pass --no-refresh to plan from the"
+        "  hint: export RC_KEY=... RC_SECRET=... (in CI: the PROVISIONER_SECRETS bundle),"
+        " or pass --no-refresh to plan from the"
         " recorded state only\n"
     )
     assert run(capsys, "--no-refresh")[0] == 0

@@ -14,7 +14,7 @@ from provisioner.cli import main
 from provisioner.state import RecordedApp, RecordedBot, dumps_state
 from provisioner.state.file.backend import FileBackend
 from tests.git_support import make_clone, make_origin
-from tests.postgres_support import PASSWORD_USER, Cluster
+from tests.postgres_support import PASSWORD_USER, Cluster, read_only_role
 from tests.state_support import close_opened
 
 CANARY = "CANARY-dsn-password-31f0"
@@ -184,3 +184,60 @@ def test_a_dsn_password_never_reaches_any_output(
     assert CANARY not in joined
     assert "password authentication failed" in joined
     assert f"postgres schema {pg_schema}: cannot connect: " in joined
+
+
+READ_STATE = (
+    "state: {backend: postgres, dsn: '${PROVISIONER_DEMO_STATE_DSN}',"
+    " readDsn: '${PROVISIONER_DEMO_STATE_READ_DSN}', schema: %s}\n"
+)
+WEBHOOK_BOT = (
+    "userId: hook-bot\nname: Hook\ntype: x\nprofileUrl: https://example.com/p.png\n"
+    "integrations:\n  - {type: webhook, callbackUrl: 'https://hooks.example.com/x'}\n"
+)
+
+
+def test_plan_jobs_read_through_a_read_only_role_and_apply_writes_through_dsn(
+    clone: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    pg_cluster: Cluster,
+    pg_schema: str,
+) -> None:
+    settings(clone, READ_STATE % pg_schema)
+    (clone / "bots" / "demo" / "hook-bot.yaml").write_text(WEBHOOK_BOT, "utf-8")
+    reader = pg_cluster.dsn(user=read_only_role(pg_cluster, pg_schema))
+    monkeypatch.setenv("PROVISIONER_DEMO_STATE_READ_DSN", reader)
+    monkeypatch.delenv("PROVISIONER_DEMO_STATE_DSN", raising=False)
+    # a plan job holds the read-only DSN only
+    code, out, err = run(capsys, "plan", "demo")
+    assert (code, err) == (0, "")
+    assert "Plan for app demo: 1 to create" in out
+    code, out, err = run(capsys, "apply", "demo", "--auto-approve")
+    assert code == 1
+    assert err.startswith(
+        "error: app demo: the manifests have 1 error:\n"
+        "  bots/demo/app.yaml:2:33: state.dsn: environment variable PROVISIONER_DEMO_STATE_DSN"
+        " is not set\n"
+    )
+    # the apply job holds the write DSN (and may hold the read one too)
+    monkeypatch.setenv("PROVISIONER_DEMO_STATE_DSN", pg_cluster.dsn())
+    code, out, err = run(capsys, "apply", "demo", "--auto-approve")
+    assert code == 0, err
+    monkeypatch.delenv("PROVISIONER_DEMO_STATE_DSN")
+    code, out, err = run(capsys, "plan", "demo", "--detailed-exitcode")
+    assert (code, err) == (0, "")
+    assert out.startswith("Plan for app demo: no changes\n")
+    code, out, _ = run(capsys, "state", "show", "demo")
+    assert code == 0 and out.startswith(
+        f"App demo: 1 bot(s) recorded in postgres schema {pg_schema} (serial 1, lineage "
+    )
+    # a read-only role given as dsn fails clearly, and writes nothing
+    monkeypatch.setenv("PROVISIONER_DEMO_STATE_DSN", reader)
+    (clone / "bots" / "demo" / "hook-bot.yaml").write_text(WEBHOOK_BOT.replace("Hook", "H2"))
+    code, out, err = run(capsys, "apply", "demo", "--auto-approve")
+    assert code == 1
+    assert (
+        f"postgres schema {pg_schema}: cannot lock the state of app demo: cannot execute"
+        " DELETE in a read-only transaction\n"
+    ) in err
+    assert "a read-only role belongs in state.readDsn" in err

@@ -43,7 +43,8 @@ def test_unset_credentials_do_not_fail_loading(workdir: Path) -> None:
         pass  # pragma: no cover - never entered
     assert caught.value.message == ("no credentials to refresh from the API: RC_KEY, RC_SECRET")
     assert caught.value.hint == (
-        "export RC_KEY=... RC_SECRET=..., or pass --no-refresh to plan from the recorded state only"
+        "export RC_KEY=... RC_SECRET=... (in CI: the PROVISIONER_SECRETS bundle),"
+        " or pass --no-refresh to plan from the recorded state only"
     )
 
 
@@ -113,6 +114,14 @@ def no_credentials(names: Sequence[str]) -> ConfigError:
     return ConfigError(f"cannot do it without {', '.join(names)}")
 
 
+def test_an_unset_endpoint_and_unset_credentials_are_named_at_once(workdir: Path) -> None:
+    write_app(workdir, app_yaml=REFERENCED)
+    (app,) = load_apps(["demo"], Path("bots"), env=ENV)
+    with pytest.raises(ConfigError) as caught:
+        credentials(app, {**ENV, "RC_KEY": "the-key"}, no_credentials)
+    assert caught.value.message == "cannot do it without RC_ENDPOINT, RC_SECRET"
+
+
 @pytest.mark.parametrize("load", ["manifests", "app.yaml alone"])
 def test_an_endpoint_variable_whose_value_is_local_is_local(workdir: Path, load: str) -> None:
     write_app(workdir, app_yaml=REFERENCED)
@@ -150,14 +159,15 @@ def test_an_unusable_endpoint_variable_is_named_at_its_line_without_reading_app_
     folder = write_app(workdir, app_yaml=REFERENCED)
     (app,) = load_apps(["demo"], Path("bots"), env=ENV)
     (folder / "app.yaml").unlink()  # the position travels with the app
+    keys = {**ENV, "RC_KEY": "the-key", "RC_SECRET": "the-secret-value"}
     with pytest.raises(ConfigError) as caught:
-        credentials(app, ENV, no_credentials)
+        credentials(app, keys, no_credentials)
     assert caught.value.message == (
         "bots/demo/app.yaml:1:11: endpoint: environment variable RC_ENDPOINT is not set"
     )
     assert caught.value.hint == "export RC_ENDPOINT=... (local, a data center or a base URL)"
     with pytest.raises(ConfigError) as caught:
-        is_local(app, {**ENV, "RC_ENDPOINT": "moon"})
+        is_local(app, {**keys, "RC_ENDPOINT": "moon"})
     assert caught.value.message == (
         "bots/demo/app.yaml:1:11: endpoint: the value of RC_ENDPOINT is not an endpoint"
     )

@@ -30,6 +30,14 @@ from provisioner.github.sync import (
     sync_drift_issue,
     upsert_plan_comment,
 )
+from provisioner.github.wiring import (
+    app_needs,
+    introduced_by_app,
+    introduced_markdown,
+    introduced_text,
+    render_secrets_text,
+    secrets_document,
+)
 from provisioner.plan import make_plan
 from provisioner.render.markdown import BLOCKED_NOTE, render_markdown
 from provisioner.state.drift_record import dumps_drift_record
@@ -160,3 +168,20 @@ def test_no_canary_in_the_drift_record_or_what_pull_requests_are_told_of_it() ->
     assert len(fingerprints) == 2 and all(f.startswith("hmac-sha256:") for f in fingerprints)
     for secret in (*CANARIES, *fingerprints):
         assert secret not in everything, secret
+
+
+def test_no_canary_in_the_secrets_texts() -> None:
+    """`github secrets` and the plan's new-secrets section name variables, never values."""
+    env = {"DIFY_KEY": SECRET_CANARY, "OTHER_KEY": ROTATED_CANARY}
+    apps = [make_app(make_bot("assistant"), name="prod"), make_app(make_bot("helper"), name="new")]
+    needs = [app_needs(app) for app in apps]
+    found = introduced_by_app(secret_docs(), apps)  # type: ignore[arg-type]
+    texts = [
+        render_secrets_text(needs, env),
+        str(secrets_document(needs, env)),
+        introduced_markdown(found),
+        introduced_text(found),
+    ]
+    assert "DIFY_KEY" in texts[0] and "DIFY_KEY" in texts[2]
+    for canary in CANARIES:
+        assert canary not in "\n".join(texts), canary

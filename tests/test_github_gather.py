@@ -58,7 +58,8 @@ def test_gather_plans_every_loaded_app_without_a_lock_and_prints_nothing(
         AppFailure(
             "second",
             "no credentials to refresh from the API: SECOND_KEY, SECOND_SECRET",
-            "export SECOND_KEY=... SECOND_SECRET=..., or pass --no-refresh to plan from the"
+            "export SECOND_KEY=... SECOND_SECRET=... (in CI: the PROVISIONER_SECRETS bundle),"
+            " or pass --no-refresh to plan from the"
             " recorded state only",
         )
     ]

@@ -149,7 +149,36 @@ def test_apply_runs_in_an_environment_with_reviewers() -> None:
     assert job["environment"] == "production"
     assert job["permissions"] == {"contents": "write", "pull-requests": "write"}
     plan = load(REPO / "examples" / "github" / "plan.yml")["jobs"]["plan"]
-    assert "environment" not in plan and "secrets." not in str(plan)
+    assert "environment" not in plan
+    # a plan job holds nothing but the read-only DSNs of a postgres state, if any
+    assert re.findall(r"secrets\.\w+", str(plan)) == ["secrets.PROVISIONER_PLAN_SECRETS"]
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda path: path.name)
+def test_the_examples_copy_verbatim_for_any_set_of_apps(path: Path) -> None:
+    """No workflow names a variable of the manifests: every secret reaches provisioner in one
+    bundle (the Action's ``secrets`` input), so a new app or bot needs no workflow edit."""
+    data = load(path)
+    [step] = [step for step in steps_of(data) if "rongcloud-bot-provisioner/" in step["uses"]]
+    assert "env" not in step
+    wanted = "PROVISIONER_PLAN_SECRETS" if path.name == "plan.yml" else "PROVISIONER_SECRETS"
+    assert step["with"]["secrets"] == f"${{{{ secrets.{wanted} }}}}"
+    text = path.read_text(encoding="utf-8")
+    assert set(re.findall(r"secrets\.(\w+)", text)) == {wanted}
+    assert not re.search(r"RONGCLOUD_|DIFY_|_APP_KEY|_APP_SECRET|_STATE_DSN", text)
+    for job in data["jobs"].values():
+        assert "env" not in job
+
+
+def test_the_action_passes_the_bundle_through_the_environment_only() -> None:
+    action = load(ACTION)
+    assert action["inputs"]["secrets"]["default"] == ""
+    run = step_named(action, "provisioner github")
+    assert run["env"]["PROVISIONER_SECRETS"] == ("${{ inputs.secrets || env.PROVISIONER_SECRETS }}")
+    assert "PROVISIONER_SECRETS" not in run["run"] and "inputs.secrets" not in run["run"]
+    for step in action["runs"]["steps"]:
+        if step is not run:
+            assert "secrets" not in str(step.get("env", {})), step.get("name")
 
 
 def test_action_inputs_outputs_and_install() -> None:
@@ -162,6 +191,7 @@ def test_action_inputs_outputs_and_install() -> None:
         "github-token",
         "args",
         "extras",
+        "secrets",
     }
     assert action["inputs"]["extras"]["default"] == ""
     assert set(action["outputs"]) == {"changes", "blocked", "plan-ids", "exit-code"}

@@ -14,7 +14,7 @@ from provisioner.models import PostgresStateSettings
 from provisioner.state.drift_record import BotSeen, DriftRecord
 from provisioner.state.postgres.backend import PostgresBackend, close_stores, shared_store
 from provisioner.state.postgres.store import SCHEMA_VERSION, PostgresStore
-from tests.postgres_support import PASSWORD, PASSWORD_USER, Cluster
+from tests.postgres_support import PASSWORD, PASSWORD_USER, Cluster, read_only_role
 from tests.state_support import next_state
 
 CANARY = "CANARY-pg-password-77c1"
@@ -217,3 +217,71 @@ def test_a_missing_dsn_variable_is_named_never_its_value(tmp_path: Path) -> None
     )
     assert backend.describe() == "postgres schema provisioner"
     assert "nowhere" not in repr(backend)
+
+
+def test_read_only_commands_use_read_dsn_when_its_variables_are_set(tmp_path: Path) -> None:
+    settings = PostgresStateSettings.model_validate(
+        {"backend": "postgres", "dsn": "${WRITE_DSN}", "readDsn": "${READ_DSN}"}
+    )
+    both = {"WRITE_DSN": "host=/nowhere/write", "READ_DSN": "host=/nowhere/read"}
+
+    def dsn_of(env: dict[str, str], read_only: bool) -> tuple[str, bool]:
+        backend = PostgresBackend.for_settings("demo", settings, tmp_path, env, read_only=read_only)
+        return backend.store._dsn, backend.read_only
+
+    assert dsn_of(both, True) == ("host=/nowhere/read", True)
+    assert dsn_of(both, False) == ("host=/nowhere/write", False)
+    assert dsn_of({"WRITE_DSN": both["WRITE_DSN"]}, True) == ("host=/nowhere/write", False)
+    assert dsn_of({"READ_DSN": both["READ_DSN"]}, True) == ("host=/nowhere/read", True)
+    with pytest.raises(ConfigError) as caught:
+        dsn_of({"READ_DSN": both["READ_DSN"]}, False)
+    assert caught.value.message == "app demo: state.dsn: environment variable WRITE_DSN is not set"
+    with pytest.raises(ConfigError) as caught:
+        dsn_of({}, True)
+    assert caught.value.message == (
+        "app demo: state.readDsn: environment variable READ_DSN is not set"
+    )
+
+
+@pytest.mark.parametrize(
+    ("read_only_transactions", "refusal"),
+    [(True, "cannot execute {} in a read-only transaction"), (False, "permission denied")],
+)
+def test_a_read_only_role_reads_and_cannot_lock_or_write(
+    pg_cluster: Cluster,
+    pg_schema: str,
+    stores: list[PostgresStore],
+    tmp_path: Path,
+    read_only_transactions: bool,
+    refusal: str,
+) -> None:
+    owner = backend_of(stores, pg_cluster.dsn(), pg_schema, tmp=tmp_path)
+    owner.write(next_state(owner.read(), "a"))
+    role = read_only_role(pg_cluster, pg_schema, read_only_transactions=read_only_transactions)
+    reader = backend_of(stores, pg_cluster.dsn(user=role), pg_schema, tmp=tmp_path)
+    recorded = reader.read_recorded()
+    assert recorded is not None and recorded.serial == 1
+    assert not reader.is_locked() and reader.lock_holder() is None
+    with pytest.raises(StateError) as caught, reader.lock("provisioner apply"):
+        pass  # pragma: no cover - never entered
+    assert caught.value.message.startswith(
+        f"postgres schema {pg_schema}: cannot lock the state of app demo:"
+        f" {refusal.format('DELETE')}"
+    )
+    assert caught.value.hint == (
+        "the DSN's role may not do this: locking and writing need SELECT, INSERT, UPDATE and"
+        ' DELETE on the schema\'s tables (docs/state.md, "Roles"); a read-only role belongs in'
+        " state.readDsn, which only the commands that read use"
+    )
+    with pytest.raises(StateError) as caught:
+        reader.write(next_state(recorded, "b"))
+    assert f"the write failed: {refusal.format('UPDATE')}" in caught.value.message
+    assert query(pg_cluster, f"SELECT serial FROM {pg_schema}.states") == [(1,)]
+    # a backend opened through readDsn refuses before asking the server
+    flagged = PostgresBackend("demo", reader.store, base_dir=tmp_path, read_only=True)
+    for attempt in (lambda: flagged.write(next_state(recorded, "b")), flagged.unlock):
+        with pytest.raises(StateError) as caught:
+            attempt()
+        assert "through state.readDsn, which is for reading only" in caught.value.message
+    with pytest.raises(StateError), flagged.lock("provisioner apply"):
+        pass  # pragma: no cover - never entered

@@ -69,6 +69,8 @@ EXPECTED: dict[str, list[str]] = {
     "app-state-dsn-password": [
         "app-state-dsn-password/app.yaml:4:8: error: state.dsn: holds a literal password; the DSN must come from the environment",
         '  hint: write dsn: "${PROVISIONER_STATE_DSN}" and keep the DSN in a secret, or leave the password out (PGPASSWORD, ~/.pgpass); never commit it',
+        "app-state-dsn-password/app.yaml:5:12: error: state.readDsn: holds a literal password; the DSN must come from the environment",
+        '  hint: write readDsn: "${PROVISIONER_STATE_READ_DSN}" and keep the DSN in a secret, or leave the password out (PGPASSWORD, ~/.pgpass); never commit it',
     ],
     "app-state-git-remote-url": [
         "app-state-git-remote-url/app.yaml:4:11: error: state.remote: must be the name of a git remote such as origin, not a URL",
@@ -598,6 +600,7 @@ def test_literal_secrets_are_never_echoed(in_fixtures: Path) -> None:
             "1234567890",
             "LiteralKey0042",
             "hunter2-literal",
+            "reader-literal-pw",
         ):
             assert secret not in text
 

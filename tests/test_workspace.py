@@ -79,7 +79,8 @@ def test_load_apps_names_every_unset_secret_with_how_to_set_it(workdir: Path) ->
     )
     assert caught.value.hint == (
         "the plan fingerprints every referenced secret: export DIFY_ASSISTANT_KEY=... (in CI,"
-        " pass them as secrets), then run again"
+        " add them to the PROVISIONER_SECRETS bundle; `provisioner github secrets` lists what"
+        " each app needs), then run again"
     )
 
 

@@ -139,7 +139,7 @@ class AppRun:
 
     def _locked_run(self) -> ApplyResult | None:
         session = self.session
-        backend = backend_for(self.app, env=session.env)
+        backend = backend_for(self.app, env=session.env, read_only=not session.lock)
         result: ApplyResult | None = None
         try:
             lock = backend.lock(session.command) if session.lock else nullcontext()

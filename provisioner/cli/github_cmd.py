@@ -12,7 +12,11 @@ and the step outputs, and makes a constant number of GitHub calls whatever the n
   pull request's reviewed changes, bot by bot, re-planned with refresh under the lock; the
   outcome and, for what was refused, a pending plan on the pull request; ``--pending N``
   applies a pending plan a reviewer approved;
-- ``drift`` (``schedule``): refresh every app; one issue, opened, rewritten, reopened, closed.
+- ``drift`` (``schedule``): refresh every app; one issue, opened, rewritten, reopened, closed;
+- ``secrets`` (anywhere): the variables every app needs (:mod:`provisioner.cli.github_secrets`).
+
+Each job command first merges the secrets bundle ``PROVISIONER_SECRETS`` (the Action's
+``secrets`` input) into its environment, masking every value (:func:`start_job`).
 """
 
 from __future__ import annotations
@@ -31,10 +35,12 @@ from provisioner.cli.github_job import (
     echo_untrusted,
     failures_markdown,
     gather_plans,
+    introduced_secrets,
     start_job,
     warn,
     write_result,
 )
+from provisioner.cli.github_secrets import command as secrets_command
 from provisioner.cli.options import (
     allow_empty_option,
     bots_dir_option,
@@ -72,6 +78,9 @@ def command() -> None:
     """The GitOps loop on GitHub Actions: `plan` on pull requests, `apply` after merge,
     `drift` on a schedule. Run them in workflows (see docs/github.md and examples/github/);
     they read GITHUB_* from the runner and the token from GITHUB_TOKEN only."""
+
+
+command.add_command(secrets_command)
 
 
 trusted_login_option = click.option(
@@ -169,14 +178,16 @@ def plan_command(
     gathered.check_head(event.head_sha)
     gathered, seen = _drift_seen(gathered, env)
     docs, failures = gathered.docs, gathered.failures
-    echo_untrusted((render_text(docs) or "No apps to plan.\n") + seen_text(seen))
-    job.summary(_plan_summary(docs, failures, gathered.loaded, seen_markdown(seen)))
+    log, notes = introduced_secrets(gathered)
+    echo_untrusted((render_text(docs) or "No apps to plan.\n") + seen_text(seen) + log)
+    notes = seen_markdown(seen) + notes
+    job.summary(_plan_summary(docs, failures, gathered.loaded, notes))
     job.outputs(plan_outputs(docs))
     if results_out is not None:
         result = shard_result_json(docs, failures, event.head_sha, gathered.seen)
         write_result(results_out, result, len(docs))
         return 0
-    _post_plan_comment(job, event, docs, failures, trusted_login, seen_markdown(seen))
+    _post_plan_comment(job, event, docs, failures, trusted_login, notes)
     if failures:
         return 1
     return EXIT_BLOCKED if any(doc["blocked"] for doc in docs) else 0
@@ -199,10 +210,10 @@ def _plan_summary(
     docs: Sequence[PlanDoc],
     failures: Sequence[AppFailure],
     loaded: Sequence[LoadedApp],
-    seen: str,
+    notes: str,
 ) -> str:
     plans = render_markdown(docs, limit=SUMMARY_LIMIT // 2) if docs else "No apps to plan.\n"
-    return plans + seen + failures_markdown(failures) + diagnostics_markdown(loaded)
+    return plans + notes + failures_markdown(failures) + diagnostics_markdown(loaded)
 
 
 def _post_plan_comment(
@@ -211,7 +222,7 @@ def _post_plan_comment(
     docs: Sequence[PlanDoc],
     failures: Sequence[AppFailure],
     trusted_login: str,
-    seen: str,
+    notes: str = "",
 ) -> None:
     if event.is_from_fork:
         click.echo(
@@ -225,7 +236,7 @@ def _post_plan_comment(
         )
         return
     run = RunInfo(job.context.run_url, event.head_sha)
-    body = render_plan_comment(docs, run, failures, seen=seen)
+    body = render_plan_comment(docs, run, failures, notes=notes)
     with job.client() as client:
         comment, warnings = upsert_plan_comment(
             client, job.context.repository, event.number, body, trusted_login

@@ -1,7 +1,9 @@
 """What the `github` commands share: the runner's job (context, summary, outputs, client),
-loading apps with their secrets masked first, annotations, printing untrusted text, and the
-plans of a `github plan|drift` run (:mod:`provisioner.github.gather`) with their failures.
-Only the CLI layer prints; everything else comes from :mod:`provisioner.github`."""
+the secrets bundle (``PROVISIONER_SECRETS``, :mod:`provisioner.secrets.bundle`) merged into
+the environment with every value masked first, loading apps with their secrets masked first,
+annotations, printing untrusted text, and the plans of a `github plan|drift` run
+(:mod:`provisioner.github.gather`) with their failures. Only the CLI layer prints; everything
+else comes from :mod:`provisioner.github`."""
 
 from __future__ import annotations
 
@@ -30,7 +32,9 @@ from provisioner.github.actions import (
 from provisioner.github.client import GitHubClient
 from provisioner.github.comment import AppFailure, failure_lines
 from provisioner.github.gather import Gathered, gather, merged_results
+from provisioner.github.wiring import introduced_by_app, introduced_markdown, introduced_text
 from provisioner.render import diagnostics as render_diagnostics
+from provisioner.secrets.bundle import BUNDLE_VARIABLE, merge_bundle, parse_bundle
 from provisioner.workspace import LoadedApp, load_each
 
 
@@ -54,13 +58,41 @@ class Job:
             yield client
 
 
-def start_job(env: Mapping[str, str], *, need_token: bool = True) -> Job:
-    """The job's context; the token is never printed (masked, and redacted from our own)."""
+def start_job(env: dict[str, str], *, need_token: bool = True) -> Job:
+    """The job's context; the token is never printed (masked, and redacted from our own).
+    Then the secrets bundle is merged into ``env`` (:func:`use_secrets_bundle`)."""
     context = read_context(env, need_token=need_token)
     if context.token:
         mask([context.token])
         echo_workflow_masks(mask_commands([context.token]))
+    use_secrets_bundle(env, workflow=True)
     return Job(context)
+
+
+def use_secrets_bundle(env: dict[str, str], *, workflow: bool) -> None:
+    """Merge the bundle in ``env[PROVISIONER_SECRETS]`` into ``env`` (in place; a variable
+    ``env`` sets, not empty, keeps its value: a warning names it when the bundle's differs).
+    Every value is masked before anything else happens: in our own streams, and (with
+    ``workflow``, in a job) by ``::add-mask::`` for the runner's log. ConfigError naming the
+    line of a malformed bundle, never its text."""
+    text = env.get(BUNDLE_VARIABLE, "")
+    if not text.strip():
+        return
+    bundle = parse_bundle(text)
+    values = [value for value in bundle.values() if value]
+    mask(values)
+    if workflow:
+        echo_workflow_masks(mask_commands(values))
+    merged = merge_bundle(env, bundle)
+    env.update(merged.env)
+    if merged.shadowed:
+        names = ", ".join(merged.shadowed)
+        warn(
+            [
+                f"{BUNDLE_VARIABLE} and the job's environment both set {names}: the"
+                " environment's value is used"
+            ]
+        )
 
 
 def load_masked(
@@ -135,6 +167,16 @@ def gather_plans(
     for failure in gathered.failures:
         echo_app_error(failure.app, failure.message, hint=failure.hint)
     return gathered
+
+
+def introduced_secrets(gathered: Gathered) -> tuple[str, str]:
+    """The job log's lines and the markdown section (summary, comment) naming, per app, the
+    variables its plan references that the recorded state does not hold yet
+    (:func:`provisioner.github.wiring.introduced_names`): what the apply job's secrets need
+    before the merge. Both empty when there are none."""
+    apps = [each.app for each in gathered.loaded if each.app is not None]
+    found = introduced_by_app(gathered.docs, apps)
+    return introduced_text(found), introduced_markdown(found)
 
 
 def write_result(path: Path, text: str, count: int) -> None:

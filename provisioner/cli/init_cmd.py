@@ -9,10 +9,12 @@ import click
 from provisioner.cli.options import bots_dir_option, credential_var_options, schemas_dir_option
 from provisioner.errors import ConfigError
 from provisioner.export.scaffold import (
+    STATE_BACKENDS,
     check_endpoint,
     check_variable_name,
     credential_names,
     init_app,
+    state_dsn_names,
 )
 from provisioner.validate import display_path
 
@@ -26,12 +28,22 @@ from provisioner.validate import display_path
     help="local (the embedded emulator), a data center (cn, sg, sg-b, na, sa/sau), an"
     " https:// base URL, or ${NAME}.",
 )
+@click.option(
+    "--state",
+    "state",
+    type=click.Choice(STATE_BACKENDS),
+    help="Write app.yaml's state block for this backend: file (.provisioner/state/APP.json),"
+    " git (the branch provisioner-state) or postgres (dsn and readDsn as"
+    " ${PROVISIONER_<APP>_STATE_DSN} and ${PROVISIONER_<APP>_STATE_READ_DSN}). Default: no"
+    " block, which is the file backend.",
+)
 @bots_dir_option
 @schemas_dir_option
 @credential_var_options
 def command(
     app: str,
     endpoint: str,
+    state: str | None,
     bots_dir: Path,
     schemas_dir: Path,
     app_key_var: str | None,
@@ -42,11 +54,12 @@ def command(
     Both files start with schema modelines pointing at --schemas-dir (written there when
     missing), so editors validate and complete them. With an endpoint other than local,
     app.yaml references the App Key and App Secret as ${RONGCLOUD_<APP>_APP_KEY} and
-    ${RONGCLOUD_<APP>_APP_SECRET} (or the names given).
+    ${RONGCLOUD_<APP>_APP_SECRET} (or the names given). With --state, app.yaml names where
+    the recorded state lives (docs/state.md).
 
     \b
     Example:
-      provisioner init staging --endpoint cn
+      provisioner init staging --endpoint cn --state git
       provisioner validate bots/staging && provisioner plan staging
     """
     folder = app_folder(bots_dir, app)
@@ -57,13 +70,17 @@ def command(
         key_var=key_var,
         secret_var=secret_var,
         schemas_dir=schemas_dir,
+        state=state,
     )
     for each in written:
         if each.status != "unchanged":
             click.echo(f"{each.status} {display_path(each.path)}")
     click.echo(f"Next: provisioner validate {display_path(folder)} && provisioner plan {app}")
-    if endpoint != "local":
-        click.echo(f"      (export {key_var}=... {secret_var}=... first)")
+    exports = [f"{key_var}=...", f"{secret_var}=..."] if endpoint != "local" else []
+    if state == "postgres":
+        exports.append(f"{state_dsn_names(folder.name)[0]}=...")
+    if exports:
+        click.echo(f"      (export {' '.join(exports)} first)")
     return 0
 
 

@@ -45,7 +45,8 @@ def show(apps: tuple[str, ...], bots_dir: Path, output_format: str) -> int:
 
     Secrets are recorded only as salted fingerprints and shown as (sensitive).
     """
-    backends = [_backend(app, bots_dir) for app in (apps or _all_app_names(bots_dir))]
+    names = apps or _all_app_names(bots_dir)
+    backends = [_backend(app, bots_dir, read_only=True) for app in names]
     views = [_view(backend) for backend in backends]
     if output_format == "json":
         document = {"format_version": 1, "apps": views}
@@ -85,7 +86,7 @@ def pull(app: str, bots_dir: Path) -> int:
 
     Takes no lock and writes nothing. With `state push`, moves a state between backends.
     """
-    click.echo(dumps_state(_recorded(_backend(app, bots_dir))), nl=False)
+    click.echo(dumps_state(_recorded(_backend(app, bots_dir, read_only=True))), nl=False)
     return 0
 
 
@@ -147,8 +148,9 @@ def forget(app: str, user_ids: tuple[str, ...], bots_dir: Path) -> int:
     return 0
 
 
-def _backend(app: str, bots_dir: Path) -> StateBackend:
-    return state_backend_for(app, bots_dir)
+def _backend(app: str, bots_dir: Path, *, read_only: bool = False) -> StateBackend:
+    """``read_only`` (show, pull): a postgres state reads through ``state.readDsn``."""
+    return state_backend_for(app, bots_dir, read_only=read_only)
 
 
 def _recorded(backend: StateBackend) -> RecordedApp:

@@ -5,8 +5,10 @@
 - :func:`modelines` are the first lines of a manifest that point editors at them, as a path
   relative to the manifest (VS Code and other yaml-language-server editors read
   ``# yaml-language-server: $schema=…``, JetBrains IDEs ``# $schema: …``);
-- :func:`app_yaml_text` and :func:`example_bot_text` are the files ``init`` creates;
-- :func:`env_name` derives environment variable names (``RONGCLOUD_STAGING_APP_KEY``).
+- :func:`app_yaml_text` and :func:`example_bot_text` are the files ``init`` creates, with
+  the ``state`` block of the backend asked for (:func:`state_yaml_lines`);
+- :func:`env_name` derives environment variable names (``RONGCLOUD_STAGING_APP_KEY``,
+  ``PROVISIONER_STAGING_STATE_DSN``).
 
 Files are only written by :func:`write_schemas` and :func:`init_app`; the texts are pure.
 """
@@ -23,12 +25,11 @@ from pathlib import Path
 import yaml
 
 from provisioner.errors import ConfigError
-from provisioner.models import is_endpoint
+from provisioner.models import LOCAL_ENDPOINT, is_endpoint
 from provisioner.secrets import REFERENCE
 
 SCHEMA_NAMES = ("bot", "app", "app-bundle")
 DEFAULT_SCHEMAS_DIR = Path("schemas")
-LOCAL = "local"
 EXAMPLE_USER_ID = "example-bot"
 _NOT_NAME = re.compile(r"[^A-Z0-9]+")
 _REFERENCE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -45,6 +46,11 @@ def env_name(*parts: str) -> str:
 def credential_names(app: str) -> tuple[str, str]:
     """The default variables of an app's ``appKey`` and ``appSecret``."""
     return env_name("RONGCLOUD", app, "APP_KEY"), env_name("RONGCLOUD", app, "APP_SECRET")
+
+
+def state_dsn_names(app: str) -> tuple[str, str]:
+    """The variables of a postgres state's ``dsn`` and ``readDsn``."""
+    return env_name("PROVISIONER", app, "STATE_DSN"), env_name("PROVISIONER", app, "STATE_READ_DSN")
 
 
 def check_variable_name(option: str, name: str) -> str:
@@ -110,10 +116,13 @@ def modelines(manifest_folder: Path, schemas_dir: Path, kind: str) -> str:
 # --- init ------------------------------------------------------------------------------------
 
 
-def app_yaml_text(endpoint: str, key_var: str, secret_var: str, header: str) -> str:
-    """``app.yaml`` for ``endpoint``: credentials as references unless it is ``local``."""
+def app_yaml_text(
+    endpoint: str, key_var: str, secret_var: str, header: str, state: list[str] | None = None
+) -> str:
+    """``app.yaml`` for ``endpoint``: credentials as references unless it is ``local``; then
+    the ``state`` lines (:func:`state_yaml_lines`) when given."""
     lines = [header.rstrip("\n")]
-    if endpoint == LOCAL:
+    if endpoint == LOCAL_ENDPOINT:
         lines += [
             "# endpoint: local runs the embedded RongCloud emulator (no account needed).",
             "# For a real app: a data center (cn, sg, sg-b, na, sa) or an https:// base URL,",
@@ -128,7 +137,36 @@ def app_yaml_text(endpoint: str, key_var: str, secret_var: str, header: str) -> 
             f"appKey: ${{{key_var}}}",
             f"appSecret: ${{{secret_var}}}",
         ]
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, *(state or ())]) + "\n"
+
+
+STATE_BACKENDS = ("file", "git", "postgres")
+
+
+def state_yaml_lines(app: str, backend: str) -> list[str]:
+    """app.yaml's ``state`` block for ``backend`` (one of :data:`STATE_BACKENDS`), with a
+    comment saying where the state lives; postgres references per-app DSN variables."""
+    if backend == "file":
+        return [
+            f"# The recorded state: the JSON file .provisioner/state/{app}.json (docs/state.md).",
+            "state: {backend: file}",
+        ]
+    if backend == "git":
+        return [
+            f"# The recorded state: {app}.json on the branch provisioner-state of this",
+            "# repository, shared by every clone and CI job (docs/state.md).",
+            "state: {backend: git, branch: provisioner-state, remote: origin}",
+        ]
+    dsn, read_dsn = state_dsn_names(app)
+    return [
+        "# The recorded state: a PostgreSQL schema (install the postgres extra). dsn may",
+        "# write (apply); readDsn, a read-only role, serves plan jobs (docs/state.md).",
+        "state:",
+        "  backend: postgres",
+        f"  dsn: ${{{dsn}}}",
+        f"  readDsn: ${{{read_dsn}}}",
+        "  schema: provisioner",
+    ]
 
 
 def example_bot_text(header: str, dify_var: str) -> str:
@@ -157,10 +195,17 @@ integrations:            # at least one, at most one per type
 
 
 def init_app(
-    folder: Path, *, endpoint: str, key_var: str, secret_var: str, schemas_dir: Path
+    folder: Path,
+    *,
+    endpoint: str,
+    key_var: str,
+    secret_var: str,
+    schemas_dir: Path,
+    state: str | None = None,
 ) -> list[WrittenFile]:
-    """Create ``folder`` with ``app.yaml`` and the example bot (schemas written where missing).
-    ConfigError when the folder already holds manifests."""
+    """Create ``folder`` with ``app.yaml`` (with the ``state`` block of that backend, when
+    given) and the example bot (schemas written where missing). ConfigError when the folder
+    already holds manifests."""
     if folder.exists() and any(folder.glob("*.y*ml")):
         raise ConfigError(
             f"{folder} already holds manifests",
@@ -173,7 +218,11 @@ def init_app(
     dify_var = env_name("DIFY", folder.absolute().name, EXAMPLE_USER_ID, "CHATFLOW_KEY")
     texts = {
         app_file: app_yaml_text(
-            endpoint, key_var, secret_var, modelines(folder, schemas_dir, "app")
+            endpoint,
+            key_var,
+            secret_var,
+            modelines(folder, schemas_dir, "app"),
+            state_yaml_lines(folder.absolute().name, state) if state else None,
         ),
         bot_file: example_bot_text(modelines(folder, schemas_dir, "bot"), dify_var),
     }

@@ -276,14 +276,14 @@ def render_plan_comment(
     failures: Sequence[AppFailure] = (),
     *,
     limit: int = COMMENT_BUDGET,
-    seen: str = "",
+    notes: str = "",
 ) -> str:
     """The sticky plan comment for plan documents and failed apps, within ``limit``;
-    ``seen``: what the last drift run saw (markdown, :mod:`provisioner.github.seen`), after
-    the summary."""
+    ``notes``: markdown after the summary (what the last drift run saw,
+    :mod:`provisioner.github.seen`; the new secrets, :mod:`provisioner.github.wiring`)."""
     block = _fitting_data_block(docs, run.head_sha, limit)
     footer = _footer(run) + block + "\n"
-    head = _head(docs, failures) + seen
+    head = _head(docs, failures) + notes
     room = limit - len(footer)
     head = cut_markdown(head, room // 2 if _sectioned(docs) else room, _cut_note(None))
     sections = _fit_sections(docs, room - len(head))

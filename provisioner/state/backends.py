@@ -23,6 +23,7 @@ def backend_for(
     *,
     base_dir: Path | None = None,
     env: Mapping[str, str] | None = None,
+    read_only: bool = False,
 ) -> StateBackend:
     """The state backend of an app, from ``state`` in its settings (default: the file
     ``.provisioner/state/<app>.json``).
@@ -30,7 +31,10 @@ def backend_for(
     ``app`` is a DesiredApp (its settings are used) or an app name with optional settings.
     Relative paths, the git repository and ``.provisioner/`` are taken from ``base_dir``
     (default: the current working directory); ``${NAME}`` in a DSN from ``env`` (default:
-    the process environment). Nothing is read or connected until the backend is used.
+    the process environment). ``read_only``: for a command that never locks or writes
+    (plan, drift, state show): a postgres state then connects with ``readDsn`` when it is
+    set and its variables are (see :meth:`PostgresBackend.for_settings`). Nothing is read
+    or connected until the backend is used.
     """
     if isinstance(app, str):
         name = app
@@ -48,4 +52,4 @@ def backend_for(
     with requires_extra("postgres"):
         from provisioner.state.postgres.backend import PostgresBackend
 
-    return PostgresBackend.for_settings(name, state, base, env)
+    return PostgresBackend.for_settings(name, state, base, env, read_only=read_only)

@@ -22,6 +22,8 @@ from provisioner.validate.folders import APP_FILE, display_path
 from provisioner.validate.schema import max_bots_per_app
 
 LOOPBACK_HOSTS = frozenset({"localhost", "[::1]"})
+DSN_VARIABLES = {"dsn": "PROVISIONER_STATE_DSN", "readDsn": "PROVISIONER_STATE_READ_DSN"}
+"""The variables the hints suggest for a literal DSN with a password."""
 _HOST = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)")
 
 
@@ -166,12 +168,13 @@ def _is_plain_http_off_loopback(url: str) -> bool:
 
 def state_checks(document: Document) -> list[Diagnostic]:
     """``state.path`` outside the working directory (a warning: the state leaves the
-    repository), and a literal password in ``state.dsn`` (an error: it is a secret)."""
+    repository), and a literal password in ``state.dsn`` or ``state.readDsn`` (an error: it
+    is a secret)."""
     state = document.value.get("state")
     if not isinstance(state, dict):
         return []
     found: list[Diagnostic] = []
-    backend, path, dsn = state.get("backend", "file"), state.get("path"), state.get("dsn")
+    backend, path = state.get("backend", "file"), state.get("path")
     if backend == "file" and isinstance(path, str) and path and _outside_working_dir(path):
         found.append(
             diagnostic_at(
@@ -185,18 +188,20 @@ def state_checks(document: Document) -> list[Diagnostic]:
                 severity="warning",
             )
         )
-    if backend == "postgres" and isinstance(dsn, str) and has_literal_password(dsn):
-        found.append(
-            diagnostic_at(
-                document.file,
-                document.location(("state", "dsn")),
-                ("state", "dsn"),
-                "secret-literal",
-                "holds a literal password; the DSN must come from the environment",
-                'write dsn: "${PROVISIONER_STATE_DSN}" and keep the DSN in a secret, or leave'
-                " the password out (PGPASSWORD, ~/.pgpass); never commit it",
+    for field, variable in DSN_VARIABLES.items():
+        value = state.get(field)
+        if backend == "postgres" and isinstance(value, str) and has_literal_password(value):
+            found.append(
+                diagnostic_at(
+                    document.file,
+                    document.location(("state", field)),
+                    ("state", field),
+                    "secret-literal",
+                    "holds a literal password; the DSN must come from the environment",
+                    f'write {field}: "${{{variable}}}" and keep the DSN in a secret, or leave'
+                    " the password out (PGPASSWORD, ~/.pgpass); never commit it",
+                )
             )
-        )
     return found
 
 

@@ -27,7 +27,7 @@ from provisioner.validate.characters import character_problem
 
 Kind = Literal["bot", "app"]
 SECRET_FIELDS = frozenset({"apiKey", "appSecret"})
-_SECRET_PARTS = SECRET_FIELDS | {"auth", "dsn"}
+_SECRET_PARTS = SECRET_FIELDS | {"auth", "dsn", "readDsn"}
 _SUGGESTED_VARIABLE = {"apiKey": "DIFY_API_KEY", "appSecret": "RONGCLOUD_APP_SECRET"}
 _SUGGESTION = re.compile(r"^did you mean '([^']+)'\?$")
 _DIFY_ENDPOINTS = ("/chat-messages", "/completion-messages", "/workflows/run")

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provisioner.errors import ConfigError, StateConflictError, StateError
-from provisioner.secrets import resolve
+from provisioner.secrets import is_available, references, resolve
 from provisioner.state.backend import BackendKind, StateBackend, tell
 from provisioner.state.codec import MAX_STATE_BYTES, Fragments, parse_state, render_state
 from provisioner.state.drift_record import (
@@ -80,10 +80,14 @@ class PostgresBackend(StateBackend):
 
     kind: BackendKind = "postgres"
 
-    def __init__(self, app: str, store: PostgresStore, *, base_dir: Path) -> None:
+    def __init__(
+        self, app: str, store: PostgresStore, *, base_dir: Path, read_only: bool = False
+    ) -> None:
         self.app = app
         self.store = store
         self.base_dir = base_dir
+        self.read_only = read_only
+        """Connected with ``state.readDsn``: it reads, and refuses to lock or write."""
         self._fragments: Fragments = {}
         self._lock = AppLock(store.schema, app, store.where)
         self._session: Session | None = None
@@ -98,15 +102,26 @@ class PostgresBackend(StateBackend):
         settings: PostgresStateSettings,
         base_dir: Path,
         env: Mapping[str, str] | None,
+        *,
+        read_only: bool = False,
     ) -> PostgresBackend:
         """The backend of ``app``; the DSN's ``${NAME}`` references are resolved from
-        ``env`` (default: the process environment)."""
+        ``env`` (default: the process environment). ``read_only`` (a command that never
+        locks or writes): ``readDsn`` when it is set and its variables are, else ``dsn``;
+        when neither can be resolved, the error names ``readDsn``, what a plan job holds."""
+        environ = os.environ if env is None else env
+        field, chosen = "dsn", settings.dsn
+        if read_only and settings.readDsn is not None:
+            usable = all(is_available(name, environ) for name in references(settings.readDsn))
+            if usable or not all(is_available(n, environ) for n in references(settings.dsn)):
+                field, chosen = "readDsn", settings.readDsn
         try:
-            dsn = resolve(settings.dsn, os.environ if env is None else env)
+            dsn = resolve(chosen, environ)
         except ConfigError as exc:
-            raise ConfigError(f"app {app}: state.dsn: {exc.message}", hint=exc.hint) from None
+            raise ConfigError(f"app {app}: state.{field}: {exc.message}", hint=exc.hint) from None
         where = f"postgres schema {settings.schema_name}"
-        return cls(app, shared_store(dsn, settings.schema_name, where), base_dir=base_dir)
+        store = shared_store(dsn, settings.schema_name, where)
+        return cls(app, store, base_dir=base_dir, read_only=field == "readDsn")
 
     def __repr__(self) -> str:
         return f"PostgresBackend(app={self.app!r}, schema={self.store.schema!r})"
@@ -159,6 +174,7 @@ class PostgresBackend(StateBackend):
     def write(self, state: RecordedApp, *, expected_serial: int | None = None) -> None:
         import psycopg
 
+        self._refuse_if_read_only("write")
         expected = expected_serial_of(state, expected_serial)
         check_request(self.store.where, self.app, state, expected)
         document = render_state(state, self._fragments)
@@ -224,6 +240,7 @@ class PostgresBackend(StateBackend):
     @contextlib.contextmanager
     def lock(self, command: str) -> Iterator[None]:
         """Hold the app's advisory lock (and its holder row) for the block."""
+        self._refuse_if_read_only("lock")
         session = self.store.lock_session(self.app)
         try:
             self._take(session, command)
@@ -312,6 +329,7 @@ class PostgresBackend(StateBackend):
         the holder row; returns the holder it named."""
         import psycopg
 
+        self._refuse_if_read_only("unlock")
         try:
             with self.store.reading() as connection:
                 if not self.store.check_version(connection):
@@ -364,6 +382,14 @@ class PostgresBackend(StateBackend):
         except psycopg.Error as exc:
             doing = f"cannot write the drift record of app {self.app}"
             raise self.store.translate(exc, doing) from None
+
+    def _refuse_if_read_only(self, doing: str) -> None:
+        if self.read_only:
+            raise StateError(
+                f"{self.store.where}: cannot {doing} the state of app {self.app} through"
+                " state.readDsn, which is for reading only",
+                hint="this is a bug: commands that lock or write use state.dsn; report it",
+            )
 
     def pending_error(self) -> StateError | None:
         """Always None: every write is committed before :meth:`write` returns."""

@@ -45,6 +45,14 @@ SESSION_SETTINGS = (
     " SET tcp_keepalives_count = 3; SET statement_timeout = '60s'; SET lock_timeout = '30s'"
 )
 """The server's side of the keepalives: it frees a dead client's locks within ~1 minute."""
+READ_ONLY_REFUSALS = frozenset({"42501", "25006"})
+"""SQLSTATEs of a statement a read-only role may not run: insufficient_privilege, and
+read_only_sql_transaction (``default_transaction_read_only``)."""
+_PRIVILEGE_HINT = (
+    "the DSN's role may not do this: locking and writing need SELECT, INSERT, UPDATE and"
+    ' DELETE on the schema\'s tables (docs/state.md, "Roles"); a read-only role belongs in'
+    " state.readDsn, which only the commands that read use"
+)
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -165,12 +173,16 @@ class PostgresStore:
     # --- schema -----------------------------------------------------------------------
 
     def migrate(self, connection: psycopg.Connection[Any]) -> None:
-        """Create or upgrade the tables (once per store; safe when several runs race)."""
+        """Create or upgrade the tables (once per store; safe when several runs race).
+        Tables already at :data:`SCHEMA_VERSION` need nothing, not even CREATE rights."""
         if self._migrated:
             return
         import psycopg
 
         try:
+            if self._version(connection) == SCHEMA_VERSION:
+                self._migrated = True
+                return
             with connection.transaction():
                 self.run_migrations(connection)
         except psycopg.errors.InsufficientPrivilege as exc:
@@ -216,22 +228,31 @@ class PostgresStore:
     def check_version(self, connection: psycopg.Connection[Any], table: str = "states") -> bool:
         """Whether the tables (``table`` among them) exist (reads create nothing); StateError
         for a layout newer than this release knows."""
+        version = self._version(connection)
+        if version > SCHEMA_VERSION:
+            raise newer_schema_error(self.where, version)
+        if not version:
+            return False
+        row = connection.execute(
+            "SELECT to_regclass(%s) IS NOT NULL", [f"{self.schema}.{table}"]
+        ).fetchone()
+        return bool(row and row[0])
+
+    def _version(self, connection: psycopg.Connection[Any]) -> int:
+        """The layout version the schema's tables have (0: none yet)."""
         from psycopg import sql
 
         row = connection.execute(
-            "SELECT to_regclass(%s) IS NOT NULL, to_regclass(%s) IS NOT NULL",
-            [f"{self.schema}.migrations", f"{self.schema}.{table}"],
+            "SELECT to_regclass(%s) IS NOT NULL", [f"{self.schema}.migrations"]
         ).fetchone()
         if row is None or not row[0]:
-            return False
+            return 0
         found = connection.execute(
             sql.SQL("SELECT coalesce(max(version), 0) FROM {}.migrations").format(
                 sql.Identifier(self.schema)
             )
         ).fetchone()
-        if found is not None and int(found[0]) > SCHEMA_VERSION:
-            raise newer_schema_error(self.where, int(found[0]))
-        return bool(row[1])
+        return int(found[0]) if found else 0
 
     # --- errors -----------------------------------------------------------------------
 
@@ -244,6 +265,8 @@ def translate(exc: Exception, doing: str, where: str, dsn: str) -> StateError:
     """See :meth:`PostgresStore.translate`."""
     lines = str(exc).strip().splitlines()
     detail = scrub(lines[0] if lines else type(exc).__name__, dsn)
+    if getattr(exc, "sqlstate", None) in READ_ONLY_REFUSALS:
+        return StateError(f"{where}: {doing}: {detail}", hint=_PRIVILEGE_HINT)
     return StateError(
         f"{where}: {doing}: {detail}",
         hint="check the DSN (state.dsn), that the server is up and reachable from here, and"
