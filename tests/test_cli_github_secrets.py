@@ -1,4 +1,4 @@
-"""Secrets wiring a team can copy, end to end (the World of tests/test_cli_github.py: the
+"""Secrets wiring a team can copy, end to end (the World of tests/github_world.py: the
 GitHub fake, the emulator, a bare origin with the state branch, one clone per runner):
 
 - two apps with per-app variable names wired only through the ``PROVISIONER_SECRETS``
@@ -16,7 +16,7 @@ import json
 from tests.apply_support import APP_KEY, APP_SECRET, DIFY_KEY, write_calls
 from tests.git_support import branch_file
 from tests.github_fake import REPO_NAME
-from tests.test_cli_github import (
+from tests.github_world import (
     GIT_STATE,
     MERGE,
     SECOND_KEY,
@@ -25,11 +25,7 @@ from tests.test_cli_github import (
     World,
     merged_and_applied,
     open_pull,
-    server,
-    world,
 )
-
-__all__ = ["server", "world"]  # the fixtures, for pytest
 
 APPS = ("demo", "second")
 DEMO_NAMES = {

@@ -59,7 +59,7 @@ from provisioner.state import RecordedApp
 from tests.apply_support import APP_KEY, APP_SECRET, DIFY_KEY, Workspace, live_bots
 from tests.git_support import branch_file, git, make_clone, make_origin
 from tests.github_fake import REPO_NAME, WORKFLOW_LOGIN, WORKFLOW_TOKEN, GitHubFake
-from tests.test_cli_github import GIT_STATE, pull_event
+from tests.github_world import GIT_STATE, pull_event
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "github"
