@@ -186,7 +186,7 @@ def test_covered_is_the_path_the_change_sets_or_inside_or_around_it() -> None:
 def test_the_plan_comment_shows_the_lines_after_its_summary() -> None:
     doc = pr_plan(type="Support")
     seen = seen_markdown(seen_apps([doc], {"demo": drift_record(doc)}, now=NOW))
-    body = render_plan_comment([doc], RunInfo(RUN, "a" * 40), seen=seen)
+    body = render_plan_comment([doc], RunInfo(RUN, "a" * 40), notes=seen)
     _table, rest = body.split("\n| `demo` | ", 1)
     assert rest.split("\n", 1)[1].startswith(
         "\n\n**What the last drift run saw:**\n\n- `demo`: `hr-bot` is not on the server"
