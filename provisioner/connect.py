@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, NamedTuple
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from provisioner.diagnostics import format_path
+from provisioner.diagnostics import display_path, format_path
 from provisioner.dify.protocol import MODE_NAMES
 from provisioner.dify.routing import DifyRoute
 from provisioner.errors import ConfigError
 from provisioner.extras import requires_extra
-from provisioner.models import LOCAL_ENDPOINT, DesiredApp, StandInApp, is_endpoint
+from provisioner.models import APP_FILE, LOCAL_ENDPOINT, DesiredApp, StandInApp, is_endpoint
 from provisioner.rongcloud import RongCloudClient, hosts_for_endpoint
 from provisioner.secrets import (
     is_available,
@@ -37,7 +37,6 @@ from provisioner.secrets import (
     unavailable_error,
 )
 from provisioner.secrets.bundle import BUNDLE_VARIABLE
-from provisioner.validate import APP_FILE, display_path
 
 if TYPE_CHECKING:
     from provisioner.emulator.dify.apps import DifyApp, DifyInput

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 Severity = Literal["error", "warning"]
@@ -75,3 +76,12 @@ def diagnostic_at(
         message=message,
         hint=hint,
     )
+
+
+def display_path(path: Path) -> str:
+    """How messages name ``path``: relative to the working directory when under it."""
+    absolute = path.absolute()
+    try:
+        return absolute.relative_to(Path.cwd().absolute()).as_posix()
+    except ValueError:
+        return path.as_posix()

@@ -21,6 +21,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
+APP_FILE = "app.yaml"
+"""The file of an app folder that holds its settings; every other manifest is one bot."""
+
 IntegrationType = Literal["webhook", "dify_chat", "dify_completion", "dify_chatflow"]
 DIFY_TYPES: frozenset[str] = frozenset({"dify_chat", "dify_completion", "dify_chatflow"})
 DIFY_OBJECT_NAME = "RC:TxtMsg"

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisioner.diagnostics import JsonPath, format_path
-from provisioner.models import DesiredApp
+from provisioner.models import APP_FILE, DesiredApp
 from provisioner.plan.document import PlanDoc
 from provisioner.render.markdown import markdown_code
 from provisioner.render.safe import terminal_safe
@@ -35,7 +35,6 @@ from provisioner.secrets import (
     references,
 )
 from provisioner.secrets.bundle import BUNDLE_VARIABLE
-from provisioner.validate import APP_FILE
 
 READ_DSN_FIELD = "state.readDsn"
 PLAN_BUNDLE_VARIABLE = "PROVISIONER_PLAN_SECRETS"

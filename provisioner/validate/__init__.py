@@ -25,7 +25,8 @@ check that referenced variables are set. No message ever contains a secret value
 
 from __future__ import annotations
 
-from provisioner.diagnostics import diagnostic_order
+from provisioner.diagnostics import diagnostic_order, display_path
+from provisioner.models import APP_FILE
 from provisioner.validate.app import (
     PARALLEL_MIN_APPS,
     AppValidation,
@@ -34,12 +35,10 @@ from provisioner.validate.app import (
     validate_apps,
 )
 from provisioner.validate.folders import (
-    APP_FILE,
     MANIFEST_SUFFIXES,
     app_folders_of,
     bot_files,
     discover_apps,
-    display_path,
     is_app_folder,
 )
 from provisioner.validate.references import ENV_MISSING, IDENTITY_PATHS, unset_variable

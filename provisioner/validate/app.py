@@ -23,13 +23,14 @@ from provisioner.diagnostics import (
     JsonPath,
     diagnostic_at,
     diagnostic_order,
+    display_path,
     has_errors,
 )
 from provisioner.errors import ConfigError
 from provisioner.manifest import Document, load_document
-from provisioner.models import AppSettings, Bot, DesiredApp
+from provisioner.models import APP_FILE, AppSettings, Bot, DesiredApp
 from provisioner.validate import schema
-from provisioner.validate.folders import APP_FILE, bot_files, display_child, display_path
+from provisioner.validate.folders import bot_files, display_child
 from provisioner.validate.references import reference_checks
 from provisioner.validate.rules import (
     app_checks,

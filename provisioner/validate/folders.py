@@ -9,19 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from provisioner.diagnostics import display_path
 from provisioner.errors import ConfigError
+from provisioner.models import APP_FILE
 
-APP_FILE = "app.yaml"
 MANIFEST_SUFFIXES = (".yaml", ".yml")
-
-
-def display_path(path: Path) -> str:
-    """How messages name ``path``: relative to the working directory when under it."""
-    absolute = path.absolute()
-    try:
-        return absolute.relative_to(Path.cwd().absolute()).as_posix()
-    except ValueError:
-        return path.as_posix()
 
 
 def display_child(folder_shown: str, name: str) -> str:

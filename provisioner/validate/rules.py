@@ -12,13 +12,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from provisioner.diagnostics import Diagnostic, JsonPath, Position, diagnostic_at
+from provisioner.diagnostics import Diagnostic, JsonPath, Position, diagnostic_at, display_path
 from provisioner.manifest import Document
-from provisioner.models import is_endpoint
+from provisioner.models import APP_FILE, is_endpoint
 from provisioner.secrets import REFERENCE, is_available
 from provisioner.secrets.dsn import has_literal_password
 from provisioner.secrets.urls import credential_places
-from provisioner.validate.folders import APP_FILE, display_path
 from provisioner.validate.schema import max_bots_per_app
 
 LOOPBACK_HOSTS = frozenset({"localhost", "[::1]"})
