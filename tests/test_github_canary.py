@@ -10,6 +10,10 @@ from pathlib import Path
 import pytest
 
 from provisioner.errors import GitHubError, ProvisionerError
+from provisioner.forge.comment import AppFailure, RunInfo, render_plan_comment
+from provisioner.forge.drift import drift_record
+from provisioner.forge.outcome import AppOutcome, render_apply_outcome
+from provisioner.forge.seen import seen_apps, seen_markdown, seen_text
 from provisioner.github.actions import (
     annotation,
     append_step_summary,
@@ -19,10 +23,6 @@ from provisioner.github.actions import (
     write_outputs,
 )
 from provisioner.github.client import GitHubClient, Repo
-from provisioner.github.comment import AppFailure, RunInfo, render_plan_comment
-from provisioner.github.drift import drift_record
-from provisioner.github.outcome import AppOutcome, render_apply_outcome
-from provisioner.github.seen import seen_apps, seen_markdown, seen_text
 from provisioner.github.sync import (
     DriftReport,
     find_reviewed_plan,

@@ -12,8 +12,8 @@ import click
 from provisioner.cli.options import bots_dir_option, concurrency_option, shard_option
 from provisioner.cli.output import echo_app_error, echo_load_warnings, echo_warning, mask
 from provisioner.exit_codes import EXIT_CHANGES
-from provisioner.github.gather import gather, write_drift_records
-from provisioner.github.shards import shard_result_json
+from provisioner.forge.gather import gather, write_drift_records
+from provisioner.forge.shards import shard_result_json
 from provisioner.render.drift import has_findings, render_drift_text
 from provisioner.state.holder import ci_run_url, utc_now
 from provisioner.workspace import load_each

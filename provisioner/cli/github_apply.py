@@ -1,6 +1,6 @@
 """`provisioner github apply`: the reviewed changes of a merged pull request, bot by bot, or
 (``--pending N``) the pending plan a reviewer approved. Prints; the work is in
-:mod:`provisioner.github.apply` and :mod:`provisioner.github.pending`."""
+:mod:`provisioner.forge.apply` and :mod:`provisioner.forge.pending`."""
 
 from __future__ import annotations
 
@@ -25,14 +25,20 @@ from provisioner.cli.options import (
 )
 from provisioner.cli.output import echo_app_error, echo_error
 from provisioner.errors import GitHubError, NoMergedPullRequestError, UnreviewedPlanError
-from provisioner.github.actions import stop_commands
-from provisioner.github.apply import ReviewedApply, apply_pending, apply_reviewed
+from provisioner.forge.apply import ReviewedApply, apply_pending, apply_reviewed
+from provisioner.forge.comment import DEFAULT_TRUSTED_LOGIN, PlanData, RunInfo
+from provisioner.forge.gather import gather
+from provisioner.forge.outcome import AppOutcome, apply_marker, render_apply_outcome
+from provisioner.forge.pending import render_pending_plan
+from provisioner.github.actions import SUMMARY_LIMIT, plan_outputs, stop_commands
 from provisioner.github.client import GitHubClient, PullRequest
-from provisioner.github.comment import DEFAULT_TRUSTED_LOGIN, PlanData, RunInfo
-from provisioner.github.gather import gather
-from provisioner.github.outcome import AppOutcome, apply_marker, render_apply_outcome
-from provisioner.github.pending import find_pending, post_pending, render_pending_plan
-from provisioner.github.sync import merged_pull, post_apply_outcome, reviewed_plan
+from provisioner.github.sync import (
+    find_pending,
+    merged_pull,
+    post_apply_outcome,
+    post_pending,
+    reviewed_plan,
+)
 from provisioner.plan import PlanDoc
 from provisioner.render.plan import render_text
 from provisioner.workspace import LoadedApp
@@ -252,8 +258,8 @@ class _Run:
         return [doc for doc in gathered.docs if doc["has_changes"] or doc["blocked"]]
 
     def _report(self, body: str, run: ReviewedApply, number: int | None, marker: str) -> None:
-        self.job.summary(body + run.plans_markdown())
-        self.job.outputs(run.outputs())
+        self.job.summary(body + run.plans_markdown(SUMMARY_LIMIT // 2))
+        self.job.outputs(plan_outputs(run.docs))
         if number is not None:
             self._post(body, number, marker)
 

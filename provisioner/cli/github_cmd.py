@@ -48,6 +48,11 @@ from provisioner.cli.options import (
     shard_option,
 )
 from provisioner.exit_codes import EXIT_BLOCKED, EXIT_CHANGES
+from provisioner.forge.comment import AppFailure, RunInfo, render_plan_comment
+from provisioner.forge.drift import DriftReport
+from provisioner.forge.gather import Gathered, read_drift_records, write_drift_records
+from provisioner.forge.seen import SeenApp, seen_apps, seen_markdown, seen_text
+from provisioner.forge.shards import shard_result_json
 from provisioner.github.actions import (
     SUMMARY_LIMIT,
     PullRequestEvent,
@@ -55,15 +60,7 @@ from provisioner.github.actions import (
     plan_outputs,
     read_pull_request_event,
 )
-from provisioner.github.comment import AppFailure, RunInfo, render_plan_comment
-from provisioner.github.gather import Gathered, read_drift_records, write_drift_records
-from provisioner.github.seen import SeenApp, seen_apps, seen_markdown, seen_text
-from provisioner.github.shards import shard_result_json
-from provisioner.github.sync import (
-    DriftReport,
-    sync_drift_issue,
-    upsert_plan_comment,
-)
+from provisioner.github.sync import sync_drift_issue, upsert_plan_comment
 from provisioner.plan import PlanDoc
 from provisioner.render.drift import has_findings, render_drift_text
 from provisioner.render.markdown import render_markdown

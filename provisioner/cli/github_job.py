@@ -2,7 +2,7 @@
 the secrets bundle (``PROVISIONER_SECRETS``, :mod:`provisioner.secrets.bundle`) merged into
 the environment with every value masked first, loading apps with their secrets masked first,
 annotations, printing untrusted text, and the plans of a `github plan|drift` run
-(:mod:`provisioner.github.gather`) with their failures. Only the CLI layer prints; everything
+(:mod:`provisioner.forge.gather`) with their failures. Only the CLI layer prints; everything
 else comes from :mod:`provisioner.github`."""
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from provisioner.cli.output import (
     mask,
     write_output_file,
 )
+from provisioner.forge.comment import AppFailure, failure_lines
+from provisioner.forge.gather import Gathered, gather, merged_results
 from provisioner.github.actions import (
     ActionsContext,
     annotation,
@@ -30,8 +32,6 @@ from provisioner.github.actions import (
     write_outputs,
 )
 from provisioner.github.client import GitHubClient
-from provisioner.github.comment import AppFailure, failure_lines
-from provisioner.github.gather import Gathered, gather, merged_results
 from provisioner.github.wiring import introduced_by_app, introduced_markdown, introduced_text
 from provisioner.render import diagnostics as render_diagnostics
 from provisioner.secrets.bundle import BUNDLE_VARIABLE, merge_bundle, parse_bundle
@@ -151,7 +151,7 @@ def gather_plans(
     concurrency: int,
 ) -> Gathered:
     """Merge ``result_files`` (fan-in), or load (masked) and plan every app here
-    (:mod:`provisioner.github.gather`); every app that could not be planned is printed as
+    (:mod:`provisioner.forge.gather`); every app that could not be planned is printed as
     an error line."""
     if result_files:
         if apps or results_out:

@@ -1,4 +1,4 @@
-"""`github apply`: make, bot by bot, the changes a merged pull request reviewed.
+"""`github apply` and `gitlab apply`: make, bot by bot, the changes a merged review reviewed.
 
 Every app the review recorded is planned again with a refresh, under its lock, by the skeleton
 `provisioner apply` runs too (:func:`provisioner.apply.run.apply_apps`), with this command's
@@ -21,9 +21,9 @@ from provisioner.apply.run import ApplyRun, Printer, ReviewRule, apply_apps
 from provisioner.apply.session import Applied, Selection
 from provisioner.apply.verdicts import BotVerdicts, Review, Select, Verdict, blocked_error
 from provisioner.errors import PlanError, ProvisionerError, UnsafePlanError
-from provisioner.github.actions import SUMMARY_LIMIT, plan_outputs
-from provisioner.github.comment import PlanData, ReviewedApp, RunInfo
-from provisioner.github.outcome import AppOutcome, BotOutcome, render_apply_outcome
+from provisioner.forge.comment import PlanData, ReviewedApp, RunInfo
+from provisioner.forge.outcome import AppOutcome, BotOutcome, render_apply_outcome
+from provisioner.forge.wording import GITHUB, Wording
 from provisioner.models import DesiredApp
 from provisioner.plan import Change, Plan
 from provisioner.plan.make import EMPTYING
@@ -32,7 +32,7 @@ from provisioner.render.markdown import render_markdown
 from provisioner.workspace import LoadedApp
 
 COMMAND = "provisioner github apply"
-"""What the lock holder record names."""
+"""What the lock holder record names (``command`` of :func:`apply_reviewed`)."""
 FORGOTTEN = "already gone from the server; forgotten from the state without a call"
 
 
@@ -121,19 +121,22 @@ class ReviewedApply(ApplyRun):
         applied = {each.app: each for each in self.applied}
         return [app_outcome(verdict, applied.get(name)) for name, verdict in self.verdicts.items()]
 
-    def outcome_markdown(self, run_url: str, sha: str, shard: tuple[int, int] | None = None) -> str:
-        return render_apply_outcome(self.outcomes(), RunInfo(run_url, sha), shard=shard)
+    def outcome_markdown(
+        self,
+        run_url: str,
+        sha: str,
+        shard: tuple[int, int] | None = None,
+        wording: Wording = GITHUB,
+    ) -> str:
+        run = RunInfo(run_url, sha)
+        return render_apply_outcome(self.outcomes(), run, shard=shard, wording=wording)
 
-    def plans_markdown(self) -> str:
-        """The plans the apps made before deciding (each with its refusals, in the outcome)."""
+    def plans_markdown(self, limit: int) -> str:
+        """The plans the apps made before deciding (each with its refusals, in the outcome),
+        within ``limit``."""
         if not self.docs:
             return ""
-        return "\n### The plans made before applying\n\n" + render_markdown(
-            self.docs, limit=SUMMARY_LIMIT // 2
-        )
-
-    def outputs(self) -> dict[str, str]:
-        return plan_outputs(self.docs)
+        return "\n### The plans made before applying\n\n" + render_markdown(self.docs, limit=limit)
 
     @property
     def needs_review(self) -> list[str]:
@@ -197,6 +200,7 @@ def apply_reviewed(
     allow_empty: bool,
     concurrency: int,
     show: Printer,
+    command: str = COMMAND,
 ) -> ReviewedApply:
     """Plan (refresh, lock) and apply the apps a review recorded, bot by bot; without a
     review (``--auto-approve``), every loaded app's current plan, when unblocked."""
@@ -212,7 +216,7 @@ def apply_reviewed(
         refresh=True,
         allow_empty=allow_empty,
         concurrency=concurrency,
-        command=COMMAND,
+        command=command,
     )
     return ReviewedApply(run.verdicts, run.applied, run.code, run.closing)
 
@@ -225,6 +229,7 @@ def apply_pending(
     allow_empty: bool,
     concurrency: int,
     show: Printer,
+    command: str = COMMAND,
 ) -> ReviewedApply:
     """Plan (refresh, lock) and apply the apps of a pending plan (app → plan id), each only
     when its fresh plan is exactly the pending one (a human saw it; nothing else is applied)."""
@@ -237,7 +242,7 @@ def apply_pending(
         refresh=True,
         allow_empty=allow_empty,
         concurrency=concurrency,
-        command=COMMAND,
+        command=command,
     )
     return ReviewedApply(run.verdicts, run.applied, run.code, run.closing)
 

@@ -1,6 +1,9 @@
-"""The pull-request plan comment: rendering, its hidden data block, parsing, and trust.
+"""The review's plan comment (a pull request's comment, a merge request's note): rendering,
+its hidden data block, parsing, and trust.
 
-Pure. The comment, top to bottom::
+Pure and forge-neutral: a comment is anything with an id, an author, a text, an address and a
+time (:class:`Note`); the forge adapters (``github/``, ``gitlab/``) fetch and write them.
+The comment, top to bottom::
 
     <!-- provisioner:plan -->              found by this marker (the exact first line) AND
                                            its author
@@ -28,12 +31,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from provisioner.errors import PlanError, UnreviewedPlanError
-from provisioner.github.client import Account, Comment
+from provisioner.forge.trust import carries_marker as carries_marker
+from provisioner.forge.trust import pick_trusted as pick_trusted
+from provisioner.forge.wording import GITHUB, Wording
 from provisioner.plan.document import PlanDoc
 from provisioner.plan.reviewed import BotReview
 from provisioner.render.markdown import (
@@ -53,9 +58,8 @@ DATA_PREFIX = "<!-- provisioner:plan-data "
 DATA_SUFFIX = " -->"
 DATA_VERSION = 2
 """2: a record per bot (change, field paths, the desired spec's digest, the manifest file)."""
-GITHUB_BODY_LIMIT = 65_536
-COMMENT_BUDGET = GITHUB_BODY_LIMIT - 536
-"""What the renderers aim for: GitHub's limit less a margin for how it counts."""
+COMMENT_BUDGET = GITHUB.body_limit
+"""What the renderers aim for on GitHub (:data:`provisioner.forge.wording.GITHUB`)."""
 DEFAULT_TRUSTED_LOGIN = "github-actions[bot]"
 """The identity the workflow's ``GITHUB_TOKEN`` writes as."""
 _SHORT_ID = 12
@@ -209,64 +213,6 @@ def parse_plan_data(body: str) -> PlanData:
     return data
 
 
-# --- trust ------------------------------------------------------------------------------------
-
-
-class Authored(Protocol):
-    """A comment or an issue: who wrote it and its text."""
-
-    @property
-    def user(self) -> Account | None: ...
-
-    @property
-    def text(self) -> str: ...
-
-
-def carries_marker(text: str, marker: str) -> bool:
-    """True when ``marker`` is the exact first line of ``text``, where the renderers put it,
-    before anything a manifest controls; a marker anywhere else is only text. With
-    :func:`is_trusted_author`, the one test of "this comment (or issue) is ours and of this
-    kind"."""
-    return text.partition("\n")[0].removesuffix("\r") == marker
-
-
-@dataclass(frozen=True)
-class TrustedComment:
-    """The comment to trust among those carrying a marker, and the ones ignored."""
-
-    comment: Comment | None
-    ignored: tuple[Comment, ...] = ()
-
-    @property
-    def warnings(self) -> list[str]:
-        return [ignored_warning(comment) for comment in self.ignored]
-
-
-def is_trusted_author(item: Authored, trusted_login: str) -> bool:
-    """GitHub logins compare case-insensitively."""
-    return item.user is not None and item.user.login.lower() == trusted_login.lower()
-
-
-def pick_trusted(comments: Sequence[Comment], marker: str, trusted_login: str) -> TrustedComment:
-    """The newest comment whose first line is ``marker`` written by ``trusted_login``; every
-    other comment whose first line is the marker is ignored (reported, so the caller can
-    warn)."""
-    marked = [comment for comment in comments if carries_marker(comment.text, marker)]
-    trusted = [comment for comment in marked if is_trusted_author(comment, trusted_login)]
-    ignored = tuple(comment for comment in marked if not is_trusted_author(comment, trusted_login))
-    chosen = max(trusted, key=lambda comment: comment.id) if trusted else None
-    return TrustedComment(chosen, ignored)
-
-
-def ignored_warning(comment: Comment) -> str:
-    author = comment.user.login if comment.user else "a deleted user"
-    where = comment.html_url or f"comment {comment.id}"
-    return (
-        f"ignored {where} by {author}: it carries provisioner's marker, but only what the "
-        "workflow's own identity writes is trusted"
-    )
-
-
 # --- rendering the plan comment ----------------------------------------------------------
 
 
@@ -277,16 +223,17 @@ def render_plan_comment(
     *,
     limit: int = COMMENT_BUDGET,
     notes: str = "",
+    wording: Wording = GITHUB,
 ) -> str:
     """The sticky plan comment for plan documents and failed apps, within ``limit``;
     ``notes``: markdown after the summary (what the last drift run saw,
-    :mod:`provisioner.github.seen`; the new secrets, :mod:`provisioner.github.wiring`)."""
+    :mod:`provisioner.forge.seen`; the new secrets, :mod:`provisioner.github.wiring`)."""
     block = _fitting_data_block(docs, run.head_sha, limit)
-    footer = _footer(run) + block + "\n"
+    footer = _footer(run, wording) + block + "\n"
     head = _head(docs, failures) + notes
     room = limit - len(footer)
-    head = cut_markdown(head, room // 2 if _sectioned(docs) else room, _cut_note(None))
-    sections = _fit_sections(docs, room - len(head))
+    head = cut_markdown(head, room // 2 if _sectioned(docs) else room, _cut_note(None, wording))
+    sections = _fit_sections(docs, room - len(head), wording)
     body = head + sections + footer
     if len(body) > limit:  # pragma: no cover - the budget above makes this unreachable
         raise PlanError("the plan comment does not fit GitHub's limit", hint="report this bug")
@@ -384,7 +331,7 @@ def _line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _fit_sections(docs: Sequence[PlanDoc], room: int) -> str:
+def _fit_sections(docs: Sequence[PlanDoc], room: int, wording: Wording) -> str:
     """Every app's section folded in ``<details>``; when they do not all fit in ``room``,
     the small ones stay whole and the others share what is left, each cut with a note."""
     shown = _sectioned(docs)
@@ -395,8 +342,8 @@ def _fit_sections(docs: Sequence[PlanDoc], room: int) -> str:
         if len(text) <= budgets[app]:
             out.append(text)
             continue
-        stub = f"- {markdown_code(app)}: cut, see the job summary\n"
-        cut = cut_markdown(text, budgets[app], _cut_note(app))
+        stub = f"- {markdown_code(app)}: cut, see the {wording.summary}\n"
+        cut = cut_markdown(text, budgets[app], _cut_note(app, wording))
         out.append(cut if len(cut) <= budgets[app] else stub if len(stub) <= budgets[app] else "")
     return "".join(out)
 
@@ -424,17 +371,17 @@ def _html(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _cut_note(app: str | None) -> str:
+def _cut_note(app: str | None, wording: Wording) -> str:
     what = f"the plan of {markdown_code(app)}" if app else "this summary"
     return (
-        f"\n> [!NOTE]\n> {what[0].upper()}{what[1:]} was cut to fit GitHub's comment limit; "
-        "the full plan is in the job summary.\n"
+        f"\n> [!NOTE]\n> {what[0].upper()}{what[1:]} was cut to fit {wording.name}'s"
+        f" {wording.comment} limit; the full plan is in the {wording.summary}.\n"
     )
 
 
-def _footer(run: RunInfo) -> str:
+def _footer(run: RunInfo, wording: Wording) -> str:
     return (
         f"\n---\nPlanned `{run.head_sha[:_SHORT_ID]}` from the recorded state · "
-        f"[workflow run]({run.run_url}) (full plan in its job summary) · after the merge, "
+        f"[{wording.run}]({run.run_url}) (full plan in its {wording.summary}) · after the merge, "
         "apply makes exactly the changes shown here, bot by bot\n"
     )

@@ -8,7 +8,7 @@ next run keeps each app's "since". The issue is found by its marker, the body's 
 line; every value shown is escaped (``render.safe``), so none can write a marker.
 
 It also makes the drift record each app's store keeps (:func:`drift_record`): what the run
-saw per bot, which pull-request plans show (:mod:`provisioner.github.seen`).
+saw per bot, which pull-request plans show (:mod:`provisioner.forge.seen`).
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict
 
 from provisioner.errors import ConfigError
-from provisioner.github.comment import (
+from provisioner.forge.comment import (
     COMMENT_BUDGET,
     AppFailure,
     encode_data_block,
     read_hidden_block,
 )
+from provisioner.forge.wording import GITHUB, Wording
 from provisioner.plan.document import PlanDoc
 from provisioner.render.markdown import cut_markdown, markdown_code, render_markdown
 from provisioner.render.safe import markdown_text
@@ -34,11 +35,20 @@ DRIFT_MARKER = "<!-- provisioner:drift -->"
 DRIFT_DATA_PREFIX = "<!-- provisioner:drift-data "
 DRIFT_LABEL = "provisioner-drift"
 DRIFT_TITLE = "provisioner: bots drifted from git"
-_NOTE = (
-    "\n> [!NOTE]\n> This table was cut to fit GitHub's issue limit; the full drift report is "
-    "in the job summary of the run.\n"
-)
 _SHOWN_NAMES = 10
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """One drift check: plan documents made with a refresh, the apps that could not be
+    checked, the run's page and the time of the check (ISO 8601, UTC)."""
+
+    docs: Sequence[PlanDoc]
+    failures: Sequence[AppFailure] = ()
+    run_url: str = ""
+    now: str = ""
+    sha: str = ""
+    """The commit the check planned at (the pending plan's)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +101,7 @@ def render_drift_issue(
     kept_since: Mapping[str, str] | None = None,
     plans: Sequence[PlanDoc] = (),
     sha: str = "",
+    wording: Wording = GITHUB,
 ) -> str:
     """The whole issue body. ``kept_since`` carries the "since" of apps that could not be
     checked this time, so it is not lost; ``plans``: the plans of the apps that differ (made
@@ -100,13 +111,13 @@ def render_drift_issue(
     pending = {doc["app"]: doc["id"] for doc in plans if doc["app"] in shown}
     data = DriftData(since=since, sha=sha, pending=pending)
     block = encode_data_block(data, DRIFT_DATA_PREFIX)
-    footer = f"\n---\nChecked {checked_at} · [workflow run]({run_url})\n{block}\n"
+    footer = f"\n---\nChecked {checked_at} · [{wording.run}]({run_url})\n{block}\n"
     lines = [DRIFT_MARKER, _drift_title(entries, failures), ""]
     if entries:
         lines += ["| App | Drifted bots | Unmanaged bots | Pending changes | Since |"]
         lines += ["|---|---|---|---|---|"]
         lines += [_row(entry) for entry in entries]
-        lines += ["", *_ADVICE]
+        lines += ["", *_advice(wording)]
     if failures:
         lines += ["", "**Could not check:**", ""]
         lines += [
@@ -119,22 +130,27 @@ def render_drift_issue(
     if shown_plans and len(body) < room:
         body += "\n### The pending plan (what reverting would do)\n\n"
         body += render_markdown(shown_plans, limit=max(room - len(body), 0))
-    return cut_markdown(body, room, _NOTE) + footer
+    note = (
+        f"\n> [!NOTE]\n> This table was cut to fit {wording.name}'s issue limit; the full drift"
+        f" report is in the {wording.summary} of the run.\n"
+    )
+    return cut_markdown(body, room, note) + footer
 
 
-_ADVICE = (
-    "Each app that differs has **two ways out**, both reviewed:",
-    "",
-    "- **accept the server's version:** change the manifests to match it in a pull request;"
-    " its merge records what the server holds (no call where it already matches);",
-    "- **revert to git:** a reviewer runs the dispatch workflow with this issue's number"
-    " (`provisioner github apply --pending <number>`, in the protected environment), which"
-    " applies the pending plan below exactly as this check planned it (the revert of the"
-    " drift, and any change of git not applied yet); an app whose plan changed since is not"
-    " applied, and a new pending plan is posted.",
-    "",
-    "This issue is rewritten on every check and closed when nothing differs.",
-)
+def _advice(wording: Wording) -> tuple[str, ...]:
+    return (
+        "Each app that differs has **two ways out**, both reviewed:",
+        "",
+        "- **accept the server's version:** change the manifests to match it in a pull request;"
+        " its merge records what the server holds (no call where it already matches);",
+        f"- **revert to git:** a reviewer runs {wording.dispatch} with this issue's number"
+        f" (`provisioner {wording.command} apply --pending <number>`, in {wording.gate}), which"
+        " applies the pending plan below exactly as this check planned it (the revert of the"
+        " drift, and any change of git not applied yet); an app whose plan changed since is not"
+        " applied, and a new pending plan is posted.",
+        "",
+        "This issue is rewritten on every check and closed when nothing differs.",
+    )
 
 
 def _drift_title(entries: Sequence[DriftEntry], failures: Sequence[AppFailure]) -> str:

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from provisioner.apply.session import Planned, plan_apps
 from provisioner.errors import ConfigError, ProvisionerError
-from provisioner.github.comment import AppFailure
-from provisioner.github.drift import drift_record
-from provisioner.github.shards import merge_shard_results
+from provisioner.forge.comment import AppFailure
+from provisioner.forge.drift import drift_record
+from provisioner.forge.shards import merge_shard_results
 from provisioner.models import DesiredApp
 from provisioner.plan import PlanDoc
 from provisioner.state.backends import backend_for

@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from provisioner.github.comment import COMMENT_BUDGET, RunInfo
+from provisioner.forge.comment import COMMENT_BUDGET, RunInfo
+from provisioner.forge.wording import GITHUB, Wording
 from provisioner.render.markdown import cut_markdown, markdown_code
 from provisioner.render.safe import markdown_text
 
@@ -29,10 +30,13 @@ def apply_marker(shard: tuple[int, int] | None = None) -> str:
     )
 
 
-_NOTE = (
-    "\n> [!NOTE]\n> This comment was cut to fit GitHub's comment limit; the full outcome is "
-    "in the job summary.\n"
-)
+def _note(wording: Wording) -> str:
+    return (
+        f"\n> [!NOTE]\n> This {wording.comment} was cut to fit {wording.name}'s {wording.comment}"
+        f" limit; the full outcome is in the {wording.summary}.\n"
+    )
+
+
 _MADE = {"create": "created", "update": "updated", "delete": "deleted", "adopt": "adopted"}
 
 
@@ -120,6 +124,7 @@ def render_apply_outcome(
     limit: int = COMMENT_BUDGET,
     shard: tuple[int, int] | None = None,
     pending: str | None = None,
+    wording: Wording = GITHUB,
 ) -> str:
     """The apply-outcome comment for ``outcomes`` (in the given order), within ``limit``;
     ``shard``: the comment of one shard job (its own marker and title); ``pending``: where
@@ -144,15 +149,15 @@ def render_apply_outcome(
     if pending:
         lines += [
             "",
-            f"**What remains** is in the pending plan {pending}: a reviewer applies it with the"
-            " dispatch workflow (`github apply --pending N`, in the protected environment).",
+            f"**What remains** is in the pending plan {pending}: a reviewer applies it with"
+            f" {wording.dispatch} (`{wording.command} apply --pending N`, in {wording.gate}).",
         ]
     footer = (
-        f"\n---\nMerge commit `{run.head_sha[:12]}` · [workflow run]({run.run_url}) · the state"
+        f"\n---\nMerge commit `{run.head_sha[:12]}` · [{wording.run}]({run.run_url}) · the state"
         " records exactly what was applied\n"
     )
     body = "\n".join(lines).rstrip("\n") + "\n"
-    return cut_markdown(body, limit - len(footer), _NOTE) + footer
+    return cut_markdown(body, limit - len(footer), _note(wording)) + footer
 
 
 def _row(outcome: AppOutcome) -> str:

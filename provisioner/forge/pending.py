@@ -9,27 +9,28 @@ in the protected environment whose approval is the review) applies the latest tr
 pending plan on pull request or issue N exactly, app by app, only where a fresh plan still
 has its id; for any other app it makes no call and posts a new pending plan.
 
-Pure but for :func:`find_pending` and :func:`post_pending`, which call GitHub.
+Pure and forge-neutral: the forge adapters fetch the comments and the issue
+(``github.sync.find_pending``, ``gitlab.sync``) and hand them to :func:`latest_pending`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 from provisioner.errors import UnreviewedPlanError
-from provisioner.github.client import Comment, GitHubClient, Repo
-from provisioner.github.comment import (
+from provisioner.forge.comment import (
     COMMENT_BUDGET,
     RunInfo,
     encode_data_block,
-    is_trusted_author,
-    pick_trusted,
     read_hidden_block,
 )
-from provisioner.github.drift import DRIFT_DATA_PREFIX, DRIFT_MARKER, DriftData
+from provisioner.forge.drift import DRIFT_DATA_PREFIX, DRIFT_MARKER, DriftData
+from provisioner.forge.trust import Authored, Note, Trusted, is_trusted_author, pick_trusted
+from provisioner.forge.wording import GITHUB, Wording
 from provisioner.plan.document import PlanDoc
 from provisioner.render.markdown import markdown_code, render_markdown
 
@@ -61,7 +62,13 @@ def pending_data(docs: Sequence[PlanDoc], sha: str) -> PendingData:
 
 
 def render_pending_plan(
-    docs: Sequence[PlanDoc], run: RunInfo, number: int, why: str, *, limit: int = COMMENT_BUDGET
+    docs: Sequence[PlanDoc],
+    run: RunInfo,
+    number: int,
+    why: str,
+    *,
+    limit: int = COMMENT_BUDGET,
+    wording: Wording = GITHUB,
 ) -> str:
     """The pending-plan comment for the apps of ``docs`` (``why``: what was refused), on
     pull request or issue ``number``."""
@@ -77,8 +84,8 @@ def render_pending_plan(
             " planned with the live bots after the apply. Nothing here is applied until a"
             " reviewer approves it:",
             "",
-            f"- **apply it:** run the dispatch workflow with `{number}` as the number (`provisioner"
-            f" github apply --pending {number}`); the protected environment's approval is the"
+            f"- **apply it:** run {wording.dispatch} with `{number}` as the number (`provisioner"
+            f" {wording.command} apply --pending {number}`); {wording.approval} is the"
             " review of exactly these plans (an app whose plan changed by then is not applied:"
             " a new pending plan is posted instead);",
             "- **or change git:** push the manifests that match what you want to a pull"
@@ -86,7 +93,7 @@ def render_pending_plan(
             "",
         ]
     )
-    footer = f"\n---\nPlanned `{run.head_sha[:12]}` · [workflow run]({run.run_url})\n{block}\n"
+    footer = f"\n---\nPlanned `{run.head_sha[:12]}` · [{wording.run}]({run.run_url})\n{block}\n"
     room = limit - len(head) - len(footer)
     return head + "\n" + render_markdown(docs, limit=max(room, 0)) + footer
 
@@ -103,28 +110,45 @@ def parse_pending(body: str) -> PendingData | None:
         ) from None
 
 
-def find_pending(client: GitHubClient, repo: Repo, number: int, trusted_login: str) -> Pending:
-    """The latest pending plan on issue or pull request ``number`` written by
-    ``trusted_login``: a pending-plan comment, or the drift issue's own body.
-    UnreviewedPlanError when there is none."""
+class TrackedIssue(Authored, Protocol):
+    """An issue as :func:`latest_pending` reads it (the drift issue carries a pending plan)."""
+
+    @property
+    def html_url(self) -> str: ...
+
+    @property
+    def updated_at(self) -> str: ...
+
+
+def latest_pending(
+    comments: Sequence[Note],
+    issue: TrackedIssue | None,
+    number: int,
+    trusted: Trusted,
+    who: str,
+    wording: Wording = GITHUB,
+) -> Pending:
+    """The latest pending plan on issue or review ``number`` written by the trusted identity
+    (``who`` names it): a pending-plan comment among ``comments``, or the drift issue's own
+    body (``issue``). UnreviewedPlanError when there is none."""
     candidates: list[tuple[str, Pending]] = []
-    picked = pick_trusted(client.issue_comments(repo, number), PENDING_MARKER, trusted_login)
+    picked = pick_trusted(comments, PENDING_MARKER, trusted)
     if picked.comment is not None:
         data = parse_pending(picked.comment.text)
         if data is not None:
             url = picked.comment.html_url or f"comment {picked.comment.id}"
             candidates.append((picked.comment.created_at, Pending(data, url)))
-    issue = client.get_issue(repo, number)
-    first = issue.text.split("\n", 1)[0].strip()
-    if first == DRIFT_MARKER and issue.user and is_trusted_author(issue, trusted_login):
+    first = issue.text.split("\n", 1)[0].strip() if issue is not None else ""
+    if issue is not None and first == DRIFT_MARKER and is_trusted_author(issue, trusted):
         drift = _drift_pending(issue.text)
         if drift is not None:
             candidates.append((issue.updated_at, Pending(drift, issue.html_url or f"#{number}")))
     if not candidates:
         raise UnreviewedPlanError(
-            f"#{number} has no pending plan by {trusted_login}",
-            hint="a pending plan is posted by `github apply` when it refuses something, and"
-            " kept in the drift issue; give the number of that pull request or issue",
+            f"#{number} has no pending plan by {who}",
+            hint=f"a pending plan is posted by `{wording.command} apply` when it refuses"
+            " something, and kept in the drift issue; give the number of that pull request or"
+            " issue",
         )
     return max(candidates, key=lambda item: item[0])[1]
 
@@ -137,15 +161,3 @@ def _drift_pending(body: str) -> PendingData | None:
     if drift is None or not drift.pending:
         return None
     return PendingData(sha=drift.sha, plan_ids=dict(drift.pending))
-
-
-def post_pending(
-    client: GitHubClient, repo: Repo, number: int, body: str, trusted_login: str
-) -> tuple[Comment, list[str]]:
-    """Post ``body`` as a new pending-plan comment on ``number`` (a pending plan is never
-    edited, so what a reviewer read stays as it was), unless the latest trusted one already
-    says exactly that."""
-    picked = pick_trusted(client.issue_comments(repo, number), PENDING_MARKER, trusted_login)
-    if picked.comment is not None and picked.comment.text == body:
-        return picked.comment, picked.warnings
-    return client.create_comment(repo, number, body), picked.warnings

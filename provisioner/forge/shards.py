@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, NotRequired, TypedDict, cast
 
 from provisioner.errors import ConfigError, StateError
-from provisioner.github.comment import AppFailure
+from provisioner.forge.comment import AppFailure
 from provisioner.plan.document import PlanDoc
 from provisioner.state.drift_record import DriftRecord, DriftRecordDoc
 

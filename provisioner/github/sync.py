@@ -10,38 +10,35 @@ and reported in ``warnings`` for the caller to print.
 - :func:`find_reviewed_plan`: the pull request merged as a commit (:func:`merged_pull`) and
   its trusted plan data (:func:`reviewed_plan`);
 - :func:`post_apply_outcome`: the one apply-outcome comment of that pull request;
-- :func:`sync_drift_issue`: the one drift issue: opened, rewritten, reopened, or closed.
+- :func:`sync_drift_issue`: the one drift issue: opened, rewritten, reopened, or closed;
+- :func:`find_pending`, :func:`post_pending`: pending plans (:mod:`provisioner.forge.pending`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from provisioner.errors import ConfigError, NoMergedPullRequestError, UnreviewedPlanError
-from provisioner.github.client import Comment, GitHubClient, Issue, PullRequest, Repo
-from provisioner.github.comment import (
+from provisioner.forge.comment import (
     DEFAULT_TRUSTED_LOGIN,
     PLAN_MARKER,
-    AppFailure,
     PlanData,
-    carries_marker,
-    ignored_warning,
-    is_trusted_author,
     parse_plan_data,
-    pick_trusted,
 )
-from provisioner.github.drift import (
+from provisioner.forge.drift import (
     DRIFT_LABEL,
     DRIFT_MARKER,
     DRIFT_TITLE,
+    DriftReport,
     drift_entries,
     parse_drift_since,
     render_drift_issue,
 )
-from provisioner.github.outcome import APPLY_MARKER
-from provisioner.plan.document import PlanDoc
+from provisioner.forge.outcome import APPLY_MARKER
+from provisioner.forge.pending import PENDING_MARKER, Pending, latest_pending
+from provisioner.forge.trust import carries_marker, ignored_warning, is_trusted_author, pick_trusted
+from provisioner.github.client import Comment, GitHubClient, Issue, PullRequest, Repo
 
 _GATE_HINT = (
     "require the plan check to pass before merging (branch protection), and merge only "
@@ -166,19 +163,6 @@ def merged_pull(client: GitHubClient, repo: Repo, sha: str) -> PullRequest:
 # --- the drift issue --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DriftReport:
-    """One drift check: plan documents made with a refresh, the apps that could not be
-    checked, the run's page and the time of the check (ISO 8601, UTC)."""
-
-    docs: Sequence[PlanDoc]
-    failures: Sequence[AppFailure] = ()
-    run_url: str = ""
-    now: str = ""
-    sha: str = ""
-    """The commit the check planned at (the pending plan's)."""
-
-
 DriftAction = Literal["opened", "updated", "reopened", "closed", "none"]
 
 
@@ -263,3 +247,27 @@ def _previous_since(issue: Issue | None, warnings: list[str]) -> dict[str, str]:
     except ConfigError as exc:
         warnings.append(f"issue #{issue.number}: {exc.message}; every app's since starts now")
         return {}
+
+
+# --- pending plans ----------------------------------------------------------------------------
+
+
+def find_pending(client: GitHubClient, repo: Repo, number: int, trusted_login: str) -> Pending:
+    """The latest pending plan on issue or pull request ``number`` written by
+    ``trusted_login``: a pending-plan comment, or the drift issue's own body.
+    UnreviewedPlanError when there is none."""
+    comments = client.issue_comments(repo, number)
+    issue = client.get_issue(repo, number)
+    return latest_pending(comments, issue, number, trusted_login, trusted_login)
+
+
+def post_pending(
+    client: GitHubClient, repo: Repo, number: int, body: str, trusted_login: str
+) -> tuple[Comment, list[str]]:
+    """Post ``body`` as a new pending-plan comment on ``number`` (a pending plan is never
+    edited, so what a reviewer read stays as it was), unless the latest trusted one already
+    says exactly that."""
+    picked = pick_trusted(client.issue_comments(repo, number), PENDING_MARKER, trusted_login)
+    if picked.comment is not None and picked.comment.text == body:
+        return picked.comment, picked.warnings
+    return client.create_comment(repo, number, body), picked.warnings
