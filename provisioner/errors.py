@@ -185,6 +185,22 @@ class GitHubBodyTooLongError(GitHubError):
     """GitHub refused a comment or issue body over 65,536 characters (HTTP 422)."""
 
 
+class GitLabError(ProvisionerError):
+    """GitLab's REST API answered, and the answer is a failure. ``endpoint`` is ``METHOD
+    /route`` (no host, no query, never a token); ``status`` the HTTP status."""
+
+    def __init__(
+        self, message: str, *, endpoint: str, status: int | None, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.endpoint = endpoint
+        self.status = status
+
+
+class GitLabRateLimitedError(GitLabError):
+    """A 429 (or an exhausted ``RateLimit-Remaining``) still in force after every allowed wait."""
+
+
 class DifyError(ProvisionerError):
     """A Dify app answered, and the answer is a failure (or not Dify's at all).
 

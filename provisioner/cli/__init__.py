@@ -49,6 +49,11 @@ COMMANDS = {
         "The GitOps loop on GitHub Actions: `plan` on pull requests, `apply` after merge,"
         " `drift` on a schedule.",
     ),
+    "gitlab": Entry(
+        "gitlab_cmd",
+        "The GitOps loop on GitLab CI: `plan` on merge requests, `apply` after merge, `drift`"
+        " on a schedule.",
+    ),
     "check": Entry(
         "check_cmd",
         "Check the Dify integrations of each APP (default: every app under --bots-dir).",

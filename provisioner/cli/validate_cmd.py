@@ -10,7 +10,7 @@ import click
 
 from provisioner.cli.output import echo_diagnostics
 from provisioner.diagnostics import Diagnostic, diagnostic_order, has_errors
-from provisioner.render.diagnostics import render_github, render_json
+from provisioner.render.diagnostics import render_codequality, render_github, render_json
 from provisioner.validate import (
     AppValidation,
     app_folders_of,
@@ -25,10 +25,11 @@ from provisioner.validate import (
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(["text", "json", "github"]),
+    type=click.Choice(["text", "json", "github", "codequality"]),
     default="text",
     show_default=True,
-    help="text for people, json for tools, github for workflow annotations on the PR.",
+    help="text for people, json for tools, github for workflow annotations on the PR,"
+    " codequality for GitLab's Code Quality report (artifacts:reports:codequality).",
 )
 @click.option("--strict", is_flag=True, help="Fail on warnings too (e.g. plain http:// URLs).")
 @click.option(
@@ -58,6 +59,7 @@ def command(
       provisioner validate                       # every app under bots/
       provisioner validate bots/staging --strict
       provisioner validate --format github       # annotations in GitHub Actions
+      provisioner validate --format codequality > gl-code-quality-report.json   # GitLab
       provisioner validate --require-env         # in CI, with the secrets exported
       provisioner validate --expand-files bots/demo/assistant.yaml   # as pre-commit runs it
     """
@@ -81,6 +83,8 @@ def _echo(
     """The findings in ``output_format``; as text, then one summary line per app."""
     if output_format == "json":
         click.echo(render_json(diagnostics))
+    elif output_format == "codequality":
+        click.echo(render_codequality(diagnostics))
     elif output_format == "github":
         if diagnostics:
             click.echo(render_github(diagnostics))
