@@ -56,6 +56,11 @@ class GitLabWorld:
     jobs: list[Job] = field(default_factory=list)
     job_id: int = 700
 
+    @property
+    def pr(self) -> Workspace:
+        """The merge request's clone under the name the GitHub helpers use."""
+        return self.mr
+
     def both(self, action: str, *args: Any, **kwargs: Any) -> None:
         for workspace in (self.mr, self.main):
             getattr(workspace, action)(*args, **kwargs)

@@ -151,18 +151,30 @@ def reviewed_plan(
 
 
 def find_pending(client: GitLabClient, number: int, trusted: TrustedUser) -> tuple[Thread, Pending]:
-    """The latest trusted pending plan on merge request ``number`` or, when there is no
-    such merge request, on issue ``number`` (a note, or the drift issue's description)."""
+    """The latest trusted pending plan on merge request ``number`` or, when it has none (or
+    there is no such merge request: merge requests and issues are numbered apart), on issue
+    ``number`` (a note, or the drift issue's description). UnreviewedPlanError when
+    neither has one."""
     try:
         client.merge_request(number)
+        notes = client.notes("merge_requests", number)
+        return "merge_requests", latest_pending(notes, None, number, trusted, str(trusted), GITLAB)
     except GitLabError as exc:
         if exc.status != 404:
             raise
+    except UnreviewedPlanError:
+        pass
+    try:
         issue = client.issue(number)
-        notes = client.notes("issues", number)
-        return "issues", latest_pending(notes, issue, number, trusted, str(trusted), GITLAB)
-    notes = client.notes("merge_requests", number)
-    return "merge_requests", latest_pending(notes, None, number, trusted, str(trusted), GITLAB)
+    except GitLabError as exc:
+        if exc.status != 404:
+            raise
+        raise UnreviewedPlanError(
+            f"neither merge request !{number} nor issue #{number} has a pending plan by {trusted}",
+            hint="give the number of the merge request or issue that holds the pending plan",
+        ) from None
+    notes = client.notes("issues", number)
+    return "issues", latest_pending(notes, issue, number, trusted, str(trusted), GITLAB)
 
 
 # --- the drift issue --------------------------------------------------------------------------
