@@ -127,7 +127,10 @@ class GitLabFake:
         clock: Callable[[], float] = time.time,
         rack_limit: int | None = None,
         notes_limit: int | None = None,
+        tls: tuple[str, str] | None = None,
     ) -> None:
+        self.tls = tls
+        """(certificate file, key file): serve HTTPS (an internal CA's certificate)."""
         self.clock = clock
         self.rack_limit = rack_limit
         self.notes_limit = notes_limit
@@ -259,6 +262,8 @@ class GitLabFake:
             log_level="warning",
             access_log=False,
             server_header=False,
+            ssl_certfile=self.tls[0] if self.tls else None,
+            ssl_keyfile=self.tls[1] if self.tls else None,
         )
         self._server = uvicorn.Server(config)
         self._serving = threading.Thread(
@@ -270,7 +275,8 @@ class GitLabFake:
             if time.monotonic() > deadline or not self._serving.is_alive():
                 raise RuntimeError("the GitLab fake did not start")
             time.sleep(0.005)
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        scheme = "https" if self.tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{sock.getsockname()[1]}"
         self._socket = sock
         return self
 

@@ -13,8 +13,8 @@ Neither is ever part of a message, a log record or ``repr``. Retries (``sleep``/
 are seams): a connect error always; reads (GET) and edits (PUT) also on timeouts, dropped
 connections and 5xx; a create (POST) that may have reached GitLab never. A 429 is a
 refusal, safe to repeat even for a create: wait ``Retry-After`` (Rack::Attack), else until
-``RateLimit-Reset``, else (the notes and issues limits answer 429 with no header) back off
-exponentially; a wait longer than ``max_wait`` fails at once, naming it.
+``RateLimit-Reset``, else (the notes and issues limits answer 429 with no header)
+:data:`APPLICATION_LIMIT_WAIT`; a wait longer than ``max_wait`` fails at once, naming it.
 
 Listings ask ``per_page=100`` and follow ``Link: rel="next"`` (never to another origin),
 else ``x-next-page``.
@@ -47,6 +47,9 @@ MAX_PAGES = 100
 Thread = Literal["merge_requests", "issues"]
 """Where notes live: a merge request's or an issue's."""
 
+APPLICATION_LIMIT_WAIT = 20.0
+"""The wait after a 429 without any header (GitLab's notes and issues limits, counted per
+minute): three waits span a whole window."""
 _IDEMPOTENT = frozenset({"GET", "PUT", "DELETE"})
 _JOB = "provisioner_job_token"
 _Model = TypeVar("_Model", bound=BaseModel)
@@ -307,6 +310,7 @@ class GitLabClient(ApiClient):
         if wait is None and reset is not None:
             wait = max(0.0, reset - self._clock()) + 1.0
         when = f"in {wait:.0f} s" if wait is not None else "within a minute"
+        wait = APPLICATION_LIMIT_WAIT if wait is None else wait
         error = GitLabRateLimitedError(
             f"GitLab's rate limit stopped {endpoint} (HTTP 429"
             + (f", {headers['ratelimit-name']}" if "ratelimit-name" in headers else "")
@@ -316,7 +320,7 @@ class GitLabClient(ApiClient):
             hint="the loop makes a handful of calls per run; ask your GitLab admin to exempt the"
             " token's bot user (GITLAB_THROTTLE_USER_ALLOWLIST) or try again later",
         )
-        if wait is not None and wait > self._max_wait:
+        if wait > self._max_wait:
             return error
         return Retry(error, wait=wait)
 
