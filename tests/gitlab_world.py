@@ -90,7 +90,15 @@ class GitLabWorld:
             "--codequality",
             str(paths["cq.json"]),
         ]
-        command = [*args[:2], *files_args, *(extra if args[1] == "plan" else []), *args[2:]]
+        debug = ["--debug"] if "--debug" in args else []  # the group's option, first
+        args = [arg for arg in args if arg != "--debug"]
+        command = [
+            *debug,
+            *args[:2],
+            *files_args,
+            *(extra if args[1] == "plan" else []),
+            *args[2:],
+        ]
         with pytest.MonkeyPatch.context() as patch:
             patch.chdir(where.root)
             for name in (*SECRETS, "PROVISIONER_GITLAB_TOKEN"):

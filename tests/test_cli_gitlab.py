@@ -9,7 +9,7 @@ import json
 
 from tests.apply_support import write_calls
 from tests.github_world import SECRETS
-from tests.gitlab_fake import BOT_ID, BOT_TOKEN, HUMAN_TOKEN, JOB_TOKEN
+from tests.gitlab_fake import BOT_ID, BOT_TOKEN, HUMAN_TOKEN, JOB_TOKEN, Fault
 from tests.gitlab_world import (
     APPLY_MARKER,
     HEAD,
@@ -104,3 +104,56 @@ def test_the_tokens_never_reach_a_log_a_note_or_a_file(gitlab_world: GitLabWorld
     for secret in (BOT_TOKEN, JOB_TOKEN, HUMAN_TOKEN, *SECRETS.values()):
         assert not any(secret in text for text in texts), secret
     assert str(BOT_ID)  # the trusted user is named by id, never by token
+
+
+def test_the_tokens_stay_out_of_failures_with_debug(gitlab_world: GitLabWorld) -> None:
+    world = gitlab_world
+    iid = world.gitlab.add_merge_request(HEAD)
+    world.gitlab.fail_next(
+        "POST /projects/{id}/merge_requests/{iid}/notes",
+        Fault(500, {"message": f"boom {BOT_TOKEN}"}),  # even a server echoing the token
+    )
+    failed = world.plan(iid, "--debug")
+    assert failed.code == 1
+    assert "GitLab refused POST /projects/42/merge_requests/1/notes (HTTP 500)" in failed.err
+    refused = world.plan(iid, PROVISIONER_GITLAB_TOKEN="glpat-revokedToken000000000000")
+    assert refused.code == 1 and "GitLab refused GET /user (HTTP 401)" in refused.err
+    missing = world.run(
+        world.mr,
+        ["gitlab", "plan"],
+        {
+            "CI_PIPELINE_SOURCE": "merge_request_event",
+            "CI_MERGE_REQUEST_IID": str(iid),
+            "CI_COMMIT_SHA": HEAD,
+        },
+    )
+    assert missing.code == 1
+    assert (
+        "error: PROVISIONER_GITLAB_TOKEN is not set: CI_JOB_TOKEN cannot post notes" in missing.err
+    )
+    for job in world.jobs:
+        for secret in (BOT_TOKEN, JOB_TOKEN, "glpat-revokedToken000000000000"):
+            assert secret not in job.log and not any(secret in t for t in job.files.values())
+
+
+def test_a_merged_results_pipeline_reviews_the_source_branch_head(
+    gitlab_world: GitLabWorld,
+) -> None:
+    world = gitlab_world
+    iid = world.gitlab.add_merge_request(HEAD)
+    job = world.plan(
+        iid,
+        head="4" * 40,  # GitLab's internal merge commit
+        CI_MERGE_REQUEST_EVENT_TYPE="merged_result",
+        CI_MERGE_REQUEST_SOURCE_BRANCH_SHA=HEAD,
+    )
+    assert job.code == 0, job.log
+    assert plan_data(world.notes(iid)[0])["head_sha"] == HEAD
+    world.gitlab.merge(iid, MERGE)
+    assert world.apply().code == 0
+
+
+def test_the_pending_plan_of_a_schedule_needs_a_number(gitlab_world: GitLabWorld) -> None:
+    job = gitlab_world.apply(source="schedule")
+    assert job.code == 3
+    assert "a schedule pipeline applies no merge request's reviewed plan" in job.err
