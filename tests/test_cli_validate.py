@@ -143,7 +143,12 @@ def test_help_explains_the_command(in_repo: Path, capsys: pytest.CaptureFixture[
     assert main(["validate", "--help"]) == 0
     out = capsys.readouterr().out
     assert "Usage: provisioner validate [OPTIONS] [PATH]..." in out
-    for text in ("--format [text|json|github]", "--strict", "--require-env", "Exit status"):
+    for text in (
+        "--format [text|json|github|codequality]",
+        "--strict",
+        "--require-env",
+        "Exit status",
+    ):
         assert text in out
 
 
