@@ -217,6 +217,44 @@ class EmulatorSettings(_Strict):
     dify: Annotated[list[StandInApp], Field(default_factory=list, max_length=32)]
 
 
+NotifyType = Literal["dingtalk", "feishu", "wecom", "webhook"]
+NotifyEvent = Literal["drift", "apply", "failure"]
+NOTIFY_EVENTS: tuple[NotifyEvent, ...] = ("drift", "apply", "failure")
+SIGNED_NOTIFY_TYPES: frozenset[str] = frozenset({"dingtalk", "feishu", "webhook"})
+"""The targets that take a signing ``secret`` (a WeCom group robot has none)."""
+MAX_NOTIFY_TARGETS = 10
+NOTIFY_KEY = "notify"
+
+
+def is_notify_field(path: str) -> bool:
+    """True for a field path (``notify[0].url``) under app.yaml's ``notify``: its variables
+    are never required (a notification that cannot be sent is a warning)."""
+    return path == NOTIFY_KEY or path.startswith(NOTIFY_KEY + "[")
+
+
+class NotifyTarget(_Strict):
+    """One entry of ``notify:``: where a run's summary goes (docs/notify.md)."""
+
+    type: NotifyType
+    url: Annotated[str, Field(min_length=1, pattern=SECRET_PATTERN, repr=False)]
+    """The robot's webhook address as a ``${NAME}`` reference: it carries the robot's token."""
+    secret: Annotated[str, Field(min_length=1, pattern=SECRET_PATTERN)] | None = Field(
+        default=None, repr=False
+    )
+    """The signing secret (DingTalk, Feishu; for ``webhook`` an HMAC of the body)."""
+    when: Annotated[list[NotifyEvent], Field(min_length=1)] = Field(
+        default_factory=lambda: list(NOTIFY_EVENTS)
+    )
+
+    @model_validator(mode="after")
+    def _rules(self) -> NotifyTarget:
+        if self.secret is not None and self.type not in SIGNED_NOTIFY_TYPES:
+            raise ValueError("a WeCom group robot has no signing secret")
+        if len(set(self.when)) != len(self.when):
+            raise ValueError("when lists an event twice")
+        return self
+
+
 class AppSettings(_Strict):
     endpoint: Annotated[str, Field(pattern=ENDPOINT_PATTERN)]
     """``local`` (embedded emulator), a data center (cn, sg, sg-b, na, sa/sau), or a
@@ -234,6 +272,10 @@ class AppSettings(_Strict):
     emulator: EmulatorSettings | None = None
     """Only for ``endpoint: local``: the Dify stand-in's apps (ignored, with a warning,
     for any other endpoint)."""
+    notify: Annotated[list[NotifyTarget], Field(max_length=MAX_NOTIFY_TARGETS)] = Field(
+        default_factory=list
+    )
+    """Chat robots and webhooks told of drift, applies and failures (docs/notify.md)."""
 
     @model_validator(mode="after")
     def _credentials(self) -> AppSettings:

@@ -17,6 +17,7 @@ from provisioner.apply.run import Printer
 from provisioner.apply.session import Session
 from provisioner.cli.apply_cmd import ApplyPrinter
 from provisioner.cli.github_job import Job, load_masked, start_job, warn
+from provisioner.cli.notifying import send_notifications
 from provisioner.cli.options import (
     allow_empty_option,
     bots_dir_option,
@@ -33,6 +34,7 @@ from provisioner.github.gather import gather
 from provisioner.github.outcome import AppOutcome, apply_marker, render_apply_outcome
 from provisioner.github.pending import find_pending, post_pending, render_pending_plan
 from provisioner.github.sync import merged_pull, post_apply_outcome, reviewed_plan
+from provisioner.notify import Summary, apply_summaries
 from provisioner.plan import PlanDoc
 from provisioner.render.plan import render_text
 from provisioner.workspace import LoadedApp
@@ -189,6 +191,9 @@ class _Run:
         body = render_apply_outcome(outcomes, self._info(), shard=self.options.shard, pending=url)
         self.job.summary(body)
         self._post(body, pull.number, apply_marker(self.options.shard))
+        self._notify(
+            [Summary("failure", doc["app"], error=error.message) for doc in docs], pull.number
+        )
         return error.exit_code
 
     def pending(self, number: int) -> int:
@@ -256,6 +261,15 @@ class _Run:
         self.job.outputs(run.outputs())
         if number is not None:
             self._post(body, number, marker)
+        self._notify(apply_summaries(run), number)
+
+    def _notify(self, summaries: Sequence[Summary], number: int | None) -> None:
+        """Each app's ``notify`` targets get its outcome, with the run and the pull request
+        (or issue: GitHub shows a pull request at its issue address too)."""
+        context = self.job.context
+        url = f"{context.server_url}/{context.repository}/issues/{number}" if number else None
+        linked = [each.linked(context.run_url, number, url) for each in summaries]
+        send_notifications(linked, self.loaded, self.env, lambda text: warn([text]))
 
     def _post(self, body: str, number: int, marker: str) -> None:
         repository, login = self.job.context.repository, self.options.trusted_login

@@ -41,6 +41,7 @@ from provisioner.cli.github_job import (
     write_result,
 )
 from provisioner.cli.github_secrets import command as secrets_command
+from provisioner.cli.notifying import send_notifications
 from provisioner.cli.options import (
     allow_empty_option,
     bots_dir_option,
@@ -64,6 +65,7 @@ from provisioner.github.sync import (
     sync_drift_issue,
     upsert_plan_comment,
 )
+from provisioner.notify import drift_summaries
 from provisioner.plan import PlanDoc
 from provisioner.render.drift import has_findings, render_drift_text
 from provisioner.render.markdown import render_markdown
@@ -277,6 +279,8 @@ def drift_command(
     something differs from git (drift, unmanaged bots, pending changes), its body rewritten
     each run, reopened if it was closed while drift remains, closed when all is clean.
 
+    Each app's `notify:` targets are told what was found or what could not be checked.
+
     Exit status: 0 clean, 2 something found, 1 an app could not be checked. With
     --results-out: 0 once the result is written.
     """
@@ -301,6 +305,7 @@ def drift_command(
     echo_untrusted(render_drift_text(docs) or "No apps to check.\n")
     found = any(has_findings(doc) for doc in docs)
     job.outputs({"changes": "true" if found else "false"})
+    _notify_drift(job, gathered, env)
     if results_out is not None:
         write_result(results_out, shard_result_json(docs, failures), len(docs))
         job.summary(html_comment_safe(render_drift_text(docs)))
@@ -314,6 +319,15 @@ def drift_command(
     if failures:
         return 1
     return EXIT_CHANGES if found else 0
+
+
+def _notify_drift(job: Job, gathered: Gathered, env: Mapping[str, str]) -> None:
+    """Each app's ``notify`` targets get what this job found (a fan-in job has no apps:
+    its shard jobs told them)."""
+    failed = [(failure.app, failure.message) for failure in gathered.failures]
+    summaries = drift_summaries(gathered.docs, failed)
+    linked = [each.linked(job.context.run_url) for each in summaries]
+    send_notifications(linked, gathered.loaded, env, lambda text: warn([text]))
 
 
 def _sync_drift_issue(job: Job, report: DriftReport, trusted_login: str, label: str) -> None:

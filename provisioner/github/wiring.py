@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisioner.diagnostics import JsonPath, format_path
-from provisioner.models import APP_FILE, DesiredApp
+from provisioner.models import APP_FILE, DesiredApp, is_notify_field
 from provisioner.plan.document import PlanDoc
 from provisioner.render.markdown import markdown_code
 from provisioner.render.safe import terminal_safe
@@ -55,8 +55,9 @@ class Use:
 
     @property
     def optional(self) -> bool:
-        """``state.readDsn``: without it the read-only commands use ``state.dsn``."""
-        return self.bot is None and self.field == READ_DSN_FIELD
+        """``state.readDsn`` (without it the read-only commands use ``state.dsn``) and the
+        ``notify`` targets (without them a run only warns that it could not notify)."""
+        return self.bot is None and (self.field == READ_DSN_FIELD or is_notify_field(self.field))
 
 
 @dataclass(frozen=True)
