@@ -24,6 +24,7 @@ from tests.apply_support import (
     live_bots,
     subprocess_env,
 )
+from tests.notify_receivers import DingTalk, Feishu, Webhook, WeCom
 
 SECRET_CANARY = "CANARY-app-secret-7f3a9c41"
 DIFY_CANARY = "CANARY-dify-key-2b8e6d05"
@@ -339,3 +340,85 @@ def test_no_canary_in_github_secrets_or_a_bundle_error(ws: Workspace) -> None:
     for number, text in enumerate(out.texts):
         assert_no_canary(text, f"output stream #{number}")
         assert BUNDLE_CANARY not in text, f"the bundle's canary leaked into stream #{number}"
+
+
+NOTIFY_CANARIES = {
+    "ding_token": "CANARY-ding-token-5e1f77",
+    "ding_secret": "SECCANARY-ding-secret-0c9a",
+    "wrong_sign": "SECCANARY-wrong-sign-9e8f",
+    "feishu_token": "CANARY-feishu-token-8d2b",
+    "feishu_secret": "CANARY-feishu-secret-3f7e",
+    "wecom_key": "CANARY-wecom-key-6a4c11",
+    "hook_secret": "CANARY-hook-secret-2b1d",
+    "closed": "CANARY-closed-path-1a2b",
+}
+NOTIFY_TARGETS = (
+    "notify:\n"
+    "  - {type: dingtalk, url: '${DING_URL}', secret: '${DING_SECRET}'}\n"
+    "  - {type: dingtalk, url: '${DING_URL}', secret: '${WRONG_SIGN}'}\n"
+    "  - {type: feishu, url: '${FEISHU_URL}', secret: '${FEISHU_SECRET}'}\n"
+    "  - {type: wecom, url: '${WECOM_URL}'}\n"
+    "  - {type: webhook, url: '${HOOK_URL}', secret: '${HOOK_SECRET}'}\n"
+    "  - {type: webhook, url: '${CLOSED_URL}'}\n"
+)
+
+
+def test_no_canary_in_notifications_their_warnings_or_logs(
+    ws: Workspace,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Robot tokens and signing secrets (webhook addresses are secrets) never reach a payload,
+    a warning, a log record or a file — not even when a robot quotes the request in its error
+    or a target cannot be reached."""
+    caplog.set_level(logging.DEBUG)
+    c = NOTIFY_CANARIES
+    with (
+        DingTalk(token=c["ding_token"], secret=c["ding_secret"]) as ding,
+        Feishu(token=c["feishu_token"], secret=c["feishu_secret"]) as feishu,
+        WeCom(key=c["wecom_key"]) as wecom,
+        Webhook(secret=c["hook_secret"]) as hook,
+    ):
+        with Webhook() as gone:
+            closed = f"{gone.url}/{c['closed']}"
+        env = {
+            "DING_URL": ding.url,
+            "DING_SECRET": c["ding_secret"],
+            "WRONG_SIGN": c["wrong_sign"],
+            "FEISHU_URL": feishu.url,
+            "FEISHU_SECRET": c["feishu_secret"],
+            "WECOM_URL": wecom.url,
+            "HOOK_URL": hook.url,
+            "HOOK_SECRET": c["hook_secret"],
+            "CLOSED_URL": closed,
+            "PROVISIONER_RETRY_BACKOFF": "0",
+        }
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        ws.app(extra=NOTIFY_TARGETS)
+        quoted = {"errcode": 310000, "errmsg": f"sign not match: {c['ding_token']}"}
+        wecom.refuse_next(2, 200, {"errcode": 93000, "errmsg": f"invalid webhook url {wecom.url}"})
+        assert main(["--debug", "apply", "--auto-approve"]) == 0
+        ws.remove_bot("helper-bot")
+        ding.refuse_next(1, 200, quoted)
+        assert main(["--debug", "drift"]) == 2
+        bodies = [r.body.decode() for each in (ding, feishu, wecom, hook) for r in each.requests]
+        assert [len(each.accepted) for each in (ding, feishu, hook)] == [1, 2, 2]
+    captured = capsys.readouterr()
+    assert "could not notify notify[1] (dingtalk): it refused the message: errcode 310000" in (
+        captured.err
+    )
+    assert "could not notify notify[5] (webhook): the connection failed" in captured.err
+    assert "notify[0] (dingtalk): it refused the message: errcode 310000 (sign not match:" in (
+        captured.err
+    )
+    assert "notify[3] (wecom): it refused the message: errcode 93000 (invalid webhook url" in (
+        captured.err
+    )
+    texts = [captured.out, captured.err, caplog.text, *bodies]
+    texts += [p.read_text("utf-8", "replace") for p in ws.root.rglob("*") if p.is_file()]
+    for number, text in enumerate(texts):
+        assert_no_canary(text, f"text #{number}")
+        for name, canary in NOTIFY_CANARIES.items():
+            assert canary not in text, f"{name} leaked into text #{number}"

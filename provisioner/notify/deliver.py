@@ -103,7 +103,7 @@ def _deliver(
             resolve(target.url, env),
             resolve(target.secret, env) if target.secret else None,
         )
-        secrets += [resolved.url, str(httpx.URL(resolved.url)), resolved.secret or ""]
+        secrets += [resolved.url, resolved.secret or "", *_url_parts(resolved.url)]
         _check_address(resolved)
         with _redacted_logs(secrets):
             _send(resolved, _clean(summary, secrets), settings)
@@ -114,6 +114,18 @@ def _deliver(
     else:
         return None
     return redact(f"app {summary.app}: could not notify {name}: {reason}", secrets)
+
+
+def _url_parts(url: str) -> list[str]:
+    """The address as httpx writes it, its query values and its last path segment: where a
+    robot's token sits (DingTalk's ``access_token``, WeCom's ``key``, Feishu's hook id), so
+    that a platform quoting only the token is redacted too."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return []
+    segments = [part for part in parsed.path.split("/") if part]
+    return [str(parsed), *(value for _, value in parsed.params.multi_items()), *segments[-1:]]
 
 
 def _check_address(target: Resolved) -> None:

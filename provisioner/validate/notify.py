@@ -55,6 +55,12 @@ def _explained(document: Document, diagnostic: Diagnostic) -> Diagnostic:
             hint="remove it; protect the robot with keywords or an IP allow-list in its"
             " settings (docs/notify.md)",
         )
+    if code == "schema-min-items" and field == "when":
+        return replace(
+            diagnostic,
+            message="must list at least one event",
+            hint="list drift, apply or failure, or leave `when` out for all three",
+        )
     if code == "schema-uniqueItems" and field == "when":
         return replace(
             diagnostic,
