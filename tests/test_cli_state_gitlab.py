@@ -192,12 +192,12 @@ def test_outside_gitlab_ci_the_settings_name_what_is_missing(
     ws: Workspace, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("CI_PROJECT_ID")
-    code, out, err = run(capsys, "plan", "demo")
+    code, _out, err = run(capsys, "plan", "demo")
     assert code == 1
     assert "app demo: state.project is not set, and neither is CI_PROJECT_ID" in err
     monkeypatch.setenv("CI_PROJECT_ID", "42")
     monkeypatch.delenv("CI_JOB_TOKEN")
-    code, out, err = run(capsys, "plan", "demo")
+    code, _out, err = run(capsys, "plan", "demo")
     assert code == 1
     assert (
         "app demo: the gitlab state needs a token: neither PROVISIONER_GITLAB_TOKEN nor"
