@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -77,7 +79,13 @@ class Project:
 class GitLabStateFake:
     """The stand-in (see the module docstring); ``api_url`` is its ``…/api/v4``."""
 
-    def __init__(self, project_id: str = "42", path: str = "ops/bots") -> None:
+    def __init__(
+        self,
+        project_id: str = "42",
+        path: str = "ops/bots",
+        *,
+        tls: tuple[Path, Path] | None = None,
+    ) -> None:
         self.project = Project(project_id, path)
         self.tokens: dict[str, Token] = {}
         self.max_state_size = 0
@@ -104,7 +112,13 @@ class GitLabStateFake:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self.api_url = f"http://127.0.0.1:{self._server.server_address[1]}/api/v4"
+        scheme = "http"
+        if tls is not None:  # (certificate, key): serve HTTPS
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            scheme = "https"
+        self.api_url = f"{scheme}://127.0.0.1:{self._server.server_address[1]}/api/v4"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def close(self) -> None:

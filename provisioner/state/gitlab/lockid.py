@@ -7,22 +7,23 @@ lock ID is the holder's record, as compact JSON of at most 255 characters (GitLa
      "c":"provisioner apply","b":"<boot id>","r":"https://gitlab.example.com/g/p/-/jobs/77",
      "pl":"https://gitlab.example.com/g/p/-/pipelines/9"}
 
-What does not fit is left out, in this order: the pipeline link, the boot id (then a dead
-holder on the same machine is no longer recognised), the job link; host and user are cut to
-40 characters. A lock ID that is not one of these (Terraform's UUIDs, another tool) is a holder
-provisioner cannot name: it is shown as its ID and GitLab username.
+Host, user and command are cut to 40 characters; what still does not fit gives way in this
+order: the pipeline link, the boot id (then a dead holder on the same machine is no longer
+recognised), host and user cut to 20 and 16 characters, the job link. A lock ID that is
+not one of these (Terraform's UUIDs, another tool) is a holder provisioner cannot name: it is
+shown as its ID and GitLab username.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from provisioner.state.model import LockHolder
 
 MAX_LOCK_ID = 255
 MARK = "provisioner"
-_DROPPED_IN_TURN = ("pl", "b", "r")
 
 
 @dataclass(frozen=True)
@@ -57,13 +58,25 @@ def encode(holder: LockHolder, pipeline: str | None) -> str:
     for key, value in (("b", holder.boot_id), ("r", holder.ci_run), ("pl", pipeline)):
         if value:
             record[key] = value
-    text = _dumps(record)
-    for key in _DROPPED_IN_TURN:
-        if len(text) <= MAX_LOCK_ID:
+    for shorten in _SHORTENINGS:
+        if len(_dumps(record)) <= MAX_LOCK_ID:
             break
-        record.pop(key, None)
-        text = _dumps(record)
-    return text
+        shorten(record)
+    return _dumps(record)
+
+
+def _cut_names(record: dict[str, object]) -> None:
+    record["h"] = str(record["h"])[:20]
+    record["u"] = str(record["u"])[:16]
+
+
+_SHORTENINGS: tuple[Callable[[dict[str, object]], object], ...] = (
+    lambda record: record.pop("pl", None),
+    lambda record: record.pop("b", None),
+    _cut_names,
+    lambda record: record.pop("r", None),
+)
+"""What gives way, in turn, until the ID fits (see the module docstring)."""
 
 
 def decode(lock_id: str, who: str, created: str, app: str) -> GitLabHolder:
