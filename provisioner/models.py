@@ -169,6 +169,32 @@ class PostgresStateSettings(_Strict):
     schema_name: Annotated[str, Field(alias="schema", pattern=SQL_SCHEMA_PATTERN)] = "provisioner"
 
 
+GITLAB_STATE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
+"""A Terraform state name GitLab serves under ``/terraform/state/:name`` (no ``/``)."""
+GITLAB_PROJECT_PATTERN = (
+    r"^(?:[0-9]+|[A-Za-z0-9_.][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_.][A-Za-z0-9_.-]*)+)$"
+)
+"""A project id (``42``) or its full path (``group/sub/project``)."""
+GITLAB_API_PATTERN = r"^https?://[^\s/?#@]+(?:/[^\s?#@]*)?$"
+"""An http(s) URL without credentials, query or fragment (``https://gitlab.example.com/api/v4``)."""
+
+
+class GitLabStateSettings(_Strict):
+    """``state: {backend: gitlab}``: GitLab-managed Terraform state, one state per app. In
+    GitLab CI nothing else is needed: the project, the API and the token come from the job's
+    variables (docs/state.md)."""
+
+    backend: Literal["gitlab"]
+    project: Annotated[str, Field(max_length=255, pattern=GITLAB_PROJECT_PATTERN)] | None = None
+    """Project id or path; default ``$CI_PROJECT_ID``."""
+    apiUrl: Annotated[str, Field(max_length=500, pattern=GITLAB_API_PATTERN)] | None = None
+    """The REST API's base URL; default ``$CI_API_V4_URL``."""
+    name: Annotated[str, Field(pattern=GITLAB_STATE_NAME_PATTERN)] | None = None
+    """The Terraform state's name; default the app's name."""
+    caBundle: Annotated[str, Field(min_length=1)] | None = None
+    """CA certificates (PEM) to verify GitLab with; default ``$CI_SERVER_TLS_CA_FILE``."""
+
+
 def _state_backend(value: Any) -> str | None:
     """The discriminator of a ``state`` block: its ``backend`` (``file`` when left out)."""
     if isinstance(value, dict):
@@ -181,10 +207,11 @@ def _state_backend(value: Any) -> str | None:
 StateSettings = Annotated[
     Annotated[FileStateSettings, Tag("file")]
     | Annotated[GitStateSettings, Tag("git")]
-    | Annotated[PostgresStateSettings, Tag("postgres")],
+    | Annotated[PostgresStateSettings, Tag("postgres")]
+    | Annotated[GitLabStateSettings, Tag("gitlab")],
     Discriminator(_state_backend),
 ]
-"""Where an app's recorded state lives: one of the three backends."""
+"""Where an app's recorded state lives: one of the four backends."""
 
 
 DifyMode = Literal["chat", "agent-chat", "advanced-chat", "completion", "workflow", "agent"]

@@ -30,6 +30,8 @@ SECRET_CANARY = "CANARY-app-secret-7f3a9c41"
 DIFY_CANARY = "CANARY-dify-key-2b8e6d05"
 OTHER_DIFY_CANARY = "CANARY-dify-key-rotated-91c4"
 WRONG_SECRET_CANARY = "CANARY-wrong-secret-44d1e0"
+JOB_TOKEN_CANARY = "CANARY-ci-job-token-6a0f"
+GITLAB_TOKEN_CANARY = "CANARY-gitlab-token-d21b"
 CANARIES = (SECRET_CANARY, DIFY_CANARY, OTHER_DIFY_CANARY, WRONG_SECRET_CANARY)
 CANARY_ENV = {
     "RC_KEY": APP_KEY,
@@ -281,6 +283,49 @@ def test_no_dsn_password_in_any_output_or_file_of_the_postgres_backend(
     assert "password authentication failed" in joined
     for path in (p for p in ws.root.rglob("*") if p.is_file()):
         assert DSN_CANARY not in path.read_text(encoding="utf-8", errors="replace"), path
+
+
+def test_no_gitlab_token_in_any_output_or_file_of_the_gitlab_backend(
+    ws: Workspace, server: EmulatorServer, request: pytest.FixtureRequest
+) -> None:
+    """The job token and the write token (canaries) never reach an output stream, a log, the
+    state, a lock ID or an error, with --debug, whether GitLab takes them or not."""
+    from tests.gitlab_state_fake import GitLabStateFake
+
+    fake: GitLabStateFake = request.getfixturevalue("gitlab_state")
+    fake.add_token(JOB_TOKEN_CANARY, "dev-alice", "developer", job=True)
+    fake.add_token(GITLAB_TOKEN_CANARY, "project_42_bot", "maintainer")
+    ws.app(extra="state: {backend: gitlab}\n")
+    runner = {"GITLAB_CI": "true", "CI_PROJECT_ID": "42", "CI_API_V4_URL": fake.api_url}
+    good = {
+        **runner,
+        "CI_JOB_TOKEN": JOB_TOKEN_CANARY,
+        "PROVISIONER_GITLAB_TOKEN": GITLAB_TOKEN_CANARY,
+    }
+    wrong = {
+        **runner,
+        "CI_JOB_TOKEN": JOB_TOKEN_CANARY + "x",
+        "PROVISIONER_GITLAB_TOKEN": GITLAB_TOKEN_CANARY + "x",
+    }
+    out = Outputs(ws.root)
+    assert out.run("--debug", "plan", "--format", "json", env=good) == 0
+    assert out.run("--debug", "apply", "--auto-approve", env=good) == 0
+    assert out.run("--debug", "state", "show", "--format", "json", env=good) == 0
+    assert out.run("--debug", "state", "pull", "demo", env=good) == 0
+    assert out.run("--debug", "plan", env=wrong) == 1
+    assert out.run("--debug", "apply", "--auto-approve", env=wrong) == 1
+    assert out.run("--debug", "state", "unlock", "demo", env=wrong) == 1
+    joined = "".join(out.texts)
+    assert "GitLab answered 401 (401 Unauthorized)" in joined
+    for canary in (JOB_TOKEN_CANARY, GITLAB_TOKEN_CANARY):
+        assert canary not in joined
+        for path in (p for p in ws.root.rglob("*") if p.is_file()):
+            assert canary not in path.read_text(encoding="utf-8", errors="replace"), path
+    state = fake.state("demo")
+    assert state is not None
+    for document in state.versions.values():
+        assert JOB_TOKEN_CANARY.encode() not in document
+        assert GITLAB_TOKEN_CANARY.encode() not in document
 
 
 def test_no_canary_in_export_api_or_sign_outputs(ws: Workspace, server: EmulatorServer) -> None:

@@ -62,7 +62,7 @@ EXPECTED: dict[str, list[str]] = {
         "  hint: move the secret to an environment variable and write appSecret: ${RONGCLOUD_APP_SECRET} (never commit the secret itself)",
     ],
     "app-state": [
-        "app-state/app.yaml:3:12: error: state.backend: unknown value 's3'; expected one of file, git, postgres",
+        "app-state/app.yaml:3:12: error: state.backend: unknown value 's3'; expected one of file, git, postgres, gitlab",
         "app-state/app.yaml:4:3: error: state.bucket: unknown key",
         "  hint: did you mean 'backend'?",
     ],

@@ -140,7 +140,7 @@ def app_yaml_text(
     return "\n".join([*lines, *(state or ())]) + "\n"
 
 
-STATE_BACKENDS = ("file", "git", "postgres")
+STATE_BACKENDS = ("file", "git", "postgres", "gitlab")
 
 
 def state_yaml_lines(app: str, backend: str) -> list[str]:
@@ -156,6 +156,12 @@ def state_yaml_lines(app: str, backend: str) -> list[str]:
             f"# The recorded state: {app}.json on the branch provisioner-state of this",
             "# repository, shared by every clone and CI job (docs/state.md).",
             "state: {backend: git, branch: provisioner-state, remote: origin}",
+        ]
+    if backend == "gitlab":
+        return [
+            f"# The recorded state: the GitLab-managed Terraform state {app} of this project;",
+            "# in GitLab CI nothing else is needed (docs/state.md).",
+            "state: {backend: gitlab}",
         ]
     dsn, read_dsn = state_dsn_names(app)
     return [
