@@ -25,10 +25,10 @@ from provisioner.emulator import EmulatorServer
 from provisioner.emulator.app import EmulatorState, build_app
 from provisioner.emulator.dify.apps import DifyApp
 from provisioner.emulator.faults import FaultInjector
-from provisioner.emulator.messages import CONVERSATION_TTL_MS, Message, MessageStore
-from provisioner.emulator.publish import message_routes
+from provisioner.emulator.im.messages import CONVERSATION_TTL_MS, Message, MessageStore
+from provisioner.emulator.im.publish import message_routes
+from provisioner.emulator.im.runtime import MessageRuntime, shown_url, signed_url
 from provisioner.emulator.ratelimit import SlidingWindowLimiter
-from provisioner.emulator.runtime import MessageRuntime, shown_url, signed_url
 from provisioner.emulator.serving import ThreadedServer
 from provisioner.emulator.signature import SignatureVerifier
 from provisioner.emulator.store import BotStore

@@ -7,7 +7,7 @@ limit, bounded body; see :mod:`~provisioner.emulator.app`), then checks the form
 ``objectName`` (1–32), ``content`` (a JSON text of at most 128 KB); other documented fields
 (``pushContent``, ``isPersisted``...) are accepted and ignored. It answers
 ``{"code":200,"messageUIDs":[{"userId","messageUID"}]}`` and then fires the bot's
-integrations (:mod:`~provisioner.emulator.runtime`).
+integrations (:mod:`~provisioner.emulator.im.runtime`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from provisioner.emulator.app import (
     _loopback_only,
     envelope,
 )
-from provisioner.emulator.runtime import MessageRuntime, Published
+from provisioner.emulator.im.runtime import MessageRuntime, Published
 from provisioner.emulator.validation import parameter_error
 
 PUBLISH_PATH = "/message/private/publish.json"
