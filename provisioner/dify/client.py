@@ -40,13 +40,17 @@ MAX_ANSWER_BYTES = 1024 * 1024
 MAX_STREAM_BYTES = 8 * 1024 * 1024
 BUSY_CODE = "too_many_requests"
 QUOTA_CODE = "rate_limit_error"
+APP_GONE = "The app no longer exists."
+"""Current Dify's 403 message for a key whose app was deleted."""
 
 HINTS = {
     401: "check the app's API key (Dify: the app's API Access page) and the variable "
     "auth.apiKey references",
-    403: "the app is disabled or its API service is off: enable it in Dify (API Access)",
-    404: "the app is gone or its API is off (Dify before mid-2024 answers 404 for both); "
-    "check callbackUrl too",
+    403: 'current Dify answers 403 when the app is gone ("The app no longer exists."), '
+    "disabled, its API service is off or its workspace is archived: enable it in Dify (API "
+    "Access), or set the key of an app that exists",
+    404: "Dify before mid-2024 answers 404 when the app is gone or its API is off; current "
+    "Dify only for an unknown conversation or route: check callbackUrl too",
     QUOTA_CODE: "the Dify plan's quota is used up: wait for it to renew or upgrade the plan",
     BUSY_CODE: "too many requests at once for this app: try again later, or raise the app's "
     "concurrency limit in Dify",
@@ -231,7 +235,7 @@ class DifyClient(ApiClient):
             status=status,
             code=code,
             dify_message=message,
-            hint=HINTS.get(code or "") or HINTS.get(status) or _status_hint(status, code),
+            hint=_hint(status, code, message),
         )
 
     def _no_answer(self, endpoint: str, exc: httpx.RequestError) -> DifyUnreachableError:
@@ -256,6 +260,15 @@ class DifyClient(ApiClient):
             status=status,
             hint=NOT_DIFY_HINT,
         )
+
+
+def _hint(status: int, code: str | None, message: str | None) -> str:
+    if status == 403 and message == APP_GONE:
+        return (
+            "the app this key belongs to was deleted in Dify: set the key of an app that exists"
+            " (the app's API Access page)"
+        )
+    return HINTS.get(code or "") or HINTS.get(status) or _status_hint(status, code)
 
 
 def _status_hint(status: int, code: str | None) -> str:
