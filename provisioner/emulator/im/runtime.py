@@ -148,6 +148,7 @@ class MessageRuntime:
             "difyConversation": (
                 {"conversationId": session[0], "startedAt": session[1]} if session else None
             ),
+            "difyStandIn": self.route.stand_in,
             "messages": [
                 {
                     "messageUID": m.uid,
