@@ -53,7 +53,8 @@ def test_the_guide_on_the_demo_keeps_the_context_between_runs(
     assert run(capsys, "check", "demo")[0] == 0
     hook_note = (
         "note: webhook https://hooks.example.com/rongcloud/callback: not sent: the emulator "
-        "delivers webhooks only to this machine (a loopback address)"
+        "delivers webhooks only to this machine (a host that resolves to loopback addresses "
+        "only)"
     )
     assert run(capsys, "converse", "demo", "assistant-bot", "Hello") == (
         0,
