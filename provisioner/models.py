@@ -224,6 +224,10 @@ class StandInInput(_Strict):
     variable: Annotated[str, Field(min_length=1, max_length=64, pattern=VARIABLE_PATTERN)]
     required: bool = True
     type: Literal["text-input", "paragraph", "select", "number"] = "text-input"
+    maxLength: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    """The longest text a text-input or paragraph takes (Dify's max_length)."""
+    options: Annotated[list[Text128], Field(max_length=100)] = Field(default_factory=list)
+    """The values a select takes."""
 
 
 class StandInApp(_Strict):
@@ -236,6 +240,8 @@ class StandInApp(_Strict):
     inputs: Annotated[list[StandInInput], Field(default_factory=list, max_length=32)]
     enabled: bool = True
     published: bool = True
+    deleted: bool = False
+    """The key outlived its app: every call is 403 "The app no longer exists."."""
 
 
 class EmulatorSettings(_Strict):
