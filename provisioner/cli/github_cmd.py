@@ -45,6 +45,7 @@ from provisioner.cli.options import (
     allow_empty_option,
     bots_dir_option,
     concurrency_option,
+    lang_option,
     shard_option,
 )
 from provisioner.exit_codes import EXIT_BLOCKED, EXIT_CHANGES
@@ -69,6 +70,7 @@ from provisioner.render.drift import has_findings, render_drift_text
 from provisioner.render.markdown import render_markdown
 from provisioner.render.plan import render_text
 from provisioner.render.safe import html_comment_safe
+from provisioner.render.texts import Lang, tr
 from provisioner.state.holder import utc_now
 from provisioner.workspace import LoadedApp
 
@@ -137,6 +139,7 @@ def _gathering_options(function: Callable[..., Any]) -> Callable[..., Any]:
 )
 @allow_empty_option
 @concurrency_option("Most apps planned at once.")
+@lang_option
 def plan_command(
     apps: tuple[str, ...],
     bots_dir: Path,
@@ -147,6 +150,7 @@ def plan_command(
     refresh: bool,
     allow_empty: bool,
     concurrency: int,
+    lang: Lang,
 ) -> int:
     """Plan each APP for the pull request of this `pull_request` run and post the plan as
     one comment (edited on every push), with the plan ids the apply after merge checks.
@@ -162,7 +166,7 @@ def plan_command(
     to plan and apply alike: whether a plan is blocked is part of its id.
     """
     env = dict(os.environ)
-    job = start_job(env, need_token=results_out is None)
+    job = start_job(env, need_token=results_out is None, lang=lang)
     event = read_pull_request_event(job.context.event_path)
     gathered = gather_plans(
         apps,
@@ -178,10 +182,10 @@ def plan_command(
     gathered.check_head(event.head_sha)
     gathered, seen = _drift_seen(gathered, env)
     docs, failures = gathered.docs, gathered.failures
-    log, notes = introduced_secrets(gathered)
+    log, notes = introduced_secrets(gathered, lang)
     echo_untrusted((render_text(docs) or "No apps to plan.\n") + seen_text(seen) + log)
-    notes = seen_markdown(seen) + notes
-    job.summary(_plan_summary(docs, failures, gathered.loaded, notes))
+    notes = seen_markdown(seen, lang) + notes
+    job.summary(_plan_summary(docs, failures, gathered.loaded, notes, lang))
     job.outputs(plan_outputs(docs))
     if results_out is not None:
         result = shard_result_json(docs, failures, event.head_sha, gathered.seen)
@@ -211,9 +215,14 @@ def _plan_summary(
     failures: Sequence[AppFailure],
     loaded: Sequence[LoadedApp],
     notes: str,
+    lang: Lang,
 ) -> str:
-    plans = render_markdown(docs, limit=SUMMARY_LIMIT // 2) if docs else "No apps to plan.\n"
-    return plans + notes + failures_markdown(failures) + diagnostics_markdown(loaded)
+    plans = (
+        render_markdown(docs, limit=SUMMARY_LIMIT // 2, lang=lang)
+        if docs
+        else tr(lang, "summary.no_apps")
+    )
+    return plans + notes + failures_markdown(failures, lang) + diagnostics_markdown(loaded, lang)
 
 
 def _post_plan_comment(
@@ -236,7 +245,7 @@ def _post_plan_comment(
         )
         return
     run = RunInfo(job.context.run_url, event.head_sha)
-    body = render_plan_comment(docs, run, failures, notes=notes)
+    body = render_plan_comment(docs, run, failures, notes=notes, lang=job.lang)
     with job.client() as client:
         comment, warnings = upsert_plan_comment(
             client, job.context.repository, event.number, body, trusted_login
@@ -263,6 +272,7 @@ command.add_command(github_apply.command)
     help="The label of the one drift issue (it is created if missing).",
 )
 @concurrency_option("Most apps refreshed at once.")
+@lang_option
 def drift_command(
     apps: tuple[str, ...],
     bots_dir: Path,
@@ -272,6 +282,7 @@ def drift_command(
     results_out: Path | None,
     label: str,
     concurrency: int,
+    lang: Lang,
 ) -> int:
     """Refresh each APP and keep the repository's one drift issue in step: opened when
     something differs from git (drift, unmanaged bots, pending changes), its body rewritten
@@ -281,7 +292,7 @@ def drift_command(
     --results-out: 0 once the result is written.
     """
     env = dict(os.environ)
-    job = start_job(env, need_token=results_out is None)
+    job = start_job(env, need_token=results_out is None, lang=lang)
     gathered = gather_plans(
         apps,
         bots_dir,
@@ -319,10 +330,12 @@ def drift_command(
 def _sync_drift_issue(job: Job, report: DriftReport, trusted_login: str, label: str) -> None:
     """Open, rewrite, reopen or close the one drift issue; its text goes in the summary."""
     with job.client() as client:
-        synced = sync_drift_issue(client, job.context.repository, report, trusted_login, label)
+        synced = sync_drift_issue(
+            client, job.context.repository, report, trusted_login, label, job.lang
+        )
     warn(list(synced.warnings))
     if synced.issue is not None:
         job.summary(synced.issue.text)
         click.echo(f"Drift issue #{synced.issue.number}: {synced.action}")
     else:
-        job.summary("No drift: every app matches git.\n")
+        job.summary(tr(job.lang, "summary.no_drift"))

@@ -35,13 +35,14 @@ from provisioner.github.comment import (
 from provisioner.github.drift import (
     DRIFT_LABEL,
     DRIFT_MARKER,
-    DRIFT_TITLE,
     drift_entries,
+    drift_title,
     parse_drift_since,
     render_drift_issue,
 )
 from provisioner.github.outcome import APPLY_MARKER
 from provisioner.plan.document import PlanDoc
+from provisioner.render.texts import DEFAULT_LANG, Lang, tr
 
 _GATE_HINT = (
     "require the plan check to pass before merging (branch protection), and merge only "
@@ -197,6 +198,7 @@ def sync_drift_issue(
     report: DriftReport,
     trusted_login: str = DEFAULT_TRUSTED_LOGIN,
     label: str = DRIFT_LABEL,
+    lang: Lang = DEFAULT_LANG,
 ) -> DriftSync:
     """Keep the repository's one drift issue (marker, trusted author, ``label``) in step
     with ``report``: open it when drift is found, rewrite its body whole each run, reopen
@@ -214,14 +216,16 @@ def sync_drift_issue(
         kept_since=kept,
         plans=report.docs,
         sha=report.sha,
+        lang=lang,
     )
+    title = drift_title(lang)
     is_open = issue is not None and issue.state == "open"
     if entries and issue is None:
-        made = client.create_issue(repo, title=DRIFT_TITLE, body=body, labels=[label])
+        made = client.create_issue(repo, title=title, body=body, labels=[label])
         return DriftSync("opened", made, tuple(warnings))
     if entries and issue is not None:
         changed = client.update_issue(
-            repo, issue.number, title=DRIFT_TITLE, body=body, state="open"
+            repo, issue.number, title=title, body=body, state="open"
         )
         return DriftSync("updated" if is_open else "reopened", changed, tuple(warnings))
     if issue is not None and is_open and report.failures:
@@ -229,7 +233,7 @@ def sync_drift_issue(
             "updated", client.update_issue(repo, issue.number, body=body), tuple(warnings)
         )
     if issue is not None and is_open:
-        note = f"No drift found by [this check]({report.run_url}): every app matches git. Closing."
+        note = tr(lang, "drift.closing", url=report.run_url)
         client.create_comment(repo, issue.number, note)
         closed = client.update_issue(
             repo, issue.number, body=body, state="closed", state_reason="completed"
