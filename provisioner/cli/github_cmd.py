@@ -48,6 +48,7 @@ from provisioner.cli.options import (
     lang_option,
     shard_option,
 )
+from provisioner.errors import ConfigError, GitHubError
 from provisioner.exit_codes import EXIT_BLOCKED, EXIT_CHANGES
 from provisioner.github.actions import (
     SUMMARY_LIMIT,
@@ -62,7 +63,11 @@ from provisioner.github.seen import SeenApp, seen_apps, seen_markdown, seen_text
 from provisioner.github.shards import shard_result_json
 from provisioner.github.sync import (
     DriftReport,
+    LabelKind,
+    parse_label_names,
+    plan_labels,
     sync_drift_issue,
+    sync_plan_labels,
     upsert_plan_comment,
 )
 from provisioner.plan import PlanDoc
@@ -140,6 +145,17 @@ def _gathering_options(function: Callable[..., Any]) -> Callable[..., Any]:
 @allow_empty_option
 @concurrency_option("Most apps planned at once.")
 @lang_option
+@click.option(
+    "--pr-labels",
+    "labels",
+    envvar="PROVISIONER_PR_LABELS",
+    default="",
+    metavar="SPEC",
+    callback=lambda ctx, param, value: _label_names(value),
+    help="Labels set from the plan: `off` for none, or KIND=NAME pairs renaming some of "
+    "provisioner:no-changes, provisioner:changes, provisioner:delete, provisioner:blocked "
+    "(KIND: no-changes, changes, delete, blocked). Env PROVISIONER_PR_LABELS.",
+)
 def plan_command(
     apps: tuple[str, ...],
     bots_dir: Path,
@@ -151,6 +167,7 @@ def plan_command(
     allow_empty: bool,
     concurrency: int,
     lang: Lang,
+    labels: dict[LabelKind, str] | None,
 ) -> int:
     """Plan each APP for the pull request of this `pull_request` run and post the plan as
     one comment (edited on every push), with the plan ids the apply after merge checks.
@@ -192,6 +209,8 @@ def plan_command(
         write_result(results_out, result, len(docs))
         return 0
     _post_plan_comment(job, event, docs, failures, trusted_login, notes)
+    if labels is not None and not event.is_from_fork:
+        _set_labels(job, event.number, plan_labels(docs, failures), labels)
     if failures:
         return 1
     return EXIT_BLOCKED if any(doc["blocked"] for doc in docs) else 0
@@ -252,6 +271,27 @@ def _post_plan_comment(
         )
     warn(warnings)
     click.echo(f"Plan comment: {comment.html_url or comment.id}")
+
+
+def _label_names(value: str) -> dict[LabelKind, str] | None:
+    try:
+        return parse_label_names(value)
+    except ConfigError as exc:
+        raise click.BadParameter(f"{exc.message} ({exc.hint})") from None
+
+
+def _set_labels(
+    job: Job, number: int, kinds: Sequence[LabelKind], names: Mapping[LabelKind, str]
+) -> None:
+    """The pull request's labels from its plan; a failure is a warning (the plan stands)."""
+    try:
+        with job.client() as client:
+            synced = sync_plan_labels(client, job.context.repository, number, kinds, names)
+    except GitHubError as exc:
+        warn([f"the pull request's labels were not set: {exc.message} ({exc.hint})"])
+        return
+    changed = [f"+{name}" for name in synced.added] + [f"-{name}" for name in synced.removed]
+    click.echo(f"Labels: {' '.join(changed) or 'unchanged'}")
 
 
 # --- github apply ---------------------------------------------------------------------------
