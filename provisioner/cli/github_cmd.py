@@ -41,6 +41,7 @@ from provisioner.cli.github_job import (
     write_result,
 )
 from provisioner.cli.github_secrets import command as secrets_command
+from provisioner.cli.output import write_output_file
 from provisioner.cli.options import (
     allow_empty_option,
     bots_dir_option,
@@ -73,7 +74,7 @@ from provisioner.github.sync import (
 from provisioner.plan import PlanDoc
 from provisioner.render.drift import has_findings, render_drift_text
 from provisioner.render.markdown import render_markdown
-from provisioner.render.plan import render_text
+from provisioner.render.plan import render_json, render_text
 from provisioner.render.safe import html_comment_safe
 from provisioner.render.texts import Lang, tr
 from provisioner.state.holder import utc_now
@@ -156,6 +157,12 @@ def _gathering_options(function: Callable[..., Any]) -> Callable[..., Any]:
     "provisioner:no-changes, provisioner:changes, provisioner:delete, provisioner:blocked "
     "(KIND: no-changes, changes, delete, blocked). Env PROVISIONER_PR_LABELS.",
 )
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the plans as JSON (as `provisioner plan --out`), e.g. for an artifact or "
+    "a policy check; not written when an app failed to plan.",
+)
 def plan_command(
     apps: tuple[str, ...],
     bots_dir: Path,
@@ -168,6 +175,7 @@ def plan_command(
     concurrency: int,
     lang: Lang,
     labels: dict[LabelKind, str] | None,
+    out: Path | None,
 ) -> int:
     """Plan each APP for the pull request of this `pull_request` run and post the plan as
     one comment (edited on every push), with the plan ids the apply after merge checks.
@@ -204,6 +212,8 @@ def plan_command(
     notes = seen_markdown(seen, lang) + notes
     job.summary(_plan_summary(docs, failures, gathered.loaded, notes, lang))
     job.outputs(plan_outputs(docs))
+    if out is not None and not failures:
+        write_output_file(out, render_json(docs), f"the plan to {out}")
     if results_out is not None:
         result = shard_result_json(docs, failures, event.head_sha, gathered.seen)
         write_result(results_out, result, len(docs))
