@@ -219,7 +219,8 @@ def test_the_action_passes_lang_and_labels_and_plan_keeps_its_json() -> None:
     plan = load(REPO / "examples" / "github" / "plan.yml")["jobs"]["plan"]
     [action] = [s for s in plan["steps"] if "rongcloud-bot-provisioner/" in s.get("uses", "")]
     assert action["with"]["args"] == "--out provisioner-plan.json"
-    [upload] = [s for s in plan["steps"] if s.get("uses", "").startswith("actions/upload-artifact@")]
+    upload_prefix = "actions/upload-artifact@"
+    [upload] = [s for s in plan["steps"] if s.get("uses", "").startswith(upload_prefix)]
     assert upload["with"]["path"] == "provisioner-plan.json"
     assert upload["with"]["if-no-files-found"] == "ignore"
 

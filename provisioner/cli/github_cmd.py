@@ -41,7 +41,6 @@ from provisioner.cli.github_job import (
     write_result,
 )
 from provisioner.cli.github_secrets import command as secrets_command
-from provisioner.cli.output import write_output_file
 from provisioner.cli.options import (
     allow_empty_option,
     bots_dir_option,
@@ -49,6 +48,7 @@ from provisioner.cli.options import (
     lang_option,
     shard_option,
 )
+from provisioner.cli.output import write_output_file
 from provisioner.errors import ConfigError, GitHubError
 from provisioner.exit_codes import EXIT_BLOCKED, EXIT_CHANGES
 from provisioner.github.actions import (
@@ -218,9 +218,7 @@ def plan_command(
         result = shard_result_json(docs, failures, event.head_sha, gathered.seen)
         write_result(results_out, result, len(docs))
         return 0
-    _post_plan_comment(job, event, docs, failures, trusted_login, notes)
-    if labels is not None and not event.is_from_fork:
-        _set_labels(job, event.number, plan_labels(docs, failures), labels)
+    _post_plan_comment(job, event, (docs, failures), trusted_login, notes, labels)
     if failures:
         return 1
     return EXIT_BLOCKED if any(doc["blocked"] for doc in docs) else 0
@@ -257,11 +255,14 @@ def _plan_summary(
 def _post_plan_comment(
     job: Job,
     event: PullRequestEvent,
-    docs: Sequence[PlanDoc],
-    failures: Sequence[AppFailure],
+    planned: tuple[Sequence[PlanDoc], Sequence[AppFailure]],
     trusted_login: str,
-    notes: str = "",
+    notes: str,
+    labels: Mapping[LabelKind, str] | None,
 ) -> None:
+    """The one sticky comment, and the labels of the plan (``labels`` None: none); neither
+    on a fork's pull request (its token is read-only)."""
+    docs, failures = planned
     if event.is_from_fork:
         click.echo(
             annotation(
@@ -281,6 +282,8 @@ def _post_plan_comment(
         )
     warn(warnings)
     click.echo(f"Plan comment: {comment.html_url or comment.id}")
+    if labels is not None:
+        _set_labels(job, event.number, plan_labels(docs, failures), labels)
 
 
 def _label_names(value: str) -> dict[LabelKind, str] | None:

@@ -227,9 +227,7 @@ def sync_drift_issue(
         made = client.create_issue(repo, title=title, body=body, labels=[label])
         return DriftSync("opened", made, tuple(warnings))
     if entries and issue is not None:
-        changed = client.update_issue(
-            repo, issue.number, title=title, body=body, state="open"
-        )
+        changed = client.update_issue(repo, issue.number, title=title, body=body, state="open")
         return DriftSync("updated" if is_open else "reopened", changed, tuple(warnings))
     if issue is not None and is_open and report.failures:
         return DriftSync(
@@ -301,7 +299,7 @@ def parse_label_names(spec: str) -> dict[LabelKind, str] | None:
                 f"--pr-labels: {word!r} is not KIND=NAME",
                 hint=f"KIND is one of {', '.join(LABEL_KINDS)}; or give `off` for no labels",
             )
-        names[kind] = name  # type: ignore[index]  # kind is checked above
+        names[kind] = name
     return names
 
 

@@ -159,9 +159,7 @@ _ADVICE = (
 )
 
 
-def introduced_markdown(
-    introduced: Mapping[str, Sequence[str]], lang: Lang = DEFAULT_LANG
-) -> str:
+def introduced_markdown(introduced: Mapping[str, Sequence[str]], lang: Lang = DEFAULT_LANG) -> str:
     """The plan comment's and the summary's section: empty when nothing is new."""
     if not introduced:
         return ""

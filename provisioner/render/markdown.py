@@ -109,9 +109,7 @@ def _blocked_caution(rows: Sequence[str], lang: Lang) -> list[str]:
     return ["> [!CAUTION]", f"> {note}", *(f"> - {row}" for row in rows), ""]
 
 
-def markdown_app_section(
-    doc: PlanDoc, *, details: bool = True, lang: Lang = DEFAULT_LANG
-) -> str:
+def markdown_app_section(doc: PlanDoc, *, details: bool = True, lang: Lang = DEFAULT_LANG) -> str:
     """One app's markdown section exactly as :func:`render_markdown` writes it (heading,
     blocked reasons, plan id, deletion warning, table of changes, drift, unmanaged bots and,
     with ``details``, the full text plan folded)."""

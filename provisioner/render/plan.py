@@ -87,7 +87,9 @@ def counts_summary(counts: CountsDoc, lang: Lang = DEFAULT_LANG) -> str:
     parts = [tr(lang, f"count.{key}", n=shown[key]) for key in _SUMMARY_ORDER if shown.get(key)]
     extra = [tr(lang, f"count.{key}", n=shown[key]) for key in _SUMMARY_EXTRA if shown.get(key)]
     changes = join(lang, parts) if parts else tr(lang, "count.none")
-    return tr(lang, "count.with_extra", changes=changes, extra=join(lang, extra)) if extra else changes
+    if not extra:
+        return changes
+    return tr(lang, "count.with_extra", changes=changes, extra=join(lang, extra))
 
 
 def total_counts(docs: Iterable[PlanDataDoc]) -> CountsDoc:

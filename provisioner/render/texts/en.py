@@ -173,9 +173,7 @@ TEXTS: Final[dict[str, str]] = {
         " in the job summary of the run.\n"
     ),
     "drift.footer": "\n---\nChecked {at} · [workflow run]({url})\n",
-    "drift.closing": (
-        "No drift found by [this check]({url}): every app matches git. Closing."
-    ),
+    "drift.closing": ("No drift found by [this check]({url}): every app matches git. Closing."),
     # --- what the last drift run saw (github/seen.py) ----------------------------------------
     "seen.title": "What the last drift run saw",
     "seen.line": "- {app}: {seen} ({by}): {merge}",

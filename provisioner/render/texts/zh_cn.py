@@ -35,7 +35,9 @@ TEXTS: Final[dict[str, str]] = {
         "本次运行未检查（环境中没有值）：{names}；状态中记录了相同引用的地方视为未改变"
     ),
     # --- Markdown 格式的计划 ------------------------------------------------------------------
-    "md.blocked_note": "**被安全规则阻止：解除阻止之前不会应用任何变更；每条原因都说明了解除的方法。**",
+    "md.blocked_note": (
+        "**被安全规则阻止：解除阻止之前不会应用任何变更；每条原因都说明了解除的方法。**"
+    ),
     "md.truncated": (
         "\n> [!NOTE]\n> 计划太长，一条评论放不下，这里只显示了一部分。完整内容请运行"
         " `provisioner plan --format json`，或查看保存的 `plan --out` 文件。\n"
@@ -189,7 +191,9 @@ TEXTS: Final[dict[str, str]] = {
     "seen.will_refuse_missing": "此次合并将拒绝它（如果应用设置了 {revert}，则重新新建）",
     "seen.sets": "此拉取请求设置了 {fields}，因此此次合并会使它与声明一致",
     "seen.reverts": "此次合并将恢复 {fields}（应用设置了 {revert}）",
-    "seen.will_refuse": "除非此拉取请求设置 {fields}（或应用设置了 {revert}），否则此次合并将拒绝它",
+    "seen.will_refuse": (
+        "除非此拉取请求设置 {fields}（或应用设置了 {revert}），否则此次合并将拒绝它"
+    ),
     "seen.alone_drift": "此次合并不会改动它；见漂移 issue",
     "seen.unmanaged": "{bot} 在服务器上，但未受管",
     "seen.alone": "此次合并不会改动它",
