@@ -175,6 +175,9 @@ def test_schema_writes_the_published_schemas(
         "written out/bot.schema.json\n"
         "written out/app.schema.json\n"
         "written out/app-bundle.schema.json\n"
+        "written out/plan.schema.json\n"
+        "written out/drift.schema.json\n"
+        "written out/check.schema.json\n"
     )
     for name in SCHEMA_NAMES:
         text = (workdir / "out" / f"{name}.schema.json").read_text("utf-8")

@@ -29,6 +29,7 @@ from provisioner.plan import Change, Plan
 from provisioner.plan.make import EMPTYING
 from provisioner.plan.reviewed import BotDecision, decide_bots
 from provisioner.render.markdown import render_markdown
+from provisioner.render.texts import DEFAULT_LANG, Lang, tr
 from provisioner.workspace import LoadedApp
 
 COMMAND = "provisioner github apply"
@@ -121,16 +122,22 @@ class ReviewedApply(ApplyRun):
         applied = {each.app: each for each in self.applied}
         return [app_outcome(verdict, applied.get(name)) for name, verdict in self.verdicts.items()]
 
-    def outcome_markdown(self, run_url: str, sha: str, shard: tuple[int, int] | None = None) -> str:
-        return render_apply_outcome(self.outcomes(), RunInfo(run_url, sha), shard=shard)
+    def outcome_markdown(
+        self,
+        run_url: str,
+        sha: str,
+        shard: tuple[int, int] | None = None,
+        lang: Lang = DEFAULT_LANG,
+    ) -> str:
+        outcomes = self.outcomes()
+        return render_apply_outcome(outcomes, RunInfo(run_url, sha), shard=shard, lang=lang)
 
-    def plans_markdown(self) -> str:
+    def plans_markdown(self, lang: Lang = DEFAULT_LANG) -> str:
         """The plans the apps made before deciding (each with its refusals, in the outcome)."""
         if not self.docs:
             return ""
-        return "\n### The plans made before applying\n\n" + render_markdown(
-            self.docs, limit=SUMMARY_LIMIT // 2
-        )
+        plans = render_markdown(self.docs, limit=SUMMARY_LIMIT // 2, lang=lang)
+        return tr(lang, "apply.plans_heading") + plans
 
     def outputs(self) -> dict[str, str]:
         return plan_outputs(self.docs)

@@ -28,6 +28,7 @@ from provisioner.models import APP_FILE, DesiredApp, is_notify_field
 from provisioner.plan.document import PlanDoc
 from provisioner.render.markdown import markdown_code
 from provisioner.render.safe import terminal_safe
+from provisioner.render.texts import DEFAULT_LANG, Lang, join, tr
 from provisioner.secrets import (
     TEMPLATE_KEY,
     is_available,
@@ -159,16 +160,16 @@ _ADVICE = (
 )
 
 
-def introduced_markdown(introduced: Mapping[str, Sequence[str]]) -> str:
+def introduced_markdown(introduced: Mapping[str, Sequence[str]], lang: Lang = DEFAULT_LANG) -> str:
     """The plan comment's and the summary's section: empty when nothing is new."""
     if not introduced:
         return ""
     rows = [
-        f"> - {markdown_code(app)}: {', '.join(markdown_code(name) for name in names)}"
+        f"> - {markdown_code(app)}: {join(lang, (markdown_code(name) for name in names))}"
         for app, names in introduced.items()
     ]
-    title = "> **New secrets:** this pull request references variables the recorded state"
-    lines = ["", "> [!IMPORTANT]", f"{title} does not hold yet; {_ADVICE}:", *rows, ""]
+    title = tr(lang, "secrets.new", bundle=BUNDLE_VARIABLE)
+    lines = ["", "> [!IMPORTANT]", f"> {title}", *rows, ""]
     return "\n".join(lines) + "\n"
 
 
