@@ -14,11 +14,11 @@ from collections.abc import Callable, Mapping, Sequence
 
 from provisioner.connect import retry_backoff
 from provisioner.errors import ConfigError
-from provisioner.notify import DEFAULT_LANG, LANGS, Lang, NotifySettings, Summary, notify
+from provisioner.notify import NotifySettings, Summary, notify
 from provisioner.notify.deliver import DEFAULT_TIMEOUT
+from provisioner.render.texts import DEFAULT_LANG, Lang, lang_from_env
 from provisioner.workspace import LoadedApp
 
-LANG_ENV = "PROVISIONER_LANG"
 TIMEOUT_ENV = "PROVISIONER_NOTIFY_TIMEOUT"
 MAX_TIMEOUT = 60.0
 
@@ -44,13 +44,11 @@ def send_notifications(
 
 
 def _lang(env: Mapping[str, str], warn: Callable[[str], None]) -> Lang:
-    raw = env.get(LANG_ENV, "").strip()
-    for lang in LANGS:
-        if raw.lower() == lang.lower():
-            return lang
-    if raw:
-        warn(f"{LANG_ENV} must be one of {', '.join(LANGS)}; notifications are in English")
-    return DEFAULT_LANG
+    try:
+        return lang_from_env(env)
+    except ConfigError as exc:
+        warn(f"{exc.message}; notifications are in English")
+        return DEFAULT_LANG
 
 
 def _timeout(env: Mapping[str, str], warn: Callable[[str], None]) -> float:

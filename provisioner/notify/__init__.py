@@ -12,12 +12,11 @@ groups and webhooks an app lists under ``notify:`` (docs/notify.md).
 """
 
 from provisioner.notify.deliver import NotifySettings, notify
-from provisioner.notify.messages import DEFAULT_LANG, LANGS, Lang
 from provisioner.notify.summary import Summary, apply_summaries, drift_summaries
+from provisioner.render.texts import DEFAULT_LANG, Lang
 
 __all__ = [
     "DEFAULT_LANG",
-    "LANGS",
     "Lang",
     "NotifySettings",
     "Summary",

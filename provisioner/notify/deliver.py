@@ -21,9 +21,9 @@ from provisioner.errors import NotifyError, ProvisionerError
 from provisioner.http import Retry, RetryPolicy, http_client, retry_after
 from provisioner.models import NotifyTarget
 from provisioner.notify import dingtalk, feishu, webhook, wecom
-from provisioner.notify.messages import DEFAULT_LANG, Lang
 from provisioner.notify.summary import Summary
 from provisioner.notify.target import Outgoing, Refusal, Resolved
+from provisioner.render.texts import DEFAULT_LANG, Lang
 from provisioner.secrets import redact, resolve
 from provisioner.workspace import LoadedApp
 

@@ -15,9 +15,10 @@ from typing import Literal, TypedDict
 
 import httpx
 
-from provisioner.notify.messages import Lang, markdown, title
+from provisioner.notify.messages import markdown, title
 from provisioner.notify.summary import Summary
 from provisioner.notify.target import Outgoing, Refusal, Resolved, coded_refusal, json_body
+from provisioner.render.texts import Lang
 
 BUSY = frozenset({-1})
 """errcode -1: 系统繁忙 (system busy), worth one retry."""

@@ -15,11 +15,12 @@ from typing import Literal, NotRequired, TypedDict
 
 import httpx
 
-from provisioner.notify.messages import Lang, links, plain, title
+from provisioner.notify.messages import links, plain, title
 from provisioner.notify.summary import Summary
 from provisioner.notify.target import Outgoing, Refusal, Resolved, coded_refusal, json_body
+from provisioner.render.texts import Lang
 
-LOCALES: dict[Lang, str] = {"en": "en_us", "zh-CN": "zh_cn"}
+LOCALES: dict[Lang, str] = {Lang.EN: "en_us", Lang.ZH_CN: "zh_cn"}
 RATE_LIMITED = frozenset({11232})
 
 

@@ -12,19 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
 
 from provisioner.notify.summary import Summary
 from provisioner.render.safe import chat_link, chat_markdown_text, terminal_safe
+from provisioner.render.texts import Lang
 
-Lang = Literal["en", "zh-CN"]
-LANGS: tuple[Lang, ...] = ("en", "zh-CN")
-DEFAULT_LANG: Lang = "en"
 MAX_BOTS_SHOWN = 20
 """Bots named in one message; the rest are counted (WeCom takes 4,096 bytes of markdown)."""
 
 TEMPLATES: Mapping[Lang, Mapping[str, str]] = {
-    "en": {
+    Lang.EN: {
         "title.drift": "provisioner: drift in app {app}",
         "title.apply": "provisioner: changes applied to app {app}",
         "title.failure": "provisioner: app {app} failed",
@@ -43,7 +40,7 @@ TEMPLATES: Mapping[Lang, Mapping[str, str]] = {
         "count.refused": "{count} refused",
         "separator": ", ",
     },
-    "zh-CN": {
+    Lang.ZH_CN: {
         "title.drift": "provisioner：应用 {app} 发现配置漂移",
         "title.apply": "provisioner：应用 {app} 的变更已应用",
         "title.failure": "provisioner：应用 {app} 执行失败",

@@ -16,9 +16,10 @@ from typing import Literal, TypedDict
 import httpx
 
 from provisioner.models import NotifyEvent
-from provisioner.notify.messages import Lang, markdown, title
+from provisioner.notify.messages import markdown, title
 from provisioner.notify.summary import Summary
 from provisioner.notify.target import Outgoing, Refusal, Resolved, http_refusal, json_body
+from provisioner.render.texts import Lang
 
 SCHEMA: Literal["provisioner/notification"] = "provisioner/notification"
 VERSION = 1

@@ -10,9 +10,10 @@ from typing import Literal, TypedDict
 
 import httpx
 
-from provisioner.notify.messages import Lang, markdown
+from provisioner.notify.messages import markdown
 from provisioner.notify.summary import Summary
 from provisioner.notify.target import Outgoing, Refusal, Resolved, coded_refusal, json_body
+from provisioner.render.texts import Lang
 
 MAX_BYTES = 4096
 BUSY = frozenset({-1})
