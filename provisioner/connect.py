@@ -264,11 +264,18 @@ def stand_in_apps(apps: Sequence[StandInApp], env: Mapping[str, str]) -> list[Di
             mode=app.mode,
             name=app.name or f"Dify {MODE_NAMES[app.mode]} app",
             inputs=tuple(
-                emulator.dify_input(item.variable, required=item.required, kind=item.type)
+                emulator.dify_input(
+                    item.variable,
+                    required=item.required,
+                    kind=item.type,
+                    max_length=item.maxLength,
+                    options=tuple(item.options),
+                )
                 for item in app.inputs
             ),
             enabled=app.enabled,
             published=app.published,
+            deleted=app.deleted,
         )
         for app in apps
     ]
@@ -278,8 +285,8 @@ def stand_in_apps(apps: Sequence[StandInApp], env: Mapping[str, str]) -> list[Di
 
 def stand_in_apps_file(path: Path, env: Mapping[str, str]) -> list[DifyApp]:
     """The stand-in apps listed in a YAML file (the ``emulator.dify`` format: a list of
-    ``{apiKey, mode, name, inputs, enabled, published}``), for ``emulator serve --dify-apps``
-    and ``emulator dify --apps``."""
+    ``{apiKey, mode, name, inputs, enabled, published, deleted}``), for ``emulator serve
+    --dify-apps`` and ``emulator dify --apps``."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
@@ -295,7 +302,8 @@ def stand_in_apps_file(path: Path, env: Mapping[str, str]) -> list[DifyApp]:
         raise ConfigError(
             f"{path}: {where or 'the file'}: {first['msg']}",
             hint="each app is {apiKey: KEY, mode: chat|agent-chat|advanced-chat|"
-            "completion|workflow|agent, name, inputs: [{variable, required, type}]}",
+            "completion|workflow|agent, name, inputs: [{variable, required, type, maxLength,"
+            " options}]}",
         ) from None
     return stand_in_apps(apps, env)
 

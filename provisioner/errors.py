@@ -22,6 +22,7 @@
     ├── GitHubError                  GitHub's REST API answered with a failure (status, request id)
     │   ├── GitHubRateLimitedError   primary or secondary rate limit outlasted the retries
     │   └── GitHubBodyTooLongError   a comment or issue body over 65,536 characters (422)
+    ├── NotifyError                  a chat robot or webhook refused a notification (a warning)
     └── EmulatorError                the local emulator could not start
 
 Every message is written for the user: what is wrong, where, and what to do (``hint``).
@@ -229,6 +230,13 @@ class DifyError(ProvisionerError):
 
 class DifyUnreachableError(DifyError):
     """No answer came from Dify: connect error, timeout, or an answer cut short."""
+
+
+class NotifyError(ProvisionerError):
+    """A notification target (DingTalk, Feishu, WeCom robot or a webhook) did not take a
+    message: no answer in time, an HTTP failure, or the platform's own error code. Never
+    fatal: the command prints it as a warning and keeps its exit status. The message names
+    the target by its place in ``notify:`` and its type, never its URL."""
 
 
 class PreflightError(ProvisionerError):

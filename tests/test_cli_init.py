@@ -92,6 +92,12 @@ def test_init_writes_the_state_block_of_the_backend_asked_for(
         "  readDsn: ${PROVISIONER_PROD_CN_STATE_READ_DSN}",
         "  schema: provisioner",
     ]
+    assert main(["init", "lab", "--state", "gitlab"]) == 0
+    assert (workdir / "bots/lab/app.yaml").read_text("utf-8").splitlines()[-3:] == [
+        "# The recorded state: the GitLab-managed Terraform state lab of this project;",
+        "# in GitLab CI nothing else is needed (docs/state.md).",
+        "state: {backend: gitlab}",
+    ]
     assert main(["init", "team", "--state", "git"]) == 0
     assert (workdir / "bots/team/app.yaml").read_text("utf-8").splitlines()[-3:] == [
         "# The recorded state: team.json on the branch provisioner-state of this",
@@ -169,6 +175,9 @@ def test_schema_writes_the_published_schemas(
         "written out/bot.schema.json\n"
         "written out/app.schema.json\n"
         "written out/app-bundle.schema.json\n"
+        "written out/plan.schema.json\n"
+        "written out/drift.schema.json\n"
+        "written out/check.schema.json\n"
     )
     for name in SCHEMA_NAMES:
         text = (workdir / "out" / f"{name}.schema.json").read_text("utf-8")

@@ -30,6 +30,7 @@ from provisioner.apply.run import ApplyRun, ReviewRule, apply_apps
 from provisioner.apply.session import Session
 from provisioner.apply.verdicts import Review, Verdict
 from provisioner.check import CheckSettings, check_apps, refusals
+from provisioner.cli.notifying import send_notifications
 from provisioner.cli.options import (
     allow_empty_option,
     bots_dir_option,
@@ -41,6 +42,7 @@ from provisioner.cli.output import (
     echo_app_error,
     echo_error,
     echo_load_warnings,
+    echo_warning,
     mask,
     use_color,
 )
@@ -49,11 +51,13 @@ from provisioner.connect import retry_backoff
 from provisioner.diagnostics import diagnostic_order
 from provisioner.errors import ConfigError, PlanError, ProvisionerError
 from provisioner.exit_codes import worst
+from provisioner.notify import apply_summaries
 from provisioner.plan import FORMAT_VERSION, Plan, PlanDoc
 from provisioner.plan.review import check_reviewed, read_plan_file
 from provisioner.render import diagnostics as render_diagnostics
 from provisioner.render.apply import progress_line, render_summary
 from provisioner.render.plan import render_text
+from provisioner.state.holder import ci_run_url
 from provisioner.workspace import LoadedApp, load_each
 
 
@@ -114,6 +118,9 @@ def command(
     the others. With --check the Dify pre-flight (`provisioner check`) runs first: a bot whose
     Dify integration fails it gets no call (its change fails), the rest of its app applies.
 
+    Tells each app's `notify:` targets what was applied (apply) or what failed (failure); a
+    target that cannot be reached is a warning and leaves the exit status as it is.
+
     Exit status, the worst over the apps: 0 applied or no changes, 3 blocked by a safety
     rule, 1 error or refused (or a failed --check), 4 partial apply (re-run to converge), 130
     interrupted by Ctrl-C, 143 by SIGTERM.
@@ -139,6 +146,8 @@ def command(
         concurrency=concurrency,
         held=held,
     )
+    summaries = [each.linked(ci_run_url(env)) for each in apply_summaries(run)]
+    send_notifications(summaries, loaded, env, echo_warning)
     return _finish(run, show, held=bool(held))
 
 

@@ -41,6 +41,7 @@ from provisioner.gitlab.sync import (
     upsert_note,
 )
 from provisioner.plan import PlanDoc
+from provisioner.render.texts import Lang, tr
 from provisioner.workspace import LoadedApp
 
 COMMAND = "provisioner gitlab apply"
@@ -77,6 +78,7 @@ def command(
     summary_file: Path | None,
     dotenv_file: Path | None,
     ca_bundle: Path | None,
+    lang: Lang,
     pending: int | None,
     auto_approve: bool,
     allow_empty: bool,
@@ -92,7 +94,7 @@ def command(
     reviewed plan, 1 error or refused, 4 partial apply, 130/143 interrupted.
     """
     env = dict(os.environ)
-    job = start_job(env, JobFiles(summary_file, dotenv_file, ca_bundle), trusted_user_id)
+    job = start_job(env, JobFiles(summary_file, dotenv_file, ca_bundle, lang), trusted_user_id)
     loaded = load_masked(apps, bots_dir, env, require_secrets=True, shard=shard)
     with job.client() as client:
         run = _Run(job, client, job.trusted(client), loaded, env, allow_empty, concurrency, shard)
@@ -155,14 +157,9 @@ class _Run:
         applied = self._apply(
             lambda show: apply_reviewed(self.loaded, self.env, data, command=COMMAND, **show)
         )
-        why = (
-            f"`gitlab apply` of merge request !{iid} refused some of its changes (the outcome"
-            " note says which and why)."
-        )
+        why = tr(self.lang, "pending.why_refused", number=iid, **self.terms)
         url = self._post_pending("merge_requests", iid, applied.needs_review, why)
-        body = render_apply_outcome(
-            applied.outcomes(), self._info(), shard=self.shard, pending=url, wording=GITLAB
-        )
+        body = self._outcome(applied.outcomes(), shard=self.shard, pending=url)
         self._report(body, applied, ("merge_requests", iid), apply_marker(self.shard))
         return _closed(applied)
 
@@ -170,7 +167,7 @@ class _Run:
         applied = self._apply(
             lambda show: apply_reviewed(self.loaded, self.env, None, command=COMMAND, **show)
         )
-        body = applied.outcome_markdown(self.job.run_url, self.job.sha, wording=GITLAB)
+        body = self._outcome(applied.outcomes())
         self._report(body, applied, None, "")
         return _closed(applied)
 
@@ -179,11 +176,16 @@ class _Run:
         refusal and a pending plan of every app with changes go on it."""
         echo_error(error.message, hint=error.hint)
         docs = self._replanned([each.name for each in self.loaded])
-        why = f"Nothing of merge request !{merged.iid} was applied: {error.message}."
+        why = tr(
+            self.lang,
+            "pending.why_unreviewed",
+            number=merged.iid,
+            error=error.message,
+            **self.terms,
+        )
         url = self._post_pending("merge_requests", merged.iid, [], why, docs=docs)
         outcomes = [AppOutcome(doc["app"], refused=error.message) for doc in docs]
-        info = self._info()
-        body = render_apply_outcome(outcomes, info, shard=self.shard, pending=url, wording=GITLAB)
+        body = self._outcome(outcomes, shard=self.shard, pending=url)
         self.job.summary(body)
         self._post(body, ("merge_requests", merged.iid), apply_marker(self.shard))
         return error.exit_code
@@ -196,9 +198,9 @@ class _Run:
         applied = self._apply(
             lambda show: apply_pending(self.loaded, self.env, plan_ids, command=COMMAND, **show)
         )
-        why = f"The pending plan on #{number} no longer matched some apps when it was applied."
+        why = tr(self.lang, "pending.why_changed", number=number)
         url = self._post_pending(thread, number, applied.needs_review, why)
-        body = render_apply_outcome(applied.outcomes(), self._info(), pending=url, wording=GITLAB)
+        body = self._outcome(applied.outcomes(), pending=url)
         body = body.replace(apply_marker(None), PENDING_APPLY_MARKER, 1)
         self._report(body, applied, (thread, number), PENDING_APPLY_MARKER)
         return _closed(applied)
@@ -224,7 +226,13 @@ class _Run:
         if not docs:
             return None
         body = render_pending_plan(
-            docs, self._info(), iid, why, limit=GITLAB.body_limit, wording=GITLAB
+            docs,
+            self._info(),
+            iid,
+            why,
+            limit=GITLAB.body_limit,
+            lang=self.lang,
+            wording=GITLAB,
         )
         try:
             note, warnings = post_pending(self.client, thread, iid, body, self.trusted)
@@ -255,7 +263,7 @@ class _Run:
     def _report(
         self, body: str, run: ReviewedApply, where: tuple[Thread, int] | None, marker: str
     ) -> None:
-        self.job.summary(body + run.plans_markdown(PLANS_ROOM))
+        self.job.summary(body + run.plans_markdown(PLANS_ROOM, self.lang))
         self.job.outputs(plan_outputs(run.docs))
         if where is not None:
             self._post(body, where, marker)
@@ -272,3 +280,23 @@ class _Run:
 
     def _info(self) -> RunInfo:
         return RunInfo(self.job.run_url, self.job.sha)
+
+    def _outcome(
+        self,
+        outcomes: Sequence[AppOutcome],
+        *,
+        shard: tuple[int, int] | None = None,
+        pending: str | None = None,
+    ) -> str:
+        """The outcome note, in the job's language and GitLab's words."""
+        return render_apply_outcome(
+            outcomes, self._info(), shard=shard, pending=pending, lang=self.lang, wording=GITLAB
+        )
+
+    @property
+    def lang(self) -> Lang:
+        return self.job.lang
+
+    @property
+    def terms(self) -> dict[str, str]:
+        return GITLAB.terms(self.lang)

@@ -52,6 +52,7 @@ from provisioner.render.diagnostics import render_codequality
 from provisioner.render.drift import has_findings, render_drift_text
 from provisioner.render.markdown import render_markdown
 from provisioner.render.safe import html_comment_safe, terminal_safe
+from provisioner.render.texts import Lang, tr
 from provisioner.state.holder import utc_now
 
 SUMMARY_ROOM = 4 * 1024 * 1024
@@ -92,6 +93,7 @@ def plan_command(
     summary_file: Path | None,
     dotenv_file: Path | None,
     ca_bundle: Path | None,
+    lang: Lang,
     result_files: tuple[Path, ...],
     results_out: Path | None,
     allow_empty: bool,
@@ -109,7 +111,7 @@ def plan_command(
     error or an app that could not be planned. With --results-out: 0 once it is written.
     """
     env = dict(os.environ)
-    job = start_job(env, JobFiles(summary_file, dotenv_file, ca_bundle), trusted_user_id)
+    job = start_job(env, JobFiles(summary_file, dotenv_file, ca_bundle, lang), trusted_user_id)
     iid = require_merge_request(job.context)
     posts = results_out is None and not job.context.is_fork
     if posts:
@@ -148,13 +150,17 @@ def plan_command(
 def _report_plans(job: GitLabJob, gathered: Gathered, seen: list[SeenApp]) -> str:
     """The log sections, the summary file and the outputs; the markdown of what the last
     drift run saw, for the note."""
-    docs = gathered.docs
+    docs, lang = gathered.docs, job.lang
     echo_sections(docs)
-    click.echo(terminal_safe(seen_text(seen), keep_newlines=True), nl=False)
-    notes = seen_markdown(seen)
-    plans = render_markdown(docs, limit=SUMMARY_ROOM) if docs else "No apps to plan.\n"
-    failures = failures_markdown(gathered.failures)
-    job.summary(plans + notes + failures + diagnostics_markdown(gathered.loaded))
+    click.echo(terminal_safe(seen_text(seen, GITLAB), keep_newlines=True), nl=False)
+    notes = seen_markdown(seen, lang, GITLAB)
+    plans = (
+        render_markdown(docs, limit=SUMMARY_ROOM, lang=lang)
+        if docs
+        else tr(lang, "summary.no_apps")
+    )
+    failures = failures_markdown(gathered.failures, lang)
+    job.summary(plans + notes + failures + diagnostics_markdown(gathered.loaded, lang))
     job.outputs(plan_outputs(docs))
     return notes
 
@@ -186,6 +192,7 @@ def _post_plan_note(job: GitLabJob, iid: int, gathered: Gathered, notes: str) ->
         gathered.failures,
         limit=GITLAB.body_limit,
         notes=notes,
+        lang=job.lang,
         wording=GITLAB,
     )
     with job.client() as client:
@@ -222,6 +229,7 @@ def drift_command(
     summary_file: Path | None,
     dotenv_file: Path | None,
     ca_bundle: Path | None,
+    lang: Lang,
     result_files: tuple[Path, ...],
     results_out: Path | None,
     label: str,
@@ -235,7 +243,7 @@ def drift_command(
     --results-out: 0 once the result is written.
     """
     env = dict(os.environ)
-    job = start_job(env, JobFiles(summary_file, dotenv_file, ca_bundle), trusted_user_id)
+    job = start_job(env, JobFiles(summary_file, dotenv_file, ca_bundle, lang), trusted_user_id)
     if results_out is None:
         require_token(job.context)
     gathered = gather_plans(
@@ -260,13 +268,14 @@ def drift_command(
         return 0
     report = DriftReport(docs, failures, job.run_url, now, job.sha)
     with job.client() as client:
-        action, issue, warnings = sync_drift_issue(client, report, job.trusted(client), label)
+        trusted = job.trusted(client)
+        action, issue, warnings = sync_drift_issue(client, report, trusted, label, job.lang)
     warn(warnings)
     if issue is not None:
         job.summary(issue.text)
         click.echo(f"Drift issue #{issue.iid}: {action}")
     else:
-        job.summary("No drift: every app matches git.\n")
+        job.summary(tr(job.lang, "summary.no_drift"))
     if failures:
         return 1
     return EXIT_CHANGES if found else 0

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from provisioner.cli.github_job import use_secrets_bundle
-from provisioner.cli.options import bots_dir_option, shard_option
+from provisioner.cli.options import bots_dir_option, lang_option, shard_option
 from provisioner.cli.output import echo_app_error, echo_diagnostics, mask
 from provisioner.forge.gather import Gathered, gather, merged_results
 from provisioner.gitlab.ci import GitLabContext, append_file, dotenv, read_context, section
@@ -25,6 +25,7 @@ from provisioner.gitlab.sync import TrustedUser
 from provisioner.plan import PlanDoc
 from provisioner.render.plan import render_text, summary
 from provisioner.render.safe import terminal_safe
+from provisioner.render.texts import DEFAULT_LANG, Lang
 from provisioner.workspace import LoadedApp, load_each
 
 
@@ -59,6 +60,7 @@ def job_options(function: Callable[..., Any]) -> Callable[..., Any]:
                 type=click.Path(path_type=Path, dir_okay=False, exists=True),
                 help="CA certificates of an internal GitLab (default: CI_SERVER_TLS_CA_FILE).",
             ),
+            lang_option,
         )
     ):
         function = option(function)
@@ -91,11 +93,13 @@ _RESULTS = (
 @dataclass(frozen=True)
 class JobFiles:
     """Where the job writes for GitLab: ``--summary`` (plan.md, an artifact people read),
-    ``--dotenv`` (``artifacts:reports:dotenv``), ``--ca-bundle``."""
+    ``--dotenv`` (``artifacts:reports:dotenv``), ``--ca-bundle``; and ``--lang``, the
+    language of what reviewers read (the notes, the issue, plan.md)."""
 
     summary: Path | None = None
     dotenv: Path | None = None
     ca_bundle: Path | None = None
+    lang: Lang = DEFAULT_LANG
 
 
 @dataclass
@@ -113,6 +117,10 @@ class GitLabJob:
     @property
     def sha(self) -> str:
         return self.context.sha
+
+    @property
+    def lang(self) -> Lang:
+        return self.files.lang
 
     def summary(self, text: str) -> None:
         if self.files.summary is not None:

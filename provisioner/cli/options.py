@@ -10,6 +10,7 @@ import click
 
 from provisioner.apply import DEFAULT_CONCURRENCY
 from provisioner.errors import ConfigError
+from provisioner.render.texts import DEFAULT_LANG, LANG_VARIABLE, Lang, parse_lang
 from provisioner.workspace import parse_shard
 
 bots_dir_option = click.option(
@@ -79,4 +80,23 @@ shard_option = click.option(
     metavar="I/N",
     callback=_parse_shard,
     help="Only the apps of job I of N (a stable hash of the app name): for a CI matrix.",
+)
+
+
+def _parse_lang(ctx: click.Context, param: click.Parameter, value: str | None) -> Lang:
+    if not value:
+        return DEFAULT_LANG
+    try:
+        return parse_lang(value, where="")
+    except ConfigError as exc:
+        raise click.BadParameter(f"{exc.message} ({exc.hint})") from None
+
+
+lang_option = click.option(
+    "--lang",
+    envvar=LANG_VARIABLE,
+    metavar="en|zh-CN",
+    callback=_parse_lang,
+    help="Language of what reviewers read: comments, issues, job summary (default en; env "
+    f"{LANG_VARIABLE}). The log stays English.",
 )

@@ -71,8 +71,10 @@ which ``docs/emulator.md`` repeats word for word (tests/test_emulator_server.py 
     given) include the message's type and whose ``events`` (when given) include
     ``message:private``; a list left out means every type or event. They run in parallel once
     the publish call is answered, each at most 30 seconds (``callback_timeout``), without
-    retries. The emulator calls only this machine: a webhook elsewhere is not sent, a Dify
-    call elsewhere goes to the Dify stand-in when one runs (``endpoint: local`` with
+    retries. The emulator calls only this machine: a webhook is sent only when its host is
+    a loopback address, or a name that resolves (when the call is made) to loopback
+    addresses only, the connection then pinned to the first, IPv4 first; a Dify call
+    elsewhere goes to the Dify stand-in when one runs (``endpoint: local`` with
     ``emulator.dify``, or ``--dify-apps``) and is not sent otherwise; both are recorded as
     ``skipped``.
 17. Webhook callback. ``POST`` with a JSON body ``{type, timestamp, bot{userId, name,
@@ -99,10 +101,18 @@ which ``docs/emulator.md`` repeats word for word (tests/test_emulator_server.py 
     Dify call stores no reply (what RongCloud then tells the user is not documented).
 21. The Dify stand-in. Its error codes are Dify's; its messages are Dify's where Dify's docs
     or source give one (``Access token is invalid``, ``The app's API service has been
-    disabled.``, ``App unavailable, please check your app configurations.``, ``Conversation
-    Not Exists.``) and its own otherwise; a required input counts as given when it is not
-    empty (Dify also checks types and lengths); the answers, their pieces, the ``usage``
-    numbers (character counts) and the faults' 429 messages are its own.
+    disabled.``, ``The app no longer exists.``, ``App unavailable, please check your app
+    configurations.``, ``Conversation Not Exists.``, ``Arg user must be provided.``, the input
+    checks of ``_validate_inputs`` and the pydantic text of Dify's request models) and its
+    own otherwise; an optional input left out has no default; a conversation's ``name`` is
+    ``New conversation`` (Dify names it with a model); an optional query parameter of ``GET
+    /messages`` or ``GET /conversations`` given empty counts as left out; the answers, their
+    pieces, the ``usage`` numbers (character counts) and the faults' 429 messages are its own.
+22. Users. ``/user/getToken.json`` takes a form with ``userId`` (1–64 characters, no
+    whitespace), ``name`` (at most 128, may be left out) and ``portraitUri`` (at most 1024), and
+    answers ``{"code":200,"userId","token"}`` with a new random token on every call (not
+    RongCloud's token format); registering a user again updates its name and portrait. A
+    user need not be registered to send or receive a message.
 """
 
 from __future__ import annotations

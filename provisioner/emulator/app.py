@@ -423,7 +423,7 @@ class RequestIdMiddleware:
 
 def build_app(state: EmulatorState, extra_routes: Sequence[Route] = ()) -> ASGIApp:
     """The whole ASGI application for one emulator (``extra_routes``: the message runtime's,
-    from :func:`provisioner.emulator.publish.message_routes`)."""
+    from :func:`provisioner.emulator.im.publish.message_routes`)."""
     api = BotApi(state)
     routes = [
         Route("/v3/bot/create.json", _endpoint(state, api.create, writes=True), methods=["POST"]),

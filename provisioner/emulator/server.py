@@ -30,10 +30,10 @@ from provisioner.emulator.app import (
 from provisioner.emulator.dify.apps import DifyApp
 from provisioner.emulator.dify.server import DifyStandIn
 from provisioner.emulator.faults import FaultConfig, FaultInjector
-from provisioner.emulator.messages import MessageStore
-from provisioner.emulator.publish import message_routes
+from provisioner.emulator.im.messages import MessageStore
+from provisioner.emulator.im.publish import message_routes
+from provisioner.emulator.im.runtime import DEFAULT_CALLBACK_TIMEOUT, MessageRuntime
 from provisioner.emulator.ratelimit import SlidingWindowLimiter
-from provisioner.emulator.runtime import DEFAULT_CALLBACK_TIMEOUT, MessageRuntime
 from provisioner.emulator.serving import ThreadedServer
 from provisioner.emulator.signature import SignatureVerifier
 from provisioner.emulator.store import BotStore

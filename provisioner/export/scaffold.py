@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -29,6 +30,9 @@ from provisioner.models import LOCAL_ENDPOINT, is_endpoint
 from provisioner.secrets import REFERENCE
 
 SCHEMA_NAMES = ("bot", "app", "app-bundle")
+"""The manifests' schemas (``init`` writes them too)."""
+OUTPUT_SCHEMA_NAMES = ("plan", "drift", "check")
+"""The schemas of the JSON outputs (:mod:`provisioner.export.documents`)."""
 DEFAULT_SCHEMAS_DIR = Path("schemas")
 EXAMPLE_USER_ID = "example-bot"
 _NOT_NAME = re.compile(r"[^A-Z0-9]+")
@@ -80,12 +84,15 @@ class WrittenFile:
     status: str
 
 
-def write_schemas(folder: Path, *, overwrite: bool) -> list[WrittenFile]:
-    """Write the published schemas into ``folder`` (created when missing). Files already
-    holding the same text are left as they are; others are replaced only with ``overwrite``."""
+def write_schemas(
+    folder: Path, *, overwrite: bool, names: Sequence[str] = SCHEMA_NAMES
+) -> list[WrittenFile]:
+    """Write the published schemas ``names`` (the manifests' by default) into ``folder``
+    (created when missing). Files already holding the same text are left as they are;
+    others are replaced only with ``overwrite``."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        return [_write_schema(folder, name, overwrite) for name in SCHEMA_NAMES]
+        return [_write_schema(folder, name, overwrite) for name in names]
     except OSError as exc:
         raise ConfigError(
             f"cannot write the schemas to {folder}: {exc.strerror or exc}",
@@ -140,7 +147,7 @@ def app_yaml_text(
     return "\n".join([*lines, *(state or ())]) + "\n"
 
 
-STATE_BACKENDS = ("file", "git", "postgres")
+STATE_BACKENDS = ("file", "git", "postgres", "gitlab")
 
 
 def state_yaml_lines(app: str, backend: str) -> list[str]:
@@ -156,6 +163,12 @@ def state_yaml_lines(app: str, backend: str) -> list[str]:
             f"# The recorded state: {app}.json on the branch provisioner-state of this",
             "# repository, shared by every clone and CI job (docs/state.md).",
             "state: {backend: git, branch: provisioner-state, remote: origin}",
+        ]
+    if backend == "gitlab":
+        return [
+            f"# The recorded state: the GitLab-managed Terraform state {app} of this project;",
+            "# in GitLab CI nothing else is needed (docs/state.md).",
+            "state: {backend: gitlab}",
         ]
     dsn, read_dsn = state_dsn_names(app)
     return [

@@ -29,6 +29,7 @@ from provisioner.plan import Change, Plan
 from provisioner.plan.make import EMPTYING
 from provisioner.plan.reviewed import BotDecision, decide_bots
 from provisioner.render.markdown import render_markdown
+from provisioner.render.texts import DEFAULT_LANG, Lang, tr
 from provisioner.workspace import LoadedApp
 
 COMMAND = "provisioner github apply"
@@ -126,17 +127,20 @@ class ReviewedApply(ApplyRun):
         run_url: str,
         sha: str,
         shard: tuple[int, int] | None = None,
+        lang: Lang = DEFAULT_LANG,
         wording: Wording = GITHUB,
     ) -> str:
         run = RunInfo(run_url, sha)
-        return render_apply_outcome(self.outcomes(), run, shard=shard, wording=wording)
+        outcomes = self.outcomes()
+        return render_apply_outcome(outcomes, run, shard=shard, lang=lang, wording=wording)
 
-    def plans_markdown(self, limit: int) -> str:
+    def plans_markdown(self, limit: int, lang: Lang = DEFAULT_LANG) -> str:
         """The plans the apps made before deciding (each with its refusals, in the outcome),
         within ``limit``."""
         if not self.docs:
             return ""
-        return "\n### The plans made before applying\n\n" + render_markdown(self.docs, limit=limit)
+        plans = render_markdown(self.docs, limit=limit, lang=lang)
+        return tr(lang, "apply.plans_heading") + plans
 
     @property
     def needs_review(self) -> list[str]:

@@ -51,6 +51,7 @@ from provisioner.render.markdown import (
 )
 from provisioner.render.plan import counts_summary, summary, total_counts
 from provisioner.render.safe import markdown_text
+from provisioner.render.texts import DEFAULT_LANG, Lang, join, plural, tr
 
 PLAN_MARKER = MARKDOWN_MARKER
 """``<!-- provisioner:plan -->``: the first line of the plan comment."""
@@ -223,17 +224,20 @@ def render_plan_comment(
     *,
     limit: int = COMMENT_BUDGET,
     notes: str = "",
+    lang: Lang = DEFAULT_LANG,
     wording: Wording = GITHUB,
 ) -> str:
     """The sticky plan comment for plan documents and failed apps, within ``limit``;
     ``notes``: markdown after the summary (what the last drift run saw,
     :mod:`provisioner.forge.seen`; the new secrets, :mod:`provisioner.github.wiring`)."""
     block = _fitting_data_block(docs, run.head_sha, limit)
-    footer = _footer(run, wording) + block + "\n"
-    head = _head(docs, failures) + notes
+    terms = wording.terms(lang)
+    footer = tr(lang, "comment.footer", sha=run.head_sha[:_SHORT_ID], url=run.run_url, **terms)
+    footer += block + "\n"
+    head = _head(docs, failures, lang) + notes
     room = limit - len(footer)
-    head = cut_markdown(head, room // 2 if _sectioned(docs) else room, _cut_note(None, wording))
-    sections = _fit_sections(docs, room - len(head), wording)
+    head = cut_markdown(head, room // 2 if _sectioned(docs) else room, _cut_note(None, lang, terms))
+    sections = _fit_sections(docs, room - len(head), lang, terms)
     body = head + sections + footer
     if len(body) > limit:  # pragma: no cover - the budget above makes this unreachable
         raise PlanError("the plan comment does not fit GitHub's limit", hint="report this bug")
@@ -261,25 +265,27 @@ def _sectioned(docs: Sequence[PlanDoc]) -> list[PlanDoc]:
     ]
 
 
-def _head(docs: Sequence[PlanDoc], failures: Sequence[AppFailure]) -> str:
+def _head(docs: Sequence[PlanDoc], failures: Sequence[AppFailure], lang: Lang) -> str:
     shown = _sectioned(docs)
-    lines = [PLAN_MARKER, _title(docs, shown, failures), ""]
-    lines += blocked_summary(shown)
-    lines += _totals(shown)
-    lines += _deletion_warning(shown)
-    lines += failure_lines(failures)
+    lines = [PLAN_MARKER, _title(docs, shown, failures, lang), ""]
+    lines += blocked_summary(shown, lang)
     if shown:
-        lines += ["| App | Changes | Plan id |", "|---|---|---|"]
+        lines += [tr(lang, "comment.total", counts=counts_summary(total_counts(shown), lang)), ""]
+    lines += _deletion_warning(shown, lang)
+    lines += failure_lines(failures, lang)
+    if shown:
+        lines += [tr(lang, "comment.table_header"), "|---|---|---|"]
+        blocked = tr(lang, "comment.blocked")
         lines += [
-            f"| {markdown_code(doc['app'])} | {'**BLOCKED** — ' if doc['blocked'] else ''}"
-            f"{summary(doc)} | `{doc['id'][:_SHORT_ID]}` |"
+            f"| {markdown_code(doc['app'])} | {blocked if doc['blocked'] else ''}"
+            f"{summary(doc, lang)} | `{doc['id'][:_SHORT_ID]}` |"
             for doc in shown
         ]
         lines.append("")
     names = {doc["app"] for doc in shown}
     unchanged = [markdown_code(doc["app"]) for doc in docs if doc["app"] not in names]
     if unchanged:
-        lines += [f"No changes: {', '.join(unchanged)}", ""]
+        lines += [tr(lang, "md.no_changes", apps=join(lang, unchanged)), ""]
     return "\n".join(lines) + "\n"
 
 
@@ -287,35 +293,31 @@ def _title(
     docs: Sequence[PlanDoc],
     shown: Sequence[PlanDoc],
     failures: Sequence[AppFailure],
+    lang: Lang,
 ) -> str:
-    parts = [f"{len(shown)} of {len(docs)} apps with changes" if docs else "no apps planned"]
+    with_changes = tr(lang, "comment.with_changes", shown=len(shown), count=len(docs))
+    parts = [with_changes if docs else tr(lang, "comment.none_planned")]
     if failures:
-        parts.append(f"{len(failures)} failed to plan")
-    return "## provisioner plan: " + blocked_title(docs) + ", ".join(parts)
+        parts.append(tr(lang, "comment.failed", count=len(failures)))
+    return tr(lang, "comment.title", blocked=blocked_title(docs, lang), parts=join(lang, parts))
 
 
-def _totals(shown: Sequence[PlanDoc]) -> list[str]:
-    if not shown:
-        return []
-    return [f"**Total:** {counts_summary(total_counts(shown))}", ""]
-
-
-def _deletion_warning(shown: Sequence[PlanDoc]) -> list[str]:
+def _deletion_warning(shown: Sequence[PlanDoc], lang: Lang) -> list[str]:
     parts = []
     total = 0
     for doc in shown:
         deleted = [c["user_id"] for c in doc["changes"] if c["action"] == "delete"]
         total += len(deleted)
         if deleted:
-            names = ", ".join(markdown_code(name) for name in deleted)
+            names = join(lang, (markdown_code(name) for name in deleted))
             parts.append(f"{markdown_code(doc['app'])} ({names})")
     if not total:
         return []
-    noun = "bot" if total == 1 else "bots"
-    return ["> [!WARNING]", f"> **{total} {noun} will be deleted:** {'; '.join(parts)}", ""]
+    warning = plural(lang, "md.will_be_deleted", total, names="; ".join(parts))
+    return ["> [!WARNING]", f"> {warning}", ""]
 
 
-def failure_lines(failures: Sequence[AppFailure]) -> list[str]:
+def failure_lines(failures: Sequence[AppFailure], lang: Lang = DEFAULT_LANG) -> list[str]:
     """The apps that could not be planned, as a caution block (the comment and summary)."""
     if not failures:
         return []
@@ -324,26 +326,26 @@ def failure_lines(failures: Sequence[AppFailure]) -> list[str]:
         + (f" (hint: {markdown_text(_line(failure.hint))})" if failure.hint else "")
         for failure in failures
     ]
-    return ["> [!CAUTION]", "> **Could not plan (see the job log):**", *rows, ""]
+    return ["> [!CAUTION]", f"> {tr(lang, 'comment.could_not_plan')}", *rows, ""]
 
 
 def _line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _fit_sections(docs: Sequence[PlanDoc], room: int, wording: Wording) -> str:
+def _fit_sections(docs: Sequence[PlanDoc], room: int, lang: Lang, terms: Mapping[str, str]) -> str:
     """Every app's section folded in ``<details>``; when they do not all fit in ``room``,
     the small ones stay whole and the others share what is left, each cut with a note."""
     shown = _sectioned(docs)
-    sections = {doc["app"]: _folded(doc) for doc in shown}
+    sections = {doc["app"]: _folded(doc, lang) for doc in shown}
     budgets = _budgets({app: len(text) for app, text in sections.items()}, room)
     out = []
     for app, text in sections.items():
         if len(text) <= budgets[app]:
             out.append(text)
             continue
-        stub = f"- {markdown_code(app)}: cut, see the {wording.summary}\n"
-        cut = cut_markdown(text, budgets[app], _cut_note(app, wording))
+        stub = tr(lang, "comment.stub", app=markdown_code(app), **terms)
+        cut = cut_markdown(text, budgets[app], _cut_note(app, lang, terms))
         out.append(cut if len(cut) <= budgets[app] else stub if len(stub) <= budgets[app] else "")
     return "".join(out)
 
@@ -360,10 +362,10 @@ def _budgets(sizes: Mapping[str, int], room: int) -> dict[str, int]:
     return budgets
 
 
-def _folded(doc: PlanDoc) -> str:
-    blocked = "<b>BLOCKED</b> — " if doc["blocked"] else ""
-    title = f"<code>{_html(doc['app'])}</code>: {blocked}{_html(summary(doc))}"
-    section = markdown_app_section(doc, details=True)
+def _folded(doc: PlanDoc, lang: Lang) -> str:
+    blocked = f"<b>{_html(tr(lang, 'md.blocked_word'))}</b> — " if doc["blocked"] else ""
+    title = f"<code>{_html(doc['app'])}</code>: {blocked}{_html(summary(doc, lang))}"
+    section = markdown_app_section(doc, details=True, lang=lang)
     return f"<details><summary>{title}</summary>\n\n{section}\n</details>\n\n"
 
 
@@ -371,17 +373,7 @@ def _html(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _cut_note(app: str | None, wording: Wording) -> str:
-    what = f"the plan of {markdown_code(app)}" if app else "this summary"
-    return (
-        f"\n> [!NOTE]\n> {what[0].upper()}{what[1:]} was cut to fit {wording.name}'s"
-        f" {wording.comment} limit; the full plan is in the {wording.summary}.\n"
-    )
-
-
-def _footer(run: RunInfo, wording: Wording) -> str:
-    return (
-        f"\n---\nPlanned `{run.head_sha[:_SHORT_ID]}` from the recorded state · "
-        f"[{wording.run}]({run.run_url}) (full plan in its {wording.summary}) · after the merge, "
-        "apply makes exactly the changes shown here, bot by bot\n"
-    )
+def _cut_note(app: str | None, lang: Lang, terms: Mapping[str, str]) -> str:
+    if app is None:
+        return tr(lang, "comment.cut_summary", **terms)
+    return tr(lang, "comment.cut_app", app=markdown_code(app), **terms)

@@ -29,12 +29,13 @@ from provisioner.forge.wording import GITHUB, Wording
 from provisioner.plan.document import PlanDoc
 from provisioner.render.markdown import cut_markdown, markdown_code, render_markdown
 from provisioner.render.safe import markdown_text
+from provisioner.render.texts import DEFAULT_LANG, Lang, join, plural, tr
 from provisioner.state.drift_record import MAX_FIELDS, BotSeen, DriftRecord
 
 DRIFT_MARKER = "<!-- provisioner:drift -->"
 DRIFT_DATA_PREFIX = "<!-- provisioner:drift-data "
 DRIFT_LABEL = "provisioner-drift"
-DRIFT_TITLE = "provisioner: bots drifted from git"
+DRIFT_TITLE = tr(DEFAULT_LANG, "drift.issue_title")
 _SHOWN_NAMES = 10
 
 
@@ -101,6 +102,7 @@ def render_drift_issue(
     kept_since: Mapping[str, str] | None = None,
     plans: Sequence[PlanDoc] = (),
     sha: str = "",
+    lang: Lang = DEFAULT_LANG,
     wording: Wording = GITHUB,
 ) -> str:
     """The whole issue body. ``kept_since`` carries the "since" of apps that could not be
@@ -111,15 +113,15 @@ def render_drift_issue(
     pending = {doc["app"]: doc["id"] for doc in plans if doc["app"] in shown}
     data = DriftData(since=since, sha=sha, pending=pending)
     block = encode_data_block(data, DRIFT_DATA_PREFIX)
-    footer = f"\n---\nChecked {checked_at} · [{wording.run}]({run_url})\n{block}\n"
-    lines = [DRIFT_MARKER, _drift_title(entries, failures), ""]
+    terms = wording.terms(lang)
+    footer = tr(lang, "drift.footer", at=checked_at, url=run_url, **terms) + f"{block}\n"
+    lines = [DRIFT_MARKER, _drift_title(entries, failures, lang), ""]
     if entries:
-        lines += ["| App | Drifted bots | Unmanaged bots | Pending changes | Since |"]
-        lines += ["|---|---|---|---|---|"]
-        lines += [_row(entry) for entry in entries]
-        lines += ["", *_advice(wording)]
+        lines += [tr(lang, "drift.table_header"), "|---|---|---|---|---|"]
+        lines += [_row(entry, lang) for entry in entries]
+        lines += ["", tr(lang, "drift.advice", **terms)]
     if failures:
-        lines += ["", "**Could not check:**", ""]
+        lines += ["", tr(lang, "drift.could_not_check"), ""]
         lines += [
             f"- {markdown_code(failure.app)}: {markdown_text(_line(failure.message))}"
             for failure in failures
@@ -128,55 +130,39 @@ def render_drift_issue(
     room = limit - len(footer)
     shown_plans = [doc for doc in plans if doc["app"] in shown]
     if shown_plans and len(body) < room:
-        body += "\n### The pending plan (what reverting would do)\n\n"
-        body += render_markdown(shown_plans, limit=max(room - len(body), 0))
-    note = (
-        f"\n> [!NOTE]\n> This table was cut to fit {wording.name}'s issue limit; the full drift"
-        f" report is in the {wording.summary} of the run.\n"
-    )
-    return cut_markdown(body, room, note) + footer
+        body += tr(lang, "drift.pending_heading")
+        body += render_markdown(shown_plans, limit=max(room - len(body), 0), lang=lang)
+    return cut_markdown(body, room, tr(lang, "drift.cut", **terms)) + footer
 
 
-def _advice(wording: Wording) -> tuple[str, ...]:
-    return (
-        "Each app that differs has **two ways out**, both reviewed:",
-        "",
-        "- **accept the server's version:** change the manifests to match it in a pull request;"
-        " its merge records what the server holds (no call where it already matches);",
-        f"- **revert to git:** a reviewer runs {wording.dispatch} with this issue's number"
-        f" (`provisioner {wording.command} apply --pending <number>`, in {wording.gate}), which"
-        " applies the pending plan below exactly as this check planned it (the revert of the"
-        " drift, and any change of git not applied yet); an app whose plan changed since is not"
-        " applied, and a new pending plan is posted.",
-        "",
-        "This issue is rewritten on every check and closed when nothing differs.",
-    )
+def drift_title(lang: Lang = DEFAULT_LANG) -> str:
+    """The drift issue's title (the issue is found by its marker and label, not its title)."""
+    return tr(lang, "drift.issue_title")
 
 
-def _drift_title(entries: Sequence[DriftEntry], failures: Sequence[AppFailure]) -> str:
+def _drift_title(entries: Sequence[DriftEntry], failures: Sequence[AppFailure], lang: Lang) -> str:
     if entries:
-        noun = "app differs" if len(entries) == 1 else "apps differ"
-        return f"## {len(entries)} {noun} from git"
+        return plural(lang, "drift.differ", len(entries))
     if failures:
-        return f"## No drift found, but {len(failures)} could not be checked"
-    return "## No drift: every app matches git"
+        return tr(lang, "drift.unchecked", count=len(failures))
+    return tr(lang, "drift.clean")
 
 
-def _row(entry: DriftEntry) -> str:
+def _row(entry: DriftEntry, lang: Lang) -> str:
     cells = (
         markdown_code(entry.app),
-        _names(entry.drifted),
-        _names(entry.unmanaged),
+        _names(entry.drifted, lang),
+        _names(entry.unmanaged, lang),
         str(entry.pending) if entry.pending else "",
         markdown_text(entry.since),
     )
     return "| " + " | ".join(cells) + " |"
 
 
-def _names(names: Sequence[str]) -> str:
-    shown = ", ".join(markdown_code(name) for name in names[:_SHOWN_NAMES])
+def _names(names: Sequence[str], lang: Lang) -> str:
+    shown = join(lang, (markdown_code(name) for name in names[:_SHOWN_NAMES]))
     more = len(names) - _SHOWN_NAMES
-    return f"{shown} and {more} more" if more > 0 else shown
+    return tr(lang, "drift.more", names=shown, more=more) if more > 0 else shown
 
 
 def _line(text: str) -> str:

@@ -17,6 +17,7 @@ from provisioner.forge.comment import COMMENT_BUDGET, RunInfo
 from provisioner.forge.wording import GITHUB, Wording
 from provisioner.render.markdown import cut_markdown, markdown_code
 from provisioner.render.safe import markdown_text
+from provisioner.render.texts import DEFAULT_LANG, Lang, plural, tr
 
 APPLY_MARKER = "<!-- provisioner:apply -->"
 
@@ -28,16 +29,6 @@ def apply_marker(shard: tuple[int, int] | None = None) -> str:
     return (
         APPLY_MARKER if shard is None else f"<!-- provisioner:apply shard={shard[0]}/{shard[1]} -->"
     )
-
-
-def _note(wording: Wording) -> str:
-    return (
-        f"\n> [!NOTE]\n> This {wording.comment} was cut to fit {wording.name}'s {wording.comment}"
-        f" limit; the full outcome is in the {wording.summary}.\n"
-    )
-
-
-_MADE = {"create": "created", "update": "updated", "delete": "deleted", "adopt": "adopted"}
 
 
 @dataclass(frozen=True)
@@ -56,30 +47,33 @@ class BotOutcome:
     @property
     def text(self) -> str:
         """``✅ updated``, ``⛔ refused: … — what to do: …``, ``➖ left alone: …``."""
-        if self.outcome == "refuse":
-            return f"⛔ refused: {self.reason}" + (
-                f" — **what to do:** {self.hint}" if self.hint else ""
-            )
-        if self.outcome == "leave":
-            return f"➖ left alone: {self.reason}" + (f" — {self.hint}" if self.hint else "")
-        if self.result == "failed":
-            return f"❌ failed: {self.error or self.reason}"
-        if self.result == "not_attempted":
-            return "⏸ not attempted (the apply stopped first): re-run it"
-        return "✅ " + self._done()
+        return self.say(DEFAULT_LANG)
 
-    def _done(self) -> str:
-        if self.outcome == "record":
-            return "already as declared on the server (recorded, no call)"
-        if self.outcome == "forget":
-            return "already gone from the server (forgotten from the state, no call)"
-        if self.outcome == "done":
-            return "nothing to do (already as declared)"
+    def say(self, lang: Lang) -> str:
+        """:attr:`text` in ``lang`` (the reasons and hints stay as the apply wrote them)."""
+        hint = self.hint or ""
+        if self.outcome == "refuse":
+            key = "outcome.refused_hint" if hint else "outcome.refused"
+            return tr(lang, key, reason=self.reason, hint=hint)
+        if self.outcome == "leave":
+            key = "outcome.left_hint" if hint else "outcome.left"
+            return tr(lang, key, reason=self.reason, hint=hint)
+        if self.result == "failed":
+            return tr(lang, "outcome.failed", error=self.error or self.reason)
+        if self.result == "not_attempted":
+            return tr(lang, "outcome.not_attempted")
+        return "✅ " + self._done(lang)
+
+    def _done(self, lang: Lang) -> str:
+        if self.outcome in ("record", "forget", "done"):
+            return tr(lang, f"outcome.{self.outcome}")
         action, _, rest = self.reason.partition(";")
-        made = _MADE.get(action.strip(), action.strip())
-        if made == "adopted":
-            made = "adopted (the server already held it as declared; no call)"
+        action = action.strip()
+        made = tr(lang, f"outcome.made.{action}") if action in _MADE else action
         return made + (f";{rest}" if rest else "")
+
+
+_MADE = ("create", "update", "delete", "adopt")
 
 
 @dataclass(frozen=True)
@@ -100,17 +94,20 @@ class AppOutcome:
 
     @property
     def result(self) -> str:
+        return self.result_in(DEFAULT_LANG)
+
+    def result_in(self, lang: Lang) -> str:
+        """``✅ applied``, ``⚠️ partly applied (1 bot refused)``, ``⛔ refused`` …"""
         applied = self.counts.get("applied", 0)
         failed = self.counts.get("failed", 0) + self.counts.get("not_attempted", 0)
         if self.refused:
-            return "⛔ refused"
+            return tr(lang, "outcome.app_refused")
         if self.message or failed:
-            return "⚠️ partly applied" if applied else "❌ failed"
+            return tr(lang, "outcome.app_partly" if applied else "outcome.app_failed")
         if self.refused_bots:
-            noun = "bot" if self.refused_bots == 1 else "bots"
-            done = "⚠️ partly applied" if applied else "⛔ refused"
-            return f"{done} ({self.refused_bots} {noun} refused)"
-        return "✅ applied" if applied else "✅ nothing to do"
+            done = tr(lang, "outcome.app_partly" if applied else "outcome.app_refused")
+            return plural(lang, "outcome.bots_refused", self.refused_bots, result=done)
+        return tr(lang, "outcome.app_applied" if applied else "outcome.app_nothing")
 
     @property
     def ok(self) -> bool:
@@ -124,48 +121,39 @@ def render_apply_outcome(
     limit: int = COMMENT_BUDGET,
     shard: tuple[int, int] | None = None,
     pending: str | None = None,
+    lang: Lang = DEFAULT_LANG,
     wording: Wording = GITHUB,
 ) -> str:
     """The apply-outcome comment for ``outcomes`` (in the given order), within ``limit``;
     ``shard``: the comment of one shard job (its own marker and title); ``pending``: where
     the pending plan of what remains was posted."""
     bad = [outcome for outcome in outcomes if not outcome.ok]
-    part = f" (shard {shard[0]} of {shard[1]})" if shard else ""
-    title = (
-        f"## provisioner apply{part}: {len(outcomes) - len(bad)} of {len(outcomes)} apps done"
-        + (f", {len(bad)} need attention" if bad else "")
-    )
+    part = tr(lang, "outcome.shard", shard=shard[0], shards=shard[1]) if shard else ""
+    done = len(outcomes) - len(bad)
+    title = tr(lang, "outcome.title", part=part, done=done, count=len(outcomes))
+    title += tr(lang, "outcome.attention", count=len(bad)) if bad else ""
     lines = [apply_marker(shard), title, ""]
     if not outcomes:
-        lines += ["This merge changed no bot: nothing to apply."]
+        lines += [tr(lang, "outcome.nothing")]
     else:
-        lines += [
-            "| App | Result | Applied | Failed | Not attempted | Why |",
-            "|---|---|---|---|---|---|",
-        ]
-        lines += [_row(outcome) for outcome in outcomes]
-        bots = [line for outcome in outcomes for line in _bot_lines(outcome)]
+        lines += [tr(lang, "outcome.table_header"), "|---|---|---|---|---|---|"]
+        lines += [_row(outcome, lang) for outcome in outcomes]
+        bots = [line for outcome in outcomes for line in _bot_lines(outcome, lang)]
         lines += ["", *bots] if bots else []
+    terms = wording.terms(lang)
     if pending:
-        lines += [
-            "",
-            f"**What remains** is in the pending plan {pending}: a reviewer applies it with"
-            f" {wording.dispatch} (`{wording.command} apply --pending N`, in {wording.gate}).",
-        ]
-    footer = (
-        f"\n---\nMerge commit `{run.head_sha[:12]}` · [{wording.run}]({run.run_url}) · the state"
-        " records exactly what was applied\n"
-    )
+        lines += ["", tr(lang, "outcome.pending", url=pending, **terms)]
+    footer = tr(lang, "outcome.footer", sha=run.head_sha[:12], url=run.run_url, **terms)
     body = "\n".join(lines).rstrip("\n") + "\n"
-    return cut_markdown(body, limit - len(footer), _note(wording)) + footer
+    return cut_markdown(body, limit - len(footer), tr(lang, "outcome.cut", **terms)) + footer
 
 
-def _row(outcome: AppOutcome) -> str:
+def _row(outcome: AppOutcome, lang: Lang) -> str:
     counts = outcome.counts
     why = outcome.refused or outcome.message or ""
     cells = (
         markdown_code(outcome.app),
-        outcome.result,
+        outcome.result_in(lang),
         str(counts.get("applied", 0)),
         str(counts.get("failed", 0)),
         str(counts.get("not_attempted", 0)),
@@ -174,17 +162,17 @@ def _row(outcome: AppOutcome) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def _bot_lines(outcome: AppOutcome) -> list[str]:
+def _bot_lines(outcome: AppOutcome, lang: Lang) -> list[str]:
     if not outcome.bots:
         return []
     lines = [f"**{markdown_code(outcome.app)}**", ""]
-    lines += [f"- {markdown_code(bot.user_id)}: {_bot_text(bot)}" for bot in outcome.bots]
+    lines += [f"- {markdown_code(bot.user_id)}: {_bot_text(bot, lang)}" for bot in outcome.bots]
     return [*lines, ""]
 
 
-def _bot_text(bot: BotOutcome) -> str:
+def _bot_text(bot: BotOutcome, lang: Lang) -> str:
     """The bot's line, its reasons escaped like every value (field paths are user text)."""
-    return markdown_text(_line(bot.text))
+    return markdown_text(_line(bot.say(lang)))
 
 
 def _line(text: str) -> str:

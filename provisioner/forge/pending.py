@@ -33,6 +33,7 @@ from provisioner.forge.trust import Authored, Note, Trusted, is_trusted_author, 
 from provisioner.forge.wording import GITHUB, Wording
 from provisioner.plan.document import PlanDoc
 from provisioner.render.markdown import markdown_code, render_markdown
+from provisioner.render.texts import DEFAULT_LANG, Lang, join, plural, tr
 
 PENDING_MARKER = "<!-- provisioner:pending -->"
 PENDING_PREFIX = "<!-- provisioner:pending-data "
@@ -68,34 +69,22 @@ def render_pending_plan(
     why: str,
     *,
     limit: int = COMMENT_BUDGET,
+    lang: Lang = DEFAULT_LANG,
     wording: Wording = GITHUB,
 ) -> str:
     """The pending-plan comment for the apps of ``docs`` (``why``: what was refused), on
     pull request or issue ``number``."""
     block = encode_data_block(pending_data(docs, run.head_sha), PENDING_PREFIX)
-    names = ", ".join(markdown_code(doc["app"]) for doc in docs)
-    noun = "app" if len(docs) == 1 else "apps"
-    head = "\n".join(
-        [
-            PENDING_MARKER,
-            f"## provisioner: pending plan for {len(docs)} {noun} ({names})",
-            "",
-            f"{why} This is what applying {'it' if len(docs) == 1 else 'them'} would do now,"
-            " planned with the live bots after the apply. Nothing here is applied until a"
-            " reviewer approves it:",
-            "",
-            f"- **apply it:** run {wording.dispatch} with `{number}` as the number (`provisioner"
-            f" {wording.command} apply --pending {number}`); {wording.approval} is the"
-            " review of exactly these plans (an app whose plan changed by then is not applied:"
-            " a new pending plan is posted instead);",
-            "- **or change git:** push the manifests that match what you want to a pull"
-            " request; its merge applies as reviewed.",
-            "",
-        ]
-    )
-    footer = f"\n---\nPlanned `{run.head_sha[:12]}` · [{wording.run}]({run.run_url})\n{block}\n"
+    names = join(lang, (markdown_code(doc["app"]) for doc in docs))
+    title = plural(lang, "pending.title", len(docs), names=names)
+    intro = plural(lang, "pending.intro", len(docs), why=why)
+    terms = wording.terms(lang)
+    how = tr(lang, "pending.how", number=number, **terms)
+    head = "\n".join([PENDING_MARKER, title, "", intro, "", how, ""])
+    footer = tr(lang, "pending.footer", sha=run.head_sha[:12], url=run.run_url, **terms)
+    footer += f"{block}\n"
     room = limit - len(head) - len(footer)
-    return head + "\n" + render_markdown(docs, limit=max(room, 0)) + footer
+    return head + "\n" + render_markdown(docs, limit=max(room, 0), lang=lang) + footer
 
 
 def parse_pending(body: str) -> PendingData | None:

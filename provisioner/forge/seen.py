@@ -29,20 +29,21 @@ saying so. Names are rendered safe (:mod:`provisioner.render.safe`): a record is
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from provisioner.forge.wording import GITHUB, Wording
 from provisioner.plan.document import ChangeDoc, PlanDoc
 from provisioner.plan.reviewed import covered
 from provisioner.render.markdown import markdown_code
 from provisioner.render.safe import terminal_safe
+from provisioner.render.texts import DEFAULT_LANG, Lang, join, plural, tr
 from provisioner.state.drift_record import BotSeen, DriftRecord
 from provisioner.state.holder import parse_utc
 
-SEEN_TITLE = "What the last drift run saw"
+SEEN_TITLE = tr(DEFAULT_LANG, "seen.title")
 _SHOWN_FIELDS = 5
 _DAY = 86_400
 _ON_THE_SERVER = ("unmanaged", "in_sync", "drifted")
-_ADOPTS = "this merge adopts it if the server still holds exactly this spec, else refuses it"
 
 
 @dataclass(frozen=True)
@@ -59,16 +60,31 @@ class Field:
     text: str
 
 
-Part = str | Name | Field
+@dataclass(frozen=True)
+class Fields:
+    """Field paths as a list (the first few, and how many more)."""
+
+    paths: tuple[str, ...]
+
+
+Part = Name | Field | Fields
 _REVERT = Field("drift: revert")
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """A template of the catalog (``seen.*``) and its parts."""
+
+    key: str
+    parts: Mapping[str, Part] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class SeenLine:
     """One bot: what the run saw (before "(seen by ...)") and what the merge does."""
 
-    seen: tuple[Part, ...]
-    merge: tuple[Part, ...]
+    seen: Phrase
+    merge: Phrase
 
 
 @dataclass(frozen=True)
@@ -79,7 +95,8 @@ class SeenApp:
     app: str
     record: DriftRecord | None
     lines: tuple[SeenLine, ...] = ()
-    age: str | None = None
+    days: int | None = None
+    """The record's age in whole days, from one day on."""
     moved: bool = False
 
 
@@ -109,7 +126,7 @@ def seen_apps(
                 doc["state"]["lineage"],
                 doc["state"]["serial"],
             )
-            found.append(SeenApp(app, record, tuple(lines), _age(record.at, now), moved))
+            found.append(SeenApp(app, record, tuple(lines), _days(record.at, now), moved))
     return found
 
 
@@ -127,81 +144,62 @@ def _lines(doc: PlanDoc, record: DriftRecord, revert: bool) -> list[SeenLine]:
 
 
 def _changed(change: ChangeDoc, seen: BotSeen | None, revert: bool) -> SeenLine | None:
-    bot, action = Name(change["user_id"]), change["action"]
+    bot, action = {"bot": Name(change["user_id"])}, change["action"]
     status = seen.status if seen is not None else None
     if action in ("create", "adopt"):
         if status in _ON_THE_SERVER:
-            return SeenLine((bot, " exists on the server"), (_ADOPTS,))
-        return SeenLine((bot, " is not on the server"), ("this merge creates it",))
+            return SeenLine(Phrase("seen.exists", bot), Phrase("seen.adopts"))
+        return SeenLine(Phrase("seen.not_on_server", bot), Phrase("seen.creates"))
     if seen is not None and seen.status == "drifted":
-        drifted = (bot, " drifted in ", *_fields(seen.fields))
+        drifted = Phrase("seen.drifted", {**bot, "fields": Fields(seen.fields)})
         if action == "delete":
-            return SeenLine(drifted, ("this merge deletes it as reviewed",))
+            return SeenLine(drifted, Phrase("seen.deletes_as_reviewed"))
         return SeenLine(drifted, _drifted_update(change, seen, revert))
     if status == "missing":
         return _missing(bot, action, revert)
     if status == "in_sync":
-        verb = "deletes" if action == "delete" else "updates"
-        return SeenLine((bot, " matches the recorded state"), (f"this merge {verb} it",))
+        verb = "seen.merge_deletes" if action == "delete" else "seen.merge_updates"
+        return SeenLine(Phrase("seen.matches", bot), Phrase(verb))
     return None
 
 
-def _missing(bot: Name, action: str, revert: bool) -> SeenLine:
+def _missing(bot: Mapping[str, Part], action: str, revert: bool) -> SeenLine:
     if action == "delete":
-        gone = (bot, " is already gone from the server")
-        return SeenLine(gone, ("this merge forgets it from the state",))
-    deleted = (bot, " was deleted on the server outside git")
+        return SeenLine(Phrase("seen.gone", bot), Phrase("seen.forgets"))
+    deleted = Phrase("seen.deleted", bot)
     if revert:
-        return SeenLine(deleted, ("this merge creates it again (the app says ", _REVERT, ")"))
-    merge = ("this merge will refuse it (or, if the app says ", _REVERT, ", create it again)")
-    return SeenLine(deleted, merge)
+        return SeenLine(deleted, Phrase("seen.creates_again", {"revert": _REVERT}))
+    return SeenLine(deleted, Phrase("seen.will_refuse_missing", {"revert": _REVERT}))
 
 
-def _drifted_update(change: ChangeDoc, seen: BotSeen, revert: bool) -> tuple[Part, ...]:
+def _drifted_update(change: ChangeDoc, seen: BotSeen, revert: bool) -> Phrase:
     sets = [field["path"] for field in change["fields"]]
-    outside = [path for path in seen.fields if not covered(path, sets)]
+    outside = tuple(path for path in seen.fields if not covered(path, sets))
     if not outside:
-        return ("the PR sets ", *_fields(seen.fields), ", so this merge makes it as declared")
-    if revert:
-        return ("this merge reverts ", *_fields(outside), " (the app says ", _REVERT, ")")
-    return (
-        "this merge will refuse it unless the PR sets ",
-        *_fields(outside),
-        " (or the app says ",
-        _REVERT,
-        ")",
-    )
+        return Phrase("seen.sets", {"fields": Fields(seen.fields)})
+    key = "seen.reverts" if revert else "seen.will_refuse"
+    return Phrase(key, {"fields": Fields(outside), "revert": _REVERT})
 
 
 def _untouched(user_id: str, seen: BotSeen) -> SeenLine | None:
-    bot = Name(user_id)
-    alone = "this merge leaves it alone; see the drift issue"
+    bot = {"bot": Name(user_id)}
+    alone = Phrase("seen.alone_drift")
     if seen.status == "drifted":
-        return SeenLine((bot, " drifted in ", *_fields(seen.fields)), (alone,))
+        return SeenLine(Phrase("seen.drifted", {**bot, "fields": Fields(seen.fields)}), alone)
     if seen.status == "missing":
-        return SeenLine((bot, " was deleted on the server outside git"), (alone,))
+        return SeenLine(Phrase("seen.deleted", bot), alone)
     if seen.status == "unmanaged":
-        return SeenLine((bot, " is on the server but not managed"), ("this merge leaves it alone",))
+        return SeenLine(Phrase("seen.unmanaged", bot), Phrase("seen.alone"))
     return None
 
 
-def _fields(paths: Sequence[str]) -> tuple[Part, ...]:
-    parts: list[Part] = []
-    for index, path in enumerate(paths[:_SHOWN_FIELDS]):
-        parts += [", ", Field(path)] if index else [Field(path)]
-    more = len(paths) - _SHOWN_FIELDS
-    return (*parts, f" and {more} more") if more > 0 else tuple(parts)
-
-
-def _age(at: str, now: str) -> str | None:
-    """``3 days ago`` for a record at least a day old, else None."""
+def _days(at: str, now: str) -> int | None:
+    """The record's age in whole days when it is at least a day old, else None."""
     then, current = parse_utc(at), parse_utc(now)
     if then is None or current is None:
         return None
     days = int((current - then).total_seconds() // _DAY)
-    if days < 1:
-        return None
-    return "1 day ago" if days == 1 else f"{days} days ago"
+    return days if days >= 1 else None
 
 
 def _when(at: str) -> str:
@@ -213,57 +211,76 @@ def _when(at: str) -> str:
 # --- rendering --------------------------------------------------------------------------------
 
 
-def seen_text(apps: Sequence[SeenApp]) -> str:
-    """The lines for the job log ("" when there are none)."""
+def seen_text(apps: Sequence[SeenApp], wording: Wording = GITHUB) -> str:
+    """The lines for the job log, in English ("" when there are none)."""
     if not apps:
         return ""
+    lang = DEFAULT_LANG
+    terms = wording.terms(lang)
     out = ["", f"{SEEN_TITLE}:"]
     for each in apps:
         app = terminal_safe(each.app)
         if each.record is None:
-            out.append(f"  {app}: no drift run recorded yet")
+            out.append(f"  {app}: {tr(lang, 'seen.no_record')}")
             continue
         run = f", {each.record.run}" if each.record.run else ""
-        by = f"seen by the drift run of {_when(each.record.at)}{run}{_notes(each)}"
-        out += [f"  {app}: {_plain(line.seen)} ({by}): {_plain(line.merge)}" for line in each.lines]
+        when = tr(lang, "seen.run_of", when=_when(each.record.at)) + run
+        by = tr(lang, "seen.by", run=when, notes=_notes(each, lang))
+        out += [
+            f"  {app}: {_say(line.seen, lang, False, terms)} ({by}):"
+            f" {_say(line.merge, lang, False, terms)}"
+            for line in each.lines
+        ]
     return "\n".join(out) + "\n"
 
 
-def seen_markdown(apps: Sequence[SeenApp]) -> str:
+def seen_markdown(
+    apps: Sequence[SeenApp], lang: Lang = DEFAULT_LANG, wording: Wording = GITHUB
+) -> str:
     """The lines for the plan comment and the job summary ("" when there are none)."""
     if not apps:
         return ""
-    out = ["", f"**{SEEN_TITLE}:**", ""]
+    terms = wording.terms(lang)
+    out = ["", f"**{tr(lang, 'seen.title')}:**", ""]
     for each in apps:
         app = markdown_code(each.app)
         if each.record is None:
-            out.append(f"- {app}: no drift run recorded yet")
+            out.append(f"- {app}: {tr(lang, 'seen.no_record')}")
             continue
-        run = f"drift run of {_when(each.record.at)}"
+        run = tr(lang, "seen.run_of", when=_when(each.record.at))
         link = f"[{run}]({each.record.run})" if each.record.run else run
-        by = f"seen by the {link}{_notes(each)}"
+        by = tr(lang, "seen.by", run=link, notes=_notes(each, lang))
         out += [
-            f"- {app}: {_markdown(line.seen)} ({by}): {_markdown(line.merge)}"
+            tr(
+                lang,
+                "seen.line",
+                app=app,
+                seen=_say(line.seen, lang, True, terms),
+                by=by,
+                merge=_say(line.merge, lang, True, terms),
+            )
             for line in each.lines
         ]
     return "\n".join(out) + "\n\n"
 
 
-def _notes(each: SeenApp) -> str:
-    age = f", {each.age}" if each.age else ""
-    return age + ("; the state has changed since" if each.moved else "")
+def _notes(each: SeenApp, lang: Lang) -> str:
+    age = plural(lang, "seen.age", each.days) if each.days else ""
+    return age + (tr(lang, "seen.moved") if each.moved else "")
 
 
-def _plain(parts: Sequence[Part]) -> str:
-    return "".join(
-        terminal_safe(part.text)
-        if isinstance(part, Name)
-        else f"`{terminal_safe(part.text)}`"
-        if isinstance(part, Field)
-        else part
-        for part in parts
-    )
+def _say(phrase: Phrase, lang: Lang, markdown: bool, terms: Mapping[str, str]) -> str:
+    parts = {name: _part(part, lang, markdown) for name, part in phrase.parts.items()}
+    return tr(lang, phrase.key, **terms, **parts)
 
 
-def _markdown(parts: Sequence[Part]) -> str:
-    return "".join(part if isinstance(part, str) else markdown_code(part.text) for part in parts)
+def _part(part: Part, lang: Lang, markdown: bool) -> str:
+    if isinstance(part, Fields):
+        shown = [_part(Field(path), lang, markdown) for path in part.paths[:_SHOWN_FIELDS]]
+        more = len(part.paths) - _SHOWN_FIELDS
+        listed = join(lang, shown)
+        return tr(lang, "seen.more", fields=listed, more=more) if more > 0 else listed
+    if markdown:
+        return markdown_code(part.text)
+    safe = terminal_safe(part.text)
+    return safe if isinstance(part, Name) else f"`{safe}`"

@@ -20,9 +20,9 @@ from provisioner.errors import (
 from provisioner.forge.comment import PLAN_MARKER, PlanData, parse_plan_data
 from provisioner.forge.drift import (
     DRIFT_MARKER,
-    DRIFT_TITLE,
     DriftReport,
     drift_entries,
+    drift_title,
     parse_drift_since,
     render_drift_issue,
 )
@@ -31,6 +31,7 @@ from provisioner.forge.trust import Authored, carries_marker, ignored_warning, p
 from provisioner.forge.wording import GITLAB
 from provisioner.gitlab.client import GitLabClient, Thread
 from provisioner.gitlab.models import Issue, MergeRequest, Note
+from provisioner.render.texts import DEFAULT_LANG, Lang, tr
 
 _GATE_HINT = (
     "protect the default branch, turn on “Pipelines must succeed”, and merge only merge"
@@ -181,11 +182,16 @@ def find_pending(client: GitLabClient, number: int, trusted: TrustedUser) -> tup
 
 
 def sync_drift_issue(
-    client: GitLabClient, report: DriftReport, trusted: TrustedUser, label: str
+    client: GitLabClient,
+    report: DriftReport,
+    trusted: TrustedUser,
+    label: str,
+    lang: Lang = DEFAULT_LANG,
 ) -> tuple[str, Issue | None, list[str]]:
     """Keep the project's one drift issue in step with ``report``: open it when drift is
     found, rewrite its description whole each run, reopen it if it was closed while drift
-    remains, close it with a note when clean. Returns what it did, the issue, warnings."""
+    remains, close it with a note when clean (all in ``lang``). Returns what it did, the
+    issue, warnings."""
     issue, warnings = _trusted_drift_issue(client, trusted, label)
     previous: dict[str, str] = {}
     if issue is not None:
@@ -204,9 +210,11 @@ def sync_drift_issue(
         kept_since={app: since for app, since in previous.items() if app in failed},
         plans=report.docs,
         sha=report.sha,
+        lang=lang,
         wording=GITLAB,
     )
-    return _write_drift_issue(client, issue, body, bool(entries), report, label, warnings)
+    found = bool(entries)
+    return _write_drift_issue(client, issue, body, found, report, label, lang, warnings)
 
 
 def _write_drift_issue(
@@ -216,13 +224,15 @@ def _write_drift_issue(
     found: bool,
     report: DriftReport,
     label: str,
+    lang: Lang,
     warnings: list[str],
 ) -> tuple[str, Issue | None, list[str]]:
+    title = drift_title(lang)
     if found and issue is None:
-        made = client.create_issue(title=DRIFT_TITLE, description=body, labels=label)
+        made = client.create_issue(title=title, description=body, labels=label)
         return "opened", made, warnings
     if found and issue is not None:
-        fields = {"title": DRIFT_TITLE, "description": body}
+        fields = {"title": title, "description": body}
         if not issue.is_open:
             fields["state_event"] = "reopen"
         changed = client.update_issue(issue.iid, **fields)
@@ -230,7 +240,7 @@ def _write_drift_issue(
     if issue is not None and issue.is_open and report.failures:
         return "updated", client.update_issue(issue.iid, description=body), warnings
     if issue is not None and issue.is_open:
-        note = f"No drift found by [this check]({report.run_url}): every app matches git. Closing."
+        note = tr(lang, "drift.closing.gitlab", url=report.run_url)
         client.create_note("issues", issue.iid, note)
         closed = client.update_issue(issue.iid, description=body, state_event="close")
         return "closed", closed, warnings

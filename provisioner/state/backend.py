@@ -1,4 +1,5 @@
-"""The one protocol every state backend implements (``file``, ``git``, ``postgres``).
+"""The one protocol every state backend implements (``file``, ``git``, ``postgres``,
+``gitlab``).
 
 How apply uses it, per app::
 
@@ -32,7 +33,7 @@ from provisioner.errors import StateError
 from provisioner.state.drift_record import DriftRecord
 from provisioner.state.model import LockHolder, RecordedApp
 
-BackendKind = Literal["file", "git", "postgres"]
+BackendKind = Literal["file", "git", "postgres", "gitlab"]
 
 logger = logging.getLogger("provisioner.state")
 """The backends' notices (WARNING): shown to the user by the CLI."""

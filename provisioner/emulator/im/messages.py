@@ -1,5 +1,6 @@
-"""The emulator's message memory: messages between users and bots, what each message fired
-(its deliveries), and the Dify ``conversation_id`` kept per sender and bot.
+"""The emulator's message memory: the users registered through ``/user/getToken.json``,
+messages between users and bots, what each message fired (its deliveries), and the Dify
+``conversation_id`` kept per sender and bot.
 
 Tables of their own in the emulator's database (one more connection to the same SQLite
 file), so ``endpoint: local`` keeps conversations between commands. A Dify conversation is
@@ -46,6 +47,17 @@ CREATE TABLE IF NOT EXISTS deliveries (
     updated_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS deliveries_message ON deliveries (message_uid);
+CREATE TABLE IF NOT EXISTS users (
+    app_key TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    portrait_uri TEXT NOT NULL,
+    token_digest TEXT NOT NULL,
+    tokens INTEGER NOT NULL,
+    registered_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (app_key, user_id)
+);
 CREATE TABLE IF NOT EXISTS dify_sessions (
     app_key TEXT NOT NULL,
     user_id TEXT NOT NULL,
@@ -151,6 +163,36 @@ class MessageStore:
             deliveries = self._deliveries([m.uid for m in messages if m.from_user == user])
             session = self._dify_session(app_key, user, bot)
         return Conversation(messages, deliveries, session)
+
+    # users -----------------------------------------------------------------------------------
+
+    def register(
+        self, app_key: str, user_id: str, name: str, portrait_uri: str, token_digest: str
+    ) -> None:
+        """Register ``user_id`` (or update its name and portrait), recording the digest of the
+        token just issued (never the token)."""
+        now = self.clock_ms()
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO users VALUES (?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT (app_key, user_id)"
+                " DO UPDATE SET name = excluded.name, portrait_uri = excluded.portrait_uri,"
+                " token_digest = excluded.token_digest, tokens = tokens + 1,"
+                " updated_at = excluded.updated_at",
+                (app_key, user_id, name, portrait_uri, token_digest, now, now),
+            )
+
+    def users(self, app_key: str | None) -> list[dict[str, Any]]:
+        """The registered users (of ``app_key``, or of every app), oldest first: ``{appKey,
+        userId, name, portraitUri, tokensIssued, registeredAt, updatedAt}``."""
+        where, args = ("WHERE app_key = ?", (app_key,)) if app_key else ("", ())
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT app_key, user_id, name, portrait_uri, tokens, registered_at, updated_at"
+                f" FROM users {where} ORDER BY registered_at, rowid",
+                args,
+            ).fetchall()
+        names = ("appKey", "userId", "name", "portraitUri", "tokensIssued", "registeredAt")
+        return [dict(zip((*names, "updatedAt"), row, strict=True)) for row in rows]
 
     # deliveries ------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ limit, bounded body; see :mod:`~provisioner.emulator.app`), then checks the form
 ``objectName`` (1–32), ``content`` (a JSON text of at most 128 KB); other documented fields
 (``pushContent``, ``isPersisted``...) are accepted and ignored. It answers
 ``{"code":200,"messageUIDs":[{"userId","messageUID"}]}`` and then fires the bot's
-integrations (:mod:`~provisioner.emulator.runtime`).
+integrations (:mod:`~provisioner.emulator.im.runtime`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from provisioner.emulator.app import (
     _loopback_only,
     envelope,
 )
-from provisioner.emulator.runtime import MessageRuntime, Published
+from provisioner.emulator.im.runtime import MessageRuntime, Published
+from provisioner.emulator.im.users import user_routes
 from provisioner.emulator.validation import parameter_error
 
 PUBLISH_PATH = "/message/private/publish.json"
@@ -75,10 +76,12 @@ def _single(form: dict[str, list[str]], field: str, longest: int) -> str:
 
 
 def message_routes(state: EmulatorState, runtime: MessageRuntime) -> list[Route]:
-    """The publish endpoint and the conversation admin endpoint."""
+    """The publish endpoint and the conversation admin endpoint, and the users' (getToken
+    and its admin view: :mod:`~provisioner.emulator.im.users`)."""
     return [
         Route(PUBLISH_PATH, _publish(state, runtime), methods=["POST"]),
         Route("/_emulator/conversation", _loopback_only(_conversation(runtime)), methods=["GET"]),
+        *user_routes(state, runtime.messages),
     ]
 
 

@@ -12,7 +12,8 @@ A published message to a bot fires each enabled integration of the bot whose ``o
   ``conversation_id`` kept for 24 hours per sender and bot; with ``handleResponse`` the answer
   is stored as the bot's reply to the sender (a streamed answer as one message, once whole).
 
-Nothing leaves the machine: a webhook is delivered only to a loopback address, and a Dify
+Nothing leaves the machine: a webhook is delivered only to a loopback address, its host
+name resolved when the call is made (:mod:`~provisioner.emulator.im.loopback`), and a Dify
 call goes where :class:`~provisioner.dify.routing.DifyRoute` says (the stand-in, or a
 loopback ``callbackUrl``); anything else is recorded as ``skipped``. Every delivery is
 recorded (``pending`` → ``delivered`` / ``failed``), with a detail that never holds a key.
@@ -42,8 +43,9 @@ from provisioner.dify.protocol import (
     private_message_callback,
     text_content,
 )
-from provisioner.dify.routing import DifyRoute, is_loopback_url
-from provisioner.emulator.messages import Message, MessageStore, new_message_uid
+from provisioner.dify.routing import DifyRoute
+from provisioner.emulator.im.loopback import is_remote_literal, pinned_loopback
+from provisioner.emulator.im.messages import Message, MessageStore, new_message_uid
 from provisioner.emulator.signature import sign
 from provisioner.emulator.store import BotStore
 from provisioner.errors import DifyError
@@ -53,6 +55,10 @@ DEFAULT_CALLBACK_TIMEOUT = 30.0
 MAX_ANSWER_BYTES = 1024 * 1024
 MAX_STREAM_BYTES = 8 * 1024 * 1024
 DIFY_TYPES = frozenset({"dify_chat", "dify_completion", "dify_chatflow"})
+WEBHOOK_ELSEWHERE = (
+    "the emulator delivers webhooks only to this machine (a host that resolves to loopback "
+    "addresses only)"
+)
 
 
 @dataclass(frozen=True)
@@ -148,6 +154,7 @@ class MessageRuntime:
             "difyConversation": (
                 {"conversationId": session[0], "startedAt": session[1]} if session else None
             ),
+            "difyStandIn": self.route.stand_in,
             "messages": [
                 {
                     "messageUID": m.uid,
@@ -187,9 +194,9 @@ class MessageRuntime:
         """Record the delivery; a Firing when the call may be made, else it is skipped."""
         uid = message.uid
         kind, url = integration["type"], integration["callbackUrl"]
-        if kind == "webhook":
-            target: str | None = url if is_loopback_url(url) else None
-            why = "the emulator delivers webhooks only to this machine (a loopback address)"
+        if kind == "webhook":  # a name is resolved when the call is made
+            target: str | None = None if is_remote_literal(url) else url
+            why = WEBHOOK_ELSEWHERE
         else:
             target = self.route.target(url)
             why = (
@@ -247,9 +254,14 @@ class MessageRuntime:
     async def _webhook(
         self, client: httpx.AsyncClient, app_key: str, callback: dict[str, Any], url: str
     ) -> tuple[str, str]:
-        signed = signed_url(url, self.apps.get(app_key, ""), self.messages.clock_ms())
+        pinned = await pinned_loopback(url)
+        if pinned is None:
+            return "skipped", f"not sent: {WEBHOOK_ELSEWHERE}"
+        signed = signed_url(pinned.url, self.apps.get(app_key, ""), self.messages.clock_ms())
         try:  # the answer's body is not read: RongCloud documents none
-            async with client.stream("POST", signed, json=callback) as response:
+            async with client.stream(
+                "POST", signed, json=callback, headers=pinned.headers, extensions=pinned.extensions
+            ) as response:
                 status = response.status_code
         except httpx.RequestError as exc:
             return "failed", f"no answer ({type(exc).__name__})"
