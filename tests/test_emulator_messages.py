@@ -22,15 +22,15 @@ from starlette.routing import Route
 
 from provisioner.dify.routing import DifyRoute
 from provisioner.emulator import EmulatorServer
+from provisioner.emulator.admission.ratelimit import SlidingWindowLimiter
+from provisioner.emulator.admission.signature import SignatureVerifier
 from provisioner.emulator.app import EmulatorState, build_app
 from provisioner.emulator.dify.apps import DifyApp
 from provisioner.emulator.faults import FaultInjector
 from provisioner.emulator.messages import CONVERSATION_TTL_MS, Message, MessageStore
 from provisioner.emulator.publish import message_routes
-from provisioner.emulator.ratelimit import SlidingWindowLimiter
 from provisioner.emulator.runtime import MessageRuntime, shown_url, signed_url
 from provisioner.emulator.serving import ThreadedServer
-from provisioner.emulator.signature import SignatureVerifier
 from provisioner.emulator.store import BotStore
 from tests.test_emulator import Api, signed_headers
 

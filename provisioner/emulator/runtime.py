@@ -43,8 +43,8 @@ from provisioner.dify.protocol import (
     text_content,
 )
 from provisioner.dify.routing import DifyRoute, is_loopback_url
+from provisioner.emulator.admission.signature import sign
 from provisioner.emulator.messages import Message, MessageStore, new_message_uid
-from provisioner.emulator.signature import sign
 from provisioner.emulator.store import BotStore
 from provisioner.errors import DifyError
 from provisioner.secrets import redact
