@@ -39,6 +39,7 @@ from provisioner.secrets import (
 from provisioner.secrets.bundle import BUNDLE_VARIABLE
 
 if TYPE_CHECKING:
+    from provisioner.emulator.bots.profile import Profile
     from provisioner.emulator.dify.apps import DifyApp, DifyInput
     from provisioner.emulator.dify.server import DifyStandIn
     from provisioner.emulator.server import EmulatorServer
@@ -221,7 +222,11 @@ def local_emulator(
     secret kept under ``base_dir/.provisioner/``), and its credentials (``is_local``);
     ``stand_in``: the Dify stand-in apps it serves too (:func:`app_stand_in`)."""
     emulator = _emulator()
-    with emulator.server.local(app.name, base_dir, dify_apps=list(stand_in) or None) as server:
+    written = app.settings.emulator.profile if app.settings.emulator else None
+    profile = emulator.profile.from_file(app.folder / written) if written else None
+    with emulator.server.local(
+        app.name, base_dir, dify_apps=list(stand_in) or None, profile=profile
+    ) as server:
         app_key, app_secret = next(iter(server.apps.items()))
         yield Credentials(app_key, app_secret, (server.url,), is_local=True)
 
@@ -319,14 +324,16 @@ class _Emulator(NamedTuple):
     dify_app: type[DifyApp]
     dify_input: type[DifyInput]
     database: Callable[[str, Path], Path]
+    profile: type[Profile]
 
 
 def _emulator() -> _Emulator:
     """The embedded emulator: the ``[emulator]`` extra, imported here only, when an app is
     local."""
     with requires_extra("emulator"):
+        from provisioner.emulator.bots.profile import Profile
         from provisioner.emulator.dify.apps import DifyApp, DifyInput
         from provisioner.emulator.dify.server import DifyStandIn
         from provisioner.emulator.server import EmulatorServer, local_database
 
-    return _Emulator(EmulatorServer, DifyStandIn, DifyApp, DifyInput, local_database)
+    return _Emulator(EmulatorServer, DifyStandIn, DifyApp, DifyInput, local_database, Profile)
