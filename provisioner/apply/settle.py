@@ -54,9 +54,21 @@ class BotApi(Protocol):
 
     def get_bots(self, user_ids: Sequence[str]) -> list[BotPayload]: ...
 
+    def delete_integration(self, user_id: str, kind: str) -> object: ...
+
 
 Matcher = Callable[[Change, BotPayload], bool]
 """``matcher(change, live)``: True when the live bot already is ``change.after``."""
+
+
+def without_a_call(change: Change) -> str | None:
+    """Why ``change`` is recorded without any call (``None``: it makes one): an adoption of a
+    bot already as declared, an update that changes only ``protect``."""
+    if change.action == "adopt" and not change.fields:
+        return "already as declared; recorded without a call"
+    if change.action == "update" and all(diff.path == "protect" for diff in change.fields):
+        return "only protect changed; recorded without a call"
+    return None
 
 
 def canonical_matcher(salt: str) -> Matcher:
@@ -127,10 +139,9 @@ class ChangeRunner:
             return self.delete(change.user_id)
         if payload is None:
             raise ValueError(f"no desired bot for {change.action} of {change.user_id}")
-        if change.action == "adopt" and not change.fields:
-            return Settled(note="already as declared; recorded without a call")
-        if change.action == "update" and all(diff.path == "protect" for diff in change.fields):
-            return Settled(note="only protect changed; recorded without a call")
+        skipped = without_a_call(change)
+        if skipped is not None:
+            return Settled(note=skipped)
         first = "create" if change.action == "create" else "update"
         return self.write(first, change, payload)
 
