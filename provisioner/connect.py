@@ -156,6 +156,16 @@ def connect(app: DesiredApp, env: Mapping[str, str]) -> Iterator[RongCloudClient
     """A client for the app's API. A local app's emulator runs for the block (state under
     ``.provisioner/`` of the working directory). The client redacts every ``${NAME}`` value
     of the app from the messages RongCloud sends back."""
+    with connect_reached(app, env) as (client, _reached):
+        yield client
+
+
+@contextmanager
+def connect_reached(
+    app: DesiredApp, env: Mapping[str, str]
+) -> Iterator[tuple[RongCloudClient, Credentials]]:
+    """:func:`connect`, with the credentials the client uses (a local app's: its emulator's),
+    for the calls the client does not make itself (``provisioner probe``'s raw requests)."""
     backoff = retry_backoff(env)
     redact = referenced_values(app.reference_texts(), env)
     found = credentials(app, env, _no_refresh_credentials, otherwise=NO_REFRESH)
@@ -172,10 +182,10 @@ def connect(app: DesiredApp, env: Mapping[str, str]) -> Iterator[RongCloudClient
 
     if not found.is_local:
         with client_for(found) as client:
-            yield client
+            yield client, found
         return
     with local_emulator(app, Path.cwd()) as served, client_for(served) as client:
-        yield client
+        yield client, served
 
 
 def _no_refresh_credentials(missing: Sequence[str]) -> ConfigError:
