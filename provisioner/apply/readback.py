@@ -38,6 +38,7 @@ from provisioner.plan import Change, FieldDiff, diff_specs
 from provisioner.plan.canonical import canonical_live, is_masked
 from provisioner.rongcloud.client import GET, INTEGRATION_DELETE
 from provisioner.rongcloud.models import BotPayload
+from provisioner.secrets import is_sensitive_value
 
 READ_BACK_ENV = "PROVISIONER_READ_BACK"
 """``off`` (or ``0``, ``false``, ``no``) skips the read-back; unset, or ``on``, reads back."""
@@ -245,9 +246,20 @@ def _describe(diff: FieldDiff, change: Change) -> str:
 
 
 def _shown(value: Any) -> str:
-    """``[RC:TxtMsg]``, ``text``, or compact JSON."""
+    """``[RC:TxtMsg]``, ``text``, or compact JSON; a secret (its fingerprint too) is only
+    ever ``(sensitive)``."""
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
         return "[" + ", ".join(value) + "]"
     if isinstance(value, str):
         return value
-    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    return json.dumps(_masked(value), ensure_ascii=False, separators=(", ", ": "))
+
+
+def _masked(value: Any) -> Any:
+    if is_sensitive_value(value):
+        return "(sensitive)"
+    if isinstance(value, dict):
+        return {key: _masked(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_masked(item) for item in value]
+    return value
