@@ -444,4 +444,4 @@ def test_the_docstring_and_the_docs_list_the_same_assumptions() -> None:
     section = docs[docs.index("## Assumptions to check") :]
     docstring = provisioner.emulator.__doc__ or ""
     assert numbered_items(docstring) == numbered_items(section)
-    assert len(numbered_items(section)) == 21
+    assert len(numbered_items(section)) == 22
