@@ -338,7 +338,8 @@ def run_read_back_ab(args: argparse.Namespace, scratch: Path, bound: float) -> N
             elapsed, outcome = measure_once(time_apply_phase, args, scratch)
             times[label].append(elapsed)
             print(
-                f"run {run} {label:18} {elapsed:6.2f} s ({elapsed / bound:4.2f}× the bound; {outcome})"
+                f"run {run} {label:18} {elapsed:6.2f} s"
+                f" ({elapsed / bound:4.2f}× the bound; {outcome})"
             )
     with_, without = median(times["with read-back"]), median(times["without read-back"])
     ratio = with_ / without
