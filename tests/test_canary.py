@@ -16,6 +16,7 @@ import pytest
 
 from provisioner.cli import main
 from provisioner.emulator import EmulatorServer
+from provisioner.emulator.bots.profile import Profile
 from tests.apply_support import (
     APP_KEY,
     FAST_RETRIES,
@@ -467,3 +468,32 @@ def test_no_canary_in_notifications_their_warnings_or_logs(
         assert_no_canary(text, f"text #{number}")
         for name, canary in NOTIFY_CANARIES.items():
             assert canary not in text, f"{name} leaked into text #{number}"
+
+
+def test_no_canary_in_probe_or_not_converged_outputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """probe (its report and --out file, a refused run) and an apply that does not converge
+    (an emulator that patches: a Dify integration and objectNames dropped from a manifest)."""
+    patch = Profile().changed("canary", update_omitted_fields="patch", bot_quota="error:4711")
+    with EmulatorServer(apps={APP_KEY: SECRET_CANARY}, profile=patch) as patching:
+        ws = enter_workspace(tmp_path, patching.url, monkeypatch, CANARY_ENV)
+        ws.bot("assistant-bot")
+        out = Outputs(ws.root)
+        assert out.run("apply", "--auto-approve") == 0
+        assert out.run("--debug", "probe", "demo", "--yes", "--out", "probe.json") == 0
+        assert out.run("--debug", "probe", "demo") == 1
+        text = (ws.root / "bots/demo/assistant-bot.yaml").read_text(encoding="utf-8")
+        dropped = text.split("  - type: dify_chatflow")[0].replace(
+            "    objectNames: [RC:TxtMsg]\n", ""
+        )
+        (ws.root / "bots/demo/assistant-bot.yaml").write_text(dropped, encoding="utf-8")
+        assert out.run("--debug", "apply", "--auto-approve", "--format", "json") == 4
+        assert out.run("--debug", "apply", "--auto-approve") == 4
+    for number, text in enumerate(out.texts):
+        assert_no_canary(text, f"output stream #{number}")
+    for path in ws.root.rglob("*"):
+        if path.is_file():
+            assert_no_canary(path.read_text(encoding="utf-8", errors="replace"), str(path))
+    joined = "".join(out.texts)
+    assert '"bot_quota": "error:4711"' in joined and "not converged: " in joined

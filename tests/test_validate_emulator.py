@@ -56,7 +56,7 @@ def test_bad_stand_in_apps_point_at_their_fields(
         "a/app.yaml:4:59: error: emulator.dify[0].extra: unknown key",
         "  hint: allowed keys here: apiKey, mode, name, inputs, enabled, published",
         "a/app.yaml:5:3: error: emulator.other: unknown key",
-        "  hint: allowed keys here: dify",
+        "  hint: allowed keys here: profile, dify",
     ]
 
 

@@ -67,6 +67,10 @@ COMMANDS = {
         "api_cmd",
         "POST one signed request to PATH with APP's credentials; print the answer's JSON.",
     ),
+    "probe": Entry(
+        "probe_cmd",
+        "Observe, with probe bots, what APP's server does where RongCloud's docs are silent.",
+    ),
     "sign": Entry("sign_cmd", "Print fresh App-Key, Nonce, Timestamp and Signature headers."),
     "emulator": Entry(
         "emulator_cmd", "A local stand-in for RongCloud's bot API and messages, and for Dify."
