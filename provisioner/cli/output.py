@@ -102,7 +102,19 @@ class _GuardedStream(io.TextIOBase):
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
 
-    def write(self, text: str) -> int:
+    def write(self, text: str | bytes) -> int:
+        """Write ``text``; bytes (click writes the shell-completion script as bytes) are
+        decoded as UTF-8 first, so they pass the same redaction. Empty bytes are refused:
+        that is click's probe for a binary stream, and this one must stay a text stream
+        (else click wraps it with ``errors="replace"`` and escaping is lost)."""
+        if isinstance(text, bytes | bytearray):
+            if not text:
+                raise TypeError("a text stream: write str (or non-empty UTF-8 bytes)")
+            self._write_text(bytes(text).decode("utf-8", "replace"))
+            return len(text)
+        return self._write_text(text)
+
+    def _write_text(self, text: str) -> int:
         safe = redact(text, _MASKED) if _MASKED else text
         try:
             self._stream.write(safe)
