@@ -32,7 +32,7 @@ def first_column(text: str, heading: str) -> list[str]:
 
 def test_the_shell_command_blocks_are_the_same() -> None:
     english = command_blocks(ENGLISH, "sh")
-    assert len(english) == 5
+    assert len(english) == 6
     assert command_blocks(CHINESE, "sh") == english
 
 
