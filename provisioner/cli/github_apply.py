@@ -21,6 +21,7 @@ from provisioner.cli.options import (
     allow_empty_option,
     bots_dir_option,
     concurrency_option,
+    env_file_option,
     shard_option,
 )
 from provisioner.cli.output import echo_app_error, echo_error
@@ -54,6 +55,7 @@ class Options:
 @click.command("apply")
 @click.argument("apps", nargs=-1)
 @bots_dir_option
+@env_file_option
 @shard_option
 @click.option(
     "--trusted-login",
