@@ -15,6 +15,7 @@
     ├── TransportError               no usable answer: connect error, timeout, dropped connection
     │   └── AmbiguousWriteError      a mutating call may or may not have been applied
     ├── ConflictError                the server holds a bot the plan did not expect (one change)
+    │   └── NotConvergedError        read back after a write, the bot is not as declared
     ├── ApplyError                   an apply stopped part way (exit 4); carries the summary
     ├── DifyError                    a Dify app answered with a failure (HTTP status, Dify's code)
     │   └── DifyUnreachableError     no answer from Dify: connect error, timeout, unusable stream
@@ -130,6 +131,12 @@ class ConflictError(ProvisionerError):
     def __init__(self, message: str, *, endpoint: str, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.endpoint = endpoint
+
+
+class NotConvergedError(ConflictError):
+    """Read back after the app's writes, a bot the server answered success for is not as
+    declared (the server kept a field the update left out, say): that change fails, and the
+    state records what the server holds."""
 
 
 class UnreviewedPlanError(PlanError):

@@ -245,8 +245,11 @@ class StandInApp(_Strict):
 
 
 class EmulatorSettings(_Strict):
-    """What the embedded emulator of ``endpoint: local`` serves besides the bot API."""
+    """The embedded emulator of ``endpoint: local``: its profile and what it serves besides
+    the bot API."""
 
+    profile: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+    """A probe report, relative to the app folder: the emulator answers as the probed app."""
     dify: Annotated[list[StandInApp], Field(default_factory=list, max_length=32)]
 
 

@@ -76,7 +76,8 @@ def resolve_app_folders(names_or_paths: Sequence[str], bots_dir: Path) -> list[P
         if not bots_dir.is_dir():
             raise ConfigError(
                 f"no bots directory {bots_dir}",
-                hint="run from the repository root, or pass --bots-dir or an app folder",
+                hint="run inside the repository (bots/ is found up to its root), or pass"
+                " --bots-dir or an app folder",
             )
         return list(discover_apps([bots_dir]))
     folders: list[Path] = []

@@ -7,6 +7,7 @@ No stdout, stderr, log record, plan file, state file or lock file may contain a 
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ import pytest
 
 from provisioner.cli import main
 from provisioner.emulator import EmulatorServer
+from provisioner.emulator.bots.profile import Profile
 from tests.apply_support import (
     APP_KEY,
     FAST_RETRIES,
@@ -467,3 +469,71 @@ def test_no_canary_in_notifications_their_warnings_or_logs(
         assert_no_canary(text, f"text #{number}")
         for name, canary in NOTIFY_CANARIES.items():
             assert canary not in text, f"{name} leaked into text #{number}"
+
+
+def test_no_canary_in_probe_or_not_converged_outputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """probe (its report and --out file, a refused run) and an apply that does not converge
+    (an emulator that patches: a Dify integration and objectNames dropped from a manifest)."""
+    patch = Profile().changed("canary", update_omitted_fields="patch", bot_quota="error:4711")
+    with EmulatorServer(apps={APP_KEY: SECRET_CANARY}, profile=patch) as patching:
+        ws = enter_workspace(tmp_path, patching.url, monkeypatch, CANARY_ENV)
+        ws.bot("assistant-bot")
+        out = Outputs(ws.root)
+        assert out.run("apply", "--auto-approve") == 0
+        assert out.run("--debug", "probe", "demo", "--yes", "--out", "probe.json") == 0
+        assert out.run("--debug", "probe", "demo") == 1
+        text = (ws.root / "bots/demo/assistant-bot.yaml").read_text(encoding="utf-8")
+        dropped = text.split("  - type: dify_chatflow")[0].replace(
+            "    objectNames: [RC:TxtMsg]\n", ""
+        )
+        (ws.root / "bots/demo/assistant-bot.yaml").write_text(dropped, encoding="utf-8")
+        assert out.run("--debug", "apply", "--auto-approve", "--format", "json") == 4
+        assert out.run("--debug", "apply", "--auto-approve") == 4
+    for number, text in enumerate(out.texts):
+        assert_no_canary(text, f"output stream #{number}")
+    for path in ws.root.rglob("*"):
+        if path.is_file():
+            assert_no_canary(path.read_text(encoding="utf-8", errors="replace"), str(path))
+    joined = "".join(out.texts)
+    assert '"bot_quota": "error:4711"' in joined and "not converged: " in joined
+
+
+# --- the API trace (PROVISIONER_LOG=debug, --log-file) ----------------------------------------
+
+TRACE_LINE = re.compile(
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} provisioner\.http: POST 127\.0\.0\.1:\d+"
+    r"/v3/bot/(\w+)\.json (\d{3}|\w+Error) request_id=[0-9a-f]{32} duration_ms=\d+ attempt=(\d)$"
+)
+
+
+def test_the_api_trace_has_one_line_per_call_and_no_canary(
+    ws: Workspace, server: EmulatorServer
+) -> None:
+    out = Outputs(ws.root)
+    trace = ws.root / "trace.log"
+    assert out.run("--log-file", "trace.log", "apply", "--auto-approve") == 0
+    assert out.run("--log-file", "trace.log", "drift") == 0
+    wrong = {"RC_SECRET": WRONG_SECRET_CANARY, "PROVISIONER_LOG": "debug"}
+    assert out.run("plan", env=wrong) == 1  # refused credentials, traced on stderr
+    ws.bot("assistant-bot", name="Renamed")
+    server.set_faults(error_rate=1.0)  # every call answers 5xx: the retries are traced too
+    assert out.run("apply", "--auto-approve", env={"PROVISIONER_LOG": "debug"}) in (1, 4)
+    server.set_faults(error_rate=0.0)
+
+    lines = trace.read_text(encoding="utf-8").splitlines()
+    parsed = [TRACE_LINE.match(line) for line in lines]
+    assert all(parsed), lines
+    calls = [(match[1], match[2], match[3]) for match in parsed if match]
+    assert calls[0] == ("query", "200", "1")
+    assert ("create", "200", "1") in calls and len(calls) >= 4  # 2 creates, then drift reads
+    stderr_trace = [
+        line for text in out.texts for line in text.splitlines() if "provisioner.http:" in line
+    ]
+    assert any(TRACE_LINE.match(line) and " 401 " in line for line in stderr_trace)
+    assert any(line.endswith("attempt=2") for line in stderr_trace)
+    for number, text in enumerate([*out.texts, "\n".join(lines)]):
+        assert_no_canary(text, f"output #{number}")
+    for line in lines + stderr_trace:  # no header, query or body: nothing but the fields
+        assert TRACE_LINE.match(line) and "?" not in line and "{" not in line

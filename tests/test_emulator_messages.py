@@ -22,6 +22,8 @@ from starlette.routing import Route
 
 from provisioner.dify.routing import DifyRoute
 from provisioner.emulator import EmulatorServer
+from provisioner.emulator.admission.ratelimit import SlidingWindowLimiter
+from provisioner.emulator.admission.signature import SignatureVerifier
 from provisioner.emulator.app import EmulatorState, build_app
 from provisioner.emulator.dify.apps import DifyApp
 from provisioner.emulator.faults import FaultInjector
@@ -29,9 +31,7 @@ from provisioner.emulator.im.loopback import pinned_loopback
 from provisioner.emulator.im.messages import CONVERSATION_TTL_MS, Message, MessageStore
 from provisioner.emulator.im.publish import message_routes
 from provisioner.emulator.im.runtime import MessageRuntime, shown_url, signed_url
-from provisioner.emulator.ratelimit import SlidingWindowLimiter
 from provisioner.emulator.serving import ThreadedServer
-from provisioner.emulator.signature import SignatureVerifier
 from provisioner.emulator.store import BotStore
 from tests.test_emulator import Api, signed_headers
 

@@ -222,6 +222,14 @@ EXPECTED: dict[str, list[str]] = {
         "missing-required/bot.yaml:1:1: error: type: required key is missing",
         '  hint: add `type:` (Free-form category label of the bot, e.g. "Message AI": 1-128 characters)',
     ],
+    "errors-in-one-of-two": [
+        "errors-in-one-of-two/bad.yaml:2:7: error: name: expected a string, got the boolean false"
+        " (written `no`)",
+        '  hint: quote it to keep it as text: name: "no"',
+        "errors-in-one-of-two/bad.yaml:5:21: error: metadata.version: expected a string, got the"
+        " number 1",
+        '  hint: quote it to keep it as text: version: "1"',
+    ],
     "name-boolean": [
         "name-boolean/bot.yaml:2:7: error: name: expected a string, got the boolean false (written `no`)",
         '  hint: quote it to keep it as text: name: "no"',

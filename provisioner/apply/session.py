@@ -45,7 +45,7 @@ from provisioner.errors import ProvisionerError
 from provisioner.models import DesiredApp
 from provisioner.plan import Plan, make_plan
 from provisioner.rongcloud.models import BotPayload
-from provisioner.state.backend import StateBackend
+from provisioner.state.backend import StateBackend, lock_waiting
 from provisioner.state.backends import backend_for
 from provisioner.state.holder import ci_run_url
 from provisioner.state.model import RecordedApp
@@ -142,7 +142,11 @@ class AppRun:
         backend = backend_for(self.app, env=session.env, read_only=not session.lock)
         result: ApplyResult | None = None
         try:
-            lock = backend.lock(session.command) if session.lock else nullcontext()
+            lock = (
+                lock_waiting(backend, session.command, session.lock_timeout)
+                if session.lock
+                else nullcontext()
+            )
             with lock, ExitStack() as clients:
                 result = self._plan_then_apply(backend, clients)
         except ProvisionerError as exc:
@@ -195,6 +199,7 @@ class Session:
     then needs no secret either: a secret the environment does not hold is not checked
     (listed in the plan's ``unchecked``). An apply checks every one.
     ``held``: app → bot userId → why the bot gets no call (``apply --check``).
+    ``lock_timeout``: how long to wait for an app's lock another run holds.
     """
 
     def __init__(
@@ -208,8 +213,11 @@ class Session:
         lock: bool = True,
         command: str = APPLY_COMMAND,
         held: Mapping[str, Mapping[str, ProvisionerError]] | None = None,
+        lock_timeout: float | None = None,
     ) -> None:
         self.env = env
+        self.lock_timeout = lock_timeout
+        """Seconds to wait for a held lock (``--lock-timeout``); None: fail at once."""
         self.held = held or {}
         self.carries: Mapping[str, str] = {}
         """app → the id of the reviewed plan its apply carries on (default: its own)."""

@@ -35,6 +35,8 @@ from provisioner.cli.options import (
     allow_empty_option,
     bots_dir_option,
     concurrency_option,
+    env_file_option,
+    lock_timeout_option,
     no_refresh_option,
     shard_option,
 )
@@ -64,6 +66,7 @@ from provisioner.workspace import LoadedApp, load_each
 @click.command("apply")
 @click.argument("apps", nargs=-1)
 @bots_dir_option
+@env_file_option
 @click.option(
     "--plan",
     "plan_file",
@@ -87,6 +90,7 @@ from provisioner.workspace import LoadedApp, load_each
 @allow_empty_option
 @no_refresh_option
 @concurrency_option("Most API calls in flight at once (all apps together).")
+@lock_timeout_option
 @shard_option
 @click.option(
     "--format",
@@ -105,6 +109,7 @@ def command(
     allow_empty: bool,
     no_refresh: bool,
     concurrency: int,
+    lock_timeout: float | None,
     shard: tuple[int, int] | None,
     output_format: str,
 ) -> int:
@@ -145,6 +150,7 @@ def command(
         allow_empty=allow_empty,
         concurrency=concurrency,
         held=held,
+        lock_timeout=lock_timeout,
     )
     summaries = [each.linked(ci_run_url(env)) for each in apply_summaries(run)]
     send_notifications(summaries, loaded, env, echo_warning)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from provisioner.cli.options import bots_dir_option
+from provisioner.cli.options import bots_dir_option, env_file_option
 from provisioner.cli.output import echo_error
 from provisioner.converse import DEFAULT_SENDER, Conversed, converse
 from provisioner.workspace import load_each
@@ -20,6 +20,7 @@ from provisioner.workspace import load_each
 @click.argument("bot")
 @click.argument("text")
 @bots_dir_option
+@env_file_option
 @click.option(
     "--from",
     "sender",

@@ -10,7 +10,12 @@ from pathlib import Path
 import click
 
 from provisioner.cli.notifying import send_notifications
-from provisioner.cli.options import bots_dir_option, concurrency_option, shard_option
+from provisioner.cli.options import (
+    bots_dir_option,
+    concurrency_option,
+    env_file_option,
+    shard_option,
+)
 from provisioner.cli.output import echo_app_error, echo_load_warnings, echo_warning, mask
 from provisioner.exit_codes import EXIT_CHANGES
 from provisioner.forge.gather import gather, write_drift_records
@@ -24,6 +29,7 @@ from provisioner.workspace import load_each
 @click.command("drift")
 @click.argument("apps", nargs=-1)
 @bots_dir_option
+@env_file_option
 @shard_option
 @concurrency_option("Most apps refreshed at once.")
 @click.option(

@@ -14,6 +14,7 @@ from provisioner.cli.options import (
     bots_dir_option,
     concurrency_option,
     credential_var_options,
+    env_file_option,
     schemas_dir_option,
 )
 from provisioner.cli.output import echo_app_error
@@ -33,6 +34,7 @@ from provisioner.validate import display_path
 @click.command("export")
 @click.argument("apps", nargs=-1, required=True)
 @bots_dir_option
+@env_file_option
 @click.option(
     "--endpoint",
     help="For an app folder without app.yaml: write one for this endpoint (local, a data"

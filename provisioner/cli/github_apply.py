@@ -22,6 +22,7 @@ from provisioner.cli.options import (
     allow_empty_option,
     bots_dir_option,
     concurrency_option,
+    env_file_option,
     lang_option,
     shard_option,
 )
@@ -65,6 +66,7 @@ class Options:
 @click.command("apply")
 @click.argument("apps", nargs=-1)
 @bots_dir_option
+@env_file_option
 @shard_option
 @click.option(
     "--trusted-login",

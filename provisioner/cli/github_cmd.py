@@ -46,6 +46,7 @@ from provisioner.cli.options import (
     allow_empty_option,
     bots_dir_option,
     concurrency_option,
+    env_file_option,
     lang_option,
     shard_option,
 )
@@ -125,6 +126,7 @@ def _gathering_options(function: Callable[..., Any]) -> Callable[..., Any]:
         (
             click.argument("apps", nargs=-1),
             bots_dir_option,
+            env_file_option,
             shard_option,
             trusted_login_option,
             results_option,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from provisioner.cli.options import env_file_option
 from provisioner.cli.output import echo_diagnostics
 from provisioner.diagnostics import Diagnostic, diagnostic_order, has_errors
 from provisioner.render.diagnostics import render_codequality, render_github, render_json
@@ -22,6 +23,7 @@ from provisioner.validate import (
 
 @click.command("validate")
 @click.argument("paths", nargs=-1, metavar="[PATH]...", type=click.Path(path_type=Path))
+@env_file_option
 @click.option(
     "--format",
     "output_format",
@@ -91,22 +93,27 @@ def _echo(
     else:
         echo_diagnostics(diagnostics)
         for result in results:
-            click.echo(
-                _summary(result.folder, len(result.files), result.errors, result.warnings, strict)
-            )
+            click.echo(_summary(result, strict))
 
 
-def _summary(folder: Path, bots: int, errors: int, warnings: int, strict: bool) -> str:
-    """``bots/demo: 3 bots valid`` or ``bots/demo: 2 errors, 1 warning``."""
+def _summary(result: AppValidation, strict: bool) -> str:
+    """``bots/demo: 3 bots valid``, ``bots/demo: 5 errors in 1 of 2 bots`` or
+    ``bots/demo: 1 error in app.yaml``: where the findings are, among the app's bots."""
 
     def count(number: int, word: str) -> str:
         return f"{number} {word}{'' if number == 1 else 's'}"
 
-    name = display_path(folder)
+    name = display_path(result.folder)
+    errors, warnings, bots = result.errors, result.warnings, len(result.files)
     if errors or (strict and warnings):
         parts = [count(errors, "error")] if errors else []
         if warnings:
             parts.append(count(warnings, "warning"))
-        return f"{name}: {', '.join(parts)} in {count(bots, 'bot')}"
+        counted = {"error", "warning"} if strict else {"error"}
+        found = {d.file for d in result.diagnostics if d.severity in counted}
+        places = [Path(file).name for file in sorted(found - set(result.files))]
+        if found & set(result.files) or not places:
+            places.append(f"{len(found & set(result.files))} of {count(bots, 'bot')}")
+        return f"{name}: {', '.join(parts)} in {' and '.join(places)}"
     suffix = f" ({count(warnings, 'warning')})" if warnings else ""
     return f"{name}: {count(bots, 'bot')} valid{suffix}"

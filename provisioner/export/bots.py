@@ -403,6 +403,9 @@ def write_secrets(file: SecretsFile, exports: Sequence[AppExport]) -> tuple[int,
 
 
 def _dotenv_value(value: str) -> str:
+    """``value`` as is when plain, else single-quoted: literal for ``sh`` (``set -a && .
+    FILE``), ``--env-file`` and the bundle reader alike, so a ``$`` is never expanded. A
+    ``'`` is written ``'\\''`` (close, an escaped quote, reopen), as the shell needs."""
     if _PLAIN_VALUE.match(value):
         return value
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return "'" + value.replace("'", "'\\''") + "'"

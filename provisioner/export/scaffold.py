@@ -77,8 +77,9 @@ def packaged_schema(name: str) -> str:
 
 @dataclass(frozen=True)
 class WrittenFile:
-    """One file a command wrote or left alone: ``status`` is ``written``, ``unchanged`` or
-    ``kept`` (it existed with other content and was not overwritten)."""
+    """One file a command wrote or left alone: ``status`` is ``written``, ``updated``
+    (appended to), ``unchanged`` or ``kept`` (it existed with other content and was not
+    overwritten)."""
 
     path: Path
     status: str
@@ -248,7 +249,34 @@ def init_app(
             f"cannot create {folder}: {exc.strerror or exc}",
             hint="check that the bots folder is writable",
         ) from exc
-    return [*written, *(WrittenFile(path, "written") for path in texts)]
+    return [*written, *(WrittenFile(path, "written") for path in texts), ignore_local_files()]
+
+
+GITIGNORE_ENTRY = ".provisioner/"
+"""What ``init`` keeps out of git: the emulator's database, the file state and its lock, the
+journal and unsaved states (every path under ``.provisioner/`` of the working directory)."""
+
+
+def ignore_local_files(root: Path = Path()) -> WrittenFile:
+    """Add :data:`GITIGNORE_ENTRY` to ``root/.gitignore``: appended when the file lacks it
+    (never rewritten), created when there is none, left alone when it already ignores it."""
+    path = root / ".gitignore"
+    try:
+        text = path.read_text(encoding="utf-8") if path.exists() else None
+        entries = {line.strip().strip("/") for line in (text or "").splitlines()}
+        if GITIGNORE_ENTRY.strip("/") in entries:
+            return WrittenFile(path, "unchanged")
+        separator = "" if not text or text.endswith("\n") else "\n"
+        with path.open("a", encoding="utf-8") as stream:
+            stream.write(f"{separator}# provisioner's local files (state, locks, emulator)\n")
+            stream.write(f"{GITIGNORE_ENTRY}\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(
+            f"cannot add {GITIGNORE_ENTRY} to {path}: {reason}",
+            hint=f"add the line {GITIGNORE_ENTRY} to .gitignore yourself",
+        ) from exc
+    return WrittenFile(path, "written" if text is None else "updated")
 
 
 def check_endpoint(value: str) -> str:

@@ -44,9 +44,9 @@ from provisioner.dify.protocol import (
     text_content,
 )
 from provisioner.dify.routing import DifyRoute
+from provisioner.emulator.admission.signature import sign
 from provisioner.emulator.im.loopback import is_remote_literal, pinned_loopback
 from provisioner.emulator.im.messages import Message, MessageStore, new_message_uid
-from provisioner.emulator.signature import sign
 from provisioner.emulator.store import BotStore
 from provisioner.errors import DifyError
 from provisioner.secrets import redact

@@ -10,8 +10,9 @@ server clock. Every failure is HTTP 401 / code 1004, except an unknown app key: 
 The docs say a nonce is at most 18 characters and random; RongCloud's own clients break both
 rules (the Go SDK sends 19-digit nonces, the Dify plugin reuses ``str(int(time.time()))`` for
 every call in a second), so by default any nonce is accepted, again and again. ``strict=True``
-enforces the documented letter: at most 18 characters, and once per app key while its
-timestamp is valid (a replay is rejected).
+enforces the documented length (at most 18 characters) and refuses a replayed nonce (1004);
+``replay_code`` (the profile's ``nonce_reuse``) refuses a nonce used before by the same app
+key while its timestamp is valid, with that code.
 """
 
 from __future__ import annotations
@@ -97,11 +98,13 @@ class SignatureVerifier:
         apps: Mapping[str, str],
         *,
         strict: bool = False,
+        replay_code: int | None = None,
         clock: Callable[[], float] = time.time,
         nonces: NonceRegistry | None = None,
     ) -> None:
         self._apps = dict(apps)
         self._strict = strict
+        self._replay_code = CODE_SIGNATURE if strict else replay_code
         self._clock = clock
         self._nonces = nonces or NonceRegistry()
 
@@ -138,6 +141,7 @@ class SignatureVerifier:
         given = signature.lower().encode("utf-8", "surrogateescape")
         if not hmac.compare_digest(expected.encode("ascii"), given):
             return app_key, SignatureFailure("Signature: does not match")
-        if self._strict and not self._nonces.remember(app_key, nonce, now):
-            return app_key, SignatureFailure("Nonce: already used (replayed request)")
+        replay = self._replay_code
+        if replay is not None and not self._nonces.remember(app_key, nonce, now):
+            return app_key, SignatureFailure("Nonce: already used (replayed request)", code=replay)
         return app_key, None
