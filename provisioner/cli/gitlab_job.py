@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from provisioner.cli.github_job import use_secrets_bundle
-from provisioner.cli.options import bots_dir_option, lang_option, shard_option
+from provisioner.cli.options import bots_dir_option, env_file_option, lang_option, shard_option
 from provisioner.cli.output import echo_app_error, echo_diagnostics, mask
 from provisioner.forge.gather import Gathered, gather, merged_results
 from provisioner.gitlab.ci import GitLabContext, append_file, dotenv, read_context, section
@@ -35,6 +35,7 @@ def job_options(function: Callable[..., Any]) -> Callable[..., Any]:
         (
             click.argument("apps", nargs=-1),
             bots_dir_option,
+            env_file_option,
             shard_option,
             click.option(
                 "--trusted-user-id",
