@@ -18,7 +18,7 @@ from typing import Protocol
 import httpx
 
 from provisioner.errors import NotifyError, ProvisionerError
-from provisioner.http import Retry, RetryPolicy, http_client, retry_after
+from provisioner.http import API_LOGGER, Retry, RetryPolicy, http_client, retry_after
 from provisioner.models import NotifyTarget
 from provisioner.notify import dingtalk, feishu, webhook, wecom
 from provisioner.notify.summary import Summary
@@ -47,7 +47,9 @@ DEFAULT_TIMEOUT = 5.0
 ATTEMPTS = 2
 MAX_WAIT = 5.0
 """Longest pause before the retry, whatever a ``Retry-After`` asks."""
-HTTP_LOGGERS = ("httpx", "httpcore.connection", "httpcore.http11", "httpcore.http2")
+HTTP_LOGGERS = ("httpx", "httpcore.connection", "httpcore.http11", "httpcore.http2", API_LOGGER)
+"""Every logger that may name a request's URL (the API trace's included: a robot's token is
+in its path)."""
 
 
 @dataclass(frozen=True)
