@@ -75,7 +75,7 @@ COMMANDS = {
     "export": Entry("export_cmd", "Write one manifest per bot of each APP as the server holds it."),
     "schema": Entry(
         "schema_cmd",
-        "Write the manifests' JSON Schemas (Draft 2020-12) into --out, replacing older copies.",
+        "Write the JSON Schemas (Draft 2020-12) of the manifests and the JSON outputs into --out.",
     ),
     "api": Entry(
         "api_cmd",

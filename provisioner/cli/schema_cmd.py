@@ -20,10 +20,11 @@ from provisioner.validate import display_path
     "drift and check (the JSON outputs'), each NAME.schema.json.",
 )
 def command(out: Path) -> int:
-    """Write the JSON Schemas (Draft 2020-12) into --out, replacing older copies: the
-    manifests' (bot, app, app-bundle) and those of the JSON outputs (plan: `plan --format
-    json` and `--out`; drift: `drift --format json`; check: `check --format json`), for
-    policy checks such as conftest (docs/workflow.md).
+    """Write the JSON Schemas (Draft 2020-12) of the manifests and the JSON outputs into --out.
+
+    The manifests' (bot, app, app-bundle) replace older copies, and so do those of the JSON
+    outputs (plan: `plan --format json` and `--out`; drift: `drift --format json`; check:
+    `check --format json`), for policy checks such as conftest (docs/workflow.md).
 
     Manifests written by `init` and `export` point at them with a relative path on their
     first lines, which VS Code (YAML extension), other yaml-language-server editors and
