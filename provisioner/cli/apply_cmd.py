@@ -53,7 +53,7 @@ from provisioner.plan import FORMAT_VERSION, Plan, PlanDoc
 from provisioner.plan.review import check_reviewed, read_plan_file
 from provisioner.render import diagnostics as render_diagnostics
 from provisioner.render.apply import progress_line, render_summary
-from provisioner.render.plan import render_text
+from provisioner.render.fleet import plan_text
 from provisioner.workspace import LoadedApp, load_each
 
 
@@ -259,7 +259,7 @@ class ApplyPrinter:
     def plans(self, docs: Sequence[PlanDoc]) -> None:
         if not self.is_json:
             color = use_color()
-            click.echo(render_text(docs, color=color), nl=False, color=color)
+            click.echo(plan_text(docs, color=color), nl=False, color=color)
 
     def refused(self, app: str, error: ProvisionerError) -> None:
         """``error: app NAME: ...``."""

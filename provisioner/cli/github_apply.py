@@ -34,7 +34,7 @@ from provisioner.github.outcome import AppOutcome, apply_marker, render_apply_ou
 from provisioner.github.pending import find_pending, post_pending, render_pending_plan
 from provisioner.github.sync import merged_pull, post_apply_outcome, reviewed_plan
 from provisioner.plan import PlanDoc
-from provisioner.render.plan import render_text
+from provisioner.render.fleet import plan_text
 from provisioner.workspace import LoadedApp
 
 PENDING_APPLY_MARKER = "<!-- provisioner:apply-pending -->"
@@ -295,4 +295,4 @@ class _ApplyPrinter(ApplyPrinter):
         yield
 
     def plans(self, docs: Sequence[PlanDoc]) -> None:
-        click.echo(render_text(docs) or "No apps to apply.\n", nl=False)
+        click.echo(plan_text(docs) or "No apps to apply.\n", nl=False)

@@ -66,8 +66,8 @@ from provisioner.github.sync import (
 )
 from provisioner.plan import PlanDoc
 from provisioner.render.drift import has_findings, render_drift_text
+from provisioner.render.fleet import plan_text
 from provisioner.render.markdown import render_markdown
-from provisioner.render.plan import render_text
 from provisioner.render.safe import html_comment_safe
 from provisioner.state.holder import utc_now
 from provisioner.workspace import LoadedApp
@@ -179,7 +179,7 @@ def plan_command(
     gathered, seen = _drift_seen(gathered, env)
     docs, failures = gathered.docs, gathered.failures
     log, notes = introduced_secrets(gathered)
-    echo_untrusted((render_text(docs) or "No apps to plan.\n") + seen_text(seen) + log)
+    echo_untrusted((plan_text(docs) or "No apps to plan.\n") + seen_text(seen) + log)
     notes = seen_markdown(seen) + notes
     job.summary(_plan_summary(docs, failures, gathered.loaded, notes))
     job.outputs(plan_outputs(docs))

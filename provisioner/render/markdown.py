@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from provisioner.plan.document import ChangeDoc, DriftDoc, FieldDoc, PlanDoc
+from provisioner.render.fleet import has_news, is_fleet
 from provisioner.render.plan import (
     app_text,
     change_symbol,
@@ -64,23 +65,33 @@ def render_markdown(docs: Sequence[PlanDoc], *, limit: int = MARKDOWN_LIMIT) -> 
 
 
 def _markdown(docs: Sequence[PlanDoc], *, details: bool) -> str:
+    """Beyond :data:`~provisioner.models.MANY_APPS` apps, only the apps with something to
+    show get a section, and the apps without changes are named once, after them."""
+    fleet = is_fleet(len(docs))
     parts = [MARKDOWN_MARKER]
     if len(docs) > 1:
-        parts.append(_markdown_overview(docs))
+        parts.append(_markdown_overview(docs, unchanged=not fleet))
     for doc in docs:
-        parts.append(markdown_app_section(doc, details=details))
+        if not fleet or has_news(doc):
+            parts.append(markdown_app_section(doc, details=details))
+    if fleet:
+        parts.append(_unchanged_line(docs))
     return "\n".join(parts)
 
 
-def _markdown_overview(docs: Sequence[PlanDoc]) -> str:
+def _unchanged_line(docs: Sequence[PlanDoc]) -> str:
+    unchanged = [markdown_code(doc["app"]) for doc in docs if not doc["changes"]]
+    return f"No changes: {', '.join(unchanged)}\n" if unchanged else ""
+
+
+def _markdown_overview(docs: Sequence[PlanDoc], *, unchanged: bool = True) -> str:
     """The lines above the apps' sections when a comment covers several: which apps are
-    blocked and why (first), total counts, which apps have nothing to do."""
+    blocked and why (first), total counts, which apps have nothing to do (``unchanged``)."""
     counts = counts_summary(total_counts(docs))
     out = [f"## Plan for {len(docs)} apps: {blocked_title(docs)}{counts}", ""]
     out += blocked_summary(docs)
-    unchanged = [markdown_code(doc["app"]) for doc in docs if not doc["changes"]]
-    if unchanged:
-        out += [f"No changes: {', '.join(unchanged)}", ""]
+    if unchanged and (line := _unchanged_line(docs)):
+        out += [line]
     return "\n".join(out)
 
 
