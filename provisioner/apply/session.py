@@ -4,7 +4,8 @@
 state, connect and plan the same way; `plan` opens it with ``lock=False`` and never applies.
 
 Each app (:class:`AppRun`) is two jobs on the session's lanes
-(:class:`~provisioner.apply.lanes.Lanes`: at most ``concurrency`` threads, apps in order), so
+(:class:`~provisioner.apply.lanes.Lanes`: at most :data:`APP_LANES_PER_SLOT` × ``concurrency``
+threads, apps in order), so
 the threads, HTTP connections and lock files a run holds scale with --concurrency, never with
 the number of apps:
 
@@ -59,6 +60,9 @@ from provisioner.state.model import RecordedApp
 
 APPLY_COMMAND = "provisioner apply"
 """What the lock holder record names, unless the command names itself (`github apply`)."""
+APP_LANES_PER_SLOT = 2
+"""Apps in flight per --concurrency slot: while one app's lane takes its lock, reads its state
+or waits for its key's rate limiter, another app keeps the call pool busy."""
 ABANDON_PLANNING_AFTER_SECONDS = 1.0
 """After a stop, how long to wait for apps still planning before leaving them to their
 (daemon) threads: their reads change nothing."""
@@ -161,7 +165,7 @@ class AppRun:
         session, app = self.session, self.app
         backend = backend_for(app, env=session.env, read_only=not session.lock)
         lock = backend.lock(session.command) if session.lock else nullcontext()
-        with lock, ExitStack() as clients:
+        with session.plan_slots, lock, ExitStack() as clients:
             recorded = backend.read_recorded()
             state = recorded if recorded is not None else RecordedApp.fresh(app.name)
             self.unrecorded = None if recorded is not None else state
@@ -263,7 +267,9 @@ class Session:
         self.lock = lock
         self.command = command
         self.stop = StopSignal()
-        self.lanes = Lanes(concurrency)
+        self.lanes = Lanes(APP_LANES_PER_SLOT * max(1, concurrency))
+        self.plan_slots = threading.BoundedSemaphore(max(1, concurrency))
+        """At most ``concurrency`` apps plan at once (with refresh: calls in flight)."""
         self.pool = CallPool(concurrency, stop=self.stop)
         self.runs = [AppRun(app, self) for app in apps]
 
