@@ -128,6 +128,8 @@ class AppRun:
         self.decision: Future[bool] = Future()
         self.finished: Future[ApplyResult | None] = Future()
         self.applying = False
+        self.stored_keys: frozenset[str] = frozenset()
+        """The Dify keys the refresh saw on the server: the apply's client redacts them too."""
         self.unrecorded: RecordedApp | None = None
         """The fresh state the plan was made against, when nothing was recorded: the apply
         starts from it (same lineage and salt) if nothing is recorded by then either."""
@@ -170,7 +172,7 @@ class AppRun:
             state = recorded if recorded is not None else RecordedApp.fresh(app.name)
             self.unrecorded = None if recorded is not None else state
             client = clients.enter_context(connect(app, session.env)) if session.refresh else None
-            return plan_app(
+            plan = plan_app(
                 app,
                 session.env,
                 state,
@@ -178,6 +180,8 @@ class AppRun:
                 allow_empty=session.allow_empty,
                 check_secrets=session.lock,
             )
+            self.stored_keys = client.stored_keys if client is not None else frozenset()
+            return plan
 
     def _after_plan(self) -> None:
         """Both the plan and the decision are known: queue the apply job, or end."""
@@ -211,6 +215,7 @@ class AppRun:
                 recorded = backend.read_recorded()
                 state = recorded or self.unrecorded or RecordedApp.fresh(app.name)
                 client = clients.enter_context(connect(app, session.env))
+                client.remember_stored_keys(self.stored_keys)
                 recorder = StateRecorder(
                     backend,
                     state,

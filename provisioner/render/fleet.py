@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 from provisioner.models import MANY_APPS
 from provisioner.plan.document import CountKey, PlanDoc
-from provisioner.render.plan import app_text, render_text
+from provisioner.render.plan import app_text, counts_summary, render_text, total_counts
 from provisioner.render.safe import terminal_safe
 
 _COLUMNS: tuple[tuple[CountKey, str], ...] = (
@@ -36,11 +36,13 @@ def has_news(doc: PlanDoc) -> bool:
 
 
 def fleet_table(docs: Sequence[PlanDoc], title: str, quiet: str) -> list[str]:
-    """``title`` (with counts), the table of counts of the apps with news, and the one line
-    naming the others (``quiet``: what they are, e.g. ``no changes``)."""
+    """``title`` with the total counts, the table of counts of the apps with news, and the
+    one line naming the others (``quiet``: what they are, e.g. ``unchanged``)."""
     loud = [doc for doc in docs if has_news(doc)]
     calm = [doc["app"] for doc in docs if not has_news(doc)]
-    lines = [terminal_safe(f"{title} {len(docs)} apps: {len(loud)} to show, {len(calm)} {quiet}")]
+    totals = counts_summary(total_counts(docs))
+    heading = f"{title} {len(docs)} apps: {totals}; {len(loud)} to show, {len(calm)} {quiet}"
+    lines = [terminal_safe(heading)]
     if loud:
         width = max(len("app"), *(len(doc["app"]) for doc in loud))
         header = "  " + "app".ljust(width) + "".join(f"  {name:>9}" for _, name in _COLUMNS)
@@ -59,7 +61,7 @@ def render_fleet_text(
     *,
     color: bool = False,
     title: str = "Plan for",
-    quiet: str = "no changes",
+    quiet: str = "unchanged",
     details: Callable[[PlanDoc], str] | None = None,
 ) -> str:
     """The table (:func:`fleet_table`), then the details (default: the text plan) of every

@@ -246,6 +246,16 @@ class RongCloudClient(ApiClient):
         )
         return self._retry.call(lambda: self._attempt(call))
 
+    @property
+    def stored_keys(self) -> frozenset[str]:
+        """The Dify keys the server's answers held so far: redacted from its messages."""
+        return self._stored_keys
+
+    def remember_stored_keys(self, keys: frozenset[str]) -> None:
+        """Redact ``keys`` too: what an earlier client of the same app saw (the refresh of
+        the plan, when the apply runs on a client of its own)."""
+        self._stored_keys = self._stored_keys | keys
+
     def _remember_keys(self, bots: list[BotPayload]) -> list[BotPayload]:
         keys = {key for bot in bots for key in _api_keys(bot) if "***" not in key}
         if not keys <= self._stored_keys:

@@ -176,7 +176,8 @@ def run_command(
 def show(m: Measured) -> None:
     phase = ""
     if m.apply_phase is not None:
-        phase = f"  apply phase {m.apply_phase:7.2f} s = {m.apply_phase / m.apps * 1000:6.1f} ms/app"
+        per_app = m.apply_phase / m.apps * 1000
+        phase = f"  apply phase {m.apply_phase:7.2f} s = {per_app:6.1f} ms/app"
     print(
         f"{m.command:8} N={m.apps:5}  wall {m.wall:7.2f} s = {m.wall / m.apps * 1000:6.1f} ms/app"
         f"  RSS {m.rss_mb:6.1f} MB  threads {m.peaks.threads:5}  fds {m.peaks.fds:5}"
