@@ -38,10 +38,7 @@ def test_beyond_many_apps_the_text_plan_leads_with_a_table() -> None:
     assert lines[2] == (
         "  app         replace     delete     create      adopt     update      drift  unmanaged"
     )
-    assert (
-        lines[3]
-        == "  app-0003         0          1          0          0          1          0          0"
-    )
+    assert lines[3].split() == ["app-0003", "0", "1", "0", "0", "1", "0", "0"]
     assert lines[6].startswith("Unchanged (23): app-0000, app-0001, app-0002, app-0004, ")
     assert "app-0003" not in lines[6]
     assert text.count("Plan for app ") == 2
