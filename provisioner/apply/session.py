@@ -213,7 +213,8 @@ class AppRun:
         try:
             with backend.lock(session.command), ExitStack() as clients:
                 recorded = backend.read_recorded()
-                state = recorded or self.unrecorded or RecordedApp.fresh(app.name)
+                state = recorded if recorded is not None else self.unrecorded
+                state = state if state is not None else RecordedApp.fresh(app.name)
                 client = clients.enter_context(connect(app, session.env))
                 client.remember_stored_keys(self.stored_keys)
                 recorder = StateRecorder(
