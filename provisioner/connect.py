@@ -39,6 +39,7 @@ from provisioner.secrets import (
 from provisioner.secrets.bundle import BUNDLE_VARIABLE
 
 if TYPE_CHECKING:
+    from provisioner.emulator.bots.profile import Profile
     from provisioner.emulator.dify.apps import DifyApp, DifyInput
     from provisioner.emulator.dify.server import DifyStandIn
     from provisioner.emulator.server import EmulatorServer
@@ -155,6 +156,16 @@ def connect(app: DesiredApp, env: Mapping[str, str]) -> Iterator[RongCloudClient
     """A client for the app's API. A local app's emulator runs for the block (state under
     ``.provisioner/`` of the working directory). The client redacts every ``${NAME}`` value
     of the app from the messages RongCloud sends back."""
+    with connect_reached(app, env) as (client, _reached):
+        yield client
+
+
+@contextmanager
+def connect_reached(
+    app: DesiredApp, env: Mapping[str, str]
+) -> Iterator[tuple[RongCloudClient, Credentials]]:
+    """:func:`connect`, with the credentials the client uses (a local app's: its emulator's),
+    for the calls the client does not make itself (``provisioner probe``'s raw requests)."""
     backoff = retry_backoff(env)
     redact = referenced_values(app.reference_texts(), env)
     found = credentials(app, env, _no_refresh_credentials, otherwise=NO_REFRESH)
@@ -171,10 +182,10 @@ def connect(app: DesiredApp, env: Mapping[str, str]) -> Iterator[RongCloudClient
 
     if not found.is_local:
         with client_for(found) as client:
-            yield client
+            yield client, found
         return
     with local_emulator(app, Path.cwd()) as served, client_for(served) as client:
-        yield client
+        yield client, served
 
 
 def _no_refresh_credentials(missing: Sequence[str]) -> ConfigError:
@@ -221,7 +232,11 @@ def local_emulator(
     secret kept under ``base_dir/.provisioner/``), and its credentials (``is_local``);
     ``stand_in``: the Dify stand-in apps it serves too (:func:`app_stand_in`)."""
     emulator = _emulator()
-    with emulator.server.local(app.name, base_dir, dify_apps=list(stand_in) or None) as server:
+    written = app.settings.emulator.profile if app.settings.emulator else None
+    profile = emulator.profile.from_file(app.folder / written) if written else None
+    with emulator.server.local(
+        app.name, base_dir, dify_apps=list(stand_in) or None, profile=profile
+    ) as server:
         app_key, app_secret = next(iter(server.apps.items()))
         yield Credentials(app_key, app_secret, (server.url,), is_local=True)
 
@@ -264,11 +279,18 @@ def stand_in_apps(apps: Sequence[StandInApp], env: Mapping[str, str]) -> list[Di
             mode=app.mode,
             name=app.name or f"Dify {MODE_NAMES[app.mode]} app",
             inputs=tuple(
-                emulator.dify_input(item.variable, required=item.required, kind=item.type)
+                emulator.dify_input(
+                    item.variable,
+                    required=item.required,
+                    kind=item.type,
+                    max_length=item.maxLength,
+                    options=tuple(item.options),
+                )
                 for item in app.inputs
             ),
             enabled=app.enabled,
             published=app.published,
+            deleted=app.deleted,
         )
         for app in apps
     ]
@@ -278,8 +300,8 @@ def stand_in_apps(apps: Sequence[StandInApp], env: Mapping[str, str]) -> list[Di
 
 def stand_in_apps_file(path: Path, env: Mapping[str, str]) -> list[DifyApp]:
     """The stand-in apps listed in a YAML file (the ``emulator.dify`` format: a list of
-    ``{apiKey, mode, name, inputs, enabled, published}``), for ``emulator serve --dify-apps``
-    and ``emulator dify --apps``."""
+    ``{apiKey, mode, name, inputs, enabled, published, deleted}``), for ``emulator serve
+    --dify-apps`` and ``emulator dify --apps``."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
@@ -295,7 +317,8 @@ def stand_in_apps_file(path: Path, env: Mapping[str, str]) -> list[DifyApp]:
         raise ConfigError(
             f"{path}: {where or 'the file'}: {first['msg']}",
             hint="each app is {apiKey: KEY, mode: chat|agent-chat|advanced-chat|"
-            "completion|workflow|agent, name, inputs: [{variable, required, type}]}",
+            "completion|workflow|agent, name, inputs: [{variable, required, type, maxLength,"
+            " options}]}",
         ) from None
     return stand_in_apps(apps, env)
 
@@ -319,14 +342,16 @@ class _Emulator(NamedTuple):
     dify_app: type[DifyApp]
     dify_input: type[DifyInput]
     database: Callable[[str, Path], Path]
+    profile: type[Profile]
 
 
 def _emulator() -> _Emulator:
     """The embedded emulator: the ``[emulator]`` extra, imported here only, when an app is
     local."""
     with requires_extra("emulator"):
+        from provisioner.emulator.bots.profile import Profile
         from provisioner.emulator.dify.apps import DifyApp, DifyInput
         from provisioner.emulator.dify.server import DifyStandIn
         from provisioner.emulator.server import EmulatorServer, local_database
 
-    return _Emulator(EmulatorServer, DifyStandIn, DifyApp, DifyInput, local_database)
+    return _Emulator(EmulatorServer, DifyStandIn, DifyApp, DifyInput, local_database, Profile)

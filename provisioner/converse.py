@@ -1,5 +1,7 @@
-"""Talking to a bot the way a user does (steps 4 and 5 of RongCloud's bot guide): publish a
-text message through the app's endpoint and, on the emulator, wait for the bot's reply.
+"""Talking to a bot the way a user does (steps 2, 4 and 5 of RongCloud's bot guide):
+register the sender (``/user/getToken.json``), publish a text message through the app's
+endpoint and, on the emulator, wait for the bot's reply and count the messages Dify recorded
+in the conversation it used (Dify's ``GET /messages``, as the guide checks Dify's log).
 
 ``endpoint: local`` starts the embedded emulator with the app's Dify stand-in, so the
 message runs the whole way on this machine; a loopback endpoint that answers the emulator's
@@ -9,6 +11,7 @@ clients, so only the message id comes back.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -19,12 +22,14 @@ from typing import Any
 import httpx
 
 from provisioner.connect import Credentials, app_stand_in, credentials, local_emulator
+from provisioner.dify.client import DifyClient
 from provisioner.dify.protocol import TEXT_MESSAGE, message_text, text_content
-from provisioner.dify.routing import is_loopback_url
-from provisioner.errors import ConfigError
-from provisioner.models import DesiredApp
+from provisioner.dify.routing import DifyRoute, is_loopback_url
+from provisioner.errors import ConfigError, ProvisionerError
+from provisioner.models import DesiredApp, Integration
 from provisioner.rongcloud import RongCloudClient
-from provisioner.rongcloud.messages import publish_private
+from provisioner.rongcloud.messages import publish_private, register_user
+from provisioner.secrets import resolve
 
 DEFAULT_SENDER = "provisioner-user"
 POLL_SECONDS = 0.05
@@ -51,6 +56,8 @@ class Conversed:
     replies: tuple[str, ...] = ()
     deliveries: tuple[Delivery, ...] = ()
     timed_out: bool = False
+    dify_messages: int | None = None
+    """How many messages Dify recorded in the conversation the message used (emulator)."""
 
     @property
     def failed(self) -> bool:
@@ -73,10 +80,12 @@ def converse(
     env: Mapping[str, str],
     timeout: float,
     base_dir: Path,
+    sender_name: str | None = None,
 ) -> Conversed:
-    """Send ``text`` from ``sender`` to ``bot_id`` of ``app``; on the emulator, wait (up to
-    ``timeout`` seconds) until everything the message fired has ended. ``env`` is read here
-    only, for the app's credentials and (on the embedded emulator) its Dify stand-in's keys."""
+    """Register ``sender`` (named ``sender_name``, default its userId), send ``text`` from it
+    to ``bot_id`` of ``app``; on the emulator, wait (up to ``timeout`` seconds) until
+    everything the message fired has ended. ``env`` is read here only, for the app's
+    credentials, (on the embedded emulator) its Dify stand-in's keys and the bot's Dify key."""
     if bot_id not in {bot.userId for bot in app.bots}:
         known = ", ".join(bot.userId for bot in app.bots) or "none"
         raise ConfigError(
@@ -85,6 +94,13 @@ def converse(
         )
     with _endpoint(app, env, base_dir) as endpoint:
         _require_bot(app, endpoint.reached, bot_id)
+        register_user(
+            app_key=endpoint.reached.app_key,
+            app_secret=endpoint.reached.app_secret,
+            hosts=endpoint.reached.hosts,
+            user_id=sender,
+            name=sender_name or sender,
+        )
         uid = publish_private(
             app_key=endpoint.reached.app_key,
             app_secret=endpoint.reached.app_secret,
@@ -96,7 +112,10 @@ def converse(
         )
         if endpoint.emulator is None:
             return Conversed(bot_id, sender, uid, on_emulator=False)
-        return _outcome(bot_id, sender, uid, _wait(endpoint, bot_id, sender, uid, timeout))
+        view = _wait(endpoint, bot_id, sender, uid, timeout)
+        sent = _outcome(bot_id, sender, uid, view)
+        count = _dify_count(app, bot_id, sender, view, env)
+        return sent if count is None else dataclasses.replace(sent, dify_messages=count)
 
 
 @contextmanager
@@ -159,6 +178,38 @@ def _wait(
             if time.monotonic() > deadline:
                 return None
             time.sleep(POLL_SECONDS)
+
+
+def _dify_count(
+    app: DesiredApp, bot_id: str, sender: str, view: dict[str, Any] | None, env: Mapping[str, str]
+) -> int | None:
+    """The messages Dify recorded in the conversation the emulator keeps for ``sender`` and
+    the bot, read through Dify's own ``GET /messages`` with the bot's Dify key, at the
+    address the emulator's Dify calls go (the local rule); ``None`` when there is none."""
+    session = (view or {}).get("difyConversation")
+    integration = _chat_integration(app, bot_id)
+    if not session or integration is None or integration.auth is None:
+        return None
+    base = DifyRoute(view.get("difyStandIn") if view else None).target(integration.callbackUrl)
+    if base is None:
+        return None
+    try:
+        with DifyClient(base, resolve(integration.auth.apiKey, env), max_attempts=1) as client:
+            return client.message_count(sender, str(session["conversationId"]))
+    except ProvisionerError:
+        return None  # the reply is shown already; the count is only a help
+
+
+def _chat_integration(app: DesiredApp, bot_id: str) -> Integration | None:
+    bot = next(bot for bot in app.bots if bot.userId == bot_id)
+    return next(
+        (
+            each
+            for each in bot.integrations
+            if each.enabled and each.type in ("dify_chat", "dify_chatflow")
+        ),
+        None,
+    )
 
 
 def _outcome(bot_id: str, sender: str, uid: str, view: dict[str, Any] | None) -> Conversed:

@@ -15,6 +15,7 @@
     ├── TransportError               no usable answer: connect error, timeout, dropped connection
     │   └── AmbiguousWriteError      a mutating call may or may not have been applied
     ├── ConflictError                the server holds a bot the plan did not expect (one change)
+    │   └── NotConvergedError        read back after a write, the bot is not as declared
     ├── ApplyError                   an apply stopped part way (exit 4); carries the summary
     ├── DifyError                    a Dify app answered with a failure (HTTP status, Dify's code)
     │   └── DifyUnreachableError     no answer from Dify: connect error, timeout, unusable stream
@@ -22,6 +23,7 @@
     ├── GitHubError                  GitHub's REST API answered with a failure (status, request id)
     │   ├── GitHubRateLimitedError   primary or secondary rate limit outlasted the retries
     │   └── GitHubBodyTooLongError   a comment or issue body over 65,536 characters (422)
+    ├── NotifyError                  a chat robot or webhook refused a notification (a warning)
     └── EmulatorError                the local emulator could not start
 
 Every message is written for the user: what is wrong, where, and what to do (``hint``).
@@ -163,6 +165,12 @@ class ConflictError(ProvisionerError):
         self.endpoint = endpoint
 
 
+class NotConvergedError(ConflictError):
+    """Read back after the app's writes, a bot the server answered success for is not as
+    declared (the server kept a field the update left out, say): that change fails, and the
+    state records what the server holds."""
+
+
 class UnreviewedPlanError(PlanError):
     """There is no trusted reviewed plan for what is being applied (exit 3): no merged pull
     request, no plan comment by the trusted identity, or a plan comment that cannot be read."""
@@ -217,6 +225,22 @@ class GitHubBodyTooLongError(GitHubError):
     """GitHub refused a comment or issue body over 65,536 characters (HTTP 422)."""
 
 
+class GitLabError(ProvisionerError):
+    """GitLab's REST API answered, and the answer is a failure. ``endpoint`` is ``METHOD
+    /route`` (no host, no query, never a token); ``status`` the HTTP status."""
+
+    def __init__(
+        self, message: str, *, endpoint: str, status: int | None, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.endpoint = endpoint
+        self.status = status
+
+
+class GitLabRateLimitedError(GitLabError):
+    """A 429 (or an exhausted ``RateLimit-Remaining``) still in force after every allowed wait."""
+
+
 class DifyError(ProvisionerError):
     """A Dify app answered, and the answer is a failure (or not Dify's at all).
 
@@ -245,6 +269,13 @@ class DifyError(ProvisionerError):
 
 class DifyUnreachableError(DifyError):
     """No answer came from Dify: connect error, timeout, or an answer cut short."""
+
+
+class NotifyError(ProvisionerError):
+    """A notification target (DingTalk, Feishu, WeCom robot or a webhook) did not take a
+    message: no answer in time, an HTTP failure, or the platform's own error code. Never
+    fatal: the command prints it as a warning and keeps its exit status. The message names
+    the target by its place in ``notify:`` and its type, never its URL."""
 
 
 class PreflightError(ProvisionerError):

@@ -6,18 +6,27 @@ returns, raises :class:`Retry` (a failure that may be tried again: its ``error``
 caller gets when no attempt is left) or raises anything else, which ends the call at once.
 Between attempts the wait is the one the attempt asked for (``Retry-After``; 0 for at once),
 else exponential backoff with jitter (tenacity's ``wait_exponential_jitter``).
+
+The API trace: every client here sends through :func:`http_client`'s client, which logs one
+DEBUG record per HTTP exchange on :data:`API_LOGGER` (``PROVISIONER_LOG=debug`` or
+``--log-file`` shows them): method, host and path (never the query), status (or the
+exception's name when no answer came), request id (the answer's ``X-Request-ID`` or
+``X-GitHub-Request-Id``, else the one sent), duration to the answer's headers, and the
+attempt number of :meth:`RetryPolicy.call`. Never a header, a query or a body.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
 import httpx
 from httpx._utils import get_environment_proxies
@@ -39,6 +48,13 @@ MAX_RETRY_AFTER = 60.0
 """Longest ``Retry-After`` honoured, in seconds; a longer one is cut to this."""
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 """httpx's own default connection pool."""
+
+API_LOGGER = "provisioner.http"
+"""The logger of the API trace (module docstring)."""
+_REQUEST_ID_HEADERS = ("X-Request-ID", "X-GitHub-Request-Id")
+_trace = logging.getLogger(API_LOGGER)
+_attempt: ContextVar[int] = ContextVar("provisioner_http_attempt", default=1)
+"""The attempt of the call this thread is making (set by :meth:`RetryPolicy.call`)."""
 
 _Result = TypeVar("_Result")
 
@@ -89,7 +105,11 @@ class RetryPolicy:
             # when many run at once).
             for each in retrying:
                 with each:
-                    return attempt()
+                    token = _attempt.set(each.retry_state.attempt_number)
+                    try:
+                        return attempt()
+                    finally:
+                        _attempt.reset(token)
         except Retry as failure:
             raise failure.error from failure.__cause__
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
@@ -130,7 +150,7 @@ def http_client(
     verify: ssl.SSLContext | bool = True,
 ) -> httpx.Client:
     """An ``httpx.Client`` as every client here wants it: redirects never followed,
-    provisioner's User-Agent after ``headers``, an explicit timeout.
+    provisioner's User-Agent after ``headers``, an explicit timeout, the API trace.
 
     The proxies of the environment (``HTTPS_PROXY``, ``NO_PROXY``, ...) apply as httpx applies
     them, but they are read once per process and setting (:func:`environment_proxies`), not
@@ -146,7 +166,7 @@ def http_client(
             else httpx.HTTPTransport(verify=verify, limits=limits, proxy=proxy)
             for pattern, proxy in environment_proxies().items()
         }
-    return httpx.Client(
+    return _TracedClient(
         auth=auth,
         timeout=timeout,
         limits=limits,
@@ -176,6 +196,46 @@ def environment_proxies() -> dict[str, str | None]:
         if found is None:
             found = _PROXIES[key] = get_environment_proxies()
         return found
+
+
+class _TracedClient(httpx.Client):
+    """``httpx.Client`` that logs each exchange on :data:`API_LOGGER` (module docstring)."""
+
+    def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        if not _trace.isEnabledFor(logging.DEBUG):
+            return super().send(request, **kwargs)
+        start = time.monotonic()
+        try:
+            response = super().send(request, **kwargs)
+        except httpx.HTTPError as exc:
+            _log_exchange(request, type(exc).__name__, None, start)
+            raise
+        _log_exchange(request, str(response.status_code), response, start)
+        return response
+
+
+def _log_exchange(
+    request: httpx.Request, outcome: str, response: httpx.Response | None, start: float
+) -> None:
+    request_id = next(
+        (
+            headers[name]
+            for headers in (response.headers if response is not None else {}, request.headers)
+            for name in _REQUEST_ID_HEADERS
+            if name in headers
+        ),
+        "-",
+    )
+    _trace.debug(
+        "%s %s%s %s request_id=%s duration_ms=%d attempt=%d",
+        request.method,
+        request.url.netloc.decode("ascii", "replace"),
+        request.url.path,
+        outcome,
+        request_id,
+        round((time.monotonic() - start) * 1000),
+        _attempt.get(),
+    )
 
 
 class ApiClient:

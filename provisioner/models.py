@@ -173,6 +173,32 @@ class PostgresStateSettings(_Strict):
     schema_name: Annotated[str, Field(alias="schema", pattern=SQL_SCHEMA_PATTERN)] = "provisioner"
 
 
+GITLAB_STATE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
+"""A Terraform state name GitLab serves under ``/terraform/state/:name`` (no ``/``)."""
+GITLAB_PROJECT_PATTERN = (
+    r"^(?:[0-9]+|[A-Za-z0-9_.][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_.][A-Za-z0-9_.-]*)+)$"
+)
+"""A project id (``42``) or its full path (``group/sub/project``)."""
+GITLAB_API_PATTERN = r"^https?://[^\s/?#@]+(?:/[^\s?#@]*)?$"
+"""An http(s) URL without credentials, query or fragment (``https://gitlab.example.com/api/v4``)."""
+
+
+class GitLabStateSettings(_Strict):
+    """``state: {backend: gitlab}``: GitLab-managed Terraform state, one state per app. In
+    GitLab CI nothing else is needed: the project, the API and the token come from the job's
+    variables (docs/state.md)."""
+
+    backend: Literal["gitlab"]
+    project: Annotated[str, Field(max_length=255, pattern=GITLAB_PROJECT_PATTERN)] | None = None
+    """Project id or path; default ``$CI_PROJECT_ID``."""
+    apiUrl: Annotated[str, Field(max_length=500, pattern=GITLAB_API_PATTERN)] | None = None
+    """The REST API's base URL; default ``$CI_API_V4_URL``."""
+    name: Annotated[str, Field(pattern=GITLAB_STATE_NAME_PATTERN)] | None = None
+    """The Terraform state's name; default the app's name."""
+    caBundle: Annotated[str, Field(min_length=1)] | None = None
+    """CA certificates (PEM) to verify GitLab with; default ``$CI_SERVER_TLS_CA_FILE``."""
+
+
 def _state_backend(value: Any) -> str | None:
     """The discriminator of a ``state`` block: its ``backend`` (``file`` when left out)."""
     if isinstance(value, dict):
@@ -185,10 +211,11 @@ def _state_backend(value: Any) -> str | None:
 StateSettings = Annotated[
     Annotated[FileStateSettings, Tag("file")]
     | Annotated[GitStateSettings, Tag("git")]
-    | Annotated[PostgresStateSettings, Tag("postgres")],
+    | Annotated[PostgresStateSettings, Tag("postgres")]
+    | Annotated[GitLabStateSettings, Tag("gitlab")],
     Discriminator(_state_backend),
 ]
-"""Where an app's recorded state lives: one of the three backends."""
+"""Where an app's recorded state lives: one of the four backends."""
 
 
 DifyMode = Literal["chat", "agent-chat", "advanced-chat", "completion", "workflow", "agent"]
@@ -201,6 +228,10 @@ class StandInInput(_Strict):
     variable: Annotated[str, Field(min_length=1, max_length=64, pattern=VARIABLE_PATTERN)]
     required: bool = True
     type: Literal["text-input", "paragraph", "select", "number"] = "text-input"
+    maxLength: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    """The longest text a text-input or paragraph takes (Dify's max_length)."""
+    options: Annotated[list[Text128], Field(max_length=100)] = Field(default_factory=list)
+    """The values a select takes."""
 
 
 class StandInApp(_Strict):
@@ -213,12 +244,55 @@ class StandInApp(_Strict):
     inputs: Annotated[list[StandInInput], Field(default_factory=list, max_length=32)]
     enabled: bool = True
     published: bool = True
+    deleted: bool = False
+    """The key outlived its app: every call is 403 "The app no longer exists."."""
 
 
 class EmulatorSettings(_Strict):
-    """What the embedded emulator of ``endpoint: local`` serves besides the bot API."""
+    """The embedded emulator of ``endpoint: local``: its profile and what it serves besides
+    the bot API."""
 
+    profile: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+    """A probe report, relative to the app folder: the emulator answers as the probed app."""
     dify: Annotated[list[StandInApp], Field(default_factory=list, max_length=32)]
+
+
+NotifyType = Literal["dingtalk", "feishu", "wecom", "webhook"]
+NotifyEvent = Literal["drift", "apply", "failure"]
+NOTIFY_EVENTS: tuple[NotifyEvent, ...] = ("drift", "apply", "failure")
+SIGNED_NOTIFY_TYPES: frozenset[str] = frozenset({"dingtalk", "feishu", "webhook"})
+"""The targets that take a signing ``secret`` (a WeCom group robot has none)."""
+MAX_NOTIFY_TARGETS = 10
+NOTIFY_KEY = "notify"
+
+
+def is_notify_field(path: str) -> bool:
+    """True for a field path (``notify[0].url``) under app.yaml's ``notify``: its variables
+    are never required (a notification that cannot be sent is a warning)."""
+    return path == NOTIFY_KEY or path.startswith(NOTIFY_KEY + "[")
+
+
+class NotifyTarget(_Strict):
+    """One entry of ``notify:``: where a run's summary goes (docs/notify.md)."""
+
+    type: NotifyType
+    url: Annotated[str, Field(min_length=1, pattern=SECRET_PATTERN, repr=False)]
+    """The robot's webhook address as a ``${NAME}`` reference: it carries the robot's token."""
+    secret: Annotated[str, Field(min_length=1, pattern=SECRET_PATTERN)] | None = Field(
+        default=None, repr=False
+    )
+    """The signing secret (DingTalk, Feishu; for ``webhook`` an HMAC of the body)."""
+    when: Annotated[list[NotifyEvent], Field(min_length=1)] = Field(
+        default_factory=lambda: list(NOTIFY_EVENTS)
+    )
+
+    @model_validator(mode="after")
+    def _rules(self) -> NotifyTarget:
+        if self.secret is not None and self.type not in SIGNED_NOTIFY_TYPES:
+            raise ValueError("a WeCom group robot has no signing secret")
+        if len(set(self.when)) != len(self.when):
+            raise ValueError("when lists an event twice")
+        return self
 
 
 class AppSettings(_Strict):
@@ -238,6 +312,10 @@ class AppSettings(_Strict):
     emulator: EmulatorSettings | None = None
     """Only for ``endpoint: local``: the Dify stand-in's apps (ignored, with a warning,
     for any other endpoint)."""
+    notify: Annotated[list[NotifyTarget], Field(max_length=MAX_NOTIFY_TARGETS)] = Field(
+        default_factory=list
+    )
+    """Chat robots and webhooks told of drift, applies and failures (docs/notify.md)."""
 
     @model_validator(mode="after")
     def _credentials(self) -> AppSettings:

@@ -37,7 +37,13 @@ from pydantic import ValidationError
 from provisioner.diagnostics import Diagnostic
 from provisioner.errors import ConfigError, ManifestError
 from provisioner.manifest import Document, load_document
-from provisioner.models import LOCAL_ENDPOINT, AppSettings, DesiredApp, FileStateSettings
+from provisioner.models import (
+    LOCAL_ENDPOINT,
+    AppSettings,
+    DesiredApp,
+    FileStateSettings,
+    is_notify_field,
+)
 from provisioner.render.safe import terminal_safe
 from provisioner.secrets import referenced_values
 from provisioner.secrets.bundle import BUNDLE_VARIABLE
@@ -70,7 +76,8 @@ def resolve_app_folders(names_or_paths: Sequence[str], bots_dir: Path) -> list[P
         if not bots_dir.is_dir():
             raise ConfigError(
                 f"no bots directory {bots_dir}",
-                hint="run from the repository root, or pass --bots-dir or an app folder",
+                hint="run inside the repository (bots/ is found up to its root), or pass"
+                " --bots-dir or an app folder",
             )
         return list(discover_apps([bots_dir]))
     folders: list[Path] = []
@@ -176,10 +183,13 @@ def _refuse_same_names(folders: Sequence[Path]) -> None:
 def _fails_load(diagnostic: Diagnostic) -> bool:
     """Errors fail loading, except unset variables of the endpoint and credentials in
     app.yaml (only a refresh needs those, and :func:`provisioner.connect.connect` reports them
-    with a --no-refresh hint) and of ``state.readDsn`` (optional)."""
+    with a --no-refresh hint), of ``state.readDsn`` (optional) and of ``notify`` (a target
+    that cannot be reached is a warning of the run)."""
     unset_setting = (
         diagnostic.code == "env-missing"
-        and diagnostic.path in (*REFRESH_FIELDS, READ_DSN_FIELD)
+        and (
+            diagnostic.path in (*REFRESH_FIELDS, READ_DSN_FIELD) or is_notify_field(diagnostic.path)
+        )
         and Path(diagnostic.file).name == APP_FILE
     )
     return diagnostic.severity == "error" and not unset_setting

@@ -151,6 +151,16 @@ class FakeApi:
 
         self._write("delete", user_id, commit)
 
+    def delete_integration(self, user_id: str, kind: str) -> None:
+        def commit() -> None:
+            if user_id not in self.bots:
+                raise api_error(self.unknown_code, 404, "/v3/bot/integration/delete.json")
+            bot = self.bots[user_id]
+            kept = [item for item in bot.integrations or () if item.type != kind]
+            self.bots[user_id] = bot.model_copy(update={"integrations": kept})
+
+        self._write("delete_integration", user_id, commit)
+
     def get_bots(self, user_ids: Sequence[str]) -> list[BotPayload]:
         fault = self._enter("get", ",".join(user_ids))
         try:

@@ -14,6 +14,7 @@ from tests.apply_support import APP_KEY, APP_SECRET, Workspace, emulator
 from tests.git_support import make_clone, make_origin
 from tests.github_fake import REPO_NAME, FakeClock, GitHubFake
 from tests.github_world import GIT_STATE, SECOND_KEY, SECOND_SECRET, World
+from tests.gitlab_state_fake import GitLabStateFake, gitlab_state_fake
 from tests.postgres_support import Cluster, running_cluster
 from tests.state_support import close_opened
 
@@ -80,6 +81,15 @@ def pg_cluster() -> Iterator[Cluster]:
         yield cluster
     finally:
         context.__exit__(None, None, None)
+
+
+@pytest.fixture
+def gitlab_state() -> Iterator[GitLabStateFake]:
+    """A fresh GitLab Terraform-state stand-in on loopback (tests/gitlab_state_fake.py), with
+    a Maintainer-role access token ``glpat-maintainer`` (user ``project_42_bot``)."""
+    with gitlab_state_fake() as fake:
+        fake.add_token("glpat-maintainer", "project_42_bot", "maintainer")
+        yield fake
 
 
 @pytest.fixture

@@ -34,6 +34,9 @@ KEYS = {
     "DIFY_FORM": "app-form-0011",
     "DIFY_TEXT_NO_QUERY": "app-text-no-query-0012",
     "DIFY_UNKNOWN": "app-unknown-key-0013",
+    "DIFY_GONE": "app-gone-0014",
+    "DIFY_SHORT_QUERY": "app-short-query-0015",
+    "DIFY_NARROW": "app-narrow-0016",
 }
 """Environment variable → key; ``DIFY_UNKNOWN`` is a key no stand-in app has."""
 
@@ -60,6 +63,28 @@ APPS = [
         ),
     ),
     DifyApp(KEYS["DIFY_TEXT_NO_QUERY"], "completion", name="No query"),
+    DifyApp(KEYS["DIFY_GONE"], "chat", name="Gone", deleted=True),
+    DifyApp(
+        KEYS["DIFY_SHORT_QUERY"],
+        "completion",
+        name="Short",
+        inputs=(DifyInput("query", max_length=48), DifyInput("data_content", kind="paragraph")),
+    ),
+    DifyApp(
+        KEYS["DIFY_NARROW"],
+        "chat",
+        name="Narrow",
+        inputs=(
+            DifyInput("data_content", max_length=100),
+            DifyInput("bot_name", max_length=3),
+            DifyInput("data_channelType", kind="select", options=("GROUP",)),
+            DifyInput("data_objectName", kind="select", options=("RC:TxtMsg",)),
+            DifyInput("data_fromUserId", kind="select", options=("alice", "bob")),
+            DifyInput("timestamp", required=False, kind="select", options=("soon",)),
+            DifyInput("bot_type", kind="number"),
+            DifyInput("wanted", required=False, kind="select", options=("x",)),
+        ),
+    ),
 ]
 
 FAST = {"PROVISIONER_RETRY_BACKOFF": "0.01"}

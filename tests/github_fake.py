@@ -42,6 +42,15 @@ Assumptions about GitHub that this fake makes (also listed in docs/github.md):
     exceeded a secondary rate limit`` with ``retry-after`` (seconds until a slot frees).
     Refused requests do not use a slot.
 12. Unknown repositories, pull requests, issues and comments are 404 ``Not Found``.
+13. Labels: ``POST /labels`` creates a repository label (201; ``color`` six hex digits,
+    default ``ededed``); a name that exists (compared case-insensitively) is 422
+    ``Validation Failed`` with ``errors[0]`` ``{resource: Label, code: already_exists,
+    field: name}``, a missing name 422 ``missing_field``. ``GET /issues/{n}/labels`` lists
+    an issue's labels (paged). ``POST /issues/{n}/labels`` takes ``{"labels": [names]}``
+    (or a bare list), adds them (creating a missing label with the default colour, as it
+    does for issues) and answers 200 with every label of the issue. ``DELETE
+    /issues/{n}/labels/{name}`` answers 200 with the labels left, or 404 ``Label does not
+    exist`` when the issue does not carry it.
 """
 
 from __future__ import annotations
@@ -120,7 +129,8 @@ class FakeRepo:
     issues: dict[int, dict[str, Any]] = field(default_factory=dict)
     pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
     commits: dict[str, list[int]] = field(default_factory=dict)
-    labels: set[str] = field(default_factory=set)
+    labels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The repository's labels by name (GitHub compares names case-insensitively)."""
 
     @property
     def full_name(self) -> str:
@@ -371,6 +381,10 @@ class GitHubFake:
         ("GET", "/repos/{owner}/{repo}/issues/{number:int}/comments", "_list_comments"),
         ("POST", "/repos/{owner}/{repo}/issues/{number:int}/comments", "_create_comment"),
         ("PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id:int}", "_update_comment"),
+        ("POST", "/repos/{owner}/{repo}/labels", "_create_label"),
+        ("GET", "/repos/{owner}/{repo}/issues/{number:int}/labels", "_list_issue_labels"),
+        ("POST", "/repos/{owner}/{repo}/issues/{number:int}/labels", "_add_issue_labels"),
+        ("DELETE", "/repos/{owner}/{repo}/issues/{number:int}/labels/{name}", "_remove_label"),
     )
 
     def app(self) -> Starlette:
@@ -569,6 +583,49 @@ class GitHubFake:
         comment.update(body=body, updated_at=self._timestamp())
         return 200, comment, {}
 
+    def _create_label(self, request: Request, account: Account, payload: Any) -> Answer:
+        repo = self._repo(request)
+        name = payload.get("name") if isinstance(payload, dict) else None
+        if not name:
+            raise _Refusal(422, "Validation Failed", errors=[_missing("Label", "name")])
+        if name.lower() in {known.lower() for known in repo.labels}:
+            error = {"resource": "Label", "code": "already_exists", "field": "name"}
+            raise _Refusal(422, "Validation Failed", errors=[error])
+        color = str(payload.get("color") or "ededed").lstrip("#")
+        if len(color) != 6 or any(char not in "0123456789abcdefABCDEF" for char in color):
+            error = {"resource": "Label", "code": "invalid", "field": "color"}
+            raise _Refusal(422, "Validation Failed", errors=[error])
+        label = self._label(repo, name, color, payload.get("description"))
+        return 201, label, {}
+
+    def _list_issue_labels(self, request: Request, account: Account, payload: Any) -> Answer:
+        issue = self._require_issue(self._repo(request), request.path_params["number"])
+        return self._page(request, issue["labels"])
+
+    def _add_issue_labels(self, request: Request, account: Account, payload: Any) -> Answer:
+        repo = self._repo(request)
+        issue = self._require_issue(repo, request.path_params["number"])
+        names = payload.get("labels") if isinstance(payload, dict) else payload
+        if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+            raise _Refusal(422, "Validation Failed", errors=[_missing("Label", "labels")])
+        held = {label["name"].lower() for label in issue["labels"]}
+        for name in names:
+            if name.lower() not in held:
+                issue["labels"].append(self._label(repo, name))
+                held.add(name.lower())
+        issue["updated_at"] = self._timestamp()
+        return 200, issue["labels"], {}
+
+    def _remove_label(self, request: Request, account: Account, payload: Any) -> Answer:
+        issue = self._require_issue(self._repo(request), request.path_params["number"])
+        name = request.path_params["name"]
+        kept = [label for label in issue["labels"] if label["name"].lower() != name.lower()]
+        if len(kept) == len(issue["labels"]):
+            raise _Refusal(404, "Label does not exist")
+        issue["labels"] = kept
+        issue["updated_at"] = self._timestamp()
+        return 200, kept, {}
+
     # -- helpers ---------------------------------------------------------------------------
 
     def _repo(self, request: Request) -> FakeRepo:
@@ -590,9 +647,29 @@ class GitHubFake:
                 return account
         return Account(login, "Bot" if login.endswith("[bot]") else "User", next(self._ids))
 
-    def _label(self, repo: FakeRepo, name: str) -> dict[str, Any]:
-        repo.labels.add(name)
-        return {"id": sum(map(ord, name)), "name": name, "color": "ededed", "default": False}
+    def _label(
+        self, repo: FakeRepo, name: str, color: str = "ededed", description: str | None = None
+    ) -> dict[str, Any]:
+        """The repository label ``name``, created (with ``color``) when it has none yet."""
+        for known, label in repo.labels.items():
+            if known.lower() == name.lower():
+                return label
+        repo.labels[name] = {
+            "id": next(self._ids),
+            "name": name,
+            "color": color,
+            "description": description,
+            "default": False,
+        }
+        return repo.labels[name]
+
+    def repo_labels(self, repo: str) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return {name: dict(label) for name, label in self._repos[repo].labels.items()}
+
+    def issue_label_names(self, repo: str, number: int) -> list[str]:
+        with self._lock:
+            return [label["name"] for label in self._repos[repo].issues[number]["labels"]]
 
     def _issue(
         self,

@@ -5,7 +5,7 @@ processes that hold a lock or crash in the middle of a write.
     python -m tests.state_support crash KIND CONFIG APP STEP  # a write dying at STEP
 
 CONFIG is JSON: ``{"path": ...}`` (file), ``{"dir": clone}`` (git), ``{"dsn", "schema"}``
-(postgres).
+(postgres), ``{"api", "project", "token"}`` (gitlab: a tests/gitlab_state_fake.py server).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from provisioner.state.file.backend import FileBackend
 from provisioner.state.git.backend import GitBackend
 from provisioner.state.git.branch import StateBranch
 from provisioner.state.git.cli import GitRepository
+from provisioner.state.gitlab.api import GitLabStateApi
+from provisioner.state.gitlab.backend import GitLabBackend
 
 OPENED: list[Any] = []
 """The postgres stores made here (:func:`close_opened` closes their connections)."""
@@ -44,6 +46,10 @@ def make_backend(kind: str, config: dict[str, Any], app: str = "demo") -> StateB
         repo = GitRepository.discover(Path(config["dir"]))
         branch = StateBranch(repo, "origin", config.get("branch", "provisioner-state"))
         return GitBackend(app, branch, base_dir=Path(config["dir"]))
+    if kind == "gitlab":
+        api = GitLabStateApi(config["api"], config["project"], config["token"], "access")
+        directory = Path(config.get("dir", "."))
+        return GitLabBackend(app, api, config.get("name", app), base_dir=directory, pipeline=None)
     from provisioner.state.postgres.backend import PostgresBackend
     from provisioner.state.postgres.store import PostgresStore
 
@@ -77,6 +83,10 @@ CRASH_STEPS: dict[str, list[str]] = {
     "postgres": [
         "provisioner.state.postgres.backend.render_state",
         "provisioner.state.postgres.backend.PostgresBackend._store_row",
+    ],
+    "gitlab": [
+        "provisioner.state.gitlab.backend.render_state",
+        "provisioner.state.gitlab.api.GitLabStateApi.post_state",
     ],
 }
 """Where a write can die, per backend: the process exits the moment it reaches the step

@@ -1,5 +1,6 @@
 """apply/settle.py: every uncertain outcome is settled by reading back, never by a blind repeat;
-only RongCloud's documented codes (1002, 1004, 1008) are trusted to mean "nothing happened".
+only RongCloud's documented codes (1002, 1004, 1008) are trusted to mean "nothing happened",
+and a 1002 that does not name the App-Key is read back on a create or a delete.
 
 Each case runs through the real executor on a small pool against the stateful fake.
 """
@@ -36,7 +37,14 @@ def pool() -> Iterator[CallPool]:
         yield shared
 
 
-@pytest.fixture(params=[(1010, 1404), UNDOCUMENTED], ids=["emulator-codes", "undocumented"])
+GENERIC = (1002, 1002)
+"""RongCloud's generic parameter error for both: what the real service may answer too."""
+
+
+@pytest.fixture(
+    params=[(1010, 1404), UNDOCUMENTED, GENERIC],
+    ids=["emulator-codes", "undocumented", "generic-1002"],
+)
 def codes(request: pytest.FixtureRequest) -> tuple[int, int]:
     value: tuple[int, int] = request.param
     return value
@@ -140,13 +148,41 @@ def test_a_masked_api_key_counts_as_matching(pool: CallPool) -> None:
     assert api.calls == [("create", "a"), ("get", "a")]
 
 
-@pytest.mark.parametrize("code", [1002, 1004, 1008])
+@pytest.mark.parametrize("code", [1004, 1008])
 def test_documented_refusals_are_not_read_back(pool: CallPool, code: int) -> None:
     api = FakeApi()
     api.fail("create", "a", api_error(code, 401 if code == 1004 else 400))
     result = run(api, [change("create", "a")], pool)
     assert isinstance(result.results[0].error, ApiError)
     assert api.calls == [("create", "a")]
+
+
+@pytest.mark.parametrize("action", ["create", "delete"])
+def test_a_1002_naming_the_app_key_is_not_read_back(pool: CallPool, action: str) -> None:
+    api = FakeApi(payload("a"))
+    refusal = api_error(1002, 401)
+    refusal.error_message = "Invalidate App-Key."
+    api.fail(action, "a", refusal)
+    result = run(api, [change(action, "a")], pool)
+    assert result.results[0].error is refusal
+    assert api.calls == [(action, "a")]
+
+
+def test_a_generic_1002_on_create_with_the_bot_absent_stands(pool: CallPool) -> None:
+    api = FakeApi()
+    api.fail("create", "a", api_error(1002))
+    result = run(api, [change("create", "a")], pool)
+    error = result.results[0].error
+    assert isinstance(error, ApiError) and error.code == 1002
+    assert api.calls == [("create", "a"), ("get", "a")]
+
+
+def test_a_generic_1002_on_update_is_not_read_back(pool: CallPool) -> None:
+    api = FakeApi(payload("a", name="Old"))
+    api.fail("update", "a", api_error(1002))
+    result = run(api, [change("update", "a", fields=NAME_DIFF)], pool)
+    assert isinstance(result.results[0].error, ApiError)
+    assert api.calls == [("update", "a")]
 
 
 def test_may_have_acted_trusts_only_the_documented_refusals() -> None:
@@ -185,6 +221,10 @@ def test_update_of_a_bot_deleted_outside_git_fails_that_change_only(
     result = run(api, changes, pool)
     error = result.results[0].error
     assert outcomes(result) == {"a": "failed", "b": "applied"}
+    if codes == GENERIC:  # an update's 1002 is not read back: it stands as answered
+        assert isinstance(error, ApiError) and error.code == 1002
+        assert api.count("get", "a") == 0
+        return
     assert isinstance(error, ConflictError)
     assert error.message == "bot a is not on the server (deleted outside git?)"
     assert error.hint == "run `provisioner plan` to see the drift, then apply the new plan"

@@ -7,6 +7,7 @@ No stdout, stderr, log record, plan file, state file or lock file may contain a 
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ import pytest
 
 from provisioner.cli import main
 from provisioner.emulator import EmulatorServer
+from provisioner.emulator.bots.profile import Profile
 from tests.apply_support import (
     APP_KEY,
     FAST_RETRIES,
@@ -24,11 +26,14 @@ from tests.apply_support import (
     live_bots,
     subprocess_env,
 )
+from tests.notify_receivers import DingTalk, Feishu, Webhook, WeCom
 
 SECRET_CANARY = "CANARY-app-secret-7f3a9c41"
 DIFY_CANARY = "CANARY-dify-key-2b8e6d05"
 OTHER_DIFY_CANARY = "CANARY-dify-key-rotated-91c4"
 WRONG_SECRET_CANARY = "CANARY-wrong-secret-44d1e0"
+JOB_TOKEN_CANARY = "CANARY-ci-job-token-6a0f"
+GITLAB_TOKEN_CANARY = "CANARY-gitlab-token-d21b"
 CANARIES = (SECRET_CANARY, DIFY_CANARY, OTHER_DIFY_CANARY, WRONG_SECRET_CANARY)
 CANARY_ENV = {
     "RC_KEY": APP_KEY,
@@ -282,6 +287,49 @@ def test_no_dsn_password_in_any_output_or_file_of_the_postgres_backend(
         assert DSN_CANARY not in path.read_text(encoding="utf-8", errors="replace"), path
 
 
+def test_no_gitlab_token_in_any_output_or_file_of_the_gitlab_backend(
+    ws: Workspace, server: EmulatorServer, request: pytest.FixtureRequest
+) -> None:
+    """The job token and the write token (canaries) never reach an output stream, a log, the
+    state, a lock ID or an error, with --debug, whether GitLab takes them or not."""
+    from tests.gitlab_state_fake import GitLabStateFake
+
+    fake: GitLabStateFake = request.getfixturevalue("gitlab_state")
+    fake.add_token(JOB_TOKEN_CANARY, "dev-alice", "developer", job=True)
+    fake.add_token(GITLAB_TOKEN_CANARY, "project_42_bot", "maintainer")
+    ws.app(extra="state: {backend: gitlab}\n")
+    runner = {"GITLAB_CI": "true", "CI_PROJECT_ID": "42", "CI_API_V4_URL": fake.api_url}
+    good = {
+        **runner,
+        "CI_JOB_TOKEN": JOB_TOKEN_CANARY,
+        "PROVISIONER_GITLAB_TOKEN": GITLAB_TOKEN_CANARY,
+    }
+    wrong = {
+        **runner,
+        "CI_JOB_TOKEN": JOB_TOKEN_CANARY + "x",
+        "PROVISIONER_GITLAB_TOKEN": GITLAB_TOKEN_CANARY + "x",
+    }
+    out = Outputs(ws.root)
+    assert out.run("--debug", "plan", "--format", "json", env=good) == 0
+    assert out.run("--debug", "apply", "--auto-approve", env=good) == 0
+    assert out.run("--debug", "state", "show", "--format", "json", env=good) == 0
+    assert out.run("--debug", "state", "pull", "demo", env=good) == 0
+    assert out.run("--debug", "plan", env=wrong) == 1
+    assert out.run("--debug", "apply", "--auto-approve", env=wrong) == 1
+    assert out.run("--debug", "state", "unlock", "demo", env=wrong) == 1
+    joined = "".join(out.texts)
+    assert "GitLab answered 401 (401 Unauthorized)" in joined
+    for canary in (JOB_TOKEN_CANARY, GITLAB_TOKEN_CANARY):
+        assert canary not in joined
+        for path in (p for p in ws.root.rglob("*") if p.is_file()):
+            assert canary not in path.read_text(encoding="utf-8", errors="replace"), path
+    state = fake.state("demo")
+    assert state is not None
+    for document in state.versions.values():
+        assert JOB_TOKEN_CANARY.encode() not in document
+        assert GITLAB_TOKEN_CANARY.encode() not in document
+
+
 def test_no_canary_in_export_api_or_sign_outputs(ws: Workspace, server: EmulatorServer) -> None:
     """export (without --secrets-to), api and sign APP over bots holding canary Dify keys."""
     out = Outputs(ws.root)
@@ -339,3 +387,153 @@ def test_no_canary_in_github_secrets_or_a_bundle_error(ws: Workspace) -> None:
     for number, text in enumerate(out.texts):
         assert_no_canary(text, f"output stream #{number}")
         assert BUNDLE_CANARY not in text, f"the bundle's canary leaked into stream #{number}"
+
+
+NOTIFY_CANARIES = {
+    "ding_token": "CANARY-ding-token-5e1f77",
+    "ding_secret": "SECCANARY-ding-secret-0c9a",
+    "wrong_sign": "SECCANARY-wrong-sign-9e8f",
+    "feishu_token": "CANARY-feishu-token-8d2b",
+    "feishu_secret": "CANARY-feishu-secret-3f7e",
+    "wecom_key": "CANARY-wecom-key-6a4c11",
+    "hook_secret": "CANARY-hook-secret-2b1d",
+    "closed": "CANARY-closed-path-1a2b",
+}
+NOTIFY_TARGETS = (
+    "notify:\n"
+    "  - {type: dingtalk, url: '${DING_URL}', secret: '${DING_SECRET}'}\n"
+    "  - {type: dingtalk, url: '${DING_URL}', secret: '${WRONG_SIGN}'}\n"
+    "  - {type: feishu, url: '${FEISHU_URL}', secret: '${FEISHU_SECRET}'}\n"
+    "  - {type: wecom, url: '${WECOM_URL}'}\n"
+    "  - {type: webhook, url: '${HOOK_URL}', secret: '${HOOK_SECRET}'}\n"
+    "  - {type: webhook, url: '${CLOSED_URL}'}\n"
+)
+
+
+def test_no_canary_in_notifications_their_warnings_or_logs(
+    ws: Workspace,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Robot tokens and signing secrets (webhook addresses are secrets) never reach a payload,
+    a warning, a log record or a file — not even when a robot quotes the request in its error
+    or a target cannot be reached."""
+    caplog.set_level(logging.DEBUG)
+    c = NOTIFY_CANARIES
+    with (
+        DingTalk(token=c["ding_token"], secret=c["ding_secret"]) as ding,
+        Feishu(token=c["feishu_token"], secret=c["feishu_secret"]) as feishu,
+        WeCom(key=c["wecom_key"]) as wecom,
+        Webhook(secret=c["hook_secret"]) as hook,
+    ):
+        with Webhook() as gone:
+            closed = f"{gone.url}/{c['closed']}"
+        env = {
+            "DING_URL": ding.url,
+            "DING_SECRET": c["ding_secret"],
+            "WRONG_SIGN": c["wrong_sign"],
+            "FEISHU_URL": feishu.url,
+            "FEISHU_SECRET": c["feishu_secret"],
+            "WECOM_URL": wecom.url,
+            "HOOK_URL": hook.url,
+            "HOOK_SECRET": c["hook_secret"],
+            "CLOSED_URL": closed,
+            "PROVISIONER_RETRY_BACKOFF": "0",
+        }
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        ws.app(extra=NOTIFY_TARGETS)
+        quoted = {"errcode": 310000, "errmsg": f"sign not match: {c['ding_token']}"}
+        wecom.refuse_next(2, 200, {"errcode": 93000, "errmsg": f"invalid webhook url {wecom.url}"})
+        assert main(["--debug", "apply", "--auto-approve"]) == 0
+        ws.remove_bot("helper-bot")
+        ding.refuse_next(1, 200, quoted)
+        assert main(["--debug", "drift"]) == 2
+        bodies = [r.body.decode() for each in (ding, feishu, wecom, hook) for r in each.requests]
+        assert [len(each.accepted) for each in (ding, feishu, hook)] == [1, 2, 2]
+    captured = capsys.readouterr()
+    assert "could not notify notify[1] (dingtalk): it refused the message: errcode 310000" in (
+        captured.err
+    )
+    assert "could not notify notify[5] (webhook): the connection failed" in captured.err
+    assert "notify[0] (dingtalk): it refused the message: errcode 310000 (sign not match:" in (
+        captured.err
+    )
+    assert "notify[3] (wecom): it refused the message: errcode 93000 (invalid webhook url" in (
+        captured.err
+    )
+    texts = [captured.out, captured.err, caplog.text, *bodies]
+    texts += [p.read_text("utf-8", "replace") for p in ws.root.rglob("*") if p.is_file()]
+    for number, text in enumerate(texts):
+        assert_no_canary(text, f"text #{number}")
+        for name, canary in NOTIFY_CANARIES.items():
+            assert canary not in text, f"{name} leaked into text #{number}"
+
+
+def test_no_canary_in_probe_or_not_converged_outputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """probe (its report and --out file, a refused run) and an apply that does not converge
+    (an emulator that patches: a Dify integration and objectNames dropped from a manifest)."""
+    patch = Profile().changed("canary", update_omitted_fields="patch", bot_quota="error:4711")
+    with EmulatorServer(apps={APP_KEY: SECRET_CANARY}, profile=patch) as patching:
+        ws = enter_workspace(tmp_path, patching.url, monkeypatch, CANARY_ENV)
+        ws.bot("assistant-bot")
+        out = Outputs(ws.root)
+        assert out.run("apply", "--auto-approve") == 0
+        assert out.run("--debug", "probe", "demo", "--yes", "--out", "probe.json") == 0
+        assert out.run("--debug", "probe", "demo") == 1
+        text = (ws.root / "bots/demo/assistant-bot.yaml").read_text(encoding="utf-8")
+        dropped = text.split("  - type: dify_chatflow")[0].replace(
+            "    objectNames: [RC:TxtMsg]\n", ""
+        )
+        (ws.root / "bots/demo/assistant-bot.yaml").write_text(dropped, encoding="utf-8")
+        assert out.run("--debug", "apply", "--auto-approve", "--format", "json") == 4
+        assert out.run("--debug", "apply", "--auto-approve") == 4
+    for number, text in enumerate(out.texts):
+        assert_no_canary(text, f"output stream #{number}")
+    for path in ws.root.rglob("*"):
+        if path.is_file():
+            assert_no_canary(path.read_text(encoding="utf-8", errors="replace"), str(path))
+    joined = "".join(out.texts)
+    assert '"bot_quota": "error:4711"' in joined and "not converged: " in joined
+
+
+# --- the API trace (PROVISIONER_LOG=debug, --log-file) ----------------------------------------
+
+TRACE_LINE = re.compile(
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} provisioner\.http: POST 127\.0\.0\.1:\d+"
+    r"/v3/bot/(\w+)\.json (\d{3}|\w+Error) request_id=[0-9a-f]{32} duration_ms=\d+ attempt=(\d)$"
+)
+
+
+def test_the_api_trace_has_one_line_per_call_and_no_canary(
+    ws: Workspace, server: EmulatorServer
+) -> None:
+    out = Outputs(ws.root)
+    trace = ws.root / "trace.log"
+    assert out.run("--log-file", "trace.log", "apply", "--auto-approve") == 0
+    assert out.run("--log-file", "trace.log", "drift") == 0
+    wrong = {"RC_SECRET": WRONG_SECRET_CANARY, "PROVISIONER_LOG": "debug"}
+    assert out.run("plan", env=wrong) == 1  # refused credentials, traced on stderr
+    ws.bot("assistant-bot", name="Renamed")
+    server.set_faults(error_rate=1.0)  # every call answers 5xx: the retries are traced too
+    assert out.run("apply", "--auto-approve", env={"PROVISIONER_LOG": "debug"}) in (1, 4)
+    server.set_faults(error_rate=0.0)
+
+    lines = trace.read_text(encoding="utf-8").splitlines()
+    parsed = [TRACE_LINE.match(line) for line in lines]
+    assert all(parsed), lines
+    calls = [(match[1], match[2], match[3]) for match in parsed if match]
+    assert calls[0] == ("query", "200", "1")
+    assert ("create", "200", "1") in calls and len(calls) >= 4  # 2 creates, then drift reads
+    stderr_trace = [
+        line for text in out.texts for line in text.splitlines() if "provisioner.http:" in line
+    ]
+    assert any(TRACE_LINE.match(line) and " 401 " in line for line in stderr_trace)
+    assert any(line.endswith("attempt=2") for line in stderr_trace)
+    for number, text in enumerate([*out.texts, "\n".join(lines)]):
+        assert_no_canary(text, f"output #{number}")
+    for line in lines + stderr_trace:  # no header, query or body: nothing but the fields
+        assert TRACE_LINE.match(line) and "?" not in line and "{" not in line

@@ -577,3 +577,53 @@ def test_a_changed_user_id_is_planned_and_applied_as_one_replacement(
     assert sorted(live_bots(server)) == ["assistant-bot", "helper-v2"]
     assert ws.state().bots["helper-v2"].source == "helper-bot.yaml"
     assert plan_exit(capsys)[0] == 0
+
+
+def test_lock_timeout_waits_for_the_holder_then_applies(
+    ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import threading
+    import time
+
+    from provisioner.state.file.backend import FileBackend
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with FileBackend(ws.state_path(), "demo").lock("provisioner apply (ci run 42)"):
+            held.set()
+            release.wait(30)
+            time.sleep(1.5)  # still held when apply first tries
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(30)
+    release.set()
+    try:
+        assert apply("--auto-approve", "--lock-timeout", "1m") == 0
+    finally:
+        holder.join()
+    out, err = capsys.readouterr()
+    assert err.startswith("warning: the state of app demo is locked by ")
+    assert "(provisioner apply (ci run 42))" in err
+    assert err.rstrip().endswith("; waiting up to 60 s for it")
+    assert "Apply complete for app demo: 2 applied" in out
+    assert write_calls(server) == 2
+
+
+def test_lock_timeout_fails_naming_the_holder_and_the_wait(
+    ws: Workspace, server: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from provisioner.state.file.backend import FileBackend
+
+    with FileBackend(ws.state_path(), "demo").lock("provisioner apply (ci run 42)"):
+        assert apply("--auto-approve", "--lock-timeout", "1s") == 1
+        assert apply("--auto-approve", "--lock-timeout", "soon") == 1
+    err = capsys.readouterr().err
+    assert "warning: the state of app demo is locked by " in err
+    assert ", still after waiting 1 s (--lock-timeout)\n  hint: wait for that run" in err
+    assert (
+        "Error: Invalid value for '--lock-timeout': 'soon' is not a duration such as 30s,"
+        " 5m or 1h" in err
+    )
+    assert write_calls(server) == 0

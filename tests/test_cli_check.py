@@ -110,9 +110,17 @@ def test_no_dify_integration_is_nothing_to_check(
             "DIFY_OFF",
             "auth.apiKey",
             "dify-app-unavailable",
-            "the Dify app is disabled or its API service is off (HTTP 403 forbidden: The "
-            "app's API service has been disabled.)",
+            "the Dify app is disabled, its API service is off or its workspace is archived "
+            "(HTTP 403 forbidden: The app's API service has been disabled.)",
             "enable the app and its API in Dify (the app's API Access page)",
+        ),
+        (
+            "DIFY_GONE",
+            "auth.apiKey",
+            "dify-app-gone",
+            "the Dify app of this key no longer exists (HTTP 403 forbidden: The app no longer "
+            "exists.)",
+            "set ${DIFY_GONE} to the key of an app that exists (the app's API Access page in Dify)",
         ),
         (
             "DIFY_OLD_OFF",

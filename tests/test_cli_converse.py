@@ -8,6 +8,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from provisioner import converse as converse_module
@@ -52,13 +53,16 @@ def test_the_guide_on_the_demo_keeps_the_context_between_runs(
     assert run(capsys, "check", "demo")[0] == 0
     hook_note = (
         "note: webhook https://hooks.example.com/rongcloud/callback: not sent: the emulator "
-        "delivers webhooks only to this machine (a loopback address)"
+        "delivers webhooks only to this machine (a host that resolves to loopback addresses "
+        "only)"
     )
     assert run(capsys, "converse", "demo", "assistant-bot", "Hello") == (
         0,
         [
+            "Registered provisioner-user (/user/getToken.json; the token is not shown).",
             "Sent to assistant-bot as provisioner-user (message UID).",
             "assistant-bot: 消息助手 (turn 1): you said “Hello”.",
+            "Dify: 1 message recorded in one conversation.",
             hook_note,
         ],
         "",
@@ -66,15 +70,24 @@ def test_the_guide_on_the_demo_keeps_the_context_between_runs(
     assert run(capsys, "converse", "demo", "assistant-bot", "Do you remember me?") == (
         0,
         [
+            "Registered provisioner-user (/user/getToken.json; the token is not shown).",
             "Sent to assistant-bot as provisioner-user (message UID).",
             "assistant-bot: 消息助手 (turn 2): you said “Do you remember me?”. Before that you "
             "said “Hello”.",
+            "Dify: 2 messages recorded in one conversation.",
             hook_note,
         ],
         "",
     )
     code, lines, _ = run(capsys, "converse", "demo", "companion-bot", "hi", "--from", "alice")
-    assert (code, lines[1]) == (0, "companion-bot: 陪伴助手 (turn 1): you said “hi”.")
+    assert (code, lines[:3]) == (
+        0,
+        [
+            "Registered alice (/user/getToken.json; the token is not shown).",
+            "Sent to companion-bot as alice (message UID).",
+            "companion-bot: 陪伴助手 (turn 1): you said “hi”.",
+        ],
+    )
 
 
 def test_an_endpoint_variable_whose_value_is_local_is_the_emulator(
@@ -93,9 +106,10 @@ def test_an_endpoint_variable_whose_value_is_local_is_the_emulator(
     monkeypatch.setenv("DEMO_ENDPOINT", "local")
     assert run(capsys, "apply", "demo", "--auto-approve")[0] == 0
     code, lines, err = run(capsys, "converse", "demo", "assistant-bot", "Hello")
-    assert (code, lines[:2], err) == (
+    assert (code, lines[:3], err) == (
         0,
         [
+            "Registered provisioner-user (/user/getToken.json; the token is not shown).",
             "Sent to assistant-bot as provisioner-user (message UID).",
             "assistant-bot: 消息助手 (turn 1): you said “Hello”.",
         ],
@@ -124,7 +138,13 @@ def test_a_wrong_dify_key_fails_the_delivery(
     monkeypatch.setenv("DIFY_COMPANION_KEY", "app-wrong-companion")
     assert run(capsys, "apply", "demo", "--auto-approve")[0] == 0
     code, lines, err = run(capsys, "converse", "demo", "companion-bot", "hi")
-    assert (code, lines) == (1, ["Sent to companion-bot as provisioner-user (message UID)."])
+    assert (code, lines) == (
+        1,
+        [
+            "Registered provisioner-user (/user/getToken.json; the token is not shown).",
+            "Sent to companion-bot as provisioner-user (message UID).",
+        ],
+    )
     assert err == (
         "error: dify_chat https://api.dify.ai/v1 (answered by the Dify stand-in) failed: Dify "
         "answered POST /chat-messages with HTTP 401 unauthorized: Access token is invalid\n"
@@ -175,7 +195,12 @@ def test_a_loopback_emulator_is_waited_on_too(
         assert len(receiver.requests) == 1
     assert (code, lines, err) == (
         0,
-        ["Sent to helper as qa (message UID).", "helper: Served (turn 1): you said “ping”."],
+        [
+            "Registered qa (/user/getToken.json; the token is not shown).",
+            "Sent to helper as qa (message UID).",
+            "helper: Served (turn 1): you said “ping”.",
+            "Dify: 1 message recorded in one conversation.",
+        ],
         "",
     )
 
@@ -189,6 +214,7 @@ def test_a_webhook_only_bot_has_no_reply(
         assert run(capsys, "converse", "staging", "helper", "ping") == (
             0,
             [
+                "Registered provisioner-user (/user/getToken.json; the token is not shown).",
                 "Sent to helper as provisioner-user (message UID).",
                 "(no reply: none of the bot's integrations stores one)",
             ],
@@ -207,7 +233,13 @@ def test_waiting_gives_up_after_the_timeout(
         )
         assert run(capsys, "apply", "staging", "--auto-approve")[0] == 0
         code, lines, err = run(capsys, "converse", "staging", "helper", "hi", "--timeout", "0.3")
-    assert (code, lines) == (1, ["Sent to helper as provisioner-user (message UID)."])
+    assert (code, lines) == (
+        1,
+        [
+            "Registered provisioner-user (/user/getToken.json; the token is not shown).",
+            "Sent to helper as provisioner-user (message UID).",
+        ],
+    )
     assert err == (
         "error: the bot's integrations did not finish within 0.3 s\n"
         "  hint: raise --timeout, or check the emulator's /_emulator/conversation\n"
@@ -226,6 +258,7 @@ def test_on_the_real_service_the_reply_goes_to_the_users_clients(
     assert run(capsys, "converse", "staging", "helper", "hi") == (
         0,
         [
+            "Registered provisioner-user (/user/getToken.json; the token is not shown).",
             "Sent to helper as provisioner-user (message UID).",
             "The reply goes to provisioner-user's RongCloud clients (an app logged in as "
             "provisioner-user), not here; Dify's logs show the conversation too.",
@@ -259,6 +292,7 @@ def test_a_bot_whose_calls_are_not_made_says_why_there_is_no_reply(
     assert run(capsys, "converse", "demo", "companion-bot", "hi") == (
         0,
         [
+            "Registered provisioner-user (/user/getToken.json; the token is not shown).",
             "Sent to companion-bot as provisioner-user (message UID).",
             "note: dify_chat https://api.dify.ai/v1: not sent: the emulator calls only this "
             "machine, and no Dify stand-in runs (emulator.dify in app.yaml, or emulator serve "
@@ -267,3 +301,20 @@ def test_a_bot_whose_calls_are_not_made_says_why_there_is_no_reply(
         ],
         "",
     )
+
+
+def test_the_sender_is_registered_first_on_the_real_service_path_too(
+    served: EmulatorServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write_bot(tmp_path, "  - {type: webhook, callbackUrl: 'https://hooks.example.com/x'}\n")
+    assert run(capsys, "apply", "staging", "--auto-approve")[0] == 0
+    monkeypatch.setattr(converse_module, "_is_emulator", lambda base: False)  # the seam
+    code, lines, _ = run(
+        capsys, "converse", "staging", "helper", "hi", "--from", "bo", "--name", "Bo"
+    )
+    assert (code, lines[0]) == (0, "Registered bo (/user/getToken.json; the token is not shown).")
+    users = httpx.get(f"{served.url}/_emulator/users", params={"appKey": APP_KEY}).json()["users"]
+    assert [(u["userId"], u["name"]) for u in users] == [("bo", "Bo")]

@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import stat
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -482,3 +483,37 @@ def test_a_manifest_that_is_not_yaml_stops_a_merge(
         "app demo: bots/demo/broken.yaml: cannot be merged into: ParserError",
         "`provisioner validate` shows what is wrong; fix or remove the file, then export again",
     )
+
+
+def test_the_secrets_file_is_single_quoted_for_sh_and_read_back_by_env_file(
+    workdir: Path,
+    server: EmulatorServer,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    key = 'app-$HOME-it\'s-`id`-"q"-\\n'
+    hostile = bot().wire()
+    hostile["integrations"][1]["auth"]["apiKey"] = key
+    seed(server, BotPayload.model_validate(hostile))
+    assert main(export_args(server, "demo", "--secrets-to", "dify.env")) == 0
+    name = "DIFY_DEMO_ASSISTANT_BOT_CHATFLOW_KEY"
+    assert (workdir / "dify.env").read_text("utf-8").splitlines()[-1] == (
+        f"{name}='app-$HOME-it'\\''s-`id`-\"q\"-\\n'"
+    )
+    sourced = subprocess.run(
+        ["sh", "-c", f'set -a && . ./dify.env && set +a && printf %s "${name}"'],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert sourced.stdout == key  # nothing expanded, the quote kept
+    capsys.readouterr()
+    args = ["--env-file", "dify.env"]
+    assert main(["validate", "--require-env", *args, "bots/demo"]) == 0
+    assert main(["plan", "demo", "--format", "json", *args]) == 0
+    out, err = capsys.readouterr()
+    plan = json.loads(out.split("\n", 1)[1])["plans"][0]
+    assert [change["action"] for change in plan["changes"]] == ["adopt"]
+    assert plan["changes"][0]["fields"] == []
+    assert key not in out + err
+    assert name not in os.environ  # the file's variables last one command

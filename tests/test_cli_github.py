@@ -481,7 +481,8 @@ def test_shard_jobs_fan_in_to_one_comment(world: World) -> None:
         "second",
         "third",
     ]
-    assert sum(world.github.calls.values()) == 2  # list the comments, create one
+    # list the comments, create one; list the labels, create ours in the repository, add it
+    assert sum(world.github.calls.values()) == 5
 
 
 # --- secrets -------------------------------------------------------------------------------------

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.github.comment import parse_plan_data
-from provisioner.github.outcome import APPLY_MARKER
+from provisioner.forge.comment import parse_plan_data
+from provisioner.forge.outcome import APPLY_MARKER
 from provisioner.render.markdown import MARKDOWN_MARKER
 from tests.apply_support import write_calls
 from tests.github_fake import REPO_NAME, WORKFLOW_LOGIN

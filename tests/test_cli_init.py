@@ -4,6 +4,7 @@ published schemas, and bad input (an existing app, a bad endpoint or variable na
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,11 @@ def test_init_creates_a_valid_app_whose_modelines_resolve(
         "written schemas/app-bundle.schema.json\n"
         "written bots/demo/app.yaml\n"
         "written bots/demo/example-bot.yaml\n"
+        "written .gitignore\n"
         "Next: provisioner validate bots/demo && provisioner plan demo\n"
+    )
+    assert (workdir / ".gitignore").read_text("utf-8") == (
+        "# provisioner's local files (state, locks, emulator)\n.provisioner/\n"
     )
     assert modeline_target(workdir / "bots/demo/app.yaml") == workdir / "schemas/app.schema.json"
     bot = workdir / "bots/demo/example-bot.yaml"
@@ -91,6 +96,12 @@ def test_init_writes_the_state_block_of_the_backend_asked_for(
         "  dsn: ${PROVISIONER_PROD_CN_STATE_DSN}",
         "  readDsn: ${PROVISIONER_PROD_CN_STATE_READ_DSN}",
         "  schema: provisioner",
+    ]
+    assert main(["init", "lab", "--state", "gitlab"]) == 0
+    assert (workdir / "bots/lab/app.yaml").read_text("utf-8").splitlines()[-3:] == [
+        "# The recorded state: the GitLab-managed Terraform state lab of this project;",
+        "# in GitLab CI nothing else is needed (docs/state.md).",
+        "state: {backend: gitlab}",
     ]
     assert main(["init", "team", "--state", "git"]) == 0
     assert (workdir / "bots/team/app.yaml").read_text("utf-8").splitlines()[-3:] == [
@@ -169,6 +180,9 @@ def test_schema_writes_the_published_schemas(
         "written out/bot.schema.json\n"
         "written out/app.schema.json\n"
         "written out/app-bundle.schema.json\n"
+        "written out/plan.schema.json\n"
+        "written out/drift.schema.json\n"
+        "written out/check.schema.json\n"
     )
     for name in SCHEMA_NAMES:
         text = (workdir / "out" / f"{name}.schema.json").read_text("utf-8")
@@ -194,3 +208,27 @@ def test_the_packaged_schemas_are_the_published_ones() -> None:
         assert packaged_schema(name) == (REPO / "schemas" / f"{name}.schema.json").read_text(
             "utf-8"
         )
+
+
+def test_init_appends_to_a_gitignore_and_never_rewrites_it(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / ".gitignore").write_text("node_modules/\n*.log", encoding="utf-8")
+    assert main(["init", "staging"]) == 0
+    assert "updated .gitignore\n" in capsys.readouterr().out
+    assert main(["init", "production"]) == 0
+    assert ".gitignore" not in capsys.readouterr().out  # unchanged: already ignored
+    assert (workdir / ".gitignore").read_text("utf-8") == (
+        "node_modules/\n*.log\n# provisioner's local files (state, locks, emulator)\n"
+        ".provisioner/\n"
+    )
+    subprocess.run(["git", "init", "-q"], cwd=workdir, check=True)
+    (workdir / ".provisioner").mkdir(exist_ok=True)
+    (workdir / ".provisioner/x.json").write_text("{}", encoding="utf-8")
+    ignored = subprocess.run(
+        ["git", "check-ignore", ".provisioner/x.json"],
+        cwd=workdir,
+        capture_output=True,
+        check=False,
+    )
+    assert ignored.returncode == 0

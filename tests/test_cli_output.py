@@ -73,3 +73,14 @@ def test_an_app_folder_with_an_undecodable_name_is_reported_not_a_crash(tmp_path
     err = result.stderr.decode("utf-8")
     assert err.startswith("error: app app-\\udcff: the manifests have ")
     assert "Traceback" not in err and "internal error" not in err
+
+
+def test_bytes_pass_the_same_redaction_and_the_stream_stays_text(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with guarded_streams():
+        mask(["t0ps3cret-value"])
+        click.echo("complete t0ps3cret-value 消息".encode(), nl=False)
+        with pytest.raises(TypeError):
+            sys.stdout.write(b"")  # click's probe for a binary stream: this one is text
+    assert capsys.readouterr().out == "complete (sensitive) 消息"

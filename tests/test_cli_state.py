@@ -49,7 +49,7 @@ def test_show_text_table(workdir: Path, capsys: pytest.CaptureFixture[str]) -> N
         "App demo: 2 bot(s) recorded in .provisioner/state/demo.json (serial 2, lineage lin-1)\n"
         "\n"
         "USER ID        NAME      PROTECT  INTEGRATIONS        UPDATED AT\n"
-        "assistant-bot  消息助手  no       webhook, dify_chat  1700000000\n"
+        "assistant-bot  消息助手  no       webhook, dify_chat  2023-11-14T22:13:20Z\n"
         "b              Beta      yes      -                   -\n"
     )
 
@@ -339,3 +339,21 @@ def test_show_lists_no_lock_record_as_an_app(
     out = capsys.readouterr().out
     assert out.startswith("App demo: 2 bot(s) recorded in .provisioner/state/demo.json")
     assert "lock" not in out
+
+
+@pytest.mark.parametrize("args", [["forget", "demo", "assistant-bot"], ["push", "demo", "s.json"]])
+def test_state_writes_wait_with_lock_timeout_then_fail_naming_the_holder(
+    workdir: Path, capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
+    backend = write_state(workdir)
+    (workdir / "s.json").write_text(dumps_state(backend.read()), encoding="utf-8")
+    with backend.lock("provisioner apply (ci run 7)"):
+        assert main(["state", *args]) == 1  # without --lock-timeout: at once
+        first = capsys.readouterr().err
+        assert main(["state", *args, "--lock-timeout", "1s"]) == 1
+        waited = capsys.readouterr().err
+    assert first.startswith("error: the state of app demo is locked by ")
+    assert "waiting" not in first
+    assert waited.startswith("warning: the state of app demo is locked by ")
+    assert "(provisioner apply (ci run 7))" in waited
+    assert ", still after waiting 1 s (--lock-timeout)" in waited

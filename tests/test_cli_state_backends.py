@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -241,3 +242,30 @@ def test_plan_jobs_read_through_a_read_only_role_and_apply_writes_through_dsn(
         " DELETE in a read-only transaction\n"
     ) in err
     assert "a read-only role belongs in state.readDsn" in err
+
+
+@pytest.mark.parametrize("kind", ["file", "git", "postgres"])
+def test_show_fills_updated_at_after_an_apply_on_every_backend(
+    kind: str,
+    clone: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
+    state = {"file": "", "git": GIT_STATE}.get(kind)
+    if state is None:
+        cluster: Cluster = request.getfixturevalue("pg_cluster")
+        monkeypatch.setenv("PROVISIONER_STATE_DSN", cluster.dsn())
+        state = PG_STATE % request.getfixturevalue("pg_schema")
+    settings(clone, state)
+    (clone / "bots" / "demo" / "a.yaml").write_text(
+        "userId: a\nname: Alpha\ntype: Message AI\nprofileUrl: https://example.com/a.png\n"
+        "integrations:\n  - type: webhook\n    callbackUrl: https://hooks.example.com/rc\n",
+        encoding="utf-8",
+    )
+    assert run(capsys, "apply", "demo", "--auto-approve")[0] == 0
+    code, out, _ = run(capsys, "state", "show", "demo")
+    assert code == 0
+    header, row = out.splitlines()[-2:]
+    assert header.endswith("UPDATED AT")
+    assert re.fullmatch(r"a +Alpha +no +webhook +\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", row), row

@@ -38,8 +38,8 @@ def test_errors_of_all_files_and_a_summary(
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "many-errors-sorted/a.yaml:8:1: error: extra: unknown key"
     assert out[-2:] == [
-        "many-errors-sorted: 5 errors in 2 bots",
-        "name-boolean: 1 error in 1 bot",
+        "many-errors-sorted: 5 errors in 2 of 2 bots",
+        "name-boolean: 1 error in 1 of 1 bot",
     ]
     assert (
         "name-boolean/bot.yaml:2:7: error: name: expected a string, got the boolean false "
@@ -81,7 +81,7 @@ def test_warnings_fail_only_with_strict(in_repo: Path, capsys: pytest.CaptureFix
     assert main(["validate", folder]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == f"{folder}: 1 bot valid (2 warnings)"
     assert main(["validate", "--strict", folder]) == 1
-    assert capsys.readouterr().out.splitlines()[-1] == f"{folder}: 2 warnings in 1 bot"
+    assert capsys.readouterr().out.splitlines()[-1] == f"{folder}: 2 warnings in 1 of 1 bot"
 
 
 def test_a_state_path_outside_the_repository_fails_with_strict(
@@ -91,7 +91,7 @@ def test_a_state_path_outside_the_repository_fails_with_strict(
     assert main(["validate", folder]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == f"{folder}: 1 bot valid (1 warning)"
     assert main(["validate", "--strict", folder]) == 1
-    assert capsys.readouterr().out.splitlines()[-1] == f"{folder}: 1 warning in 1 bot"
+    assert capsys.readouterr().out.splitlines()[-1] == f"{folder}: 1 warning in app.yaml"
 
 
 def test_require_env_names_variables_never_values(
@@ -127,7 +127,7 @@ def test_url_credentials_fail_validate_only_with_strict(
     assert capsys.readouterr().out.splitlines()[-1] == f"{folder}: 1 bot valid (3 warnings)"
     assert main(["validate", "--strict", folder]) == 1
     out = capsys.readouterr().out
-    assert out.splitlines()[-1] == f"{folder}: 3 warnings in 1 bot"
+    assert out.splitlines()[-1] == f"{folder}: 3 warnings in 1 of 1 bot"
     assert "hunter2" not in out and "t0ps3cret" not in out
 
 
@@ -143,7 +143,12 @@ def test_help_explains_the_command(in_repo: Path, capsys: pytest.CaptureFixture[
     assert main(["validate", "--help"]) == 0
     out = capsys.readouterr().out
     assert "Usage: provisioner validate [OPTIONS] [PATH]..." in out
-    for text in ("--format [text|json|github]", "--strict", "--require-env", "Exit status"):
+    for text in (
+        "--format [text|json|github|codequality]",
+        "--strict",
+        "--require-env",
+        "Exit status",
+    ):
         assert text in out
 
 
@@ -169,7 +174,7 @@ def test_python_dash_m_validate(in_repo: Path) -> None:
         "  hint: create it with `endpoint: local` to use the emulator, or a data center "
         "(cn, sg, sg-b, na, sa/sau) with appKey and appSecret",
         "bots/demo: 3 bots valid",
-        "tests/fixtures/manifests/app-missing: 1 error in 1 bot",
+        "tests/fixtures/manifests/app-missing: 1 error in app.yaml",
     ]
     assert result.stderr == ""
 
@@ -186,11 +191,21 @@ def test_expand_files_validates_each_touched_app_folder_once(
     assert main(["validate", "--expand-files", *files]) == 1
     out = capsys.readouterr().out.splitlines()
     assert out[-2:] == [
-        "many-errors-sorted: 5 errors in 2 bots",
-        "name-boolean: 1 error in 1 bot",
+        "many-errors-sorted: 5 errors in 2 of 2 bots",
+        "name-boolean: 1 error in 1 of 1 bot",
     ]
     monkeypatch.chdir(REPO)
     assert main(["validate", "--expand-files", "bots/demo/app.yaml", "bots/demo"]) == 0
     assert capsys.readouterr().out == "bots/demo: 3 bots valid\n"
     assert main(["validate", "bots/demo/app.yaml"]) == 1
     assert "is a file; validate works on app folders" in capsys.readouterr().err
+
+
+def test_the_summary_says_how_many_of_the_bots_have_errors(
+    in_repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(FIXTURES)
+    assert main(["validate", "errors-in-one-of-two"]) == 1
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "errors-in-one-of-two: 2 errors in 1 of 2 bots"
+    )

@@ -26,7 +26,8 @@ CANARIES = (CHAT_CANARY, FLOW_CANARY, APP_SECRET_CANARY)
 STAND_IN = (
     "emulator:\n"
     "  dify:\n"
-    "    - {apiKey: '${STAND_IN_CHAT}', mode: chat, name: Chat}\n"
+    "    - {apiKey: '${STAND_IN_CHAT}', mode: chat, name: Chat,"
+    " inputs: [{variable: data_content, maxLength: 1000}]}\n"
     "    - {apiKey: '${STAND_IN_FLOW}', mode: advanced-chat, name: Flow}\n"
 )
 
@@ -78,6 +79,11 @@ def test_no_dify_key_in_any_output_of_the_dify_features(
     assert run("--debug", "apply", "--auto-approve", "--check") == 0
     assert run("--debug", "converse", "demo", "chat-bot", "hello") == 0
     assert run("--debug", "converse", "demo", "flow-bot", "hello") == 0
+    assert (
+        run("--debug", "converse", "demo", "chat-bot", "again", "--from", "al", "--name", "Al") == 0
+    )
+    assert "caps it at 1000 characters" in "".join(texts)  # the input findings ran
+    assert "Dify: 1 message recorded in one conversation." in "".join(texts)
 
     # Failures: a key no stand-in app has, a server that quotes the key back (for check,
     # --converse, apply --check and the emulator's deliveries).
@@ -159,8 +165,17 @@ def test_no_key_in_the_emulators_admin_answers_or_its_serve_output(
                     break
             answers.append(view.text)
             answers.append(client.get("/_emulator/stats").text)
+            form = {"userId": "u", "name": "U"}
+            answers.append(client.post("/user/getToken.json", data=form, headers=headers).text)
+            answers.append(client.get("/_emulator/users").text)
             assert server.dify is not None
             answers.append(json.dumps(server.dify.received()))
+            conversation = view.json()["difyConversation"]["conversationId"]
+            with httpx.Client(base_url=server.dify.api_base) as dify:
+                auth = {"Authorization": f"Bearer {CHAT_CANARY}"}
+                query = {"user": "u", "conversation_id": conversation}
+                answers.append(dify.get("/messages", params=query, headers=auth).text)
+                answers.append(dify.get("/conversations", params={"user": "u"}, headers=auth).text)
 
     monkeypatch.setattr(emulator_cmd, "_wait_for_shutdown", exercise)
     db = tmp_path / "emulator.sqlite3"
@@ -168,4 +183,6 @@ def test_no_key_in_the_emulators_admin_answers_or_its_serve_output(
     assert main(args) == 0
     captured = capsys.readouterr()
     assert "Chat (turn 1)" in answers[0]
+    assert '"token"' in answers[2] and '"tokensIssued":1' in answers[3]
+    assert '"query":"hi"' in answers[5] and '"has_more":false' in answers[6]
     check_clean([captured.out, captured.err, *answers])

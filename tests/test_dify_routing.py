@@ -12,7 +12,7 @@ from provisioner.dify.routing import DifyRoute, is_loopback_url, private_address
     [
         ("http://127.0.0.1:5001/v1", "a loopback address"),
         ("http://localhost/v1", "a loopback address"),
-        ("http://dify.localhost/v1", "a loopback address"),
+        ("http://dify.localhost/v1", None),  # a name other than localhost is not trusted
         ("http://[::1]:80/v1", "a loopback address"),
         ("http://10.1.2.3/v1", "a private address"),
         ("https://192.168.0.9/v1", "a private address"),

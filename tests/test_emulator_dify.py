@@ -27,6 +27,9 @@ OLD_KEY = "app-old-key-0007"
 OLD_OFF_KEY = "app-old-off-0008"
 DRAFT_KEY = "app-draft-key-0009"
 FLOW_WITH_INPUT_KEY = "app-flow-input-0010"
+GONE_KEY = "app-gone-key-0011"
+LIMITED_KEY = "app-limited-0012"
+SHORT_TEXT_KEY = "app-short-text-0013"
 
 APPS = [
     DifyApp(CHAT_KEY, "chat", name="Helper"),
@@ -44,6 +47,19 @@ APPS = [
         name="Form",
         inputs=(DifyInput("city"), DifyInput("mood", required=False, kind="select")),
     ),
+    DifyApp(GONE_KEY, "chat", name="Gone", deleted=True),
+    DifyApp(
+        LIMITED_KEY,
+        "chat",
+        name="Limited",
+        inputs=(
+            DifyInput("data_content", max_length=48),
+            DifyInput("tone", kind="select", options=("calm", "brisk")),
+            DifyInput("note", required=False, kind="paragraph"),
+            DifyInput("age", required=False, kind="number"),
+        ),
+    ),
+    DifyApp(SHORT_TEXT_KEY, "completion", name="Short", inputs=(DifyInput("query", max_length=8),)),
 ]
 
 
@@ -135,10 +151,25 @@ def test_a_disabled_app_is_403_and_404_on_legacy_dify(http: httpx.Client) -> Non
     assert (status, body["code"]) == (404, "not_found")
 
 
+def test_a_deleted_app_is_403_the_app_no_longer_exists(http: httpx.Client) -> None:
+    assert envelope(http.get("/info", headers=auth(GONE_KEY))) == (
+        403,
+        {"code": "forbidden", "message": "The app no longer exists.", "status": 403},
+    )
+
+
 def test_parameters_lists_the_input_form(http: httpx.Client) -> None:
     body = http.get("/parameters", headers=auth(FLOW_WITH_INPUT_KEY)).json()
     assert body["user_input_form"] == [
-        {"text-input": {"label": "city", "variable": "city", "required": True, "default": ""}},
+        {
+            "text-input": {
+                "label": "city",
+                "variable": "city",
+                "required": True,
+                "default": "",
+                "max_length": 0,
+            }
+        },
         {
             "select": {
                 "label": "mood",
@@ -149,6 +180,9 @@ def test_parameters_lists_the_input_form(http: httpx.Client) -> None:
             }
         },
     ]
+    limited = http.get("/parameters", headers=auth(LIMITED_KEY)).json()["user_input_form"]
+    assert limited[0]["text-input"]["max_length"] == 48
+    assert limited[1]["select"]["options"] == ["calm", "brisk"]
 
 
 def test_an_unpublished_app_is_app_unavailable(http: httpx.Client) -> None:
@@ -190,23 +224,42 @@ def test_a_conversation_of_another_user_or_app_does_not_exist(http: httpx.Client
     expected = (404, {"code": "not_found", "message": "Conversation Not Exists.", "status": 404})
     assert envelope(chat(http, CHAT_KEY, "x", user="eve", conversation_id=conversation)) == expected
     assert envelope(chat(http, FLOW_KEY, "x", user="bob", conversation_id=conversation)) == expected
-    assert envelope(chat(http, CHAT_KEY, "x", user="bob", conversation_id="nope")) == expected
+    unknown = "9a0c3e42-5d7b-4a37-9b8f-21c1d0f3a001"
+    assert envelope(chat(http, CHAT_KEY, "x", user="bob", conversation_id=unknown)) == expected
+
+
+PYDANTIC = "1 validation error for ChatRequestPayload\n"
 
 
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"user": ""}, "user is required"),
+        ({"user": ""}, "Arg user must be provided."),
         ({"query": ""}, "query is required"),
-        ({"inputs": []}, "inputs must be an object"),
-        ({"response_mode": "fast"}, "response_mode must be blocking or streaming"),
-        ({"conversation_id": 7}, "conversation_id must be a string"),
+        (
+            {"conversation_id": "nope"},
+            PYDANTIC + "conversation_id\n  Value error, conversation_id must be a valid UUID "
+            "[type=value_error, input_value='nope', input_type=str]",
+        ),
+        (
+            {"inputs": []},
+            PYDANTIC + "inputs\n  Input should be a valid dictionary [type=dict_type, "
+            "input_value=[], input_type=list]",
+        ),
+        (
+            {"response_mode": "fast"},
+            PYDANTIC + "response_mode\n  Input should be 'blocking' or 'streaming' "
+            "[type=literal_error, input_value='fast', input_type=str]",
+        ),
     ],
 )
-def test_invalid_parameters(http: httpx.Client, fields: dict[str, Any], message: str) -> None:
+def test_invalid_parameters_as_dify_words_them(
+    http: httpx.Client, fields: dict[str, Any], message: str
+) -> None:
     body = {"inputs": {}, "query": "q", "user": "u1", **fields}
     status, answer = envelope(http.post("/chat-messages", json=body, headers=auth(CHAT_KEY)))
-    assert (status, answer["code"], answer["message"]) == (400, "invalid_param", message)
+    assert (status, answer["code"], answer["status"]) == (400, "invalid_param", 400)
+    assert answer["message"].startswith(message)
 
 
 def test_a_required_input_left_out_is_invalid_param(http: httpx.Client) -> None:
@@ -225,13 +278,23 @@ def test_routes_follow_the_app_mode(http: httpx.Client) -> None:
 
 
 def test_agent_apps_refuse_blocking_mode(http: httpx.Client) -> None:
-    for key in (AGENT_KEY, NEW_AGENT_KEY):
-        status, body = envelope(chat(http, key, "hi"))
-        assert (status, body["code"], body["message"]) == (
-            400,
-            "invalid_param",
-            "Agent Chat App does not support blocking mode",
-        )
+    status, body = envelope(chat(http, AGENT_KEY, "hi"))
+    assert (status, body["code"], body["message"]) == (
+        400,
+        "invalid_param",
+        "Agent Chat App does not support blocking mode",
+    )
+
+
+def test_a_new_agent_app_is_not_a_chat_app(http: httpx.Client) -> None:
+    assert envelope(chat(http, NEW_AGENT_KEY, "hi", response_mode="streaming")) == (
+        400,
+        {
+            "code": "not_chat_app",
+            "message": "Please check if your app mode matches the right API route.",
+            "status": 400,
+        },
+    )
 
 
 def test_completion_counts_the_users_requests(http: httpx.Client) -> None:
@@ -257,8 +320,8 @@ def test_a_chatflow_stream_has_pings_pieces_and_ends(http: httpx.Client) -> None
         "message",
         "ping",
         *["message"] * 6,  # the pieces after "Flow ": (turn / 1): / you / said / “hi / there”.
+        "workflow_finished",  # Dify: the workflow ends, then the message
         "message_end",
-        "workflow_finished",
     ]
     answer = "".join(data["answer"] for _, data in found if data and data["event"] == "message")
     assert answer == "Flow (turn 1): you said “hi there”."
@@ -270,10 +333,6 @@ def test_agent_streams(http: httpx.Client) -> None:
     ]
     assert old[0] == "agent_thought" and set(old[1:-1]) == {"agent_message"}
     assert old[-1] == "message_end"
-    found = events(chat(http, NEW_AGENT_KEY, "hi", response_mode="streaming"))
-    new = [d for _, d in found if d]
-    assert [d["event"] for d in new[-2:]] == ["message", "message_end"]
-    assert new[-2]["answer"] == "New agent (turn 1): you said “hi”."
 
 
 def test_stream_error_fault_ends_with_an_error_event(http: httpx.Client, dify: DifyStandIn) -> None:

@@ -22,15 +22,16 @@ from starlette.routing import Route
 
 from provisioner.dify.routing import DifyRoute
 from provisioner.emulator import EmulatorServer
+from provisioner.emulator.admission.ratelimit import SlidingWindowLimiter
+from provisioner.emulator.admission.signature import SignatureVerifier
 from provisioner.emulator.app import EmulatorState, build_app
 from provisioner.emulator.dify.apps import DifyApp
 from provisioner.emulator.faults import FaultInjector
-from provisioner.emulator.messages import CONVERSATION_TTL_MS, Message, MessageStore
-from provisioner.emulator.publish import message_routes
-from provisioner.emulator.ratelimit import SlidingWindowLimiter
-from provisioner.emulator.runtime import MessageRuntime, shown_url, signed_url
+from provisioner.emulator.im.loopback import pinned_loopback
+from provisioner.emulator.im.messages import CONVERSATION_TTL_MS, Message, MessageStore
+from provisioner.emulator.im.publish import message_routes
+from provisioner.emulator.im.runtime import MessageRuntime, shown_url, signed_url
 from provisioner.emulator.serving import ThreadedServer
-from provisioner.emulator.signature import SignatureVerifier
 from provisioner.emulator.store import BotStore
 from tests.test_emulator import Api, signed_headers
 
@@ -261,9 +262,50 @@ def test_a_webhook_off_this_machine_is_not_called(
         "integration": "webhook",
         "target": "https://hooks.example.com/rc",
         "status": "skipped",
-        "detail": "not sent: the emulator delivers webhooks only to this machine (a loopback "
-        "address)",
+        "detail": "not sent: the emulator delivers webhooks only to this machine (a host that "
+        "resolves to loopback addresses only)",
     }
+
+
+def test_a_webhook_name_is_resolved_and_the_connection_pinned(
+    http: httpx.Client, server: EmulatorServer
+) -> None:
+    with Receiver() as receiver:
+        port = urlsplit(receiver.url).port
+        named = f"http://localhost:{port}/hook"
+        unresolved = f"http://hooks.localhost:{port}/hook"  # no longer trusted by its spelling
+        create(http, "bot-1", {"type": "webhook", "callbackUrl": named})
+        create(http, "bot-2", {"type": "webhook", "callbackUrl": unresolved})
+        publish(http, "by name")
+        publish(http, "by a .localhost name", to="bot-2")
+        [named_delivery] = settled(server)["messages"][0]["deliveries"]
+        [unresolved_delivery] = settled(server, bot="bot-2")["messages"][0]["deliveries"]
+    assert (named_delivery["status"], named_delivery["detail"]) == ("delivered", "HTTP 200")
+    assert len(receiver.requests) == 1
+    assert unresolved_delivery["status"] == "skipped"
+
+
+def test_a_name_with_any_address_off_this_machine_is_not_called(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def resolve(host: str, port: int, **_: object) -> list[tuple[Any, ...]]:
+        found = {"both.test": ["127.0.0.1", "192.0.2.7"], "local.test": ["127.0.0.2", "::1"]}
+        return [(None, None, None, "", (address, port)) for address in found[host]]
+
+    async def pinned(url: str) -> Any:
+        monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", resolve)  # the seam
+        return await pinned_loopback(url)
+
+    assert asyncio.run(pinned("http://both.test:8080/h")) is None
+    local = asyncio.run(pinned("https://local.test:8443/h?q=1"))
+    assert local is not None
+    assert (local.url, local.headers, local.extensions) == (
+        "https://127.0.0.2:8443/h?q=1",
+        {"Host": "local.test:8443"},
+        {"sni_hostname": "local.test"},
+    )
+    assert asyncio.run(pinned_loopback("http://[::1]:9/h")) is not None
+    assert asyncio.run(pinned_loopback("http://192.0.2.7/h")) is None
 
 
 def test_a_failing_webhook_and_filters(http: httpx.Client, server: EmulatorServer) -> None:

@@ -18,11 +18,16 @@ import pytest
 
 import provisioner.emulator
 from provisioner.emulator import EmulatorServer, FaultConfig
+from provisioner.emulator.admission.ratelimit import SlidingWindowLimiter
+from provisioner.emulator.admission.signature import (
+    NonceRegistry,
+    SignatureVerifier,
+    sign,
+    timestamp_seconds,
+)
 from provisioner.emulator.app import EmulatorState, build_app
 from provisioner.emulator.codes import DOCUMENTED_CODES, INVENTED_CODES, RANDOM_CODES
 from provisioner.emulator.faults import FaultInjector, draw_undocumented_code
-from provisioner.emulator.ratelimit import SlidingWindowLimiter
-from provisioner.emulator.signature import NonceRegistry, SignatureVerifier, sign, timestamp_seconds
 from provisioner.emulator.store import BotStore
 from provisioner.errors import ConfigError, EmulatorError
 from tests.test_emulator import APP_KEY, APP_SECRET, Api, bot, signed_headers
@@ -439,4 +444,4 @@ def test_the_docstring_and_the_docs_list_the_same_assumptions() -> None:
     section = docs[docs.index("## Assumptions to check") :]
     docstring = provisioner.emulator.__doc__ or ""
     assert numbered_items(docstring) == numbered_items(section)
-    assert len(numbered_items(section)) == 21
+    assert len(numbered_items(section)) == 23

@@ -129,7 +129,7 @@ def test_the_secrets_file_is_new_and_private(tmp_path: Path) -> None:
         "# Dify API keys exported by `provisioner export`. Keep this file secret.",
         "A_KEY=app-1",
         "# B_KEY: masked by the API; copy it from Dify (demo/b dify_chat)",
-        'C_KEY="we\\"ird $value"',
+        "C_KEY='we\"ird $value'",
     ]
 
 

@@ -181,7 +181,7 @@ def test_commit_then_drop_on_create_is_settled_by_reading_back(
     assert "demo: + bot-01: created (create outcome unknown; settled by reading back)" in out
     assert server.stats()["faults"]["drops"] == 2
     assert calls(server, "create") == 2
-    assert calls(server, "get") == 2
+    assert calls(server, "get") == 3  # one settles each create, one reads both back
 
     server.set_faults(drop_after_commit=0.0)
     assert main(["plan", "--detailed-exitcode"]) == 0

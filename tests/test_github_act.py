@@ -16,6 +16,9 @@ What stands in for what, and why:
 - ``actions/checkout``: act copies the repository it runs in into the job's workspace and
   skips a checkout of that repository; the mapping to tests/fixtures/act/checkout only makes
   sure nothing is ever fetched.
+- ``actions/upload-artifact``: act without its cache server has no artifact store; the
+  stub tests/fixtures/act/upload-artifact copies the file to ``$HOME/artifacts/<name>/``,
+  where the test reads the plan JSON the plan job keeps.
 - The Action (``rongcloud-bot-provisioner/provisioner@<pin>``): its steps up to "Install
   provisioner" set up Python and pip-install hash-pinned wheels from the package index, which
   a test must not reach. So the job gets the shipped action.yml with exactly those steps
@@ -65,6 +68,8 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "github"
 ACTION = REPO / "action.yml"
 CHECKOUT_STUB = Path(__file__).resolve().parent / "fixtures" / "act" / "checkout"
+UPLOAD_STUB = Path(__file__).resolve().parent / "fixtures" / "act" / "upload-artifact"
+UPLOAD = "actions/upload-artifact@"
 ACT = Path(sys.executable).parent / "act"
 THE_ACTION = "rongcloud-bot-provisioner/provisioner@"
 CHECKOUT = "actions/checkout@"
@@ -174,6 +179,8 @@ def local_repositories(workflow: dict[str, Any], action: Path) -> list[str]:
         for uses in (step["uses"] for step in job["steps"] if "uses" in step):
             if uses.startswith(CHECKOUT):
                 mapped.append(f"--local-repository={uses}={CHECKOUT_STUB}")
+            elif uses.startswith(UPLOAD):
+                mapped.append(f"--local-repository={uses}={UPLOAD_STUB}")
             elif uses.startswith(THE_ACTION):
                 mapped.append(f"--local-repository={uses}={action}")
             else:
@@ -285,6 +292,9 @@ def test_the_shipped_workflows_plan_a_pull_request_and_apply_it_after_the_merge(
     assert "Not checked in this run" in plan.log  # the plan job holds no secret
     assert live_bots(user.server) == {}
     assert branch_file(user.origin, "demo.json") is None
+    artifact = user.tmp / "home" / "artifacts" / "provisioner-plan" / "provisioner-plan.json"
+    (planned,) = json.loads(artifact.read_text(encoding="utf-8"))["plans"]
+    assert (planned["app"], planned["counts"]["create"]) == ("demo", 2)
 
     git(user.clone, "checkout", "-q", "main")
     git(user.clone, "merge", "-q", "--no-ff", "-m", f"Merge pull request #{number}", "add-bots")

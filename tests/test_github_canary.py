@@ -10,6 +10,11 @@ from pathlib import Path
 import pytest
 
 from provisioner.errors import GitHubError, ProvisionerError
+from provisioner.forge.comment import AppFailure, RunInfo, render_plan_comment
+from provisioner.forge.drift import drift_record
+from provisioner.forge.outcome import AppOutcome, render_apply_outcome
+from provisioner.forge.pending import render_pending_plan
+from provisioner.forge.seen import seen_apps, seen_markdown, seen_text
 from provisioner.github.actions import (
     annotation,
     append_step_summary,
@@ -19,14 +24,11 @@ from provisioner.github.actions import (
     write_outputs,
 )
 from provisioner.github.client import GitHubClient, Repo
-from provisioner.github.comment import AppFailure, RunInfo, render_plan_comment
-from provisioner.github.drift import drift_record
-from provisioner.github.outcome import AppOutcome, render_apply_outcome
-from provisioner.github.seen import seen_apps, seen_markdown, seen_text
 from provisioner.github.sync import (
     DriftReport,
     find_reviewed_plan,
     post_apply_outcome,
+    post_pending,
     sync_drift_issue,
     upsert_plan_comment,
 )
@@ -40,6 +42,7 @@ from provisioner.github.wiring import (
 )
 from provisioner.plan import make_plan
 from provisioner.render.markdown import BLOCKED_NOTE, render_markdown
+from provisioner.render.texts import Lang, tr
 from provisioner.state.drift_record import dumps_drift_record
 from tests.github_fake import REPO_NAME, FakeClock, GitHubFake
 from tests.test_plan import live_of, make_app, make_bot, record
@@ -71,7 +74,9 @@ def secret_docs() -> list[dict[str, object]]:
     return [rotated.document, created.document, emptied.document]
 
 
+@pytest.mark.parametrize("lang", list(Lang))
 def test_no_canary_in_any_github_output(
+    lang: Lang,
     tmp_path: Path,
     github: GitHubFake,
     fake_clock: FakeClock,
@@ -96,10 +101,10 @@ def test_no_canary_in_any_github_output(
     texts.append(repr(context))
     run = RunInfo(context.run_url, "a" * 40)
     failure = AppFailure("eu", "could not plan", "check the key")
-    body = render_plan_comment(docs, run, [failure])
+    body = render_plan_comment(docs, run, [failure], lang=lang)
     texts.append(body)
     assert context.step_summary is not None and context.output is not None
-    append_step_summary(context.step_summary, render_markdown(docs))
+    append_step_summary(context.step_summary, render_markdown(docs, lang=lang))
     write_outputs(context.output, plan_outputs(docs))
     texts.append(annotation("error", "plan failed", file="bots/prod/assistant.yaml", line=3))
     number = github.add_pull(REPO_NAME, head_sha="a" * 40, merge_commit_sha="b" * 40, merged=True)
@@ -111,10 +116,13 @@ def test_no_canary_in_any_github_output(
         texts.extend(warnings)
         reviewed = find_reviewed_plan(client, REPO, "b" * 40)
         texts.append(repr(reviewed))
-        outcome = render_apply_outcome([AppOutcome("prod", {"applied": 1})], run)
+        outcome = render_apply_outcome([AppOutcome("prod", {"applied": 1})], run, lang=lang)
         post_apply_outcome(client, REPO, number, outcome)
         texts.append(outcome)
-        synced = sync_drift_issue(client, REPO, DriftReport(docs, [failure], context.run_url, "t"))
+        report = DriftReport(docs, [failure], context.run_url, "t")
+        synced = sync_drift_issue(client, REPO, report, lang=lang)
+        pending = render_pending_plan(docs, run, number, "refused.", lang=lang)
+        post_pending(client, REPO, number, pending, "github-actions[bot]")
         texts.append(repr(synced))
     with GitHubClient(WRONG_TOKEN_CANARY, api_url=github.api_url) as wrong:
         texts.append(repr(wrong))
@@ -128,7 +136,9 @@ def test_no_canary_in_any_github_output(
     texts += [record.getMessage() for record in caplog.records]
     everything = "\n".join(texts)
     assert "(sensitive, changed)" in everything and "plan-ids" in everything
-    assert "BLOCKED (1 of 3 apps)" in everything and BLOCKED_NOTE in everything
+    assert tr(lang, "md.blocked_title", blocked=1, count=3) in everything
+    assert tr(lang, "md.blocked_note") in everything and pending in everything
+    assert (BLOCKED_NOTE in everything) is (lang is Lang.EN)
     for canary in CANARIES:
         assert canary not in everything, canary
     assert SECRET_CANARY in mask_commands([SECRET_CANARY])  # masks are the one exception
@@ -157,6 +167,7 @@ def test_no_canary_in_the_drift_record_or_what_pull_requests_are_told_of_it() ->
     )
     apps = seen_apps([pull.document], {"prod": seen}, now="2026-12-08T03:00:12Z")
     texts = [dumps_drift_record(seen), repr(seen), seen_text(apps), seen_markdown(apps)]
+    texts.append(seen_markdown(apps, Lang.ZH_CN))
     everything = "\n".join(texts)
     assert "drifted in `integrations[dify_chat].auth.apiKey`" in everything
     fingerprints = [
@@ -180,6 +191,7 @@ def test_no_canary_in_the_secrets_texts() -> None:
         render_secrets_text(needs, env),
         str(secrets_document(needs, env)),
         introduced_markdown(found),
+        introduced_markdown(found, Lang.ZH_CN),
         introduced_text(found),
     ]
     assert "DIFY_KEY" in texts[0] and "DIFY_KEY" in texts[2]

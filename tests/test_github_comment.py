@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 
 from provisioner.errors import PlanError, UnreviewedPlanError
-from provisioner.github.client import Account, Comment
-from provisioner.github.comment import (
+from provisioner.forge.comment import (
     COMMENT_BUDGET,
     DATA_PREFIX,
     PLAN_MARKER,
@@ -22,6 +21,7 @@ from provisioner.github.comment import (
     plan_data,
     render_plan_comment,
 )
+from provisioner.github.client import Account, Comment
 from provisioner.render.markdown import BLOCKED_NOTE, markdown_app_section
 from tests.github_support import blocked_doc, created_doc, deleting_doc, unchanged_doc
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from provisioner.errors import ConfigError
-from provisioner.github.comment import AppFailure
-from provisioner.github.drift import (
+from provisioner.forge.comment import AppFailure
+from provisioner.forge.drift import (
     DRIFT_DATA_PREFIX,
     DRIFT_MARKER,
     DriftEntry,

@@ -11,8 +11,8 @@ import pytest
 from provisioner.apply.session import Planned
 from provisioner.emulator import EmulatorServer
 from provisioner.errors import ConfigError, ManifestError
-from provisioner.github.comment import AppFailure
-from provisioner.github.gather import (
+from provisioner.forge.comment import AppFailure
+from provisioner.forge.gather import (
     Gathered,
     failures_of,
     gather,
@@ -20,7 +20,7 @@ from provisioner.github.gather import (
     read_drift_records,
     write_drift_records,
 )
-from provisioner.github.shards import shard_result_json
+from provisioner.forge.shards import shard_result_json
 from provisioner.state.drift_record import DriftRecord, dumps_drift_record
 from provisioner.workspace import LoadedApp, load_each
 from tests.apply_support import ENV, enter_workspace

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from provisioner.github.comment import RunInfo
-from provisioner.github.outcome import (
+from provisioner.forge.comment import RunInfo
+from provisioner.forge.outcome import (
     APPLY_MARKER,
     AppOutcome,
     apply_marker,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisioner.github.comment import RunInfo, render_plan_comment
-from provisioner.github.seen import SeenApp, seen_apps, seen_markdown, seen_text
+from provisioner.forge.comment import RunInfo, render_plan_comment
+from provisioner.forge.seen import SeenApp, seen_apps, seen_markdown, seen_text
 from provisioner.plan import PlanDoc, make_plan
 from provisioner.plan.reviewed import covered
 from provisioner.state.drift_record import BotSeen, DriftRecord

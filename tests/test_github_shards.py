@@ -7,8 +7,8 @@ import json
 import pytest
 
 from provisioner.errors import ConfigError
-from provisioner.github.comment import AppFailure
-from provisioner.github.shards import merge_shard_results, shard_result_json
+from provisioner.forge.comment import AppFailure
+from provisioner.forge.shards import merge_shard_results, shard_result_json
 from provisioner.render.plan import render_json
 from provisioner.state.drift_record import BotSeen, DriftRecord
 from tests.github_support import deleting_doc, unchanged_doc

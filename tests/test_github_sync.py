@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from provisioner.errors import NoMergedPullRequestError, UnreviewedPlanError
+from provisioner.forge.comment import PLAN_MARKER, RunInfo, render_plan_comment
+from provisioner.forge.drift import DRIFT_LABEL, DRIFT_MARKER, parse_drift_since
+from provisioner.forge.outcome import AppOutcome, render_apply_outcome
 from provisioner.github.client import GitHubClient, Repo
-from provisioner.github.comment import PLAN_MARKER, RunInfo, render_plan_comment
-from provisioner.github.drift import DRIFT_LABEL, DRIFT_MARKER, parse_drift_since
-from provisioner.github.outcome import AppOutcome, render_apply_outcome
 from provisioner.github.sync import (
     DriftReport,
     find_reviewed_plan,
@@ -315,7 +315,7 @@ def test_only_an_issue_opening_with_the_drift_marker_is_the_drift_issue(
 def test_drift_failures_keep_the_issue_and_the_since(
     github: GitHubFake, client: GitHubClient
 ) -> None:
-    from provisioner.github.comment import AppFailure
+    from provisioner.forge.comment import AppFailure
 
     sync_drift_issue(client, REPO, report(drifting("prod"), now="2026-12-01T00:00:00Z"))
     failing = DriftReport(

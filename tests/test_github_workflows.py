@@ -192,6 +192,8 @@ def test_action_inputs_outputs_and_install() -> None:
         "args",
         "extras",
         "secrets",
+        "lang",
+        "labels",
     }
     assert action["inputs"]["extras"]["default"] == ""
     assert set(action["outputs"]) == {"changes", "blocked", "plan-ids", "exit-code"}
@@ -208,6 +210,19 @@ def test_action_inputs_outputs_and_install() -> None:
     assert cache["with"]["path"] == "${{ steps.lock.outputs.cache-dir }}"
     assert "${{ steps.lock.outputs.hash }}" in cache["with"]["key"]
     assert cache["with"]["key"].startswith("provisioner-uv-")
+
+
+def test_the_action_passes_lang_and_labels_and_plan_keeps_its_json() -> None:
+    run = step_named(load(ACTION), "provisioner github")
+    assert run["env"]["PROVISIONER_LANG"] == "${{ inputs.lang || env.PROVISIONER_LANG }}"
+    assert run["env"]["PROVISIONER_PR_LABELS"] == "${{ inputs.labels }}"
+    plan = load(REPO / "examples" / "github" / "plan.yml")["jobs"]["plan"]
+    [action] = [s for s in plan["steps"] if "rongcloud-bot-provisioner/" in s.get("uses", "")]
+    assert action["with"]["args"] == "--out provisioner-plan.json"
+    upload_prefix = "actions/upload-artifact@"
+    [upload] = [s for s in plan["steps"] if s.get("uses", "").startswith(upload_prefix)]
+    assert upload["with"]["path"] == "provisioner-plan.json"
+    assert upload["with"]["if-no-files-found"] == "ignore"
 
 
 def step_named(action: dict[Any, Any], prefix: str) -> dict[str, Any]:

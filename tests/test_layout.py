@@ -31,7 +31,10 @@ EMULATOR_MAY_IMPORT = (
     "provisioner.secrets",
     "provisioner.dify.protocol",
     "provisioner.dify.routing",
+    "provisioner.rongcloud.observations",
 )
+"""The probe report (``rongcloud.observations``) is the contract between ``provisioner probe``
+and the emulator's profile, as the Dify protocol is between the Dify client and stand-in."""
 OPTIONAL_EXTRAS = (
     "psycopg",
     "starlette",
@@ -135,7 +138,7 @@ def test_the_pure_core_reaches_no_io_library(start: str) -> None:
     assert not offending
 
 
-def test_the_emulator_imports_only_errors_secrets_and_the_dify_protocol() -> None:
+def test_the_emulator_imports_only_errors_secrets_the_dify_protocol_and_the_probe_report() -> None:
     offending = [
         f"{name}:{each.line} imports {each.module}"
         for name in MODULES

@@ -1,5 +1,6 @@
-"""README.md and README.zh-CN.md stay in step: the same command blocks (comments may be
-translated), the same commands table and exit codes, and each links to the other."""
+"""README.md and README.zh-CN.md stay in step: every section in the same place (a heading map),
+the same command and YAML blocks (comments may be translated), tables of the same shape, the
+same commands table and exit codes, the same documents linked, and each links to the other."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def first_column(text: str, heading: str) -> list[str]:
 
 def test_the_shell_command_blocks_are_the_same() -> None:
     english = command_blocks(ENGLISH, "sh")
-    assert len(english) == 4
+    assert len(english) == 6
     assert command_blocks(CHINESE, "sh") == english
 
 
@@ -51,3 +52,64 @@ def test_the_commands_and_exit_codes_are_the_same() -> None:
 def test_each_links_to_the_other() -> None:
     assert "[中文说明 (Chinese)](README.zh-CN.md)" in ENGLISH.split("```")[0]
     assert "[English](README.md)" in CHINESE.split("```")[0]
+
+
+HEADINGS = {
+    "Install": "安装",
+    "Start from bots you already have": "从已有的机器人开始",
+    "What it is": "这是什么",
+    "A manifest": "清单格式",
+    "Where to find the App Key and App Secret": "在哪里找到 App Key 和 App Secret",
+    "Commands": "命令",
+    "Shell completion": "Shell 补全",
+    "Exit codes": "退出码",
+    "Secrets": "机密",
+    "CI set-up (GitHub Actions)": "CI 配置（GitHub Actions）",
+    "Documentation": "文档",
+    "Development": "开发",
+}
+"""Every section of the English README and its counterpart in the Chinese one."""
+
+
+def headings(text: str) -> list[tuple[int, str]]:
+    outside_code = re.sub(r"```.*?```", "", text, flags=re.S)
+    return [(len(m[1]), m[2]) for m in re.finditer(r"^(#{2,4}) (.+)$", outside_code, re.M)]
+
+
+def sections(text: str) -> list[str]:
+    return re.split(r"^#{2,4} .+$", re.sub(r"```.*?```", "```", text, flags=re.S), flags=re.M)
+
+
+def table_shapes(section: str) -> list[tuple[int, int]]:
+    tables = re.findall(r"(?:^\|.*\|\n)+", section, re.M)
+    return [(len(t.splitlines()), t.splitlines()[0].count(" | ") + 1) for t in tables]
+
+
+def test_every_section_has_its_counterpart_in_the_same_place() -> None:
+    english = headings(ENGLISH)
+    assert [title for _, title in english] == list(HEADINGS)  # the map covers every section
+    assert headings(CHINESE) == [(level, HEADINGS[title]) for level, title in english]
+
+
+def test_the_tables_have_the_same_shape_section_by_section() -> None:
+    english = [table_shapes(section) for section in sections(ENGLISH)]
+    assert sum(map(len, english)) >= 3
+    assert [table_shapes(section) for section in sections(CHINESE)] == english
+    paths = [cell.replace("、", ", ") for cell in first_column(CHINESE, "开发")]
+    assert paths == first_column(ENGLISH, "Development")
+
+
+def test_the_yaml_blocks_are_the_same_but_for_comments() -> None:
+    assert command_blocks(CHINESE, "yaml") == command_blocks(ENGLISH, "yaml")
+
+
+def test_every_document_the_english_readme_links_is_linked_in_chinese() -> None:
+    def links(text: str) -> set[str]:
+        return set(re.findall(r"\]\(((?:docs|examples|requirements)/[^)#]*)", text))
+
+    assert links(ENGLISH) and links(ENGLISH) <= links(CHINESE)
+
+
+def test_the_chinese_words_read_naturally() -> None:
+    for awkward in ("替身", "金丝雀", "固定的计划评论", "固定评论"):
+        assert awkward not in CHINESE

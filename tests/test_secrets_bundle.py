@@ -49,6 +49,11 @@ def test_single_quotes_end_at_the_next_quote() -> None:
     )
 
 
+def test_a_quote_in_single_quotes_is_written_as_the_shell_writes_it() -> None:
+    text = "A='it'\\''s $HOME'\nB=''\\'''\nC='two\nlines '\\''q'\\'''  # note\n"
+    assert parse_bundle(text) == {"A": "it's $HOME", "B": "'", "C": "two\nlines 'q'"}
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -1,8 +1,10 @@
-"""One contract, three backends: every test here runs against ``file``, ``git`` (a bare
-origin and two clones) and ``postgres`` (a throwaway cluster, a schema per test).
+"""One contract, four backends: every test here runs against ``file``, ``git`` (a bare
+origin and two clones), ``postgres`` (a throwaway cluster, a schema per test) and ``gitlab``
+(the Terraform-state stand-in of tests/gitlab_state_fake.py, over loopback HTTP).
 
 "Another machine" is a second view of the same store: the same folder for file, another
-clone for git, another set of connections for postgres; "another process" is a real one
+clone for git, another set of connections for postgres, another HTTP client for gitlab;
+"another process" is a real one
 (tests/state_support.py), so locks are tested across processes.
 """
 
@@ -24,11 +26,12 @@ from provisioner.errors import LockedError, StateConflictError, StateError
 from provisioner.state import RecordedApp, StateBackend, dumps_state
 from provisioner.state.drift_record import BotSeen, DriftRecord
 from tests.git_support import make_clone, make_origin
+from tests.gitlab_state_fake import GitLabStateFake
 from tests.postgres_support import Cluster
 from tests.state_support import CRASH_STEPS, close_opened, make_backend, next_state
 
 REPO = Path(__file__).resolve().parent.parent
-KINDS = ["file", "git", "postgres"]
+KINDS = ["file", "git", "postgres", "gitlab"]
 
 
 @dataclass
@@ -96,6 +99,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     elif kind == "git":
         origin = make_origin(tmp_path)
         configs = [{"dir": str(make_clone(origin, tmp_path / name))} for name in ("a", "b")]
+    elif kind == "gitlab":
+        configs = [gitlab_config(request, tmp_path)] * 2
     else:
         cluster: Cluster = request.getfixturevalue("pg_cluster")
         schema = request.getfixturevalue("pg_schema")
@@ -104,6 +109,11 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     found = Store(kind, configs)
     yield found
     found.close()
+
+
+def gitlab_config(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
+    fake: GitLabStateFake = request.getfixturevalue("gitlab_state")
+    return {"api": fake.api_url, "project": "42", "token": "glpat-maintainer", "dir": str(tmp_path)}
 
 
 def first_write(backend: StateBackend) -> RecordedApp:
@@ -274,6 +284,8 @@ def _store_of(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Stor
         return Store(
             kind, [{"dir": str(make_clone(origin, tmp_path / name))} for name in ("a", "b")]
         )
+    if kind == "gitlab":
+        return Store(kind, [gitlab_config(request, tmp_path)] * 2)
     cluster: Cluster = request.getfixturevalue("pg_cluster")
     config = {
         "dsn": cluster.dsn(),

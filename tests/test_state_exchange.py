@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.state import exchange as exchange_module
-from provisioner.state.exchange import exchange
+from provisioner.state import atomic as exchange_module
+from provisioner.state.atomic import exchange
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="renameat2")
 

@@ -171,22 +171,6 @@ def test_a_session_shared_with_another_holder_is_a_pooler(
     assert caught.value.hint == "point state.dsn at the server itself, or at a pool in session mode"
 
 
-def test_a_connection_that_changes_backend_is_refused(
-    pg_cluster: Cluster, pg_schema: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    pids = iter([101, 202])
-    monkeypatch.setattr("provisioner.state.postgres.store._backend_pid", lambda c: next(pids))
-    store = PostgresStore(
-        pg_cluster.dsn(), pg_schema, where="postgres schema x", application_name="t"
-    )
-    with pytest.raises(StateError) as caught:
-        store.connect()
-    assert caught.value.message.startswith(
-        "postgres schema x: the connection does not keep its database session"
-        " (pg_backend_pid() changed from 101 to 202): a transaction-mode pooler"
-    )
-
-
 def test_the_dsn_and_its_password_never_appear_in_errors(
     pg_cluster: Cluster, pg_schema: str, stores: list[PostgresStore]
 ) -> None:

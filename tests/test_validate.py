@@ -62,7 +62,7 @@ EXPECTED: dict[str, list[str]] = {
         "  hint: move the secret to an environment variable and write appSecret: ${RONGCLOUD_APP_SECRET} (never commit the secret itself)",
     ],
     "app-state": [
-        "app-state/app.yaml:3:12: error: state.backend: unknown value 's3'; expected one of file, git, postgres",
+        "app-state/app.yaml:3:12: error: state.backend: unknown value 's3'; expected one of file, git, postgres, gitlab",
         "app-state/app.yaml:4:3: error: state.bucket: unknown key",
         "  hint: did you mean 'backend'?",
     ],
@@ -222,6 +222,14 @@ EXPECTED: dict[str, list[str]] = {
         "missing-required/bot.yaml:1:1: error: type: required key is missing",
         '  hint: add `type:` (Free-form category label of the bot, e.g. "Message AI": 1-128 characters)',
     ],
+    "errors-in-one-of-two": [
+        "errors-in-one-of-two/bad.yaml:2:7: error: name: expected a string, got the boolean false"
+        " (written `no`)",
+        '  hint: quote it to keep it as text: name: "no"',
+        "errors-in-one-of-two/bad.yaml:5:21: error: metadata.version: expected a string, got the"
+        " number 1",
+        '  hint: quote it to keep it as text: version: "1"',
+    ],
     "name-boolean": [
         "name-boolean/bot.yaml:2:7: error: name: expected a string, got the boolean false (written `no`)",
         '  hint: quote it to keep it as text: name: "no"',
@@ -265,6 +273,34 @@ EXPECTED: dict[str, list[str]] = {
         "object-names-not-list/bot.yaml:9:33: error: integrations[0].events[1]: expected a string, got the number 42",
         '  hint: quote it to keep it as text: - "42"',
         "object-names-not-list/bot.yaml:9:37: error: integrations[0].events[2]: must not be empty",
+    ],
+    "notify-literal-url": [
+        "notify-literal-url/app.yaml:4:10: error: notify[0].url: holds a literal webhook address; it must be a ${NAME} environment reference",
+        "  hint: the address carries the robot's token: keep it in a secret and write url: ${DINGTALK_WEBHOOK_URL} (never commit it)",
+        "notify-literal-url/app.yaml:5:13: error: notify[0].secret: holds a literal signing secret; it must be a ${NAME} environment reference",
+        "  hint: anyone who has it can post as the robot: keep it in a secret and write secret: ${DINGTALK_SECRET} (never commit it)",
+        "notify-literal-url/app.yaml:8:13: error: notify[1].secret: holds a literal signing secret; it must be a ${NAME} environment reference",
+        "  hint: anyone who has it can post as the robot: keep it in a secret and write secret: ${FEISHU_SECRET} (never commit it)",
+    ],
+    "notify-on-key": [
+        "notify-on-key/app.yaml:5:5: error: notify[0].on: unknown key",
+        "  hint: write `when:` — YAML 1.1 reads a bare `on` as true, so the key is `when`",
+    ],
+    "notify-type-unknown": [
+        "notify-type-unknown/app.yaml:3:11: error: notify[0].type: unknown value 'dingding'; expected one of dingtalk, feishu, wecom, webhook",
+        "notify-type-unknown/app.yaml:5:5: error: notify[1].type: required key is missing",
+        "  hint: add `type:` (dingtalk (DingTalk custom robot), feishu (Feishu/Lark custom bot), wecom (WeCom group robot) or webhook (provisioner's own JSON document, POSTed to the URL))",
+    ],
+    "notify-wecom-secret": [
+        "notify-wecom-secret/app.yaml:5:13: error: notify[0].secret: a WeCom group robot has no signing secret",
+        "  hint: remove it; protect the robot with keywords or an IP allow-list in its settings (docs/notify.md)",
+    ],
+    "notify-when": [
+        "notify-when/app.yaml:5:11: error: notify[0].when: lists an event twice",
+        "  hint: list each of drift, apply and failure at most once",
+        "notify-when/app.yaml:8:12: error: notify[1].when[0]: unknown value 'deploy'; expected one of drift, apply, failure",
+        "notify-when/app.yaml:11:11: error: notify[2].when: must list at least one event",
+        "  hint: list drift, apply or failure, or leave `when` out for all three",
     ],
     "profile-url-ftp": [
         "profile-url-ftp/bot.yaml:4:13: error: profileUrl: must be an absolute http(s) URL",

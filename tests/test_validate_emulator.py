@@ -54,9 +54,9 @@ def test_bad_stand_in_apps_point_at_their_fields(
         "a/app.yaml:4:26: error: emulator.dify[0].mode: unknown value 'robot'; expected one of chat, agent-chat, advanced-chat, completion, workflow, agent",
         "a/app.yaml:4:53: error: emulator.dify[0].inputs[0].variable: must be a variable name: letters, digits and _, not starting with a digit",
         "a/app.yaml:4:59: error: emulator.dify[0].extra: unknown key",
-        "  hint: allowed keys here: apiKey, mode, name, inputs, enabled, published",
+        "  hint: allowed keys here: apiKey, mode, name, inputs, enabled, published, deleted",
         "a/app.yaml:5:3: error: emulator.other: unknown key",
-        "  hint: allowed keys here: dify",
+        "  hint: allowed keys here: profile, dify",
     ]
 
 

@@ -17,7 +17,9 @@ call, each writing its own state, kept that many threads fighting for the GIL: t
 tests/benchmarks/bench_apply.py took about a fifth longer.)
 
 Ambiguity (the call may or may not have taken effect) is settled by reading the bot back,
-never by a blind repeat: see :mod:`provisioner.apply.settle`.
+never by a blind repeat: see :mod:`provisioner.apply.settle`. Once an app's calls are done,
+its thread reads the written bots back (:mod:`provisioner.apply.readback`): a bot the server
+did not keep as declared fails its change as not converged.
 
 A change that fails is reported and the others go on, except after a fatal error (the state
 cannot be written or persisted, the credentials are refused): then nothing new starts. A stop
@@ -36,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provisioner.apply.interrupts import StopSignal, on_main_thread, run_through_stops
+from provisioner.apply.readback import ReadBack, read_back_enabled
 from provisioner.apply.recorder import Recorder, StateRecorder
 from provisioner.apply.results import ApplyResult, ChangeResult
 from provisioner.apply.settle import BotApi, ChangeRunner, Settled, canonical_matcher
@@ -91,6 +94,8 @@ class AppJob:
     recorder: Recorder
     held: Mapping[str, ProvisionerError] = field(default_factory=dict)
     record_only: Mapping[str, str] = field(default_factory=dict)
+    read_back: ReadBack | None = None
+    """Reads the written bots back once the calls are done (None: trusts the answers)."""
 
 
 class CallPool:
@@ -188,8 +193,17 @@ def apply_plan(
         if change.action != "delete"
     }
     runner = ChangeRunner(api, canonical_matcher(state.salt))
+    read_back = ReadBack(api, state.salt) if read_back_enabled(env) else None
     job = AppJob(
-        plan.app, plan.id, plan.changes, payloads, runner, recorder, held or {}, record_only or {}
+        plan.app,
+        plan.id,
+        plan.changes,
+        payloads,
+        runner,
+        recorder,
+        held or {},
+        record_only or {},
+        read_back,
     )
     return pool.apply(job)
 
@@ -227,6 +241,10 @@ class _AppCalls:
             or ChangeResult(change.action, change.user_id, "not_attempted")
             for position, change in enumerate(self.job.changes)
         )
+        if self.job.read_back is not None and not self.stopping():
+            results = self.job.read_back.verify(
+                self.job.changes, results, self.job.recorder, self.job.record_only, self._reported
+            )
         return ApplyResult(
             self.job.app,
             self.job.plan_id,
@@ -351,6 +369,11 @@ class _AppCalls:
                 self.halted = True
             return ChangeResult(change.action, change.user_id, "failed", error=exc)
         return ChangeResult(change.action, change.user_id, "applied", note=settled.note)
+
+    def _reported(self, result: ChangeResult) -> None:
+        """A change's result changed after the read-back: report it once more."""
+        if self.pool.on_result is not None:
+            self.pool.on_result(self.job.app, result)
 
     def _report(self, change: Change, result: ChangeResult) -> None:
         self.results[self.positions[id(change)]] = result

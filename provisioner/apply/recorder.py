@@ -10,7 +10,8 @@ from typing import Any, Protocol
 from provisioner.errors import ProvisionerError, StateError, StateNotPersistedError
 from provisioner.plan import Change, source_file
 from provisioner.state.backend import StateBackend
-from provisioner.state.model import RecordedApp, RecordedBot
+from provisioner.state.holder import utc_now
+from provisioner.state.model import RECORDED_AT, RecordedApp, RecordedBot
 
 
 class Recorder(Protocol):
@@ -56,7 +57,7 @@ class StateRecorder:
             bot = RecordedBot(
                 spec=spec,
                 protect=change.protect,
-                server=dict(server),
+                server={**dict(server), RECORDED_AT: utc_now()},
                 source=source_file(change.source),
             )
         with self._lock:

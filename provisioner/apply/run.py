@@ -111,10 +111,12 @@ def apply_apps(
     concurrency: int,
     command: str = APPLY_COMMAND,
     held: Mapping[str, Mapping[str, ProvisionerError]] | None = None,
+    lock_timeout: float | None = None,
 ) -> ApplyRun:
     """Plan every loaded app under its lock (``refresh``: with the live bots), decide, show,
     and apply the apps ``rule`` lets through (see the module docstring). ``command`` names
-    the lock holder; ``held``: app → bot userId → why the bot gets no call."""
+    the lock holder; ``held``: app → bot userId → why the bot gets no call; ``lock_timeout``:
+    seconds to wait for a lock another run holds (None: refuse at once)."""
     desired = [each.app for each in loaded if each.app is not None]
     load_errors = {each.name: each.error for each in loaded if each.error is not None}
     with Session(
@@ -125,6 +127,7 @@ def apply_apps(
         concurrency=concurrency,
         command=command,
         held=held,
+        lock_timeout=lock_timeout,
     ) as session:
         with show.planning(session):
             planned = session.plans()

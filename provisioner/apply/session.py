@@ -54,6 +54,7 @@ from provisioner.errors import PlanError, ProvisionerError
 from provisioner.models import DesiredApp
 from provisioner.plan import Plan, make_plan
 from provisioner.rongcloud.models import BotPayload
+from provisioner.state.backend import lock_waiting
 from provisioner.state.backends import backend_for
 from provisioner.state.holder import ci_run_url
 from provisioner.state.model import RecordedApp
@@ -166,7 +167,11 @@ class AppRun:
     def _locked_plan(self) -> Plan:
         session, app = self.session, self.app
         backend = backend_for(app, env=session.env, read_only=not session.lock)
-        lock = backend.lock(session.command) if session.lock else nullcontext()
+        lock = (
+            lock_waiting(backend, session.command, session.lock_timeout)
+            if session.lock
+            else nullcontext()
+        )
         with session.plan_slots, lock, ExitStack() as clients:
             recorded = backend.read_recorded()
             state = recorded if recorded is not None else RecordedApp.fresh(app.name)
@@ -211,7 +216,8 @@ class AppRun:
         backend = backend_for(app, env=session.env)
         result: ApplyResult | None = None
         try:
-            with backend.lock(session.command), ExitStack() as clients:
+            lock = lock_waiting(backend, session.command, session.lock_timeout)
+            with lock, ExitStack() as clients:
                 recorded = backend.read_recorded()
                 state = recorded if recorded is not None else self.unrecorded
                 state = state if state is not None else RecordedApp.fresh(app.name)
@@ -246,6 +252,7 @@ class Session:
     then needs no secret either: a secret the environment does not hold is not checked
     (listed in the plan's ``unchecked``). An apply checks every one.
     ``held``: app → bot userId → why the bot gets no call (``apply --check``).
+    ``lock_timeout``: how long to wait for an app's lock another run holds.
     """
 
     def __init__(
@@ -259,8 +266,11 @@ class Session:
         lock: bool = True,
         command: str = APPLY_COMMAND,
         held: Mapping[str, Mapping[str, ProvisionerError]] | None = None,
+        lock_timeout: float | None = None,
     ) -> None:
         self.env = env
+        self.lock_timeout = lock_timeout
+        """Seconds to wait for a held lock (``--lock-timeout``); None: fail at once."""
         self.held = held or {}
         self.carries: Mapping[str, str] = {}
         """app → the id of the reviewed plan its apply carries on (default: its own)."""

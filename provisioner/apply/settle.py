@@ -15,6 +15,11 @@ change settled from what the server holds:
 - delete: absent → applied; present → deleted once more when the outcome was unknown, else the
   answered error stands.
 
+A 1002 answered to a create or a delete is read back too, unless its message names the
+App-Key (:func:`generic_1002`): 1002 is RongCloud's generic parameter error, and it may well be
+what a duplicate ``userId`` or a missing bot answers. The read settles it as above (the bot is
+there as declared: adopted; a delete finds nothing: already absent); otherwise the 1002 stands.
+
 "Equal" compares canonical forms (:func:`canonical_matcher`): a masked live apiKey matches.
 """
 
@@ -28,6 +33,7 @@ from provisioner.errors import AmbiguousWriteError, ApiError, ConflictError, Pro
 from provisioner.plan import Change
 from provisioner.plan.canonical import SERVER_FIELDS, canonical_live
 from provisioner.rongcloud.models import BotPayload
+from provisioner.rongcloud.responses import PARAMETER_CODE, names_app_key
 
 NO_EFFECT_CODES = frozenset({1002, 1004, 1008})
 """RongCloud's documented bot-API failures: the call was refused and did nothing."""
@@ -48,9 +54,21 @@ class BotApi(Protocol):
 
     def get_bots(self, user_ids: Sequence[str]) -> list[BotPayload]: ...
 
+    def delete_integration(self, user_id: str, kind: str) -> object: ...
+
 
 Matcher = Callable[[Change, BotPayload], bool]
 """``matcher(change, live)``: True when the live bot already is ``change.after``."""
+
+
+def without_a_call(change: Change) -> str | None:
+    """Why ``change`` is recorded without any call (``None``: it makes one): an adoption of a
+    bot already as declared, an update that changes only ``protect``."""
+    if change.action == "adopt" and not change.fields:
+        return "already as declared; recorded without a call"
+    if change.action == "update" and all(diff.path == "protect" for diff in change.fields):
+        return "only protect changed; recorded without a call"
+    return None
 
 
 def canonical_matcher(salt: str) -> Matcher:
@@ -73,6 +91,17 @@ def server_fields(answer: object) -> dict[str, Any]:
 def may_have_acted(error: ApiError) -> bool:
     """False for the documented refusals (the call did nothing), True for anything else."""
     return error.code not in NO_EFFECT_CODES and error.http_status not in NO_EFFECT_STATUSES
+
+
+def generic_1002(error: ApiError) -> bool:
+    """A 1002 whose message does not name the App-Key, not a refusal of the credentials
+    (HTTP 401/403): RongCloud's generic parameter error, settled by reading back on a create
+    or a delete."""
+    return (
+        error.code == PARAMETER_CODE
+        and error.http_status not in (401, 403)
+        and not names_app_key(error.error_message)
+    )
 
 
 @dataclass(frozen=True)
@@ -110,10 +139,9 @@ class ChangeRunner:
             return self.delete(change.user_id)
         if payload is None:
             raise ValueError(f"no desired bot for {change.action} of {change.user_id}")
-        if change.action == "adopt" and not change.fields:
-            return Settled(note="already as declared; recorded without a call")
-        if change.action == "update" and all(diff.path == "protect" for diff in change.fields):
-            return Settled(note="only protect changed; recorded without a call")
+        skipped = without_a_call(change)
+        if skipped is not None:
+            return Settled(note=skipped)
         first = "create" if change.action == "create" else "update"
         return self.write(first, change, payload)
 
@@ -128,7 +156,9 @@ class ChangeRunner:
                 attempt.cause = exc
                 attempt.note = f"{attempt.action} outcome unknown; settled by reading back"
             except ApiError as exc:
-                if not may_have_acted(exc):
+                if not may_have_acted(exc) and not (
+                    attempt.action == "create" and generic_1002(exc)
+                ):
                     raise
                 attempt.cause = exc
             live = self.read_back(payload.userId, attempt.action, attempt.cause)
@@ -150,7 +180,7 @@ class ChangeRunner:
                 cause = exc
                 note = "delete outcome unknown; settled by reading back"
             except ApiError as exc:
-                if not may_have_acted(exc):
+                if not may_have_acted(exc) and not generic_1002(exc):
                     raise
                 if self.read_back(user_id, "delete", exc) is not None:
                     raise

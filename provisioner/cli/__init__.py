@@ -12,20 +12,29 @@ after pip's ``commands_dict``): ``--version`` and ``--help`` import no command, 
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 import click
 
 from provisioner import __version__
 from provisioner.apply.interrupts import Terminated, terminate_like_interrupt
-from provisioner.cli.lazy import Entry, LazyGroup
-from provisioner.cli.output import echo_error, guarded_streams, show_state_notices
+from provisioner.cli.lazy import ENV_PREFIX, Entry, LazyGroup, with_envvars
+from provisioner.cli.output import (
+    echo_error,
+    guarded_streams,
+    show_state_notices,
+    start_api_trace,
+)
 from provisioner.errors import OUT_OF_FILES_HINT, ProvisionerError, is_out_of_files
 from provisioner.exit_codes import EXIT_INTERRUPTED, EXIT_TERMINATED
+
+_TRUE = ("1", "true", "yes", "on", "y", "t")
 
 COMMANDS = {
     "validate": Entry("validate_cmd", "Validate the bot manifests of every app under PATH..."),
@@ -51,6 +60,11 @@ COMMANDS = {
         "The GitOps loop on GitHub Actions: `plan` on pull requests, `apply` after merge,"
         " `drift` on a schedule.",
     ),
+    "gitlab": Entry(
+        "gitlab_cmd",
+        "The GitOps loop on GitLab CI: `plan` on merge requests, `apply` after merge, `drift`"
+        " on a schedule.",
+    ),
     "check": Entry(
         "check_cmd",
         "Check the Dify integrations of each APP (default: every app under --bots-dir).",
@@ -63,11 +77,15 @@ COMMANDS = {
     "export": Entry("export_cmd", "Write one manifest per bot of each APP as the server holds it."),
     "schema": Entry(
         "schema_cmd",
-        "Write the manifests' JSON Schemas (Draft 2020-12) into --out, replacing older copies.",
+        "Write the JSON Schemas (Draft 2020-12) of the manifests and the JSON outputs into --out.",
     ),
     "api": Entry(
         "api_cmd",
         "POST one signed request to PATH with APP's credentials; print the answer's JSON.",
+    ),
+    "probe": Entry(
+        "probe_cmd",
+        "Observe, with probe bots, what APP's server does where RongCloud's docs are silent.",
     ),
     "sign": Entry("sign_cmd", "Print fresh App-Key, Nonce, Timestamp and Signature headers."),
     "emulator": Entry(
@@ -85,8 +103,16 @@ summary for ``provisioner --help`` (tests/test_cli.py holds each equal to the co
 )
 @click.version_option(__version__, prog_name="provisioner")
 @click.option("--debug", is_flag=True, help="Show tracebacks for unexpected errors.")
+@click.option(
+    "--log-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
+    help="Append the API trace to FILE: one line per HTTP call (method, path, status, request"
+    " id, duration, attempt), never a secret or a body. PROVISIONER_LOG=debug prints it on"
+    " stderr.",
+)
 @click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+def cli(ctx: click.Context, debug: bool, log_file: Path | None) -> None:
     """Declarative GitOps for RongCloud IM chat bots.
 
     Keep every bot of a RongCloud app as YAML under bots/<app>/, validate it against the API's
@@ -94,6 +120,10 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    ctx.call_on_close(start_api_trace(log_file))
+
+
+with_envvars(cli, (ENV_PREFIX,))  # --debug: PROVISIONER_DEBUG
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -104,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(args: list[str]) -> int:
-    debug = "--debug" in args
+    debug = "--debug" in args or os.environ.get(f"{ENV_PREFIX}_DEBUG", "") in _TRUE
     show_state_notices()
     with thread_errors(debug) as failed:
         code = _command(args, debug)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from provisioner.cli.options import bots_dir_option
+from provisioner.cli.options import bots_dir_option, env_file_option
 from provisioner.cli.output import mask
 from provisioner.connect import connect
 from provisioner.rongcloud.direct import READ_PATHS, check_path, form_fields, parse_body
@@ -29,6 +29,7 @@ from provisioner.workspace import load_settings, resolve_app_folders
     " a list value repeats the parameter.",
 )
 @bots_dir_option
+@env_file_option
 def command(app: str, path: str, body: str | None, form: bool, bots_dir: Path) -> int:
     """POST one signed request to PATH with APP's credentials; print the answer's JSON.
 

@@ -30,10 +30,13 @@ from provisioner.apply.run import ApplyRun, ReviewRule, apply_apps
 from provisioner.apply.session import Session
 from provisioner.apply.verdicts import Review, Verdict
 from provisioner.check import CheckSettings, check_apps, refusals
+from provisioner.cli.notifying import send_notifications
 from provisioner.cli.options import (
     allow_empty_option,
     bots_dir_option,
     concurrency_option,
+    env_file_option,
+    lock_timeout_option,
     no_refresh_option,
     shard_option,
 )
@@ -41,6 +44,7 @@ from provisioner.cli.output import (
     echo_app_error,
     echo_error,
     echo_load_warnings,
+    echo_warning,
     mask,
     use_color,
 )
@@ -49,17 +53,20 @@ from provisioner.connect import retry_backoff
 from provisioner.diagnostics import diagnostic_order
 from provisioner.errors import ConfigError, PlanError, ProvisionerError
 from provisioner.exit_codes import worst
+from provisioner.notify import apply_summaries
 from provisioner.plan import FORMAT_VERSION, Plan, PlanDoc
 from provisioner.plan.review import check_reviewed, read_plan_file
 from provisioner.render import diagnostics as render_diagnostics
 from provisioner.render.apply import progress_line, render_summary
 from provisioner.render.fleet import plan_text
+from provisioner.state.holder import ci_run_url
 from provisioner.workspace import LoadedApp, load_each
 
 
 @click.command("apply")
 @click.argument("apps", nargs=-1)
 @bots_dir_option
+@env_file_option
 @click.option(
     "--plan",
     "plan_file",
@@ -83,6 +90,7 @@ from provisioner.workspace import LoadedApp, load_each
 @allow_empty_option
 @no_refresh_option
 @concurrency_option("Most API calls in flight at once (all apps together).")
+@lock_timeout_option
 @shard_option
 @click.option(
     "--format",
@@ -101,6 +109,7 @@ def command(
     allow_empty: bool,
     no_refresh: bool,
     concurrency: int,
+    lock_timeout: float | None,
     shard: tuple[int, int] | None,
     output_format: str,
 ) -> int:
@@ -113,6 +122,9 @@ def command(
     Apps are independent: one that cannot be planned, is blocked or is refused does not stop
     the others. With --check the Dify pre-flight (`provisioner check`) runs first: a bot whose
     Dify integration fails it gets no call (its change fails), the rest of its app applies.
+
+    Tells each app's `notify:` targets what was applied (apply) or what failed (failure); a
+    target that cannot be reached is a warning and leaves the exit status as it is.
 
     Exit status, the worst over the apps: 0 applied or no changes, 3 blocked by a safety
     rule, 1 error or refused (or a failed --check), 4 partial apply (re-run to converge), 130
@@ -138,7 +150,10 @@ def command(
         allow_empty=allow_empty,
         concurrency=concurrency,
         held=held,
+        lock_timeout=lock_timeout,
     )
+    summaries = [each.linked(ci_run_url(env)) for each in apply_summaries(run)]
+    send_notifications(summaries, loaded, env, echo_warning)
     return _finish(run, show, held=bool(held))
 
 

@@ -13,7 +13,7 @@ import click
 
 from provisioner.apply.results import error_data
 from provisioner.check import Checked, CheckRun, CheckSettings, check_apps
-from provisioner.cli.options import bots_dir_option
+from provisioner.cli.options import bots_dir_option, env_file_option
 from provisioner.cli.output import echo_app_error, use_color
 from provisioner.connect import retry_backoff
 from provisioner.diagnostics import Diagnostic
@@ -29,6 +29,7 @@ _COLORS = {"error": "red", "warning": "yellow"}
 @click.command("check")
 @click.argument("apps", nargs=-1)
 @bots_dir_option
+@env_file_option
 @click.option(
     "--format",
     "output_format",

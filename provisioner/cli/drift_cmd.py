@@ -9,11 +9,18 @@ from pathlib import Path
 
 import click
 
-from provisioner.cli.options import bots_dir_option, concurrency_option, shard_option
+from provisioner.cli.notifying import send_notifications
+from provisioner.cli.options import (
+    bots_dir_option,
+    concurrency_option,
+    env_file_option,
+    shard_option,
+)
 from provisioner.cli.output import echo_app_error, echo_load_warnings, echo_warning, mask
 from provisioner.exit_codes import EXIT_CHANGES
-from provisioner.github.gather import gather, write_drift_records
-from provisioner.github.shards import shard_result_json
+from provisioner.forge.gather import gather, write_drift_records
+from provisioner.forge.shards import shard_result_json
+from provisioner.notify import drift_summaries
 from provisioner.render.drift import has_findings, render_drift_text
 from provisioner.state.holder import ci_run_url, utc_now
 from provisioner.workspace import load_each
@@ -22,6 +29,7 @@ from provisioner.workspace import load_each
 @click.command("drift")
 @click.argument("apps", nargs=-1)
 @bots_dir_option
+@env_file_option
 @shard_option
 @concurrency_option("Most apps refreshed at once.")
 @click.option(
@@ -56,6 +64,9 @@ def command(
     shows on pull requests; --no-record skips that. A record that cannot be written is a
     warning.
 
+    Tells each app's `notify:` targets what it found (drift) or that the app could not be
+    checked (failure); a target that cannot be reached is a warning.
+
     Exit status: 0 every app is clean, 2 something was found, 1 an app could not be checked.
     """
     env = dict(os.environ)
@@ -75,6 +86,9 @@ def command(
         click.echo(render_drift_text(docs), nl=False)
         for failure in failures:
             echo_app_error(failure.app, failure.message, hint=failure.hint)
+    failed = [(failure.app, failure.message) for failure in failures]
+    summaries = [each.linked(ci_run_url(env)) for each in drift_summaries(docs, failed)]
+    send_notifications(summaries, loaded, env, echo_warning)
     if failures:
         return 1
     return EXIT_CHANGES if any(has_findings(doc) for doc in docs) else 0

@@ -114,6 +114,25 @@ def _fault_options(function: Callable[..., Any]) -> Callable[..., Any]:
     show_default=True,
     help="Seconds each webhook or Dify call of a published message may take.",
 )
+@click.option(
+    "--profile",
+    "profile_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A probe report (`provisioner probe --out FILE`): answer as the probed app did"
+    " wherever RongCloud's docs are silent.",
+)
+@click.option(
+    "--update-semantics",
+    type=click.Choice(["replace", "patch"]),
+    help="How an update treats fields it leaves out: removed (replace, the default) or kept"
+    " (patch).",
+)
+@click.option(
+    "--generic-1002",
+    is_flag=True,
+    help="A duplicate userId and a missing bot answer 400/1002 (RongCloud's generic"
+    " parameter error) instead of the invented 1010 and 1404.",
+)
 @click.option("--allow-remote", is_flag=True, help="Allow a --host that is not a loopback address.")
 def serve(
     host: str,
@@ -126,6 +145,9 @@ def serve(
     rate_limit: int,
     dify_apps_file: Path | None,
     callback_timeout: float,
+    profile_file: Path | None,
+    update_semantics: str | None,
+    generic_1002: bool,
     allow_remote: bool,
     **faults: Any,  # _FAULT_OPTIONS, by the names of FaultConfig's fields
 ) -> int:
@@ -142,8 +164,16 @@ def serve(
     """
     with requires_extra("emulator"):
         from provisioner.emulator import EmulatorServer, FaultConfig
+        from provisioner.emulator.bots.profile import GENERIC_1002, Profile
 
     _check_host(host, allow_remote)
+    profile = Profile.from_file(profile_file) if profile_file else Profile()
+    if update_semantics:
+        profile = profile.changed(
+            f"--update-semantics {update_semantics}", update_omitted_fields=update_semantics
+        )
+    if generic_1002:
+        profile = profile.changed("--generic-1002", **GENERIC_1002)
     apps = _apps(app_keys, app_secrets)
     dify_apps = stand_in_apps_file(dify_apps_file, os.environ) if dify_apps_file else None
     server = EmulatorServer(
@@ -157,6 +187,7 @@ def serve(
         rate_limit=rate_limit,
         dify_apps=dify_apps,
         callback_timeout=callback_timeout,
+        profile=profile,
     )
     with server:
         _announce(server, secret_given=bool(app_secrets))
@@ -244,6 +275,8 @@ def _announce(server: EmulatorServer, *, secret_given: bool) -> None:
         click.echo(f"  app secret: {shown}")
     database = str(server.db_path) if server.db_path else "temporary (removed at exit)"
     click.echo(f"  database:   {database}")
+    if server.profile.source != "defaults":
+        click.echo(f"  profile:    {server.profile.source}")
     click.echo(f"  admin:      {server.url}/_emulator/stats, {server.url}/_emulator/faults")
     if server.dify is not None:
         names = ", ".join(f"{app.name} ({app.mode})" for app in server.dify.apps)

@@ -14,6 +14,7 @@ from provisioner.cli.options import (
     bots_dir_option,
     concurrency_option,
     credential_var_options,
+    env_file_option,
     schemas_dir_option,
 )
 from provisioner.cli.output import echo_app_error
@@ -26,12 +27,14 @@ from provisioner.export.bots import (
     write_secrets,
 )
 from provisioner.export.scaffold import check_endpoint, check_variable_name
+from provisioner.render.safe import terminal_safe
 from provisioner.validate import display_path
 
 
 @click.command("export")
 @click.argument("apps", nargs=-1, required=True)
 @bots_dir_option
+@env_file_option
 @click.option(
     "--endpoint",
     help="For an app folder without app.yaml: write one for this endpoint (local, a data"
@@ -112,7 +115,7 @@ def _export_all(
     def one(folder: Path) -> AppExport:
         result = export_app(folder, env, new_app=new_app, merge=merge, schemas_dir=schemas_dir)
         if result.error is not None:
-            progress.finished(result.name, f"error: {result.error.message}", False)
+            progress.finished(result.name, terminal_safe(f"error: {result.error.message}"), False)
         else:
             progress.finished(result.name, f"{result.bots} bot(s)")
         return result
@@ -126,17 +129,19 @@ def _export_all(
 def _report(result: AppExport) -> None:
     if result.error is not None:
         for written in result.files:
-            click.echo(f"  {written.status} {display_path(written.path)}")
+            click.echo(terminal_safe(f"  {written.status} {display_path(written.path)}"))
         echo_app_error(result.name, result.error.message, hint=result.error.hint)
         return
     noun = "bot" if result.bots == 1 else "bots"
     click.echo(f"Exported app {result.name}: {result.bots} {noun}")
     for written in result.files:
-        click.echo(f"  {written.status} {display_path(written.path)}")
+        click.echo(terminal_safe(f"  {written.status} {display_path(written.path)}"))
     for user_id, file in result.gone:
         click.echo(
-            f"  ! {file}: {user_id} is not on the server (file left in place: plan would"
-            " create it; delete the file if the bot is gone for good)"
+            terminal_safe(
+                f"  ! {file}: {user_id} is not on the server (file left in place: plan would"
+                " create it; delete the file if the bot is gone for good)"
+            )
         )
 
 
@@ -151,7 +156,7 @@ def _report_secrets(
         for app, secret in secrets:
             where = f"{app}/{secret.user_id} {secret.integration}"
             masked = "" if secret.value is not None else " (masked by the API)"
-            click.echo(f"  {secret.name.ljust(width)}  {where}{masked}")
+            click.echo(terminal_safe(f"  {secret.name.ljust(width)}  {where}{masked}"))
         plain = sum(1 for _, secret in secrets if secret.value is not None)
         click.echo(_secrets_note(plain, len(secrets) - plain, secrets_to, saved))
     elif secrets_to is not None:

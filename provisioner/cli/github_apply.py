@@ -1,6 +1,6 @@
 """`provisioner github apply`: the reviewed changes of a merged pull request, bot by bot, or
 (``--pending N``) the pending plan a reviewer approved. Prints; the work is in
-:mod:`provisioner.github.apply` and :mod:`provisioner.github.pending`."""
+:mod:`provisioner.forge.apply` and :mod:`provisioner.forge.pending`."""
 
 from __future__ import annotations
 
@@ -17,24 +17,36 @@ from provisioner.apply.run import Printer
 from provisioner.apply.session import Session
 from provisioner.cli.apply_cmd import ApplyPrinter
 from provisioner.cli.github_job import Job, load_masked, start_job, warn
+from provisioner.cli.notifying import send_notifications
 from provisioner.cli.options import (
     allow_empty_option,
     bots_dir_option,
     concurrency_option,
+    env_file_option,
+    lang_option,
     shard_option,
 )
 from provisioner.cli.output import echo_app_error, echo_error
 from provisioner.errors import GitHubError, NoMergedPullRequestError, UnreviewedPlanError
-from provisioner.github.actions import stop_commands
-from provisioner.github.apply import ReviewedApply, apply_pending, apply_reviewed
+from provisioner.forge.apply import ReviewedApply, apply_pending, apply_reviewed
+from provisioner.forge.comment import DEFAULT_TRUSTED_LOGIN, PlanData, RunInfo
+from provisioner.forge.gather import gather
+from provisioner.forge.outcome import AppOutcome, apply_marker, render_apply_outcome
+from provisioner.forge.pending import render_pending_plan
+from provisioner.forge.wording import GITHUB
+from provisioner.github.actions import SUMMARY_LIMIT, plan_outputs, stop_commands
 from provisioner.github.client import GitHubClient, PullRequest
-from provisioner.github.comment import DEFAULT_TRUSTED_LOGIN, PlanData, RunInfo
-from provisioner.github.gather import gather
-from provisioner.github.outcome import AppOutcome, apply_marker, render_apply_outcome
-from provisioner.github.pending import find_pending, post_pending, render_pending_plan
-from provisioner.github.sync import merged_pull, post_apply_outcome, reviewed_plan
+from provisioner.github.sync import (
+    find_pending,
+    merged_pull,
+    post_apply_outcome,
+    post_pending,
+    reviewed_plan,
+)
+from provisioner.notify import Summary, apply_summaries
 from provisioner.plan import PlanDoc
 from provisioner.render.fleet import plan_text
+from provisioner.render.texts import Lang, tr
 from provisioner.workspace import LoadedApp
 
 PENDING_APPLY_MARKER = "<!-- provisioner:apply-pending -->"
@@ -54,6 +66,7 @@ class Options:
 @click.command("apply")
 @click.argument("apps", nargs=-1)
 @bots_dir_option
+@env_file_option
 @shard_option
 @click.option(
     "--trusted-login",
@@ -79,6 +92,7 @@ class Options:
 )
 @allow_empty_option
 @concurrency_option("Most API calls in flight at once (all apps together).")
+@lang_option
 def command(
     apps: tuple[str, ...],
     bots_dir: Path,
@@ -88,6 +102,7 @@ def command(
     auto_approve: bool,
     allow_empty: bool,
     concurrency: int,
+    lang: Lang,
 ) -> int:
     """Make the changes the pull request merged as GITHUB_SHA reviewed, bot by bot.
 
@@ -105,7 +120,7 @@ def command(
     interrupted.
     """
     env = dict(os.environ)
-    job = start_job(env)
+    job = start_job(env, lang=lang)
     loaded = load_masked(apps, bots_dir, env, require_secrets=True, shard=shard)  # masks first
     options = Options(trusted_login, allow_empty, concurrency, shard)
     with job.client() as client:
@@ -160,13 +175,10 @@ class _Run:
     def reviewed(self, pull: PullRequest, data: PlanData) -> int:
         """The changes ``pull`` reviewed, bot by bot; a pending plan for what was refused."""
         applied = self._apply(lambda show: apply_reviewed(self.loaded, self.env, data, **show))
-        why = (
-            f"`github apply` of pull request #{pull.number} refused some of its changes (the"
-            " outcome comment says which and why)."
-        )
+        why = tr(self.lang, "pending.why_refused", number=pull.number, **GITHUB.terms(self.lang))
         url = self._post_pending(pull.number, applied.needs_review, why)
         body = render_apply_outcome(
-            applied.outcomes(), self._info(), shard=self.options.shard, pending=url
+            applied.outcomes(), self._info(), shard=self.options.shard, pending=url, lang=self.lang
         )
         self._report(body, applied, pull.number, apply_marker(self.options.shard))
         return _closed(applied)
@@ -175,7 +187,8 @@ class _Run:
         """No pull request: every app's current plan, when unblocked (--auto-approve)."""
         applied = self._apply(lambda show: apply_reviewed(self.loaded, self.env, None, **show))
         info = self._info()
-        self._report(applied.outcome_markdown(info.run_url, info.head_sha), applied, None, "")
+        body = applied.outcome_markdown(info.run_url, info.head_sha, lang=self.lang)
+        self._report(body, applied, None, "")
         return _closed(applied)
 
     def unreviewed(self, pull: PullRequest, error: UnreviewedPlanError) -> int:
@@ -183,12 +196,20 @@ class _Run:
         refusal and a pending plan of every app with changes go on the pull request."""
         echo_error(error.message, hint=error.hint)
         docs = self._replanned([each.name for each in self.loaded])
-        why = f"Nothing of pull request #{pull.number} was applied: {error.message}."
+        terms = GITHUB.terms(self.lang)
+        why = tr(
+            self.lang, "pending.why_unreviewed", number=pull.number, error=error.message, **terms
+        )
         url = self._post_pending(pull.number, [], why, docs=docs)
         outcomes = [AppOutcome(doc["app"], refused=error.message) for doc in docs]
-        body = render_apply_outcome(outcomes, self._info(), shard=self.options.shard, pending=url)
+        body = render_apply_outcome(
+            outcomes, self._info(), shard=self.options.shard, pending=url, lang=self.lang
+        )
         self.job.summary(body)
         self._post(body, pull.number, apply_marker(self.options.shard))
+        self._notify(
+            [Summary("failure", doc["app"], error=error.message) for doc in docs], pull.number
+        )
         return error.exit_code
 
     def pending(self, number: int) -> int:
@@ -198,9 +219,9 @@ class _Run:
         click.echo(f"Applying the pending plan {found.url}, app by app, where it is still exact.")
         plan_ids = found.data.plan_ids
         applied = self._apply(lambda show: apply_pending(self.loaded, self.env, plan_ids, **show))
-        why = f"The pending plan on #{number} no longer matched some apps when it was applied."
+        why = tr(self.lang, "pending.why_changed", number=number)
         url = self._post_pending(number, applied.needs_review, why)
-        body = render_apply_outcome(applied.outcomes(), self._info(), pending=url)
+        body = render_apply_outcome(applied.outcomes(), self._info(), pending=url, lang=self.lang)
         body = body.replace(apply_marker(None), PENDING_APPLY_MARKER, 1)
         self._report(body, applied, number, PENDING_APPLY_MARKER)
         return _closed(applied)
@@ -223,7 +244,7 @@ class _Run:
         docs = docs if docs is not None else self._replanned(apps)
         if not docs:
             return None
-        body = render_pending_plan(docs, self._info(), number, why)
+        body = render_pending_plan(docs, self._info(), number, why, lang=self.lang)
         repository, login = self.job.context.repository, self.options.trusted_login
         try:
             comment, warnings = post_pending(self.client, repository, number, body, login)
@@ -252,10 +273,19 @@ class _Run:
         return [doc for doc in gathered.docs if doc["has_changes"] or doc["blocked"]]
 
     def _report(self, body: str, run: ReviewedApply, number: int | None, marker: str) -> None:
-        self.job.summary(body + run.plans_markdown())
-        self.job.outputs(run.outputs())
+        self.job.summary(body + run.plans_markdown(SUMMARY_LIMIT // 2, self.lang))
+        self.job.outputs(plan_outputs(run.docs))
         if number is not None:
             self._post(body, number, marker)
+        self._notify(apply_summaries(run), number)
+
+    def _notify(self, summaries: Sequence[Summary], number: int | None) -> None:
+        """Each app's ``notify`` targets get its outcome, with the run and the pull request
+        (or issue: GitHub shows a pull request at its issue address too)."""
+        context = self.job.context
+        url = f"{context.server_url}/{context.repository}/issues/{number}" if number else None
+        linked = [each.linked(context.run_url, number, url) for each in summaries]
+        send_notifications(linked, self.loaded, self.env, lambda text: warn([text]))
 
     def _post(self, body: str, number: int, marker: str) -> None:
         repository, login = self.job.context.repository, self.options.trusted_login
@@ -268,6 +298,10 @@ class _Run:
             return
         warn(warnings)
         click.echo(f"Outcome comment: {comment.html_url or comment.id}")
+
+    @property
+    def lang(self) -> Lang:
+        return self.job.lang
 
     def _info(self) -> RunInfo:
         return RunInfo(self.job.context.run_url, self.job.context.sha)

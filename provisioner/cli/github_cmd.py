@@ -41,13 +41,23 @@ from provisioner.cli.github_job import (
     write_result,
 )
 from provisioner.cli.github_secrets import command as secrets_command
+from provisioner.cli.notifying import send_notifications
 from provisioner.cli.options import (
     allow_empty_option,
     bots_dir_option,
     concurrency_option,
+    env_file_option,
+    lang_option,
     shard_option,
 )
+from provisioner.cli.output import write_output_file
+from provisioner.errors import ConfigError, GitHubError
 from provisioner.exit_codes import EXIT_BLOCKED, EXIT_CHANGES
+from provisioner.forge.comment import AppFailure, RunInfo, render_plan_comment
+from provisioner.forge.drift import DriftReport
+from provisioner.forge.gather import Gathered, read_drift_records, write_drift_records
+from provisioner.forge.seen import SeenApp, seen_apps, seen_markdown, seen_text
+from provisioner.forge.shards import shard_result_json
 from provisioner.github.actions import (
     SUMMARY_LIMIT,
     PullRequestEvent,
@@ -55,20 +65,22 @@ from provisioner.github.actions import (
     plan_outputs,
     read_pull_request_event,
 )
-from provisioner.github.comment import AppFailure, RunInfo, render_plan_comment
-from provisioner.github.gather import Gathered, read_drift_records, write_drift_records
-from provisioner.github.seen import SeenApp, seen_apps, seen_markdown, seen_text
-from provisioner.github.shards import shard_result_json
 from provisioner.github.sync import (
-    DriftReport,
+    LabelKind,
+    parse_label_names,
+    plan_labels,
     sync_drift_issue,
+    sync_plan_labels,
     upsert_plan_comment,
 )
+from provisioner.notify import drift_summaries
 from provisioner.plan import PlanDoc
 from provisioner.render.drift import has_findings, render_drift_text
 from provisioner.render.fleet import plan_text
 from provisioner.render.markdown import render_markdown
+from provisioner.render.plan import render_json
 from provisioner.render.safe import html_comment_safe
+from provisioner.render.texts import Lang, tr
 from provisioner.state.holder import utc_now
 from provisioner.workspace import LoadedApp
 
@@ -115,6 +127,7 @@ def _gathering_options(function: Callable[..., Any]) -> Callable[..., Any]:
         (
             click.argument("apps", nargs=-1),
             bots_dir_option,
+            env_file_option,
             shard_option,
             trusted_login_option,
             results_option,
@@ -137,6 +150,24 @@ def _gathering_options(function: Callable[..., Any]) -> Callable[..., Any]:
 )
 @allow_empty_option
 @concurrency_option("Most apps planned at once.")
+@lang_option
+@click.option(
+    "--pr-labels",
+    "labels",
+    envvar="PROVISIONER_PR_LABELS",
+    default="",
+    metavar="SPEC",
+    callback=lambda ctx, param, value: _label_names(value),
+    help="Labels set from the plan: `off` for none, or KIND=NAME pairs renaming some of "
+    "provisioner:no-changes, provisioner:changes, provisioner:delete, provisioner:blocked "
+    "(KIND: no-changes, changes, delete, blocked). Env PROVISIONER_PR_LABELS.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the plans as JSON (as `provisioner plan --out`), e.g. for an artifact or "
+    "a policy check; not written when an app failed to plan.",
+)
 def plan_command(
     apps: tuple[str, ...],
     bots_dir: Path,
@@ -147,6 +178,9 @@ def plan_command(
     refresh: bool,
     allow_empty: bool,
     concurrency: int,
+    lang: Lang,
+    labels: dict[LabelKind, str] | None,
+    out: Path | None,
 ) -> int:
     """Plan each APP for the pull request of this `pull_request` run and post the plan as
     one comment (edited on every push), with the plan ids the apply after merge checks.
@@ -162,7 +196,7 @@ def plan_command(
     to plan and apply alike: whether a plan is blocked is part of its id.
     """
     env = dict(os.environ)
-    job = start_job(env, need_token=results_out is None)
+    job = start_job(env, need_token=results_out is None, lang=lang)
     event = read_pull_request_event(job.context.event_path)
     gathered = gather_plans(
         apps,
@@ -178,16 +212,18 @@ def plan_command(
     gathered.check_head(event.head_sha)
     gathered, seen = _drift_seen(gathered, env)
     docs, failures = gathered.docs, gathered.failures
-    log, notes = introduced_secrets(gathered)
+    log, notes = introduced_secrets(gathered, lang)
     echo_untrusted((plan_text(docs) or "No apps to plan.\n") + seen_text(seen) + log)
-    notes = seen_markdown(seen) + notes
-    job.summary(_plan_summary(docs, failures, gathered.loaded, notes))
+    notes = seen_markdown(seen, lang) + notes
+    job.summary(_plan_summary(docs, failures, gathered.loaded, notes, lang))
     job.outputs(plan_outputs(docs))
+    if out is not None and not failures:
+        write_output_file(out, render_json(docs), f"the plan to {out}")
     if results_out is not None:
         result = shard_result_json(docs, failures, event.head_sha, gathered.seen)
         write_result(results_out, result, len(docs))
         return 0
-    _post_plan_comment(job, event, docs, failures, trusted_login, notes)
+    _post_plan_comment(job, event, (docs, failures), trusted_login, notes, labels)
     if failures:
         return 1
     return EXIT_BLOCKED if any(doc["blocked"] for doc in docs) else 0
@@ -211,19 +247,27 @@ def _plan_summary(
     failures: Sequence[AppFailure],
     loaded: Sequence[LoadedApp],
     notes: str,
+    lang: Lang,
 ) -> str:
-    plans = render_markdown(docs, limit=SUMMARY_LIMIT // 2) if docs else "No apps to plan.\n"
-    return plans + notes + failures_markdown(failures) + diagnostics_markdown(loaded)
+    plans = (
+        render_markdown(docs, limit=SUMMARY_LIMIT // 2, lang=lang)
+        if docs
+        else tr(lang, "summary.no_apps")
+    )
+    return plans + notes + failures_markdown(failures, lang) + diagnostics_markdown(loaded, lang)
 
 
 def _post_plan_comment(
     job: Job,
     event: PullRequestEvent,
-    docs: Sequence[PlanDoc],
-    failures: Sequence[AppFailure],
+    planned: tuple[Sequence[PlanDoc], Sequence[AppFailure]],
     trusted_login: str,
-    notes: str = "",
+    notes: str,
+    labels: Mapping[LabelKind, str] | None,
 ) -> None:
+    """The one sticky comment, and the labels of the plan (``labels`` None: none); neither
+    on a fork's pull request (its token is read-only)."""
+    docs, failures = planned
     if event.is_from_fork:
         click.echo(
             annotation(
@@ -236,13 +280,36 @@ def _post_plan_comment(
         )
         return
     run = RunInfo(job.context.run_url, event.head_sha)
-    body = render_plan_comment(docs, run, failures, notes=notes)
+    body = render_plan_comment(docs, run, failures, notes=notes, lang=job.lang)
     with job.client() as client:
         comment, warnings = upsert_plan_comment(
             client, job.context.repository, event.number, body, trusted_login
         )
     warn(warnings)
     click.echo(f"Plan comment: {comment.html_url or comment.id}")
+    if labels is not None:
+        _set_labels(job, event.number, plan_labels(docs, failures), labels)
+
+
+def _label_names(value: str) -> dict[LabelKind, str] | None:
+    try:
+        return parse_label_names(value)
+    except ConfigError as exc:
+        raise click.BadParameter(f"{exc.message} ({exc.hint})") from None
+
+
+def _set_labels(
+    job: Job, number: int, kinds: Sequence[LabelKind], names: Mapping[LabelKind, str]
+) -> None:
+    """The pull request's labels from its plan; a failure is a warning (the plan stands)."""
+    try:
+        with job.client() as client:
+            synced = sync_plan_labels(client, job.context.repository, number, kinds, names)
+    except GitHubError as exc:
+        warn([f"the pull request's labels were not set: {exc.message} ({exc.hint})"])
+        return
+    changed = [f"+{name}" for name in synced.added] + [f"-{name}" for name in synced.removed]
+    click.echo(f"Labels: {' '.join(changed) or 'unchanged'}")
 
 
 # --- github apply ---------------------------------------------------------------------------
@@ -263,6 +330,7 @@ command.add_command(github_apply.command)
     help="The label of the one drift issue (it is created if missing).",
 )
 @concurrency_option("Most apps refreshed at once.")
+@lang_option
 def drift_command(
     apps: tuple[str, ...],
     bots_dir: Path,
@@ -272,16 +340,19 @@ def drift_command(
     results_out: Path | None,
     label: str,
     concurrency: int,
+    lang: Lang,
 ) -> int:
     """Refresh each APP and keep the repository's one drift issue in step: opened when
     something differs from git (drift, unmanaged bots, pending changes), its body rewritten
     each run, reopened if it was closed while drift remains, closed when all is clean.
 
+    Each app's `notify:` targets are told what was found or what could not be checked.
+
     Exit status: 0 clean, 2 something found, 1 an app could not be checked. With
     --results-out: 0 once the result is written.
     """
     env = dict(os.environ)
-    job = start_job(env, need_token=results_out is None)
+    job = start_job(env, need_token=results_out is None, lang=lang)
     gathered = gather_plans(
         apps,
         bots_dir,
@@ -301,6 +372,7 @@ def drift_command(
     echo_untrusted(render_drift_text(docs) or "No apps to check.\n")
     found = any(has_findings(doc) for doc in docs)
     job.outputs({"changes": "true" if found else "false"})
+    _notify_drift(job, gathered, env)
     if results_out is not None:
         write_result(results_out, shard_result_json(docs, failures), len(docs))
         job.summary(html_comment_safe(render_drift_text(docs)))
@@ -316,13 +388,24 @@ def drift_command(
     return EXIT_CHANGES if found else 0
 
 
+def _notify_drift(job: Job, gathered: Gathered, env: Mapping[str, str]) -> None:
+    """Each app's ``notify`` targets get what this job found (a fan-in job has no apps:
+    its shard jobs told them)."""
+    failed = [(failure.app, failure.message) for failure in gathered.failures]
+    summaries = drift_summaries(gathered.docs, failed)
+    linked = [each.linked(job.context.run_url) for each in summaries]
+    send_notifications(linked, gathered.loaded, env, lambda text: warn([text]))
+
+
 def _sync_drift_issue(job: Job, report: DriftReport, trusted_login: str, label: str) -> None:
     """Open, rewrite, reopen or close the one drift issue; its text goes in the summary."""
     with job.client() as client:
-        synced = sync_drift_issue(client, job.context.repository, report, trusted_login, label)
+        synced = sync_drift_issue(
+            client, job.context.repository, report, trusted_login, label, job.lang
+        )
     warn(list(synced.warnings))
     if synced.issue is not None:
         job.summary(synced.issue.text)
         click.echo(f"Drift issue #{synced.issue.number}: {synced.action}")
     else:
-        job.summary("No drift: every app matches git.\n")
+        job.summary(tr(job.lang, "summary.no_drift"))

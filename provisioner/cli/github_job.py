@@ -2,7 +2,7 @@
 the secrets bundle (``PROVISIONER_SECRETS``, :mod:`provisioner.secrets.bundle`) merged into
 the environment with every value masked first, loading apps with their secrets masked first,
 annotations, printing untrusted text, and the plans of a `github plan|drift` run
-(:mod:`provisioner.github.gather`) with their failures. Only the CLI layer prints; everything
+(:mod:`provisioner.forge.gather`) with their failures. Only the CLI layer prints; everything
 else comes from :mod:`provisioner.github`."""
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from provisioner.cli.output import (
     mask,
     write_output_file,
 )
+from provisioner.forge.comment import AppFailure, failure_lines
+from provisioner.forge.gather import Gathered, gather, merged_results
 from provisioner.github.actions import (
     ActionsContext,
     annotation,
@@ -30,23 +32,24 @@ from provisioner.github.actions import (
     write_outputs,
 )
 from provisioner.github.client import GitHubClient
-from provisioner.github.comment import AppFailure, failure_lines
-from provisioner.github.gather import Gathered, gather, merged_results
 from provisioner.github.wiring import introduced_by_app, introduced_markdown, introduced_text
 from provisioner.render import diagnostics as render_diagnostics
+from provisioner.render.texts import DEFAULT_LANG, Lang, tr
 from provisioner.secrets.bundle import BUNDLE_VARIABLE, merge_bundle, parse_bundle
 from provisioner.workspace import LoadedApp, load_each
 
 
 @dataclass
 class Job:
-    """The runner's context and where the commands write for it."""
+    """The runner's context, where the commands write for it, and in which language."""
 
     context: ActionsContext
+    lang: Lang = DEFAULT_LANG
 
     def summary(self, text: str) -> None:
         if self.context.step_summary is not None:
-            append_step_summary(self.context.step_summary, text)
+            note = tr(self.lang, "summary.cut")
+            append_step_summary(self.context.step_summary, text, note=note)
 
     def outputs(self, values: Mapping[str, str]) -> None:
         if self.context.output is not None:
@@ -58,7 +61,7 @@ class Job:
             yield client
 
 
-def start_job(env: dict[str, str], *, need_token: bool = True) -> Job:
+def start_job(env: dict[str, str], *, need_token: bool = True, lang: Lang = DEFAULT_LANG) -> Job:
     """The job's context; the token is never printed (masked, and redacted from our own).
     Then the secrets bundle is merged into ``env`` (:func:`use_secrets_bundle`)."""
     context = read_context(env, need_token=need_token)
@@ -66,7 +69,7 @@ def start_job(env: dict[str, str], *, need_token: bool = True) -> Job:
         mask([context.token])
         echo_workflow_masks(mask_commands([context.token]))
     use_secrets_bundle(env, workflow=True)
-    return Job(context)
+    return Job(context, lang)
 
 
 def use_secrets_bundle(env: dict[str, str], *, workflow: bool) -> None:
@@ -125,17 +128,18 @@ def echo_untrusted(text: str) -> None:
     click.echo(untrusted_block(text), nl=False)
 
 
-def diagnostics_markdown(loaded: Sequence[LoadedApp]) -> str:
-    """Every validation finding as a table (annotations show only ten of each kind)."""
+def diagnostics_markdown(loaded: Sequence[LoadedApp], lang: Lang = DEFAULT_LANG) -> str:
+    """Every validation finding as a table (annotations show only ten of each kind); the
+    findings themselves stay English, as the CLI writes them."""
     table = render_diagnostics.render_markdown(
         [finding for each in loaded for finding in (*each.problems, *each.warnings)]
     )
-    return f"\n### Validation\n\n{table}" if table else ""
+    return tr(lang, "summary.validation") + table if table else ""
 
 
-def failures_markdown(failures: Sequence[AppFailure]) -> str:
+def failures_markdown(failures: Sequence[AppFailure], lang: Lang = DEFAULT_LANG) -> str:
     """The apps that could not be planned, for the job summary."""
-    return "\n" + "\n".join(failure_lines(failures)) if failures else ""
+    return "\n" + "\n".join(failure_lines(failures, lang)) if failures else ""
 
 
 def gather_plans(
@@ -151,7 +155,7 @@ def gather_plans(
     concurrency: int,
 ) -> Gathered:
     """Merge ``result_files`` (fan-in), or load (masked) and plan every app here
-    (:mod:`provisioner.github.gather`); every app that could not be planned is printed as
+    (:mod:`provisioner.forge.gather`); every app that could not be planned is printed as
     an error line."""
     if result_files:
         if apps or results_out:
@@ -169,14 +173,14 @@ def gather_plans(
     return gathered
 
 
-def introduced_secrets(gathered: Gathered) -> tuple[str, str]:
+def introduced_secrets(gathered: Gathered, lang: Lang = DEFAULT_LANG) -> tuple[str, str]:
     """The job log's lines and the markdown section (summary, comment) naming, per app, the
     variables its plan references that the recorded state does not hold yet
     (:func:`provisioner.github.wiring.introduced_names`): what the apply job's secrets need
     before the merge. Both empty when there are none."""
     apps = [each.app for each in gathered.loaded if each.app is not None]
     found = introduced_by_app(gathered.docs, apps)
-    return introduced_text(found), introduced_markdown(found)
+    return introduced_text(found), introduced_markdown(found, lang)
 
 
 def write_result(path: Path, text: str, count: int) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from provisioner.cli.github_job import use_secrets_bundle
-from provisioner.cli.options import bots_dir_option
+from provisioner.cli.options import bots_dir_option, env_file_option
 from provisioner.github.wiring import (
     Unloaded,
     app_needs,
@@ -25,6 +25,7 @@ from provisioner.workspace import load_each
 @click.command("secrets")
 @click.argument("apps", nargs=-1)
 @bots_dir_option
+@env_file_option
 @click.option(
     "--format",
     "output_format",

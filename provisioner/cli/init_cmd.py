@@ -33,9 +33,9 @@ from provisioner.validate import display_path
     "state",
     type=click.Choice(STATE_BACKENDS),
     help="Write app.yaml's state block for this backend: file (.provisioner/state/APP.json),"
-    " git (the branch provisioner-state) or postgres (dsn and readDsn as"
-    " ${PROVISIONER_<APP>_STATE_DSN} and ${PROVISIONER_<APP>_STATE_READ_DSN}). Default: no"
-    " block, which is the file backend.",
+    " git (the branch provisioner-state), postgres (dsn and readDsn as"
+    " ${PROVISIONER_<APP>_STATE_DSN} and ${PROVISIONER_<APP>_STATE_READ_DSN}) or gitlab"
+    " (GitLab-managed Terraform state). Default: no block, which is the file backend.",
 )
 @bots_dir_option
 @schemas_dir_option

@@ -11,7 +11,7 @@ import io
 import logging
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -20,6 +20,7 @@ import click
 
 from provisioner.diagnostics import Diagnostic, diagnostic_order
 from provisioner.errors import ConfigError
+from provisioner.http import API_LOGGER
 from provisioner.render.diagnostics import render_text
 from provisioner.render.safe import terminal_safe
 from provisioner.secrets import Redactor
@@ -105,7 +106,19 @@ class _GuardedStream(io.TextIOBase):
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
 
-    def write(self, text: str) -> int:
+    def write(self, text: str | bytes) -> int:
+        """Write ``text``; bytes (click writes the shell-completion script as bytes) are
+        decoded as UTF-8 first, so they pass the same redaction. Empty bytes are refused:
+        that is click's probe for a binary stream, and this one must stay a text stream
+        (else click wraps it with ``errors="replace"`` and escaping is lost)."""
+        if isinstance(text, bytes | bytearray):
+            if not text:
+                raise TypeError("a text stream: write str (or non-empty UTF-8 bytes)")
+            self._write_text(bytes(text).decode("utf-8", "replace"))
+            return len(text)
+        return self._write_text(text)
+
+    def _write_text(self, text: str) -> int:
         safe = _REDACTOR[0](text) if _MASKED else text
         try:
             self._stream.write(safe)
@@ -200,3 +213,54 @@ def show_state_notices() -> None:
     logger = logging.getLogger(STATE_LOGGER)
     if not any(isinstance(handler, _WarningHandler) for handler in logger.handlers):
         logger.addHandler(_WarningHandler(logging.WARNING))
+
+
+# --- the API trace (PROVISIONER_LOG=debug, --log-file) ----------------------------------------
+
+LOG_VARIABLE = "PROVISIONER_LOG"
+"""``debug``: the API trace (:data:`provisioner.http.API_LOGGER`) on stderr, or in
+``--log-file`` when given."""
+
+
+class _RedactingFormatter(logging.Formatter):
+    """Every masked value redacted, also in a log file (which no guarded stream covers)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return _REDACTOR[0](text) if _MASKED else text
+
+
+def start_api_trace(log_file: Path | None) -> Callable[[], None]:
+    """Show the API trace, one line per HTTP exchange, when ``PROVISIONER_LOG=debug`` (on
+    stderr) or ``log_file`` is given (appended there); returns what stops it."""
+    level = os.environ.get(LOG_VARIABLE, "").strip().lower()
+    if level not in ("", "debug", "off"):
+        raise ConfigError(
+            f"{LOG_VARIABLE}={level!r} is not a log level",
+            hint=f"set {LOG_VARIABLE}=debug for the API trace, or unset it",
+        )
+    if log_file is None and level != "debug":
+        return lambda: None
+    try:
+        handler: logging.Handler = (
+            logging.FileHandler(log_file, encoding="utf-8")
+            if log_file is not None
+            else logging.StreamHandler(sys.stderr)
+        )
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot open the --log-file {log_file}: {exc.strerror}",
+            hint="check that the folder exists and is writable",
+        ) from exc
+    handler.setFormatter(_RedactingFormatter("%(asctime)s %(name)s: %(message)s"))
+    logger = logging.getLogger(API_LOGGER)
+    saved = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+
+    def stop() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(saved)
+        handler.close()
+
+    return stop

@@ -13,6 +13,7 @@ from provisioner.cli.options import (
     allow_empty_option,
     bots_dir_option,
     concurrency_option,
+    env_file_option,
     no_refresh_option,
     shard_option,
 )
@@ -43,6 +44,7 @@ _RENDERERS: dict[str, Callable[[Sequence[PlanDoc]], str]] = {
 @click.command("plan")
 @click.argument("apps", nargs=-1)
 @bots_dir_option
+@env_file_option
 @click.option(
     "--out",
     type=click.Path(path_type=Path, dir_okay=False),

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from provisioner.cli.options import bots_dir_option
+from provisioner.cli.options import bots_dir_option, env_file_option
 from provisioner.connect import Credentials, credentials
 from provisioner.errors import ConfigError
 from provisioner.models import DesiredApp
@@ -48,6 +48,7 @@ KEY_ENV = "RONGCLOUD_APP_KEY"
 )
 @click.option("--form", is_flag=True, help="With PATH: a form-encoded body (legacy APIs).")
 @bots_dir_option
+@env_file_option
 def command(
     app: str | None,
     path: str | None,

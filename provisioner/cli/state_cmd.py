@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from provisioner.cli.options import bots_dir_option
+from provisioner.cli.options import bots_dir_option, env_file_option, lock_timeout_option
 from provisioner.errors import ConfigError, LockedError, StateError
 from provisioner.render.safe import terminal_safe
 from provisioner.state import DEFAULT_STATE_DIR, RecordedApp, StateBackend
+from provisioner.state.backend import lock_waiting
 from provisioner.state.codec import dumps_state, parse_state, read_state_file
 from provisioner.state.file.lock import is_lock_file
+from provisioner.state.holder import format_utc
+from provisioner.state.model import RECORDED_AT
 from provisioner.state.transfer import decide_push, forget_bots
 from provisioner.state.unsaved import UNSAVED_STATE_DIR
 from provisioner.validate import discover_apps
@@ -32,6 +36,7 @@ def command() -> None:
 @command.command("show")
 @click.argument("apps", nargs=-1)
 @bots_dir_option
+@env_file_option
 @click.option(
     "--format",
     "output_format",
@@ -59,6 +64,7 @@ def show(apps: tuple[str, ...], bots_dir: Path, output_format: str) -> int:
 @command.command("unlock")
 @click.argument("app")
 @bots_dir_option
+@env_file_option
 @click.option("--force", is_flag=True, help="Remove the lock even if a live run holds it.")
 def unlock(app: str, bots_dir: Path, force: bool) -> int:
     """Remove the state lock of APP left behind by a run that is gone."""
@@ -81,6 +87,7 @@ def unlock(app: str, bots_dir: Path, force: bool) -> int:
 @command.command("pull")
 @click.argument("app")
 @bots_dir_option
+@env_file_option
 def pull(app: str, bots_dir: Path) -> int:
     """Print the recorded state of APP (the state JSON document) on standard output.
 
@@ -94,8 +101,10 @@ def pull(app: str, bots_dir: Path) -> int:
 @click.argument("app")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @bots_dir_option
+@env_file_option
+@lock_timeout_option
 @click.option("--force", is_flag=True, help="Replace an older state or another lineage.")
-def push(app: str, file: Path, bots_dir: Path, force: bool) -> int:
+def push(app: str, file: Path, bots_dir: Path, lock_timeout: float | None, force: bool) -> int:
     """Store the state in FILE as the recorded state of APP (compare-and-swap).
 
     Refuses, without --force, a state of another lineage or an older serial than the stored
@@ -107,7 +116,7 @@ def push(app: str, file: Path, bots_dir: Path, force: bool) -> int:
         raise click.BadParameter(f"{file} does not exist", param_hint="FILE")
     pushed = parse_state(raw, str(file))
     backend = _backend(app, bots_dir)
-    with backend.lock("provisioner state push"):
+    with lock_waiting(backend, "provisioner state push", lock_timeout):
         decision = decide_push(
             backend.app, backend.describe(), backend.read_recorded(), pushed, force=force
         )
@@ -130,7 +139,9 @@ def push(app: str, file: Path, bots_dir: Path, force: bool) -> int:
 @click.argument("app")
 @click.argument("user_ids", nargs=-1, required=True)
 @bots_dir_option
-def forget(app: str, user_ids: tuple[str, ...], bots_dir: Path) -> int:
+@env_file_option
+@lock_timeout_option
+def forget(app: str, user_ids: tuple[str, ...], bots_dir: Path, lock_timeout: float | None) -> int:
     """Stop managing the bots USER_IDS of APP without deleting them.
 
     Their records are dropped from the state in one write; the bots stay on the server and
@@ -138,7 +149,7 @@ def forget(app: str, user_ids: tuple[str, ...], bots_dir: Path) -> int:
     next plan adopts them again.
     """
     backend = _backend(app, bots_dir)
-    with backend.lock("provisioner state forget"):
+    with lock_waiting(backend, "provisioner state forget", lock_timeout):
         state = forget_bots(_recorded(backend), user_ids)
         backend.write(state)
     click.echo(
@@ -240,14 +251,24 @@ def _row(user_id: str, bot: dict[str, Any]) -> tuple[str, ...]:
     name = spec.get("name")
     shown_name = "(sensitive)" if isinstance(name, dict) else str(name or "")
     types = ", ".join(str(item.get("type")) for item in spec.get("integrations") or [])
-    updated = bot.get("server", {}).get("updatedAt")
     return (
         user_id,
         shown_name,
         "yes" if bot.get("protect") else "no",
         types or "-",
-        str(updated) if updated is not None else "-",
+        _updated_at(bot.get("server", {})),
     )
+
+
+def _updated_at(server: dict[str, Any]) -> str:
+    """The server's ``updatedAt`` (epoch milliseconds, or seconds) as ISO 8601 UTC, else when
+    the apply recorded the bot, else ``-`` (a state written before either was kept)."""
+    updated = server.get("updatedAt")
+    if isinstance(updated, int | float) and not isinstance(updated, bool) and updated > 0:
+        seconds = updated / 1000 if updated > 10**11 else updated
+        return format_utc(datetime.fromtimestamp(seconds, UTC))
+    recorded = server.get(RECORDED_AT)
+    return recorded if isinstance(recorded, str) and recorded else "-"
 
 
 def _table(rows: list[tuple[str, ...]]) -> list[str]:

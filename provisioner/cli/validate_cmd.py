@@ -8,9 +8,10 @@ from pathlib import Path
 
 import click
 
+from provisioner.cli.options import env_file_option
 from provisioner.cli.output import echo_diagnostics
 from provisioner.diagnostics import Diagnostic, diagnostic_order, has_errors
-from provisioner.render.diagnostics import render_github, render_json
+from provisioner.render.diagnostics import render_codequality, render_github, render_json
 from provisioner.validate import (
     AppValidation,
     app_folders_of,
@@ -22,13 +23,15 @@ from provisioner.validate import (
 
 @click.command("validate")
 @click.argument("paths", nargs=-1, metavar="[PATH]...", type=click.Path(path_type=Path))
+@env_file_option
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(["text", "json", "github"]),
+    type=click.Choice(["text", "json", "github", "codequality"]),
     default="text",
     show_default=True,
-    help="text for people, json for tools, github for workflow annotations on the PR.",
+    help="text for people, json for tools, github for workflow annotations on the PR,"
+    " codequality for GitLab's Code Quality report (artifacts:reports:codequality).",
 )
 @click.option("--strict", is_flag=True, help="Fail on warnings too (e.g. plain http:// URLs).")
 @click.option(
@@ -58,6 +61,7 @@ def command(
       provisioner validate                       # every app under bots/
       provisioner validate bots/staging --strict
       provisioner validate --format github       # annotations in GitHub Actions
+      provisioner validate --format codequality > gl-code-quality-report.json   # GitLab
       provisioner validate --require-env         # in CI, with the secrets exported
       provisioner validate --expand-files bots/demo/assistant.yaml   # as pre-commit runs it
     """
@@ -81,28 +85,35 @@ def _echo(
     """The findings in ``output_format``; as text, then one summary line per app."""
     if output_format == "json":
         click.echo(render_json(diagnostics))
+    elif output_format == "codequality":
+        click.echo(render_codequality(diagnostics))
     elif output_format == "github":
         if diagnostics:
             click.echo(render_github(diagnostics))
     else:
         echo_diagnostics(diagnostics)
         for result in results:
-            click.echo(
-                _summary(result.folder, len(result.files), result.errors, result.warnings, strict)
-            )
+            click.echo(_summary(result, strict))
 
 
-def _summary(folder: Path, bots: int, errors: int, warnings: int, strict: bool) -> str:
-    """``bots/demo: 3 bots valid`` or ``bots/demo: 2 errors, 1 warning``."""
+def _summary(result: AppValidation, strict: bool) -> str:
+    """``bots/demo: 3 bots valid``, ``bots/demo: 5 errors in 1 of 2 bots`` or
+    ``bots/demo: 1 error in app.yaml``: where the findings are, among the app's bots."""
 
     def count(number: int, word: str) -> str:
         return f"{number} {word}{'' if number == 1 else 's'}"
 
-    name = display_path(folder)
+    name = display_path(result.folder)
+    errors, warnings, bots = result.errors, result.warnings, len(result.files)
     if errors or (strict and warnings):
         parts = [count(errors, "error")] if errors else []
         if warnings:
             parts.append(count(warnings, "warning"))
-        return f"{name}: {', '.join(parts)} in {count(bots, 'bot')}"
+        counted = {"error", "warning"} if strict else {"error"}
+        found = {d.file for d in result.diagnostics if d.severity in counted}
+        places = [Path(file).name for file in sorted(found - set(result.files))]
+        if found & set(result.files) or not places:
+            places.append(f"{len(found & set(result.files))} of {count(bots, 'bot')}")
+        return f"{name}: {', '.join(parts)} in {' and '.join(places)}"
     suffix = f" ({count(warnings, 'warning')})" if warnings else ""
     return f"{name}: {count(bots, 'bot')} valid{suffix}"

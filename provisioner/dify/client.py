@@ -40,13 +40,19 @@ MAX_ANSWER_BYTES = 1024 * 1024
 MAX_STREAM_BYTES = 8 * 1024 * 1024
 BUSY_CODE = "too_many_requests"
 QUOTA_CODE = "rate_limit_error"
+PAGE = 100
+"""Messages per page read from ``GET /messages`` (Dify's largest)."""
+APP_GONE = "The app no longer exists."
+"""Current Dify's 403 message for a key whose app was deleted."""
 
 HINTS = {
     401: "check the app's API key (Dify: the app's API Access page) and the variable "
     "auth.apiKey references",
-    403: "the app is disabled or its API service is off: enable it in Dify (API Access)",
-    404: "the app is gone or its API is off (Dify before mid-2024 answers 404 for both); "
-    "check callbackUrl too",
+    403: 'current Dify answers 403 when the app is gone ("The app no longer exists."), '
+    "disabled, its API service is off or its workspace is archived: enable it in Dify (API "
+    "Access), or set the key of an app that exists",
+    404: "Dify before mid-2024 answers 404 when the app is gone or its API is off; current "
+    "Dify only for an unknown conversation or route: check callbackUrl too",
     QUOTA_CODE: "the Dify plan's quota is used up: wait for it to renew or upgrade the plan",
     BUSY_CODE: "too many requests at once for this app: try again later, or raise the app's "
     "concurrency limit in Dify",
@@ -107,6 +113,29 @@ class DifyClient(ApiClient):
         """``GET /parameters``: the app's input form and features."""
         return self._json_object("GET", "/parameters")
 
+    def message_count(self, user: str, conversation_id: str) -> int:
+        """How many messages Dify recorded in ``user``'s conversation ``conversation_id``
+        (``GET /messages``, paged back with ``first_id``)."""
+        count, first_id = 0, ""
+        while True:
+            query = {"user": user, "conversation_id": conversation_id, "limit": str(PAGE)}
+            if first_id:
+                query["first_id"] = first_id
+            page = self._json_object("GET", "/messages", query)
+            data = page.get("data")
+            if not isinstance(data, list):
+                raise DifyError(
+                    "the answer to GET /messages has no data list",
+                    endpoint="GET /messages",
+                    status=200,
+                    hint=NOT_DIFY_HINT,
+                )
+            count += len(data)
+            first = data[0].get("id") if data and isinstance(data[0], dict) else None
+            if page.get("has_more") is not True or not isinstance(first, str):
+                return count
+            first_id = first
+
     def send(self, path: str, body: dict[str, Any]) -> Reply:
         """POST a generation request (``/chat-messages`` or ``/completion-messages``); the
         answer, read as a stream when ``body["response_mode"]`` is ``streaming``."""
@@ -117,10 +146,12 @@ class DifyClient(ApiClient):
 
     # -- requests ------------------------------------------------------------------------------
 
-    def _json_object(self, method: str, path: str) -> dict[str, Any]:
+    def _json_object(
+        self, method: str, path: str, params: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         def attempt() -> dict[str, Any]:
             endpoint = f"{method} {path}"
-            with self._request(method, path, None, endpoint) as response:
+            with self._request(method, path, None, endpoint, params) as response:
                 body = self._body(response, endpoint, self._clock() + self.timeout)
             return self._decoded_object(endpoint, response, body)
 
@@ -146,9 +177,15 @@ class DifyClient(ApiClient):
 
     @contextmanager
     def _request(
-        self, method: str, path: str, body: dict[str, Any] | None, endpoint: str
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        endpoint: str,
+        params: dict[str, str] | None = None,
     ) -> Iterator[httpx.Response]:
-        request = self._http.build_request(method, self.base_url + path, json=body)
+        url = self.base_url + path
+        request = self._http.build_request(method, url, json=body, params=params)
         try:
             response = self._http.send(request, stream=True)
         except httpx.RequestError as exc:
@@ -231,7 +268,7 @@ class DifyClient(ApiClient):
             status=status,
             code=code,
             dify_message=message,
-            hint=HINTS.get(code or "") or HINTS.get(status) or _status_hint(status, code),
+            hint=_hint(status, code, message),
         )
 
     def _no_answer(self, endpoint: str, exc: httpx.RequestError) -> DifyUnreachableError:
@@ -256,6 +293,15 @@ class DifyClient(ApiClient):
             status=status,
             hint=NOT_DIFY_HINT,
         )
+
+
+def _hint(status: int, code: str | None, message: str | None) -> str:
+    if status == 403 and message == APP_GONE:
+        return (
+            "the app this key belongs to was deleted in Dify: set the key of an app that exists"
+            " (the app's API Access page)"
+        )
+    return HINTS.get(code or "") or HINTS.get(status) or _status_hint(status, code)
 
 
 def _status_hint(status: int, code: str | None) -> str:

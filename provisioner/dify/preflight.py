@@ -1,14 +1,15 @@
 """``provisioner check``: the pre-flight of one Dify integration, with no side effects.
 
-1. ``GET {callbackUrl}/info`` with the app key: 401 the key is rejected; 403 (current Dify)
-   or 404 (Dify before mid-2024) the app or its API is off; no answer: unreachable.
+1. ``GET {callbackUrl}/info`` with the app key: 401 the key is rejected; 403 "The app no
+   longer exists." the app is gone; any other 403 (current Dify) or a 404 (Dify before
+   mid-2024) the app or its API is off; no answer: unreachable.
 2. ``mode`` against the integration ``type`` (``dify_chat`` ↔ ``chat``/``agent-chat``,
    ``dify_chatflow`` ↔ ``advanced-chat``, ``dify_completion`` ↔ ``completion``); ``workflow``
    and ``agent`` have no RongCloud type; an agent app needs ``stream: true``; no ``mode``
    (older Dify) is a warning: it cannot be verified.
 3. ``GET {callbackUrl}/parameters`` (unless the mode is wrong): 400 ``app_unavailable`` (not
-   published or misconfigured); required ``user_input_form`` variables that RongCloud does not
-   fill; a completion app without a ``query`` input.
+   published or misconfigured); the input form against what RongCloud fills
+   (:mod:`~provisioner.dify.inputs`).
 
 Every finding is a :class:`~provisioner.diagnostics.Diagnostic` at the integration's field.
 For an app on a real endpoint, a ``callbackUrl`` on a loopback, private or link-local address
@@ -17,18 +18,18 @@ is flagged: RongCloud's servers, not this machine, call it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from provisioner.diagnostics import Diagnostic, has_errors
-from provisioner.dify.client import BUSY_CODE, QUOTA_CODE, DifyClient
+from provisioner.dify.client import APP_GONE, BUSY_CODE, QUOTA_CODE, DifyClient
+from provisioner.dify.inputs import input_findings
 from provisioner.dify.protocol import (
     MODE_NAMES,
     MODES_FOR_TYPE,
     STREAMING_ONLY_MODES,
     TYPE_FOR_MODE,
-    filled_inputs,
 )
 from provisioner.dify.routing import private_address
 from provisioner.dify.targets import Target
@@ -181,64 +182,6 @@ def unsupported_mode(target: Target, mode: str, name: str) -> Diagnostic:
     )
 
 
-# --- the app's inputs ---------------------------------------------------------------------
-
-
-def input_findings(target: Target, parameters: Mapping[str, Any]) -> list[Diagnostic]:
-    """Required variables RongCloud leaves empty, and a completion app without ``query``."""
-    form = parameters.get("user_input_form")
-    if not isinstance(form, list):
-        return [
-            target.finding(
-                URL,
-                "dify-bad-answer",
-                "the answer to GET /parameters has no user_input_form list",
-                "check that callbackUrl is the Dify API base ending in /v1, not a proxy or "
-                "another service",
-            )
-        ]
-    variables = dict(_variables(form))
-    kind = target.integration.type
-    filled = filled_inputs(kind, target.callback_bot)
-    found = []
-    if kind == "dify_completion" and "query" not in variables:
-        found.append(
-            target.finding(
-                (),
-                "dify-query-missing",
-                "the Dify Text Generator app has no input variable named query; RongCloud "
-                "sends the user's text as inputs.query",
-                "add a text input named query to the app's input form (Dify: Orchestrate → "
-                "Variables)",
-            )
-        )
-    unfilled = [name for name, required in variables.items() if required and name not in filled]
-    if unfilled:
-        found.append(
-            target.finding(
-                (),
-                "dify-required-inputs",
-                f"the Dify app requires the input variable(s) {', '.join(unfilled)}, which "
-                "RongCloud does not fill (it sends the callback's bot_* and data_* fields"
-                + (" and query" if kind == "dify_completion" else "")
-                + "), so every message would fail",
-                "make them optional in the app's input form, or name them after a field "
-                "RongCloud fills, e.g. data_fromUserId",
-            )
-        )
-    return found
-
-
-def _variables(form: list[Any]) -> list[tuple[str, bool]]:
-    """``(variable, required)`` of each well-formed ``user_input_form`` item."""
-    found = []
-    for item in form:
-        fields = next(iter(item.values()), None) if isinstance(item, dict) and item else None
-        if isinstance(fields, dict) and isinstance(fields.get("variable"), str):
-            found.append((fields["variable"], fields.get("required") is True))
-    return found
-
-
 # --- failures -----------------------------------------------------------------------------
 
 
@@ -251,11 +194,20 @@ def failure_finding(target: Target, exc: DifyError) -> Diagnostic:
         return target.finding(
             KEY, "dify-key-rejected", f"Dify rejected the app key ({said})", _key_hint(target)
         )
+    if exc.status == 403 and exc.dify_message == APP_GONE:
+        return target.finding(
+            KEY,
+            "dify-app-gone",
+            f"the Dify app of this key no longer exists ({said})",
+            f"set {target.key_variable} to the key of an app that exists (the app's API Access"
+            " page in Dify)",
+        )
     if exc.status == 403:
         return target.finding(
             KEY,
             "dify-app-unavailable",
-            f"the Dify app is disabled or its API service is off ({said})",
+            f"the Dify app is disabled, its API service is off or its workspace is archived"
+            f" ({said})",
             "enable the app and its API in Dify (the app's API Access page)",
         )
     if exc.status == 404 and exc.endpoint == "GET /info":

@@ -145,11 +145,72 @@ def dify_request(
 
 def filled_inputs(integration_type: str, bot: Mapping[str, Any]) -> frozenset[str]:
     """The ``inputs`` variables RongCloud fills for a message to ``bot``."""
+    return frozenset(_inputs(integration_type, bot, Sample()))
+
+
+@dataclass(frozen=True)
+class Sample:
+    """What varies from one message to the next: the sender, the text, the time."""
+
+    sender: str = "user-a"
+    text: str = "text a"
+    timestamp_ms: int = 1
+
+
+@dataclass(frozen=True)
+class Filled:
+    """How RongCloud fills one input variable: ``value`` when it is the same for every
+    message to the bot, else ``carries`` what it varies with: ``message`` (the user's
+    text), ``sender`` or ``time``."""
+
+    value: str | None
+    carries: str | None = None
+
+
+_VARIED = {
+    "message": Sample(text="text b, longer"),
+    "sender": Sample(sender="user-b"),
+    "time": Sample(timestamp_ms=2),
+}
+
+
+def filled_values(integration_type: str, bot: Mapping[str, Any]) -> dict[str, Filled]:
+    """Each ``inputs`` variable RongCloud fills for a message to ``bot``, and how
+    (:class:`Filled`), found by building the request for messages that differ in one way."""
+    base = _inputs(integration_type, bot, Sample())
+    varied = {what: _inputs(integration_type, bot, s) for what, s in _VARIED.items()}
+    found = {}
+    for name, value in base.items():
+        carries = next((what for what, other in varied.items() if other[name] != value), None)
+        found[name] = Filled(None if carries else value, carries)
+    return found
+
+
+def could_fill(
+    integration_type: str, bot: Mapping[str, Any], name: str, carries: str, value: str
+) -> bool:
+    """True when some message would fill the variable ``name`` (which varies with
+    ``carries``) with exactly ``value``."""
+    if carries == "message":
+        tries = [Sample(text=value), Sample(text=message_text(TEXT_MESSAGE, value))]
+    elif carries == "sender":
+        tries = [Sample(sender=value)]
+    else:
+        tries = [Sample(timestamp_ms=int(value))] if value.isascii() and value.isdigit() else []
+    return any(_inputs(integration_type, bot, each).get(name) == value for each in tries)
+
+
+def _inputs(integration_type: str, bot: Mapping[str, Any], sample: Sample) -> dict[str, Any]:
     callback = private_message_callback(
-        bot, from_user="user", object_name=TEXT_MESSAGE, content=text_content(""), timestamp_ms=0
+        bot,
+        from_user=sample.sender,
+        object_name=TEXT_MESSAGE,
+        content=text_content(sample.text),
+        timestamp_ms=sample.timestamp_ms,
     )
-    request = dify_request(integration_type, stream=False, callback=callback, user="user")
-    return frozenset(request["inputs"])
+    request = dify_request(integration_type, stream=False, callback=callback, user=sample.sender)
+    inputs: dict[str, Any] = request["inputs"]
+    return inputs
 
 
 # --- answers --------------------------------------------------------------------------------

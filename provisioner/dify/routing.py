@@ -31,9 +31,10 @@ def url_host(url: str) -> str:
 
 
 def is_loopback_url(url: str) -> bool:
-    """True when ``url`` points at this machine (loopback address or ``localhost``)."""
+    """True when ``url`` points at this machine by its spelling: a loopback address, or
+    ``localhost`` itself (no other name is taken on trust: ``x.localhost`` is not)."""
     host = url_host(url)
-    if host in LOCAL_NAMES or host.endswith(".localhost"):
+    if host in LOCAL_NAMES:
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

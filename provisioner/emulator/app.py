@@ -6,7 +6,8 @@ Every bot API request goes through the same steps, in this order:
    HTTP 500 (``error_rate``), then a pending 429 burst;
 2. signature check (401 / 1004; an unknown app key 401 / 1002);
 3. rate limit per (app key, endpoint) in a 1-second sliding window (429 / 1008, ``Retry-After: 1``);
-4. the body, at most 1 MiB (413 / 1508 past that, reading stops at the cap); a client gone
+4. the body, at most the profile's ``body_limit_bytes`` on the bot API (100 KB by default) and
+   1 MiB elsewhere (413 / 1508 past that, reading stops at the cap); a client gone
    before it was read is quietly dropped (nothing is done; counted as ``disconnected``);
 5. body checks and the operation itself (400 / 1002, 1010, 1502; 404 / 1404; with
    ``random_undocumented_codes`` the invented 1010, 1502 and 1404 are HTTP 400 with a random
@@ -25,7 +26,7 @@ import ipaddress
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
@@ -36,22 +37,15 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from provisioner.emulator import codes
+from provisioner.emulator.admission.ratelimit import SlidingWindowLimiter
+from provisioner.emulator.admission.signature import SignatureVerifier
+from provisioner.emulator.bots.api import BotApi
+from provisioner.emulator.bots.profile import Profile
 from provisioner.emulator.faults import FaultInjector
-from provisioner.emulator.ratelimit import SlidingWindowLimiter
-from provisioner.emulator.signature import SignatureVerifier
-from provisioner.emulator.store import BotStore, StoredBot
-from provisioner.emulator.validation import (
-    Rejection,
-    parameter_error,
-    parse_bot,
-    parse_query,
-    parse_user_id_body,
-    parse_user_ids,
-)
+from provisioner.emulator.store import BotStore
+from provisioner.emulator.validation import Rejection, parameter_error
 from provisioner.errors import ConfigError
 
-BOT_QUOTA = 10
-MASKED_API_KEY = "******"
 TRANSPORT_STATE_KEY = "provisioner.emulator.transport"
 REQUEST_ID_HEADER = "x-request-id"
 LATENCY_RECHECK_SECONDS = 0.05
@@ -60,7 +54,9 @@ RANDOM_CODE_MESSAGE = (
     "undocumented outcome: this code was drawn at random (random_undocumented_codes is on)"
 )
 MAX_BODY_BYTES = 1024 * 1024
-"""Longest request body read (1 MiB); a bot body at every documented limit is a few KiB."""
+"""Longest request body read outside the bot API (1 MiB: a publish carries up to 128 KB of
+content); the bot API's limit is the profile's ``body_limit_bytes`` (100 KB by default)."""
+INTEGRATION_DELETE = "/v3/bot/integration/delete.json"
 
 Operation = Callable[[str, Any], dict[str, Any]]
 
@@ -73,7 +69,7 @@ class EmulatorState:
     verifier: SignatureVerifier
     limiter: SlidingWindowLimiter
     faults: FaultInjector
-    mask_api_keys: bool = False
+    profile: Profile = field(default_factory=Profile)
 
 
 def collect_stats(limiter: SlidingWindowLimiter, faults: FaultInjector) -> dict[str, Any]:
@@ -98,79 +94,6 @@ def rate_limited(message: str) -> JSONResponse:
     )
 
 
-class BotApi:
-    """The five bot endpoints over an :class:`EmulatorState`."""
-
-    def __init__(self, state: EmulatorState) -> None:
-        self.state = state
-
-    def create(self, app_key: str, body: Any) -> dict[str, Any]:
-        bot = parse_bot(body)
-        refused = self.state.store.create(app_key, bot, quota=BOT_QUOTA)
-        if refused == "duplicate":
-            raise Rejection(
-                codes.STATUS_BAD_REQUEST,
-                codes.CODE_DUPLICATE_USER_ID,
-                f"userId: bot {bot['userId']} already exists",
-                invented=True,
-            )
-        if refused == "quota":
-            raise Rejection(
-                codes.STATUS_BAD_REQUEST,
-                codes.CODE_TOO_MANY,
-                f"bot quota reached: an app can have at most {BOT_QUOTA} bots",
-                invented=True,
-            )
-        return {}
-
-    def update(self, app_key: str, body: Any) -> dict[str, Any]:
-        bot = parse_bot(body)
-        if not self.state.store.replace(app_key, bot):
-            raise _unknown_bot(bot["userId"])
-        return {}
-
-    def delete(self, app_key: str, body: Any) -> dict[str, Any]:
-        user_id = parse_user_id_body(body)
-        if not self.state.store.delete(app_key, user_id):
-            raise _unknown_bot(user_id)
-        return {}
-
-    def get(self, app_key: str, body: Any) -> dict[str, Any]:
-        found = [self.state.store.get(app_key, user_id) for user_id in parse_user_ids(body)]
-        bots = [self._view(bot, integrations=True) for bot in found if bot is not None]
-        return {"bots": bots, "total": len(bots), "hasNext": False}
-
-    def query(self, app_key: str, body: Any) -> dict[str, Any]:
-        request = parse_query(body)
-        offset = (request.page - 1) * request.page_size
-        total, page = self.state.store.page(app_key, offset=offset, limit=request.page_size)
-        bots = [self._view(bot, integrations=request.include_integration) for bot in page]
-        return {"bots": bots, "total": total, "hasNext": offset + len(page) < total}
-
-    def _view(self, bot: StoredBot, *, integrations: bool) -> dict[str, Any]:
-        view = bot.as_dict()
-        if not integrations:
-            view.pop("integrations", None)
-        elif self.state.mask_api_keys:
-            view["integrations"] = [_masked(item) for item in view["integrations"]]
-        return view
-
-
-def _masked(integration: dict[str, Any]) -> dict[str, Any]:
-    if "auth" not in integration:
-        return integration
-    return {**integration, "auth": {"apiKey": MASKED_API_KEY}}
-
-
-def _unknown_bot(user_id: str) -> Rejection:
-    return Rejection(
-        codes.STATUS_NOT_FOUND,
-        codes.CODE_NOT_FOUND,
-        f"userId: bot {user_id} not found",
-        invented=True,
-    )
-
-
 def refused(faults: FaultInjector, rejection: Rejection) -> JSONResponse:
     """The envelope of ``rejection``; for an invented code with ``random_undocumented_codes``
     on, HTTP 400 and a random code instead (the message then says only that)."""
@@ -186,10 +109,12 @@ def _endpoint(
     *,
     writes: bool,
     decode: Callable[[bytes], Any] | None = None,
+    limit: int = MAX_BODY_BYTES,
 ) -> Callable[[Request], Awaitable[Response]]:
     r"""An endpoint of the server API: faults, admission (signature, rate limit), the body
-    read and ``decode``\ d (JSON by default), ``operation(app_key, decoded)``, and for
-    ``writes`` the commit recorded and a connection dropped after it when asked."""
+    (at most ``limit`` bytes) read and ``decode``\ d (JSON by default),
+    ``operation(app_key, decoded)``, and for ``writes`` the commit recorded and a connection
+    dropped after it when asked."""
     decoded = decode or _decode
 
     async def endpoint(request: Request) -> Response:
@@ -200,7 +125,7 @@ def _endpoint(
         if refusal is not None:
             return refusal
         try:
-            raw = await _body(request)
+            raw = await _body(request, limit)
             if raw is None:
                 state.limiter.record(app_key, request.url.path, "disconnected")
                 return _unsent()
@@ -261,40 +186,40 @@ def _unsent() -> Response:
     return Response(status_code=codes.STATUS_SERVER_ERROR)
 
 
-async def _body(request: Request) -> bytes | None:
+async def _body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes | None:
     """The request body, or ``None`` when the client disconnected before it could be read.
 
-    A body longer than :data:`MAX_BODY_BYTES`, declared by ``Content-Length`` or found while
-    reading, is a :class:`Rejection` (413 / 1508); nothing past the cap is kept (uvicorn
-    discards the rest of a body the application did not read once the answer is sent).
+    A body longer than ``limit``, declared by ``Content-Length`` or found while reading, is
+    a :class:`Rejection` (413 / 1508); nothing past the cap is kept (uvicorn discards the
+    rest of a body the application did not read once the answer is sent).
     """
-    if _declares_too_much(request.headers.get("content-length", "")):
-        raise _body_too_large()
+    if _declares_too_much(request.headers.get("content-length", ""), limit):
+        raise _body_too_large(limit)
     chunks: list[bytes] = []
     size = 0
     try:
         async for chunk in request.stream():
             size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                raise _body_too_large()
+            if size > limit:
+                raise _body_too_large(limit)
             chunks.append(chunk)
     except ClientDisconnect:
         return None
     return b"".join(chunks)
 
 
-def _declares_too_much(content_length: str) -> bool:
+def _declares_too_much(content_length: str, limit: int) -> bool:
     if not (content_length.isascii() and content_length.isdigit()):
         return False  # chunked, or malformed (h11 refuses those before the application)
     digits = content_length.lstrip("0")
-    return len(digits) > len(str(MAX_BODY_BYTES)) or int(digits or "0") > MAX_BODY_BYTES
+    return len(digits) > len(str(limit)) or int(digits or "0") > limit
 
 
-def _body_too_large() -> Rejection:
+def _body_too_large(limit: int) -> Rejection:
     return Rejection(
         codes.STATUS_PAYLOAD_TOO_LARGE,
         codes.CODE_BODY_TOO_LARGE,
-        f"body: must be at most {MAX_BODY_BYTES} bytes (1 MiB)",
+        f"body: must be at most {limit} bytes",
     )
 
 
@@ -423,14 +348,22 @@ class RequestIdMiddleware:
 
 def build_app(state: EmulatorState, extra_routes: Sequence[Route] = ()) -> ASGIApp:
     """The whole ASGI application for one emulator (``extra_routes``: the message runtime's,
-    from :func:`provisioner.emulator.publish.message_routes`)."""
-    api = BotApi(state)
+    from :func:`provisioner.emulator.im.publish.message_routes`)."""
+    api = BotApi(state.store, state.profile)
+    limit = state.profile.body_limit
+    operations = {
+        "/v3/bot/create.json": (api.create, True),
+        "/v3/bot/update.json": (api.update, True),
+        "/v3/bot/delete.json": (api.delete, True),
+        INTEGRATION_DELETE: (api.integration_delete, True),
+        "/v3/bot/get.json": (api.get, False),
+        "/v3/bot/query.json": (api.query, False),
+    }
     routes = [
-        Route("/v3/bot/create.json", _endpoint(state, api.create, writes=True), methods=["POST"]),
-        Route("/v3/bot/update.json", _endpoint(state, api.update, writes=True), methods=["POST"]),
-        Route("/v3/bot/delete.json", _endpoint(state, api.delete, writes=True), methods=["POST"]),
-        Route("/v3/bot/get.json", _endpoint(state, api.get, writes=False), methods=["POST"]),
-        Route("/v3/bot/query.json", _endpoint(state, api.query, writes=False), methods=["POST"]),
+        *(
+            Route(path, _endpoint(state, op, writes=writes, limit=limit), methods=["POST"])
+            for path, (op, writes) in operations.items()
+        ),
         *_admin_routes(state),
         *extra_routes,
     ]

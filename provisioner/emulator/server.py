@@ -20,6 +20,8 @@ from typing import Any
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from provisioner.dify.routing import DifyRoute
+from provisioner.emulator.admission.ratelimit import SlidingWindowLimiter
+from provisioner.emulator.admission.signature import SignatureVerifier
 from provisioner.emulator.app import (
     TRANSPORT_STATE_KEY,
     EmulatorState,
@@ -27,15 +29,14 @@ from provisioner.emulator.app import (
     collect_stats,
     reset_stats,
 )
+from provisioner.emulator.bots.profile import Profile
 from provisioner.emulator.dify.apps import DifyApp
 from provisioner.emulator.dify.server import DifyStandIn
 from provisioner.emulator.faults import FaultConfig, FaultInjector
-from provisioner.emulator.messages import MessageStore
-from provisioner.emulator.publish import message_routes
-from provisioner.emulator.ratelimit import SlidingWindowLimiter
-from provisioner.emulator.runtime import DEFAULT_CALLBACK_TIMEOUT, MessageRuntime
+from provisioner.emulator.im.messages import MessageStore
+from provisioner.emulator.im.publish import message_routes
+from provisioner.emulator.im.runtime import DEFAULT_CALLBACK_TIMEOUT, MessageRuntime
 from provisioner.emulator.serving import ThreadedServer
-from provisioner.emulator.signature import SignatureVerifier
 from provisioner.emulator.store import BotStore
 from provisioner.errors import ConfigError, EmulatorError
 
@@ -67,6 +68,8 @@ class EmulatorServer:
     removed at stop. ``port=0`` picks a free port; :attr:`url` is valid once started.
     ``strict_signatures`` refuses nonces over 18 characters and replayed nonces, as RongCloud's
     docs say (by default both pass, as they evidently do for RongCloud's own clients).
+    ``profile`` answers where RongCloud's docs are silent (default: the emulator's
+    assumptions); ``mask_api_keys`` is its ``api_key_on_read: masked``.
 
     ``dify_apps`` starts a Dify stand-in (:attr:`dify`) next to the emulator: a published
     message's Dify calls off this machine go to it (the local rule of
@@ -86,6 +89,7 @@ class EmulatorServer:
         rate_limit: int = DEFAULT_RATE_LIMIT,
         dify_apps: Sequence[DifyApp] | None = None,
         callback_timeout: float = DEFAULT_CALLBACK_TIMEOUT,
+        profile: Profile | None = None,
     ) -> None:
         if isinstance(rate_limit, bool) or not isinstance(rate_limit, int) or rate_limit < 1:
             raise ConfigError(
@@ -98,7 +102,9 @@ class EmulatorServer:
         self.db_path = db_path
         self.host = host
         self.port = port
-        self.mask_api_keys = mask_api_keys
+        self.profile = profile or Profile()
+        if mask_api_keys:
+            self.profile = self.profile.changed("--mask-api-keys", api_key_on_read="masked")
         self.strict_signatures = strict_signatures
         self.url = ""
         self._faults = FaultInjector(faults)
@@ -114,12 +120,18 @@ class EmulatorServer:
 
     @classmethod
     def local(
-        cls, app_name: str, base_dir: Path, *, dify_apps: Sequence[DifyApp] | None = None
+        cls,
+        app_name: str,
+        base_dir: Path,
+        *,
+        dify_apps: Sequence[DifyApp] | None = None,
+        profile: Profile | None = None,
     ) -> EmulatorServer:
         """The emulator of ``endpoint: local``: bots and secret kept under ``base_dir``.
 
         Database :func:`local_database`, app key ``local-<app_name>``; the secret is generated
-        once and stored in that database. ``dify_apps``: the app's Dify stand-in.
+        once and stored in that database. ``dify_apps``: the app's Dify stand-in;
+        ``profile``: its ``emulator.profile``.
         """
         db_path = local_database(app_name, base_dir)
         app_key = f"local-{app_name}"
@@ -129,7 +141,7 @@ class EmulatorServer:
             store.save_apps({app_key: secret})
         finally:
             store.close()
-        return cls(apps={app_key: secret}, db_path=db_path, dify_apps=dify_apps)
+        return cls(apps={app_key: secret}, db_path=db_path, dify_apps=dify_apps, profile=profile)
 
     # lifecycle ----------------------------------------------------------------------------
 
@@ -236,10 +248,14 @@ class EmulatorServer:
         assert self._store is not None
         return EmulatorState(
             store=self._store,
-            verifier=SignatureVerifier(self.apps, strict=self.strict_signatures),
+            verifier=SignatureVerifier(
+                self.apps,
+                strict=self.strict_signatures,
+                replay_code=self.profile.nonce_reuse_code,
+            ),
             limiter=self._limiter,
             faults=self._faults,
-            mask_api_keys=self.mask_api_keys,
+            profile=self.profile,
         )
 
 

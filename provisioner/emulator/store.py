@@ -134,8 +134,9 @@ class BotStore:
             ).fetchone()
         return None if row is None else _stored(row)
 
-    def create(self, app_key: str, body: dict[str, Any], *, quota: int) -> str | None:
-        """Insert a bot; ``"duplicate"`` or ``"quota"`` when refused, else ``None``."""
+    def create(self, app_key: str, body: dict[str, Any], *, quota: int | None) -> str | None:
+        """Insert a bot; ``"duplicate"`` or ``"quota"`` (never without a ``quota``) when
+        refused, else ``None``."""
         now = self._clock_ms()
         with self._transaction() as db:
             user_id = body["userId"]
@@ -147,7 +148,7 @@ class BotStore:
             (count,) = db.execute(
                 "SELECT COUNT(*) FROM bots WHERE app_key = ?", (app_key,)
             ).fetchone()
-            if count >= quota:
+            if quota is not None and count >= quota:
                 return "quota"
             db.execute(
                 "INSERT INTO bots (app_key, user_id, body, created_at, updated_at) "

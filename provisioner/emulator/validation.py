@@ -10,6 +10,7 @@ needs ``auth.apiKey``, as RongCloud's Dify-callback page says.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,6 +18,7 @@ from urllib.parse import urlsplit
 from provisioner.emulator.codes import (
     CODE_PARAMETER,
     CODE_TOO_MANY,
+    INVENTED_CODES,
     STATUS_BAD_REQUEST,
 )
 
@@ -44,9 +46,23 @@ class Rejection(Exception):
         self.invented = invented
 
 
-def parameter_error(field: str, problem: str) -> Rejection:
-    """400 / 1002 naming the field."""
-    return Rejection(STATUS_BAD_REQUEST, CODE_PARAMETER, f"{field}: {problem}")
+def parameter_error(field: str, problem: str, code: int = CODE_PARAMETER) -> Rejection:
+    """400 / 1002 (or ``code``) naming the field."""
+    return Rejection(
+        STATUS_BAD_REQUEST, code, f"{field}: {problem}", invented=code in INVENTED_CODES
+    )
+
+
+@dataclass(frozen=True)
+class BotRules:
+    """What a create or update body may hold where RongCloud's docs are silent (the profile
+    decides): ``None`` accepts it, a code refuses it (HTTP 400) with that code."""
+
+    numeric_metadata: int | None = None
+    """A metadata value that is a JSON number (RongCloud's guide sends ``{"version": 1}``):
+    accepted and kept as its text (``"1"``), as a Map<String,String> would read it."""
+    same_type: int | None = CODE_PARAMETER
+    """A second integration of a type the bot already has."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +72,7 @@ class QueryRequest:
     include_integration: bool
 
 
-def parse_bot(body: object) -> dict[str, Any]:
+def parse_bot(body: object, rules: BotRules = BotRules()) -> dict[str, Any]:
     """A create/update body as the normalised bot to store."""
     data = _object(body, "body")
     bot: dict[str, Any] = {"userId": _user_id(data.get("userId"), "userId")}
@@ -64,8 +80,8 @@ def parse_bot(body: object) -> dict[str, Any]:
     bot["type"] = _text(data.get("type"), "type", 128)
     bot["profileUrl"] = _text(data.get("profileUrl"), "profileUrl", 256)
     if data.get("metadata") is not None:
-        bot["metadata"] = _metadata(data["metadata"])
-    bot["integrations"] = _integrations(data.get("integrations"))
+        bot["metadata"] = _metadata(data["metadata"], rules.numeric_metadata)
+    bot["integrations"] = _integrations(data.get("integrations"), rules.same_type)
     return bot
 
 
@@ -136,7 +152,7 @@ def _integer(value: object, field: str, minimum: int, maximum: int) -> int:
     return value
 
 
-def _metadata(value: object) -> dict[str, str]:
+def _metadata(value: object, numbers: int | None) -> dict[str, str]:
     data = _object(value, "metadata")
     if len(data) > 16:
         raise parameter_error("metadata", f"at most 16 pairs, got {len(data)}")
@@ -144,11 +160,15 @@ def _metadata(value: object) -> dict[str, str]:
     for key, item in data.items():
         if not 1 <= len(key) <= 32:
             raise parameter_error(f"metadata.{key}", "key must be 1-32 characters")
+        if isinstance(item, int | float) and not isinstance(item, bool):
+            if numbers is not None:
+                raise parameter_error(f"metadata.{key}", "must be a string", numbers)
+            item = json.dumps(item)
         result[key] = _text(item, f"metadata.{key}", 128)
     return result
 
 
-def _integrations(value: object) -> list[dict[str, Any]]:
+def _integrations(value: object, same_type: int | None) -> list[dict[str, Any]]:
     if value is None:
         raise parameter_error("integrations", "is required")
     if not isinstance(value, list):
@@ -159,10 +179,11 @@ def _integrations(value: object) -> list[dict[str, Any]]:
     result = []
     for index, item in enumerate(value):
         integration = _integration(item, f"integrations[{index}]")
-        if integration["type"] in seen:
+        if integration["type"] in seen and same_type is not None:
             raise parameter_error(
                 f"integrations[{index}].type",
                 f"only one integration of type {integration['type']} per bot",
+                same_type,
             )
         seen.add(integration["type"])
         result.append(integration)

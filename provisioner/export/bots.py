@@ -137,10 +137,11 @@ def _unique(name: str, taken: set[str]) -> str:
 
 def file_stem(user_id: str, taken: set[str]) -> str:
     """A file name (without ``.yaml``) for a bot: its userId with every character other than
-    letters, digits, ``.``, ``_`` and ``-`` an underscore, not starting with a dot, not
-    ``app``, and unique (case-insensitively) among ``taken`` (updated; lower case)."""
+    letters, digits, ``.``, ``_`` and ``-`` an underscore, not starting with a dot (a hidden
+    file) or a dash (``rm *`` and ``git add *`` would read it as an option), not ``app``, and
+    unique (case-insensitively) among ``taken`` (updated; lower case)."""
     stem = _UNSAFE_FILE_CHARS.sub("_", user_id)
-    stem = "_" + stem[1:] if stem.startswith(".") else stem
+    stem = "_" + stem[1:] if stem.startswith((".", "-")) else stem
     stem = stem or "bot"
     candidate, number = stem, 2
     while candidate.lower() in taken or candidate.lower() in RESERVED_STEMS:
@@ -402,6 +403,9 @@ def write_secrets(file: SecretsFile, exports: Sequence[AppExport]) -> tuple[int,
 
 
 def _dotenv_value(value: str) -> str:
+    """``value`` as is when plain, else single-quoted: literal for ``sh`` (``set -a && .
+    FILE``), ``--env-file`` and the bundle reader alike, so a ``$`` is never expanded. A
+    ``'`` is written ``'\\''`` (close, an escaped quote, reopen), as the shell needs."""
     if _PLAIN_VALUE.match(value):
         return value
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return "'" + value.replace("'", "'\\''") + "'"

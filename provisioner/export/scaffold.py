@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -29,6 +30,9 @@ from provisioner.models import LOCAL_ENDPOINT, is_endpoint
 from provisioner.secrets import REFERENCE
 
 SCHEMA_NAMES = ("bot", "app", "app-bundle")
+"""The manifests' schemas (``init`` writes them too)."""
+OUTPUT_SCHEMA_NAMES = ("plan", "drift", "check")
+"""The schemas of the JSON outputs (:mod:`provisioner.export.documents`)."""
 DEFAULT_SCHEMAS_DIR = Path("schemas")
 EXAMPLE_USER_ID = "example-bot"
 _NOT_NAME = re.compile(r"[^A-Z0-9]+")
@@ -73,19 +77,23 @@ def packaged_schema(name: str) -> str:
 
 @dataclass(frozen=True)
 class WrittenFile:
-    """One file a command wrote or left alone: ``status`` is ``written``, ``unchanged`` or
-    ``kept`` (it existed with other content and was not overwritten)."""
+    """One file a command wrote or left alone: ``status`` is ``written``, ``updated``
+    (appended to), ``unchanged`` or ``kept`` (it existed with other content and was not
+    overwritten)."""
 
     path: Path
     status: str
 
 
-def write_schemas(folder: Path, *, overwrite: bool) -> list[WrittenFile]:
-    """Write the published schemas into ``folder`` (created when missing). Files already
-    holding the same text are left as they are; others are replaced only with ``overwrite``."""
+def write_schemas(
+    folder: Path, *, overwrite: bool, names: Sequence[str] = SCHEMA_NAMES
+) -> list[WrittenFile]:
+    """Write the published schemas ``names`` (the manifests' by default) into ``folder``
+    (created when missing). Files already holding the same text are left as they are;
+    others are replaced only with ``overwrite``."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        return [_write_schema(folder, name, overwrite) for name in SCHEMA_NAMES]
+        return [_write_schema(folder, name, overwrite) for name in names]
     except OSError as exc:
         raise ConfigError(
             f"cannot write the schemas to {folder}: {exc.strerror or exc}",
@@ -140,7 +148,7 @@ def app_yaml_text(
     return "\n".join([*lines, *(state or ())]) + "\n"
 
 
-STATE_BACKENDS = ("file", "git", "postgres")
+STATE_BACKENDS = ("file", "git", "postgres", "gitlab")
 
 
 def state_yaml_lines(app: str, backend: str) -> list[str]:
@@ -156,6 +164,12 @@ def state_yaml_lines(app: str, backend: str) -> list[str]:
             f"# The recorded state: {app}.json on the branch provisioner-state of this",
             "# repository, shared by every clone and CI job (docs/state.md).",
             "state: {backend: git, branch: provisioner-state, remote: origin}",
+        ]
+    if backend == "gitlab":
+        return [
+            f"# The recorded state: the GitLab-managed Terraform state {app} of this project;",
+            "# in GitLab CI nothing else is needed (docs/state.md).",
+            "state: {backend: gitlab}",
         ]
     dsn, read_dsn = state_dsn_names(app)
     return [
@@ -235,7 +249,34 @@ def init_app(
             f"cannot create {folder}: {exc.strerror or exc}",
             hint="check that the bots folder is writable",
         ) from exc
-    return [*written, *(WrittenFile(path, "written") for path in texts)]
+    return [*written, *(WrittenFile(path, "written") for path in texts), ignore_local_files()]
+
+
+GITIGNORE_ENTRY = ".provisioner/"
+"""What ``init`` keeps out of git: the emulator's database, the file state and its lock, the
+journal and unsaved states (every path under ``.provisioner/`` of the working directory)."""
+
+
+def ignore_local_files(root: Path = Path()) -> WrittenFile:
+    """Add :data:`GITIGNORE_ENTRY` to ``root/.gitignore``: appended when the file lacks it
+    (never rewritten), created when there is none, left alone when it already ignores it."""
+    path = root / ".gitignore"
+    try:
+        text = path.read_text(encoding="utf-8") if path.exists() else None
+        entries = {line.strip().strip("/") for line in (text or "").splitlines()}
+        if GITIGNORE_ENTRY.strip("/") in entries:
+            return WrittenFile(path, "unchanged")
+        separator = "" if not text or text.endswith("\n") else "\n"
+        with path.open("a", encoding="utf-8") as stream:
+            stream.write(f"{separator}# provisioner's local files (state, locks, emulator)\n")
+            stream.write(f"{GITIGNORE_ENTRY}\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(
+            f"cannot add {GITIGNORE_ENTRY} to {path}: {reason}",
+            hint=f"add the line {GITIGNORE_ENTRY} to .gitignore yourself",
+        ) from exc
+    return WrittenFile(path, "written" if text is None else "updated")
 
 
 def check_endpoint(value: str) -> str:

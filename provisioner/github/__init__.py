@@ -6,11 +6,11 @@
   :mod:`~provisioner.github.responses` (failure answers -> GitHubError) beside it.
 - :mod:`provisioner.github.actions`: the Actions runner environment: ``GITHUB_*`` variables,
   the event payload, step summary, outputs, masks, ``stop-commands``, annotations.
-- :mod:`provisioner.github.comment`: the pull-request plan comment: rendering, its hidden
+- :mod:`provisioner.forge.comment`: the pull-request plan comment: rendering, its hidden
   data block, parsing it back, and which comment to trust.
-- :mod:`provisioner.github.outcome`: the apply-outcome comment.
-- :mod:`provisioner.github.drift`: the drift issue body and its hidden data block.
-- :mod:`provisioner.github.shards`: merging the JSON results of shard jobs (``--shard``).
+- :mod:`provisioner.forge.outcome`: the apply-outcome comment.
+- :mod:`provisioner.forge.drift`: the drift issue body and its hidden data block.
+- :mod:`provisioner.forge.shards`: merging the JSON results of shard jobs (``--shard``).
 - :mod:`provisioner.github.sync`: the GitHub writes (sticky comment, reviewed plan lookup,
   apply outcome, drift issue), each a constant number of calls whatever the number of apps.
 

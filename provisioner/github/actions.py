@@ -22,15 +22,13 @@ from provisioner.github.client import Repo
 from provisioner.plan.document import PlanDoc
 from provisioner.render.diagnostics import escape_data, escape_property
 from provisioner.render.markdown import cut_markdown
+from provisioner.render.texts import DEFAULT_LANG, tr
 
 SUMMARY_LIMIT = 1024 * 1024
 """GitHub's limit for one step's summary, in bytes; past it the summary is not shown."""
 MIN_MASK_LENGTH = 6
 """Shorter values are never masked: masking ``on`` or ``1`` would shred the whole log."""
-SUMMARY_NOTE = (
-    "\n> [!NOTE]\n> This summary was cut to fit GitHub's 1 MiB step-summary limit. Run"
-    " `provisioner plan --format json` for everything.\n"
-)
+SUMMARY_NOTE = tr(DEFAULT_LANG, "summary.cut")
 _WHERE = "run this in a GitHub Actions job (the runner sets it), or export it"
 
 
@@ -164,16 +162,19 @@ def _event_payload(path: Path | None) -> dict[str, Any]:
 # --- step summary and outputs -------------------------------------------------------------
 
 
-def fit_summary(text: str, *, used: int = 0, limit: int = SUMMARY_LIMIT) -> str:
-    """``text`` cut (whole lines, fences and ``<details>`` closed, a note added) so that
+def fit_summary(
+    text: str, *, used: int = 0, limit: int = SUMMARY_LIMIT, note: str = SUMMARY_NOTE
+) -> str:
+    """``text`` cut (whole lines, fences and ``<details>`` closed, ``note`` added) so that
     ``used`` bytes already in the summary plus it stay within ``limit`` bytes."""
-    return cut_markdown(text, max(0, limit - used), SUMMARY_NOTE, size=_utf8_size)
+    return cut_markdown(text, max(0, limit - used), note, size=_utf8_size)
 
 
-def append_step_summary(path: Path, text: str) -> None:
-    """Append ``text`` to the step summary at ``path``, within GitHub's 1 MiB per step."""
+def append_step_summary(path: Path, text: str, *, note: str = SUMMARY_NOTE) -> None:
+    """Append ``text`` to the step summary at ``path``, within GitHub's 1 MiB per step
+    (``note``: what a cut summary ends with)."""
     used = path.stat().st_size if path.exists() else 0
-    fitted = fit_summary(text, used=used)
+    fitted = fit_summary(text, used=used, note=note)
     with path.open("a", encoding="utf-8") as handle:
         handle.write(fitted if fitted.endswith("\n") else fitted + "\n")
 

@@ -1,7 +1,7 @@
 """A small GitHub REST client: one ``httpx.Client``, retrying, paginating, rate-limit aware.
 
 Only the endpoints the GitOps loop needs (pull requests of a commit, a pull request, issue
-comments, issues). Every request sends ``Accept: application/vnd.github+json``,
+comments, issues, labels). Every request sends ``Accept: application/vnd.github+json``,
 ``X-GitHub-Api-Version: 2022-11-28``, a User-Agent and the token as a bearer token; the token
 is never part of a message, a log record or ``repr``.
 
@@ -31,6 +31,7 @@ import logging
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -220,6 +221,33 @@ class GitHubClient(ApiClient):
         if labels is not None:
             payload["labels"] = list(labels)
         return self._one(Issue, "PATCH", f"repos/{repo}/issues/{number}", payload)
+
+    def issue_labels(self, repo: Repo, number: int) -> list[Label]:
+        return self._list(Label, f"repos/{repo}/issues/{number}/labels")
+
+    def create_label(self, repo: Repo, name: str, color: str, description: str) -> bool:
+        """A repository label; False when one of that name exists (422 ``already_exists``)."""
+        payload = {"name": name, "color": color, "description": description}
+        try:
+            self._one(Label, "POST", f"repos/{repo}/labels", payload)
+        except GitHubError as exc:
+            if exc.status != 422 or "already_exists" not in exc.message:
+                raise
+            return False
+        return True
+
+    def add_labels(self, repo: Repo, number: int, names: Sequence[str]) -> None:
+        self._request("POST", f"repos/{repo}/issues/{number}/labels", json={"labels": [*names]})
+
+    def remove_label(self, repo: Repo, number: int, name: str) -> bool:
+        """Take ``name`` off issue ``number``; False when it does not carry it (404)."""
+        try:
+            self._request("DELETE", f"repos/{repo}/issues/{number}/labels/{quote(name, safe='')}")
+        except GitHubError as exc:
+            if exc.status != 404:
+                raise
+            return False
+        return True
 
     @property
     def api_url(self) -> str:

@@ -10,38 +10,42 @@ and reported in ``warnings`` for the caller to print.
 - :func:`find_reviewed_plan`: the pull request merged as a commit (:func:`merged_pull`) and
   its trusted plan data (:func:`reviewed_plan`);
 - :func:`post_apply_outcome`: the one apply-outcome comment of that pull request;
-- :func:`sync_drift_issue`: the one drift issue: opened, rewritten, reopened, or closed.
+- :func:`sync_drift_issue`: the one drift issue: opened, rewritten, reopened, or closed;
+- :func:`find_pending`, :func:`post_pending`: pending plans (:mod:`provisioner.forge.pending`);
+- :func:`sync_plan_labels`: the pull request's labels from its plan (:func:`plan_labels`):
+  ours set, created in the repository when missing, stale ones of ours removed, anybody
+  else's left alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 from provisioner.errors import ConfigError, NoMergedPullRequestError, UnreviewedPlanError
-from provisioner.github.client import Comment, GitHubClient, Issue, PullRequest, Repo
-from provisioner.github.comment import (
+from provisioner.forge.comment import (
     DEFAULT_TRUSTED_LOGIN,
     PLAN_MARKER,
     AppFailure,
     PlanData,
-    carries_marker,
-    ignored_warning,
-    is_trusted_author,
     parse_plan_data,
-    pick_trusted,
 )
-from provisioner.github.drift import (
+from provisioner.forge.drift import (
     DRIFT_LABEL,
     DRIFT_MARKER,
-    DRIFT_TITLE,
+    DriftReport,
     drift_entries,
+    drift_title,
     parse_drift_since,
     render_drift_issue,
 )
-from provisioner.github.outcome import APPLY_MARKER
+from provisioner.forge.outcome import APPLY_MARKER
+from provisioner.forge.pending import PENDING_MARKER, Pending, latest_pending
+from provisioner.forge.trust import carries_marker, ignored_warning, is_trusted_author, pick_trusted
+from provisioner.github.client import Comment, GitHubClient, Issue, PullRequest, Repo
 from provisioner.plan.document import PlanDoc
+from provisioner.render.texts import DEFAULT_LANG, Lang, tr
 
 _GATE_HINT = (
     "require the plan check to pass before merging (branch protection), and merge only "
@@ -166,19 +170,6 @@ def merged_pull(client: GitHubClient, repo: Repo, sha: str) -> PullRequest:
 # --- the drift issue --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DriftReport:
-    """One drift check: plan documents made with a refresh, the apps that could not be
-    checked, the run's page and the time of the check (ISO 8601, UTC)."""
-
-    docs: Sequence[PlanDoc]
-    failures: Sequence[AppFailure] = ()
-    run_url: str = ""
-    now: str = ""
-    sha: str = ""
-    """The commit the check planned at (the pending plan's)."""
-
-
 DriftAction = Literal["opened", "updated", "reopened", "closed", "none"]
 
 
@@ -197,6 +188,7 @@ def sync_drift_issue(
     report: DriftReport,
     trusted_login: str = DEFAULT_TRUSTED_LOGIN,
     label: str = DRIFT_LABEL,
+    lang: Lang = DEFAULT_LANG,
 ) -> DriftSync:
     """Keep the repository's one drift issue (marker, trusted author, ``label``) in step
     with ``report``: open it when drift is found, rewrite its body whole each run, reopen
@@ -214,22 +206,22 @@ def sync_drift_issue(
         kept_since=kept,
         plans=report.docs,
         sha=report.sha,
+        lang=lang,
     )
+    title = drift_title(lang)
     is_open = issue is not None and issue.state == "open"
     if entries and issue is None:
-        made = client.create_issue(repo, title=DRIFT_TITLE, body=body, labels=[label])
+        made = client.create_issue(repo, title=title, body=body, labels=[label])
         return DriftSync("opened", made, tuple(warnings))
     if entries and issue is not None:
-        changed = client.update_issue(
-            repo, issue.number, title=DRIFT_TITLE, body=body, state="open"
-        )
+        changed = client.update_issue(repo, issue.number, title=title, body=body, state="open")
         return DriftSync("updated" if is_open else "reopened", changed, tuple(warnings))
     if issue is not None and is_open and report.failures:
         return DriftSync(
             "updated", client.update_issue(repo, issue.number, body=body), tuple(warnings)
         )
     if issue is not None and is_open:
-        note = f"No drift found by [this check]({report.run_url}): every app matches git. Closing."
+        note = tr(lang, "drift.closing", url=report.run_url)
         client.create_comment(repo, issue.number, note)
         closed = client.update_issue(
             repo, issue.number, body=body, state="closed", state_reason="completed"
@@ -263,3 +255,112 @@ def _previous_since(issue: Issue | None, warnings: list[str]) -> dict[str, str]:
     except ConfigError as exc:
         warnings.append(f"issue #{issue.number}: {exc.message}; every app's since starts now")
         return {}
+
+
+# --- pending plans ----------------------------------------------------------------------------
+
+
+def find_pending(client: GitHubClient, repo: Repo, number: int, trusted_login: str) -> Pending:
+    """The latest pending plan on issue or pull request ``number`` written by
+    ``trusted_login``: a pending-plan comment, or the drift issue's own body.
+    UnreviewedPlanError when there is none."""
+    comments = client.issue_comments(repo, number)
+    issue = client.get_issue(repo, number)
+    return latest_pending(comments, issue, number, trusted_login, trusted_login)
+
+
+def post_pending(
+    client: GitHubClient, repo: Repo, number: int, body: str, trusted_login: str
+) -> tuple[Comment, list[str]]:
+    """Post ``body`` as a new pending-plan comment on ``number`` (a pending plan is never
+    edited, so what a reviewer read stays as it was), unless the latest trusted one already
+    says exactly that."""
+    picked = pick_trusted(client.issue_comments(repo, number), PENDING_MARKER, trusted_login)
+    if picked.comment is not None and picked.comment.text == body:
+        return picked.comment, picked.warnings
+    return client.create_comment(repo, number, body), picked.warnings
+
+
+# --- pull-request labels ----------------------------------------------------------------------
+
+
+LabelKind = Literal["no-changes", "changes", "delete", "blocked"]
+LABEL_KINDS: tuple[LabelKind, ...] = get_args(LabelKind)
+DEFAULT_LABELS: Mapping[LabelKind, str] = {kind: f"provisioner:{kind}" for kind in LABEL_KINDS}
+_LABEL_LOOKS: Mapping[LabelKind, tuple[str, str]] = {
+    "no-changes": ("0e8a16", "provisioner: the plan changes no bot"),
+    "changes": ("fbca04", "provisioner: the plan creates, adopts, updates or deletes bots"),
+    "delete": ("d93f0b", "provisioner: the plan deletes bots"),
+    "blocked": ("b60205", "provisioner: a safety rule blocks the plan"),
+}
+
+
+def parse_label_names(spec: str) -> dict[LabelKind, str] | None:
+    """The label of each kind from ``--pr-labels``: empty for the defaults, ``off`` for
+    none (None), else ``KIND=NAME`` pairs (space- or comma-separated) renaming some kinds.
+    ConfigError naming what is wrong."""
+    words = spec.replace(",", " ").split()
+    if words in (["off"], ["false"], ["none"]):
+        return None
+    names = dict(DEFAULT_LABELS)
+    for word in words:
+        kind, equals, name = word.partition("=")
+        if not equals or kind not in LABEL_KINDS or not name:
+            raise ConfigError(
+                f"--pr-labels: {word!r} is not KIND=NAME",
+                hint=f"KIND is one of {', '.join(LABEL_KINDS)}; or give `off` for no labels",
+            )
+        names[kind] = name
+    return names
+
+
+def plan_labels(
+    docs: Sequence[PlanDoc], failures: Sequence[AppFailure] = ()
+) -> tuple[LabelKind, ...]:
+    """What a pull request's plan says, as label kinds: ``changes`` (with ``delete`` when
+    a bot is deleted) and ``blocked``, or ``no-changes`` when no app changes anything (and
+    every app could be planned)."""
+    changes = [change for doc in docs for change in doc["changes"]]
+    kinds: list[LabelKind] = []
+    if changes:
+        kinds.append("changes")
+    if any(change["action"] == "delete" for change in changes):
+        kinds.append("delete")
+    if any(doc["blocked"] for doc in docs):
+        kinds.append("blocked")
+    if not kinds and not failures:
+        kinds.append("no-changes")
+    return tuple(kinds)
+
+
+@dataclass(frozen=True)
+class LabelSync:
+    """The labels :func:`sync_plan_labels` put on and took off."""
+
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+
+
+def sync_plan_labels(
+    client: GitHubClient,
+    repo: Repo,
+    number: int,
+    kinds: Sequence[LabelKind],
+    names: Mapping[LabelKind, str] = DEFAULT_LABELS,
+) -> LabelSync:
+    """Give pull request ``number`` the labels of ``kinds`` (each created in the repository
+    first when the pull request lacks it, with its colour and description) and take off
+    the other labels of ours; labels that are not ours are never touched. One listing,
+    then a write only for what changes."""
+    current = {label.name.lower(): label.name for label in client.issue_labels(repo, number)}
+    wanted = [names[kind] for kind in kinds]
+    missing = [name for name in wanted if name.lower() not in current]
+    for kind in kinds:
+        if names[kind] in missing:
+            client.create_label(repo, names[kind], *_LABEL_LOOKS[kind])
+    if missing:
+        client.add_labels(repo, number, missing)
+    ours = {names[kind].lower() for kind in LABEL_KINDS} - {name.lower() for name in wanted}
+    stale = [current[name] for name in sorted(ours & set(current))]
+    removed = [name for name in stale if client.remove_label(repo, number, name)]
+    return LabelSync(tuple(missing), tuple(removed))

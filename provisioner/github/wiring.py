@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisioner.diagnostics import JsonPath, format_path
-from provisioner.models import APP_FILE, DesiredApp
+from provisioner.models import APP_FILE, DesiredApp, is_notify_field
 from provisioner.plan.document import PlanDoc
 from provisioner.render.markdown import markdown_code
 from provisioner.render.safe import terminal_safe
+from provisioner.render.texts import DEFAULT_LANG, Lang, join, tr
 from provisioner.secrets import (
     TEMPLATE_KEY,
     is_available,
@@ -55,8 +56,9 @@ class Use:
 
     @property
     def optional(self) -> bool:
-        """``state.readDsn``: without it the read-only commands use ``state.dsn``."""
-        return self.bot is None and self.field == READ_DSN_FIELD
+        """``state.readDsn`` (without it the read-only commands use ``state.dsn``) and the
+        ``notify`` targets (without them a run only warns that it could not notify)."""
+        return self.bot is None and (self.field == READ_DSN_FIELD or is_notify_field(self.field))
 
 
 @dataclass(frozen=True)
@@ -158,16 +160,16 @@ _ADVICE = (
 )
 
 
-def introduced_markdown(introduced: Mapping[str, Sequence[str]]) -> str:
+def introduced_markdown(introduced: Mapping[str, Sequence[str]], lang: Lang = DEFAULT_LANG) -> str:
     """The plan comment's and the summary's section: empty when nothing is new."""
     if not introduced:
         return ""
     rows = [
-        f"> - {markdown_code(app)}: {', '.join(markdown_code(name) for name in names)}"
+        f"> - {markdown_code(app)}: {join(lang, (markdown_code(name) for name in names))}"
         for app, names in introduced.items()
     ]
-    title = "> **New secrets:** this pull request references variables the recorded state"
-    lines = ["", "> [!IMPORTANT]", f"{title} does not hold yet; {_ADVICE}:", *rows, ""]
+    title = tr(lang, "secrets.new", bundle=BUNDLE_VARIABLE)
+    lines = ["", "> [!IMPORTANT]", f"> {title}", *rows, ""]
     return "\n".join(lines) + "\n"
 
 

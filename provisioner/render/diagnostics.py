@@ -13,6 +13,7 @@ GitHub: ``::error file=F,line=L,col=C,title=CODE::MESSAGE`` with GitHub's escapi
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable
 
@@ -99,3 +100,30 @@ def render_markdown(diagnostics: Iterable[Diagnostic]) -> str:
 
 def _cell(text: str) -> str:
     return html_comment_safe(text).replace("|", "\\|").replace("\n", " ")
+
+
+CODEQUALITY_SEVERITY = {"error": "major", "warning": "minor"}
+
+
+def render_codequality(diagnostics: Iterable[Diagnostic]) -> str:
+    """GitLab's Code Quality report (``artifacts:reports:codequality``): a JSON array of
+    ``{description, check_name, fingerprint, severity, location: {path, lines: {begin}}}``,
+    no BOM; the fingerprint is stable across runs (rule, file, field path, message)."""
+    issues = []
+    for diagnostic in diagnostics:
+        message = (
+            f"{diagnostic.path}: {diagnostic.message}" if diagnostic.path else diagnostic.message
+        )
+        if diagnostic.hint:
+            message += f" (hint: {diagnostic.hint})"
+        key = "\0".join((diagnostic.code, diagnostic.file, diagnostic.path, diagnostic.message))
+        issues.append(
+            {
+                "description": json_terminal_safe(message),
+                "check_name": diagnostic.code,
+                "fingerprint": hashlib.sha256(key.encode("utf-8")).hexdigest(),
+                "severity": CODEQUALITY_SEVERITY.get(diagnostic.severity, "info"),
+                "location": {"path": diagnostic.file, "lines": {"begin": diagnostic.line}},
+            }
+        )
+    return json.dumps(issues, ensure_ascii=False, indent=2)

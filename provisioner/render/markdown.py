@@ -27,6 +27,7 @@ from provisioner.render.plan import (
 )
 from provisioner.render.safe import html_comment_safe, markdown_fence, markdown_text
 from provisioner.render.safe import markdown_code as safe_code
+from provisioner.render.texts import DEFAULT_LANG, Lang, join, plural, tr
 from provisioner.secrets import MASK
 
 MARKDOWN_LIMIT = 60_000
@@ -34,23 +35,19 @@ MARKDOWN_LIMIT = 60_000
 
 MARKDOWN_MARKER = "<!-- provisioner:plan -->"
 """Hidden marker so a CI job can find and update its own pull-request comment."""
-BLOCKED_NOTE = (
-    "**Blocked by a safety rule: nothing will be applied until the block is lifted; each "
-    "reason says how.**"
-)
+BLOCKED_NOTE = tr(DEFAULT_LANG, "md.blocked_note")
 
 
-def render_markdown(docs: Sequence[PlanDoc], *, limit: int = MARKDOWN_LIMIT) -> str:
+def render_markdown(
+    docs: Sequence[PlanDoc], *, limit: int = MARKDOWN_LIMIT, lang: Lang = DEFAULT_LANG
+) -> str:
     """A pull-request comment: summary with counts and plan ids, deletions first with a
     warning, a table of changed fields per bot, details folded; under ``limit`` characters."""
-    full = _markdown(docs, details=True)
+    full = _markdown(docs, details=True, lang=lang)
     if len(full) <= limit:
         return full
-    compact = _markdown(docs, details=False)
-    note = (
-        "\n> [!NOTE]\n> The plan was too long for one comment and is truncated here. Run"
-        " `provisioner plan --format json` or see the saved `plan --out` file for all of it.\n"
-    )
+    compact = _markdown(docs, details=False, lang=lang)
+    note = tr(lang, "md.truncated")
     if len(compact) + len(note) <= limit:
         return compact + note
     budget = limit - len(note) - 1
@@ -64,45 +61,46 @@ def render_markdown(docs: Sequence[PlanDoc], *, limit: int = MARKDOWN_LIMIT) -> 
     return "".join(kept) + "\n" + note
 
 
-def _markdown(docs: Sequence[PlanDoc], *, details: bool) -> str:
+def _markdown(docs: Sequence[PlanDoc], *, details: bool, lang: Lang) -> str:
     """Beyond :data:`~provisioner.models.MANY_APPS` apps, only the apps with something to
     show get a section, and the apps without changes are named once, after them."""
     fleet = is_fleet(len(docs))
     parts = [MARKDOWN_MARKER]
     if len(docs) > 1:
-        parts.append(_markdown_overview(docs, unchanged=not fleet))
+        parts.append(_markdown_overview(docs, lang, unchanged=not fleet))
     for doc in docs:
         if not fleet or has_news(doc):
-            parts.append(markdown_app_section(doc, details=details))
+            parts.append(markdown_app_section(doc, details=details, lang=lang))
     if fleet:
-        parts.append(_unchanged_line(docs))
+        parts.append(_unchanged_line(docs, lang))
     return "\n".join(parts)
 
 
-def _unchanged_line(docs: Sequence[PlanDoc]) -> str:
+def _unchanged_line(docs: Sequence[PlanDoc], lang: Lang) -> str:
     unchanged = [markdown_code(doc["app"]) for doc in docs if not doc["changes"]]
-    return f"No changes: {', '.join(unchanged)}\n" if unchanged else ""
+    return tr(lang, "md.no_changes", apps=join(lang, unchanged)) + "\n" if unchanged else ""
 
 
-def _markdown_overview(docs: Sequence[PlanDoc], *, unchanged: bool = True) -> str:
+def _markdown_overview(docs: Sequence[PlanDoc], lang: Lang, *, unchanged: bool = True) -> str:
     """The lines above the apps' sections when a comment covers several: which apps are
     blocked and why (first), total counts, which apps have nothing to do (``unchanged``)."""
-    counts = counts_summary(total_counts(docs))
-    out = [f"## Plan for {len(docs)} apps: {blocked_title(docs)}{counts}", ""]
-    out += blocked_summary(docs)
-    if unchanged and (line := _unchanged_line(docs)):
+    counts = counts_summary(total_counts(docs), lang)
+    title = tr(lang, "md.overview", count=len(docs), blocked=blocked_title(docs, lang))
+    out = [f"{title}{counts}", ""]
+    out += blocked_summary(docs, lang)
+    if unchanged and (line := _unchanged_line(docs, lang)):
         out += [line]
     return "\n".join(out)
 
 
-def blocked_title(docs: Sequence[PlanDoc]) -> str:
+def blocked_title(docs: Sequence[PlanDoc], lang: Lang = DEFAULT_LANG) -> str:
     """``BLOCKED (1 of 3 apps) — `` for a heading that must say first that plans are
     blocked; empty when none is."""
     blocked = sum(1 for doc in docs if doc["blocked"])
-    return f"BLOCKED ({blocked} of {len(docs)} apps) — " if blocked else ""
+    return tr(lang, "md.blocked_title", blocked=blocked, count=len(docs)) if blocked else ""
 
 
-def blocked_summary(docs: Sequence[PlanDoc]) -> list[str]:
+def blocked_summary(docs: Sequence[PlanDoc], lang: Lang = DEFAULT_LANG) -> list[str]:
     """The caution block that opens a blocked plan: each blocked app with each reason (a
     reason says how to lift it); nothing when no plan is blocked."""
     return _blocked_caution(
@@ -110,39 +108,43 @@ def blocked_summary(docs: Sequence[PlanDoc]) -> list[str]:
             f"{markdown_code(doc['app'])}: {markdown_text(' '.join(reason.split()))}"
             for doc in docs
             for reason in doc["blocked"]
-        ]
+        ],
+        lang,
     )
 
 
-def _blocked_caution(rows: Sequence[str]) -> list[str]:
+def _blocked_caution(rows: Sequence[str], lang: Lang) -> list[str]:
     if not rows:
         return []
-    return ["> [!CAUTION]", f"> {BLOCKED_NOTE}", *(f"> - {row}" for row in rows), ""]
+    note = tr(lang, "md.blocked_note")
+    return ["> [!CAUTION]", f"> {note}", *(f"> - {row}" for row in rows), ""]
 
 
-def markdown_app_section(doc: PlanDoc, *, details: bool = True) -> str:
+def markdown_app_section(doc: PlanDoc, *, details: bool = True, lang: Lang = DEFAULT_LANG) -> str:
     """One app's markdown section exactly as :func:`render_markdown` writes it (heading,
     blocked reasons, plan id, deletion warning, table of changes, drift, unmanaged bots and,
     with ``details``, the full text plan folded)."""
-    blocked = "BLOCKED — " if doc["blocked"] else ""
-    out = [f"### Plan for {markdown_code(doc['app'])}: {blocked}{summary(doc)}", ""]
-    out += _blocked_caution([markdown_text(reason) for reason in doc["blocked"]])
-    out += [f"Plan id: `{doc['id']}` ({markdown_text(state_note(doc['state']))})", ""]
+    blocked = tr(lang, "md.blocked") if doc["blocked"] else ""
+    app, counts = markdown_code(doc["app"]), summary(doc, lang)
+    out = [tr(lang, "md.app_heading", app=app, blocked=blocked, summary=counts), ""]
+    out += _blocked_caution([markdown_text(reason) for reason in doc["blocked"]], lang)
+    note = markdown_text(state_note(doc["state"], lang))
+    out += [tr(lang, "md.plan_id", id=doc["id"], state=note), ""]
     if doc.get("unchecked"):
-        out += [markdown_text(unchecked_note(doc["unchecked"])), ""]
-    out += _deletion_warning(doc["changes"])
+        out += [markdown_text(unchecked_note(doc["unchecked"], lang)), ""]
+    out += _deletion_warning(doc["changes"], lang)
     if doc["changes"]:
-        out += _markdown_table(doc["changes"])
-    out += _markdown_drift(doc["drift"])
+        out += _markdown_table(doc["changes"], lang)
+    out += _markdown_drift(doc["drift"], lang)
     if doc["unmanaged"]:
-        names = ", ".join(markdown_code(name) for name in doc["unmanaged"])
-        out += ["", f"**Unmanaged** (on the server, never recorded; left alone): {names}"]
+        names = join(lang, (markdown_code(name) for name in doc["unmanaged"]))
+        out += ["", tr(lang, "md.unmanaged", names=names)]
     if details and doc["changes"]:
-        out += _full_plan(doc)
+        out += _full_plan(doc, lang)
     return "\n".join(out) + "\n"
 
 
-def _deletion_warning(changes: Sequence[ChangeDoc]) -> list[str]:
+def _deletion_warning(changes: Sequence[ChangeDoc], lang: Lang) -> list[str]:
     """The warning block over the bots deleted, and each replacement with what it means."""
     deletes = [change for change in changes if change["action"] == "delete"]
     if not deletes:
@@ -151,24 +153,24 @@ def _deletion_warning(changes: Sequence[ChangeDoc]) -> list[str]:
     replaced = [found for change in deletes if (found := change.get("replacement"))]
     out = ["> [!WARNING]"]
     if plain:
-        names = ", ".join(markdown_code(change["user_id"]) for change in plain)
-        count = f"{len(plain)} bot" + ("s" if len(plain) != 1 else "")
-        out.append(f"> **{count} will be deleted:** {names}")
+        names = join(lang, (markdown_code(change["user_id"]) for change in plain))
+        out.append("> " + plural(lang, "md.will_be_deleted", len(plain), names=names))
     for index, replacement in enumerate(replaced):
         if plain or index:
             out.append(">")
         pair = f"{markdown_code(replacement['old'])} → {markdown_code(replacement['new'])}"
-        out.append(f"> **Replaced** {pair}: {markdown_text(replacement_warning(replacement))}")
+        warning = markdown_text(replacement_warning(replacement, lang))
+        out.append("> " + tr(lang, "md.replaced", pair=pair, warning=warning))
     return [*out, ""]
 
 
-def _markdown_drift(drift: Sequence[DriftDoc]) -> list[str]:
+def _markdown_drift(drift: Sequence[DriftDoc], lang: Lang) -> list[str]:
     if not drift:
         return []
-    out = ["", "**Drift** (changed on the server outside git; recorded → live):", ""]
+    out = ["", tr(lang, "md.drift"), ""]
     for item in drift:
         if item["kind"] == "missing":
-            out.append(f"- {markdown_code(item['user_id'])}: missing on the server")
+            out.append(f"- {markdown_code(item['user_id'])}: {tr(lang, 'md.missing')}")
             continue
         shown = "; ".join(
             markdown_text(text) for field in item["fields"] for _, text in field_lines(field)
@@ -177,13 +179,13 @@ def _markdown_drift(drift: Sequence[DriftDoc]) -> list[str]:
     return out
 
 
-def _full_plan(doc: PlanDoc) -> list[str]:
-    """The text plan, folded in ``<details>``."""
+def _full_plan(doc: PlanDoc, lang: Lang) -> list[str]:
+    """The text plan (the CLI's own, in English), folded in ``<details>``."""
     text = html_comment_safe(app_text(doc))
     fence = markdown_fence(text)
     return [
         "",
-        "<details><summary>Full plan</summary>",
+        f"<details><summary>{tr(lang, 'md.full_plan')}</summary>",
         "",
         f"{fence}text",
         text.rstrip(),
@@ -193,16 +195,16 @@ def _full_plan(doc: PlanDoc) -> list[str]:
     ]
 
 
-def _markdown_table(changes: Sequence[ChangeDoc]) -> list[str]:
-    rows = ["| Action | Bot | Field | Before | After |", "|---|---|---|---|---|"]
+def _markdown_table(changes: Sequence[ChangeDoc], lang: Lang) -> list[str]:
+    rows = [tr(lang, "md.table_header"), "|---|---|---|---|---|"]
     for change in shown_changes(changes):
         replacement = change.get("replacement")
-        verb = "replace" if replacement else change["action"]
+        verb = tr(lang, f"action.{'replace' if replacement else change['action']}")
         action = f"{change_symbol(change)} {verb}"
         bot = markdown_code(change["user_id"])
         if replacement:
             bot = f"{markdown_code(replacement['old'])} → {markdown_code(replacement['new'])}"
-        cells = _table_cells(change)
+        cells = _table_cells(change, lang)
         if not cells:
             rows.append(f"| {action} | {bot} | | | |")
         for index, (field, before, after) in enumerate(cells):
@@ -212,14 +214,15 @@ def _markdown_table(changes: Sequence[ChangeDoc]) -> list[str]:
     return rows
 
 
-def _table_cells(change: ChangeDoc) -> list[tuple[str, str, str]]:
+def _table_cells(change: ChangeDoc, lang: Lang) -> list[tuple[str, str, str]]:
     replacement = change.get("replacement")
     if replacement is not None:
         return [_field_cells(field) for field in replacement["fields"]]
     if change["action"] == "create":
-        return [("*(new bot)*", "", "")]
+        return [(tr(lang, "md.new_bot"), "", "")]
     if change["action"] == "delete":
-        return [("*(whole bot)*", "", "protected" if change.get("protect") else "")]
+        protected = tr(lang, "md.protected") if change.get("protect") else ""
+        return [(tr(lang, "md.whole_bot"), "", protected)]
     return [_field_cells(field) for field in change["fields"]]
 
 

@@ -27,6 +27,7 @@ from provisioner.plan.document import (
     zero_counts,
 )
 from provisioner.render.safe import json_terminal_safe, terminal_safe
+from provisioner.render.texts import DEFAULT_LANG, Lang, join, tr
 from provisioner.secrets import MASK, is_sensitive_value
 
 MASK_CHANGED = "(sensitive, changed)"
@@ -44,17 +45,8 @@ _COLORS = {
     "!": "35",
     "blocked": "1;31",
 }
-_SUMMARY_ORDER: tuple[tuple[CountKey, str], ...] = (
-    ("replace", "to replace"),
-    ("delete", "to delete"),
-    ("create", "to create"),
-    ("adopt", "to adopt"),
-    ("update", "to update"),
-)
-_SUMMARY_EXTRA: tuple[tuple[CountKey, str], ...] = (
-    ("drift", "drifted"),
-    ("unmanaged", "unmanaged"),
-)
+_SUMMARY_ORDER: tuple[CountKey, ...] = ("replace", "delete", "create", "adopt", "update")
+_SUMMARY_EXTRA: tuple[CountKey, ...] = ("drift", "unmanaged")
 DIFY_ONLY_FIELDS = ("stream", "handleResponse")
 """Integration fields that mean something only for Dify types: not listed for a webhook
 integration when they hold the API default (true)."""
@@ -80,22 +72,24 @@ def _masked(value: Any) -> Any:
     return value
 
 
-def summary(doc: PlanDataDoc) -> str:
+def summary(doc: PlanDataDoc, lang: Lang = DEFAULT_LANG) -> str:
     """``1 to replace, 1 to delete, 2 to create, 1 to update; 1 drifted, 1 unmanaged`` or
     ``no changes``. A replacement is counted once, not also as a delete and a create."""
-    return counts_summary(doc["counts"])
+    return counts_summary(doc["counts"], lang)
 
 
-def counts_summary(counts: CountsDoc) -> str:
+def counts_summary(counts: CountsDoc, lang: Lang = DEFAULT_LANG) -> str:
     """:func:`summary` of counts (one plan's, or :func:`total_counts` of several)."""
     shown = counts.copy()
     paired = counts.get("replace", 0)
     shown["delete"] = counts.get("delete", 0) - paired
     shown["create"] = counts.get("create", 0) - paired
-    parts = [f"{shown[key]} {label}" for key, label in _SUMMARY_ORDER if shown.get(key)]
-    extra = [f"{shown[key]} {label}" for key, label in _SUMMARY_EXTRA if shown.get(key)]
-    text = ", ".join(parts) if parts else "no changes"
-    return f"{text}; {', '.join(extra)}" if extra else text
+    parts = [tr(lang, f"count.{key}", n=shown[key]) for key in _SUMMARY_ORDER if shown.get(key)]
+    extra = [tr(lang, f"count.{key}", n=shown[key]) for key in _SUMMARY_EXTRA if shown.get(key)]
+    changes = join(lang, parts) if parts else tr(lang, "count.none")
+    if not extra:
+        return changes
+    return tr(lang, "count.with_extra", changes=changes, extra=join(lang, extra))
 
 
 def total_counts(docs: Iterable[PlanDataDoc]) -> CountsDoc:
@@ -191,13 +185,9 @@ def change_title(change: ChangeDoc) -> str:
     return f"{VERBS[change['action']]} {change['user_id']}{source}{protect}"
 
 
-def replacement_warning(replacement: ReplacementDoc) -> str:
+def replacement_warning(replacement: ReplacementDoc, lang: Lang = DEFAULT_LANG) -> str:
     """What a replacement means for the bot, in one sentence."""
-    return (
-        f"the userId changes, so the bot's identity changes: {replacement['old']} is deleted"
-        f" and {replacement['new']} created (users see a new bot; what RongCloud keeps for"
-        f" {replacement['old']} is not moved over)"
-    )
+    return tr(lang, "plan.replacement", old=replacement["old"], new=replacement["new"])
 
 
 def shown_changes(changes: Sequence[ChangeDoc]) -> list[ChangeDoc]:
@@ -223,18 +213,14 @@ def change_symbol(change: ChangeDoc) -> str:
     return SYMBOLS["replace" if change.get("replacement") else change["action"]]
 
 
-def state_note(state: PlanStateDoc) -> str:
+def state_note(state: PlanStateDoc, lang: Lang = DEFAULT_LANG) -> str:
     if state.get("lineage") is None:
-        return "no recorded state yet"
-    return f"state serial {state['serial']}, lineage {state['lineage']}"
+        return tr(lang, "plan.no_state")
+    return tr(lang, "plan.state", serial=state["serial"], lineage=state["lineage"])
 
 
-def unchecked_note(names: Sequence[str]) -> str:
-    return (
-        "Not checked in this run (no value in the environment): "
-        + ", ".join(names)
-        + "; each reference is taken as unchanged where the state records it"
-    )
+def unchecked_note(names: Sequence[str], lang: Lang = DEFAULT_LANG) -> str:
+    return tr(lang, "plan.unchecked", names=", ".join(names))
 
 
 # --- text --------------------------------------------------------------------------------

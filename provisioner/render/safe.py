@@ -77,3 +77,24 @@ def markdown_fence(text: str) -> str:
     """A code-block fence longer than any backtick run in ``text`` (at least three)."""
     longest = max((len(run) for run in re.findall("`+", text)), default=0)
     return "`" * max(3, longest + 1)
+
+
+_CHAT_MARKUP = re.compile(r"([\\`*_{}\[\]()#+\-.!|~^$])")
+_CHAT_LOOKALIKES = str.maketrans({"<": "\uff1c", ">": "\uff1e", "&": "\uff06", "@": "\uff20"})
+
+
+def chat_markdown_text(text: str) -> str:
+    """Plain text for the markdown of a chat robot (DingTalk, WeCom): no control or bidi
+    character, every markdown punctuation backslash-escaped, and ``< > & @`` as their
+    full-width forms, so that a server's or a pull request's text can neither link, format,
+    open a tag (WeCom's ``<font>``, ``<@userid>`` mentions) nor mention anyone. The robots do
+    not document their escapes: a renderer that ignores ``\\`` shows it, harmlessly."""
+    return _CHAT_MARKUP.sub(r"\\\1", terminal_safe(text)).translate(_CHAT_LOOKALIKES)
+
+
+def chat_link(url: str) -> str | None:
+    """``url`` fit for ``[text](url)`` in a chat robot's markdown: an http(s) address with
+    every character that could end or break the link percent-encoded; None otherwise."""
+    if not re.match(r"^https?://[^\s/?#]+", url) or _UNSAFE.search(url):
+        return None
+    return re.sub(r"[\s()<>\[\]\\`\"']", lambda m: f"%{ord(m.group(0)):02X}", url)

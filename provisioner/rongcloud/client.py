@@ -67,6 +67,7 @@ UPDATE = "/v3/bot/update.json"
 DELETE = "/v3/bot/delete.json"
 GET = "/v3/bot/get.json"
 QUERY = "/v3/bot/query.json"
+INTEGRATION_DELETE = "/v3/bot/integration/delete.json"
 
 V2_SUCCESS = 10000
 """The success ``code`` of RongCloud's newer v2 APIs (reference §3)."""
@@ -168,6 +169,10 @@ class RongCloudClient(ApiClient):
     def delete_bot(self, user_id: str) -> None:
         """Delete the bot ``user_id``."""
         self._call(DELETE, DeleteBotRequest(userId=user_id).wire(), mutating=True)
+
+    def delete_integration(self, user_id: str, kind: str) -> None:
+        """Remove the bot's integration of type ``kind`` (the Java SDK's, keyed by type)."""
+        self._call(INTEGRATION_DELETE, {"userId": user_id, "type": kind}, mutating=True)
 
     def get_bots(self, user_ids: Sequence[str]) -> list[BotPayload]:
         """The bots among ``user_ids`` (20 ids a call); ids the server does not know are absent."""

@@ -153,9 +153,15 @@ def hint_for(answer: Answer) -> str | None:
     """What to do about a failed ``answer``: by its code, else by its HTTP status."""
     if answer.unreadable:
         return UNREADABLE_HINT
-    if answer.code == PARAMETER_CODE and _NAMES_APP_KEY.search(answer.error_message or ""):
+    if answer.code == PARAMETER_CODE and names_app_key(answer.error_message):
         return APP_KEY_HINT
     return HINTS.get(answer.code or 0) or STATUS_HINTS.get(answer.status)
+
+
+def names_app_key(message: str | None) -> bool:
+    """True when an error message names the App-Key (``Invalidate App-Key.``): the 1002 of an
+    unknown app key, as opposed to RongCloud's generic parameter error."""
+    return bool(_NAMES_APP_KEY.search(message or ""))
 
 
 def odd_success(path: str, message: str, *, hint: str) -> ApiError:

@@ -14,7 +14,8 @@ error, never a guess), and nothing is ever evaluated by a shell:
 - an unquoted value is the rest of the line, trimmed; ``$``, ``\\`` and quotes in it are
   literal; a ``#`` at its start or after whitespace is refused (other readers cut a comment
   there: quote the value);
-- ``'single quotes'``: literal, may span lines, cannot hold ``'``;
+- ``'single quotes'``: literal, may span lines; a ``'`` inside is written ``'\\''`` (close,
+  an escaped quote, reopen), as in the shell (``export --secrets-to`` writes it so);
 - ``"double quotes"``: may span lines; escapes ``\\\\``, ``\\"``, ``\\n``, ``\\r``, ``\\t``;
   any other backslash is refused (use single quotes for a literal value);
 - after a closing quote only whitespace or a ``# comment``; ``${…}`` is never expanded;
@@ -159,8 +160,16 @@ def _quoted(reader: _Lines, name: str, text: str, scan: _ScanLine) -> str:
 
 
 def _single(reader: _Lines, name: str, text: str) -> _Scan:
-    end = text.find("'")
-    return (text, None) if end == -1 else (text[:end], end + 1)
+    out: list[str] = []
+    index = 0
+    while (end := text.find("'", index)) != -1:
+        out.append(text[index:end])
+        if not text.startswith("\\''", end + 1):
+            return "".join(out), end + 1
+        out.append("'")  # '\'' : the shell's way to write a quote in a single-quoted value
+        index = end + 4
+    out.append(text[index:])
+    return "".join(out), None
 
 
 def _double(reader: _Lines, name: str, text: str) -> _Scan:

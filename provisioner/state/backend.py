@@ -1,4 +1,5 @@
-"""The one protocol every state backend implements (``file``, ``git``, ``postgres``).
+"""The one protocol every state backend implements (``file``, ``git``, ``postgres``,
+``gitlab``).
 
 How apply uses it, per app::
 
@@ -25,14 +26,16 @@ outside the lock and the state's serial.
 from __future__ import annotations
 
 import logging
-from contextlib import AbstractContextManager
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from typing import Literal, Protocol
 
-from provisioner.errors import StateError
+from provisioner.errors import LockedError, StateError
 from provisioner.state.drift_record import DriftRecord
 from provisioner.state.model import LockHolder, RecordedApp
 
-BackendKind = Literal["file", "git", "postgres"]
+BackendKind = Literal["file", "git", "postgres", "gitlab"]
 
 logger = logging.getLogger("provisioner.state")
 """The backends' notices (WARNING): shown to the user by the CLI."""
@@ -116,3 +119,43 @@ class StateBackend(Protocol):
         serial, never in the way of an apply (the last writer wins); StateError when it
         cannot be stored."""
         ...
+
+
+LOCK_POLL = 1.0
+"""Seconds between two tries of a held lock while ``--lock-timeout`` waits."""
+
+
+@contextmanager
+def lock_waiting(
+    backend: StateBackend,
+    command: str,
+    timeout: float | None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Iterator[None]:
+    """``backend.lock(command)``, waiting up to ``timeout`` seconds while another run holds
+    it (``--lock-timeout``; None or 0: LockedError at once, as ``lock`` itself). The wait is
+    announced once on the state logger, naming the holder; when it runs out, the LockedError
+    names the holder and the wait."""
+    deadline = clock() + (timeout or 0.0)
+    waited = False
+    with ExitStack() as stack:
+        while True:
+            try:
+                stack.enter_context(backend.lock(command))
+                break
+            except LockedError as exc:
+                left = deadline - clock()
+                if left <= 0:
+                    if not waited:
+                        raise
+                    raise LockedError(
+                        f"{exc.message}, still after waiting {timeout:g} s (--lock-timeout)",
+                        hint=exc.hint,
+                    ) from exc
+                if not waited:
+                    logger.warning("%s; waiting up to %g s for it", exc.message, timeout)
+                    waited = True
+                sleep(min(LOCK_POLL, left))
+        yield

@@ -1,7 +1,7 @@
 """The one factory of state backends: the backend an app's ``state`` settings name.
 
-``file`` (the default) and ``git`` are imported here; ``postgres`` needs the ``[postgres]``
-extra (psycopg), so it is imported only when an app names it.
+``file`` (the default), ``git`` and ``gitlab`` are imported here; ``postgres`` needs the
+``[postgres]`` extra (psycopg), so it is imported only when an app names it.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from provisioner.state import check_app_name, default_state_path
 from provisioner.state.backend import StateBackend
 from provisioner.state.file.backend import FileBackend
 from provisioner.state.git.backend import GitBackend
+from provisioner.state.gitlab.backend import GitLabBackend
 
 
 def backend_for(
@@ -33,7 +34,9 @@ def backend_for(
     (default: the current working directory); ``${NAME}`` in a DSN from ``env`` (default:
     the process environment). ``read_only``: for a command that never locks or writes
     (plan, drift, state show): a postgres state then connects with ``readDsn`` when it is
-    set and its variables are (see :meth:`PostgresBackend.for_settings`). Nothing is read
+    set and its variables are (see :meth:`PostgresBackend.for_settings`), a gitlab state
+    with the job's ``CI_JOB_TOKEN`` (see :func:`provisioner.state.gitlab.backend.token_for`);
+    ``${NAME}``-free gitlab settings are read from ``env`` too. Nothing is read
     or connected until the backend is used.
     """
     if isinstance(app, str):
@@ -49,6 +52,8 @@ def backend_for(
         return FileBackend(path if path.is_absolute() else base / path, name, shown=str(path))
     if state.backend == "git":
         return GitBackend.for_settings(name, state, base)
+    if state.backend == "gitlab":
+        return GitLabBackend.for_settings(name, state, base, env, read_only=read_only)
     with requires_extra("postgres"):
         from provisioner.state.postgres.backend import PostgresBackend
 

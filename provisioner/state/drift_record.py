@@ -5,7 +5,7 @@ per app, when it looked, in which run, the state version it compared with, and p
 it saw: ``drifted`` (changed on the server outside git, with the changed field paths),
 ``missing`` (recorded, gone from the server), ``unmanaged`` (on the server, not recorded) or
 ``in_sync``. `github plan`, which has neither secrets nor a refresh, reads it to say what a
-merge will meet (:mod:`provisioner.github.seen`). Every backend keeps it beside the state,
+merge will meet (:mod:`provisioner.forge.seen`). Every backend keeps it beside the state,
 never in it: writing it bumps no serial, needs no lock and never conflicts with an apply::
 
     {

@@ -55,8 +55,11 @@ def boot_id() -> str | None:
 
 
 def ci_run_url(env: Mapping[str, str]) -> str | None:
-    """The GitHub Actions run of this process: ``$GITHUB_SERVER_URL/$GITHUB_REPOSITORY/
-    actions/runs/$GITHUB_RUN_ID`` (None outside Actions)."""
+    """The CI run of this process: on GitHub Actions ``$GITHUB_SERVER_URL/$GITHUB_REPOSITORY/
+    actions/runs/$GITHUB_RUN_ID``, on GitLab CI the job, ``$CI_JOB_URL`` (None outside CI)."""
+    job = env.get("CI_JOB_URL")
+    if job and env.get("GITLAB_CI") == "true":
+        return job
     server, repository, run = (
         env.get("GITHUB_SERVER_URL"),
         env.get("GITHUB_REPOSITORY"),

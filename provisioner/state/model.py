@@ -83,10 +83,16 @@ class LockHolderDoc(TypedDict):
     token: NotRequired[str]
 
 
+RECORDED_AT = "recordedAt"
+"""Key in a recorded bot's ``server`` bookkeeping: when the apply recorded it (ISO 8601 UTC)."""
+
+
 @dataclass(frozen=True)
 class RecordedBot:
     """One managed bot as last applied: its canonical spec (secrets fingerprinted), its
-    ``protect`` flag, what the server returned (``createdAt``/``updatedAt``...) and
+    ``protect`` flag, what the server returned (``createdAt``/``updatedAt``...) with
+    :data:`RECORDED_AT`, when this tool recorded it (a create or update answer carries no
+    timestamp, so that is what ``state show`` has on every backend), and
     ``source``, the name of the manifest file it was applied from (``assistant.yaml``;
     absent in state written before it was recorded)."""
 

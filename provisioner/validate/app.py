@@ -31,6 +31,7 @@ from provisioner.manifest import Document, load_document
 from provisioner.models import APP_FILE, AppSettings, Bot, DesiredApp
 from provisioner.validate import schema
 from provisioner.validate.folders import bot_files, display_child
+from provisioner.validate.notify import explain_notify
 from provisioner.validate.references import reference_checks
 from provisioner.validate.rules import (
     app_checks,
@@ -133,7 +134,7 @@ def check_document(
     found = list(document.diagnostics)
     if not document.loaded:
         return found
-    found.extend(schema.check(document, kind))
+    found.extend(explain_notify(document, schema.check(document, kind)))
     found.extend(reference_checks(document, env))
     if kind == "bot":
         found.extend(bot_checks(document))

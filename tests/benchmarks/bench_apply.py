@@ -2,7 +2,7 @@
 
     .venv/bin/python tests/benchmarks/bench_apply.py [--apps 100] [--bots 10]
         [--latency-ms 50] [--concurrency 26] [--rate 50] [--runs 3] [--no-whole-command]
-        [--workdir DIR] [--state-backend file|git|postgres]
+        [--workdir DIR] [--state-backend file|git|postgres] [--read-back-ab]
 
 The emulator runs in a separate process (so its request handling does not share the GIL
 with the apply) and serves one app key per app. Three figures are measured, each on a fresh
@@ -49,6 +49,10 @@ phase starts and released in parallel after it (for git: the final pushes), like
 app does in ``provisioner apply``; that release is timed on its own line, and for git the
 number of pushes of the apply phase and of the release is printed. Target: postgres within
 1.3× of the file backend's apply phase; git's push count independent of the number of bots.
+
+--read-back-ab measures the apply phase with and without the read-back after writes
+(``PROVISIONER_READ_BACK=off``), alternating the two --runs times each in one sitting, and
+prints both medians and their ratio. Target: with read-back within 1.10× of without.
 
 The client CPU per call is printed too: CPython spends roughly 2 ms of CPU per signed httpx
 call and state write, mostly under one GIL, and a 2-core machine runs the emulator as well,
@@ -262,6 +266,7 @@ def measure_once(measure: Any, args: argparse.Namespace, scratch: Path) -> tuple
     with emulator_process(credentials(args.apps), args.latency_ms) as url:
         env = write_workspace(root, url, args.apps, args.bots, args.rate, state_line)
         env.update(extra)
+        env.update(getattr(args, "extra_env", {}))
         result: tuple[float, str] = measure(root, env, args.concurrency)
         return result
 
@@ -288,6 +293,9 @@ def main() -> None:
     parser.add_argument("--no-whole-command", action="store_true")
     parser.add_argument("--workdir", default=None, help="where the workspace and state live")
     parser.add_argument("--state-backend", choices=sorted(STATE_LINES), default="file")
+    parser.add_argument(
+        "--read-back-ab", action="store_true", help="apply phase with and without read-back"
+    )
     args = parser.parse_args()
 
     calls = args.apps * args.bots
@@ -315,7 +323,30 @@ def main() -> None:
             from tests.postgres_support import running_cluster
 
             args.dsn = stack.enter_context(running_cluster()).dsn()
-        run_all(args, Path(scratch), sequential, bound)
+        if args.read_back_ab:
+            run_read_back_ab(args, Path(scratch), bound)
+        else:
+            run_all(args, Path(scratch), sequential, bound)
+
+
+def run_read_back_ab(args: argparse.Namespace, scratch: Path, bound: float) -> None:
+    """The apply phase with and without the read-back, alternating (one sitting)."""
+    times: dict[str, list[float]] = {"with read-back": [], "without read-back": []}
+    for run in range(1, args.runs + 1):
+        for label, value in (("without read-back", "off"), ("with read-back", "on")):
+            args.extra_env = {"PROVISIONER_READ_BACK": value}
+            elapsed, outcome = measure_once(time_apply_phase, args, scratch)
+            times[label].append(elapsed)
+            print(
+                f"run {run} {label:18} {elapsed:6.2f} s"
+                f" ({elapsed / bound:4.2f}× the bound; {outcome})"
+            )
+    with_, without = median(times["with read-back"]), median(times["without read-back"])
+    ratio = with_ / without
+    print(
+        f"apply phase median: with read-back {with_:.2f} s, without {without:.2f} s:"
+        f" {ratio:.3f}× (target ≤ 1.10×: {verdict(ratio <= 1.10)})"
+    )
 
 
 def run_all(args: argparse.Namespace, scratch: Path, sequential: float, bound: float) -> None:

@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from provisioner.forge.comment import RunInfo, render_plan_comment
 from provisioner.github.client import GitHubClient, Repo
-from provisioner.github.comment import RunInfo, render_plan_comment
 from provisioner.github.sync import upsert_plan_comment
 from tests.github_fake import REPO_NAME, WORKFLOW_TOKEN, GitHubFake
 from tests.github_support import created_doc

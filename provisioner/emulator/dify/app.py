@@ -6,17 +6,21 @@ Endpoints, under ``/v1`` with ``Authorization: Bearer <app key>``:
 * ``GET /info``: ``{name, description, tags, mode, author_name}`` (``legacy``: name and
   description only, as Dify before mid-2024);
 * ``GET /parameters``: the app's ``user_input_form`` and (switched-off) features;
-* ``POST /chat-messages`` (chat, agent-chat, advanced-chat, agent apps) and
+* ``POST /chat-messages`` (chat, agent-chat, advanced-chat apps) and
   ``POST /completion-messages`` (completion apps), blocking or streaming (``event: ping``
-  keep-alives, the answer in pieces, ``message_end``).
+  keep-alives, the answer in pieces; a Chatflow's ``workflow_finished`` before
+  ``message_end``);
+* ``GET /messages`` and ``GET /conversations``: the history
+  (:mod:`~provisioner.emulator.dify.history`).
 
 Dify's error envelope ``{code, message, status}`` and its codes: 401 ``unauthorized`` (no,
-malformed or unknown key), 403 ``forbidden`` (app disabled; 404 ``not_found`` with
-``legacy``), 400 ``not_chat_app`` (a completion/workflow app on ``/chat-messages``),
-``app_unavailable`` (unpublished, or a non-completion app on ``/completion-messages``),
-``invalid_param`` (no ``user`` or ``query``, a required input left out, blocking mode on an
-agent app), 404 ``not_found`` (an unknown conversation, or one of another user), 429
-``too_many_requests`` / ``rate_limit_error`` (the ``busy`` / ``quota`` faults).
+malformed or unknown key), 403 ``forbidden`` (app disabled, or deleted: "The app no longer
+exists."; 404 ``not_found`` with ``legacy``), 400 ``not_chat_app`` (a completion, workflow or
+New Agent app on ``/chat-messages``), ``app_unavailable`` (unpublished, or a non-completion
+app on ``/completion-messages``), ``invalid_param`` (no ``user``, a body or input Dify
+refuses: :mod:`~provisioner.emulator.dify.payloads`; blocking mode on an agent app), 404
+``not_found`` (an unknown conversation, or one of another user), 429 ``too_many_requests`` /
+``rate_limit_error`` (the ``busy`` / ``quota`` faults).
 
 Answers are deterministic and say the turn: ``Helper (turn 2): you said “b”. Before that you
 said “a”.``; completions count the user's requests instead. Conversations are kept per app and
@@ -46,17 +50,31 @@ from starlette.types import ASGIApp
 
 from provisioner.dify.protocol import MODE_NAMES, STREAMING_ONLY_MODES
 from provisioner.emulator.dify.apps import DifyApp
+from provisioner.emulator.dify.payloads import (
+    ChatRequestPayload,
+    CompletionRequestPayload,
+    InputCrash,
+    InputRefused,
+    checked_inputs,
+    parsed,
+)
 from provisioner.emulator.dify.store import DifyStore, Turn, app_digest
 from provisioner.errors import ConfigError
 
-CHAT_MODES = frozenset({"chat", "agent-chat", "advanced-chat", "agent"})
+CHAT_MODES = frozenset({"chat", "agent-chat", "advanced-chat"})
+"""The modes Dify's ``ChatApi`` serves (a New Agent app gets ``not_chat_app``)."""
 MAX_BODY_BYTES = 1024 * 1024
 RECEIVED_KEPT = 200
 FAULT_FIELDS = ("busy", "quota", "stream_error")
+LIMITED = frozenset({"text-input", "paragraph"})
+"""The input kinds that have a ``max_length``."""
 
 MISSING_BEARER = "Authorization header must be provided and start with 'Bearer'"
 INVALID_TOKEN = "Access token is invalid"
 DISABLED = "The app's API service has been disabled."
+GONE = "The app no longer exists."
+NO_USER = "Arg user must be provided."
+INTERNAL = "The server encountered an internal error and was unable to complete your request."
 NOT_FOUND = "The requested URL was not found on the server."
 APP_UNAVAILABLE = "App unavailable, please check your app configurations."
 NOT_CHAT_APP = "Please check if your app mode matches the right API route."
@@ -138,6 +156,8 @@ def authorized_app(state: StandInState, request: Request) -> DifyApp:
     app = state.apps.get(token.strip())
     if app is None:
         raise Refusal(401, "unauthorized", INVALID_TOKEN)
+    if app.deleted:
+        raise Refusal(403, "forbidden", GONE)
     if not app.enabled:
         raise (
             Refusal(404, "not_found", NOT_FOUND)
@@ -167,7 +187,8 @@ def parameters_body(app: DifyApp) -> dict[str, Any]:
                 "variable": item.variable,
                 "required": item.required,
                 "default": "",
-                **({"options": []} if item.kind == "select" else {}),
+                **({"options": list(item.options)} if item.kind == "select" else {}),
+                **({"max_length": item.max_length or 0} if item.kind in LIMITED else {}),
             }
         }
         for item in app.inputs
@@ -199,10 +220,15 @@ class Generation:
     streaming: bool
     conversation_id: str
     inputs: dict[str, Any]
+    """As received."""
+    kept: dict[str, Any]
+    """As Dify keeps them: the app's form, checked."""
 
 
 async def generation(request: Request, app: DifyApp, *, completion: bool) -> Generation:
-    """The checked body of a generation request (Refusal: 400 ``invalid_param`` etc.)."""
+    """The checked body of a generation request, in Dify's order: the user, the body
+    (:mod:`~provisioner.emulator.dify.payloads`), the mode, the inputs (Refusal: 400
+    ``invalid_param`` etc.)."""
     if not app.published:
         raise Refusal(400, "app_unavailable", APP_UNAVAILABLE)
     raw = await request.body()
@@ -211,29 +237,37 @@ async def generation(request: Request, app: DifyApp, *, completion: bool) -> Gen
     except (ValueError, RecursionError):
         body = None
     if not isinstance(body, dict):
-        raise Refusal(400, "invalid_param", "the body must be a JSON object")
-    inputs = body.get("inputs", {})
-    if not isinstance(inputs, dict):
-        raise Refusal(400, "invalid_param", "inputs must be an object")
-    user, mode = body.get("user"), body.get("response_mode") or "blocking"
+        raise Refusal(
+            400, "invalid_param", "Invalid JSON payload received or JSON payload is empty."
+        )
+    user = body.get("user")
     if not isinstance(user, str) or not user:
-        raise Refusal(400, "invalid_param", "user is required")
-    if mode not in ("blocking", "streaming"):
-        raise Refusal(400, "invalid_param", "response_mode must be blocking or streaming")
-    if mode == "blocking" and app.mode in STREAMING_ONLY_MODES:
-        raise Refusal(400, "invalid_param", "Agent Chat App does not support blocking mode")
-    query = inputs.get("query") if completion else body.get("query")
-    if completion and query is None:
-        query = body.get("query", "")
-    if not isinstance(query, str) or (not completion and not query):
-        raise Refusal(400, "invalid_param", "query is required")
-    for item in app.inputs:
-        if item.required and not inputs.get(item.variable):
-            raise Refusal(400, "invalid_param", f"{item.variable} is required in input form")
-    conversation = body.get("conversation_id") or ""
-    if not isinstance(conversation, str):
-        raise Refusal(400, "invalid_param", "conversation_id must be a string")
-    return Generation(app, user, query, mode == "streaming", conversation, inputs)
+        raise Refusal(400, "invalid_param", NO_USER)
+    try:
+        if completion:
+            ask: CompletionRequestPayload | ChatRequestPayload = parsed(
+                CompletionRequestPayload, body
+            )
+        else:
+            ask = parsed(ChatRequestPayload, body)
+        streaming = ask.response_mode == "streaming"
+        if not streaming and app.mode in STREAMING_ONLY_MODES:
+            raise InputRefused("Agent Chat App does not support blocking mode")
+        if not completion and not ask.query:
+            raise InputRefused("query is required")
+        inputs = checked_inputs(app.inputs, ask.inputs)
+    except InputRefused as exc:
+        raise Refusal(400, "invalid_param", str(exc)) from None
+    except InputCrash:
+        raise Refusal(500, "internal_server_error", INTERNAL) from None
+    query = ask.query
+    if completion:
+        given = inputs.get("query", ask.inputs.get("query"))
+        query = given if isinstance(given, str) else ask.query
+    conversation = getattr(ask, "conversation_id", None) or ""
+    return Generation(
+        app, user, query.replace("\x00", ""), streaming, conversation, ask.inputs, inputs
+    )
 
 
 def chat_answer(app: DifyApp, turn: Turn, query: str) -> str:
@@ -270,13 +304,11 @@ def stream_events(ask: Generation, answer: str, ids: dict[str, Any], *, fail: bo
             events.append(PING)
         if fail:
             return events + _failure_events(ask, ids)
-    if mode == "agent":
-        events.append(_sse({"event": "message", **ids, "answer": answer}))
-    usage = {"prompt_tokens": len(ask.query), "completion_tokens": len(answer)}
-    events.append(_sse({"event": "message_end", **ids, "metadata": {"usage": usage}}))
-    if mode == "advanced-chat":
+    if mode == "advanced-chat":  # Dify: the workflow's end first, then the message's
         finished = {"id": ids["task_id"], "status": "succeeded", "outputs": {"answer": answer}}
         events.append(_sse({"event": "workflow_finished", **ids, "data": finished}))
+    usage = {"prompt_tokens": len(ask.query), "completion_tokens": len(answer)}
+    events.append(_sse({"event": "message_end", **ids, "metadata": {"usage": usage}}))
     return events
 
 
@@ -297,10 +329,13 @@ async def _streamed(events: list[str]) -> AsyncIterator[str]:
 
 
 def answered(
-    state: StandInState, ask: Generation, answer: str, conversation_id: str | None
+    state: StandInState,
+    ask: Generation,
+    answer: str,
+    conversation_id: str | None,
+    message_id: str,
 ) -> Response:
     """The blocking JSON or the stream of ``answer``."""
-    message_id = str(uuid.uuid4())
     ids: dict[str, Any] = {"task_id": str(uuid.uuid4()), "id": message_id}
     ids.update(message_id=message_id, created_at=int(time.time()))
     if conversation_id is not None:
@@ -342,8 +377,9 @@ def _guarded(state: StandInState, handler: Handler) -> Handler:
     return endpoint
 
 
-def build_dify_app(state: StandInState) -> ASGIApp:
-    """The stand-in's ASGI application."""
+def build_dify_app(state: StandInState, extra_routes: Sequence[Route] = ()) -> ASGIApp:
+    """The stand-in's ASGI application (``extra_routes``: the history's, from
+    :func:`provisioner.emulator.dify.history.history_routes`)."""
 
     async def info(request: Request) -> Response:
         return JSONResponse(info_body(authorized_app(state, request)))
@@ -362,7 +398,10 @@ def build_dify_app(state: StandInState) -> ASGIApp:
         if turn is None:
             raise Refusal(404, "not_found", NO_CONVERSATION)
         _record(state, request, ask)
-        return answered(state, ask, chat_answer(app, turn, ask.query), turn.conversation_id)
+        answer, message_id = chat_answer(app, turn, ask.query), str(uuid.uuid4())
+        if not (ask.streaming and state.faults.stream_error):  # a failed answer is not kept
+            state.store.add_message(turn.conversation_id, message_id, ask.query, answer, ask.kept)
+        return answered(state, ask, answer, turn.conversation_id, message_id)
 
     async def completion(request: Request) -> Response:
         app = authorized_app(state, request)
@@ -371,13 +410,15 @@ def build_dify_app(state: StandInState) -> ASGIApp:
         ask = await generation(request, app, completion=True)
         count = state.store.next_completion(app_digest(app.api_key), ask.user)
         _record(state, request, ask)
-        return answered(state, ask, completion_answer(app, count, ask.query), None)
+        answer = completion_answer(app, count, ask.query)
+        return answered(state, ask, answer, None, str(uuid.uuid4()))
 
     routes = [
         Route("/v1/info", _guarded(state, info), methods=["GET"]),
         Route("/v1/parameters", _guarded(state, parameters), methods=["GET"]),
         Route("/v1/chat-messages", _guarded(state, chat), methods=["POST"]),
         Route("/v1/completion-messages", _guarded(state, completion), methods=["POST"]),
+        *extra_routes,
     ]
 
     async def http_error(request: Request, exc: Exception) -> Response:

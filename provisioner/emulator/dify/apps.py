@@ -23,12 +23,16 @@ INPUT_KINDS = ("text-input", "paragraph", "select", "number")
 
 @dataclass(frozen=True)
 class DifyInput:
-    """One variable of the app's input form (``user_input_form``)."""
+    """One variable of the app's input form (``user_input_form``). ``max_length``: the
+    longest text a ``text-input`` or ``paragraph`` takes (``None``: no limit, as Dify's 0);
+    ``options``: the values a ``select`` takes."""
 
     variable: str
     required: bool = True
     kind: str = "text-input"
     label: str | None = None
+    max_length: int | None = None
+    options: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,8 @@ class DifyApp:
     """One app of the stand-in.
 
     ``enabled=False``: the app (or its API) is off, so every call is refused: 403
-    ``forbidden`` as current Dify answers, 404 with ``legacy``. ``published=False``:
+    ``forbidden`` as current Dify answers, 404 with ``legacy``. ``deleted=True``: the key
+    outlived its app: 403 ``forbidden`` "The app no longer exists." ``published=False``:
     ``/parameters`` and generation answer 400 ``app_unavailable``. ``legacy``: answers as
     Dify before mid-2024 does (``/info`` without ``mode``; a disabled app is 404).
     """
@@ -48,6 +53,7 @@ class DifyApp:
     enabled: bool = True
     published: bool = True
     legacy: bool = False
+    deleted: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in MODE_NAMES:

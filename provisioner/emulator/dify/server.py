@@ -10,6 +10,7 @@ from typing import Any
 
 from provisioner.emulator.dify.app import DifyFaults, StandInState, build_dify_app
 from provisioner.emulator.dify.apps import DifyApp
+from provisioner.emulator.dify.history import history_routes
 from provisioner.emulator.dify.store import DifyStore
 from provisioner.emulator.serving import ThreadedServer
 from provisioner.errors import ConfigError, EmulatorError
@@ -57,7 +58,7 @@ class DifyStandIn:
         try:
             self._state = StandInState(self.apps, DifyStore.open(self.db_path))
             self._serving = ThreadedServer(
-                build_dify_app(self._state),
+                build_dify_app(self._state, history_routes(self._state)),
                 host=self.host,
                 port=self.port,
                 thread_name=THREAD_NAME,

@@ -1,4 +1,5 @@
-"""The Dify stand-in's memory: conversations per (app, user), and a count of completions.
+"""The Dify stand-in's memory: conversations per (app, user), their messages (a query and
+its answer, as Dify's ``GET /messages`` lists them), and a count of completions.
 
 SQLite, like the emulator's bots: in memory for a stand-in of its own, or tables in the
 emulator's database for ``endpoint: local`` (so a conversation outlives the command that
@@ -9,13 +10,15 @@ digest of its key, never the key.
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from provisioner.errors import EmulatorError
 
@@ -29,6 +32,16 @@ CREATE TABLE IF NOT EXISTS dify_conversations (
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS dify_messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    conversation_id TEXT NOT NULL,
+    query TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    inputs TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dify_messages_conversation ON dify_messages (conversation_id);
 CREATE TABLE IF NOT EXISTS dify_completions (
     app TEXT NOT NULL,
     user TEXT NOT NULL,
@@ -50,6 +63,26 @@ class Turn:
     conversation_id: str
     number: int
     previous_query: str | None
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """One exchange: the user's query and the app's answer."""
+
+    id: str
+    conversation_id: str
+    query: str
+    answer: str
+    inputs: dict[str, Any]
+    created_at: int
+
+
+@dataclass(frozen=True)
+class StoredConversation:
+    id: str
+    inputs: dict[str, Any]
+    created_at: int
+    updated_at: int
 
 
 class DifyStore:
@@ -122,6 +155,64 @@ class DifyStore:
                 "SELECT count FROM dify_completions WHERE app = ? AND user = ?", (app, user)
             ).fetchone()
             return int(row[0])
+
+    def add_message(
+        self,
+        conversation_id: str,
+        message_id: str,
+        query: str,
+        answer: str,
+        inputs: Mapping[str, Any],
+    ) -> None:
+        """Record one exchange of a conversation (what ``GET /messages`` lists)."""
+        row = (message_id, conversation_id, query, answer, json.dumps(dict(inputs)), self._now())
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO dify_messages (id, conversation_id, query, answer, inputs,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                row,
+            )
+
+    def owns(self, app: str, user: str, conversation_id: str) -> bool:
+        """True when ``conversation_id`` is a conversation of ``user`` with ``app``."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM dify_conversations WHERE id = ? AND app = ? AND user = ?",
+                (conversation_id, app, user),
+            ).fetchone()
+        return row is not None
+
+    def messages(self, conversation_id: str) -> list[StoredMessage]:
+        """The messages of a conversation, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, conversation_id, query, answer, inputs, created_at FROM dify_messages"
+                " WHERE conversation_id = ? ORDER BY seq",
+                (conversation_id,),
+            ).fetchall()
+        return [
+            StoredMessage(str(row[0]), str(row[1]), row[2], row[3], json.loads(row[4]), int(row[5]))
+            for row in rows
+        ]
+
+    def user_conversations(self, app: str, user: str) -> list[StoredConversation]:
+        """The conversations of ``user`` with ``app``, oldest first, with the inputs of
+        each one's first message."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT c.id, c.created_at, c.updated_at, (SELECT m.inputs FROM dify_messages m"
+                " WHERE m.conversation_id = c.id ORDER BY m.seq LIMIT 1) FROM"
+                " dify_conversations c WHERE c.app = ? AND c.user = ? ORDER BY c.created_at,"
+                " c.rowid",
+                (app, user),
+            ).fetchall()
+        return [
+            StoredConversation(row[0], json.loads(row[3] or "{}"), int(row[1]), int(row[2]))
+            for row in rows
+        ]
+
+    def _now(self) -> int:
+        return int(self._clock())
 
     def conversations(self, user: str) -> list[dict[str, object]]:
         """The conversations of ``user`` (every app), oldest first."""

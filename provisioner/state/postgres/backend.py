@@ -40,7 +40,7 @@ from provisioner.state.drift_record import (
 from provisioner.state.holder import current_holder
 from provisioner.state.model import LockHolder, RecordedApp
 from provisioner.state.postgres.lock import HELD_BY_THIS_SESSION, AppLock
-from provisioner.state.postgres.store import PostgresStore, Session
+from provisioner.state.postgres.store import PostgresStore, Session, on_own_session, pooler_reason
 from provisioner.state.succession import check_request, check_stored, expected_serial_of
 from provisioner.state.unsaved import persist_failure
 
@@ -178,29 +178,29 @@ class PostgresBackend(StateBackend):
         expected = expected_serial_of(state, expected_serial)
         check_request(self.store.where, self.app, state, expected)
         document = render_state(state, self._fragments)
+        session = self._session
         try:
             with self._connection() as connection:
-                if self._session is None:
+                if session is None:
                     self.store.migrate(connection)
                 if self._store_row(connection, state, document, expected):
                     return
                 stored = self._select(connection)
+                elsewhere = on_own_session(connection, session) if session else None
         except psycopg.Error as exc:
             reason = self.store.translate(exc, "the write failed").message
             raise persist_failure(self.store.where, state, self.base_dir, reason) from None
         try:
             check_stored(self.store.where, stored, state, expected)
         except StateConflictError as exc:
-            if self._session is None:
+            if session is None:
                 raise
             kept = persist_failure(self.store.where, state, self.base_dir, exc.message)
             raise kept from None
-        raise persist_failure(
-            self.store.where,
-            state,
-            self.base_dir,
-            f"this run no longer holds the lock of app {self.app} (its session lost it)",
-        )
+        lost = f"this run no longer holds the lock of app {self.app} (its session lost it)"
+        if elsewhere is not None:
+            lost = pooler_reason(f"a write {elsewhere}")
+        raise persist_failure(self.store.where, state, self.base_dir, lost)
 
     def _store_row(
         self, connection: psycopg.Connection[Any], state: RecordedApp, document: str, expected: int
@@ -267,8 +267,10 @@ class PostgresBackend(StateBackend):
                 connection = session.connection
                 self.store.migrate(connection)
                 key = self._lock.key(connection)
-                if not self._lock.try_lock(connection, key):
+                if not self._lock.try_lock(session, key):
                     raise self._lock.locked_error(connection)
+                with self.store.reading() as reader:
+                    self._lock.prove(session, key, reader)
                 try:
                     dead = self._lock.replace_row(connection, session.pid, holder)
                 except BaseException:

@@ -8,13 +8,14 @@ session even before its row is written. Every function takes the connection to r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from typing import TYPE_CHECKING, Any
 
 from provisioner.errors import LockedError, StateError
 from provisioner.state.model import LockHolder
-from provisioner.state.postgres.store import pooler_error
+from provisioner.state.postgres.store import OWN_SESSION, Session, pooler_error
 
 if TYPE_CHECKING:
     import psycopg
@@ -27,6 +28,8 @@ HELD_BY_THIS_SESSION = (
 
 Key = tuple[int, int]
 """The lock key as pg_locks shows it: (classid, objid), the high and low 32 bits."""
+GIVE_BACK_TRIES = 8
+"""Statements a refused lock spends trying to reach the server session that took it."""
 
 
 class AppLock:
@@ -44,9 +47,75 @@ class AppLock:
         value = int(row[0]) if row else 0
         return (value >> 32) & 0xFFFFFFFF, value & 0xFFFFFFFF
 
-    def try_lock(self, connection: psycopg.Connection[Any], key: Key) -> bool:
-        row = connection.execute("SELECT pg_try_advisory_lock(%s)", [_bigint(key)]).fetchone()
-        return bool(row and row[0])
+    def try_lock(self, session: Session, key: Key) -> bool:
+        """Take the lock on ``session``'s own server session; StateError (a pooler) when the
+        statement ran on another one, which then took nothing."""
+        values = {"marker": session.marker, "pid": session.pid, "key": _bigint(key)}
+        row = session.connection.execute(
+            f"SELECT pg_backend_pid(), CASE WHEN {OWN_SESSION}"
+            " THEN pg_try_advisory_lock(%(key)s) END",
+            values,
+        ).fetchone()
+        if row is None or row[1] is None:
+            found = int(row[0]) if row else 0
+            raise pooler_error(
+                self.where,
+                f"the statement taking the lock ran on server session {found}, not on this"
+                f" connection's ({session.pid})",
+                f"cannot lock the state of app {self.app}",
+            )
+        return bool(row[1])
+
+    def prove(self, session: Session, key: Key, reader: psycopg.Connection[Any]) -> None:
+        """After :meth:`try_lock`, prove the lock is this connection's to keep: a separate
+        statement must run on the same server session (its pid and marker) and find the
+        lock held there, and another connection (``reader``) must be on another server
+        session. StateError (a pooler) otherwise, after giving the lock back if a statement
+        reaches the server session that took it."""
+        try:
+            detail = self._disproof(session, key, reader)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._give_back(session, key)
+            raise
+        if detail is not None:
+            self._give_back(session, key)
+            raise pooler_error(self.where, detail, f"cannot lock the state of app {self.app}")
+
+    def _disproof(self, session: Session, key: Key, reader: psycopg.Connection[Any]) -> str | None:
+        """What shows that ``session`` does not keep the lock it took (None: nothing)."""
+        high, low = key
+        values = {"marker": session.marker, "pid": session.pid, "high": high, "low": low}
+        row = session.connection.execute(
+            f"SELECT pg_backend_pid(), {OWN_SESSION}, {HELD_BY_THIS_SESSION}", values
+        ).fetchone()
+        pid, own, held = (int(row[0]), bool(row[1]), bool(row[2])) if row else (0, False, False)
+        if not own:
+            return (
+                f"the statement after taking the lock ran on server session {pid}, not on"
+                f" {session.pid}, which took it"
+            )
+        if not held:
+            return f"server session {pid} no longer holds the lock"
+        found = reader.execute("SELECT pg_backend_pid()").fetchone()
+        if found is not None and int(found[0]) == session.pid:
+            return (
+                f"another connection of this process was handed server session"
+                f" {session.pid}, which holds the lock"
+            )
+        return None
+
+    def _give_back(self, session: Session, key: Key) -> None:
+        """Release the lock where it was taken: the server session ``session.pid``, which
+        a pooler may hand to any of up to :data:`GIVE_BACK_TRIES` statements."""
+        values = {"pid": session.pid, "key": _bigint(key)}
+        for _ in range(GIVE_BACK_TRIES):
+            row = session.connection.execute(
+                "SELECT CASE WHEN pg_backend_pid() = %(pid)s THEN pg_advisory_unlock(%(key)s) END",
+                values,
+            ).fetchone()
+            if row is not None and row[0] is not None:
+                return
 
     def unlock(self, connection: psycopg.Connection[Any], key: Key) -> None:
         connection.execute("SELECT pg_advisory_unlock(%s)", [_bigint(key)])
@@ -70,8 +139,9 @@ class AppLock:
             if row is not None and int(row[1]) == session_pid:
                 raise pooler_error(
                     self.where,
-                    f"the lock of app {self.app} is recorded for this very session"
-                    f" (pid {session_pid}) by another holder",
+                    f"the lock is recorded for this very session (pid {session_pid}) by"
+                    " another holder",
+                    f"cannot lock the state of app {self.app}",
                 )
             connection.execute(
                 sql.SQL(

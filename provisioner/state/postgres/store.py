@@ -8,8 +8,13 @@ One :class:`PostgresStore` per (DSN, schema) and process, shared by every app of
   that its own session still holds the app's lock. A run over 100 apps needs 5 connections,
   not 100.
 
-Every connection: autocommit, TCP keepalives and ``tcp_user_timeout`` (a dead network ends a
-call instead of hanging it), a connect timeout, the holder in ``application_name``. The DSN is a
+Every connection: autocommit, no prepared statements (``prepare_threshold=None``: a statement
+prepared on one server session is unknown on the next one a pooler hands out), TCP keepalives
+and ``tcp_user_timeout`` (a dead network ends a call instead of hanging it), a connect timeout,
+the holder in ``application_name``, and a random *session marker* in the session-level setting
+``provisioner.session``: a statement that does not see its own marker (or its own
+``pg_backend_pid()``) runs on another client's server session, which is how a transaction-mode
+pooler is recognised (:func:`on_own_session`). The DSN is a
 secret: no message, and no exception chain, carries it or its password (:func:`translate`).
 Tables live in the schema, created on first lock or write by versioned, idempotent
 migrations (``<schema>.migrations``); reads never create anything.
@@ -17,6 +22,7 @@ migrations (``<schema>.migrations``); reads never create anything.
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,6 +51,13 @@ SESSION_SETTINGS = (
     " SET tcp_keepalives_count = 3; SET statement_timeout = '60s'; SET lock_timeout = '30s'"
 )
 """The server's side of the keepalives: it frees a dead client's locks within ~1 minute."""
+SESSION_MARKER = "provisioner.session"
+"""The session-level setting holding a connection's random marker (see the module docstring)."""
+OWN_SESSION = (
+    "coalesce(current_setting('provisioner.session', true), '') = %(marker)s"
+    " AND pg_backend_pid() = %(pid)s"
+)
+"""True when the statement runs on the server session its connection was opened with."""
 READ_ONLY_REFUSALS = frozenset({"42501", "25006"})
 """SQLSTATEs of a statement a read-only role may not run: insufficient_privilege, and
 read_only_sql_transaction (``default_transaction_read_only``)."""
@@ -74,9 +87,11 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
 class Session:
     """One connection that holds advisory locks (a lock session) or serves reads."""
 
-    def __init__(self, connection: psycopg.Connection[Any], pid: int) -> None:
+    def __init__(self, connection: psycopg.Connection[Any], pid: int, marker: str) -> None:
         self.connection = connection
         self.pid = pid
+        self.marker = marker
+        """The random value of ``provisioner.session`` this connection set on its session."""
         self.mutex = threading.Lock()
         self.apps: set[str] = set()
 
@@ -100,14 +115,16 @@ class PostgresStore:
 
     # --- connections ------------------------------------------------------------------
 
-    def connect(self) -> Session:
-        """A new connection; StateError (without the DSN) when it cannot be made."""
+    def connect(self, doing: str | None = None) -> Session:
+        """A new connection; StateError (without the DSN) when it cannot be made or does
+        not keep its server session (``doing`` names what it was for)."""
         import psycopg
 
         try:
             connection = psycopg.connect(
                 self._dsn,
                 autocommit=True,
+                prepare_threshold=None,
                 application_name=self.application_name,
                 **CONNECT_OPTIONS,
             )
@@ -119,17 +136,22 @@ class PostgresStore:
             ) from None
         except psycopg.Error as exc:
             raise self.translate(exc, "cannot connect") from None
+        marker = secrets.token_hex(16)
         try:
             connection.execute(SESSION_SETTINGS)
-            first = _backend_pid(connection)
-            second = _backend_pid(connection)
+            row = connection.execute(
+                "SELECT pg_backend_pid(), set_config(%s, %s, false)", [SESSION_MARKER, marker]
+            ).fetchone()
+            first = int(row[0]) if row else 0
+            session = Session(connection, first, marker)
+            second = on_own_session(connection, session)
         except psycopg.Error as exc:
             connection.close()
             raise self.translate(exc, "cannot set up the connection") from None
-        if first != second:
+        if second is not None:
             connection.close()
-            raise pooler_error(self.where, f"pg_backend_pid() changed from {first} to {second}")
-        return Session(connection, first)
+            raise pooler_error(self.where, f"the second statement {second}", doing)
+        return session
 
     @contextmanager
     def reading(self) -> Iterator[psycopg.Connection[Any]]:
@@ -149,7 +171,7 @@ class PostgresStore:
             self._sessions = live
             idle = min(live, key=lambda s: len(s.apps), default=None)
             if idle is None or (idle.apps and len(live) < MAX_SESSIONS):
-                idle = self.connect()
+                idle = self.connect(f"cannot lock the state of app {app}")
                 self._sessions.append(idle)
             idle.apps.add(app)
             return idle
@@ -274,13 +296,23 @@ def translate(exc: Exception, doing: str, where: str, dsn: str) -> StateError:
     )
 
 
-def pooler_error(where: str, detail: str) -> StateError:
-    return StateError(
-        f"{where}: the connection does not keep its database session ({detail}): a"
+POOLER_HINT = "point state.dsn at the server itself, or at a pool in session mode"
+
+
+def pooler_reason(detail: str) -> str:
+    """Why a connection cannot hold a lock: ``detail`` says what a statement found."""
+    return (
+        f"the connection does not keep its database session ({detail}): a"
         " transaction-mode pooler (such as PgBouncer with pool_mode=transaction) sits in"
-        " between, and session advisory locks cannot work through it",
-        hint="point state.dsn at the server itself, or at a pool in session mode",
+        " between, and session advisory locks cannot work through it"
     )
+
+
+def pooler_error(where: str, detail: str, doing: str | None = None) -> StateError:
+    """The refusal of a connection through a transaction-mode pooler; ``doing``: what it
+    was for (``cannot lock the state of app demo``)."""
+    prefix = f"{where}: {doing}" if doing else where
+    return StateError(f"{prefix}: {pooler_reason(detail)}", hint=POOLER_HINT)
 
 
 def newer_schema_error(where: str, version: int) -> StateError:
@@ -291,6 +323,16 @@ def newer_schema_error(where: str, version: int) -> StateError:
     )
 
 
-def _backend_pid(connection: psycopg.Connection[Any]) -> int:
-    row = connection.execute("SELECT pg_backend_pid()").fetchone()
-    return int(row[0]) if row else 0
+def on_own_session(connection: psycopg.Connection[Any], session: Session) -> str | None:
+    """None when a new statement on ``connection`` runs on ``session``'s server session;
+    otherwise what it found instead, for :func:`pooler_error`."""
+    row = connection.execute(
+        "SELECT pg_backend_pid(), coalesce(current_setting(%s, true), '') = %s",
+        [SESSION_MARKER, session.marker],
+    ).fetchone()
+    pid, marked = (int(row[0]), bool(row[1])) if row else (0, False)
+    if pid != session.pid:
+        return f"ran on server session {pid}, not {session.pid}"
+    if not marked:
+        return f"ran on server session {pid} without this connection's marker"
+    return None

@@ -1,0 +1,1 @@
+"""The gitlab state backend: GitLab-managed Terraform state (see backend.py)."""

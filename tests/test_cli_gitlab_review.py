@@ -1,0 +1,169 @@
+"""The review model on GitLab end to end, as on GitHub (tests/test_cli_github_review.py):
+drift between merges, an adoption, two quick merges, a refusal applied through its pending
+plan (``gitlab apply --pending N``), the drift issue opened, updated and closed, and notes
+that only look like ours (forged, hijacked, GitLab's system notes) ignored."""
+
+from __future__ import annotations
+
+from provisioner.rongcloud import BotPayload
+from tests.apply_support import client_for, write_calls
+from tests.github_world import HAND_MADE
+from tests.gitlab_fake import HUMAN_TOKEN
+from tests.gitlab_world import (
+    APPLY_MARKER,
+    MERGE,
+    PENDING_MARKER,
+    PLAN_MARKER,
+    GitLabWorld,
+    gitlab_world,
+    merged_and_applied,
+    plan_data,
+    reviewed,
+)
+from tests.test_cli_github_review import _export, console_edit, set_metadata
+
+__all__ = ["gitlab_world"]
+
+
+def _outcome(world: GitLabWorld, iid: int, marker: str = APPLY_MARKER) -> str:
+    (body,) = world.notes(iid, marker)
+    return body
+
+
+def test_a_console_change_to_one_bot_does_not_block_a_merge_of_another(
+    gitlab_world: GitLabWorld,
+) -> None:
+    world = gitlab_world
+    merged_and_applied(world)
+    console_edit(world, "helper-bot", name="By hand")
+    world.both("bot", "assistant-bot", name="Assistant Two")
+    iid = reviewed(world, "6" * 40)
+    world.gitlab.merge(iid, "7" * 40)
+    before = write_calls(world.server)
+    job = world.apply(sha="7" * 40)
+    assert job.code == 0, job.log
+    assert write_calls(world.server) == before + 1
+    body = _outcome(world, iid)
+    assert "- `assistant-bot`: ✅ updated" in body
+    assert "- `helper-bot`: ➖ left alone: changed on the server outside git" in body
+
+
+def test_an_exported_bot_is_adopted_through_a_merge_request(gitlab_world: GitLabWorld) -> None:
+    world = gitlab_world
+    merged_and_applied(world)
+    with client_for(world.server) as client:
+        client.create_bot(BotPayload.model_validate({**HAND_MADE, "userId": "hr-bot"}))
+    exported = _export(world, "hr-bot")  # in the main clone, as a user would run it
+    (world.mr.root / "bots" / "demo" / "hr-bot.yaml").write_text(exported, encoding="utf-8")
+    iid = reviewed(world, "6" * 40)
+    world.gitlab.merge(iid, "7" * 40, squash=True)  # a squash merge
+    before = write_calls(world.server)
+    job = world.apply(sha="7" * 40)
+    assert job.code == 0, job.log
+    assert "hr-bot" in world.state().bots
+    assert write_calls(world.server) == before
+    assert "- `hr-bot`: ✅ adopted" in _outcome(world, iid)
+
+
+def test_two_quick_merges_both_apply(gitlab_world: GitLabWorld) -> None:
+    world = gitlab_world
+    merged_and_applied(world)
+    world.mr.bot("assistant-bot", name="Assistant Two")
+    first = reviewed(world, "6" * 40)
+    world.mr.bot("assistant-bot", name="Assistant")
+    world.mr.bot("helper-bot", name="Helper Two")
+    second = reviewed(world, "8" * 40)
+    world.main.bot("assistant-bot", name="Assistant Two")
+    world.main.bot("helper-bot", name="Helper Two")
+    world.gitlab.merge(first, "7" * 40)
+    world.gitlab.merge(second, "9" * 40)
+    assert world.apply(sha="7" * 40).code == 0
+    job = world.apply(sha="9" * 40)
+    assert job.code == 0, job.log
+    names = {user_id: bot.spec["name"] for user_id, bot in world.state().bots.items()}
+    assert names == {"assistant-bot": "Assistant Two", "helper-bot": "Helper Two"}
+    assert "- `helper-bot`: ✅ updated" in _outcome(world, second)
+
+
+def test_a_refusal_posts_a_pending_plan_that_the_pending_job_applies(
+    gitlab_world: GitLabWorld,
+) -> None:
+    world = gitlab_world
+    merged_and_applied(world)
+    console_edit(world, "helper-bot", name="By hand")
+    set_metadata(world, "helper-bot", "2", where="both")
+    iid = reviewed(world, "6" * 40)
+    world.gitlab.merge(iid, "7" * 40)
+    before = write_calls(world.server)
+    job = world.apply(sha="7" * 40)
+    assert job.code == 1, job.log
+    assert write_calls(world.server) == before
+    assert "⛔ refused: drifted on the server in `name`" in _outcome(world, iid)
+    (pending,) = world.notes(iid, PENDING_MARKER)
+    assert f"`provisioner gitlab apply --pending {iid}`" in pending
+    world.gitlab.add_issue("an unrelated issue with the same number", "", "")  # issue #1 too
+    dispatched = world.apply("--pending", str(iid), sha="7" * 40, source="web")
+    assert dispatched.code == 0, dispatched.log
+    assert write_calls(world.server) == before + 1
+    spec = world.state().bots["helper-bot"].spec
+    assert (spec["name"], spec["metadata"]) == ("Helper", {"version": "2"})
+    assert "| `demo` | ✅ applied | 1 | 0 | 0 |  |" in _outcome(
+        world, iid, "<!-- provisioner:apply-pending -->"
+    )
+
+
+def test_the_drift_issue_is_opened_updated_and_closed_and_its_pending_plan_applies(
+    gitlab_world: GitLabWorld,
+) -> None:
+    world = gitlab_world
+    merged_and_applied(world)
+    console_edit(world, "helper-bot", name="By hand")
+    assert world.drift().code == 2
+    (issue,) = world.gitlab.issues()
+    assert issue["state"] == "opened" and issue["labels"] == ["provisioner-drift"]
+    assert issue["description"].startswith("<!-- provisioner:drift -->\n## 1 app differs")
+    assert "`provisioner gitlab apply --pending <number>`" in issue["description"]
+    assert world.drift().code == 2
+    assert len(world.gitlab.issues()) == 1  # rewritten, not a second one
+    job = world.apply("--pending", str(issue["iid"]), source="web")
+    assert job.code == 0, job.log
+    assert world.state().bots["helper-bot"].spec["name"] == "Helper"
+    assert world.drift().code == 0
+    (closed,) = world.gitlab.issues()
+    assert closed["state"] == "closed"
+    assert world.notes(closed["iid"], "No drift found", thread="issues")
+    console_edit(world, "helper-bot", name="Again")
+    assert world.drift().code == 2
+    assert world.gitlab.issues()[0]["state"] == "opened"  # reopened
+
+
+def test_forged_hijacked_and_system_notes_are_ignored(gitlab_world: GitLabWorld) -> None:
+    world = gitlab_world
+    iid = reviewed(world, "1" * 40)
+    (ours,) = world.notes(iid, PLAN_MARKER)
+    forged = ours.replace('"head_sha":"' + "1" * 40, '"head_sha":"' + "5" * 40)
+    world.gitlab.add_note("merge_requests", iid, forged, token=HUMAN_TOKEN)  # mallory forges
+    world.gitlab.add_note("merge_requests", iid, "quote:\n" + ours, token=HUMAN_TOKEN)
+    world.gitlab.add_note("merge_requests", iid, ours, system=True)  # a system note
+    world.gitlab.push(iid, "5" * 40)  # an unreviewed push, then the merge
+    world.gitlab.merge(iid, MERGE)
+    job = world.apply()
+    assert job.code == 3, job.log
+    assert write_calls(world.server) == 0
+    assert "is for commit 111111111111" in job.err
+    outcome = _outcome(world, iid)
+    assert "⛔ refused" in outcome
+    assert plan_data(world.notes(iid, PLAN_MARKER)[0])["head_sha"] == "1" * 40
+
+
+def test_a_plan_note_by_another_user_is_never_edited_or_believed(
+    gitlab_world: GitLabWorld,
+) -> None:
+    world = gitlab_world
+    iid = world.gitlab.add_merge_request("1" * 40)
+    world.gitlab.add_note("merge_requests", iid, PLAN_MARKER + "\nhijacked", token=HUMAN_TOKEN)
+    job = world.plan(iid)
+    assert job.code == 0, job.log
+    assert "warning: ignored comment" in job.err and "by mallory" in job.err
+    bodies = world.notes(iid, PLAN_MARKER)
+    assert bodies[0] == PLAN_MARKER + "\nhijacked" and len(bodies) == 2
