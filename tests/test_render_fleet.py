@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from provisioner.github.actions import SUMMARY_LIMIT
 from provisioner.forge.shards import merge_shard_results, shard_result_json
+from provisioner.github.actions import SUMMARY_LIMIT
 from provisioner.models import MANY_APPS
 from provisioner.plan import PlanDoc
 from provisioner.render.drift import render_drift_text

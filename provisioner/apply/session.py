@@ -185,7 +185,7 @@ class AppRun:
                 allow_empty=session.allow_empty,
                 check_secrets=session.lock,
             )
-            self.stored_keys = client.stored_keys if client is not None else frozenset()
+            self.stored_keys = client.stored_keys() if client is not None else frozenset()
             return plan
 
     def _after_plan(self) -> None:
@@ -222,7 +222,7 @@ class AppRun:
                 state = recorded if recorded is not None else self.unrecorded
                 state = state if state is not None else RecordedApp.fresh(app.name)
                 client = clients.enter_context(connect(app, session.env))
-                client.remember_stored_keys(self.stored_keys)
+                client.stored_keys(also=self.stored_keys)
                 recorder = StateRecorder(
                     backend,
                     state,

@@ -251,15 +251,11 @@ class RongCloudClient(ApiClient):
         )
         return self._retry.call(lambda: self._attempt(call))
 
-    @property
-    def stored_keys(self) -> frozenset[str]:
-        """The Dify keys the server's answers held so far: redacted from its messages."""
+    def stored_keys(self, also: frozenset[str] = frozenset()) -> frozenset[str]:
+        """The Dify keys the server's answers held, redacted from its messages, with ``also``
+        (what another client of the app saw: the plan's refresh for the apply's client)."""
+        self._stored_keys = self._stored_keys | also
         return self._stored_keys
-
-    def remember_stored_keys(self, keys: frozenset[str]) -> None:
-        """Redact ``keys`` too: what an earlier client of the same app saw (the refresh of
-        the plan, when the apply runs on a client of its own)."""
-        self._stored_keys = self._stored_keys | keys
 
     def _remember_keys(self, bots: list[BotPayload]) -> list[BotPayload]:
         keys = {key for bot in bots for key in _api_keys(bot) if "***" not in key}
