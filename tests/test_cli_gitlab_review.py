@@ -98,7 +98,16 @@ def test_a_refusal_posts_a_pending_plan_that_the_pending_job_applies(
     job = world.apply(sha="7" * 40)
     assert job.code == 1, job.log
     assert write_calls(world.server) == before
-    assert "⛔ refused: drifted on the server in `name`" in _outcome(world, iid)
+    assert (  # GitLab's command and words in the hint
+        "- `helper-bot`: ⛔ refused: drifted on the server in `name`, which this change does not"
+        " set: applying it would revert a change nobody reviewed — **what to do:** accept the"
+        " server's version (change the manifest to match it in a merge request), or revert it"
+        " through the pending plan (`gitlab apply --pending`); `drift: revert` in app.yaml makes"
+        " merges revert such drift\n"
+    ) in _outcome(world, iid)
+    assert "hint: accept the server's version (change the manifest to match it in a merge" in (
+        job.err
+    )
     (pending,) = world.notes(iid, PENDING_MARKER)
     assert f"`provisioner gitlab apply --pending {iid}`" in pending
     world.gitlab.add_issue("an unrelated issue with the same number", "", "")  # issue #1 too

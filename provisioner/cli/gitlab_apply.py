@@ -155,7 +155,9 @@ class _Run:
     def reviewed(self, iid: int, data: PlanData) -> int:
         """The changes merge request ``iid`` reviewed; a pending plan for what was refused."""
         applied = self._apply(
-            lambda show: apply_reviewed(self.loaded, self.env, data, command=COMMAND, **show)
+            lambda show: apply_reviewed(
+                self.loaded, self.env, data, command=COMMAND, wording=GITLAB, **show
+            )
         )
         why = tr(self.lang, "pending.why_refused", number=iid, **self.terms)
         url = self._post_pending("merge_requests", iid, applied.needs_review, why)
@@ -165,7 +167,9 @@ class _Run:
 
     def auto_approved(self) -> int:
         applied = self._apply(
-            lambda show: apply_reviewed(self.loaded, self.env, None, command=COMMAND, **show)
+            lambda show: apply_reviewed(
+                self.loaded, self.env, None, command=COMMAND, wording=GITLAB, **show
+            )
         )
         body = self._outcome(applied.outcomes())
         self._report(body, applied, None, "")
