@@ -48,6 +48,7 @@ from provisioner.gitlab.ci import (
     terraform_report,
 )
 from provisioner.gitlab.sync import sync_drift_issue, upsert_note
+from provisioner.notify import drift_summaries
 from provisioner.render.diagnostics import render_codequality
 from provisioner.render.drift import has_findings, render_drift_text
 from provisioner.render.markdown import render_markdown
@@ -262,6 +263,8 @@ def drift_command(
     click.echo(terminal_safe(render_drift_text(docs) or "No apps to check.\n", keep_newlines=True))
     found = any(has_findings(doc) for doc in docs)
     job.outputs({"changes": "true" if found else "false"})
+    failed = [(failure.app, failure.message) for failure in failures]
+    job.notify(drift_summaries(docs, failed), gathered.loaded, env)  # a fan-in has no apps
     if results_out is not None:
         write_result(results_out, shard_result_json(docs, failures), len(docs))
         job.summary(html_comment_safe(render_drift_text(docs)))
