@@ -14,6 +14,12 @@ from provisioner.forge.comment import AppFailure, RunInfo, render_plan_comment
 from provisioner.forge.drift import drift_record
 from provisioner.forge.outcome import AppOutcome, BotOutcome, render_apply_outcome
 from provisioner.forge.pending import render_pending_plan
+from provisioner.forge.secrets import (
+    app_needs,
+    introduced_by_app,
+    introduced_markdown,
+    introduced_text,
+)
 from provisioner.forge.seen import seen_apps, seen_markdown, seen_text
 from provisioner.forge.wording import GITHUB, GITLAB
 from provisioner.github.actions import (
@@ -33,14 +39,7 @@ from provisioner.github.sync import (
     sync_drift_issue,
     upsert_plan_comment,
 )
-from provisioner.github.wiring import (
-    app_needs,
-    introduced_by_app,
-    introduced_markdown,
-    introduced_text,
-    render_secrets_text,
-    secrets_document,
-)
+from provisioner.github.wiring import render_secrets_text, secrets_document
 from provisioner.plan import make_plan
 from provisioner.plan.reviewed import decide_bots, reviews_of
 from provisioner.render.markdown import BLOCKED_NOTE, render_markdown
@@ -184,7 +183,8 @@ def test_no_canary_in_the_drift_record_or_what_pull_requests_are_told_of_it() ->
 
 
 def test_no_canary_in_the_secrets_texts() -> None:
-    """`github secrets` and the plan's new-secrets section name variables, never values."""
+    """`github secrets` and the plan's new-secrets section (on both forges) name variables,
+    never values."""
     env = {"DIFY_KEY": SECRET_CANARY, "OTHER_KEY": ROTATED_CANARY}
     apps = [make_app(make_bot("assistant"), name="prod"), make_app(make_bot("helper"), name="new")]
     needs = [app_needs(app) for app in apps]
@@ -195,6 +195,8 @@ def test_no_canary_in_the_secrets_texts() -> None:
         introduced_markdown(found),
         introduced_markdown(found, Lang.ZH_CN),
         introduced_text(found),
+        *(introduced_markdown(found, lang, GITLAB) for lang in Lang),
+        introduced_text(found, GITLAB),
     ]
     assert "DIFY_KEY" in texts[0] and "DIFY_KEY" in texts[2]
     for canary in CANARIES:

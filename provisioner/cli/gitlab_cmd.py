@@ -21,7 +21,12 @@ from pathlib import Path
 import click
 
 from provisioner.cli import gitlab_apply
-from provisioner.cli.github_job import diagnostics_markdown, failures_markdown, write_result
+from provisioner.cli.github_job import (
+    diagnostics_markdown,
+    failures_markdown,
+    introduced_secrets,
+    write_result,
+)
 from provisioner.cli.gitlab_job import (
     GitLabJob,
     JobFiles,
@@ -150,11 +155,12 @@ def plan_command(
 
 def _report_plans(job: GitLabJob, gathered: Gathered, seen: list[SeenApp]) -> str:
     """The log sections, the summary file and the outputs; the markdown of what the last
-    drift run saw, for the note."""
+    drift run saw and of the new secrets the merge request introduces, for the note."""
     docs, lang = gathered.docs, job.lang
     echo_sections(docs)
-    click.echo(terminal_safe(seen_text(seen, GITLAB), keep_newlines=True), nl=False)
-    notes = seen_markdown(seen, lang, GITLAB)
+    log, secrets = introduced_secrets(gathered, lang, GITLAB)
+    click.echo(terminal_safe(seen_text(seen, GITLAB), keep_newlines=True) + log, nl=False)
+    notes = seen_markdown(seen, lang, GITLAB) + secrets
     plans = (
         render_markdown(docs, limit=SUMMARY_ROOM, lang=lang)
         if docs

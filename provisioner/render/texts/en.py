@@ -283,11 +283,16 @@ TEXTS: Final[dict[str, str]] = {
     "seen.alone_drift": "this merge leaves it alone; see the drift {issue}",
     "seen.unmanaged": "{bot} is on the server but not managed",
     "seen.alone": "this merge leaves it alone",
-    # --- new secrets (github/wiring.py) and the job summary ----------------------------------
+    # --- new secrets (forge/secrets.py) and the job summary ----------------------------------
     "secrets.new": (
         "**New secrets:** this pull request references variables the recorded state does not"
         " hold yet; add them to the apply job's secrets (the {bundle} bundle; `provisioner"
         " github secrets` lists what each app needs) before merging:"
+    ),
+    "secrets.new.gitlab": (
+        "**New secrets:** this merge request references variables the recorded state does not"
+        " hold yet; add them to the project's CI/CD variables (masked and protected, in the"
+        " environments of the apply and drift jobs) before merging:"
     ),
     "summary.cut": (
         "\n> [!NOTE]\n> This summary was cut to fit GitHub's 1 MiB step-summary limit. Run"

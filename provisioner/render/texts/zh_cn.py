@@ -260,6 +260,11 @@ TEXTS: Final[dict[str, str]] = {
         "**新的机密：**此拉取请求引用了已记录的状态中还没有的变量；合并之前请把它们加入执行作业"
         "的机密（{bundle}；`provisioner github secrets` 会列出每个应用需要的变量）："
     ),
+    "secrets.new.gitlab": (
+        "**新的机密：**此合并请求引用了已记录的状态中还没有的变量；合并之前请把它们添加为项目的"
+        " CI/CD 变量（设为屏蔽（masked）并受保护（protected），环境范围限定在执行作业和漂移检查"
+        "作业的环境）："
+    ),
     "summary.cut": (
         "\n> [!NOTE]\n> 为符合 GitHub 作业摘要每一步 1 MiB 的限制，此摘要已截断。完整内容请运行"
         " `provisioner plan --format json`。\n"
