@@ -29,9 +29,31 @@
 Every message is written for the user: what is wrong, where, and what to do (``hint``).
 Third-party exceptions are translated at the boundary with ``raise ... from exc``.
 No message ever contains a secret value.
+
+Running out of file descriptors (EMFILE, ENFILE) is named wherever it happens: an error caused
+by it (``from exc``, at any depth) has :data:`OUT_OF_FILES_HINT` as its hint, never the hint of
+the place it surfaced ("check the file's permissions", "RongCloud may be down").
 """
 
 from __future__ import annotations
+
+import errno
+
+OUT_OF_FILES_HINT = "too many open files: raise `ulimit -n` or split the run with `--shard`"
+_OUT_OF_FILES = (errno.EMFILE, errno.ENFILE)
+
+
+def is_out_of_files(exc: BaseException) -> bool:
+    """True when ``exc`` or any exception it was raised from (or while handling) is an
+    OSError for a full file-descriptor table (the process's or the system's)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _OUT_OF_FILES:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 class ProvisionerError(Exception):
@@ -42,7 +64,17 @@ class ProvisionerError(Exception):
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.hint = hint
+        self._hint = hint
+
+    @property
+    def hint(self) -> str | None:
+        """What to do; :data:`OUT_OF_FILES_HINT` when the error comes from running out of
+        file descriptors."""
+        return OUT_OF_FILES_HINT if is_out_of_files(self) else self._hint
+
+    @hint.setter
+    def hint(self, value: str | None) -> None:
+        self._hint = value
 
 
 class ManifestError(ProvisionerError):

@@ -29,6 +29,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import httpx
+from httpx._utils import get_environment_proxies
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -149,7 +150,22 @@ def http_client(
     verify: ssl.SSLContext | bool = True,
 ) -> httpx.Client:
     """An ``httpx.Client`` as every client here wants it: redirects never followed,
-    provisioner's User-Agent after ``headers``, an explicit timeout, the API trace."""
+    provisioner's User-Agent after ``headers``, an explicit timeout, the API trace.
+
+    The proxies of the environment (``HTTPS_PROXY``, ``NO_PROXY``, ...) apply as httpx applies
+    them, but they are read once per process and setting (:func:`environment_proxies`), not
+    by every client: httpx scans the whole environment for ``*_proxy`` variables, and a
+    fleet's environment holds two variables per app, so a run over N apps spent N × N."""
+    if verify is True:
+        verify = shared_ssl_context()
+    mounts: dict[str, httpx.BaseTransport | None] | None = None
+    if transport is None:
+        mounts = {
+            pattern: None
+            if proxy is None
+            else httpx.HTTPTransport(verify=verify, limits=limits, proxy=proxy)
+            for pattern, proxy in environment_proxies().items()
+        }
     return _TracedClient(
         auth=auth,
         timeout=timeout,
@@ -158,7 +174,28 @@ def http_client(
         follow_redirects=False,
         transport=transport,
         verify=verify,
+        trust_env=False,
+        mounts=mounts,
     )
+
+
+_PROXY_VARIABLES = tuple(
+    name
+    for base in ("http", "https", "all", "no")
+    for name in (f"{base}_proxy", f"{base.upper()}_PROXY")
+)
+_PROXIES: dict[tuple[str | None, ...], dict[str, str | None]] = {}
+
+
+def environment_proxies() -> dict[str, str | None]:
+    """httpx's proxy map of the environment (URL pattern → proxy URL, None: no proxy), made
+    once per value of the proxy variables httpx reads."""
+    key = tuple(os.environ.get(name) for name in _PROXY_VARIABLES)
+    with _SSL_LOCK:
+        found = _PROXIES.get(key)
+        if found is None:
+            found = _PROXIES[key] = get_environment_proxies()
+        return found
 
 
 class _TracedClient(httpx.Client):

@@ -23,6 +23,10 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_val
 
 APP_FILE = "app.yaml"
 """The file of an app folder that holds its settings; every other manifest is one bot."""
+MANY_APPS = 20
+"""More apps than this in one run and outputs name apps by count and summarise: the text of
+`plan`, `apply` and `drift` (:mod:`provisioner.render.fleet`), progress lines, the git state
+branch's commit messages."""
 
 IntegrationType = Literal["webhook", "dify_chat", "dify_completion", "dify_chatflow"]
 DIFY_TYPES: frozenset[str] = frozenset({"dify_chat", "dify_completion", "dify_chatflow"})

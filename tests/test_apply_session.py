@@ -138,13 +138,35 @@ def test_leaving_without_apply_makes_no_call_and_releases_the_lock(
         pass
 
 
-def test_an_apply_session_holds_the_lock_while_it_plans_and_applies(
+def test_an_apply_session_holds_no_lock_between_its_plan_and_its_apply(
     ws: Workspace, server: EmulatorServer
 ) -> None:
+    """A run over 1,000 apps cannot hold 1,000 lock files: the lock is taken to plan and again
+    to apply, and a state written in between refuses the plan before any call."""
     with session(ws, "demo") as run:
-        run.plans()
-        with pytest.raises(LockedError), FileBackend(ws.state_path(), "demo").lock("test"):
-            pass
+        (planned,) = run.plans()
+        assert planned.plan is not None
+        backend = FileBackend(ws.state_path(), "demo")
+        with backend.lock("another run"):
+            backend.write(backend.read().with_bot("someone-else", None))
+        (applied,) = run.apply(lambda name: True, lambda app, result: None)
+    assert applied.result is not None
+    first, second = applied.result.results
+    assert (first.outcome, second.outcome) == ("failed", "not_attempted")
+    assert first.error is not None
+    assert first.error.message == (
+        "the plan for app demo was made against state serial 0, but the state is now at serial 1"
+    )
+    assert write_calls(server) == 0
+
+
+def test_an_app_locked_by_another_run_is_refused_while_planning(
+    ws: Workspace, server: EmulatorServer
+) -> None:
+    with FileBackend(ws.state_path(), "demo").lock("someone applying"), session(ws, "demo") as run:
+        (planned,) = run.plans()
+    assert isinstance(planned.error, LockedError)
+    assert write_calls(server) == 0
 
 
 def test_plan_apps_takes_no_lock_and_writes_nothing(ws: Workspace, server: EmulatorServer) -> None:

@@ -182,7 +182,18 @@ def test_apps_without_changes_stay_on_one_line() -> None:
     [line] = [line for line in body.splitlines() if line.startswith("No changes: ")]
     assert line.count("`app-") == 300
     assert "<details>" not in body
-    assert len(parse_plan_data(body).apps) == 300
+    # 300 plan ids fill half the comment: the record keeps the apps `github apply` applies
+    assert parse_plan_data(body).apps == ()
+
+
+def test_a_fleet_plan_fits_with_the_apps_that_change_first() -> None:
+    docs = [unchanged_doc(f"app-{index:04d}") for index in range(1000)]
+    docs[700] = deleting_doc("app-0700")
+    body = render_plan_comment(docs, RUN)
+    assert len(body) <= COMMENT_BUDGET
+    assert body.index("`app-0700`") < body.index("No changes: ")
+    assert [app.app for app in parse_plan_data(body).apps] == ["app-0700"]
+    assert not parse_plan_data(body).changes_omitted
 
 
 def balanced(text: str) -> bool:
@@ -226,7 +237,7 @@ def test_many_changes_leave_only_plan_ids_in_the_block() -> None:
 
 
 def test_too_many_apps_for_one_comment() -> None:
-    doc = unchanged_doc("x")
+    doc = deleting_doc("x")  # apps without changes are left out of the record first
     docs = [{**doc, "app": f"app-{index:04d}"} for index in range(700)]
     with pytest.raises(PlanError) as caught:
         render_plan_comment(docs, RUN)

@@ -65,6 +65,11 @@ HEADINGS = {
     "Exit codes": "退出码",
     "Secrets": "机密",
     "CI set-up (GitHub Actions)": "CI 配置（GitHub Actions）",
+    "CI set-up (GitLab CI)": "CI 配置（GitLab CI）",
+    "Notifications (DingTalk, Feishu/Lark, WeCom, webhooks)": (
+        "通知（钉钉、飞书、企业微信、Webhook）"
+    ),
+    "Calibrate the emulator against your app": "用你的应用校准模拟器",
     "Documentation": "文档",
     "Development": "开发",
 }

@@ -8,17 +8,19 @@ import json
 import os
 import subprocess
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from provisioner.errors import LockedError, StateError
+from provisioner.models import MANY_APPS
 from provisioner.state import dumps_state
 from provisioner.state.drift_record import DriftRecord, dumps_drift_record
 from provisioner.state.git.backend import GitBackend
 from provisioner.state.git.branch import StateBranch
 from provisioner.state.git.cli import GitRepository, actions_credentials, redact
+from provisioner.state.git.records import Batch, Outcome, PendingWrite, commit_message
 from tests.git_support import branch_file, git, install_rejecting_hook, make_clone, make_origin
 from tests.state_support import next_state
 
@@ -323,3 +325,15 @@ def test_drift_records_written_together_share_pushes_and_reads_reuse_a_fresh_tip
     assert len(fetches) == 1  # a tip fetched within RECORD_FRESHNESS serves every record
     elsewhere.read()
     assert len(fetches) == 2  # the state itself is always read from a new fetch
+
+
+def test_a_commit_for_many_apps_names_them_by_count() -> None:
+    batch = Batch(
+        writes={f"app-{n:02d}": PendingWrite(b"{}", 0, 3) for n in range(MANY_APPS + 1)},
+        releases={"solo": Future()},
+    )
+    assert commit_message(batch, Outcome()) == (
+        f"provisioner: {MANY_APPS + 1} state writes; unlock solo\n"
+    )
+    few = Batch(writes={f"app-{n:02d}": PendingWrite(b"{}", 0, 3) for n in range(2)})
+    assert commit_message(few, Outcome()) == "provisioner: app-00 serial 3; app-01 serial 3\n"

@@ -3,25 +3,31 @@
 `provisioner apply` and `provisioner plan` both plan through a :class:`Session`, so they read
 state, connect and plan the same way; `plan` opens it with ``lock=False`` and never applies.
 
-Each app runs in its own thread (:class:`AppRun`) for its whole life:
+Each app (:class:`AppRun`) is two jobs on the session's lanes
+(:class:`~provisioner.apply.lanes.Lanes`: at most :data:`APP_LANES_PER_SLOT` × ``concurrency``
+threads, apps in order), so
+the threads, HTTP connections and lock files a run holds scale with --concurrency, never with
+the number of apps:
 
-1. take the app's state lock (apply only; held to the end, so the state cannot change
-   between the plan that was shown and the apply);
-2. plan: read the state and, with refresh, query the live bots (at most ``concurrency`` apps
-   plan at once), through :func:`plan_app`;
-3. hand the plan to the main thread (a Future), then wait for its decision (apply only);
-4. on the go, apply the plan; the API calls of all apps share one
-   :class:`~provisioner.apply.executor.CallPool` of ``concurrency`` workers. Without the go
-   (refused, declined, or nothing to do), make no call;
-5. release the lock (a shared backend pushes what it has not pushed yet).
+1. the plan job: take the app's state lock (apply only), read the state and, with refresh,
+   query the live bots, plan (:func:`plan_app`), close the client, release the lock; the plan
+   goes to the main thread (a Future);
+2. the main thread decides per app (safety rules, reviewed ids, confirmation: one app's
+   refusal never stops another) and calls :meth:`Session.apply`;
+3. the apply job (an app with the go and something to do): take the lock again, read the
+   state again and apply the plan; the API calls of all apps share one
+   :class:`~provisioner.apply.executor.CallPool` of ``concurrency`` workers. The lock is not
+   held between the two jobs (1,000 held file locks are 1,000 open files); instead the plan
+   holds only for the state it was made against: :func:`apply_plan` refuses it, before any
+   call, when another run wrote the app's state in between. Leaving the block releases the
+   lock (a shared backend pushes what it has not pushed yet).
 
-The main thread opens the session, takes every app's plan or planning error from
-:meth:`Session.plans`, decides per app (safety rules, reviewed ids, confirmation: one app's
-refusal never stops another), and calls :meth:`Session.apply`, which lets the approved apps go
-and waits for every app. A Ctrl-C or SIGTERM while it waits stops new calls; calls in flight
-finish and are recorded. Leaving the session early (an exception, Ctrl-C while planning) tells
-every app not to go and waits for every thread, except those still planning: a read that never
-answers is abandoned (their threads are daemons).
+A Ctrl-C or SIGTERM while the main thread waits stops new calls: calls in flight finish and
+are recorded, apps whose turn had not come report every change not attempted. Leaving the
+session early (an exception, Ctrl-C while planning) tells every app not to go and waits for
+every app applying; apps still planning are abandoned after
+:data:`ABANDON_PLANNING_AFTER_SECONDS` (the lanes are daemon threads: their reads change
+nothing), and plan jobs whose turn had not come do nothing.
 
 Nothing here prints: results are values, and each change's result goes to ``on_result``.
 """
@@ -30,28 +36,34 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Protocol
 
 from provisioner.apply.executor import CallPool, OnResult, apply_plan
-from provisioner.apply.interrupts import StopSignal, in_thread, result_of, result_through_stops
+from provisioner.apply.interrupts import StopSignal, result_of, result_through_stops
+from provisioner.apply.lanes import Lanes
 from provisioner.apply.recorder import StateRecorder
 from provisioner.apply.results import ApplyResult, ChangeResult
 from provisioner.connect import connect
-from provisioner.errors import ProvisionerError
+from provisioner.errors import PlanError, ProvisionerError
 from provisioner.models import DesiredApp
 from provisioner.plan import Plan, make_plan
 from provisioner.rongcloud.models import BotPayload
-from provisioner.state.backend import StateBackend, lock_waiting
+from provisioner.state.backend import lock_waiting
 from provisioner.state.backends import backend_for
 from provisioner.state.holder import ci_run_url
 from provisioner.state.model import RecordedApp
 
 APPLY_COMMAND = "provisioner apply"
 """What the lock holder record names, unless the command names itself (`github apply`)."""
+APP_LANES_PER_SLOT = 2
+"""Apps in flight per --concurrency slot: while one app's lane takes its lock, reads its state
+or waits for its key's rate limiter, another app keeps the call pool busy."""
 ABANDON_PLANNING_AFTER_SECONDS = 1.0
 """After a stop, how long to wait for apps still planning before leaving them to their
 (daemon) threads: their reads change nothing."""
@@ -107,7 +119,8 @@ class Applied:
 
 
 class AppRun:
-    """One app, in its own thread: lock, plan, wait for the decision, apply, unlock."""
+    """One app of a session: its plan job, the decision, then its apply job (each a job of
+    the session's :class:`~provisioner.apply.lanes.Lanes`)."""
 
     def __init__(self, app: DesiredApp, session: Session) -> None:
         self.app = app
@@ -116,50 +129,53 @@ class AppRun:
         self.decision: Future[bool] = Future()
         self.finished: Future[ApplyResult | None] = Future()
         self.applying = False
+        self.stored_keys: frozenset[str] = frozenset()
+        """The Dify keys the refresh saw on the server: the apply's client redacts them too."""
+        self.unrecorded: RecordedApp | None = None
+        """The fresh state the plan was made against, when nothing was recorded: the apply
+        starts from it (same lineage and salt) if nothing is recorded by then either."""
+        self._mutex = threading.Lock()
 
     def start(self) -> None:
-        """Run in a daemon thread (see the module docstring); :attr:`finished` ends it."""
-        self.finished = in_thread(self, f"app {self.app.name}", daemon=True)
+        """Queue the plan job; :attr:`planned` holds its plan or error."""
+        self.session.lanes.submit(self._plan_job)
 
     def decide(self, go: bool) -> None:
         """Let the app apply its plan (``go``) or end without a call (the first call wins)."""
-        if not self.decision.done():
+        with self._mutex:
+            if self.decision.done():
+                return
             self.decision.set_result(go)
+            planned = self.planned.done()
+        if planned:
+            self._after_plan()
 
-    def __call__(self) -> ApplyResult | None:
-        """The thread's body: the apply's result, or None when the app made no call. An error
-        before the plan is set on :attr:`planned` instead of raised."""
+    def _plan_job(self) -> None:
+        """Lock (apply only), read, connect for the refresh, plan, release; then, if the
+        decision came first, end. A job whose turn comes after a stop does nothing."""
         try:
-            return self._locked_run()
+            if self.session.stop.is_set():
+                raise PlanError(f"app {self.app.name} was not planned: the run stopped")
+            self.planned.set_result(self._locked_plan())
         except BaseException as exc:
-            if not self.planned.done():
-                self.planned.set_exception(exc)
-                return None
-            raise
+            self.planned.set_exception(exc)
+        with self._mutex:
+            decided = self.decision.done()
+        if decided:
+            self._after_plan()
 
-    def _locked_run(self) -> ApplyResult | None:
-        session = self.session
-        backend = backend_for(self.app, env=session.env, read_only=not session.lock)
-        result: ApplyResult | None = None
-        try:
-            lock = (
-                lock_waiting(backend, session.command, session.lock_timeout)
-                if session.lock
-                else nullcontext()
-            )
-            with lock, ExitStack() as clients:
-                result = self._plan_then_apply(backend, clients)
-        except ProvisionerError as exc:
-            if result is None:
-                raise
-            # releasing the lock failed after the calls: what they did is not persisted
-            return replace(result, persist_error=result.persist_error or exc)
-        return result
-
-    def _plan_then_apply(self, backend: StateBackend, clients: ExitStack) -> ApplyResult | None:
+    def _locked_plan(self) -> Plan:
         session, app = self.session, self.app
-        with session.plan_slots:
-            state = backend.read()
+        backend = backend_for(app, env=session.env, read_only=not session.lock)
+        lock = (
+            lock_waiting(backend, session.command, session.lock_timeout)
+            if session.lock
+            else nullcontext()
+        )
+        with session.plan_slots, lock, ExitStack() as clients:
+            recorded = backend.read_recorded()
+            state = recorded if recorded is not None else RecordedApp.fresh(app.name)
+            self.unrecorded = None if recorded is not None else state
             client = clients.enter_context(connect(app, session.env)) if session.refresh else None
             plan = plan_app(
                 app,
@@ -169,31 +185,68 @@ class AppRun:
                 allow_empty=session.allow_empty,
                 check_secrets=session.lock,
             )
-        self.planned.set_result(plan)
-        if not session.lock or not self.decision.result():
-            return None
-        selection = session.selections.get(app.name)  # set before the decision
-        if selection is not None:
-            plan = selection.plan
-        if plan.is_empty:
-            return None
+            self.stored_keys = client.stored_keys() if client is not None else frozenset()
+            return plan
+
+    def _after_plan(self) -> None:
+        """Both the plan and the decision are known: queue the apply job, or end."""
+        plan = self._to_apply()
+        if plan is None:
+            self.finished.set_result(None)
+            return
         self.applying = True
-        if client is None:
-            client = clients.enter_context(connect(app, session.env))
-        recorder = StateRecorder(
-            backend,
-            state,
-            run=ci_run_url(session.env),
-            plan_id=session.carries.get(app.name, plan.id),
-        )
-        held = session.held.get(app.name)
-        record_only = selection.record_only if selection is not None else None
-        return apply_plan(plan, app, session.env, client, recorder, session.pool, held, record_only)
+        job = self.session.lanes.submit(partial(self._apply_job, plan))
+        job.add_done_callback(partial(_pass_on, self.finished))
+
+    def _to_apply(self) -> Plan | None:
+        """The plan the app applies (its selection, with a review per bot), or None."""
+        if not self.session.lock or not self.decision.result() or self.planned.exception():
+            return None
+        selection = self.session.selections.get(self.app.name)  # set before the decision
+        plan = selection.plan if selection is not None else self.planned.result()
+        return None if plan.is_empty else plan
+
+    def _apply_job(self, plan: Plan) -> ApplyResult:
+        """Lock again, read the state again and apply: the plan holds only for the state it
+        was made against (:func:`apply_plan` refuses it otherwise, before any call). After a
+        stop, no lock and no call: every change not attempted."""
+        if self.session.stop.is_set():
+            return not_attempted(plan)
+        session, app = self.session, self.app
+        backend = backend_for(app, env=session.env)
+        result: ApplyResult | None = None
+        try:
+            lock = lock_waiting(backend, session.command, session.lock_timeout)
+            with lock, ExitStack() as clients:
+                recorded = backend.read_recorded()
+                state = recorded if recorded is not None else self.unrecorded
+                state = state if state is not None else RecordedApp.fresh(app.name)
+                client = clients.enter_context(connect(app, session.env))
+                client.stored_keys(also=self.stored_keys)
+                recorder = StateRecorder(
+                    backend,
+                    state,
+                    run=ci_run_url(session.env),
+                    plan_id=session.carries.get(app.name, plan.id),
+                )
+                held = session.held.get(app.name)
+                selection = session.selections.get(app.name)
+                record_only = selection.record_only if selection is not None else None
+                result = apply_plan(
+                    plan, app, session.env, client, recorder, session.pool, held, record_only
+                )
+        except ProvisionerError as exc:
+            if result is None:
+                raise
+            # releasing the lock failed after the calls: what they did is not persisted
+            return replace(result, persist_error=result.persist_error or exc)
+        return result
 
 
 class Session:
-    """Every app of one run, with the shared call pool and stop signal. A context manager:
-    entering starts one thread per app, leaving stops and joins them (see the module doc).
+    """Every app of one run, with the shared lanes, call pool and stop signal. A context
+    manager: entering queues every app's plan job, leaving stops and waits (see the module
+    docstring).
 
     ``lock=False`` plans without taking any lock and never applies (`provisioner plan`); it
     then needs no secret either: a secret the environment does not hold is not checked
@@ -224,13 +277,15 @@ class Session:
         self.selections: Mapping[str, Selection] = {}
         """app → the part of its plan it applies, when a review decides per bot (default:
         the whole plan). Like :attr:`carries`, set by :meth:`apply` before any app is let
-        go: the app threads read both only after their decision."""
+        go: the apply jobs read both."""
         self.refresh = refresh
         self.allow_empty = allow_empty
         self.lock = lock
         self.command = command
         self.stop = StopSignal()
+        self.lanes = Lanes(APP_LANES_PER_SLOT * max(1, concurrency))
         self.plan_slots = threading.BoundedSemaphore(max(1, concurrency))
+        """At most ``concurrency`` apps plan at once (with refresh: calls in flight)."""
         self.pool = CallPool(concurrency, stop=self.stop)
         self.runs = [AppRun(app, self) for app in apps]
 
@@ -243,11 +298,13 @@ class Session:
         for run in self.runs:
             run.decide(False)
         self.stop.set("leaving")
+        deadline = time.monotonic() + ABANDON_PLANNING_AFTER_SECONDS
         for run in self.runs:
-            if run.planned.done() or run.applying:
+            if run.applying:
                 _wait_quietly(run.finished)
             else:
-                _wait_quietly(run.finished, timeout=ABANDON_PLANNING_AFTER_SECONDS)
+                _wait_quietly(run.finished, timeout=max(0.0, deadline - time.monotonic()))
+        self.lanes.close()
         self.pool.shutdown()
 
     def plans(self) -> list[Planned]:
@@ -325,6 +382,23 @@ def unapplied(plan: Plan, error: ProvisionerError) -> ApplyResult:
             *(ChangeResult(change.action, change.user_id, "not_attempted") for change in rest),
         ),
     )
+
+
+def not_attempted(plan: Plan) -> ApplyResult:
+    """The result of an app whose turn to apply came after a stop: no change attempted."""
+    changes = tuple(
+        ChangeResult(each.action, each.user_id, "not_attempted") for each in plan.changes
+    )
+    return ApplyResult(plan.app, plan.id, changes, interrupted=True)
+
+
+def _pass_on(target: Future[ApplyResult | None], source: Future[ApplyResult]) -> None:
+    """Copy the outcome of the apply job ``source`` to the app's ``target``."""
+    error = source.exception()
+    if error is not None:
+        target.set_exception(error)
+    else:
+        target.set_result(source.result())
 
 
 def _wait_quietly(future: Future[ApplyResult | None], timeout: float | None = None) -> None:

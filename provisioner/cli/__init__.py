@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -29,7 +31,7 @@ from provisioner.cli.output import (
     show_state_notices,
     start_api_trace,
 )
-from provisioner.errors import ProvisionerError
+from provisioner.errors import OUT_OF_FILES_HINT, ProvisionerError, is_out_of_files
 from provisioner.exit_codes import EXIT_INTERRUPTED, EXIT_TERMINATED
 
 _TRUE = ("1", "true", "yes", "on", "y", "t")
@@ -134,6 +136,40 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(args: list[str]) -> int:
     debug = "--debug" in args or os.environ.get(f"{ENV_PREFIX}_DEBUG", "") in _TRUE
     show_state_notices()
+    with thread_errors(debug) as failed:
+        code = _command(args, debug)
+    if failed and code == 0:
+        thread, error = failed[0]
+        _echo_unexpected(error, f"thread {thread}")
+        return 1
+    return code
+
+
+@contextmanager
+def thread_errors(debug: bool) -> Iterator[list[tuple[str, BaseException]]]:
+    """While a command runs, an exception no code caught in another thread (a library's
+    background thread, a bug) is kept for the run's own error handling instead of printed:
+    a command that otherwise succeeded fails with it (exit 1). --debug also prints its
+    traceback."""
+    failed: list[tuple[str, BaseException]] = []
+    previous = threading.excepthook
+
+    def keep(hooked: threading.ExceptHookArgs) -> None:
+        if hooked.exc_value is None or isinstance(hooked.exc_value, SystemExit):
+            return
+        name = hooked.thread.name if hooked.thread is not None else "unknown"
+        failed.append((name, hooked.exc_value))
+        if debug:
+            previous(hooked)
+
+    threading.excepthook = keep
+    try:
+        yield failed
+    finally:
+        threading.excepthook = previous
+
+
+def _command(args: list[str], debug: bool) -> int:
     try:
         with terminate_like_interrupt():
             result = cli.main(args=args, prog_name="provisioner", standalone_mode=False)
@@ -157,12 +193,21 @@ def _main(args: list[str]) -> int:
     except Exception as exc:
         if debug:
             traceback.print_exc()
-        echo_error(
-            f"internal error ({type(exc).__name__})",
-            hint="this is a bug in provisioner; re-run with --debug for the traceback",
-        )
+        _echo_unexpected(exc)
         return 1
     return result if isinstance(result, int) else 0
+
+
+def _echo_unexpected(exc: BaseException, where: str = "") -> None:
+    """An exception no code translated: out of file descriptors, or a bug."""
+    place = f" in {where}" if where else ""
+    if is_out_of_files(exc):
+        echo_error(f"too many open files{place} ({exc})", hint=OUT_OF_FILES_HINT)
+        return
+    echo_error(
+        f"internal error{place} ({type(exc).__name__})",
+        hint="this is a bug in provisioner; re-run with --debug for the traceback",
+    )
 
 
 def _interrupted(interrupt: KeyboardInterrupt) -> int:

@@ -2,10 +2,10 @@
 docs/apply.md).
 
 The run is :func:`provisioner.apply.run.apply_apps` (the skeleton `github apply` shares):
-one thread per app, every API call in one pool of --concurrency workers; an app that cannot
-be loaded or planned, whose plan is blocked by a safety rule, or whose plan is not the
-reviewed one is refused on its own, the others go on. This module brings the command's
-rule — the plan file or --plan-id, and the confirmation asked when nobody approved — and
+apps in lanes bounded by --concurrency, every API call in one pool of --concurrency workers;
+an app that cannot be loaded or planned, whose plan is blocked by a safety rule, or whose
+plan is not the reviewed one is refused on its own, the others go on. This module brings the
+command's rule — the plan file or --plan-id, and the confirmation asked when nobody approved — and
 its output (:class:`ApplyPrinter`): the progress, the plans, the summary, and the exit
 status: the worst app outcome, in the order 130/143 interrupted, 4 partial apply, 1 error or
 refused, 3 blocked, 0.
@@ -58,7 +58,7 @@ from provisioner.plan import FORMAT_VERSION, Plan, PlanDoc
 from provisioner.plan.review import check_reviewed, read_plan_file
 from provisioner.render import diagnostics as render_diagnostics
 from provisioner.render.apply import progress_line, render_summary
-from provisioner.render.plan import render_text
+from provisioner.render.fleet import plan_text
 from provisioner.state.holder import ci_run_url
 from provisioner.workspace import LoadedApp, load_each
 
@@ -274,7 +274,7 @@ class ApplyPrinter:
     def plans(self, docs: Sequence[PlanDoc]) -> None:
         if not self.is_json:
             color = use_color()
-            click.echo(render_text(docs, color=color), nl=False, color=color)
+            click.echo(plan_text(docs, color=color), nl=False, color=color)
 
     def refused(self, app: str, error: ProvisionerError) -> None:
         """``error: app NAME: ...``."""

@@ -45,7 +45,7 @@ from provisioner.github.sync import (
 )
 from provisioner.notify import Summary, apply_summaries
 from provisioner.plan import PlanDoc
-from provisioner.render.plan import render_text
+from provisioner.render.fleet import plan_text
 from provisioner.render.texts import Lang, tr
 from provisioner.workspace import LoadedApp
 
@@ -329,4 +329,4 @@ class _ApplyPrinter(ApplyPrinter):
         yield
 
     def plans(self, docs: Sequence[PlanDoc]) -> None:
-        click.echo(render_text(docs) or "No apps to apply.\n", nl=False)
+        click.echo(plan_text(docs) or "No apps to apply.\n", nl=False)

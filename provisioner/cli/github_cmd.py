@@ -76,8 +76,9 @@ from provisioner.github.sync import (
 from provisioner.notify import drift_summaries
 from provisioner.plan import PlanDoc
 from provisioner.render.drift import has_findings, render_drift_text
+from provisioner.render.fleet import plan_text
 from provisioner.render.markdown import render_markdown
-from provisioner.render.plan import render_json, render_text
+from provisioner.render.plan import render_json
 from provisioner.render.safe import html_comment_safe
 from provisioner.render.texts import Lang, tr
 from provisioner.state.holder import utc_now
@@ -212,7 +213,7 @@ def plan_command(
     gathered, seen = _drift_seen(gathered, env)
     docs, failures = gathered.docs, gathered.failures
     log, notes = introduced_secrets(gathered, lang)
-    echo_untrusted((render_text(docs) or "No apps to plan.\n") + seen_text(seen) + log)
+    echo_untrusted((plan_text(docs) or "No apps to plan.\n") + seen_text(seen) + log)
     notes = seen_markdown(seen, lang) + notes
     job.summary(_plan_summary(docs, failures, gathered.loaded, notes, lang))
     job.outputs(plan_outputs(docs))

@@ -23,7 +23,7 @@ from provisioner.errors import ConfigError
 from provisioner.http import API_LOGGER
 from provisioner.render.diagnostics import render_text
 from provisioner.render.safe import terminal_safe
-from provisioner.secrets import redact
+from provisioner.secrets import Redactor
 
 if TYPE_CHECKING:
     from provisioner.workspace import LoadedApp
@@ -87,11 +87,14 @@ def echo_app_error(app: str, message: str, *, hint: str | None = None) -> None:
 _MASKED: set[str] = set()
 """Secret values of the run (every ``${NAME}`` value of the apps loaded): redacted from
 everything written to stdout and stderr while :func:`guarded_streams` is active."""
+_REDACTOR: list[Redactor] = [Redactor(())]
+"""The redactor of :data:`_MASKED` as it is now (made again when it changes)."""
 
 
 def mask(values: Iterable[str]) -> None:
     """Never print any of ``values`` (from here to the end of the command)."""
     _MASKED.update(value for value in values if value)
+    _REDACTOR[0] = Redactor(_MASKED)
 
 
 class _GuardedStream(io.TextIOBase):
@@ -116,7 +119,7 @@ class _GuardedStream(io.TextIOBase):
         return self._write_text(text)
 
     def _write_text(self, text: str) -> int:
-        safe = redact(text, _MASKED) if _MASKED else text
+        safe = _REDACTOR[0](text) if _MASKED else text
         try:
             self._stream.write(safe)
         except UnicodeEncodeError:
@@ -165,6 +168,7 @@ def guarded_streams() -> Iterator[None]:
     unencodable character; the mask starts empty and is emptied at the end."""
     saved = sys.stdout, sys.stderr
     _MASKED.clear()
+    _REDACTOR[0] = Redactor(())
     sys.stdout, sys.stderr = _GuardedStream(saved[0]), _GuardedStream(saved[1])
     try:
         yield
@@ -173,6 +177,7 @@ def guarded_streams() -> Iterator[None]:
             stream.flush()
         sys.stdout, sys.stderr = saved
         _MASKED.clear()
+        _REDACTOR[0] = Redactor(())
 
 
 # --- notices of the state backends ------------------------------------------------------------
@@ -222,7 +227,7 @@ class _RedactingFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
-        return redact(text, _MASKED) if _MASKED else text
+        return _REDACTOR[0](text) if _MASKED else text
 
 
 def start_api_trace(log_file: Path | None) -> Callable[[], None]:

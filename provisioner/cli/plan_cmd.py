@@ -29,8 +29,9 @@ from provisioner.errors import ProvisionerError
 from provisioner.exit_codes import EXIT_BLOCKED, EXIT_CHANGES
 from provisioner.models import DesiredApp
 from provisioner.plan import Plan, PlanDoc
+from provisioner.render.fleet import plan_text
 from provisioner.render.markdown import render_markdown
-from provisioner.render.plan import render_json, render_text
+from provisioner.render.plan import render_json
 from provisioner.workspace import LoadedApp, load_each
 
 _RENDERERS: dict[str, Callable[[Sequence[PlanDoc]], str]] = {
@@ -107,7 +108,7 @@ def _echo_plans(docs: Sequence[PlanDoc], output_format: str) -> None:
         click.echo(render(docs), nl=False)
     else:
         color = use_color()
-        click.echo(render_text(docs, color=color), nl=False, color=color)
+        click.echo(plan_text(docs, color=color), nl=False, color=color)
 
 
 def _errors(loaded: Sequence[LoadedApp], planned: Sequence[Planned]) -> dict[str, ProvisionerError]:

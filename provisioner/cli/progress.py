@@ -3,7 +3,9 @@
 - On a terminal: a live display (rich), one row per app that turns from "planning…" into
   the app's outcome, erased when the phase ends (the command's own output follows);
 - elsewhere (CI logs), or without rich (the ``tty`` extra): one plain line per app as it
-  finishes, ``planned demo: 1 to create``;
+  finishes, ``planned demo: 1 to create``; beyond
+  :data:`~provisioner.render.fleet.MANY_APPS` apps, only the apps with something to show, and
+  at the end one line counting the others;
 - a single app: nothing (its own output says it all).
 
 A terminal is stderr being a TTY whose ``TERM`` is not ``dumb``; ``FORCE_COLOR`` gives colour
@@ -25,6 +27,7 @@ import click
 from provisioner.cli.output import is_terminal, use_color
 from provisioner.errors import ProvisionerError
 from provisioner.extras import has_extra
+from provisioner.render.fleet import has_news, is_fleet
 from provisioner.render.plan import summary
 
 if TYPE_CHECKING:
@@ -38,8 +41,9 @@ _MARKS = {None: "[yellow]…[/yellow]", True: "[green]✓[/green]", False: "[red
 class Progress:
     """The quiet kind (one app): every method does nothing. A context manager."""
 
-    def finished(self, name: str, outcome: str, ok: bool = True) -> None:
-        """App ``name`` is done: ``outcome`` is one line (``1 to create``, an error)."""
+    def finished(self, name: str, outcome: str, ok: bool = True, quiet: bool = False) -> None:
+        """App ``name`` is done: ``outcome`` is one line (``1 to create``, an error);
+        ``quiet``: nothing to show (no changes, no drift)."""
 
     def __enter__(self) -> Progress:
         return self
@@ -56,14 +60,29 @@ class Progress:
 class LineProgress(Progress):
     """One line per app on ``stream`` as it finishes: ``<verb> <app>: <outcome>``."""
 
-    def __init__(self, verb: str, stream: TextIO) -> None:
+    def __init__(self, verb: str, stream: TextIO, *, fleet: bool = False) -> None:
         self.verb = verb
         self.stream = stream
+        self.fleet = fleet
+        """Leave out the quiet apps' lines, and count them at the end."""
+        self.quiet = 0
         self._lock = threading.Lock()
 
-    def finished(self, name: str, outcome: str, ok: bool = True) -> None:
+    def finished(self, name: str, outcome: str, ok: bool = True, quiet: bool = False) -> None:
         with self._lock:
+            if self.fleet and ok and quiet:
+                self.quiet += 1
+                return
             click.echo(f"{self.verb} {name}: {outcome}", file=self.stream)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self.quiet:
+            click.echo(f"{self.verb} {self.quiet} more apps: no changes", file=self.stream)
 
 
 class LiveProgress(Progress):
@@ -95,7 +114,7 @@ class LiveProgress(Progress):
             table.add_row(f"  {_MARKS[ok]} {name}: {outcome}")
         return table
 
-    def finished(self, name: str, outcome: str, ok: bool = True) -> None:
+    def finished(self, name: str, outcome: str, ok: bool = True, quiet: bool = False) -> None:
         with self._lock:
             self.states[name] = (outcome, ok)
             if self._live is not None:
@@ -128,7 +147,7 @@ def progress_for(verb: str, names: Sequence[str], stream: TextIO | None = None) 
         return Progress()
     if is_terminal(target) and os.environ.get("TERM") != "dumb" and has_extra("tty"):
         return LiveProgress(verb, names, target)
-    return LineProgress(verb, target)
+    return LineProgress(verb, target, fleet=is_fleet(len(names)))
 
 
 def watch_plans(session: Session, progress: Progress) -> None:
@@ -140,7 +159,8 @@ def watch_plans(session: Session, progress: Progress) -> None:
 def _reporter(name: str, progress: Progress) -> Callable[[Future[Plan]], None]:
     def report(future: Future[Plan]) -> None:
         outcome, ok = _planned(future)
-        progress.finished(name, outcome, ok)
+        quiet = ok and not has_news(future.result().document)
+        progress.finished(name, outcome, ok, quiet)
 
     return report
 

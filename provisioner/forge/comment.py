@@ -247,6 +247,9 @@ def render_plan_comment(
 def _fitting_data_block(docs: Sequence[PlanDoc], head_sha: str, limit: int) -> str:
     data = plan_data(docs, head_sha)
     block = encode_data_block(data)
+    if len(block) > limit // 2:  # a fleet: `github apply` never applies an unchanged app
+        data = data.model_copy(update={"apps": tuple(app for app in data.apps if app.changes)})
+        block = encode_data_block(data)
     if len(block) > limit // 2:
         bare = tuple(app.model_copy(update={"changes": ()}) for app in data.apps)
         block = encode_data_block(data.model_copy(update={"apps": bare, "changes_omitted": True}))

@@ -57,7 +57,10 @@ def shard_result_json(
     head_sha: str | None = None,
     seen: Mapping[str, DriftRecord | None] | None = None,
 ) -> str:
-    """What a shard job writes for the fan-in job (sorted keys, trailing newline)."""
+    """What a shard job writes for the fan-in job: compact JSON (sorted keys, no indentation,
+    trailing newline). It carries what the fan-in renders and reviews (the plan
+    documents, failures, head SHA and drift records), never rendered text: an unchanged app
+    costs a few hundred bytes, so a 1,000-app run's files stay small enough to upload."""
     document: ShardResultDoc = {
         "format_version": RESULT_FORMAT_VERSION,
         "plans": list(docs),
@@ -72,7 +75,7 @@ def shard_result_json(
         document["seen"] = {
             app: record.data if record is not None else None for app, record in sorted(seen.items())
         }
-    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
 def merge_shard_results(results: Mapping[str, str]) -> ShardResults:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from provisioner.plan.document import PlanDoc
+from provisioner.render.fleet import is_fleet, render_fleet_text
 from provisioner.render.plan import field_lines
 from provisioner.render.safe import terminal_safe
 
@@ -17,7 +18,11 @@ def has_findings(doc: PlanDoc) -> bool:
 
 
 def render_drift_text(docs: Sequence[PlanDoc]) -> str:
-    """One line per app (``clean``, or what was found), then the details of each finding."""
+    """One line per app (``clean``, or what was found), then the details of each finding;
+    beyond :data:`~provisioner.render.fleet.MANY_APPS` apps, the table of counts, the clean
+    apps on one line, then the details of the others."""
+    if is_fleet(len(docs)):
+        return render_fleet_text(docs, title="Drift of", quiet="clean", details=_app_text)
     return "".join(_app_text(doc) for doc in docs)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from provisioner.plan.document import ChangeDoc, DriftDoc, FieldDoc, PlanDoc
+from provisioner.render.fleet import has_news, is_fleet
 from provisioner.render.plan import (
     app_text,
     change_symbol,
@@ -61,24 +62,34 @@ def render_markdown(
 
 
 def _markdown(docs: Sequence[PlanDoc], *, details: bool, lang: Lang) -> str:
+    """Beyond :data:`~provisioner.models.MANY_APPS` apps, only the apps with something to
+    show get a section, and the apps without changes are named once, after them."""
+    fleet = is_fleet(len(docs))
     parts = [MARKDOWN_MARKER]
     if len(docs) > 1:
-        parts.append(_markdown_overview(docs, lang))
+        parts.append(_markdown_overview(docs, lang, unchanged=not fleet))
     for doc in docs:
-        parts.append(markdown_app_section(doc, details=details, lang=lang))
+        if not fleet or has_news(doc):
+            parts.append(markdown_app_section(doc, details=details, lang=lang))
+    if fleet:
+        parts.append(_unchanged_line(docs, lang))
     return "\n".join(parts)
 
 
-def _markdown_overview(docs: Sequence[PlanDoc], lang: Lang) -> str:
+def _unchanged_line(docs: Sequence[PlanDoc], lang: Lang) -> str:
+    unchanged = [markdown_code(doc["app"]) for doc in docs if not doc["changes"]]
+    return tr(lang, "md.no_changes", apps=join(lang, unchanged)) + "\n" if unchanged else ""
+
+
+def _markdown_overview(docs: Sequence[PlanDoc], lang: Lang, *, unchanged: bool = True) -> str:
     """The lines above the apps' sections when a comment covers several: which apps are
-    blocked and why (first), total counts, which apps have nothing to do."""
+    blocked and why (first), total counts, which apps have nothing to do (``unchanged``)."""
     counts = counts_summary(total_counts(docs), lang)
     title = tr(lang, "md.overview", count=len(docs), blocked=blocked_title(docs, lang))
     out = [f"{title}{counts}", ""]
     out += blocked_summary(docs, lang)
-    unchanged = [markdown_code(doc["app"]) for doc in docs if not doc["changes"]]
-    if unchanged:
-        out += [tr(lang, "md.no_changes", apps=join(lang, unchanged)), ""]
+    if unchanged and (line := _unchanged_line(docs, lang)):
+        out += [line]
     return "\n".join(out)
 
 

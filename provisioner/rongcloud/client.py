@@ -251,6 +251,12 @@ class RongCloudClient(ApiClient):
         )
         return self._retry.call(lambda: self._attempt(call))
 
+    def stored_keys(self, also: frozenset[str] = frozenset()) -> frozenset[str]:
+        """The Dify keys the server's answers held, redacted from its messages, with ``also``
+        (what another client of the app saw: the plan's refresh for the apply's client)."""
+        self._stored_keys = self._stored_keys | also
+        return self._stored_keys
+
     def _remember_keys(self, bots: list[BotPayload]) -> list[BotPayload]:
         keys = {key for bot in bots for key in _api_keys(bot) if "***" not in key}
         if not keys <= self._stored_keys:

@@ -13,6 +13,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from provisioner.errors import StateError
+from provisioner.models import MANY_APPS
 from provisioner.state.model import LockHolder
 
 
@@ -136,18 +137,27 @@ class Outcome:
 
 
 def commit_message(batch: Batch, outcome: Outcome) -> str:
-    """``provisioner: lock demo for ...; demo serial 3; unlock other`` (or ``renew ...``)."""
-    parts = [
-        f"lock {app} for {grant.leased.describe()}"
-        for app, grant in sorted(outcome.granted.items())
-    ]
-    parts += [
-        f"{app} serial {write.serial}"
-        for app, write in sorted(batch.writes.items())
+    """``provisioner: lock demo for ...; demo serial 3; unlock other`` (or ``renew ...``).
+    Beyond :data:`~provisioner.models.MANY_APPS` apps or files of a kind, that kind is a
+    count (``lock 300 apps for ...``): a fleet's commit messages stay one short line."""
+    granted = sorted(outcome.granted.items())
+    writes = [
+        f"{app} serial {w.serial}"
+        for app, w in sorted(batch.writes.items())
         if app not in outcome.lost
     ]
-    parts += [f"unlock {app}" for app in sorted(batch.releases) if app not in outcome.lost]
-    parts += [f"write {path}" for path in sorted(batch.published)]
+    releases = [f"unlock {app}" for app in sorted(batch.releases) if app not in outcome.lost]
+    published = [f"write {path}" for path in sorted(batch.published)]
+    parts: list[str] = []
+    if len(granted) > MANY_APPS:
+        parts.append(f"lock {len(granted)} apps for {granted[0][1].leased.describe()}")
+    else:
+        parts += [f"lock {app} for {grant.leased.describe()}" for app, grant in granted]
+    parts += writes if len(writes) <= MANY_APPS else [f"{len(writes)} state writes"]
+    parts += releases if len(releases) <= MANY_APPS else [f"unlock {len(releases)} apps"]
+    parts += published if len(published) <= MANY_APPS else [f"write {len(published)} files"]
     if not parts:
-        parts = ["renew " + ", ".join(sorted(batch.renewals))]
+        renewals = sorted(batch.renewals)
+        named = ", ".join(renewals) if len(renewals) <= MANY_APPS else f"{len(renewals)} apps"
+        parts = ["renew " + named]
     return "provisioner: " + "; ".join(parts) + "\n"
