@@ -178,6 +178,32 @@ def test_a_plan_note_by_another_user_is_never_edited_or_believed(
     assert bodies[0] == PLAN_MARKER + "\nhijacked" and len(bodies) == 2
 
 
+def test_a_pending_plan_that_no_longer_matches_is_posted_again_in_gitlabs_words(
+    gitlab_world: GitLabWorld,
+) -> None:
+    world = gitlab_world
+    merged_and_applied(world)
+    console_edit(world, "helper-bot", name="By hand")
+    set_metadata(world, "helper-bot", "2", where="both")
+    iid = reviewed(world, "6" * 40)
+    world.gitlab.merge(iid, "7" * 40)
+    assert world.apply(sha="7" * 40).code == 1
+    console_edit(world, "helper-bot", name="By hand again")  # after the reviewer read it
+    before = write_calls(world.server)
+    job = world.apply("--pending", str(iid), sha="7" * 40, source="web")
+    assert job.code == 1, job.log
+    assert write_calls(world.server) == before
+    assert (
+        "hint: nothing was changed for this app; review the new pending plan posted with this"
+        " outcome, then run the `apply-pending` manual job (variable `PROVISIONER_PENDING`)"
+        " again" in job.err
+    )
+    pending = world.notes(iid, PENDING_MARKER)
+    assert len(pending) == 2
+    why = f"The pending plan on !{iid} no longer matched some apps when it was applied."
+    assert sum(why in body for body in pending) == 1
+
+
 GITLAB_NEW_SECRETS = (
     "> **New secrets:** this merge request references variables the recorded state does not"
     " hold yet; add them to the project's CI/CD variables (masked and protected, in the"

@@ -207,9 +207,12 @@ class _Run:
         click.echo(f"Applying the pending plan {found.url}, app by app, where it is still exact.")
         plan_ids = found.data.plan_ids
         applied = self._apply(
-            lambda show: apply_pending(self.loaded, self.env, plan_ids, command=COMMAND, **show)
+            lambda show: apply_pending(
+                self.loaded, self.env, plan_ids, command=COMMAND, wording=GITLAB, **show
+            )
         )
-        why = tr(self.lang, "pending.why_changed", number=number)
+        ref = GITLAB.ref if thread == "merge_requests" else "#"
+        why = tr(self.lang, "pending.why_changed", number=number, ref=ref)
         url = self._post_pending(thread, number, applied.needs_review, why)
         body = self._outcome(applied.outcomes(), pending=url)
         body = body.replace(apply_marker(None), PENDING_APPLY_MARKER, 1)

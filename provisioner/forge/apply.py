@@ -244,6 +244,7 @@ def apply_pending(
     concurrency: int,
     show: Printer,
     command: str = COMMAND,
+    wording: Wording = GITHUB,
 ) -> ReviewedApply:
     """Plan (refresh, lock) and apply the apps of a pending plan (app → plan id), each only
     when its fresh plan is exactly the pending one (a human saw it; nothing else is applied)."""
@@ -251,7 +252,7 @@ def apply_pending(
     run = apply_apps(
         loaded,
         env,
-        ReviewRule(review=_exactly(plan_ids)),
+        ReviewRule(review=_exactly(plan_ids, wording)),
         show,
         refresh=True,
         allow_empty=allow_empty,
@@ -261,7 +262,9 @@ def apply_pending(
     return ReviewedApply(run.verdicts, run.applied, run.code, run.closing)
 
 
-def _exactly(plan_ids: Mapping[str, str]) -> Review:
+def _exactly(plan_ids: Mapping[str, str], wording: Wording) -> Review:
+    dispatch = wording.terms(Lang.EN)["dispatch"]
+
     def review(plan: Plan) -> PlanError | None:
         if plan.is_empty:  # nothing left to do: no call would be made
             return None
@@ -272,7 +275,7 @@ def _exactly(plan_ids: Mapping[str, str]) -> Review:
             f"the plan for app {plan.app} is no longer the pending one (pending"
             f" {pending[:12]}, now {plan.id[:12]}): something changed since it was posted",
             hint="nothing was changed for this app; review the new pending plan posted with"
-            " this outcome, then run the dispatch workflow again",
+            f" this outcome, then run {dispatch} again",
         )
 
     return review

@@ -215,7 +215,7 @@ TEXTS: Final[dict[str, str]] = {
     ),
     "pending.why_unreviewed": "Nothing of {review} {ref}{number} was applied: {error}.",
     "pending.why_changed": (
-        "The pending plan on #{number} no longer matched some apps when it was applied."
+        "The pending plan on {ref}{number} no longer matched some apps when it was applied."
     ),
     # --- the drift issue (github/drift.py, github/sync.py) -----------------------------------
     "drift.issue_title": "provisioner: bots drifted from git",

@@ -199,7 +199,7 @@ TEXTS: Final[dict[str, str]] = {
         "是哪些以及原因）。"
     ),
     "pending.why_unreviewed": "{review} {ref}{number} 的内容都没有执行：{error}。",
-    "pending.why_changed": "执行 #{number} 上的待应用的计划时，部分应用已与它不一致。",
+    "pending.why_changed": "执行 {ref}{number} 上的待应用的计划时，部分应用已与它不一致。",
     # --- 漂移 issue ---------------------------------------------------------------------------
     "drift.issue_title": "provisioner：机器人与 git 不一致（漂移）",
     "drift.differ.one": "## {count} 个应用与 git 不一致",
