@@ -6,8 +6,15 @@ language-neutral: a plan posted in Chinese is applied as one posted in English."
 from __future__ import annotations
 
 from tests.github_fake import REPO_NAME
-from tests.github_world import MERGE, SECRETS, World, open_pull, plan_data
-from tests.test_cli_github_review import console_edit, merge, outcome, pending_comments
+from tests.github_world import MERGE, SECRETS, World, merged_and_applied, open_pull, plan_data
+from tests.test_cli_github_review import (
+    console_edit,
+    merge,
+    outcome,
+    pending_comments,
+    reviewed,
+    set_metadata,
+)
 
 ZH = {"PROVISIONER_LANG": "zh-CN"}
 
@@ -87,6 +94,26 @@ def test_a_refusal_posts_a_chinese_pending_plan(world: World) -> None:
     assert f"拉取请求 #{number} 的内容都没有执行：" in pending
     assert f"`provisioner github apply --pending {number}`" in pending
     assert "| `demo` | ⛔ 已拒绝 |" in outcome(world, number)
+
+
+def test_a_refused_bot_says_why_and_what_to_do_in_chinese(world: World) -> None:
+    merged_and_applied(world)
+    console_edit(world, "helper-bot", name="By hand")
+    set_metadata(world, "helper-bot", "2")
+    number = reviewed(world, "6" * 40)
+    merge(world, number, "7" * 40)
+    run = world.apply(sha="7" * 40, secrets={**SECRETS, **ZH})
+    assert run.code == 1, run.log
+    assert (
+        "- `helper-bot`: ⛔ 已拒绝：它的 `name` 在服务器上发生了漂移，而此变更并不设置这些字段："
+        "执行它会撤销一次没有经过审核的修改 — **怎么办：**接受服务器上的版本（在拉取请求中修改"
+        "清单使其一致），或者通过待应用的计划恢复它（`github apply --pending`）；在 app.yaml 中"
+        "设置 `drift: revert` 后，合并时会自动撤销这类漂移\n"
+    ) in outcome(world, number)
+    assert (  # the job log stays English, like every CLI message
+        "error: app demo: bot helper-bot refused: drifted on the server in `name`, which this"
+        " change does not set: applying it would revert a change nobody reviewed" in run.err
+    )
 
 
 def test_an_unknown_language_is_a_usage_error(world: World) -> None:

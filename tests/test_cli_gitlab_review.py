@@ -98,7 +98,16 @@ def test_a_refusal_posts_a_pending_plan_that_the_pending_job_applies(
     job = world.apply(sha="7" * 40)
     assert job.code == 1, job.log
     assert write_calls(world.server) == before
-    assert "⛔ refused: drifted on the server in `name`" in _outcome(world, iid)
+    assert (  # GitLab's command and words in the hint
+        "- `helper-bot`: ⛔ refused: drifted on the server in `name`, which this change does not"
+        " set: applying it would revert a change nobody reviewed — **what to do:** accept the"
+        " server's version (change the manifest to match it in a merge request), or revert it"
+        " through the pending plan (`gitlab apply --pending`); `drift: revert` in app.yaml makes"
+        " merges revert such drift\n"
+    ) in _outcome(world, iid)
+    assert "hint: accept the server's version (change the manifest to match it in a merge" in (
+        job.err
+    )
     (pending,) = world.notes(iid, PENDING_MARKER)
     assert f"`provisioner gitlab apply --pending {iid}`" in pending
     world.gitlab.add_issue("an unrelated issue with the same number", "", "")  # issue #1 too
@@ -167,3 +176,75 @@ def test_a_plan_note_by_another_user_is_never_edited_or_believed(
     assert "warning: ignored comment" in job.err and "by mallory" in job.err
     bodies = world.notes(iid, PLAN_MARKER)
     assert bodies[0] == PLAN_MARKER + "\nhijacked" and len(bodies) == 2
+
+
+def test_a_pending_plan_that_no_longer_matches_is_posted_again_in_gitlabs_words(
+    gitlab_world: GitLabWorld,
+) -> None:
+    world = gitlab_world
+    merged_and_applied(world)
+    console_edit(world, "helper-bot", name="By hand")
+    set_metadata(world, "helper-bot", "2", where="both")
+    iid = reviewed(world, "6" * 40)
+    world.gitlab.merge(iid, "7" * 40)
+    assert world.apply(sha="7" * 40).code == 1
+    console_edit(world, "helper-bot", name="By hand again")  # after the reviewer read it
+    before = write_calls(world.server)
+    job = world.apply("--pending", str(iid), sha="7" * 40, source="web")
+    assert job.code == 1, job.log
+    assert write_calls(world.server) == before
+    assert (
+        "hint: nothing was changed for this app; review the new pending plan posted with this"
+        " outcome, then run the `apply-pending` manual job (variable `PROVISIONER_PENDING`)"
+        " again" in job.err
+    )
+    pending = world.notes(iid, PENDING_MARKER)
+    assert len(pending) == 2
+    why = f"The pending plan on !{iid} no longer matched some apps when it was applied."
+    assert sum(why in body for body in pending) == 1
+
+
+GITLAB_NEW_SECRETS = (
+    "> **New secrets:** this merge request references variables the recorded state does not"
+    " hold yet; add them to the project's CI/CD variables (masked and protected, in the"
+    " environments of the apply and drift jobs) before merging:"
+)
+
+
+def test_the_plan_note_names_the_new_secrets_in_gitlabs_words(gitlab_world: GitLabWorld) -> None:
+    world = gitlab_world
+    merged_and_applied(world)
+    world.both("bot", "hr-bot", name="HR", dify_var="DIFY_PRODUCTION_HR_KEY")  # a new bot
+    world.both("bot", "helper-bot", name="Helper", dify_var="DIFY_HELPER_KEY")  # renamed
+    iid = world.gitlab.add_merge_request("6" * 40)
+    planned = world.plan(iid, head="6" * 40)
+    assert planned.code == 0, planned.log
+    section = (
+        f"\n> [!IMPORTANT]\n{GITLAB_NEW_SECRETS}\n"
+        "> - `demo`: `DIFY_PRODUCTION_HR_KEY`, `DIFY_HELPER_KEY`\n\n"
+    )
+    (note,) = world.notes(iid, PLAN_MARKER)
+    assert section in note
+    assert note.index(section) < note.index("<details>")
+    assert section in planned.files["plan.md"]
+    assert (
+        "demo: new secrets DIFY_PRODUCTION_HR_KEY, DIFY_HELPER_KEY: add them to the project's"
+        " CI/CD variables (masked and protected, in the environments of the apply and drift"
+        " jobs) before merging\n"
+    ) in planned.out
+    assert "PROVISIONER_SECRETS" not in note and "github" not in planned.out
+    chinese = world.plan(iid, head="6" * 40, PROVISIONER_LANG="zh-CN")
+    assert chinese.code == 0, chinese.log
+    (note,) = world.notes(iid, PLAN_MARKER)
+    assert (
+        "> **新的机密：**此合并请求引用了已记录的状态中还没有的变量；合并之前请把它们添加为项目的"
+        " CI/CD 变量（设为屏蔽（masked）并受保护（protected），环境范围限定在执行作业和漂移检查"
+        "作业的环境）：\n"
+        "> - `demo`: `DIFY_PRODUCTION_HR_KEY`、`DIFY_HELPER_KEY`\n"
+    ) in note
+    world.both("bot", "hr-bot", name="HR", dify_var="DIFY_KEY")  # nothing new any more
+    world.both("bot", "helper-bot", name="Helper Two")
+    again = world.plan(iid, head="7" * 40)
+    assert again.code == 0, again.log
+    assert "New secrets" not in world.notes(iid, PLAN_MARKER)[0]
+    assert "new secrets" not in again.out and "New secrets" not in again.files["plan.md"]

@@ -12,9 +12,16 @@ import pytest
 from provisioner.errors import GitHubError, ProvisionerError
 from provisioner.forge.comment import AppFailure, RunInfo, render_plan_comment
 from provisioner.forge.drift import drift_record
-from provisioner.forge.outcome import AppOutcome, render_apply_outcome
+from provisioner.forge.outcome import AppOutcome, BotOutcome, render_apply_outcome
 from provisioner.forge.pending import render_pending_plan
+from provisioner.forge.secrets import (
+    app_needs,
+    introduced_by_app,
+    introduced_markdown,
+    introduced_text,
+)
 from provisioner.forge.seen import seen_apps, seen_markdown, seen_text
+from provisioner.forge.wording import GITHUB, GITLAB
 from provisioner.github.actions import (
     annotation,
     append_step_summary,
@@ -32,15 +39,9 @@ from provisioner.github.sync import (
     sync_drift_issue,
     upsert_plan_comment,
 )
-from provisioner.github.wiring import (
-    app_needs,
-    introduced_by_app,
-    introduced_markdown,
-    introduced_text,
-    render_secrets_text,
-    secrets_document,
-)
+from provisioner.github.wiring import render_secrets_text, secrets_document
 from provisioner.plan import make_plan
+from provisioner.plan.reviewed import decide_bots, reviews_of
 from provisioner.render.markdown import BLOCKED_NOTE, render_markdown
 from provisioner.render.texts import Lang, tr
 from provisioner.state.drift_record import dumps_drift_record
@@ -182,7 +183,8 @@ def test_no_canary_in_the_drift_record_or_what_pull_requests_are_told_of_it() ->
 
 
 def test_no_canary_in_the_secrets_texts() -> None:
-    """`github secrets` and the plan's new-secrets section name variables, never values."""
+    """`github secrets` and the plan's new-secrets section (on both forges) name variables,
+    never values."""
     env = {"DIFY_KEY": SECRET_CANARY, "OTHER_KEY": ROTATED_CANARY}
     apps = [make_app(make_bot("assistant"), name="prod"), make_app(make_bot("helper"), name="new")]
     needs = [app_needs(app) for app in apps]
@@ -193,7 +195,35 @@ def test_no_canary_in_the_secrets_texts() -> None:
         introduced_markdown(found),
         introduced_markdown(found, Lang.ZH_CN),
         introduced_text(found),
+        *(introduced_markdown(found, lang, GITLAB) for lang in Lang),
+        introduced_text(found, GITLAB),
     ]
     assert "DIFY_KEY" in texts[0] and "DIFY_KEY" in texts[2]
     for canary in CANARIES:
         assert canary not in "\n".join(texts), canary
+
+
+@pytest.mark.parametrize("lang", list(Lang))
+def test_no_canary_in_the_reasons_per_bot(lang: Lang) -> None:
+    """A key rotated outside git, on a reviewed bot and on one the merge did not change: the
+    outcome's reasons and hints (each forge, each language) name the reference, never a
+    value."""
+    before = make_app(make_bot("assistant"), make_bot("helper"), name="prod")
+    state = record(before, {"DIFY_KEY": SECRET_CANARY, "OTHER_KEY": SECRET_CANARY})
+    desired = make_app(make_bot("assistant", name="Renamed"), make_bot("helper"), name="prod")
+    reviews = reviews_of(make_plan(desired, state, {}, check_secrets=False), desired)
+    recorded = {"DIFY_KEY": SECRET_CANARY, "OTHER_KEY": SECRET_CANARY}
+    env = {**recorded, "DIFY_KEY": ROTATED_CANARY}
+    plan = make_plan(desired, state, env, live_of(before, recorded))
+    decisions = decide_bots(reviews, plan, desired)
+    bots = [BotOutcome(d.user_id, d.outcome, d.reason, d.hint) for d in decisions]
+    assert [bot.outcome for bot in bots] == ["make", "leave"]
+    run = RunInfo("https://example.com/run/1", "a" * 40)
+    texts = [
+        render_apply_outcome([AppOutcome("prod", bots=bots)], run, lang=lang, wording=wording)
+        for wording in (GITHUB, GITLAB)
+    ]
+    everything = "\n".join(texts)
+    assert everything.count("${DIFY_KEY}") == 4
+    for canary in CANARIES:
+        assert canary not in everything, canary

@@ -1,15 +1,18 @@
-"""github/wiring.py: the variables each app needs (app.yaml and bots), the references a plan
-introduces, and the texts of `github secrets` and of the plan's "new secrets" section."""
+"""forge/secrets.py and github/wiring.py: the variables each app needs (app.yaml and bots),
+the references a plan introduces, and the texts of `github secrets` and of the plan's "new
+secrets" section."""
 
 from __future__ import annotations
 
-from provisioner.github.wiring import (
+from provisioner.forge.secrets import (
     app_needs,
-    bundle_template,
     introduced_by_app,
     introduced_markdown,
     introduced_names,
     introduced_text,
+)
+from provisioner.github.wiring import (
+    bundle_template,
     missing_names,
     render_secrets_text,
     secrets_document,

@@ -14,6 +14,7 @@ import yaml
 
 from provisioner.cli.gitlab_cmd import command as gitlab_command
 from provisioner.cli.validate_cmd import command as validate_command
+from provisioner.render.texts import Lang, parse_lang
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "gitlab"
 PIPELINE: dict[str, Any] = yaml.safe_load((EXAMPLES / ".gitlab-ci.yml").read_text("utf-8"))
@@ -84,3 +85,14 @@ def test_the_template_installs_from_hash_pinned_locks_at_a_pinned_commit() -> No
     assert "--require-hashes -r /tmp/provisioner/requirements/core.lock" in script
     assert "--no-deps /tmp/provisioner" in script
     assert len(TEMPLATE["variables"]["PROVISIONER_REF"]) == 40
+
+
+def test_chinese_for_reviewers_is_one_commented_variable_away() -> None:
+    """Uncommenting the two lines gives a pipeline whose jobs have PROVISIONER_LANG: zh-CN,
+    a language the CLI reads."""
+    text = (EXAMPLES / ".gitlab-ci.yml").read_text("utf-8")
+    assert "# variables:\n#   PROVISIONER_LANG: zh-CN\n" in text
+    assert "variables" not in PIPELINE  # English stays the default
+    enabled = text.replace("# variables:\n#   PROVISIONER_LANG", "variables:\n  PROVISIONER_LANG")
+    variables = yaml.safe_load(enabled)["variables"]
+    assert parse_lang(variables["PROVISIONER_LANG"]) is Lang.ZH_CN

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from provisioner.forge.outcome import say_reason
 from provisioner.models import DesiredApp
 from provisioner.plan import Plan, make_plan
 from provisioner.plan.canonical import bot_digest
@@ -32,7 +33,8 @@ def fresh(
 
 
 def decided(decisions: Sequence[BotDecision]) -> list[tuple[str, str, str]]:
-    return [(d.user_id, d.outcome, d.reason) for d in decisions]
+    """Each decision with its reason as the outcome says it in English (on GitHub)."""
+    return [(d.user_id, d.outcome, say_reason(d.reason)) for d in decisions]
 
 
 def edited(payloads: list[BotPayload], user_id: str, **fields: Any) -> list[BotPayload]:
@@ -83,8 +85,8 @@ def test_made_in_the_form_the_server_needs() -> None:
     reviews = review(desired, state)
     live = live_of(BASE)
     assert decided(decide_bots(reviews, fresh(desired, state, live), desired)) == [
-        ("c", "make", "create"),
-        ("a", "make", "update"),
+        ("c", "make", "created"),
+        ("a", "make", "updated"),
     ]
 
 
@@ -93,7 +95,9 @@ def test_a_create_of_a_bot_the_server_already_holds_as_declared_is_an_adoption()
     desired = make_app(make_bot("a"), make_bot("b"), make_bot("hr"))
     live = live_of(desired)  # someone made hr by hand, exactly so (an export)
     decisions = decide_bots(review(desired, state), fresh(desired, state, live), desired)
-    assert decided(decisions) == [("hr", "make", "adopt")]
+    assert decided(decisions) == [
+        ("hr", "make", "adopted (the server already held it as declared; no call)")
+    ]
     assert decisions[0].change is not None and decisions[0].change.fields == ()
 
 
@@ -102,7 +106,7 @@ def test_a_create_meeting_another_spec_is_refused() -> None:
     desired = make_app(make_bot("a"), make_bot("b"), make_bot("hr"))
     live = [*live_of(BASE), *edited(live_of(make_app(make_bot("hr"))), "hr", name="Theirs")]
     (decision,) = decide_bots(review(desired, state), fresh(desired, state, live), desired)
-    assert (decision.outcome, decision.reason) == (
+    assert (decision.outcome, say_reason(decision.reason)) == (
         "refuse",
         "a bot with this userId is already on the server with another spec (`name` differ):"
         " a bot the review did not know",
@@ -114,7 +118,10 @@ def test_a_server_already_as_declared_is_recorded_without_a_call() -> None:
     desired = make_app(make_bot("a", name="By hand"), make_bot("b"))
     live = edited(live_of(BASE), "a", name="By hand")  # the PR accepts the console's change
     (decision,) = decide_bots(review(desired, state), fresh(desired, state, live), desired)
-    assert (decision.outcome, decision.reason) == ("record", "already as declared")
+    assert (decision.outcome, say_reason(decision.reason)) == (
+        "record",
+        "already as declared on the server (recorded, no call)",
+    )
     assert decision.change is not None
     assert (decision.change.action, decision.change.fields) == ("adopt", ())
 
@@ -130,7 +137,7 @@ def test_drift_in_a_field_the_change_does_not_set(revert: bool) -> None:
     what = "drifted on the server in `name`, which this change does not set"
     if revert:
         assert decided([decision]) == [
-            ("a", "make", f"update; reverted: {what} (the app says drift: revert)")
+            ("a", "make", f"updated; reverted: {what} (the app says drift: revert)")
         ]
     else:
         assert decided([decision]) == [
@@ -143,7 +150,7 @@ def test_drift_in_the_field_the_change_sets_is_overwritten_as_reviewed() -> None
     desired = make_app(make_bot("a", name="Renamed"), make_bot("b"))
     live = edited(live_of(BASE), "a", name="By hand")
     (decision,) = decide_bots(review(desired, state), fresh(desired, state, live), desired)
-    assert decided([decision]) == [("a", "make", "update")]
+    assert decided([decision]) == [("a", "make", "updated")]
 
 
 def test_a_reviewed_bot_deleted_on_the_server_is_refused() -> None:
@@ -152,7 +159,7 @@ def test_a_reviewed_bot_deleted_on_the_server_is_refused() -> None:
     live = [bot for bot in live_of(BASE) if bot.userId != "a"]
     (decision,) = decide_bots(review(desired, state), fresh(desired, state, live), desired)
     assert decision.outcome == "refuse"
-    assert decision.reason == (
+    assert say_reason(decision.reason) == (
         "deleted on the server outside git: creating it again would revert a deletion nobody"
         " reviewed"
     )
@@ -163,7 +170,9 @@ def test_a_reviewed_delete_of_a_bot_already_gone_is_forgotten() -> None:
     desired = make_app(make_bot("a"))
     live = [bot for bot in live_of(BASE) if bot.userId != "b"]
     (decision,) = decide_bots(review(desired, state), fresh(desired, state, live), desired)
-    assert decided([decision]) == [("b", "forget", "already gone from the server")]
+    assert decided([decision]) == [
+        ("b", "forget", "already gone from the server (forgotten from the state, no call)")
+    ]
 
 
 def test_a_manifest_changed_after_its_review_is_refused() -> None:
@@ -189,7 +198,7 @@ def test_the_state_having_moved_is_no_refusal() -> None:
     moved = record(make_app(make_bot("a"), make_bot("b", name="Other")), state=state)
     live = live_of(make_app(make_bot("a"), make_bot("b", name="Other")))
     assert decided(decide_bots(reviews, fresh(desired, moved, live), desired)) == [
-        ("a", "make", "update")
+        ("a", "make", "updated")
     ]
 
 
@@ -200,8 +209,8 @@ def test_a_re_run_finds_what_is_done_and_does_the_rest() -> None:
     half = record(make_app(make_bot("a"), make_bot("b"), make_bot("c")), state=state)
     live = live_of(make_app(make_bot("a"), make_bot("b"), make_bot("c")))  # c was made
     assert decided(decide_bots(reviews, fresh(desired, half, live), desired)) == [
-        ("c", "done", "already as declared"),
-        ("a", "make", "update"),
+        ("c", "done", "nothing to do (already as declared)"),
+        ("a", "make", "updated"),
     ]
 
 
@@ -226,7 +235,7 @@ def test_drift_of_a_bot_the_review_did_not_change_is_left_to_the_drift_issue() -
     live = edited(live_of(BASE), "b", name="By hand")
     decisions = decide_bots(review(desired, state), fresh(desired, state, live), desired)
     assert decided(decisions) == [
-        ("a", "make", "update"),
+        ("a", "make", "updated"),
         ("b", "leave", "changed on the server outside git; this merge did not change it"),
     ]
 
@@ -238,7 +247,7 @@ def test_a_rotated_secret_is_named_with_the_reviewed_change_and_left_on_others()
     live = live_of(BASE)
     decisions = decide_bots(review(desired, state), fresh(desired, state, live, rotated), desired)
     assert decided(decisions) == [
-        ("a", "make", "update; also a secret changed outside git: ${DIFY_KEY}"),
+        ("a", "make", "updated; also a secret changed outside git: ${DIFY_KEY}"),
         (
             "b",
             "leave",

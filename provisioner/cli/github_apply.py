@@ -219,7 +219,7 @@ class _Run:
         click.echo(f"Applying the pending plan {found.url}, app by app, where it is still exact.")
         plan_ids = found.data.plan_ids
         applied = self._apply(lambda show: apply_pending(self.loaded, self.env, plan_ids, **show))
-        why = tr(self.lang, "pending.why_changed", number=number)
+        why = tr(self.lang, "pending.why_changed", number=number, ref=GITHUB.ref)
         url = self._post_pending(number, applied.needs_review, why)
         body = render_apply_outcome(applied.outcomes(), self._info(), pending=url, lang=self.lang)
         body = body.replace(apply_marker(None), PENDING_APPLY_MARKER, 1)

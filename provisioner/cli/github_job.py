@@ -22,6 +22,8 @@ from provisioner.cli.output import (
 )
 from provisioner.forge.comment import AppFailure, failure_lines
 from provisioner.forge.gather import Gathered, gather, merged_results
+from provisioner.forge.secrets import introduced_by_app, introduced_markdown, introduced_text
+from provisioner.forge.wording import GITHUB, Wording
 from provisioner.github.actions import (
     ActionsContext,
     annotation,
@@ -32,7 +34,6 @@ from provisioner.github.actions import (
     write_outputs,
 )
 from provisioner.github.client import GitHubClient
-from provisioner.github.wiring import introduced_by_app, introduced_markdown, introduced_text
 from provisioner.render import diagnostics as render_diagnostics
 from provisioner.render.texts import DEFAULT_LANG, Lang, tr
 from provisioner.secrets.bundle import BUNDLE_VARIABLE, merge_bundle, parse_bundle
@@ -173,14 +174,16 @@ def gather_plans(
     return gathered
 
 
-def introduced_secrets(gathered: Gathered, lang: Lang = DEFAULT_LANG) -> tuple[str, str]:
-    """The job log's lines and the markdown section (summary, comment) naming, per app, the
-    variables its plan references that the recorded state does not hold yet
-    (:func:`provisioner.github.wiring.introduced_names`): what the apply job's secrets need
-    before the merge. Both empty when there are none."""
+def introduced_secrets(
+    gathered: Gathered, lang: Lang = DEFAULT_LANG, wording: Wording = GITHUB
+) -> tuple[str, str]:
+    """The job log's lines and the markdown section (summary, comment or note) naming, per
+    app, the variables its plan references that the recorded state does not hold yet
+    (:func:`provisioner.forge.secrets.introduced_names`): what the apply job's secrets need
+    before the merge, in ``wording``'s terms. Both empty when there are none."""
     apps = [each.app for each in gathered.loaded if each.app is not None]
     found = introduced_by_app(gathered.docs, apps)
-    return introduced_text(found), introduced_markdown(found, lang)
+    return introduced_text(found, wording), introduced_markdown(found, lang, wording)
 
 
 def write_result(path: Path, text: str, count: int) -> None:

@@ -1,6 +1,6 @@
 """`provisioner github secrets`: the variables every app needs, the bundle templates, and
 which of them this environment (with its ``PROVISIONER_SECRETS`` bundle) lacks
-(:mod:`provisioner.github.wiring`)."""
+(:mod:`provisioner.github.wiring`, on :mod:`provisioner.forge.secrets`)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import click
 
 from provisioner.cli.github_job import use_secrets_bundle
 from provisioner.cli.options import bots_dir_option, env_file_option
+from provisioner.forge.secrets import app_needs
 from provisioner.github.wiring import (
     Unloaded,
-    app_needs,
     missing_names,
     render_secrets_text,
     secrets_document,

@@ -40,6 +40,7 @@ from provisioner.gitlab.sync import (
     reviewed_plan,
     upsert_note,
 )
+from provisioner.notify import Summary, apply_summaries
 from provisioner.plan import PlanDoc
 from provisioner.render.texts import Lang, tr
 from provisioner.workspace import LoadedApp
@@ -112,7 +113,7 @@ def command(
             f"Applying the changes reviewed on merge request !{merged.iid}"
             f" (head {reviewed.data.head_sha[:12]}), bot by bot."
         )
-        return run.reviewed(merged.iid, reviewed.data)
+        return run.reviewed(merged, reviewed.data)
 
 
 def _merged(job: GitLabJob, client: GitLabClient, auto_approve: bool) -> MergeRequest | None:
@@ -152,20 +153,27 @@ class _Run:
     concurrency: int
     shard: tuple[int, int] | None
 
-    def reviewed(self, iid: int, data: PlanData) -> int:
-        """The changes merge request ``iid`` reviewed; a pending plan for what was refused."""
+    def reviewed(self, merged: MergeRequest, data: PlanData) -> int:
+        """The changes merge request ``merged`` reviewed; a pending plan for what was
+        refused."""
+        iid = merged.iid
         applied = self._apply(
-            lambda show: apply_reviewed(self.loaded, self.env, data, command=COMMAND, **show)
+            lambda show: apply_reviewed(
+                self.loaded, self.env, data, command=COMMAND, wording=GITLAB, **show
+            )
         )
         why = tr(self.lang, "pending.why_refused", number=iid, **self.terms)
         url = self._post_pending("merge_requests", iid, applied.needs_review, why)
         body = self._outcome(applied.outcomes(), shard=self.shard, pending=url)
-        self._report(body, applied, ("merge_requests", iid), apply_marker(self.shard))
+        where: tuple[Thread, int] = ("merge_requests", iid)
+        self._report(body, applied, where, apply_marker(self.shard), merged.web_url)
         return _closed(applied)
 
     def auto_approved(self) -> int:
         applied = self._apply(
-            lambda show: apply_reviewed(self.loaded, self.env, None, command=COMMAND, **show)
+            lambda show: apply_reviewed(
+                self.loaded, self.env, None, command=COMMAND, wording=GITLAB, **show
+            )
         )
         body = self._outcome(applied.outcomes())
         self._report(body, applied, None, "")
@@ -187,7 +195,10 @@ class _Run:
         outcomes = [AppOutcome(doc["app"], refused=error.message) for doc in docs]
         body = self._outcome(outcomes, shard=self.shard, pending=url)
         self.job.summary(body)
-        self._post(body, ("merge_requests", merged.iid), apply_marker(self.shard))
+        where: tuple[Thread, int] = ("merge_requests", merged.iid)
+        self._post(body, where, apply_marker(self.shard))
+        failed = [Summary("failure", doc["app"], error=error.message) for doc in docs]
+        self.job.notify(failed, self.loaded, self.env, where, merged.web_url)
         return error.exit_code
 
     def pending(self, number: int) -> int:
@@ -196,9 +207,12 @@ class _Run:
         click.echo(f"Applying the pending plan {found.url}, app by app, where it is still exact.")
         plan_ids = found.data.plan_ids
         applied = self._apply(
-            lambda show: apply_pending(self.loaded, self.env, plan_ids, command=COMMAND, **show)
+            lambda show: apply_pending(
+                self.loaded, self.env, plan_ids, command=COMMAND, wording=GITLAB, **show
+            )
         )
-        why = tr(self.lang, "pending.why_changed", number=number)
+        ref = GITLAB.ref if thread == "merge_requests" else "#"
+        why = tr(self.lang, "pending.why_changed", number=number, ref=ref)
         url = self._post_pending(thread, number, applied.needs_review, why)
         body = self._outcome(applied.outcomes(), pending=url)
         body = body.replace(apply_marker(None), PENDING_APPLY_MARKER, 1)
@@ -261,12 +275,18 @@ class _Run:
         return [doc for doc in gathered.docs if doc["has_changes"] or doc["blocked"]]
 
     def _report(
-        self, body: str, run: ReviewedApply, where: tuple[Thread, int] | None, marker: str
+        self,
+        body: str,
+        run: ReviewedApply,
+        where: tuple[Thread, int] | None,
+        marker: str,
+        web_url: str = "",
     ) -> None:
         self.job.summary(body + run.plans_markdown(PLANS_ROOM, self.lang))
         self.job.outputs(plan_outputs(run.docs))
         if where is not None:
             self._post(body, where, marker)
+        self.job.notify(apply_summaries(run), self.loaded, self.env, where, web_url)
 
     def _post(self, body: str, where: tuple[Thread, int], marker: str) -> None:
         thread, iid = where

@@ -21,7 +21,12 @@ from pathlib import Path
 import click
 
 from provisioner.cli import gitlab_apply
-from provisioner.cli.github_job import diagnostics_markdown, failures_markdown, write_result
+from provisioner.cli.github_job import (
+    diagnostics_markdown,
+    failures_markdown,
+    introduced_secrets,
+    write_result,
+)
 from provisioner.cli.gitlab_job import (
     GitLabJob,
     JobFiles,
@@ -48,6 +53,7 @@ from provisioner.gitlab.ci import (
     terraform_report,
 )
 from provisioner.gitlab.sync import sync_drift_issue, upsert_note
+from provisioner.notify import drift_summaries
 from provisioner.render.diagnostics import render_codequality
 from provisioner.render.drift import has_findings, render_drift_text
 from provisioner.render.markdown import render_markdown
@@ -149,11 +155,12 @@ def plan_command(
 
 def _report_plans(job: GitLabJob, gathered: Gathered, seen: list[SeenApp]) -> str:
     """The log sections, the summary file and the outputs; the markdown of what the last
-    drift run saw, for the note."""
+    drift run saw and of the new secrets the merge request introduces, for the note."""
     docs, lang = gathered.docs, job.lang
     echo_sections(docs)
-    click.echo(terminal_safe(seen_text(seen, GITLAB), keep_newlines=True), nl=False)
-    notes = seen_markdown(seen, lang, GITLAB)
+    log, secrets = introduced_secrets(gathered, lang, GITLAB)
+    click.echo(terminal_safe(seen_text(seen, GITLAB), keep_newlines=True) + log, nl=False)
+    notes = seen_markdown(seen, lang, GITLAB) + secrets
     plans = (
         render_markdown(docs, limit=SUMMARY_ROOM, lang=lang)
         if docs
@@ -262,6 +269,8 @@ def drift_command(
     click.echo(terminal_safe(render_drift_text(docs) or "No apps to check.\n", keep_newlines=True))
     found = any(has_findings(doc) for doc in docs)
     job.outputs({"changes": "true" if found else "false"})
+    failed = [(failure.app, failure.message) for failure in failures]
+    job.notify(drift_summaries(docs, failed), gathered.loaded, env)  # a fan-in has no apps
     if results_out is not None:
         write_result(results_out, shard_result_json(docs, failures), len(docs))
         job.summary(html_comment_safe(render_drift_text(docs)))

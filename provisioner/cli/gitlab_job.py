@@ -16,12 +16,15 @@ from typing import Any
 import click
 
 from provisioner.cli.github_job import use_secrets_bundle
+from provisioner.cli.notifying import send_notifications
 from provisioner.cli.options import bots_dir_option, env_file_option, lang_option, shard_option
 from provisioner.cli.output import echo_app_error, echo_diagnostics, mask
 from provisioner.forge.gather import Gathered, gather, merged_results
 from provisioner.gitlab.ci import GitLabContext, append_file, dotenv, read_context, section
-from provisioner.gitlab.client import GitLabClient
+from provisioner.gitlab.client import GitLabClient, Thread
 from provisioner.gitlab.sync import TrustedUser
+from provisioner.notify import Summary
+from provisioner.notify.summary import PullKind
 from provisioner.plan import PlanDoc
 from provisioner.render.plan import render_text, summary
 from provisioner.render.safe import terminal_safe
@@ -142,6 +145,28 @@ class GitLabJob:
             ca_bundle=self.files.ca_bundle or context.ca_file,
         ) as client:
             yield client
+
+    def notify(
+        self,
+        summaries: Sequence[Summary],
+        loaded: Sequence[LoadedApp],
+        env: Mapping[str, str],
+        where: tuple[Thread, int] | None = None,
+        web_url: str = "",
+    ) -> None:
+        """Each app's ``notify`` targets get its summary, linked to the run (``CI_JOB_URL``,
+        else ``CI_PIPELINE_URL``) and to the merge request or issue ``where`` (``web_url``,
+        else its page under ``CI_PROJECT_URL``)."""
+        context = self.context
+        run = context.job_url or context.pipeline_url or None
+        number, url = None, None
+        if where is not None:
+            thread, number = where
+            page = f"{context.project_url}/-/{thread}/{number}" if context.project_url else None
+            url = web_url or page
+        kind: PullKind = "issue" if where is not None and where[0] == "issues" else "merge_request"
+        linked = [each.linked(run, number, url, kind) for each in summaries]
+        send_notifications(linked, loaded, env, lambda text: warn([text]))
 
     def trusted(self, client: GitLabClient) -> TrustedUser:
         """``--trusted-user-id``, else the token's own user (``GET /user``)."""

@@ -22,12 +22,18 @@ from provisioner.apply.session import Applied, Selection
 from provisioner.apply.verdicts import BotVerdicts, Review, Select, Verdict, blocked_error
 from provisioner.errors import PlanError, ProvisionerError, UnsafePlanError
 from provisioner.forge.comment import PlanData, ReviewedApp, RunInfo
-from provisioner.forge.outcome import AppOutcome, BotOutcome, render_apply_outcome
+from provisioner.forge.outcome import (
+    AppOutcome,
+    BotOutcome,
+    render_apply_outcome,
+    say_hint,
+    say_reason,
+)
 from provisioner.forge.wording import GITHUB, Wording
 from provisioner.models import DesiredApp
 from provisioner.plan import Change, Plan
 from provisioner.plan.make import EMPTYING
-from provisioner.plan.reviewed import BotDecision, decide_bots
+from provisioner.plan.reviewed import BotDecision, Reason, decide_bots
 from provisioner.render.markdown import render_markdown
 from provisioner.render.texts import DEFAULT_LANG, Lang, tr
 from provisioner.workspace import LoadedApp
@@ -37,16 +43,18 @@ COMMAND = "provisioner github apply"
 FORGOTTEN = "already gone from the server; forgotten from the state without a call"
 
 
-def reviewed_rule(data: PlanData | None, desired: Mapping[str, DesiredApp]) -> ReviewRule:
+def reviewed_rule(
+    data: PlanData | None, desired: Mapping[str, DesiredApp], wording: Wording = GITHUB
+) -> ReviewRule:
     """The changes the pull request reviewed, bot by bot (``data``: its plan comment's
-    record; ``desired``: the apps of the commit being applied); without a review
-    (``--auto-approve``), any unblocked plan."""
+    record; ``desired``: the apps of the commit being applied; ``wording``: the forge, whose
+    words the refusals use); without a review (``--auto-approve``), any unblocked plan."""
     if data is None:
         return ReviewRule()
-    return ReviewRule(select=_selector(data, desired), carries=data.plan_ids)
+    return ReviewRule(select=_selector(data, desired, wording), carries=data.plan_ids)
 
 
-def _selector(data: PlanData, desired: Mapping[str, DesiredApp]) -> Select:
+def _selector(data: PlanData, desired: Mapping[str, DesiredApp], wording: Wording) -> Select:
     records = {app.app: app for app in data.apps}
 
     def select(plan: Plan) -> BotVerdicts | ProvisionerError:
@@ -58,14 +66,17 @@ def _selector(data: PlanData, desired: Mapping[str, DesiredApp]) -> Select:
                 f"the review of app {plan.app} did not record its changes per bot (the plan"
                 " comment had no room for them)",
                 hint="apply it through the pending plan posted with this outcome"
-                " (`github apply --pending N`), or split the apps over several plan workflows",
+                f" (`{wording.command} apply --pending N`), or split the apps over several plan"
+                " workflows",
             )
-        return select_bots(record, plan, desired[plan.app])
+        return select_bots(record, plan, desired[plan.app], wording)
 
     return select
 
 
-def select_bots(record: ReviewedApp, plan: Plan, app: DesiredApp) -> BotVerdicts | UnsafePlanError:
+def select_bots(
+    record: ReviewedApp, plan: Plan, app: DesiredApp, wording: Wording = GITHUB
+) -> BotVerdicts | UnsafePlanError:
     """What of ``plan`` the review ``record`` lets through (see the module docstring)."""
     revert = app.settings.drift == "revert"
     decisions = decide_bots(record.reviews, plan, app, revert_drift=revert)
@@ -75,7 +86,7 @@ def select_bots(record: ReviewedApp, plan: Plan, app: DesiredApp) -> BotVerdicts
         return blocked_error(plan)
     forgotten = {d.user_id: FORGOTTEN for d in decisions if d.outcome == "forget"}
     refused: dict[str, ProvisionerError] = {
-        d.user_id: _refusal(plan.app, d) for d in decisions if d.outcome == "refuse"
+        d.user_id: _refusal(plan.app, d, wording) for d in decisions if d.outcome == "refuse"
     }
     selection = Selection(replace(plan, changes=tuple(chosen)), forgotten)
     return BotVerdicts(selection, refused, tuple(decisions))
@@ -99,19 +110,17 @@ def _protected(decision: BotDecision) -> BotDecision:
         return decision
     if not change.protect:
         return decision
-    return BotDecision(
-        decision.user_id,
-        "refuse",
-        "it is protected (protect: true in state)",
-        hint="set protect: false in a separate pull request, merge it, then delete the bot",
-    )
+    return BotDecision(decision.user_id, "refuse", Reason("protected"), hint="protected")
 
 
-def _refusal(app: str, decision: BotDecision) -> ProvisionerError:
-    message = f"app {app}: bot {decision.user_id} refused: {decision.reason}"
-    if decision.reason.startswith("it is protected"):
-        return UnsafePlanError(message, hint=decision.hint)
-    return PlanError(message, hint=decision.hint)
+def _refusal(app: str, decision: BotDecision, wording: Wording) -> ProvisionerError:
+    """The refusal as the job log says it (English, like every CLI message)."""
+    reason = say_reason(decision.reason, wording=wording)
+    message = f"app {app}: bot {decision.user_id} refused: {reason}"
+    hint = say_hint(decision.hint, wording=wording) if decision.hint else None
+    if decision.reason.key == "protected":
+        return UnsafePlanError(message, hint=hint)
+    return PlanError(message, hint=hint)
 
 
 class ReviewedApply(ApplyRun):
@@ -205,6 +214,7 @@ def apply_reviewed(
     concurrency: int,
     show: Printer,
     command: str = COMMAND,
+    wording: Wording = GITHUB,
 ) -> ReviewedApply:
     """Plan (refresh, lock) and apply the apps a review recorded, bot by bot; without a
     review (``--auto-approve``), every loaded app's current plan, when unblocked."""
@@ -215,7 +225,7 @@ def apply_reviewed(
     run = apply_apps(
         loaded,
         env,
-        reviewed_rule(data, desired),
+        reviewed_rule(data, desired, wording),
         show,
         refresh=True,
         allow_empty=allow_empty,
@@ -234,6 +244,7 @@ def apply_pending(
     concurrency: int,
     show: Printer,
     command: str = COMMAND,
+    wording: Wording = GITHUB,
 ) -> ReviewedApply:
     """Plan (refresh, lock) and apply the apps of a pending plan (app → plan id), each only
     when its fresh plan is exactly the pending one (a human saw it; nothing else is applied)."""
@@ -241,7 +252,7 @@ def apply_pending(
     run = apply_apps(
         loaded,
         env,
-        ReviewRule(review=_exactly(plan_ids)),
+        ReviewRule(review=_exactly(plan_ids, wording)),
         show,
         refresh=True,
         allow_empty=allow_empty,
@@ -251,7 +262,9 @@ def apply_pending(
     return ReviewedApply(run.verdicts, run.applied, run.code, run.closing)
 
 
-def _exactly(plan_ids: Mapping[str, str]) -> Review:
+def _exactly(plan_ids: Mapping[str, str], wording: Wording) -> Review:
+    dispatch = wording.terms(Lang.EN)["dispatch"]
+
     def review(plan: Plan) -> PlanError | None:
         if plan.is_empty:  # nothing left to do: no call would be made
             return None
@@ -262,7 +275,7 @@ def _exactly(plan_ids: Mapping[str, str]) -> Review:
             f"the plan for app {plan.app} is no longer the pending one (pending"
             f" {pending[:12]}, now {plan.id[:12]}): something changed since it was posted",
             hint="nothing was changed for this app; review the new pending plan posted with"
-            " this outcome, then run the dispatch workflow again",
+            f" this outcome, then run {dispatch} again",
         )
 
     return review

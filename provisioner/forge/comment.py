@@ -229,7 +229,7 @@ def render_plan_comment(
 ) -> str:
     """The sticky plan comment for plan documents and failed apps, within ``limit``;
     ``notes``: markdown after the summary (what the last drift run saw,
-    :mod:`provisioner.forge.seen`; the new secrets, :mod:`provisioner.github.wiring`)."""
+    :mod:`provisioner.forge.seen`; the new secrets, :mod:`provisioner.forge.secrets`)."""
     block = _fitting_data_block(docs, run.head_sha, limit)
     terms = wording.terms(lang)
     footer = tr(lang, "comment.footer", sha=run.head_sha[:_SHORT_ID], url=run.run_url, **terms)

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 
 from provisioner.forge.comment import COMMENT_BUDGET, RunInfo
 from provisioner.forge.wording import GITHUB, Wording
+from provisioner.plan.reviewed import DONE, Reason
 from provisioner.render.markdown import cut_markdown, markdown_code
 from provisioner.render.safe import markdown_text
-from provisioner.render.texts import DEFAULT_LANG, Lang, plural, tr
+from provisioner.render.texts import DEFAULT_LANG, Lang, join, plural, tr
 
 APPLY_MARKER = "<!-- provisioner:apply -->"
 
@@ -31,15 +32,40 @@ def apply_marker(shard: tuple[int, int] | None = None) -> str:
     )
 
 
+def say_reason(reason: Reason, lang: Lang = DEFAULT_LANG, wording: Wording = GITHUB) -> str:
+    """A decision's ``reason`` in ``lang`` with ``wording``'s terms: the change made
+    (``created``, ``updated; also a secret changed outside git: …``), what the outcome
+    recorded, or why a bot was refused or left alone."""
+    if reason.key in ("record", "forget", "done"):
+        return tr(lang, f"outcome.{reason.key}")
+    made = tr(lang, f"outcome.made.{reason.action}") if reason.action in _MADE else reason.action
+    if reason.key == "made":
+        return made
+    return tr(
+        lang,
+        f"bot.{reason.key}",
+        made=made,
+        action=tr(lang, f"action.{reason.action}") if reason.action in _MADE else reason.action,
+        fields=join(lang, (f"`{path}`" for path in reason.fields)),
+        names=join(lang, reason.names),
+        **wording.terms(lang),
+    )
+
+
+def say_hint(hint: str, lang: Lang = DEFAULT_LANG, wording: Wording = GITHUB) -> str:
+    """What to do (a decision's ``hint`` key), in ``lang`` with ``wording``'s terms."""
+    return tr(lang, f"bot.hint.{hint}", **wording.terms(lang))
+
+
 @dataclass(frozen=True)
 class BotOutcome:
     """What apply did with one bot: its decision (``outcome``: make, record, forget, done,
-    refuse, leave), why, what to do, and how its call ended (``result``: applied, failed,
-    not_attempted; None when no change was carried out)."""
+    refuse, leave), why (``reason``; ``hint``: what to do), and how its call ended
+    (``result``: applied, failed, not_attempted; None when no change was carried out)."""
 
     user_id: str
     outcome: str
-    reason: str = ""
+    reason: Reason = DONE
     hint: str | None = None
     result: str | None = None
     error: str | None = None
@@ -49,28 +75,21 @@ class BotOutcome:
         """``✅ updated``, ``⛔ refused: … — what to do: …``, ``➖ left alone: …``."""
         return self.say(DEFAULT_LANG)
 
-    def say(self, lang: Lang) -> str:
-        """:attr:`text` in ``lang`` (the reasons and hints stay as the apply wrote them)."""
-        hint = self.hint or ""
+    def say(self, lang: Lang, wording: Wording = GITHUB) -> str:
+        """:attr:`text` in ``lang``, in ``wording``'s terms."""
+        hint = say_hint(self.hint, lang, wording) if self.hint else ""
+        reason = say_reason(self.reason, lang, wording)
         if self.outcome == "refuse":
             key = "outcome.refused_hint" if hint else "outcome.refused"
-            return tr(lang, key, reason=self.reason, hint=hint)
+            return tr(lang, key, reason=reason, hint=hint)
         if self.outcome == "leave":
             key = "outcome.left_hint" if hint else "outcome.left"
-            return tr(lang, key, reason=self.reason, hint=hint)
+            return tr(lang, key, reason=reason, hint=hint)
         if self.result == "failed":
-            return tr(lang, "outcome.failed", error=self.error or self.reason)
+            return tr(lang, "outcome.failed", error=self.error or reason)
         if self.result == "not_attempted":
             return tr(lang, "outcome.not_attempted")
-        return "✅ " + self._done(lang)
-
-    def _done(self, lang: Lang) -> str:
-        if self.outcome in ("record", "forget", "done"):
-            return tr(lang, f"outcome.{self.outcome}")
-        action, _, rest = self.reason.partition(";")
-        action = action.strip()
-        made = tr(lang, f"outcome.made.{action}") if action in _MADE else action
-        return made + (f";{rest}" if rest else "")
+        return "✅ " + reason
 
 
 _MADE = ("create", "update", "delete", "adopt")
@@ -138,7 +157,7 @@ def render_apply_outcome(
     else:
         lines += [tr(lang, "outcome.table_header"), "|---|---|---|---|---|---|"]
         lines += [_row(outcome, lang) for outcome in outcomes]
-        bots = [line for outcome in outcomes for line in _bot_lines(outcome, lang)]
+        bots = [line for outcome in outcomes for line in _bot_lines(outcome, lang, wording)]
         lines += ["", *bots] if bots else []
     terms = wording.terms(lang)
     if pending:
@@ -162,17 +181,19 @@ def _row(outcome: AppOutcome, lang: Lang) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def _bot_lines(outcome: AppOutcome, lang: Lang) -> list[str]:
+def _bot_lines(outcome: AppOutcome, lang: Lang, wording: Wording) -> list[str]:
     if not outcome.bots:
         return []
     lines = [f"**{markdown_code(outcome.app)}**", ""]
-    lines += [f"- {markdown_code(bot.user_id)}: {_bot_text(bot, lang)}" for bot in outcome.bots]
+    lines += [
+        f"- {markdown_code(bot.user_id)}: {_bot_text(bot, lang, wording)}" for bot in outcome.bots
+    ]
     return [*lines, ""]
 
 
-def _bot_text(bot: BotOutcome, lang: Lang) -> str:
+def _bot_text(bot: BotOutcome, lang: Lang, wording: Wording) -> str:
     """The bot's line, its reasons escaped like every value (field paths are user text)."""
-    return markdown_text(_line(bot.say(lang)))
+    return markdown_text(_line(bot.say(lang, wording)))
 
 
 def _line(text: str) -> str:

@@ -31,6 +31,9 @@ class Wording:
     body_limit: int = GITHUB_BODY_LIMIT - 536
     """What the renderers aim for: the forge's limit less a margin for how it counts."""
     issue_limit: int = GITHUB_BODY_LIMIT - 536
+    secrets_text: str = "secrets.new"
+    """The catalog key of the plan's "new secrets" section: where this forge keeps the
+    apply job's secrets (a sentence of its own, not a word)."""
 
     def terms(self, lang: Lang) -> dict[str, str]:
         """The values of the forge placeholders of the catalog's templates, in ``lang``."""
@@ -46,4 +49,5 @@ GITLAB = Wording(
     ref="!",
     body_limit=GITLAB_NOTE_LIMIT - 1_000,
     issue_limit=GITLAB_DESCRIPTION_LIMIT - 1_000,
+    secrets_text="secrets.new.gitlab",
 )

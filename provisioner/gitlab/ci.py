@@ -39,6 +39,9 @@ class GitLabContext:
     sha: str
     default_branch: str
     job_url: str
+    pipeline_url: str = ""
+    project_url: str = ""
+    """The project's web page (``CI_PROJECT_URL``): where its merge requests and issues are."""
     mr_iid: int | None = None
     mr_project_id: str = ""
     mr_source_project_id: str = ""
@@ -81,6 +84,8 @@ def read_context(env: Mapping[str, str]) -> GitLabContext:
         sha=env["CI_COMMIT_SHA"],
         default_branch=env.get("CI_DEFAULT_BRANCH", "main"),
         job_url=env.get("CI_JOB_URL", ""),
+        pipeline_url=env.get("CI_PIPELINE_URL", ""),
+        project_url=env.get("CI_PROJECT_URL", "").rstrip("/"),
         mr_iid=int(iid) if iid.isdigit() else None,
         mr_project_id=env.get("CI_MERGE_REQUEST_PROJECT_ID", ""),
         mr_source_project_id=env.get("CI_MERGE_REQUEST_SOURCE_PROJECT_ID", ""),

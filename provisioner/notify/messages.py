@@ -30,6 +30,8 @@ TEMPLATES: Mapping[Lang, Mapping[str, str]] = {
         "label.error": "Error",
         "label.run": "View the run",
         "label.pull": "Pull request #{number}",
+        "label.merge_request": "Merge request !{number}",
+        "label.issue": "Issue #{number}",
         "more": "and {count} more",
         "count.drifted": "{count} drifted",
         "count.unmanaged": "{count} unmanaged",
@@ -49,6 +51,8 @@ TEMPLATES: Mapping[Lang, Mapping[str, str]] = {
         "label.error": "错误",
         "label.run": "查看运行记录",
         "label.pull": "拉取请求 #{number}",
+        "label.merge_request": "合并请求 !{number}",
+        "label.issue": "议题 #{number}",
         "more": "等另外 {count} 个",
         "count.drifted": "{count} 个配置漂移",
         "count.unmanaged": "{count} 个未纳管",
@@ -108,7 +112,8 @@ def links(summary: Summary, lang: Lang) -> list[Link]:
     if summary.pull_number is not None and summary.pull_url:
         url = chat_link(summary.pull_url)
         if url:
-            found.append(Link(text(lang, "label.pull", number=summary.pull_number), url))
+            label = text(lang, f"label.{summary.pull_kind}", number=summary.pull_number)
+            found.append(Link(label, url))
     if summary.run_url:
         url = chat_link(summary.run_url)
         if url:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from provisioner.apply.run import ApplyRun
 from provisioner.apply.session import Applied
@@ -19,6 +20,9 @@ from provisioner.errors import ProvisionerError
 from provisioner.models import NotifyEvent
 from provisioner.plan.document import PlanDoc
 
+PullKind = Literal["pull", "merge_request", "issue"]
+"""What ``pull_number`` numbers: a GitHub pull request (or issue: GitHub shows both at one
+address), a GitLab merge request (``!N``) or a GitLab issue (``#N``)."""
 COUNT_KEYS = ("drifted", "unmanaged", "pending", "applied", "failed", "not_attempted", "refused")
 """Every count a summary may carry, in the order messages show them."""
 
@@ -35,12 +39,19 @@ class Summary:
     run_url: str | None = None
     pull_number: int | None = None
     pull_url: str | None = None
+    pull_kind: PullKind = "pull"
 
     def linked(
-        self, run_url: str | None, pull_number: int | None = None, pull_url: str | None = None
+        self,
+        run_url: str | None,
+        pull_number: int | None = None,
+        pull_url: str | None = None,
+        pull_kind: PullKind = "pull",
     ) -> Summary:
         """This summary with where to look."""
-        return replace(self, run_url=run_url, pull_number=pull_number, pull_url=pull_url)
+        return replace(
+            self, run_url=run_url, pull_number=pull_number, pull_url=pull_url, pull_kind=pull_kind
+        )
 
 
 def counted(**counts: int) -> tuple[tuple[str, int], ...]:

@@ -62,15 +62,40 @@ class BotReview:
 
 
 @dataclass(frozen=True)
+class Reason:
+    """Why, as data: a key of the review texts' catalog (``bot.KEY``; ``made…`` names the
+    change made, ``record``, ``forget`` and ``done`` the outcome's own texts) and its values.
+    The words are the renderer's (``provisioner.forge.outcome.say_reason``), in the
+    reviewer's language and the forge's terms; nothing here is English."""
+
+    key: str
+    action: str = ""
+    """The change (``create``, ``update``, ``delete``, ``adopt``)."""
+    fields: tuple[str, ...] = ()
+    """Field paths (drifted, or differing from the server)."""
+    names: tuple[str, ...] = ()
+    """``${NAME}`` references (a secret rotated outside git)."""
+
+
+DONE = Reason("done")
+"""Nothing left to do."""
+
+
+@dataclass(frozen=True)
 class BotDecision:
-    """What the apply does with one bot, why, and what to do next (refusals)."""
+    """What the apply does with one bot, why, and what to do next (refusals: ``hint``, a key
+    of the catalog, ``bot.hint.KEY``)."""
 
     user_id: str
     outcome: Outcome
-    reason: str = ""
+    reason: Reason = DONE
     hint: str | None = None
     change: Change | None = None
     """The change to carry out (``make``, ``record``, ``forget``)."""
+
+
+def _made(change: Change) -> Reason:
+    return Reason("made", change.action)
 
 
 def desired_digests(app: DesiredApp) -> dict[str, str]:
@@ -132,83 +157,64 @@ def _decide(
     if digest != review.digest:
         return _changed_since(review, digest)
     if change is None:
-        return BotDecision(user_id, "done", "already as declared")
+        return BotDecision(user_id, "done", DONE)
     if review.action == "delete":
         return _delete(change, drift)
     if change.action == "adopt":
         return _adopt(change)
     if change.action == "create" and drift is not None:  # deleted on the server outside git
-        what = "deleted on the server outside git"
-        return _drifted(change, revert, what, "creating it again would revert a deletion")
+        return _drifted(change, revert, "deleted")
     if change.action == "update":
         return _update(review, change, drift, revert)
-    return BotDecision(user_id, "make", change.action, change=change)
+    return BotDecision(user_id, "make", _made(change), change=change)
 
 
 def _changed_since(review: BotReview, digest: str | None) -> BotDecision:
-    now = "is no longer declared" if digest is None else "is not the one reviewed"
+    now = "gone" if digest is None else "stale"
     if review.digest is None:
-        now = "is declared again"
-    return BotDecision(
-        review.user_id,
-        "refuse",
-        f"its manifest {now} (changed after the review, by a later push or another change)",
-        hint="review it again: push to a pull request (or open one) so its plan shows the"
-        " current manifest, then merge it",
-    )
+        now = "again"
+    return BotDecision(review.user_id, "refuse", Reason(f"changed.{now}"), hint="review_again")
 
 
 def _delete(change: Change, drift: Drift | None) -> BotDecision:
     if change.action != "delete":  # pragma: no cover - a reviewed delete is not declared
-        return BotDecision(change.user_id, "make", change.action, change=change)
+        return BotDecision(change.user_id, "make", _made(change), change=change)
     if drift is not None and drift.kind == "missing":
-        return BotDecision(change.user_id, "forget", "already gone from the server", change=change)
-    return BotDecision(change.user_id, "make", "delete", change=change)
+        return BotDecision(change.user_id, "forget", Reason("forget"), change=change)
+    return BotDecision(change.user_id, "make", _made(change), change=change)
 
 
 def _adopt(change: Change) -> BotDecision:
     if not change.fields:
-        return BotDecision(change.user_id, "make", "adopt", change=change)
-    paths = ", ".join(f"`{diff.path}`" for diff in change.fields)
-    return BotDecision(
-        change.user_id,
-        "refuse",
-        f"a bot with this userId is already on the server with another spec ({paths} differ):"
-        " a bot the review did not know",
-        hint="declare it as the server holds it to adopt it (`provisioner export` writes its"
-        " manifest), or give your bot another userId",
-    )
+        return BotDecision(change.user_id, "make", _made(change), change=change)
+    paths = tuple(diff.path for diff in change.fields)
+    return BotDecision(change.user_id, "refuse", Reason("taken", fields=paths), hint="adopt")
 
 
 def _update(review: BotReview, change: Change, drift: Drift | None, revert: bool) -> BotDecision:
     if drift is None:
-        return BotDecision(change.user_id, "make", _with_rotations("update", change), change=change)
+        return BotDecision(change.user_id, "make", _with_rotations(change), change=change)
     if _server_as_declared(change, drift):
         record = replace(change, action="adopt", fields=())
-        return BotDecision(change.user_id, "record", "already as declared", change=record)
+        return BotDecision(change.user_id, "record", Reason("record"), change=record)
     if review.action in ("create", "adopt"):  # the review set every field
-        return BotDecision(change.user_id, "make", "update", change=change)
-    outside = [diff.path for diff in drift.fields if not covered(diff.path, review.fields)]
+        return BotDecision(change.user_id, "make", _made(change), change=change)
+    outside = tuple(diff.path for diff in drift.fields if not covered(diff.path, review.fields))
     if not outside:
-        return BotDecision(change.user_id, "make", "update", change=change)
-    where = ", ".join(f"`{path}`" for path in outside)
-    what = f"drifted on the server in {where}, which this change does not set"
-    return _drifted(change, revert, what, "applying it would revert a change")
+        return BotDecision(change.user_id, "make", _made(change), change=change)
+    return _drifted(change, revert, "drifted", outside)
 
 
-def _drifted(change: Change, revert: bool, what: str, undoing: str) -> BotDecision:
-    """A reviewed change that would revert drift: refused, or made (``drift: revert``)."""
+def _drifted(
+    change: Change, revert: bool, how: Literal["deleted", "drifted"], fields: tuple[str, ...] = ()
+) -> BotDecision:
+    """A reviewed change that would revert drift (``deleted`` on the server, or ``drifted``
+    in ``fields``): refused, or made (``drift: revert``)."""
     if revert:
-        reason = f"{change.action}; reverted: {what} (the app says drift: revert)"
+        reason = Reason(f"made.reverted_{how}", change.action, fields)
         return BotDecision(change.user_id, "make", reason, change=change)
-    return BotDecision(
-        change.user_id,
-        "refuse",
-        f"{what}: {undoing} nobody reviewed",
-        hint="accept the server's version (change the manifest to match it in a pull"
-        " request), or revert it through the pending plan (`github apply --pending`);"
-        " `drift: revert` in app.yaml makes merges revert such drift",
-    )
+    reason = Reason(f"{how}_outside", change.action, fields)
+    return BotDecision(change.user_id, "refuse", reason, hint="drift")
 
 
 def _server_as_declared(change: Change, drift: Drift) -> bool:
@@ -231,10 +237,10 @@ def covered(path: str, fields: Sequence[str]) -> bool:
     )
 
 
-def _with_rotations(what: str, change: Change) -> str:
-    """``what``, naming the secrets rotated outside git that the change also sets."""
-    rotated = rotated_references(change)
-    return f"{what}; also a secret changed outside git: {', '.join(rotated)}" if rotated else what
+def _with_rotations(change: Change) -> Reason:
+    """The change made, naming the secrets rotated outside git that it also sets."""
+    rotated = tuple(rotated_references(change))
+    return Reason("made.rotated", change.action, names=rotated) if rotated else _made(change)
 
 
 def rotated_references(change: Change) -> list[str]:
@@ -244,32 +250,14 @@ def rotated_references(change: Change) -> list[str]:
 
 def _left(change: Change | None, drift: Drift | None, user_id: str) -> BotDecision:
     if change is not None and drift is None and change.action == "update":
-        rotated = rotated_references(change)
+        rotated = tuple(rotated_references(change))
         if rotated and len(rotated) == len(change.fields):
-            return BotDecision(
-                user_id,
-                "leave",
-                f"a secret changed outside git: {', '.join(rotated)} (the reference is the"
-                " same, the value is not); this merge did not change the bot",
-                hint="apply the rotation through the drift issue's pending plan (`github apply"
-                " --pending ISSUE`: the dispatch workflow, in the protected environment)",
-            )
+            return BotDecision(user_id, "leave", Reason("rotated", names=rotated), hint="rotated")
     if change is None or (drift is not None and _drift_only(change, drift)):
         what = "deleted" if drift is not None and drift.kind == "missing" else "changed"
-        return BotDecision(
-            user_id,
-            "leave",
-            f"{what} on the server outside git; this merge did not change it",
-            hint="see the drift issue: accept it (change the manifest in a pull request) or"
-            " revert it (`github apply --pending ISSUE`)",
-        )
-    return BotDecision(
-        user_id,
-        "leave",
-        f"has an unapplied change ({change.action}) that this merge did not review",
-        hint="it belongs to the review that showed it: apply that review's pending plan"
-        " (`github apply --pending N`), or review it again in a pull request",
-    )
+        return BotDecision(user_id, "leave", Reason(f"{what}_alone"), hint="drift_issue")
+    reason = Reason("unapplied", change.action)
+    return BotDecision(user_id, "leave", reason, hint="unapplied")
 
 
 def _drift_only(change: Change, drift: Drift) -> bool:

@@ -121,6 +121,75 @@ TEXTS: Final[dict[str, str]] = {
         " is in the {ci_summary}.\n"
     ),
     "apply.plans_heading": "\n### The plans made before applying\n\n",
+    # --- why, per bot (plan/reviewed.py's Reason and hint keys) ------------------------------
+    "bot.made.rotated": "{made}; also a secret changed outside git: {names}",
+    "bot.made.reverted_deleted": (
+        "{made}; reverted: deleted on the server outside git (the app says drift: revert)"
+    ),
+    "bot.made.reverted_drifted": (
+        "{made}; reverted: drifted on the server in {fields}, which this change does not set"
+        " (the app says drift: revert)"
+    ),
+    "bot.changed.gone": (
+        "its manifest is no longer declared (changed after the review, by a later push or"
+        " another change)"
+    ),
+    "bot.changed.stale": (
+        "its manifest is not the one reviewed (changed after the review, by a later push or"
+        " another change)"
+    ),
+    "bot.changed.again": (
+        "its manifest is declared again (changed after the review, by a later push or another"
+        " change)"
+    ),
+    "bot.taken": (
+        "a bot with this userId is already on the server with another spec ({fields} differ):"
+        " a bot the review did not know"
+    ),
+    "bot.deleted_outside": (
+        "deleted on the server outside git: creating it again would revert a deletion nobody"
+        " reviewed"
+    ),
+    "bot.drifted_outside": (
+        "drifted on the server in {fields}, which this change does not set: applying it would"
+        " revert a change nobody reviewed"
+    ),
+    "bot.protected": "it is protected (protect: true in state)",
+    "bot.rotated": (
+        "a secret changed outside git: {names} (the reference is the same, the value is not);"
+        " this merge did not change the bot"
+    ),
+    "bot.changed_alone": "changed on the server outside git; this merge did not change it",
+    "bot.deleted_alone": "deleted on the server outside git; this merge did not change it",
+    "bot.unapplied": "has an unapplied change ({action}) that this merge did not review",
+    "bot.hint.review_again": (
+        "review it again: push to a {review} (or open one) so its plan shows the current"
+        " manifest, then merge it"
+    ),
+    "bot.hint.adopt": (
+        "declare it as the server holds it to adopt it (`provisioner export` writes its"
+        " manifest), or give your bot another userId"
+    ),
+    "bot.hint.drift": (
+        "accept the server's version (change the manifest to match it in a {review}), or revert"
+        " it through the pending plan (`{command} apply --pending`); `drift: revert` in app.yaml"
+        " makes merges revert such drift"
+    ),
+    "bot.hint.protected": (
+        "set protect: false in a separate {review}, merge it, then delete the bot"
+    ),
+    "bot.hint.rotated": (
+        "apply the rotation through the drift {issue}'s pending plan (`{command} apply --pending"
+        " ISSUE`: {dispatch}, in {gate})"
+    ),
+    "bot.hint.drift_issue": (
+        "see the drift {issue}: accept it (change the manifest in a {review}) or revert it"
+        " (`{command} apply --pending ISSUE`)"
+    ),
+    "bot.hint.unapplied": (
+        "it belongs to the review that showed it: apply that review's pending plan (`{command}"
+        " apply --pending N`), or review it again in a {review}"
+    ),
     # --- the pending plan (github/pending.py) -------------------------------------------------
     "pending.title.one": "## provisioner: pending plan for {count} app ({names})",
     "pending.title.other": "## provisioner: pending plan for {count} apps ({names})",
@@ -146,7 +215,7 @@ TEXTS: Final[dict[str, str]] = {
     ),
     "pending.why_unreviewed": "Nothing of {review} {ref}{number} was applied: {error}.",
     "pending.why_changed": (
-        "The pending plan on #{number} no longer matched some apps when it was applied."
+        "The pending plan on {ref}{number} no longer matched some apps when it was applied."
     ),
     # --- the drift issue (github/drift.py, github/sync.py) -----------------------------------
     "drift.issue_title": "provisioner: bots drifted from git",
@@ -214,11 +283,16 @@ TEXTS: Final[dict[str, str]] = {
     "seen.alone_drift": "this merge leaves it alone; see the drift {issue}",
     "seen.unmanaged": "{bot} is on the server but not managed",
     "seen.alone": "this merge leaves it alone",
-    # --- new secrets (github/wiring.py) and the job summary ----------------------------------
+    # --- new secrets (forge/secrets.py) and the job summary ----------------------------------
     "secrets.new": (
         "**New secrets:** this pull request references variables the recorded state does not"
         " hold yet; add them to the apply job's secrets (the {bundle} bundle; `provisioner"
         " github secrets` lists what each app needs) before merging:"
+    ),
+    "secrets.new.gitlab": (
+        "**New secrets:** this merge request references variables the recorded state does not"
+        " hold yet; add them to the project's CI/CD variables (masked and protected, in the"
+        " environments of the apply and drift jobs) before merging:"
     ),
     "summary.cut": (
         "\n> [!NOTE]\n> This summary was cut to fit GitHub's 1 MiB step-summary limit. Run"

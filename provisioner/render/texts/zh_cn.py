@@ -119,6 +119,63 @@ TEXTS: Final[dict[str, str]] = {
         "完整结果见{ci_summary}。\n"
     ),
     "apply.plans_heading": "\n### 执行前生成的计划\n\n",
+    # --- 每个机器人的原因与建议 ---------------------------------------------------------------
+    "bot.made.rotated": "{made}；另外，有机密在 git 之外被修改：{names}",
+    "bot.made.reverted_deleted": (
+        "{made}；已恢复：它曾在 git 之外被从服务器上删除（应用设置了 drift: revert）"
+    ),
+    "bot.made.reverted_drifted": (
+        "{made}；已恢复：它的 {fields} 曾在服务器上发生漂移，而此变更并不设置这些字段"
+        "（应用设置了 drift: revert）"
+    ),
+    "bot.changed.gone": "它的清单已被移除（审核之后又被后续推送或其他变更修改过）",
+    "bot.changed.stale": "它的清单已不是审核时的版本（审核之后又被后续推送或其他变更修改过）",
+    "bot.changed.again": (
+        "审核时它将被删除，但现在它的清单又出现了（审核之后又被后续推送或其他变更修改过）"
+    ),
+    "bot.taken": (
+        "服务器上已有一个使用此 userId 的机器人，但配置不同（{fields} 不一致）："
+        "这是审核时不知道的机器人"
+    ),
+    "bot.deleted_outside": (
+        "它在 git 之外被从服务器上删除：重新新建它会撤销一次没有经过审核的删除"
+    ),
+    "bot.drifted_outside": (
+        "它的 {fields} 在服务器上发生了漂移，而此变更并不设置这些字段：执行它会撤销一次没有"
+        "经过审核的修改"
+    ),
+    "bot.protected": "它受保护（状态中为 protect: true）",
+    "bot.rotated": (
+        "有机密在 git 之外被修改：{names}（引用没变，值变了）；此次合并没有改动这个机器人"
+    ),
+    "bot.changed_alone": "它在 git 之外于服务器上被修改；此次合并没有改动它",
+    "bot.deleted_alone": "它在 git 之外被从服务器上删除；此次合并没有改动它",
+    "bot.unapplied": "它有一项尚未应用的变更（{action}），但不在此次合并的审核范围内",
+    "bot.hint.review_again": (
+        "请重新审核：推送到一个{review}（或新建一个），让它的计划显示当前的清单，然后合并"
+    ),
+    "bot.hint.adopt": (
+        "如要纳管它，请按服务器上的样子声明它（`provisioner export` 可以导出它的清单）；"
+        "或者给你的机器人换一个 userId"
+    ),
+    "bot.hint.drift": (
+        "接受服务器上的版本（在{review}中修改清单使其一致），或者通过待应用的计划恢复它"
+        "（`{command} apply --pending`）；在 app.yaml 中设置 `drift: revert` 后，合并时会自动"
+        "撤销这类漂移"
+    ),
+    "bot.hint.protected": "请先在另一个{review}中设置 protect: false 并合并，再删除这个机器人",
+    "bot.hint.rotated": (
+        "请通过漂移{issue}中待应用的计划来应用这次机密变更（`{command} apply --pending"
+        " ISSUE`：{dispatch}，在{gate}中）"
+    ),
+    "bot.hint.drift_issue": (
+        "见漂移{issue}：接受它（在{review}中修改清单），或者恢复它（`{command} apply --pending"
+        " ISSUE`）"
+    ),
+    "bot.hint.unapplied": (
+        "它属于显示了这项变更的那次审核：请应用那次审核的待应用的计划（`{command} apply"
+        " --pending N`），或者在{review}中重新审核"
+    ),
     # --- 待应用的计划 -------------------------------------------------------------------------
     "pending.title.one": "## provisioner：待应用的计划（{count} 个应用：{names}）",
     "pending.title.other": "## provisioner：待应用的计划（{count} 个应用：{names}）",
@@ -142,7 +199,7 @@ TEXTS: Final[dict[str, str]] = {
         "是哪些以及原因）。"
     ),
     "pending.why_unreviewed": "{review} {ref}{number} 的内容都没有执行：{error}。",
-    "pending.why_changed": "执行 #{number} 上的待应用的计划时，部分应用已与它不一致。",
+    "pending.why_changed": "执行 {ref}{number} 上的待应用的计划时，部分应用已与它不一致。",
     # --- 漂移 issue ---------------------------------------------------------------------------
     "drift.issue_title": "provisioner：机器人与 git 不一致（漂移）",
     "drift.differ.one": "## {count} 个应用与 git 不一致",
@@ -204,6 +261,11 @@ TEXTS: Final[dict[str, str]] = {
     "secrets.new": (
         "**新的机密：**此拉取请求引用了已记录的状态中还没有的变量；合并之前请把它们加入执行作业"
         "的机密（{bundle}；`provisioner github secrets` 会列出每个应用需要的变量）："
+    ),
+    "secrets.new.gitlab": (
+        "**新的机密：**此合并请求引用了已记录的状态中还没有的变量；合并之前请把它们添加为项目的"
+        " CI/CD 变量（设为屏蔽（masked）并受保护（protected），环境范围限定在执行作业和漂移检查"
+        "作业的环境）："
     ),
     "summary.cut": (
         "\n> [!NOTE]\n> 为符合 GitHub 作业摘要每一步 1 MiB 的限制，此摘要已截断。完整内容请运行"
