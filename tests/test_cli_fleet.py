@@ -27,6 +27,7 @@ from provisioner.emulator import EmulatorServer
 from provisioner.errors import OUT_OF_FILES_HINT, StateError
 from provisioner.models import MANY_APPS
 from provisioner.state.codec import read_state_file
+from tests.git_support import git, make_clone, make_origin
 
 APPS = 40
 """More apps than the bounds below, so a run holding one thread or file per app fails them."""
@@ -209,3 +210,30 @@ def test_a_fleet_plan_leads_with_a_table_and_names_the_unchanged_apps_once(
     assert out.count("Plan for app ") == 3
     assert "planned 297 more apps: no changes" in err
     assert MANY_APPS < 300
+
+
+def test_a_git_state_re_run_commits_only_for_the_app_that_changes(tmp_path: Path) -> None:
+    # Before, every app's plan job took and released its lock: +54 commits on the state
+    # branch for a re-run of 100 apps of which one changed, unchanged apps included.
+    origin = make_origin(tmp_path)
+    root = make_clone(origin, tmp_path / "repo")
+    keys = {f"fleet-key-{number:03d}": f"fleet-secret-{number:03d}" for number in range(30)}
+    with EmulatorServer(apps=keys, rate_limit=1000) as server:
+        fleet = Fleet(root, write_fleet(root, server.url, 30), server)
+        for app_yaml in (root / "bots").glob("*/app.yaml"):
+            with app_yaml.open("a", encoding="utf-8") as settings:
+                settings.write("state: {backend: git, branch: provisioner-state}\n")
+        first = start(fleet, "apply", "--auto-approve", "--no-refresh")
+        _, err = first.communicate(timeout=600)
+        assert first.returncode == 0, err
+        before = git(origin, "rev-parse", "provisioner-state").strip()
+        bot = root / "bots" / "app-007" / "bot.yaml"
+        bot.write_text(bot.read_text().replace("Fleet bot", "Renamed"), encoding="utf-8")
+        again = start(fleet, "apply", "--auto-approve")
+        out, err = again.communicate(timeout=600)
+    assert again.returncode == 0, err
+    assert "1 to update" in out
+    added = git(origin, "log", "--format=%s", f"{before}..provisioner-state").splitlines()
+    assert 1 <= len(added) <= 3, added
+    assert all("app-007" in message and "app-006" not in message for message in added), added
+    assert "unlock app-007" in added[0]
