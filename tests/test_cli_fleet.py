@@ -187,7 +187,7 @@ def test_a_command_whose_thread_failed_fails(
     assert "Traceback" not in err
 
 
-def test_a_fleet_plan_leads_with_a_table_and_names_the_unchanged_apps_once(
+def test_a_fleet_plan_and_apply_lead_with_a_table_and_name_the_unchanged_apps_once(
     tmp_path: Path,
 ) -> None:
     keys = {f"fleet-key-{number:03d}": f"fleet-secret-{number:03d}" for number in range(300)}
@@ -201,6 +201,8 @@ def test_a_fleet_plan_leads_with_a_table_and_names_the_unchanged_apps_once(
             bot.write_text(bot.read_text().replace("Fleet bot", "Renamed"), encoding="utf-8")
         process = start(fleet, "plan", "--concurrency", "8")
         out, err = process.communicate(timeout=600)
+        applied = start(fleet, "apply", "--auto-approve", "--concurrency", "8")
+        applied_out, applied_err = applied.communicate(timeout=600)
     assert process.returncode == 0, err
     assert len((out + err).encode()) <= 15 * 1024
     assert out.startswith("Plan for 300 apps: 3 to update; 3 to show, 297 unchanged\n")
@@ -210,6 +212,15 @@ def test_a_fleet_plan_leads_with_a_table_and_names_the_unchanged_apps_once(
     assert out.count("Plan for app ") == 3
     assert "planned 297 more apps: no changes" in err
     assert MANY_APPS < 300
+    # apply: the same table and one line for the apps with nothing to do, then only the
+    # changing apps' progress lines and summaries (an unchanged app has none)
+    assert applied.returncode == 0, applied_err
+    assert len((applied_out + applied_err).encode()) <= 15 * 1024
+    assert applied_out.startswith(out.split("\n", 1)[0] + "\n")
+    assert [line for line in applied_out.splitlines() if "app-000" in line] == [unchanged]
+    assert applied_out.count("Apply complete for app ") == 3
+    assert "app-007: ~ bot-007: updated\n" in applied_out
+    assert "planned 297 more apps: no changes" in applied_err
 
 
 def test_a_git_state_re_run_commits_only_for_the_app_that_changes(tmp_path: Path) -> None:
