@@ -65,7 +65,7 @@ def test_an_invalid_state_block_is_reported_at_its_line(workdir: Path) -> None:
     assert caught.value.message == (
         "cannot read the state settings of bots/demo/app.yaml:\n"
         "  bots/demo/app.yaml:3:12: state.backend: unknown value 's3'; expected one of file,"
-        " git, postgres"
+        " git, postgres, gitlab"
     )
 
 
