@@ -64,6 +64,33 @@ def install_rejecting_hook(origin: Path) -> Path:
     return origin / REJECT_FLAG
 
 
+def install_holding_hook(origin: Path) -> Path:
+    """A pre-receive hook that holds every push changing an app's state file while the flag
+    file ``origin/hold-state-pushes`` exists (lock records still go through), so that a
+    test can stop a run between recording a write locally and pushing it. Returns the
+    flag's path: create it to start holding, remove it to let the pushes through."""
+    flag = origin / "hold-state-pushes"
+    hook = origin / "hooks" / "pre-receive"
+    hook.write_text(
+        f"#!{sys.executable}\n"
+        "import subprocess, sys, time\n"
+        "from pathlib import Path\n"
+        "for line in sys.stdin:\n"
+        "    old, new, ref = line.split()\n"
+        "    if set(old) == {'0'}:\n"
+        "        args = ['ls-tree', '-r', '--name-only', new]\n"
+        "    else:\n"
+        "        args = ['diff', '--name-only', old, new]\n"
+        "    names = subprocess.run(['git', *args], capture_output=True, text=True).stdout\n"
+        "    while any(not n.startswith('locks/') for n in names.split())"
+        f" and Path({str(flag)!r}).exists():\n"
+        "        time.sleep(0.01)\n",
+        encoding="utf-8",
+    )
+    hook.chmod(0o755)
+    return flag
+
+
 def branch_file(origin: Path, path: str, branch: str = "provisioner-state") -> str | None:
     result = subprocess.run(
         ["git", "--git-dir", str(origin), "show", f"{branch}:{path}"],

@@ -27,6 +27,7 @@ from provisioner.emulator import EmulatorServer
 from provisioner.errors import OUT_OF_FILES_HINT, StateError
 from provisioner.models import MANY_APPS
 from provisioner.state.codec import read_state_file
+from tests.git_support import git, make_clone, make_origin
 
 APPS = 40
 """More apps than the bounds below, so a run holding one thread or file per app fails them."""
@@ -186,7 +187,7 @@ def test_a_command_whose_thread_failed_fails(
     assert "Traceback" not in err
 
 
-def test_a_fleet_plan_leads_with_a_table_and_names_the_unchanged_apps_once(
+def test_a_fleet_plan_and_apply_lead_with_a_table_and_name_the_unchanged_apps_once(
     tmp_path: Path,
 ) -> None:
     keys = {f"fleet-key-{number:03d}": f"fleet-secret-{number:03d}" for number in range(300)}
@@ -200,6 +201,8 @@ def test_a_fleet_plan_leads_with_a_table_and_names_the_unchanged_apps_once(
             bot.write_text(bot.read_text().replace("Fleet bot", "Renamed"), encoding="utf-8")
         process = start(fleet, "plan", "--concurrency", "8")
         out, err = process.communicate(timeout=600)
+        applied = start(fleet, "apply", "--auto-approve", "--concurrency", "8")
+        applied_out, applied_err = applied.communicate(timeout=600)
     assert process.returncode == 0, err
     assert len((out + err).encode()) <= 15 * 1024
     assert out.startswith("Plan for 300 apps: 3 to update; 3 to show, 297 unchanged\n")
@@ -209,3 +212,39 @@ def test_a_fleet_plan_leads_with_a_table_and_names_the_unchanged_apps_once(
     assert out.count("Plan for app ") == 3
     assert "planned 297 more apps: no changes" in err
     assert MANY_APPS < 300
+    # apply: the same table and one line for the apps with nothing to do, then only the
+    # changing apps' progress lines and summaries (an unchanged app has none)
+    assert applied.returncode == 0, applied_err
+    assert len((applied_out + applied_err).encode()) <= 15 * 1024
+    assert applied_out.startswith(out.split("\n", 1)[0] + "\n")
+    assert [line for line in applied_out.splitlines() if "app-000" in line] == [unchanged]
+    assert applied_out.count("Apply complete for app ") == 3
+    assert "app-007: ~ bot-007: updated\n" in applied_out
+    assert "planned 297 more apps: no changes" in applied_err
+
+
+def test_a_git_state_re_run_commits_only_for_the_app_that_changes(tmp_path: Path) -> None:
+    # Before, every app's plan job took and released its lock: +54 commits on the state
+    # branch for a re-run of 100 apps of which one changed, unchanged apps included.
+    origin = make_origin(tmp_path)
+    root = make_clone(origin, tmp_path / "repo")
+    keys = {f"fleet-key-{number:03d}": f"fleet-secret-{number:03d}" for number in range(30)}
+    with EmulatorServer(apps=keys, rate_limit=1000) as server:
+        fleet = Fleet(root, write_fleet(root, server.url, 30), server)
+        for app_yaml in (root / "bots").glob("*/app.yaml"):
+            with app_yaml.open("a", encoding="utf-8") as settings:
+                settings.write("state: {backend: git, branch: provisioner-state}\n")
+        first = start(fleet, "apply", "--auto-approve", "--no-refresh")
+        _, err = first.communicate(timeout=600)
+        assert first.returncode == 0, err
+        before = git(origin, "rev-parse", "provisioner-state").strip()
+        bot = root / "bots" / "app-007" / "bot.yaml"
+        bot.write_text(bot.read_text().replace("Fleet bot", "Renamed"), encoding="utf-8")
+        again = start(fleet, "apply", "--auto-approve")
+        out, err = again.communicate(timeout=600)
+    assert again.returncode == 0, err
+    assert "1 to update" in out
+    added = git(origin, "log", "--format=%s", f"{before}..provisioner-state").splitlines()
+    assert 1 <= len(added) <= 3, added
+    assert all("app-007" in message and "app-006" not in message for message in added), added
+    assert "unlock app-007" in added[0]

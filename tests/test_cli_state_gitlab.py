@@ -103,7 +103,13 @@ def test_plan_reads_with_the_job_token_and_apply_writes_under_the_lock(
     methods = [
         (method, path.rsplit("/", 1)[-1], how) for method, path, how in gitlab_state.requests
     ]
-    assert methods == [  # the lock, then the version it applies against, one write per call
+    assert methods == [
+        # the plan job: GitLab shows a lock only to a lock request, so it checks that none is
+        # held by taking the lock and giving it back
+        ("POST", "lock", "private-token"),
+        ("GET", "demo", "private-token"),
+        ("DELETE", "lock", "private-token"),
+        # the apply job: the lock, the version it applies against, one write per call
         ("POST", "lock", "private-token"),
         ("GET", "demo", "private-token"),
         ("POST", "demo", "private-token"),

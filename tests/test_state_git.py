@@ -125,6 +125,30 @@ def test_a_live_lease_refuses_naming_holder_and_lease(laptop: Path, runner: Path
     assert "(lease until 2027-01-15T08:05:00Z)" in caught.value.message
 
 
+def test_an_applys_plan_reads_without_a_commit_and_refuses_a_live_lock(
+    origin: Path, laptop: Path, runner: Path
+) -> None:
+    clock = Clock()
+    holder = backend_in(laptop, clock=clock, lease=60.0)
+    with holder.lock("provisioner apply"):
+        holder.write(next_state(holder.read(), "a"))
+    tip = git(origin, "rev-parse", "provisioner-state")
+    reading = Clock(clock.now)
+    reader = backend_in(runner, clock=reading, lease=60.0)
+    recorded = reader.read_when_free("provisioner apply")
+    assert recorded is not None and set(recorded.bots) == {"a"}
+    assert git(origin, "rev-parse", "provisioner-state") == tip  # no lock, no unlock commit
+    with holder.lock("provisioner apply (ci run 42)"):
+        with pytest.raises(LockedError) as live:
+            reader.read_when_free("provisioner apply")
+        with pytest.raises(LockedError) as locking:
+            reader.lock("provisioner apply").__enter__()
+        assert live.value.message == locking.value.message  # the same refusal as lock()
+        assert "(provisioner apply (ci run 42)) since " in live.value.message
+        reading.now += 61  # the lease ended: not held any more (the apply job takes it over)
+        assert reader.read_when_free("provisioner apply") is not None
+
+
 def test_two_apps_from_two_clones_at_once_both_land(
     origin: Path, laptop: Path, runner: Path
 ) -> None:

@@ -9,12 +9,14 @@ threads, apps in order), so
 the threads, HTTP connections and lock files a run holds scale with --concurrency, never with
 the number of apps:
 
-1. the plan job: take the app's state lock (apply only), read the state and, with refresh,
-   query the live bots, plan (:func:`plan_app`), close the client, release the lock; the plan
-   goes to the main thread (a Future);
+1. the plan job: read the state (apply only: refused, naming the holder, while another run
+   holds the app's lock: :meth:`~provisioner.state.backend.StateBackend.read_when_free`,
+   which takes no lock on git, where a lock is two commits) and, with refresh, query the
+   live bots, plan (:func:`plan_app`), close the client; the plan goes to the main thread
+   (a Future);
 2. the main thread decides per app (safety rules, reviewed ids, confirmation: one app's
    refusal never stops another) and calls :meth:`Session.apply`;
-3. the apply job (an app with the go and something to do): take the lock again, read the
+3. the apply job (an app with the go and something to do): take the lock, read the
    state again and apply the plan; the API calls of all apps share one
    :class:`~provisioner.apply.executor.CallPool` of ``concurrency`` workers. The lock is not
    held between the two jobs (1,000 held file locks are 1,000 open files); instead the plan
@@ -39,7 +41,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
-from contextlib import ExitStack, contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Protocol
@@ -54,7 +56,7 @@ from provisioner.errors import PlanError, ProvisionerError
 from provisioner.models import DesiredApp
 from provisioner.plan import Plan, make_plan
 from provisioner.rongcloud.models import BotPayload
-from provisioner.state.backend import lock_waiting
+from provisioner.state.backend import lock_waiting, read_waiting
 from provisioner.state.backends import backend_for
 from provisioner.state.holder import ci_run_url
 from provisioner.state.model import RecordedApp
@@ -151,12 +153,13 @@ class AppRun:
             self._after_plan()
 
     def _plan_job(self) -> None:
-        """Lock (apply only), read, connect for the refresh, plan, release; then, if the
-        decision came first, end. A job whose turn comes after a stop does nothing."""
+        """Read (apply only: refused while the lock is held), connect for the refresh,
+        plan; then, if the decision came first, end. A job whose turn comes after a stop
+        does nothing."""
         try:
             if self.session.stop.is_set():
                 raise PlanError(f"app {self.app.name} was not planned: the run stopped")
-            self.planned.set_result(self._locked_plan())
+            self.planned.set_result(self._plan())
         except BaseException as exc:
             self.planned.set_exception(exc)
         with self._mutex:
@@ -164,16 +167,15 @@ class AppRun:
         if decided:
             self._after_plan()
 
-    def _locked_plan(self) -> Plan:
+    def _plan(self) -> Plan:
         session, app = self.session, self.app
         backend = backend_for(app, env=session.env, read_only=not session.lock)
-        lock = (
-            lock_waiting(backend, session.command, session.lock_timeout)
-            if session.lock
-            else nullcontext()
-        )
-        with session.plan_slots, lock, ExitStack() as clients:
-            recorded = backend.read_recorded()
+        with session.plan_slots, ExitStack() as clients:
+            recorded = (
+                read_waiting(backend, session.command, session.lock_timeout)
+                if session.lock
+                else backend.read_recorded()
+            )
             state = recorded if recorded is not None else RecordedApp.fresh(app.name)
             self.unrecorded = None if recorded is not None else state
             client = clients.enter_context(connect(app, session.env)) if session.refresh else None
@@ -207,7 +209,7 @@ class AppRun:
         return None if plan.is_empty else plan
 
     def _apply_job(self, plan: Plan) -> ApplyResult:
-        """Lock again, read the state again and apply: the plan holds only for the state it
+        """Lock, read the state again and apply: the plan holds only for the state it
         was made against (:func:`apply_plan` refuses it otherwise, before any call). After a
         stop, no lock and no call: every change not attempted."""
         if self.session.stop.is_set():

@@ -4,8 +4,10 @@
 How apply uses it, per app::
 
     backend = backend_for(app)
+    planned = backend.read_when_free("provisioner apply")  # LockedError naming the holder
+    ... plan against it, show it, approve it: the lock is not held meanwhile ...
     with backend.lock("provisioner apply"):      # LockedError naming the holder, at once
-        state = backend.read()                   # the version the plan is made against
+        state = backend.read()                   # refused when not the planned serial
         for each successful call:
             if backend.pending_error(): stop     # git: a background push failed
             state = state.with_bot(...)          # serial + 1
@@ -29,13 +31,14 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 from provisioner.errors import LockedError, StateError
 from provisioner.state.drift_record import DriftRecord
 from provisioner.state.model import LockHolder, RecordedApp
 
 BackendKind = Literal["file", "git", "postgres", "gitlab"]
+_T = TypeVar("_T")
 
 logger = logging.getLogger("provisioner.state")
 """The backends' notices (WARNING): shown to the user by the CLI."""
@@ -74,6 +77,14 @@ class StateBackend(Protocol):
         ``state.serial - 1``) of ``state.lineage``: StateConflictError naming both versions
         otherwise. ``state.serial`` must be greater than ``expected_serial``."""
         ...
+
+    def read_when_free(self, command: str) -> RecordedApp | None:
+        """Like :meth:`read_recorded`, for an apply's plan: LockedError naming the holder,
+        as :meth:`lock` raises it, when another run holds the lock. Here: take the lock and
+        give it back (cheap on a file, a session or GitLab's lock); ``git``, where a lock
+        and its release are two commits, reads its lock record instead."""
+        with self.lock(command):
+            return self.read_recorded()
 
     def lock(self, command: str) -> AbstractContextManager[None]:
         """Hold the app's lock for the block; LockedError naming the holder at once if
@@ -138,24 +149,47 @@ def lock_waiting(
     it (``--lock-timeout``; None or 0: LockedError at once, as ``lock`` itself). The wait is
     announced once on the state logger, naming the holder; when it runs out, the LockedError
     names the holder and the wait."""
+    with ExitStack() as stack:
+        _waiting(lambda: stack.enter_context(backend.lock(command)), timeout, sleep, clock)
+        yield
+
+
+def read_waiting(
+    backend: StateBackend,
+    command: str,
+    timeout: float | None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> RecordedApp | None:
+    """``backend.read_when_free(command)``, waiting for a held lock as :func:`lock_waiting`
+    does (an apply's plan job: the lock is taken by its apply job)."""
+    return _waiting(lambda: backend.read_when_free(command), timeout, sleep, clock)
+
+
+def _waiting(
+    attempt: Callable[[], _T],
+    timeout: float | None,
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+) -> _T:
+    """``attempt()``, tried again every :data:`LOCK_POLL` seconds while it raises LockedError,
+    for up to ``timeout`` seconds (see :func:`lock_waiting`)."""
     deadline = clock() + (timeout or 0.0)
     waited = False
-    with ExitStack() as stack:
-        while True:
-            try:
-                stack.enter_context(backend.lock(command))
-                break
-            except LockedError as exc:
-                left = deadline - clock()
-                if left <= 0:
-                    if not waited:
-                        raise
-                    raise LockedError(
-                        f"{exc.message}, still after waiting {timeout:g} s (--lock-timeout)",
-                        hint=exc.hint,
-                    ) from exc
+    while True:
+        try:
+            return attempt()
+        except LockedError as exc:
+            left = deadline - clock()
+            if left <= 0:
                 if not waited:
-                    logger.warning("%s; waiting up to %g s for it", exc.message, timeout)
-                    waited = True
-                sleep(min(LOCK_POLL, left))
-        yield
+                    raise
+                raise LockedError(
+                    f"{exc.message}, still after waiting {timeout:g} s (--lock-timeout)",
+                    hint=exc.hint,
+                ) from exc
+            if not waited:
+                logger.warning("%s; waiting up to %g s for it", exc.message, timeout)
+                waited = True
+            sleep(min(LOCK_POLL, left))

@@ -39,7 +39,12 @@ from provisioner.state.codec import Fragments, parse_state, read_state_file, ren
 from provisioner.state.drift_record import DriftRecord, dumps_drift_record, parse_drift_record
 from provisioner.state.git.branch import StateBranch
 from provisioner.state.git.cli import GitError, GitRepository
-from provisioner.state.git.lease import DEFAULT_LEASE, parse_record, stale_reason
+from provisioner.state.git.lease import (
+    DEFAULT_LEASE,
+    locked_error,
+    parse_record,
+    stale_reason,
+)
 from provisioner.state.git.records import Contents, drift_file, lock_file, state_file
 from provisioner.state.holder import current_holder
 from provisioner.state.model import LockHolder, RecordedApp
@@ -123,6 +128,19 @@ class GitBackend(StateBackend):
         if self._locked:
             return self._latest
         _tip, contents = self._read([state_file(self.app)])
+        return self._parse(contents[state_file(self.app)].content)
+
+    def read_when_free(self, command: str) -> RecordedApp | None:
+        """The state and the lock record from one fetch, taking no lock: a lock and its
+        release are two commits, which an unchanged app need not add. A live record refuses,
+        naming its holder; a dead one (lease ended, process gone) is taken over by the
+        apply job that locks, which says so."""
+        paths = [state_file(self.app), lock_file(self.app)]
+        _tip, contents = self._read(paths)
+        record = contents[lock_file(self.app)].content
+        holder = parse_record(record) if record is not None else None
+        if record is not None and stale_reason(holder, self.branch.clock()) is None:
+            raise locked_error(self.app, holder)
         return self._parse(contents[state_file(self.app)].content)
 
     def _parse(self, document: bytes | None) -> RecordedApp | None:
