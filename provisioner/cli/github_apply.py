@@ -53,6 +53,26 @@ PENDING_APPLY_MARKER = "<!-- provisioner:apply-pending -->"
 """The outcome comment of ``--pending`` (apart from the merge's own outcome)."""
 
 
+def replanned(
+    loaded: Sequence[LoadedApp],
+    env: Mapping[str, str],
+    allow_empty: bool,
+    concurrency: int,
+    apps: Sequence[str] | None = None,
+) -> list[PlanDoc]:
+    """The fresh plans (refresh, no lock) of ``apps`` (every loaded app when None) that still
+    change something; each app that cannot be planned is printed as an error. GitHub's and
+    GitLab's apply jobs post these as the pending plan of what remains."""
+    names = set(apps) if apps is not None else {each.name for each in loaded}
+    chosen = [each for each in loaded if each.name in names and each.app]
+    if not chosen:
+        return []
+    gathered = gather(chosen, env, refresh=True, allow_empty=allow_empty, concurrency=concurrency)
+    for failure in gathered.failures:
+        echo_app_error(failure.app, failure.message, hint=failure.hint)
+    return [doc for doc in gathered.docs if doc["has_changes"] or doc["blocked"]]
+
+
 @dataclass(frozen=True)
 class Options:
     """What every path of the command needs besides the apps."""
@@ -195,7 +215,7 @@ class _Run:
         """A merged pull request without a current trusted review: nothing is applied; the
         refusal and a pending plan of every app with changes go on the pull request."""
         echo_error(error.message, hint=error.hint)
-        docs = self._replanned([each.name for each in self.loaded])
+        docs = replanned(self.loaded, self.env, self.options.allow_empty, self.options.concurrency)
         terms = GITHUB.terms(self.lang)
         why = tr(
             self.lang, "pending.why_unreviewed", number=pull.number, error=error.message, **terms
@@ -241,7 +261,13 @@ class _Run:
     ) -> str | None:
         """Plan ``apps`` again (refresh, no lock: after the apply) and post what remains as a
         pending plan on ``number``; its address, or None when nothing remains or it failed."""
-        docs = docs if docs is not None else self._replanned(apps)
+        docs = (
+            docs
+            if docs is not None
+            else replanned(
+                self.loaded, self.env, self.options.allow_empty, self.options.concurrency, apps
+            )
+        )
         if not docs:
             return None
         body = render_pending_plan(docs, self._info(), number, why, lang=self.lang)
@@ -255,22 +281,6 @@ class _Run:
         url = comment.html_url or f"comment {comment.id}"
         click.echo(f"Pending plan: {url}")
         return url
-
-    def _replanned(self, apps: Sequence[str]) -> list[PlanDoc]:
-        """The fresh plans (refresh, no lock) of ``apps`` that still change something."""
-        chosen = [each for each in self.loaded if each.name in set(apps) and each.app]
-        if not chosen:
-            return []
-        gathered = gather(
-            chosen,
-            self.env,
-            refresh=True,
-            allow_empty=self.options.allow_empty,
-            concurrency=self.options.concurrency,
-        )
-        for failure in gathered.failures:
-            echo_app_error(failure.app, failure.message, hint=failure.hint)
-        return [doc for doc in gathered.docs if doc["has_changes"] or doc["blocked"]]
 
     def _report(self, body: str, run: ReviewedApply, number: int | None, marker: str) -> None:
         self.job.summary(body + run.plans_markdown(SUMMARY_LIMIT // 2, self.lang))

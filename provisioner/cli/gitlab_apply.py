@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from provisioner.cli.github_apply import ShowArgs, _ApplyPrinter, _closed
+from provisioner.cli.github_apply import ShowArgs, _ApplyPrinter, _closed, replanned
 from provisioner.cli.gitlab_job import (
     GitLabJob,
     JobFiles,
@@ -25,7 +25,6 @@ from provisioner.cli.output import echo_app_error, echo_error
 from provisioner.errors import GitLabError, NoMergedPullRequestError, UnreviewedPlanError
 from provisioner.forge.apply import ReviewedApply, apply_pending, apply_reviewed
 from provisioner.forge.comment import PlanData, RunInfo
-from provisioner.forge.gather import gather
 from provisioner.forge.outcome import AppOutcome, apply_marker, render_apply_outcome
 from provisioner.forge.pending import render_pending_plan
 from provisioner.forge.wording import GITLAB
@@ -183,7 +182,7 @@ class _Run:
         """A merged merge request without a current trusted review: nothing is applied; the
         refusal and a pending plan of every app with changes go on it."""
         echo_error(error.message, hint=error.hint)
-        docs = self._replanned([each.name for each in self.loaded])
+        docs = replanned(self.loaded, self.env, self.allow_empty, self.concurrency)
         why = tr(
             self.lang,
             "pending.why_unreviewed",
@@ -236,7 +235,11 @@ class _Run:
         *,
         docs: Sequence[PlanDoc] | None = None,
     ) -> str | None:
-        docs = docs if docs is not None else self._replanned(apps)
+        docs = (
+            docs
+            if docs is not None
+            else replanned(self.loaded, self.env, self.allow_empty, self.concurrency, apps)
+        )
         if not docs:
             return None
         body = render_pending_plan(
@@ -258,21 +261,6 @@ class _Run:
         url = f"(note {note.id} on {where}{iid})"
         click.echo(f"Pending plan: {url}")
         return url
-
-    def _replanned(self, apps: Sequence[str]) -> list[PlanDoc]:
-        chosen = [each for each in self.loaded if each.name in set(apps) and each.app]
-        if not chosen:
-            return []
-        gathered = gather(
-            chosen,
-            self.env,
-            refresh=True,
-            allow_empty=self.allow_empty,
-            concurrency=self.concurrency,
-        )
-        for failure in gathered.failures:
-            echo_app_error(failure.app, failure.message, hint=failure.hint)
-        return [doc for doc in gathered.docs if doc["has_changes"] or doc["blocked"]]
 
     def _report(
         self,
