@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from provisioner.apply.results import ChangeResult
-from provisioner.apply.session import Session, plan_app, plan_apps
+from provisioner.apply.session import AppRun, Session, plan_app, plan_apps
 from provisioner.connect import connect
 from provisioner.emulator import EmulatorServer
 from provisioner.errors import ConfigError, LockedError
@@ -167,6 +167,36 @@ def test_an_app_locked_by_another_run_is_refused_while_planning(
         (planned,) = run.plans()
     assert isinstance(planned.error, LockedError)
     assert write_calls(server) == 0
+
+
+@pytest.mark.parametrize("when", ["before the plan", "as the plan is set", "after the plan"])
+def test_the_apply_job_is_queued_once_whenever_the_decision_comes(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch, when: str
+) -> None:
+    """The plan job and the main thread's decision race; whichever comes last queues the apply
+    job. A decision landing just after the plan is set, before the plan job looks, queued it
+    twice: the second job was refused by the first one's lock (seen with 30 apps on git state)."""
+    with session(ws, "demo") as owner:
+        (planned,) = owner.plans()
+        run = AppRun(planned.app, owner)
+        queued: list[str] = []
+        monkeypatch.setattr(run, "_plan", lambda: planned.plan)
+        monkeypatch.setattr(run, "_after_plan", lambda: queued.append("apply job"))
+        if when == "as the plan is set":
+            set_plan = run.planned.set_result
+
+            def set_then_decide(plan: object) -> None:
+                set_plan(planned.plan)
+                run.decide(True)
+
+            monkeypatch.setattr(run.planned, "set_result", set_then_decide)
+        if when == "before the plan":
+            run.decide(True)
+        run._plan_job()
+        if when == "after the plan":
+            run.decide(True)
+        run.decide(False)  # a second decision changes nothing
+    assert queued == ["apply job"]
 
 
 def test_plan_apps_takes_no_lock_and_writes_nothing(ws: Workspace, server: EmulatorServer) -> None:

@@ -137,6 +137,9 @@ class AppRun:
         """The fresh state the plan was made against, when nothing was recorded: the apply
         starts from it (same lineage and salt) if nothing is recorded by then either."""
         self._mutex = threading.Lock()
+        self._awaited = 2
+        """The plan and the decision still to come (under the mutex): whichever comes last
+        queues the apply job, exactly once."""
 
     def start(self) -> None:
         """Queue the plan job; :attr:`planned` holds its plan or error."""
@@ -148,8 +151,8 @@ class AppRun:
             if self.decision.done():
                 return
             self.decision.set_result(go)
-            planned = self.planned.done()
-        if planned:
+            last = self._arrived()
+        if last:
             self._after_plan()
 
     def _plan_job(self) -> None:
@@ -163,9 +166,16 @@ class AppRun:
         except BaseException as exc:
             self.planned.set_exception(exc)
         with self._mutex:
-            decided = self.decision.done()
-        if decided:
+            last = self._arrived()
+        if last:
             self._after_plan()
+
+    def _arrived(self) -> bool:
+        """Count the plan or the decision in (mutex held); True for the last of the two. Not
+        ``planned.done()``: the plan is set before this job takes the mutex, so a decision
+        in between would see it done and both would queue the apply job."""
+        self._awaited -= 1
+        return self._awaited == 0
 
     def _plan(self) -> Plan:
         session, app = self.session, self.app
