@@ -193,7 +193,7 @@ def apply_plan(
         if change.action != "delete"
     }
     runner = ChangeRunner(api, canonical_matcher(state.salt))
-    read_back = ReadBack(api, state.salt) if read_back_enabled(env) else None
+    read_back = ReadBack(api, state.salt, payloads) if read_back_enabled(env) else None
     job = AppJob(
         plan.app,
         plan.id,

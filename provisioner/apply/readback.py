@@ -4,9 +4,10 @@ RongCloud does not document whether ``/v3/bot/update.json`` replaces a bot or pa
 If it patches, a field, metadata key or integration the manifest no longer sets is never
 cleared, and an apply that trusts the answer reports success while every later plan shows the
 same drift. So once an app's calls are done, every bot a create, adopt or update wrote is
-read back (``/v3/bot/get.json``, at most 20 ids a call) and its canonical form compared with
-the declared one (:mod:`provisioner.plan.canonical`: defaults filled, integrations by type,
-secrets by salted fingerprint):
+read back (``/v3/bot/get.json``, at most 20 ids a call). A bot the server holds exactly as the
+body sent (its timestamps aside) is as declared; any other is compared in canonical form with
+the declared spec (:mod:`provisioner.plan.canonical`: defaults filled, integrations by type,
+secrets by salted fingerprint), which costs several times the read itself:
 
 - as declared: nothing to say;
 - an integration the server kept although the manifest dropped it: removed with
@@ -35,7 +36,7 @@ from provisioner.apply.results import ChangeResult
 from provisioner.apply.settle import BotApi, server_fields, without_a_call
 from provisioner.errors import ConfigError, NotConvergedError, ProvisionerError
 from provisioner.plan import Change, FieldDiff, diff_specs
-from provisioner.plan.canonical import canonical_live, is_masked
+from provisioner.plan.canonical import SERVER_FIELDS, canonical_live, is_masked
 from provisioner.rongcloud.client import GET, INTEGRATION_DELETE
 from provisioner.rongcloud.models import BotPayload
 from provisioner.secrets import is_sensitive_value
@@ -51,6 +52,7 @@ NOT_CONVERGED_HINT = (
     " the next plan shows exactly what remains"
 )
 _HIDDEN = {"absent": "does not return it", "masked": "returns it masked"}
+_SENT_FIELDS = tuple(name for name in BotPayload.model_fields if name not in SERVER_FIELDS)
 Report = Callable[[ChangeResult], None]
 
 
@@ -68,9 +70,11 @@ def read_back_enabled(env: Mapping[str, str]) -> bool:
 class ReadBack:
     """Reads an app's written bots back and settles each change (see the module docstring)."""
 
-    def __init__(self, api: BotApi, salt: str) -> None:
+    def __init__(self, api: BotApi, salt: str, sent: Mapping[str, BotPayload]) -> None:
         self.api = api
         self.salt = salt
+        self.sent = sent
+        """userId → the body the create or update sent (secrets resolved)."""
 
     def verify(
         self,
@@ -131,6 +135,8 @@ class ReadBack:
         bot = live.get(change.user_id)
         if bot is None:
             return self._failed(change, result, "the server does not hold the bot", recorder)
+        if _as_sent(bot, self.sent.get(change.user_id)):
+            return result
         held, diffs = self._compare(change, bot, hidden)
         if not diffs:
             return result
@@ -215,6 +221,14 @@ class ReadBack:
                 hint=NOT_CONVERGED_HINT,
             )
         return dataclasses.replace(result, outcome="failed", error=error)
+
+
+def _as_sent(bot: BotPayload, sent: BotPayload | None) -> bool:
+    """The server holds exactly the body sent (its timestamps aside), so the bot is as
+    declared: the body is the declared spec with its references resolved."""
+    return sent is not None and all(
+        getattr(bot, name) == getattr(sent, name) for name in _SENT_FIELDS
+    )
 
 
 def _noted(result: ChangeResult, note: str) -> ChangeResult:
