@@ -42,10 +42,19 @@ from provisioner.workspace import LoadedApp, load_each
 
 @dataclass
 class Job:
-    """The runner's context, where the commands write for it, and in which language."""
+    """The runner's context, where the commands write for it, and in which language (a
+    :class:`provisioner.forge.runner.RunnerContext`)."""
 
     context: ActionsContext
     lang: Lang = DEFAULT_LANG
+
+    @property
+    def run_url(self) -> str:
+        return self.context.run_url
+
+    @property
+    def sha(self) -> str:
+        return self.context.sha
 
     def summary(self, text: str) -> None:
         if self.context.step_summary is not None:

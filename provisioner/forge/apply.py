@@ -21,11 +21,10 @@ from provisioner.apply.run import ApplyRun, Printer, ReviewRule, apply_apps
 from provisioner.apply.session import Applied, Selection
 from provisioner.apply.verdicts import BotVerdicts, Review, Select, Verdict, blocked_error
 from provisioner.errors import PlanError, ProvisionerError, UnsafePlanError
-from provisioner.forge.comment import PlanData, ReviewedApp, RunInfo
+from provisioner.forge.comment import PlanData, ReviewedApp
 from provisioner.forge.outcome import (
     AppOutcome,
     BotOutcome,
-    render_apply_outcome,
     say_hint,
     say_reason,
 )
@@ -130,18 +129,6 @@ class ReviewedApply(ApplyRun):
         """One row per app, in the order of the command line."""
         applied = {each.app: each for each in self.applied}
         return [app_outcome(verdict, applied.get(name)) for name, verdict in self.verdicts.items()]
-
-    def outcome_markdown(
-        self,
-        run_url: str,
-        sha: str,
-        shard: tuple[int, int] | None = None,
-        lang: Lang = DEFAULT_LANG,
-        wording: Wording = GITHUB,
-    ) -> str:
-        run = RunInfo(run_url, sha)
-        outcomes = self.outcomes()
-        return render_apply_outcome(outcomes, run, shard=shard, lang=lang, wording=wording)
 
     def plans_markdown(self, limit: int, lang: Lang = DEFAULT_LANG) -> str:
         """The plans the apps made before deciding (each with its refusals, in the outcome),
