@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -138,3 +139,13 @@ def subprocess_env(root: Path, extra: Mapping[str, str] | None = None) -> dict[s
     env["NO_COLOR"] = "1"
     env.update(extra or {})
     return env
+
+
+def wait_until(condition: Callable[[], bool], *, timeout: float = 60.0) -> bool:
+    """Poll ``condition`` every 2 ms; False if it never held (or the timeout passed)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.002)
+    return False

@@ -14,8 +14,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from tests.apply_support import (
     calls,
     live_bots,
     subprocess_env,
+    wait_until,
     write_calls,
 )
 from tests.git_support import (
@@ -125,15 +125,6 @@ def shared(
             workspace.bot(user_id)
     yield Shared(request.param, origin, clones[0], clones[1], state_yaml, extra)
     close_opened()
-
-
-def wait_until(condition: Callable[[], bool], *, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.002)
-    return False
 
 
 def committed(server: EmulatorServer) -> int:

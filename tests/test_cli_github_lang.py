@@ -36,6 +36,8 @@ def test_a_plan_posted_in_chinese_is_applied_and_the_outcome_is_chinese(world: W
     assert [change["action"] for change in app["changes"]] == ["create", "create"]
     assert "### 应用 `demo` 的计划：新建 2 个" in planned.summary
     assert "Plan for app demo: 2 to create" in planned.out  # the log stays English
+    made = world.github.repo_labels(REPO_NAME)["provisioner:changes"]  # its name stays too
+    assert made["description"] == "provisioner：计划会创建、纳管、更新或删除机器人"
 
     merge(world, number, MERGE)
     applied = world.apply(secrets={**SECRETS, **ZH})

@@ -1,22 +1,39 @@
 """`provisioner probe` end to end against the emulator: in each mode the report it writes is
 the profile the emulator was started with (profile → probe → the same observations), it
-cleans up after itself (also after Ctrl-C), and it refuses a full app before any write."""
+cleans up after itself (also after Ctrl-C), and it refuses a full app before any write.
+
+The last tests send real signals to `python -m provisioner probe` running as a subprocess.
+A :class:`Gate` in front of the emulator (which runs in this process) holds the probe's calls
+to a path at known points: in its update experiment (bot A exists), then in the clean-up.
+Nothing sleeps for a fixed time: the tests wait for calls to arrive at the gate."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
+import subprocess
+import sys
+import threading
+from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from provisioner.cli import main
 from provisioner.emulator import EmulatorServer
+from provisioner.emulator import server as emulator_server
+from provisioner.emulator.app import build_app
 from provisioner.emulator.bots.profile import DEFAULT_OBSERVATIONS, GENERIC_1002, Profile
 from provisioner.rongcloud import RongCloudClient
+from provisioner.rongcloud.client import DELETE, QUERY, UPDATE
 from provisioner.rongcloud.observations import NAMES
-from provisioner.rongcloud.probe import Probe
+from provisioner.rongcloud.probe import PREFIX, Probe
 from tests.apply_support import (
     APP_KEY,
     APP_SECRET,
@@ -26,6 +43,8 @@ from tests.apply_support import (
     emulator,
     enter_workspace,
     live_bots,
+    subprocess_env,
+    wait_until,
     write_calls,
 )
 
@@ -211,3 +230,174 @@ def bot_body(user_id: str) -> dict[str, Any]:
         "profileUrl": "https://example.com/p.png",
         "integrations": [{"type": "webhook", "callbackUrl": "https://hooks.example.com/x"}],
     }
+
+
+# --- real signals on a real process --------------------------------------------------------
+
+GATE_POLL_SECONDS = 0.005
+LEFT_BEHIND_HINT = (
+    '; delete each with `provisioner api APP /v3/bot/delete.json \'{"userId": "ID"}\'`'
+)
+
+
+class Gate:
+    """In front of the emulator's application: counts the bot API calls that arrive per path,
+    holds the calls to a closed path until it is opened, and answers the calls to a
+    ``swallowed`` path itself with success, doing nothing (a delete that deletes nothing).
+    A held call whose client has gone does nothing once it goes on (the emulator sees the
+    client gone before it reads the body)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._arrived: Counter[str] = Counter()
+        self._closed: set[str] = set()
+        self.swallowed: set[str] = set()
+
+    def arrived(self, path: str) -> int:
+        with self._lock:
+            return self._arrived[path]
+
+    def close(self, *paths: str) -> None:
+        with self._lock:
+            self._closed.update(paths)
+
+    def open(self) -> None:
+        """Let every held call go on, and hold none from now on."""
+        with self._lock:
+            self._closed.clear()
+
+    def wrap(self, app: ASGIApp) -> ASGIApp:
+        async def gated(scope: Scope, receive: Receive, send: Send) -> None:
+            path = scope.get("path", "")
+            if scope["type"] == "http" and path.startswith("/v3/bot/"):
+                with self._lock:
+                    self._arrived[path] += 1
+                while self._is_closed(path):
+                    await asyncio.sleep(GATE_POLL_SECONDS)
+                if path in self.swallowed:
+                    await JSONResponse({"code": 200})(scope, receive, send)
+                    return
+            await app(scope, receive, send)
+
+        return gated
+
+    def _is_closed(self, path: str) -> bool:
+        with self._lock:
+            return path in self._closed
+
+
+@pytest.fixture
+def gated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Gate, EmulatorServer]]:
+    """An emulator behind a :class:`Gate`, and ``bots/demo/app.yaml`` in ``tmp_path`` for it."""
+    gate = Gate()
+
+    def gated_app(*args: Any) -> ASGIApp:
+        return gate.wrap(build_app(*args))
+
+    monkeypatch.setattr(emulator_server, "build_app", gated_app)
+    with emulator() as server:
+        Workspace(tmp_path, server.url).app()
+        try:
+            yield gate, server
+        finally:
+            gate.open()  # before the emulator stops
+
+
+@contextmanager
+def probing(root: Path) -> Iterator[subprocess.Popen[str]]:
+    """``python -m provisioner probe demo --yes`` running in ``root`` (killed if a test fails
+    before it ends)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "provisioner", "probe", "demo", "--yes"],
+        cwd=root,
+        env=subprocess_env(root),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def held_in_update(gate: Gate, process: subprocess.Popen[str]) -> None:
+    """Wait until the probe is held in its update experiment: bot A exists, B does not yet."""
+    gate.close(UPDATE)
+    assert wait_until(lambda: gate.arrived(UPDATE) == 1 or process.poll() is not None)
+    assert process.poll() is None, process.communicate()
+
+
+def ctrl_c_twice(gate: Gate, process: subprocess.Popen[str], path: str) -> None:
+    """Ctrl-C while the probe is held in its update experiment, and again while the clean-up's
+    first call to ``path`` is held; the clean-up went on when that call arrives once more."""
+    held_in_update(gate, process)
+    gate.close(path)
+    before = gate.arrived(path)
+    process.send_signal(signal.SIGINT)
+    assert wait_until(lambda: gate.arrived(path) == before + 1 or process.poll() is not None)
+    process.send_signal(signal.SIGINT)
+    assert wait_until(lambda: gate.arrived(path) == before + 2 or process.poll() is not None)
+    gate.open()
+
+
+def finished(process: subprocess.Popen[str]) -> tuple[int, str, str]:
+    out, err = process.communicate(timeout=60)
+    return process.returncode, out, err
+
+
+def probe_bots(server: EmulatorServer) -> list[str]:
+    return sorted(user_id for user_id in live_bots(server) if user_id.startswith(PREFIX))
+
+
+@pytest.mark.parametrize(
+    ("sent", "code", "word"),
+    [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_a_stop_signal_mid_experiment_deletes_every_probe_bot(
+    gated: tuple[Gate, EmulatorServer],
+    tmp_path: Path,
+    sent: signal.Signals,
+    code: int,
+    word: str,
+) -> None:
+    """Ctrl-C, or SIGTERM (a cancelled CI job), while bot A exists: the probe deletes it and
+    exits with the signal's status, saying only that it was stopped."""
+    gate, server = gated
+    with probing(tmp_path) as process:
+        held_in_update(gate, process)
+        assert len(probe_bots(server)) == 1
+        process.send_signal(sent)
+        assert finished(process) == (code, "", f"\nerror: {word}\n")
+    assert probe_bots(server) == []
+    assert write_calls(server, kind="committed") == 2  # A created, A deleted
+
+
+def test_a_second_ctrl_c_during_a_clean_up_delete_does_not_stop_it(
+    gated: tuple[Gate, EmulatorServer], tmp_path: Path
+) -> None:
+    gate, server = gated
+    with probing(tmp_path) as process:
+        ctrl_c_twice(gate, process, DELETE)
+        assert finished(process) == (130, "", "\nerror: interrupted\n")
+    assert probe_bots(server) == []
+
+
+def test_a_second_ctrl_c_during_the_clean_up_check_still_names_what_is_left(
+    gated: tuple[Gate, EmulatorServer], tmp_path: Path
+) -> None:
+    """The server answers the clean-up's delete with success and keeps the bot; a second
+    Ctrl-C arrives while the clean-up checks what is left: the bot left behind is named."""
+    gate, server = gated
+    gate.swallowed.add(DELETE)
+    with probing(tmp_path) as process:
+        ctrl_c_twice(gate, process, QUERY)
+        code, out, err = finished(process)
+    [bot_a] = probe_bots(server)
+    assert (code, out) == (130, "")
+    assert (
+        err == f"error: probe bots left behind: {bot_a}{LEFT_BEHIND_HINT}\n\nerror: interrupted\n"
+    )

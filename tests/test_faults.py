@@ -26,7 +26,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -43,6 +43,7 @@ from tests.apply_support import (
     enter_workspace,
     live_bots,
     subprocess_env,
+    wait_until,
     write_calls,
 )
 
@@ -79,16 +80,6 @@ def start_apply(ws: Workspace, *args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def wait_until(condition: Callable[[], bool], *, timeout: float = 60.0) -> bool:
-    """Poll ``condition`` every 2 ms; False if it never held (or the timeout passed)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.002)
-    return False
 
 
 def assert_state_matches_server(ws: Workspace, server: EmulatorServer) -> None:

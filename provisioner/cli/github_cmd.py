@@ -304,7 +304,8 @@ def _set_labels(
     """The pull request's labels from its plan; a failure is a warning (the plan stands)."""
     try:
         with job.client() as client:
-            synced = sync_plan_labels(client, job.context.repository, number, kinds, names)
+            repository = job.context.repository
+            synced = sync_plan_labels(client, repository, number, kinds, names, job.lang)
     except GitHubError as exc:
         warn([f"the pull request's labels were not set: {exc.message} ({exc.hint})"])
         return

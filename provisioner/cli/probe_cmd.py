@@ -37,7 +37,8 @@ def command(app: str, bots_dir: Path, yes: bool, out_file: Path | None) -> int:
     a sandbox app. No secret is in the report.
 
     Exit status: 0 with the report, 1 when refused or when it failed (or left a probe bot
-    behind: they are named).
+    behind: they are named), 130 after Ctrl-C and 143 after SIGTERM, once the clean-up is
+    done (further signals do not stop it).
 
     \\b
     Examples:

@@ -287,12 +287,13 @@ def post_pending(
 LabelKind = Literal["no-changes", "changes", "delete", "blocked"]
 LABEL_KINDS: tuple[LabelKind, ...] = get_args(LabelKind)
 DEFAULT_LABELS: Mapping[LabelKind, str] = {kind: f"provisioner:{kind}" for kind in LABEL_KINDS}
-_LABEL_LOOKS: Mapping[LabelKind, tuple[str, str]] = {
-    "no-changes": ("0e8a16", "provisioner: the plan changes no bot"),
-    "changes": ("fbca04", "provisioner: the plan creates, adopts, updates or deletes bots"),
-    "delete": ("d93f0b", "provisioner: the plan deletes bots"),
-    "blocked": ("b60205", "provisioner: a safety rule blocks the plan"),
+_LABEL_COLOURS: Mapping[LabelKind, str] = {
+    "no-changes": "0e8a16",
+    "changes": "fbca04",
+    "delete": "d93f0b",
+    "blocked": "b60205",
 }
+"""Each kind's colour; its description is the text ``label.<kind>`` in the job's language."""
 
 
 def parse_label_names(spec: str) -> dict[LabelKind, str] | None:
@@ -347,9 +348,11 @@ def sync_plan_labels(
     number: int,
     kinds: Sequence[LabelKind],
     names: Mapping[LabelKind, str] = DEFAULT_LABELS,
+    lang: Lang = DEFAULT_LANG,
 ) -> LabelSync:
     """Give pull request ``number`` the labels of ``kinds`` (each created in the repository
-    first when the pull request lacks it, with its colour and description) and take off
+    first when the pull request lacks it, with its colour and its description in ``lang``;
+    a label the repository has already keeps its own) and take off
     the other labels of ours; labels that are not ours are never touched. One listing,
     then a write only for what changes."""
     current = {label.name.lower(): label.name for label in client.issue_labels(repo, number)}
@@ -357,7 +360,7 @@ def sync_plan_labels(
     missing = [name for name in wanted if name.lower() not in current]
     for kind in kinds:
         if names[kind] in missing:
-            client.create_label(repo, names[kind], *_LABEL_LOOKS[kind])
+            client.create_label(repo, names[kind], _LABEL_COLOURS[kind], tr(lang, f"label.{kind}"))
     if missing:
         client.add_labels(repo, number, missing)
     ours = {names[kind].lower() for kind in LABEL_KINDS} - {name.lower() for name in wanted}

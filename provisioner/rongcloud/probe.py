@@ -3,8 +3,8 @@
 The probe creates bots named ``probe-<random>`` (never touching another bot), runs one
 experiment per observation of :mod:`provisioner.rongcloud.observations`, and deletes every
 bot it created (or tried to create) whatever happens: an answered error, a lost connection,
-Ctrl-C (further Ctrl-Cs do not stop the clean-up). It refuses to start without ``yes`` or
-when the app lacks room for its two bots. The experiments, in order:
+Ctrl-C or SIGTERM (further ones do not stop the clean-up). It refuses to start without
+``yes`` or when the app lacks room for its two bots. The experiments, in order:
 
 1. ``numeric_metadata``: create bot A with ``metadata: {"probe": 1}`` (a number); refused,
    A is created with ``"1"``. A has a webhook (``objectNames``, ``events``) and a Dify
@@ -25,6 +25,7 @@ Any other failure ends the probe (after the clean-up) with its error.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 from collections.abc import Callable
@@ -265,16 +266,22 @@ class Probe:
         return answer
 
     def clean_up(self) -> list[str]:
-        """Delete every bot the probe created; the ids still there afterwards."""
+        """Delete every bot the probe created; the ids still there afterwards. Another Ctrl-C
+        or SIGTERM meanwhile, in a delete or in the check that follows, does not stop it: the
+        call it interrupted is sent again."""
         pending = list(dict.fromkeys(self.created))
-        while pending:
-            user_id = pending[0]
+        while True:
             try:
-                self.client.call(DELETE, {"userId": user_id})
-            except ProvisionerError:
-                pass  # absent already, or it stays: the query below tells
+                return self._clean_up(pending)
             except KeyboardInterrupt:
-                continue  # another Ctrl-C: the clean-up goes on
+                continue  # another Ctrl-C: the clean-up goes on where it was
+
+    def _clean_up(self, pending: list[str]) -> list[str]:
+        """Delete each of ``pending`` (taken off once its delete is answered), then read which
+        probe bots are still there."""
+        while pending:
+            with contextlib.suppress(ProvisionerError):  # absent, or it stays: the query tells
+                self.client.call(DELETE, {"userId": pending[0]})
             pending.pop(0)
         try:
             live = self.client.query_bots(include_integrations=False)

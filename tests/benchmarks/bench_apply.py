@@ -8,9 +8,9 @@ The emulator runs in a separate process (so its request handling does not share 
 with the apply) and serves one app key per app. Three figures are measured, each on a fresh
 emulator and a fresh workspace:
 
-* apply phase (``--runs`` times): ``Session.apply`` for every app (one thread per app, one
-  shared pool of --concurrency workers), exactly the code path of `provisioner apply` after
-  planning; the targets are judged on the median run;
+* apply phase (``--runs`` times): ``Session.apply`` for every app (the apps' apply jobs on
+  the session's lanes, one shared pool of --concurrency workers), exactly the code path of
+  `provisioner apply` after planning; the targets are judged on the median run;
 * reference (once): the same 1,000 creates as plain signed httpx POSTs from --concurrency
   threads, without plan, state, retries or rate limiter: what this machine, httpx and the
   emulator allow at best. Apply's own overhead is its distance from this line, not from the
@@ -44,10 +44,10 @@ of the measurement, as it is for a real run: compare e.g. ``--workdir /dev/shm``
 --state-backend chooses where the state is written after each call: ``file`` (default), ``git``
 (the workspace is a clone of a bare repository in the same temporary directory, the state
 branch is pushed there) or ``postgres`` (a throwaway cluster on a unix socket, as the tests
-start it; a fresh schema per measurement). The locks are taken in parallel before the apply
-phase starts and released in parallel after it (for git: the final pushes), like one thread per
-app does in ``provisioner apply``; that release is timed on its own line, and for git the
-number of pushes of the apply phase and of the release is printed. Target: postgres within
+start it; a fresh schema per measurement). As in ``provisioner apply``, each app's apply job
+takes its lock when it starts and releases it when it ends (for git: the final push), inside
+the timed apply phase; for git the number of pushes while planning and during the apply is
+printed. Target: postgres within
 1.3× of the file backend's apply phase; git's push count independent of the number of bots.
 
 --read-back-ab measures the apply phase with and without the read-back after writes
@@ -149,16 +149,16 @@ def credentials(apps: int) -> dict[str, str]:
 
 def time_apply_phase(root: Path, env: dict[str, str], concurrency: int) -> tuple[float, str]:
     """Seconds to apply every app's plan, and the client process's CPU seconds during that
-    time (all threads): the code path of `provisioner apply` (one Session, one thread per
-    app, one shared call pool), timed from the go to the last app's result, which includes
-    releasing each app's lock (git: its final push). Planning (locks, state, a refresh that
-    also opens each app's client) comes before, as in the CLI."""
+    time (all threads): the code path of `provisioner apply` (one Session: apps on its lanes,
+    one shared call pool), timed from the go to the last app's result, which includes taking
+    and releasing each app's lock (git: its final push). Planning (state, a refresh that also
+    opens each app's client) comes before, as in the CLI."""
     from provisioner.apply.session import Session
     from provisioner.state.git.backend import push_count
     from provisioner.workspace import load_apps
 
     apps = load_apps([], root / "bots", env=env)
-    before_locks = push_count()
+    before_planning = push_count()
     with (
         contextlib.chdir(root),
         Session(apps, env, refresh=True, allow_empty=False, concurrency=concurrency) as session,
@@ -175,8 +175,8 @@ def time_apply_phase(root: Path, env: dict[str, str], concurrency: int) -> tuple
     git = ""
     if apps and apps[0].settings.state.backend == "git":
         git = (
-            f"; git pushes: {pushes - before_locks} to lock,"
-            f" {push_count() - pushes} during the apply and to release"
+            f"; git pushes: {pushes - before_planning} while planning,"
+            f" {push_count() - pushes} during the apply (locks, writes, releases)"
         )
     return (
         elapsed,

@@ -301,6 +301,11 @@ TEXTS: Final[dict[str, str]] = {
     "summary.no_apps": "No apps to plan.\n",
     "summary.no_drift": "No drift: every app matches git.\n",
     "summary.validation": "\n### Validation\n\n",
+    # --- pull-request labels (their descriptions in the repository) ----------------------
+    "label.no-changes": "provisioner: the plan changes no bot",
+    "label.changes": "provisioner: the plan creates, adopts, updates or deletes bots",
+    "label.delete": "provisioner: the plan deletes bots",
+    "label.blocked": "provisioner: a safety rule blocks the plan",
 }
 
 TERMS: Final[dict[str, dict[str, str]]] = {

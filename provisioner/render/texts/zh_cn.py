@@ -274,6 +274,11 @@ TEXTS: Final[dict[str, str]] = {
     "summary.no_apps": "没有要计划的应用。\n",
     "summary.no_drift": "没有漂移：每个应用都与 git 一致。\n",
     "summary.validation": "\n### 清单校验\n\n",
+    # --- 拉取请求标签（仓库中标签的描述） ---------------------------------------------------
+    "label.no-changes": "provisioner：计划不改变任何机器人",
+    "label.changes": "provisioner：计划会创建、纳管、更新或删除机器人",
+    "label.delete": "provisioner：计划会删除机器人",
+    "label.blocked": "provisioner：计划被安全规则阻止",
 }
 
 TERMS: Final[dict[str, dict[str, str]]] = {
