@@ -19,7 +19,13 @@ from provisioner.state import dumps_state
 from provisioner.state.drift_record import DriftRecord, dumps_drift_record
 from provisioner.state.git.backend import GitBackend
 from provisioner.state.git.branch import StateBranch
-from provisioner.state.git.cli import GitRepository, actions_credentials, redact
+from provisioner.state.git.cli import (
+    GitRepository,
+    PushResult,
+    actions_credentials,
+    push_hint,
+    redact,
+)
 from provisioner.state.git.records import Batch, Outcome, PendingWrite, commit_message
 from tests.git_support import branch_file, git, install_rejecting_hook, make_clone, make_origin
 from tests.state_support import next_state
@@ -262,6 +268,35 @@ def test_an_unreachable_remote_never_shows_its_credentials(laptop: Path) -> None
         "git branch provisioner-state on origin: cannot read the state branch: "
     )
     assert redact("https://u:p@h/x and ssh://git@h") == "https://***@h/x and ssh://***@h"
+
+
+def test_a_refused_push_says_what_the_server_said_never_the_credentials(
+    laptop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # older git quoted the push URL, credentials and all, in "Authentication failed for"
+    repo = GitRepository.discover(laptop)
+    stderr = (
+        b"remote: HTTP Basic: Access denied\nfatal: Authentication failed for"
+        b" 'https://provisioner:glpat-CANARY-7c1@gitlab.example.com/ops/bots.git/'\n"
+    )
+    refused = subprocess.CompletedProcess[bytes]([], 128, b"", stderr)
+    monkeypatch.setattr("provisioner.state.git.cli._run_git", lambda *_a, **_k: refused)
+    result = repo.push("origin", "0" * 40, "provisioner-state", None)
+    assert result == PushResult(
+        "failed",
+        "fatal: Authentication failed for 'https://***@gitlab.example.com/ops/bots.git/';"
+        " remote: HTTP Basic: Access denied",
+    )
+    assert push_hint(result.detail, "s", {"GITHUB_ACTIONS": "true"}).startswith(
+        "give the job `permissions: contents: write`, and let its token push to branch s"
+    )
+    assert push_hint(result.detail, "s", {}) == (
+        "give this clone credentials that may push to branch s, then run again"
+    )
+    assert push_hint("fatal: unable to access 'x': Could not resolve host", "s", {}) == (
+        "check that this clone can push to the branch (credentials, branch protection), then"
+        " run again"
+    )
 
 
 def test_concurrent_reads_share_fetches(laptop: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -131,6 +131,9 @@ class AppRun:
         self.decision: Future[bool] = Future()
         self.finished: Future[ApplyResult | None] = Future()
         self.applying = False
+        self.locked = False
+        """Set once the apply job holds the lock: an error before it (a lock refused) is the
+        app's, with no call made (exit 1); after it, the first change's (exit 4)."""
         self.stored_keys: frozenset[str] = frozenset()
         """The Dify keys the refresh saw on the server: the apply's client redacts them too."""
         self.unrecorded: RecordedApp | None = None
@@ -230,6 +233,7 @@ class AppRun:
         try:
             lock = lock_waiting(backend, session.command, session.lock_timeout)
             with lock, ExitStack() as clients:
+                self.locked = True
                 recorded = backend.read_recorded()
                 state = recorded if recorded is not None else self.unrecorded
                 state = state if state is not None else RecordedApp.fresh(app.name)
@@ -361,7 +365,7 @@ class Session:
             plan = run.planned.result()
             selection = self.selections.get(name)
             plan = selection.plan if selection is not None else plan
-            if run.decision.result() and not plan.is_empty:
+            if run.decision.result() and not plan.is_empty and run.locked:
                 return Applied(name, result=unapplied(plan, exc))
             return Applied(name, error=exc)
 

@@ -27,6 +27,7 @@ user's work tree and index are never touched (:mod:`provisioner.state.git.cli`).
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,7 +39,7 @@ from provisioner.state.backend import BackendKind, StateBackend, tell
 from provisioner.state.codec import Fragments, parse_state, read_state_file, render_state
 from provisioner.state.drift_record import DriftRecord, dumps_drift_record, parse_drift_record
 from provisioner.state.git.branch import StateBranch
-from provisioner.state.git.cli import GitError, GitRepository
+from provisioner.state.git.cli import GitError, GitRepository, push_hint
 from provisioner.state.git.lease import (
     DEFAULT_LEASE,
     locked_error,
@@ -342,7 +343,7 @@ class GitBackend(StateBackend):
             detail = exc.detail if isinstance(exc, GitError) else exc.message
             raise StateError(
                 f"cannot remove the lock of app {self.app} from {self.branch.where}: {detail}",
-                hint="check that this clone can push to the branch, then run again",
+                hint=push_hint(detail, self.branch.branch, os.environ),
             ) from None
         return found[0] if found else None
 

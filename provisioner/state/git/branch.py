@@ -18,6 +18,7 @@ in :mod:`provisioner.state.git.records`; this module runs it (threads, git).
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -28,7 +29,7 @@ from typing import TypeVar
 
 from provisioner.errors import StateError
 from provisioner.state.codec import MAX_STATE_BYTES
-from provisioner.state.git.cli import GitError, GitRepository, private_ref
+from provisioner.state.git.cli import GitError, GitRepository, private_ref, push_hint
 from provisioner.state.git.lease import (
     DEFAULT_LEASE,
     locked_error,
@@ -397,8 +398,7 @@ class StateBranch:
                 request.future.set_exception(
                     StateError(
                         f"{self.where}: cannot take the lock of app {request.app}: {reason}",
-                        hint="check that this clone can push to the branch (credentials, branch"
-                        " protection), then run again",
+                        hint=push_hint(reason, self.branch, os.environ),
                     )
                 )
             for app in batch.apps():

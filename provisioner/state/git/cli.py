@@ -31,6 +31,11 @@ GIT_TIMEOUT = 300.0
 _CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
 _MISSING_REMOTE_REF = "couldn't find remote ref"
 _REF_LOCK_RETRIES = 5
+_DENIED = ("authentication failed", "error: 401", "error: 403", "permission", "not allowed")
+"""Signs in git's error that the remote refused this clone's credentials (or their rights)."""
+STATE_PUSH_TOKEN = "PROVISIONER_STATE_PUSH_TOKEN"
+"""The CI/CD variable whose token examples/gitlab/provisioner.gitlab-ci.yml sets as origin's
+push URL: GitLab's job token can fetch but not push."""
 _ENV = {
     "GIT_TERMINAL_PROMPT": "0",
     "LC_ALL": "C",
@@ -199,15 +204,13 @@ class GitRepository:
         errors = result.stderr.decode(errors="replace")
         if result.returncode == 0:
             return PushResult("ok")
-        if status is None:
-            return PushResult("failed", _last_error(errors))
+        said = _remote_said(errors)
+        if status is None:  # refused before any ref was sent (credentials, network)
+            failure = _last_error(errors)
+            return PushResult("failed", redact(f"{failure}; remote: {said}") if said else failure)
         if any(sign in status for sign in _MOVED) or _lost_ref_race(status, errors):
             return PushResult("stale", status)
-        remote_lines = [
-            line[7:].strip() for line in errors.splitlines() if line.startswith("remote:")
-        ]
-        detail = "; ".join(line for line in remote_lines if line)
-        return PushResult("rejected", redact(f"{status}: {detail}" if detail else status))
+        return PushResult("rejected", redact(f"{status}: {said}" if said else status))
 
     def update_ref(self, ref: str, commit: str) -> None:
         self.run(["update-ref", ref, commit])
@@ -243,6 +246,43 @@ def _porcelain_status(out: str, branch: str) -> str | None:
         if len(fields) >= 3 and fields[1].endswith(f":refs/heads/{branch}"):
             return fields[2].strip() if fields[0] == "!" else "ok"
     return None
+
+
+def _remote_said(stderr: str) -> str:
+    """The server's own words in git's stderr (``remote:`` lines: a hook's refusal, the body
+    of an HTTP 401 or 403), joined; not redacted."""
+    lines = [line[7:].strip() for line in stderr.splitlines() if line.startswith("remote:")]
+    return "; ".join(line for line in lines if line)
+
+
+def push_hint(detail: str, branch: str, env: Mapping[str, str]) -> str:
+    """What to do about a push of ``branch`` that failed with ``detail``: when the remote
+    refused the credentials, what to give the job on GitLab CI (:data:`STATE_PUSH_TOKEN`) or
+    GitHub Actions."""
+    if not any(sign in detail.lower() for sign in _DENIED):
+        return (
+            "check that this clone can push to the branch (credentials, branch protection),"
+            " then run again"
+        )
+    if env.get("GITLAB_CI") == "true" and not env.get(STATE_PUSH_TOKEN):
+        return (
+            f"this job pushes with CI_JOB_TOKEN, which cannot push: set the CI/CD variable"
+            f" {STATE_PUSH_TOKEN} (a project access token with the write_repository scope;"
+            " masked and protected, it reaches only jobs of protected branches) and keep the"
+            " template's before_script step that uses it (docs/gitlab.md)"
+        )
+    if env.get("GITLAB_CI") == "true":
+        return (
+            f"check {STATE_PUSH_TOKEN}: a project access token that has not expired or been"
+            f" revoked, with the write_repository scope and a role allowed to push to branch"
+            f" {branch} (Settings > Repository > Protected branches), then run again"
+        )
+    if env.get("GITHUB_ACTIONS") == "true":
+        return (
+            f"give the job `permissions: contents: write`, and let its token push to branch"
+            f" {branch} (no ruleset restricting updates there), then run again"
+        )
+    return f"give this clone credentials that may push to branch {branch}, then run again"
 
 
 def _last_error(stderr: str) -> str:
