@@ -62,10 +62,13 @@ def _backend() -> Path:
 
 
 def _credentials(header: str | None) -> tuple[str, str] | None:
-    if not header or not header.startswith("Basic "):
+    """The Basic credentials of an ``Authorization`` header (the scheme in any case, as RFC
+    7235 and Rails read it: git's ``http.extraheader`` from actions/checkout says ``basic``)."""
+    scheme, _, encoded = (header or "").partition(" ")
+    if scheme.lower() != "basic":
         return None
     try:
-        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        user, _, password = base64.b64decode(encoded.strip()).decode().partition(":")
     except (ValueError, UnicodeDecodeError):
         return None
     return user, password

@@ -1,19 +1,16 @@
-"""The GitLab template's state push token, end to end: the shell step of
-examples/gitlab/provisioner.gitlab-ci.yml that points ``origin``'s push URL at
-``https://provisioner:$PROVISIONER_STATE_PUSH_TOKEN@$CI_SERVER_HOST/$CI_PROJECT_PATH.git`` is
-taken from the YAML as shipped and run with bash in a clone made the way GitLab's runner makes
-it (``origin`` fetches with the job token); then ``provisioner apply`` runs as a subprocess on
-an app with the git state backend, against the emulator, and pushes to a loopback git server
-that authenticates as GitLab does (tests/git_http.py). With the token, the state branch lands;
-with a wrong, read-only or missing token, apply fails before any RongCloud call, says what to
-do, and no token appears in any output, state file or commit.
+"""The GitLab state push token, end to end: ``provisioner apply`` runs as a subprocess in a
+clone made the way GitLab's runner makes it (``origin`` fetches with the job token, which
+cannot push), on an app with the git state backend, against the emulator, and pushes to a
+loopback git server that authenticates as GitLab does (tests/git_http.py), ``CI_SERVER_URL``
+pointing at it. With ``PROVISIONER_STATE_PUSH_TOKEN`` the state branch lands, the token given
+to git in its environment only (:func:`provisioner.state.git.cli.ci_credentials`), never
+written to the clone's configuration; with a wrong, read-only or missing token, apply fails
+before any RongCloud call, says what to do, and no token appears in any output, state file,
+commit or the clone's ``.git/config``. The template (examples/gitlab/provisioner.gitlab-ci.yml)
+no longer touches the clone's push URL: it needs no step for this.
 
-Why ``url.<http://127.0.0.1:PORT/ops/bots.git>.insteadOf <https://provisioner:TOKEN@HOST/
-ops/bots.git>`` in the clone: the step builds an https:// URL, and a loopback server has no
-certificate that git would trust without turning verification off, so the clone maps that
-exact URL (its token included: no other URL matches) onto the same repository served over
-plain HTTP, with the same credentials. What reaches the server, and what git and provisioner
-make of its answers, is what happens on GitLab; only the transport's TLS is missing.
+The loopback server speaks plain HTTP (no certificate git would trust without turning
+verification off); on GitLab ``CI_SERVER_URL`` is https, which is the only difference.
 """
 
 from __future__ import annotations
@@ -55,18 +52,6 @@ TOKENS = (JOB_TOKEN, PUSH_TOKEN, READ_TOKEN, WRONG_TOKEN)
 GIT_STATE = "state: {backend: git, branch: provisioner-state}\n"
 
 
-def push_token_step() -> str:
-    """The one before_script step of the template's ``.provisioner`` job that uses the token."""
-    template = yaml.safe_load(TEMPLATE.read_text(encoding="utf-8"))
-    steps = [
-        step
-        for step in template[".provisioner"]["before_script"]
-        if "PROVISIONER_STATE_PUSH_TOKEN" in step
-    ]
-    assert len(steps) == 1, steps
-    return str(steps[0])
-
-
 @dataclass(frozen=True)
 class Job:
     """A GitLab CI job's clone of ``ops/bots`` served by ``server``, with app ``demo``."""
@@ -82,6 +67,7 @@ class Job:
         ci = {
             "GITLAB_CI": "true",
             "CI_SERVER_HOST": HOST,
+            "CI_SERVER_URL": self.server.url("").rstrip("/"),
             "CI_PROJECT_PATH": PROJECT,
             "CI_JOB_TOKEN": JOB_TOKEN,
             "CI_JOB_URL": f"https://{HOST}/{PROJECT}/-/jobs/77",
@@ -91,27 +77,6 @@ class Job:
         if token is not None:
             ci["PROVISIONER_STATE_PUSH_TOKEN"] = token
         return subprocess_env(self.clone, ci)
-
-    def before_script(self, token: str | None) -> None:
-        """Run the template's step (as GitLab's shell does: errexit, pipefail), and map the
-        https URL it sets onto the loopback server (see the module docstring)."""
-        step = subprocess.run(
-            ["bash", "-eo", "pipefail", "-c", push_token_step()],
-            cwd=self.clone,
-            env=self.env(token),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert step.returncode == 0, step.stderr
-        if token is None:
-            assert "pushurl" not in git(self.clone, "config", "--list", "--local")
-            return
-        https = f"https://{PUSH_USER}:{token}@{HOST}/{PROJECT}.git"
-        assert git(self.clone, "config", "remote.origin.pushurl").strip() == https
-        loopback = self.server.url(f"{PROJECT}.git", (PUSH_USER, token))
-        git(self.clone, "config", f"url.{loopback}.insteadOf", https)
 
     def apply(self, token: str | None, *flags: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -165,10 +130,12 @@ def assert_no_token(job: Job, *texts: str) -> None:
     for where, text in sources.items():
         for token in TOKENS:
             assert token not in text, f"{token} leaked into {where}"
+    config = (job.clone / ".git" / "config").read_text("utf-8")  # the runner's clone URL holds
+    for token in TOKENS[1:]:  # the job token (it expires with the job); nothing else may
+        assert token not in config, f"{token} was written into .git/config"
 
 
-def test_the_template_step_lets_apply_push_the_state_branch(job: Job) -> None:
-    job.before_script(PUSH_TOKEN)
+def test_the_push_token_lets_apply_push_the_state_branch_and_stays_off_disk(job: Job) -> None:
     result = job.apply(PUSH_TOKEN)
     assert result.returncode == 0, result.stderr
     assert "2 to create" in result.stdout
@@ -182,10 +149,9 @@ def test_the_template_step_lets_apply_push_the_state_branch(job: Job) -> None:
     assert_no_token(job, result.stdout, result.stderr)
 
 
-REFUSED = (
-    "error: git branch provisioner-state on origin: cannot take the lock of app demo: the push"
-    " was refused: fatal: "
-)
+WHERE = "git branch provisioner-state on origin"
+LOCK_REFUSED = f"error: {WHERE}: cannot take the lock of app demo: the push was refused: fatal: "
+READ_REFUSED = f"error: app demo: {WHERE}: cannot read the state branch: fatal: "
 AUTHENTICATION = f"Authentication failed for '{{url}}'; remote: {DENIED}"
 FORBIDDEN = (
     f"unable to access '{{url}}': The requested URL returned error: 403; remote: {NOT_ALLOWED}"
@@ -198,31 +164,29 @@ CHECK_TOKEN = (
 SET_TOKEN = (
     "this job pushes with CI_JOB_TOKEN, which cannot push: set the CI/CD variable"
     " PROVISIONER_STATE_PUSH_TOKEN (a project access token with the write_repository scope;"
-    " masked and protected, it reaches only jobs of protected branches) and keep the"
-    " template's before_script step that uses it (docs/gitlab.md)"
+    " masked and protected, it reaches only jobs of protected branches; docs/gitlab.md)"
 )
 
 
 @pytest.mark.parametrize(
-    ("token", "refusal", "hint"),
+    ("token", "error", "hint"),
     [
-        pytest.param(WRONG_TOKEN, AUTHENTICATION, CHECK_TOKEN, id="wrong-or-expired"),
-        pytest.param(READ_TOKEN, FORBIDDEN, CHECK_TOKEN, id="without-write_repository"),
-        pytest.param(None, FORBIDDEN, SET_TOKEN, id="not-set"),
+        # git sends the token first, so a wrong one is refused at the first fetch (planning)
+        pytest.param(
+            WRONG_TOKEN, READ_REFUSED + AUTHENTICATION, CHECK_TOKEN, id="wrong-or-expired"
+        ),
+        # one that may read but not write, or the job token, at the lock: the first push
+        pytest.param(READ_TOKEN, LOCK_REFUSED + FORBIDDEN, CHECK_TOKEN, id="read-only"),
+        pytest.param(None, LOCK_REFUSED + FORBIDDEN, SET_TOKEN, id="not-set"),
     ],
 )
 def test_a_token_that_cannot_push_stops_apply_before_any_call(
-    job: Job, token: str | None, refusal: str, hint: str
+    job: Job, token: str | None, error: str, hint: str
 ) -> None:
-    job.before_script(token)
     result = job.apply(token)
     # git names the URL it pushed to without its credentials; provisioner redacts any anyway
     url = job.server.url(f"{PROJECT}.git/")
-    assert (result.returncode, result.stderr) == (
-        1,
-        f"{REFUSED}{refusal.format(url=url)}\n  hint: {hint}\n",
-    )
-    assert result.stdout.startswith("Plan for app demo: 2 to create\n")
+    assert (result.returncode, result.stderr) == (1, f"{error.format(url=url)}\n  hint: {hint}\n")
     assert "Apply" not in result.stdout  # no summary: nothing was attempted
     assert live_bots(job.emulator) == {}  # the lock comes before any call
     assert branch_file(job.origin, "demo.json") is None
@@ -230,3 +194,11 @@ def test_a_token_that_cannot_push_stops_apply_before_any_call(
     debug = job.apply(token, "--debug")
     assert debug.returncode == 1
     assert_no_token(job, result.stdout, result.stderr, debug.stdout, debug.stderr)
+
+
+def test_the_template_leaves_the_clone_s_push_url_alone() -> None:
+    """The token reaches git through provisioner's environment only: a ``set-url`` step (or
+    any step naming the token) would write it into ``.git/config`` for later jobs."""
+    template = yaml.safe_load(TEMPLATE.read_text(encoding="utf-8"))
+    steps = "\n".join(template[".provisioner"]["before_script"])
+    assert "set-url" not in steps and "PROVISIONER_STATE_PUSH_TOKEN" not in steps

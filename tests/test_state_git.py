@@ -22,8 +22,8 @@ from provisioner.state.git.branch import StateBranch
 from provisioner.state.git.cli import (
     GitRepository,
     PushResult,
-    actions_credentials,
-    push_hint,
+    access_hint,
+    ci_credentials,
     redact,
 )
 from provisioner.state.git.records import Batch, Outcome, PendingWrite, commit_message
@@ -287,13 +287,13 @@ def test_a_refused_push_says_what_the_server_said_never_the_credentials(
         "fatal: Authentication failed for 'https://***@gitlab.example.com/ops/bots.git/';"
         " remote: HTTP Basic: Access denied",
     )
-    assert push_hint(result.detail, "s", {"GITHUB_ACTIONS": "true"}).startswith(
+    assert access_hint(result.detail, "s", {"GITHUB_ACTIONS": "true"}).startswith(
         "give the job `permissions: contents: write`, and let its token push to branch s"
     )
-    assert push_hint(result.detail, "s", {}) == (
+    assert access_hint(result.detail, "s", {}) == (
         "give this clone credentials that may push to branch s, then run again"
     )
-    assert push_hint("fatal: unable to access 'x': Could not resolve host", "s", {}) == (
+    assert access_hint("fatal: unable to access 'x': Could not resolve host", "s", {}) == (
         "check that this clone can push to the branch (credentials, branch protection), then"
         " run again"
     )
@@ -331,7 +331,7 @@ def test_in_actions_the_job_token_reaches_git_for_the_github_server_only(tmp_pat
         "GIT_CONFIG_KEY_0": "core.quotePath",
         "GIT_CONFIG_VALUE_0": "false",
     }
-    extra = actions_credentials(env)
+    extra = ci_credentials(env)
     assert extra["GIT_CONFIG_COUNT"] == "2"
     assert extra["GIT_CONFIG_KEY_1"] == "http.https://github.example.com/.extraheader"
 
@@ -349,9 +349,42 @@ def test_in_actions_the_job_token_reaches_git_for_the_github_server_only(tmp_pat
     basic = base64.b64encode(b"x-access-token:ghs_token-for-git").decode()
     assert header_for("https://github.example.com/octo/bots") == f"AUTHORIZATION: basic {basic}"
     assert header_for("https://elsewhere.example.com/octo/bots") == ""
-    assert actions_credentials({**env, "GITHUB_ACTIONS": ""}) == {}
-    assert actions_credentials({**env, "GITHUB_TOKEN": ""}) == {}
-    assert actions_credentials({**env, "GITHUB_SERVER_URL": "http://plain"}) == {}
+    assert ci_credentials({**env, "GITHUB_ACTIONS": ""}) == {}
+    assert ci_credentials({**env, "GITHUB_TOKEN": ""}) == {}
+    assert ci_credentials({**env, "GITHUB_SERVER_URL": "http://plain"}) == {}
+
+
+def test_in_gitlab_ci_the_push_token_reaches_git_for_the_gitlab_server_only(
+    tmp_path: Path,
+) -> None:
+    """``CI_SERVER_URL`` with its port and relative root; the runner's clone URL carries the
+    job token, which cannot push: the header is sent first, so the push token answers."""
+    env = {
+        "GITLAB_CI": "true",
+        "CI_SERVER_URL": "https://gitlab.example.com:8443/git",
+        "PROVISIONER_STATE_PUSH_TOKEN": "glpat-token-for-git",
+    }
+    extra = ci_credentials(env)
+    assert extra["GIT_CONFIG_COUNT"] == "1"
+    basic = base64.b64encode(b"provisioner:glpat-token-for-git").decode()
+
+    def header_for(url: str) -> str:
+        result = subprocess.run(
+            ["git", "config", "--get-urlmatch", "http.extraheader", url],
+            cwd=tmp_path,
+            env={**os.environ, **extra},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return result.stdout.strip()
+
+    clone = "https://gitlab-ci-token:job@gitlab.example.com:8443/git/ops/bots.git"
+    assert header_for(clone) == f"AUTHORIZATION: basic {basic}"
+    assert header_for("https://gitlab.example.com/git/ops/bots.git") == ""  # another port
+    assert header_for("https://gitlab.example.com:8443/other/ops/bots.git") == ""
+    assert ci_credentials({**env, "PROVISIONER_STATE_PUSH_TOKEN": ""}) == {}
+    assert ci_credentials({**env, "GITLAB_CI": ""}) == {}
 
 
 def test_drift_records_written_together_share_pushes_and_reads_reuse_a_fresh_tip(

@@ -39,7 +39,7 @@ from provisioner.state.backend import BackendKind, StateBackend, tell
 from provisioner.state.codec import Fragments, parse_state, read_state_file, render_state
 from provisioner.state.drift_record import DriftRecord, dumps_drift_record, parse_drift_record
 from provisioner.state.git.branch import StateBranch
-from provisioner.state.git.cli import GitError, GitRepository, push_hint
+from provisioner.state.git.cli import GitError, GitRepository, access_hint
 from provisioner.state.git.lease import (
     DEFAULT_LEASE,
     locked_error,
@@ -162,7 +162,7 @@ class GitBackend(StateBackend):
         except GitError as exc:
             raise StateError(
                 f"{self.branch.where}: cannot read the state branch: {exc.detail}",
-                hint="check that this clone can fetch from the remote (network, credentials)",
+                hint=access_hint(exc.detail, self.branch.branch, os.environ, push=False),
             ) from None
 
     # --- writing ----------------------------------------------------------------------
@@ -343,7 +343,7 @@ class GitBackend(StateBackend):
             detail = exc.detail if isinstance(exc, GitError) else exc.message
             raise StateError(
                 f"cannot remove the lock of app {self.app} from {self.branch.where}: {detail}",
-                hint=push_hint(detail, self.branch.branch, os.environ),
+                hint=access_hint(detail, self.branch.branch, os.environ),
             ) from None
         return found[0] if found else None
 

@@ -29,7 +29,7 @@ from typing import TypeVar
 
 from provisioner.errors import StateError
 from provisioner.state.codec import MAX_STATE_BYTES
-from provisioner.state.git.cli import GitError, GitRepository, private_ref, push_hint
+from provisioner.state.git.cli import GitError, GitRepository, access_hint, private_ref
 from provisioner.state.git.lease import (
     DEFAULT_LEASE,
     locked_error,
@@ -398,7 +398,7 @@ class StateBranch:
                 request.future.set_exception(
                     StateError(
                         f"{self.where}: cannot take the lock of app {request.app}: {reason}",
-                        hint=push_hint(reason, self.branch, os.environ),
+                        hint=access_hint(reason, self.branch, os.environ),
                     )
                 )
             for app in batch.apps():

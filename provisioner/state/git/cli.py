@@ -1,13 +1,13 @@
 """The git commands behind the git backend: plumbing only, never the user's work tree.
 
-Everything runs in the manifests' own repository (so the credentials CI set up for it, such
-as actions/checkout's, apply; in GitHub Actions the job's ``GITHUB_TOKEN`` is offered to the
-GitHub server too, see :func:`actions_credentials`), with its client-side hooks and automatic
-gc turned off, no terminal prompt and the C locale. Objects are made with ``hash-object``,
-``read-tree`` into a private index file, ``write-tree`` and ``commit-tree``; the remote's
-branch is fetched into a private ref (``refs/provisioner/<remote>/<branch>``) and pushed with
-``--force-with-lease=<branch>:<the commit it was built on>``: a compare-and-swap. Messages
-never show a remote URL's credentials.
+Everything runs in the manifests' own repository (so the credentials CI set up for it, such as
+actions/checkout's, apply; in GitHub Actions the job's ``GITHUB_TOKEN``, in GitLab CI
+:data:`STATE_PUSH_TOKEN`, is offered to the CI's own server too, see :func:`ci_credentials`),
+with its client-side hooks and automatic gc turned off, no terminal prompt and the C locale.
+Objects are made with ``hash-object``, ``read-tree`` into a private index file, ``write-tree``
+and ``commit-tree``; the remote's branch is fetched into a private ref
+(``refs/provisioner/<remote>/<branch>``) and pushed with ``--force-with-lease=<branch>:<the
+commit it was built on>``: a compare-and-swap. Messages never show a remote URL's credentials.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ _REF_LOCK_RETRIES = 5
 _DENIED = ("authentication failed", "error: 401", "error: 403", "permission", "not allowed")
 """Signs in git's error that the remote refused this clone's credentials (or their rights)."""
 STATE_PUSH_TOKEN = "PROVISIONER_STATE_PUSH_TOKEN"
-"""The CI/CD variable whose token examples/gitlab/provisioner.gitlab-ci.yml sets as origin's
-push URL: GitLab's job token can fetch but not push."""
+"""The CI/CD variable holding the token git pushes the state branch with on GitLab CI
+(:func:`ci_credentials`): GitLab's job token can fetch but not push."""
 _ENV = {
     "GIT_TERMINAL_PROMPT": "0",
     "LC_ALL": "C",
@@ -204,12 +204,11 @@ class GitRepository:
         errors = result.stderr.decode(errors="replace")
         if result.returncode == 0:
             return PushResult("ok")
-        said = _remote_said(errors)
         if status is None:  # refused before any ref was sent (credentials, network)
-            failure = _last_error(errors)
-            return PushResult("failed", redact(f"{failure}; remote: {said}") if said else failure)
+            return PushResult("failed", _failure(errors))
         if any(sign in status for sign in _MOVED) or _lost_ref_race(status, errors):
             return PushResult("stale", status)
+        said = _remote_said(errors)
         return PushResult("rejected", redact(f"{status}: {said}" if said else status))
 
     def update_ref(self, ref: str, commit: str) -> None:
@@ -255,27 +254,30 @@ def _remote_said(stderr: str) -> str:
     return "; ".join(line for line in lines if line)
 
 
-def push_hint(detail: str, branch: str, env: Mapping[str, str]) -> str:
-    """What to do about a push of ``branch`` that failed with ``detail``: when the remote
-    refused the credentials, what to give the job on GitLab CI (:data:`STATE_PUSH_TOKEN`) or
-    GitHub Actions."""
-    if not any(sign in detail.lower() for sign in _DENIED):
-        return (
-            "check that this clone can push to the branch (credentials, branch protection),"
-            " then run again"
-        )
-    if env.get("GITLAB_CI") == "true" and not env.get(STATE_PUSH_TOKEN):
-        return (
-            f"this job pushes with CI_JOB_TOKEN, which cannot push: set the CI/CD variable"
-            f" {STATE_PUSH_TOKEN} (a project access token with the write_repository scope;"
-            " masked and protected, it reaches only jobs of protected branches) and keep the"
-            " template's before_script step that uses it (docs/gitlab.md)"
-        )
-    if env.get("GITLAB_CI") == "true":
+def access_hint(detail: str, branch: str, env: Mapping[str, str], *, push: bool = True) -> str:
+    """What to do about a push (or, ``push`` False, a fetch) of ``branch`` that failed with
+    ``detail``: when the remote refused the credentials, what to give the job on GitLab CI
+    (:data:`STATE_PUSH_TOKEN`) or GitHub Actions."""
+    denied = any(sign in detail.lower() for sign in _DENIED)
+    gitlab, token = env.get("GITLAB_CI") == "true", env.get(STATE_PUSH_TOKEN)
+    if denied and gitlab and token:
         return (
             f"check {STATE_PUSH_TOKEN}: a project access token that has not expired or been"
             f" revoked, with the write_repository scope and a role allowed to push to branch"
             f" {branch} (Settings > Repository > Protected branches), then run again"
+        )
+    if not push:
+        return "check that this clone can fetch from the remote (network, credentials)"
+    if not denied:
+        return (
+            "check that this clone can push to the branch (credentials, branch protection),"
+            " then run again"
+        )
+    if gitlab:
+        return (
+            f"this job pushes with CI_JOB_TOKEN, which cannot push: set the CI/CD variable"
+            f" {STATE_PUSH_TOKEN} (a project access token with the write_repository scope;"
+            " masked and protected, it reaches only jobs of protected branches; docs/gitlab.md)"
         )
     if env.get("GITHUB_ACTIONS") == "true":
         return (
@@ -285,27 +287,51 @@ def push_hint(detail: str, branch: str, env: Mapping[str, str]) -> str:
     return f"give this clone credentials that may push to branch {branch}, then run again"
 
 
-def _last_error(stderr: str) -> str:
+def _failure(stderr: str) -> str:
+    """Why a git command failed, redacted: its last error line, then what the remote said
+    (the body of an HTTP 401 or 403 tells a wrong token from one without the right)."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     fatal = [line for line in lines if line.startswith(("fatal:", "error:"))]
-    return redact((fatal or lines or ["git failed"])[-1])
+    failure = (fatal or lines or ["git failed"])[-1]
+    said = _remote_said(stderr)
+    return redact(f"{failure}; remote: {said}" if said else failure)
 
 
-def actions_credentials(env: Mapping[str, str]) -> dict[str, str]:
-    """In a GitHub Actions job with ``GITHUB_TOKEN`` set, the environment that lets git
-    fetch and push over HTTPS to ``GITHUB_SERVER_URL`` (and only there) with that token:
-    the ``http.<server>/.extraheader`` actions/checkout writes, given through git's
-    ``GIT_CONFIG_COUNT`` variables instead of a config file or the command line, so a
-    checkout with ``persist-credentials: false`` leaves the token on no disk and in no
-    process listing. Empty outside Actions; appends to a ``GIT_CONFIG_COUNT`` already set."""
-    token, server = env.get("GITHUB_TOKEN", ""), env.get("GITHUB_SERVER_URL", "")
-    if env.get("GITHUB_ACTIONS") != "true" or not token or not server.startswith("https://"):
+def ci_credentials(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment that lets git fetch and push over HTTP(S) to the CI's own server (and
+    only there) with the token the job has for it, given through git's ``GIT_CONFIG_COUNT``
+    variables (appended to any already set) as an ``http.<server>/.extraheader``, never in a
+    config file or on the command line, so the token is on no disk and in no process listing:
+
+    - GitHub Actions: ``GITHUB_TOKEN`` for ``GITHUB_SERVER_URL`` (https only), the header
+      actions/checkout writes (a checkout with ``persist-credentials: false`` works too);
+    - GitLab CI: :data:`STATE_PUSH_TOKEN` for ``CI_SERVER_URL`` (its port and relative root
+      included), as user ``provisioner`` (GitLab takes any non-blank user with a project access
+      token). The runner's clone fetches with ``CI_JOB_TOKEN``, which cannot push; the header
+      is sent first, so the token answers for fetches and pushes alike.
+
+    Empty anywhere else, and in a GitLab job without the variable."""
+    if env.get("GITHUB_ACTIONS") == "true":
+        server = env.get("GITHUB_SERVER_URL", "")
+        if server.startswith("https://"):
+            return _extra_header(env, server, "x-access-token", env.get("GITHUB_TOKEN", ""))
+    if env.get("GITLAB_CI") == "true":
+        server = env.get("CI_SERVER_URL", "")
+        if server.startswith(("https://", "http://")):
+            return _extra_header(env, server, "provisioner", env.get(STATE_PUSH_TOKEN, ""))
+    return {}
+
+
+def _extra_header(env: Mapping[str, str], server: str, user: str, token: str) -> dict[str, str]:
+    """``AUTHORIZATION: basic`` for ``user:token`` on every URL under ``server``, as the next
+    ``GIT_CONFIG_COUNT`` entry of ``env`` (nothing without a token)."""
+    if not token:
         return {}
     try:
         count = int(env.get("GIT_CONFIG_COUNT", "0"))
     except ValueError:
         count = 0
-    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode("ascii")
+    basic = base64.b64encode(f"{user}:{token}".encode()).decode("ascii")
     return {
         "GIT_CONFIG_COUNT": str(count + 1),
         f"GIT_CONFIG_KEY_{count}": f"http.{server.rstrip('/')}/.extraheader",
@@ -321,7 +347,7 @@ def _run_git(
         cwd=cwd,
         input=stdin,
         capture_output=True,
-        env={**os.environ, **actions_credentials(os.environ), **_ENV, **(env or {})},
+        env={**os.environ, **ci_credentials(os.environ), **_ENV, **(env or {})},
         timeout=GIT_TIMEOUT,
         check=False,
     )
@@ -335,5 +361,5 @@ def _git(
     except subprocess.TimeoutExpired:
         raise GitError(f"git {args[0]} did not finish within {GIT_TIMEOUT:.0f} s") from None
     if result.returncode != 0:
-        raise GitError(_last_error(result.stderr.decode(errors="replace")))
+        raise GitError(_failure(result.stderr.decode(errors="replace")))
     return result.stdout
