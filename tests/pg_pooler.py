@@ -97,7 +97,8 @@ class TransactionPooler:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres?sslmode=disable"
 
     def close(self) -> None:
-        self._closed = True
+        with self._available:
+            self._closed = True
         self._listener.close()
         with self._available:
             servers, self._idle = self._idle, []
@@ -154,6 +155,9 @@ class TransactionPooler:
             except OSError:
                 return
             with self._available:
+                if self._closed:  # accepted as close() ran: nobody else will close it
+                    client.close()
+                    return
                 self._clients.append(client)
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -354,8 +355,6 @@ class SilentServer:
     it counts the connections it accepted."""
 
     def __init__(self) -> None:
-        import socket
-
         self.socket = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
         self.accepted: list[object] = []
@@ -371,7 +370,12 @@ class SilentServer:
             self.accepted.append(connection)  # kept open, never read, never answered
 
     def close(self) -> None:
+        """Stop accepting, wait for the accepting thread (a connection it accepted as the
+        listener closed is in ``accepted`` then), and close every connection."""
+        with suppress(OSError):
+            self.socket.shutdown(socket.SHUT_RDWR)  # wakes a blocked accept() on Linux
         self.socket.close()
+        self.thread.join(timeout=10)
         for connection in self.accepted:
             connection.close()  # type: ignore[attr-defined]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from provisioner.errors import ConfigError
@@ -441,6 +441,10 @@ EXPECTED: dict[str, list[str]] = {
         "yaml-tab-indent/bot.yaml:3:1: error: invalid YAML: a tab character cannot start a token here",
         "  hint: YAML does not allow tabs for indentation; indent with spaces",
     ],
+    "yaml-tag-mismatch": [
+        "yaml-tag-mismatch/bot.yaml:2:7: error: 'twelve' is not a valid !!int value",
+        "  hint: remove the tag !!int, or write a value it takes",
+    ],
     "yaml-unclosed-quote": [
         "yaml-unclosed-quote/bot.yaml:4:1: error: invalid YAML: found unexpected end of stream (while scanning a quoted scalar that starts at line 2, column 7)",
         "  hint: fix the YAML syntax at this position",
@@ -488,6 +492,7 @@ def test_every_diagnostic_code_has_a_fixture(in_fixtures: Path) -> None:
         "yaml-alias-budget",
         "yaml-too-deep",
         "yaml-unsupported-tag",
+        "yaml-tag-mismatch",
         "yaml-complex-key",
         "schema-required",
         "unknown-key",
@@ -857,6 +862,8 @@ FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 
 @FUZZ
 @given(st.lists(YAML_PIECES, max_size=40).map("".join))
+@example("userId: !!int")  # found by this test: PyYAML's int constructor indexes ""
+@example("name: !!bool maybe\nrateLimit: !!float x\n")
 def test_random_yaml_never_crashes(text: str) -> None:
     document = parse_document(text.encode("utf-8"), "fuzz.yaml")
     for kind in ("bot", "app"):

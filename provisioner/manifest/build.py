@@ -118,7 +118,15 @@ class Builder:
             raise self._unsupported_tag(node)
         constructor: Callable[[SafeConstructor, Node], Any] = _CONSTRUCTOR.yaml_constructors[tag]
         self.document.scalar_text[path] = str(node.value)
-        return constructor(_CONSTRUCTOR, node)
+        try:
+            return constructor(_CONSTRUCTOR, node)
+        except (ValueError, IndexError, KeyError):  # `!!int abc`, `!!int` alone, `!!bool maybe`
+            raise LoadProblem(
+                "yaml-tag-mismatch",
+                f"{str(node.value)!r} is not a valid {_short_tag(tag)} value",
+                node_position(node),
+                f"remove the tag {_short_tag(tag)}, or write a value it takes",
+            ) from None
 
     def _unsupported_tag(self, node: Node) -> LoadProblem:
         return LoadProblem(
