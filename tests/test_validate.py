@@ -442,7 +442,7 @@ EXPECTED: dict[str, list[str]] = {
         "  hint: YAML does not allow tabs for indentation; indent with spaces",
     ],
     "yaml-tag-mismatch": [
-        "yaml-tag-mismatch/bot.yaml:2:7: error: 'twelve' is not a valid !!int value",
+        "yaml-tag-mismatch/bot.yaml:2:7: error: name: 'twelve' is not a valid !!int value",
         "  hint: remove the tag !!int, or write a value it takes",
     ],
     "yaml-unclosed-quote": [

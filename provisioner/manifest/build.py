@@ -12,7 +12,7 @@ from typing import Any
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from provisioner.diagnostics import JsonPath, Position, diagnostic_at
+from provisioner.diagnostics import JsonPath, Position, diagnostic_at, format_path
 from provisioner.manifest.compose import MAX_DEPTH
 from provisioner.manifest.document import Document, LoadProblem, mark_position
 
@@ -121,9 +121,10 @@ class Builder:
         try:
             return constructor(_CONSTRUCTOR, node)
         except (ValueError, IndexError, KeyError):  # `!!int abc`, `!!int` alone, `!!bool maybe`
+            field = f"{format_path(path)}: " if path else ""
             raise LoadProblem(
                 "yaml-tag-mismatch",
-                f"{str(node.value)!r} is not a valid {_short_tag(tag)} value",
+                f"{field}{str(node.value)!r} is not a valid {_short_tag(tag)} value",
                 node_position(node),
                 f"remove the tag {_short_tag(tag)}, or write a value it takes",
             ) from None
