@@ -12,6 +12,14 @@ JsonPath = tuple[str | int, ...]
 """A path into a manifest value: ``("integrations", 1, "callbackUrl")``."""
 Position = tuple[int, int]
 """1-based ``(line, column)``."""
+SECRET_FIELDS = frozenset({"apiKey", "appSecret"})
+_SECRET_PARTS = SECRET_FIELDS | {"auth", "dsn", "readDsn"}
+
+
+def is_secret_path(path: JsonPath) -> bool:
+    """Values at or under ``auth``, ``apiKey``, ``appSecret``, ``dsn`` or ``readDsn`` are never
+    printed in a diagnostic."""
+    return any(part in _SECRET_PARTS for part in path)
 
 
 @dataclass(frozen=True, order=True)

@@ -478,6 +478,16 @@ def test_every_fixture_folder_is_in_the_table() -> None:
     assert len(broken) >= 40
 
 
+def test_a_tag_mismatch_under_a_secret_field_does_not_show_the_value() -> None:
+    text = "integrations:\n  - type: dify_chat\n    auth: {apiKey: !!int app-CANARY-literal}\n"
+    document = parse_document(text.encode("utf-8"), "bot.yaml")
+    (problem,) = [
+        d for d in check_document(document, "bot", env={}) if d.code == "yaml-tag-mismatch"
+    ]
+    assert problem.message == "integrations[0].auth.apiKey: the value is not a valid !!int value"
+    assert (problem.line, problem.column) == (3, 20)
+
+
 def test_every_diagnostic_code_has_a_fixture(in_fixtures: Path) -> None:
     codes = {d.code for case in EXPECTED for d in validate_app(Path(case)).diagnostics}
     # env-missing, yaml-too-large and file-unreadable are exercised below (need an env or a

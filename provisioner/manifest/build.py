@@ -12,7 +12,13 @@ from typing import Any
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from provisioner.diagnostics import JsonPath, Position, diagnostic_at, format_path
+from provisioner.diagnostics import (
+    JsonPath,
+    Position,
+    diagnostic_at,
+    format_path,
+    is_secret_path,
+)
 from provisioner.manifest.compose import MAX_DEPTH
 from provisioner.manifest.document import Document, LoadProblem, mark_position
 
@@ -122,9 +128,10 @@ class Builder:
             return constructor(_CONSTRUCTOR, node)
         except (ValueError, IndexError, KeyError):  # `!!int abc`, `!!int` alone, `!!bool maybe`
             field = f"{format_path(path)}: " if path else ""
+            value = "the value" if is_secret_path(path) else repr(str(node.value))
             raise LoadProblem(
                 "yaml-tag-mismatch",
-                f"{field}{str(node.value)!r} is not a valid {_short_tag(tag)} value",
+                f"{field}{value} is not a valid {_short_tag(tag)} value",
                 node_position(node),
                 f"remove the tag {_short_tag(tag)}, or write a value it takes",
             ) from None

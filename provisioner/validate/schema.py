@@ -20,14 +20,18 @@ from typing import Any, Literal
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
-from provisioner.diagnostics import Diagnostic, JsonPath, diagnostic_at
+from provisioner.diagnostics import (
+    SECRET_FIELDS,
+    Diagnostic,
+    JsonPath,
+    diagnostic_at,
+    is_secret_path,
+)
 from provisioner.manifest import Document
 from provisioner.models import DIFY_URL_PATTERN, POLICY_NOTE, URL_PATTERN
 from provisioner.validate.characters import character_problem
 
 Kind = Literal["bot", "app"]
-SECRET_FIELDS = frozenset({"apiKey", "appSecret"})
-_SECRET_PARTS = SECRET_FIELDS | {"auth", "dsn", "readDsn"}
 _SUGGESTED_VARIABLE = {"apiKey": "DIFY_API_KEY", "appSecret": "RONGCLOUD_APP_SECRET"}
 _SUGGESTION = re.compile(r"^did you mean '([^']+)'\?$")
 _DIFY_ENDPOINTS = ("/chat-messages", "/completion-messages", "/workflows/run")
@@ -192,11 +196,6 @@ _TYPE_NAMES = {
 }
 
 
-def _is_secret_path(path: JsonPath) -> bool:
-    """Values at or under ``auth``, ``apiKey`` or ``appSecret`` are never printed."""
-    return any(part in _SECRET_PARTS for part in path)
-
-
 def _described(document: Document, path: JsonPath, value: Any) -> str:
     """``the boolean false (written `no`)``; never the value of a secret field."""
     if isinstance(value, dict):
@@ -205,7 +204,7 @@ def _described(document: Document, path: JsonPath, value: Any) -> str:
         return "a list"
     if value is None:
         return "no value"
-    secret = _is_secret_path(path)
+    secret = is_secret_path(path)
     kind = "boolean" if isinstance(value, bool) else "number" if not isinstance(value, str) else ""
     if secret:
         return f"a {kind}" if kind else "a string"
@@ -245,7 +244,7 @@ def _type_hint(document: Document, path: JsonPath, names: list[str], value: Any)
 def _quote_hint(document: Document, path: JsonPath, value: bool | int | float) -> str:
     """Quote a number or boolean written where text is expected (``version: "1"``)."""
     text = document.scalar_text.get(path, json.dumps(value))
-    if _is_secret_path(path):
+    if is_secret_path(path):
         return "quote the value to keep it as text"
     if path and isinstance(path[-1], str):
         return f'quote it to keep it as text: {path[-1]}: "{text}"'
@@ -422,7 +421,7 @@ def _range(document: Document, error: ValidationError, path: JsonPath) -> Iterat
 
 
 def _generic(document: Document, error: ValidationError, path: JsonPath) -> Iterator[Diagnostic]:
-    message = "is not valid here" if _is_secret_path(path) else error.message
+    message = "is not valid here" if is_secret_path(path) else error.message
     yield diagnostic_at(
         document.file, document.location(path), path, f"schema-{error.validator}", message
     )
