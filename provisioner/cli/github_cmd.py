@@ -55,8 +55,8 @@ from provisioner.errors import ConfigError, GitHubError
 from provisioner.exit_codes import EXIT_BLOCKED, EXIT_CHANGES
 from provisioner.forge.comment import AppFailure, RunInfo, render_plan_comment
 from provisioner.forge.drift import DriftReport
-from provisioner.forge.gather import Gathered, read_drift_records, write_drift_records
-from provisioner.forge.seen import SeenApp, seen_apps, seen_markdown, seen_text
+from provisioner.forge.gather import Gathered, drift_seen, write_drift_records
+from provisioner.forge.seen import seen_markdown, seen_text
 from provisioner.forge.shards import shard_result_json
 from provisioner.github.actions import (
     SUMMARY_LIMIT,
@@ -210,7 +210,7 @@ def plan_command(
         concurrency=concurrency,
     )
     gathered.check_head(event.head_sha)
-    gathered, seen = _drift_seen(gathered, env)
+    gathered, seen = drift_seen(gathered, env, warn)
     docs, failures = gathered.docs, gathered.failures
     log, notes = introduced_secrets(gathered, lang)
     echo_untrusted((plan_text(docs) or "No apps to plan.\n") + seen_text(seen) + log)
@@ -227,19 +227,6 @@ def plan_command(
     if failures:
         return 1
     return EXIT_BLOCKED if any(doc["blocked"] for doc in docs) else 0
-
-
-def _drift_seen(gathered: Gathered, env: Mapping[str, str]) -> tuple[Gathered, list[SeenApp]]:
-    """The drift records of the apps planned (a warning for each unreadable one), and what
-    they say about this plan's bots."""
-    gathered, warnings = read_drift_records(gathered, env)
-    warn(warnings)
-    reverting = [
-        each.app.name
-        for each in gathered.loaded
-        if each.app is not None and each.app.settings.drift == "revert"
-    ]
-    return gathered, seen_apps(gathered.docs, gathered.seen, now=utc_now(), reverting=reverting)
 
 
 def _plan_summary(

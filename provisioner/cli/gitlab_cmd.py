@@ -15,7 +15,6 @@ plans in collapsible log sections (manifest text made terminal-safe), writes ``-
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
 
 import click
@@ -42,8 +41,8 @@ from provisioner.cli.output import write_output_file
 from provisioner.exit_codes import EXIT_BLOCKED, EXIT_CHANGES
 from provisioner.forge.comment import PLAN_MARKER, RunInfo, render_plan_comment
 from provisioner.forge.drift import DriftReport
-from provisioner.forge.gather import Gathered, read_drift_records, write_drift_records
-from provisioner.forge.seen import SeenApp, seen_apps, seen_markdown, seen_text
+from provisioner.forge.gather import Gathered, drift_seen, write_drift_records
+from provisioner.forge.seen import SeenApp, seen_markdown, seen_text
 from provisioner.forge.shards import shard_result_json
 from provisioner.forge.wording import GITLAB
 from provisioner.gitlab.ci import (
@@ -133,7 +132,7 @@ def plan_command(
         concurrency=concurrency,
     )
     gathered.check_head(job.context.head_sha)
-    gathered, seen = _drift_seen(gathered, env)
+    gathered, seen = drift_seen(gathered, env, warn)
     docs, failures = gathered.docs, gathered.failures
     notes = _report_plans(job, gathered, seen)
     _reports(gathered, terraform_report, codequality)
@@ -178,17 +177,6 @@ def _reports(gathered: Gathered, terraform: Path | None, codequality: Path | Non
     if codequality is not None:
         findings = [f for each in gathered.loaded for f in (*each.problems, *each.warnings)]
         write_output_file(codequality, render_codequality(findings) + "\n", "the report")
-
-
-def _drift_seen(gathered: Gathered, env: Mapping[str, str]) -> tuple[Gathered, list[SeenApp]]:
-    gathered, warnings = read_drift_records(gathered, env)
-    warn(warnings)
-    reverting = [
-        each.app.name
-        for each in gathered.loaded
-        if each.app is not None and each.app.settings.drift == "revert"
-    ]
-    return gathered, seen_apps(gathered.docs, gathered.seen, now=utc_now(), reverting=reverting)
 
 
 def _post_plan_note(job: GitLabJob, iid: int, gathered: Gathered, notes: str) -> None:

@@ -10,7 +10,7 @@ printed) and shows the plans and the failures.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,11 +19,13 @@ from provisioner.apply.session import Planned, plan_apps
 from provisioner.errors import ConfigError, ProvisionerError
 from provisioner.forge.comment import AppFailure
 from provisioner.forge.drift import drift_record
+from provisioner.forge.seen import SeenApp, seen_apps
 from provisioner.forge.shards import merge_shard_results
 from provisioner.models import DesiredApp
 from provisioner.plan import PlanDoc
 from provisioner.state.backends import backend_for
 from provisioner.state.drift_record import DriftRecord
+from provisioner.state.holder import utc_now
 from provisioner.workspace import LoadedApp
 
 
@@ -114,6 +116,22 @@ def read_drift_records(gathered: Gathered, env: Mapping[str, str]) -> tuple[Gath
                 f"app {app.name}: what the last drift run saw is not shown: {_said(exc)}"
             )
     return replace(gathered, seen=seen), warnings
+
+
+def drift_seen(
+    gathered: Gathered, env: Mapping[str, str], warn: Callable[[list[str]], None]
+) -> tuple[Gathered, list[SeenApp]]:
+    """:func:`read_drift_records` (its warnings to ``warn``), and what the records say about
+    this plan's bots, apps whose drift setting is ``revert`` marked so: what `github plan`
+    and `gitlab plan` show."""
+    gathered, warnings = read_drift_records(gathered, env)
+    warn(warnings)
+    reverting = [
+        each.app.name
+        for each in gathered.loaded
+        if each.app is not None and each.app.settings.drift == "revert"
+    ]
+    return gathered, seen_apps(gathered.docs, gathered.seen, now=utc_now(), reverting=reverting)
 
 
 def write_drift_records(
